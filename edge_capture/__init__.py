@@ -1,0 +1,1 @@
+"""The edge capture agent: capture card (or synthetic/file source) → ring buffer → WebRTC to each viewer."""

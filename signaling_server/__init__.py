@@ -1,0 +1,1 @@
+"""The central teleus server: auth, consultations, signaling, REST API."""

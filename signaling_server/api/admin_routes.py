@@ -1,0 +1,114 @@
+"""Sites, users and edge devices (administration), and the edge device's own view of itself."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from sqlalchemy import select
+
+from signaling_server import admin
+from signaling_server.api import body
+from signaling_server.api.representations import device_json, site_json, user_json
+from signaling_server.appkeys import DB, ROOMS, SETTINGS
+from signaling_server.auth.identity import ROLES, caller
+from signaling_server.db.models import Device, Site, User
+
+routes = web.RouteTableDef()
+
+
+@routes.get("/api/v1/config")
+async def config(request: web.Request) -> web.Response:
+    await caller(request)
+    servers = [{"urls": url} for url in request.app[SETTINGS].ice_servers]
+    return web.json_response({"ice_servers": servers})
+
+
+@routes.get("/api/v1/sites")
+async def list_sites(request: web.Request) -> web.Response:
+    (await caller(request)).require_user()
+    async with request.app[DB]() as db:
+        sites = (await db.scalars(select(Site).order_by(Site.code))).all()
+    return web.json_response({"sites": [site_json(s) for s in sites]})
+
+
+@routes.post("/api/v1/sites")
+async def create_site(request: web.Request) -> web.Response:
+    (await caller(request)).require_user("admin")
+    data = await body.json_body(request)
+    async with request.app[DB]() as db:
+        site = await admin.create_site(
+            db,
+            body.text(data, "code", max_len=32),
+            body.text(data, "name"),
+            body.text(data, "ae_title", max_len=16, required=False) or None,
+        )
+    return web.json_response(site_json(site), status=201)
+
+
+@routes.get("/api/v1/users")
+async def list_users(request: web.Request) -> web.Response:
+    (await caller(request)).require_user("admin")
+    async with request.app[DB]() as db:
+        users = (await db.scalars(select(User).order_by(User.username))).all()
+    return web.json_response({"users": [user_json(u) for u in users]})
+
+
+@routes.post("/api/v1/users")
+async def create_user(request: web.Request) -> web.Response:
+    (await caller(request)).require_user("admin")
+    data = await body.json_body(request)
+    async with request.app[DB]() as db:
+        user = await admin.create_user(
+            db,
+            body.text(data, "username", max_len=64),
+            body.text(data, "name"),
+            body.choice(data, "role", ROLES),
+            body.text(data, "password", max_len=256),
+            body.text(data, "site_id", max_len=32, required=False) or None,
+        )
+    return web.json_response(user_json(user), status=201)
+
+
+@routes.get("/api/v1/devices")
+async def list_devices(request: web.Request) -> web.Response:
+    (await caller(request)).require_user("admin")
+    async with request.app[DB]() as db:
+        devices = (await db.scalars(select(Device).order_by(Device.created_at))).all()
+    return web.json_response({"devices": [device_json(d) for d in devices]})
+
+
+@routes.post("/api/v1/devices")
+async def register_device(request: web.Request) -> web.Response:
+    (await caller(request)).require_user("admin")
+    data = await body.json_body(request)
+    async with request.app[DB]() as db:
+        device, credential = await admin.register_device(
+            db, body.text(data, "site_id", max_len=32), body.text(data, "name")
+        )
+    return web.json_response({"device": device_json(device), "credential": credential}, status=201)
+
+
+@routes.post("/api/v1/devices/{id}/rotate")
+async def rotate_device(request: web.Request) -> web.Response:
+    (await caller(request)).require_user("admin")
+    async with request.app[DB]() as db:
+        device, credential = await admin.rotate_device(db, request.match_info["id"])
+    await request.app[ROOMS].disconnect_device(device.id)
+    return web.json_response({"device": device_json(device), "credential": credential})
+
+
+@routes.post("/api/v1/devices/{id}/revoke")
+async def revoke_device(request: web.Request) -> web.Response:
+    (await caller(request)).require_user("admin")
+    async with request.app[DB]() as db:
+        device = await admin.revoke_device(db, request.match_info["id"])
+    await request.app[ROOMS].disconnect_device(device.id)
+    return web.json_response(device_json(device))
+
+
+@routes.get("/api/v1/devices/me")
+async def device_me(request: web.Request) -> web.Response:
+    device = (await caller(request)).require_device()
+    async with request.app[DB]() as db:
+        site = await db.get(Site, device.site_id)
+    assert site is not None
+    return web.json_response({"device": device_json(device), "site": site_json(site)})

@@ -1,0 +1,98 @@
+"""Consultations over REST: request, list, read, end, cancel, chat history."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from signaling_server import errors
+from signaling_server.api import body
+from signaling_server.api.representations import chat_json, consultation_json, peer_json
+from signaling_server.appkeys import DB, ROOMS
+from signaling_server.auth.identity import caller
+from signaling_server.consultations import service
+from signaling_server.consultations.service import ConsultationView
+from signaling_server.consultations.state import OPEN_STATES, ConsultationState
+from signaling_server.signaling.messages import StateChanged
+
+routes = web.RouteTableDef()
+_ALL_STATES = tuple(s.value for s in ConsultationState)
+
+
+def _json(request: web.Request, view: ConsultationView) -> dict[str, object]:
+    peers = request.app[ROOMS].peers(view.consultation.id)
+    return consultation_json(view, [peer_json(p) for p in peers])
+
+
+@routes.post("/api/v1/consultations")
+async def create(request: web.Request) -> web.Response:
+    user = (await caller(request)).require_user()
+    data = await body.json_body(request)
+    async with request.app[DB]() as db:
+        consultation = await service.create(db, user, data)
+        view = await service.get_visible(db, await caller(request), consultation.id)
+    return web.json_response(_json(request, view), status=201)
+
+
+def _states(request: web.Request) -> tuple[str, ...]:
+    raw = request.query.get("state", "")
+    states = tuple(s for s in raw.split(",") if s) or tuple(s.value for s in OPEN_STATES)
+    unknown = [s for s in states if s not in _ALL_STATES]
+    if unknown:
+        raise errors.InvalidRequest(f"unknown state {unknown[0][:20]!r}; use {', '.join(_ALL_STATES)}")
+    return states
+
+
+@routes.get("/api/v1/consultations")
+async def list_(request: web.Request) -> web.Response:
+    who = await caller(request)
+    async with request.app[DB]() as db:
+        views = await service.list_visible(db, who, _states(request))
+    return web.json_response({"consultations": [_json(request, v) for v in views]})
+
+
+@routes.get("/api/v1/devices/me/consultations")
+async def device_consultations(request: web.Request) -> web.Response:
+    who = await caller(request)
+    who.require_device()
+    async with request.app[DB]() as db:
+        views = await service.list_visible(db, who, tuple(s.value for s in OPEN_STATES))
+    return web.json_response({"consultations": [_json(request, v) for v in views]})
+
+
+@routes.get("/api/v1/consultations/{id}")
+async def read(request: web.Request) -> web.Response:
+    who = await caller(request)
+    async with request.app[DB]() as db:
+        view = await service.get_visible(db, who, request.match_info["id"])
+    return web.json_response(_json(request, view))
+
+
+async def _close(request: web.Request, view: ConsultationView) -> web.Response:
+    state = _json(request, view)
+    await request.app[ROOMS].close_room(view.consultation.id, StateChanged(state))
+    return web.json_response(state)
+
+
+@routes.post("/api/v1/consultations/{id}/end")
+async def end(request: web.Request) -> web.Response:
+    who = await caller(request)
+    async with request.app[DB]() as db:
+        view = await service.end(db, who, request.match_info["id"])
+    return await _close(request, view)
+
+
+@routes.post("/api/v1/consultations/{id}/cancel")
+async def cancel(request: web.Request) -> web.Response:
+    who = await caller(request)
+    async with request.app[DB]() as db:
+        view = await service.cancel(db, who, request.match_info["id"])
+    return await _close(request, view)
+
+
+@routes.get("/api/v1/consultations/{id}/chat")
+async def chat(request: web.Request) -> web.Response:
+    who = await caller(request)
+    async with request.app[DB]() as db:
+        view = await service.get_visible(db, who, request.match_info["id"])
+        lines = await service.chat_history(db, view.consultation.id)
+    return web.json_response({"messages": [chat_json(x) for x in lines]})

@@ -1,0 +1,91 @@
+"""The application factory: one `create_app(settings)`, resources in cleanup contexts, errors mapped once."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from aiohttp import web
+
+from expert_console import STATIC_DIR
+from signaling_server import errors
+from signaling_server.api import admin_routes, consultation_routes
+from signaling_server.appkeys import DB, ENGINE, ROOMS, SETTINGS
+from signaling_server.auth import routes as auth_routes
+from signaling_server.db.engine import make_engine, make_sessionmaker
+from signaling_server.db.migrate import upgrade
+from signaling_server.settings import Settings
+from signaling_server.signaling.handler import signal
+from signaling_server.signaling.rooms import RoomRegistry
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
+    "media-src 'self' blob:; connect-src 'self' ws: wss:; frame-ancestors 'none'"
+)
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        response = await handler(request)
+    except errors.TeleusError as exc:
+        return web.json_response(exc.as_json(), status=exc.status)
+    except web.HTTPRequestEntityTooLarge:
+        return web.json_response(errors.TooLarge("the body is too large").as_json(), status=413)
+    except web.HTTPNotFound:
+        return web.json_response(errors.NotFound("no such resource").as_json(), status=404)
+    except web.HTTPMethodNotAllowed as exc:
+        return web.json_response({"error": "method_not_allowed", "message": str(exc)}, status=405)
+    except web.HTTPException:
+        raise
+    except Exception:
+        log.exception("unexpected error on %s %s", request.method, request.path)
+        return web.json_response({"error": "internal", "message": "internal server error"}, status=500)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    if response.content_type == "text/html":
+        response.headers.setdefault("Content-Security-Policy", _CSP)
+    return response
+
+
+async def _database(app: web.Application) -> AsyncIterator[None]:
+    url = app[SETTINGS].effective_database_url
+    await upgrade(url)
+    engine = make_engine(url)
+    app[ENGINE] = engine
+    app[DB] = make_sessionmaker(engine)
+    yield
+    await engine.dispose()
+
+
+async def _rooms(app: web.Application) -> AsyncIterator[None]:
+    app[ROOMS] = RoomRegistry()
+    yield
+
+
+async def _close_sockets(app: web.Application) -> None:
+    await app[ROOMS].close_all()
+
+
+async def _index(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})
+
+
+def create_app(settings: Settings | None = None) -> web.Application:
+    settings = settings or Settings.from_env()
+    app = web.Application(middlewares=[error_middleware], client_max_size=settings.max_body_bytes)
+    app[SETTINGS] = settings
+    app.cleanup_ctx.append(_database)
+    app.cleanup_ctx.append(_rooms)
+    app.on_shutdown.append(_close_sockets)
+    app.add_routes(auth_routes.routes)
+    app.add_routes(admin_routes.routes)
+    app.add_routes(consultation_routes.routes)
+    app.router.add_get("/api/v1/consultations/{id}/signal", signal)
+    app.router.add_get("/", _index)
+    app.router.add_static("/static/", STATIC_DIR, append_version=False)
+    return app

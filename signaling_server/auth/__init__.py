@@ -1,0 +1,1 @@
+"""Who is calling: passwords, cookie sessions, bearer tokens, device credentials."""

@@ -1,0 +1,1 @@
+"""Consultations: the one state machine, and the small named queries and actions on them."""

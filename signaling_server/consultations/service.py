@@ -1,0 +1,225 @@
+"""Named actions and queries on consultations. Each takes an open AsyncSession and commits its own work."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from signaling_server import errors
+from signaling_server.api import body
+from signaling_server.auth.identity import Caller
+from signaling_server.consultations.state import OPEN_STATES, ConsultationState, transition
+from signaling_server.db.models import (
+    ChatMessage,
+    Consultation,
+    ConsultationEvent,
+    Device,
+    Site,
+    User,
+)
+
+EXAM_TYPES = ("thyroid", "carotid")
+SEXES = ("F", "M", "O", "")
+VIEWER_ROLES = ("expert", "trainer", "admin")
+
+
+@dataclass(frozen=True)
+class ConsultationView:
+    """A consultation with the rows a client needs to show it."""
+
+    consultation: Consultation
+    site: Site
+    requested_by: User
+    expert: User | None
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def create(db: AsyncSession, user: User, data: dict[str, Any]) -> Consultation:
+    if user.role != "sonographer" or user.site_id is None:
+        raise errors.Forbidden("only a sonographer of a site requests a consultation")
+    exam_type = body.choice(data, "exam_type", EXAM_TYPES)
+    patient = body.obj(data, "patient")
+    device_id = body.text(data, "device_id", max_len=32, required=False)
+    device = await _device_for(db, user.site_id, device_id)
+    consultation = Consultation(
+        state=ConsultationState.REQUESTED,
+        exam_type=exam_type,
+        site_id=user.site_id,
+        device_id=device.id,
+        patient_id=body.text(patient, "id", max_len=64),
+        patient_name=body.text(patient, "name", max_len=200),
+        patient_sex=body.choice(patient, "sex", SEXES, required=False),
+        patient_birth_date=body.date(patient, "birth_date"),
+        accession=body.text(data, "accession", max_len=16, required=False),
+        requested_by_id=user.id,
+        requested_at=now(),
+    )
+    db.add(consultation)
+    await db.flush()
+    db.add(ConsultationEvent(consultation_id=consultation.id, kind="state", detail={"to": "requested"}))
+    await db.commit()
+    return consultation
+
+
+async def _device_for(db: AsyncSession, site_id: str, device_id: str) -> Device:
+    query = select(Device).where(Device.site_id == site_id, Device.revoked.is_(False))
+    if device_id:
+        query = query.where(Device.id == device_id)
+    device = (await db.scalars(query.order_by(Device.created_at).limit(1))).first()
+    if device is None:
+        raise errors.InvalidRequest("the site has no such active edge device")
+    return device
+
+
+async def list_visible(db: AsyncSession, caller: Caller, states: tuple[str, ...]) -> list[ConsultationView]:
+    query = select(Consultation).where(Consultation.state.in_(states)).order_by(Consultation.requested_at)
+    if caller.device is not None:
+        query = query.where(Consultation.device_id == caller.device.id)
+    else:
+        user = caller.require_user()
+        if user.role == "sonographer":
+            query = query.where(Consultation.site_id == user.site_id)
+    rows = list((await db.scalars(query.limit(500))).all())
+    return [await _view(db, c) for c in rows]
+
+
+async def get_visible(db: AsyncSession, caller: Caller, consultation_id: str) -> ConsultationView:
+    consultation = await db.get(Consultation, consultation_id)
+    if consultation is None or not _may_see(caller, consultation):
+        raise errors.NotFound("no such consultation")
+    return await _view(db, consultation)
+
+
+def _may_see(caller: Caller, consultation: Consultation) -> bool:
+    if caller.device is not None:
+        return consultation.device_id == caller.device.id
+    user = caller.require_user()
+    if user.role == "sonographer":
+        return consultation.site_id == user.site_id
+    return user.role in VIEWER_ROLES
+
+
+async def _view(db: AsyncSession, consultation: Consultation) -> ConsultationView:
+    site = await db.get(Site, consultation.site_id)
+    requester = await db.get(User, consultation.requested_by_id)
+    expert = await db.get(User, consultation.expert_id) if consultation.expert_id else None
+    assert site is not None and requester is not None
+    return ConsultationView(consultation, site, requester, expert)
+
+
+async def _compare_and_set(db: AsyncSession, consultation: Consultation, new: ConsultationState, **values: Any) -> None:
+    """Persist a transition only if nobody moved the consultation meanwhile (portable optimistic lock)."""
+    old = transition(consultation, new, now())
+    with db.no_autoflush:  # the guarded UPDATE must see the row as it is, not our pending change
+        result = await db.execute(
+            update(Consultation)
+            .where(Consultation.id == consultation.id, Consultation.state == old)
+            .values(
+                state=consultation.state,
+                started_at=consultation.started_at,
+                ended_at=consultation.ended_at,
+                **values,
+            )
+            .execution_options(synchronize_session=False)
+        )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        await db.rollback()
+        raise errors.InvalidTransition("the consultation changed meanwhile; reload it")
+    for key, value in values.items():
+        setattr(consultation, key, value)
+    db.add(ConsultationEvent(consultation_id=consultation.id, kind="state", detail={"from": old, "to": new}))
+    await db.commit()
+
+
+async def end(db: AsyncSession, caller: Caller, consultation_id: str) -> ConsultationView:
+    view = await get_visible(db, caller, consultation_id)
+    user = caller.require_user()
+    c = view.consultation
+    if user.id not in (c.expert_id, c.requested_by_id):
+        raise errors.NotParticipant("only the consultation's expert or sonographer ends it")
+    await _compare_and_set(db, c, ConsultationState.ENDED)
+    return await _view(db, c)
+
+
+async def cancel(db: AsyncSession, caller: Caller, consultation_id: str) -> ConsultationView:
+    view = await get_visible(db, caller, consultation_id)
+    user = caller.require_user()
+    if user.id != view.consultation.requested_by_id and user.role != "admin":
+        raise errors.NotParticipant("only the requesting sonographer or an admin cancels")
+    await _compare_and_set(db, view.consultation, ConsultationState.CANCELLED)
+    return await _view(db, view.consultation)
+
+
+async def admissible(db: AsyncSession, caller: Caller, consultation_id: str) -> None:
+    """Refuse, before a WebSocket upgrade, anyone who may not be in the consultation's room at all."""
+    consultation = await db.get(Consultation, consultation_id)
+    if consultation is None or not _may_see(caller, consultation):
+        raise errors.NotFound("no such consultation")
+    if consultation.state not in OPEN_STATES:
+        raise errors.InvalidTransition(f"the consultation is {consultation.state}")
+    user = caller.user
+    if user is not None and user.role == "sonographer" and user.id != consultation.requested_by_id:
+        raise errors.NotParticipant("this consultation was requested by another sonographer")
+
+
+async def admit(db: AsyncSession, caller: Caller, consultation_id: str, observe: bool) -> tuple[str, ConsultationView]:
+    """Decide who `caller` is in the consultation's room; the first expert makes it live."""
+    consultation = await db.get(Consultation, consultation_id)
+    if consultation is None or not _may_see(caller, consultation):
+        raise errors.NotFound("no such consultation")
+    if consultation.state not in OPEN_STATES:
+        raise errors.InvalidTransition(f"the consultation is {consultation.state}")
+    if caller.device is not None:
+        return "edge", await _view(db, consultation)
+    user = caller.require_user()
+    if user.role == "sonographer":
+        if user.id != consultation.requested_by_id:
+            raise errors.NotParticipant("this consultation was requested by another sonographer")
+        return "sonographer", await _view(db, consultation)
+    if user.role == "expert" and not observe:
+        if consultation.expert_id in (None, user.id):
+            if consultation.state != ConsultationState.REQUESTED:
+                return "expert", await _view(db, consultation)
+            try:
+                await _compare_and_set(db, consultation, ConsultationState.LIVE, expert_id=user.id)
+                return "expert", await _view(db, consultation)
+            except errors.InvalidTransition:
+                await db.refresh(consultation)  # another expert took it a moment ago: observe
+                if consultation.state not in OPEN_STATES:
+                    raise
+    if user.role in VIEWER_ROLES:
+        return "observer", await _view(db, consultation)
+    raise errors.NotParticipant("not part of this consultation")
+
+
+async def record_event(db: AsyncSession, consultation_id: str, kind: str, detail: dict[str, Any]) -> None:
+    db.add(ConsultationEvent(consultation_id=consultation_id, kind=kind, detail=detail))
+    await db.commit()
+
+
+async def add_chat(
+    db: AsyncSession, consultation_id: str, role: str, user_id: str | None, name: str, text: str
+) -> ChatMessage:
+    message = ChatMessage(
+        consultation_id=consultation_id,
+        sender_role=role,
+        sender_user_id=user_id,
+        sender_name=name,
+        text=text,
+        at=now(),
+    )
+    db.add(message)
+    await db.commit()
+    return message
+
+
+async def chat_history(db: AsyncSession, consultation_id: str) -> list[ChatMessage]:
+    query = select(ChatMessage).where(ChatMessage.consultation_id == consultation_id).order_by(ChatMessage.id)
+    return list((await db.scalars(query)).all())

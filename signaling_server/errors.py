@@ -1,0 +1,81 @@
+"""The one error tree of the server.
+
+    TeleusError                      code                 HTTP
+    ├── InvalidRequest               invalid_request      400
+    ├── Unauthenticated              unauthenticated      401
+    │   ├── BadCredentials           bad_credentials      401
+    │   └── DeviceRevoked            device_revoked       401
+    ├── Forbidden                    forbidden            403
+    │   ├── CsrfFailed               csrf_failed          403
+    │   ├── BadOrigin                bad_origin           403
+    │   └── NotParticipant           not_participant      403
+    ├── NotFound                     not_found            404
+    ├── InvalidTransition            invalid_transition   409
+    ├── Conflict                     conflict             409
+    └── TooLarge                     too_large            413
+
+Raised anywhere inside; turned into `{"error": code, "message": text}` only by the middleware in `app.py`
+(HTTP) and by the signaling handler (WebSocket `error` messages use their own codes, see PROTOCOL.md).
+"""
+
+from __future__ import annotations
+
+
+class TeleusError(Exception):
+    code = "internal"
+    status = 500
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def as_json(self) -> dict[str, str]:
+        return {"error": self.code, "message": self.message}
+
+
+class InvalidRequest(TeleusError):
+    code, status = "invalid_request", 400
+
+
+class Unauthenticated(TeleusError):
+    code, status = "unauthenticated", 401
+
+
+class BadCredentials(Unauthenticated):
+    code = "bad_credentials"
+
+
+class DeviceRevoked(Unauthenticated):
+    code = "device_revoked"
+
+
+class Forbidden(TeleusError):
+    code, status = "forbidden", 403
+
+
+class CsrfFailed(Forbidden):
+    code = "csrf_failed"
+
+
+class BadOrigin(Forbidden):
+    code = "bad_origin"
+
+
+class NotParticipant(Forbidden):
+    code = "not_participant"
+
+
+class NotFound(TeleusError):
+    code, status = "not_found", 404
+
+
+class InvalidTransition(TeleusError):
+    code, status = "invalid_transition", 409
+
+
+class Conflict(TeleusError):
+    code, status = "conflict", 409
+
+
+class TooLarge(TeleusError):
+    code, status = "too_large", 413

@@ -1,0 +1,146 @@
+"""Rooms: who is connected to which consultation, and delivery of messages to them.
+
+`RoomRegistry` is the one seam for room messaging: today every participant's socket is in this process;
+fanning out across several server processes (Redis pub/sub per consultation) replaces this class only.
+Each member has a bounded outbox drained by its own writer task, so one slow socket never holds up the room.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from signaling_server.signaling.messages import Peer, ServerMessage, encode
+from signaling_server.signaling.negotiation import Negotiations
+
+log = logging.getLogger(__name__)
+
+OUTBOX_LIMIT = 256
+CLOSE_GOING_AWAY = 4001
+
+
+def new_peer_id() -> str:
+    return "p" + secrets.token_hex(6)
+
+
+@dataclass(eq=False)
+class Member:
+    peer: Peer
+    ws: web.WebSocketResponse
+    outbox: asyncio.Queue[str | None] = field(default_factory=lambda: asyncio.Queue(OUTBOX_LIMIT))
+    writer: asyncio.Task[None] | None = None
+    closing: asyncio.Task[bool] | None = None
+
+    def start(self) -> None:
+        self.writer = asyncio.create_task(self._write(), name=f"ws-writer-{self.peer.id}")
+
+    async def _write(self) -> None:
+        while (text := await self.outbox.get()) is not None:
+            try:
+                await self.ws.send_str(text)
+            except (ConnectionError, RuntimeError):
+                return
+
+    def deliver(self, text: str) -> None:
+        try:
+            self.outbox.put_nowait(text)
+        except asyncio.QueueFull:
+            log.warning("peer %s is not reading; closing its socket", self.peer.id)
+            if self.closing is None:
+                self.closing = asyncio.create_task(self.ws.close(code=1008, message=b"slow consumer"))
+
+    async def stop(self) -> None:
+        with contextlib.suppress(asyncio.QueueFull):
+            self.outbox.put_nowait(None)
+        if self.writer is not None:
+            with contextlib.suppress(asyncio.CancelledError, asyncio.TimeoutError):
+                await asyncio.wait_for(self.writer, 2)
+
+
+class Room:
+    def __init__(self, consultation_id: str) -> None:
+        self.consultation_id = consultation_id
+        self.members: dict[str, Member] = {}
+        self.negotiations = Negotiations(consultation_id)
+
+    def peers(self) -> list[Peer]:
+        return [m.peer for m in self.members.values()]
+
+    def edge(self) -> Peer | None:
+        return next((m.peer for m in self.members.values() if m.peer.role == "edge"), None)
+
+    def send(self, peer_id: str, message: ServerMessage) -> bool:
+        member = self.members.get(peer_id)
+        if member is None:
+            return False
+        member.deliver(encode(message))
+        return True
+
+    def broadcast(self, message: ServerMessage, *, exclude: str | None = None) -> None:
+        text = encode(message)
+        for peer_id, member in self.members.items():
+            if peer_id != exclude:
+                member.deliver(text)
+
+
+class RoomRegistry:
+    def __init__(self) -> None:
+        self._rooms: dict[str, Room] = {}
+
+    def room(self, consultation_id: str) -> Room:
+        found = self._rooms.get(consultation_id)
+        if found is None:
+            found = self._rooms[consultation_id] = Room(consultation_id)
+        return found
+
+    def existing(self, consultation_id: str) -> Room | None:
+        return self._rooms.get(consultation_id)
+
+    def peers(self, consultation_id: str) -> list[Peer]:
+        room = self._rooms.get(consultation_id)
+        return room.peers() if room else []
+
+    def add(self, consultation_id: str, member: Member) -> Room:
+        room = self.room(consultation_id)
+        room.members[member.peer.id] = member
+        member.start()
+        log.info("consultation %s: %s %s joined", consultation_id, member.peer.role, member.peer.id)
+        return room
+
+    async def remove(self, consultation_id: str, peer_id: str) -> Member | None:
+        room = self._rooms.get(consultation_id)
+        member = room.members.pop(peer_id, None) if room else None
+        if room is None or member is None:
+            return None
+        room.negotiations.forget(peer_id)
+        await member.stop()
+        if not room.members:
+            del self._rooms[consultation_id]
+        log.info("consultation %s: %s %s left", consultation_id, member.peer.role, peer_id)
+        return member
+
+    async def close_room(self, consultation_id: str, final: ServerMessage | None = None) -> None:
+        room = self._rooms.get(consultation_id)
+        if room is None:
+            return
+        if final is not None:
+            room.broadcast(final)
+        for member in list(room.members.values()):
+            await member.stop()  # flush the final message first
+            await member.ws.close(code=CLOSE_GOING_AWAY, message=b"consultation closed")
+
+    async def disconnect_device(self, device_id: str) -> None:
+        for room in list(self._rooms.values()):
+            for member in list(room.members.values()):
+                if member.peer.device_id == device_id:
+                    await member.ws.close(code=CLOSE_GOING_AWAY, message=b"device revoked")
+
+    async def close_all(self) -> None:
+        for room in list(self._rooms.values()):
+            for member in list(room.members.values()):
+                await member.ws.close(code=1001, message=b"server shutdown")
