@@ -53,7 +53,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
-    url = app[SETTINGS].effective_database_url
+    settings = app[SETTINGS]
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    url = settings.effective_database_url
     await upgrade(url)
     engine = make_engine(url)
     app[ENGINE] = engine

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets as pysecrets
 from datetime import UTC, datetime, timedelta
 
@@ -28,7 +29,8 @@ async def login(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
     async with request.app[DB]() as db:
         user = (await db.scalars(select(User).where(User.username == username))).first()
-        ok = verify_password(user.password_hash if user else None, password)
+        # Argon2 is deliberately slow and memory-hard: keep it off the event loop.
+        ok = await asyncio.to_thread(verify_password, user.password_hash if user else None, password)
         if user is None or not ok or not user.active:
             raise errors.BadCredentials("wrong username or password")
         secret = secrets.new_secret()

@@ -1,0 +1,110 @@
+"""The edge capture agent: one capture thread into one ring, and a `ConsultationLink` per open consultation.
+
+The agent polls the server for the consultations assigned to its device (PROTOCOL.md §1,
+`/api/v1/devices/me/consultations`): polling survives server restarts and needs no extra channel. It joins each
+open consultation's room and leaves when the consultation closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+
+import aiohttp
+
+from edge_capture.capture import CaptureThread
+from edge_capture.client import ServerClient, ServerError
+from edge_capture.consultation import ConsultationLink
+from edge_capture.encoding import VideoEncoding, apply_encoding
+from edge_capture.net import use_host_addresses
+from edge_capture.ring import FrameRing
+from edge_capture.sources.base import FrameSource, open_source
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EdgeConfig:
+    server_url: str
+    credential: str
+    source: str = "synthetic:thyroid"
+    width: int = 1280
+    height: int = 720
+    fps: float = 30.0
+    encoding: VideoEncoding = field(default_factory=VideoEncoding)
+    poll_seconds: float = 1.0
+    ice_hosts: tuple[str, ...] = ()
+    history_seconds: float = 4.0
+
+
+class EdgeAgent:
+    def __init__(self, config: EdgeConfig, source: FrameSource | None = None) -> None:
+        self.config = config
+        self.ring = FrameRing(history_seconds=config.history_seconds)
+        self._source = source
+        self.capture: CaptureThread | None = None
+        self.links: dict[str, tuple[ConsultationLink, asyncio.Task[None]]] = {}
+        self.ready = asyncio.Event()
+        self._stopping = asyncio.Event()
+
+    async def start_capture(self) -> None:
+        cfg = self.config
+        # Opening a source can take seconds (a device, the synthetic generator's precomputed cycle): off the loop.
+        source = self._source or await asyncio.to_thread(open_source, cfg.source, cfg.width, cfg.height, cfg.fps)
+        self.capture = CaptureThread(source, self.ring, name=f"capture:{cfg.source}")
+        self.capture.start()
+
+    async def run(self) -> None:
+        cfg = self.config
+        apply_encoding(cfg.encoding)
+        if cfg.ice_hosts:
+            use_host_addresses(cfg.ice_hosts)
+        if self.capture is None:
+            await self.start_capture()
+        try:
+            async with aiohttp.ClientSession() as session:
+                client = ServerClient(cfg.server_url, cfg.credential, session)
+                me = await client.me()
+                ice_servers = await client.ice_servers()
+                log.info("edge %s at %s: streaming %s", me["device"]["id"], me["site"]["code"], cfg.source)
+                self.ready.set()
+                await self._poll(client, ice_servers)
+        finally:
+            await self._stop_links()
+            if self.capture is not None:
+                self.capture.stop()
+            self.ring.close()
+
+    async def _poll(self, client: ServerClient, ice_servers: list[dict[str, object]]) -> None:
+        while not self._stopping.is_set():
+            try:
+                open_ids = {c["id"] for c in await client.open_consultations()}
+            except ServerError as exc:
+                if exc.fatal:
+                    log.error("the server refused this device: %s", exc)
+                    raise
+                open_ids = set(self.links)
+            except (aiohttp.ClientError, OSError) as exc:
+                log.info("server unreachable: %s", exc)
+                open_ids = set(self.links)
+            for cid in open_ids - set(self.links):
+                link = ConsultationLink(client, cid, self.ring, self.config.encoding, ice_servers)
+                self.links[cid] = (link, asyncio.create_task(link.run(), name=f"consultation-{cid}"))
+            for cid, (_, task) in list(self.links.items()):
+                if task.done():
+                    del self.links[cid]
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self.config.poll_seconds)
+
+    async def _stop_links(self) -> None:
+        for _, task in self.links.values():
+            task.cancel()
+        for _, task in self.links.values():
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self.links.clear()
+
+    def stop(self) -> None:
+        self._stopping.set()

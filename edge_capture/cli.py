@@ -1,0 +1,76 @@
+"""`teleus edge`: run the edge capture agent."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+
+from edge_capture.agent import EdgeAgent, EdgeConfig
+from edge_capture.client import ServerError
+from edge_capture.encoding import VideoEncoding
+from edge_capture.sources.base import SourceError
+
+log = logging.getLogger(__name__)
+
+RESOLUTIONS = {"720p": (1280, 720), "1080p": (1920, 1080)}
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--server", default=os.environ.get("TELEUS_SERVER", "http://127.0.0.1:8600"))
+    p.add_argument(
+        "--credential",
+        default=os.environ.get("TELEUS_DEVICE_CREDENTIAL"),
+        help="the device credential dev_<id>_<secret> (TELEUS_DEVICE_CREDENTIAL)",
+    )
+    p.add_argument(
+        "--source",
+        default="synthetic:thyroid",
+        help="synthetic:thyroid | synthetic:carotid | file:PATH (video or DICOM cine) | device:/dev/videoN",
+    )
+    p.add_argument("--resolution", choices=sorted(RESOLUTIONS), default="720p")
+    p.add_argument("--fps", type=float, default=30.0)
+    p.add_argument("--codec", choices=["h264", "vp8"], default="h264")
+    p.add_argument("--bitrate", type=float, default=6.0, help="video bitrate cap in Mb/s (default 6)")
+    p.add_argument("--x264-preset", default="ultrafast")
+    p.add_argument("--ice-host", action="append", default=[], help="gather ICE candidates only on this address")
+
+
+def config_from(args: argparse.Namespace) -> EdgeConfig:
+    if not args.credential:
+        raise SystemExit("teleus edge: give --credential or TELEUS_DEVICE_CREDENTIAL")
+    width, height = RESOLUTIONS[args.resolution]
+    encoding = VideoEncoding(codec=args.codec, bitrate_bps=int(args.bitrate * 1e6), x264_preset=args.x264_preset)
+    return EdgeConfig(
+        server_url=args.server,
+        credential=args.credential,
+        source=args.source,
+        width=width,
+        height=height,
+        fps=args.fps,
+        encoding=encoding,
+        ice_hosts=tuple(args.ice_host),
+    )
+
+
+async def _main(config: EdgeConfig) -> None:
+    agent = EdgeAgent(config)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, agent.stop)
+    await agent.run()
+
+
+def run(args: argparse.Namespace) -> int:
+    config = config_from(args)
+    try:
+        asyncio.run(_main(config))
+    except SourceError as exc:
+        log.error("video source: %s", exc)
+        return 2
+    except ServerError as exc:
+        log.error("server: %s", exc)
+        return 3
+    return 0

@@ -1,0 +1,56 @@
+"""The edge's side of the server's public API (PROTOCOL.md §1 and §2), authenticated by the device credential."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import aiohttp
+
+log = logging.getLogger(__name__)
+
+
+class ServerError(Exception):
+    """The server refused a call; `code` is the stable error code of PROTOCOL.md."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(f"{status} {code}: {message}")
+        self.status, self.code, self.message = status, code, message
+
+    @property
+    def fatal(self) -> bool:
+        """The credential itself is refused: retrying will not help."""
+        return self.code in {"device_revoked", "unauthenticated"}
+
+
+class ServerClient:
+    def __init__(self, base_url: str, credential: str, session: aiohttp.ClientSession) -> None:
+        self.base = base_url.rstrip("/")
+        self.session = session
+        self.headers = {"Authorization": f"Bearer {credential}"}
+
+    async def _get(self, path: str) -> Any:
+        async with self.session.get(self.base + path, headers=self.headers) as response:
+            data = await response.json(content_type=None)
+            if response.status != 200:
+                raise ServerError(response.status, data.get("error", "unknown"), data.get("message", ""))
+            return data
+
+    async def me(self) -> dict[str, Any]:
+        data: dict[str, Any] = await self._get("/api/v1/devices/me")
+        return data
+
+    async def open_consultations(self) -> list[dict[str, Any]]:
+        data = await self._get("/api/v1/devices/me/consultations")
+        return list(data["consultations"])
+
+    async def ice_servers(self) -> list[dict[str, Any]]:
+        data = await self._get("/api/v1/config")
+        return list(data["ice_servers"])
+
+    async def signal(self, consultation_id: str) -> aiohttp.ClientWebSocketResponse:
+        url = f"{self.base}/api/v1/consultations/{consultation_id}/signal"
+        try:
+            return await self.session.ws_connect(url, headers=self.headers, heartbeat=20)
+        except aiohttp.WSServerHandshakeError as exc:
+            raise ServerError(exc.status, "refused", exc.message) from None

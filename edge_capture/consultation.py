@@ -1,0 +1,181 @@
+"""The edge in one consultation's room: the signaling socket, one `Viewer` per page, guidance relay.
+
+The edge is the hub of the live session: it offers to every page that joins, relays guidance marks (ordered,
+reliable) and the pointer (unordered, lossy) from whoever draws to everyone else, answers clock pings, and keeps
+the authoritative set of marks so a page that joins late sees what is already drawn. If the signaling socket
+drops, every peer connection is closed and the edge rejoins as a new peer; pages then get fresh offers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from dataclasses import replace
+from typing import Any
+
+import aiohttp
+
+from edge_capture import datachannel as dc
+from edge_capture.client import ServerClient, ServerError
+from edge_capture.encoding import VideoEncoding
+from edge_capture.guidance import GuidanceBoard, check_may_draw
+from edge_capture.ring import FrameRing
+from edge_capture.viewer import Viewer
+from edge_capture.voice import VoiceHub
+
+log = logging.getLogger(__name__)
+
+CLOSED_STATES = ("ended", "cancelled")
+RECONNECT_DELAYS = (0.5, 1.0, 2.0, 5.0)
+
+
+def now_ms() -> float:
+    return time.time() * 1000.0
+
+
+class ConsultationLink:
+    def __init__(
+        self,
+        client: ServerClient,
+        consultation_id: str,
+        ring: FrameRing,
+        encoding: VideoEncoding,
+        ice_servers: list[dict[str, Any]],
+    ) -> None:
+        self.client = client
+        self.cid = consultation_id
+        self.ring = ring
+        self.encoding = encoding
+        self.ice_servers = ice_servers
+        self.viewers: dict[str, Viewer] = {}
+        self.voice = VoiceHub(name=consultation_id)
+        self.board = GuidanceBoard(name=consultation_id)
+        self.peer_id: str | None = None
+        self.finished = False
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
+
+    # ---- signaling ---------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Stay in the room until the consultation closes; rejoin after drops."""
+        attempt = 0
+        try:
+            while not self.finished:
+                try:
+                    self._ws = await self.client.signal(self.cid)
+                    attempt = 0
+                    await self._session(self._ws)
+                except ServerError as exc:
+                    if exc.status in (401, 404, 409) or exc.fatal:
+                        log.info("consultation %s: the server refused the edge: %s", self.cid, exc)
+                        return
+                except (aiohttp.ClientError, OSError) as exc:
+                    log.info("consultation %s: signaling lost: %s", self.cid, exc)
+                finally:
+                    await self._drop_all()
+                if not self.finished:
+                    await asyncio.sleep(RECONNECT_DELAYS[min(attempt, len(RECONNECT_DELAYS) - 1)])
+                    attempt += 1
+        finally:
+            await self._drop_all()
+            self.voice.close()
+            await self.voice.wait_closed()
+
+    async def _session(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        await ws.send_json({"type": "join"})
+        async for frame in ws:
+            if frame.type != aiohttp.WSMsgType.TEXT:
+                break
+            try:
+                message = json.loads(frame.data)
+                await self._handle(message)
+            except Exception:  # one bad message must not take the edge out of the room
+                log.exception("consultation %s: failed to handle %r", self.cid, frame.data[:200])
+        if ws.close_code == 4001:
+            log.info("consultation %s: closed by the server (%s)", self.cid, ws.close_code)
+            with contextlib.suppress(ServerError, aiohttp.ClientError):
+                still_open = {c["id"] for c in await self.client.open_consultations()}
+                self.finished = self.cid not in still_open
+
+    async def _handle(self, message: dict[str, Any]) -> None:
+        kind = message.get("type")
+        if kind == "welcome":
+            self.peer_id = message["you"]["id"]
+            log.info("consultation %s: edge joined as %s", self.cid, self.peer_id)
+            for peer in message["peers"]:
+                await self._offer_to(peer)
+        elif kind == "peer-joined":
+            await self._offer_to(message["peer"])
+        elif kind == "peer-left":
+            viewer = self.viewers.pop(message["peer_id"], None)
+            if viewer is not None:
+                await viewer.close()
+        elif kind == "answer":
+            viewer = self.viewers.get(message["from"])
+            if viewer is not None:
+                await viewer.accept_answer(message["sdp"])
+        elif kind == "ice":
+            viewer = self.viewers.get(message["from"])
+            if viewer is not None:
+                await viewer.add_ice(message.get("candidate"))
+        elif kind == "state":
+            if message["consultation"]["state"] in CLOSED_STATES:
+                self.finished = True
+                if self._ws is not None:
+                    await self._ws.close()
+        elif kind == "error":
+            log.warning(
+                "consultation %s: signaling error %s: %s", self.cid, message.get("code"), message.get("message")
+            )
+
+    async def _offer_to(self, peer: dict[str, Any]) -> None:
+        if peer["role"] == "edge" or self._ws is None:
+            return
+        old = self.viewers.pop(peer["id"], None)
+        if old is not None:
+            await old.close()
+        viewer = Viewer(
+            self.cid, peer, self.ring, self.voice, self.encoding, self.ice_servers, self._on_message, self._on_open
+        )
+        self.viewers[peer["id"]] = viewer
+        sdp = await viewer.offer()
+        await self._ws.send_json({"type": "offer", "to": peer["id"], "sdp": sdp})
+        log.info("consultation %s: offered to %s %s", self.cid, peer["role"], peer["id"])
+
+    async def _drop_all(self) -> None:
+        viewers, self.viewers = list(self.viewers.values()), {}
+        for viewer in viewers:
+            await viewer.close()
+
+    # ---- data channels -----------------------------------------------------------------------------
+
+    def _on_open(self, viewer: Viewer, label: str) -> None:
+        if label == "guidance":
+            viewer.send("guidance", dc.encode(self.board.snapshot()))
+
+    def _on_message(self, viewer: Viewer, label: str, text: str) -> None:
+        try:
+            message = dc.decode(text, channel=label)
+            if isinstance(message, dc.Ping):
+                viewer.send("live", dc.encode(message.pong(now_ms())))
+                return
+            if not isinstance(message, dc.Mark | dc.Clear | dc.Pointer):
+                raise dc.MessageError("not_allowed", f"{message.TYPE} is sent by the edge, not to it")
+            check_may_draw(viewer.role)
+        except dc.MessageError as exc:
+            viewer.send("guidance", dc.encode(exc.to_message()))
+            return
+        stamped = replace(message, from_=viewer.peer_id, at=now_ms())
+        if isinstance(stamped, dc.Pointer):
+            text = dc.encode(stamped)
+            for other in self.viewers.values():
+                if other is not viewer:
+                    other.send("live", text)
+            return
+        self.board.apply(stamped)
+        text = dc.encode(stamped)
+        for other in self.viewers.values():
+            other.send("guidance", text)

@@ -1,0 +1,132 @@
+"""The edge's WebRTC connection to one page: video out, voice both ways, the two data channels.
+
+The edge always offers (it is the one with the media). aiortc gathers its candidates before the offer is
+sent, so the offer carries them; the page trickles its own, which arrive through `add_ice`. There is no ICE
+restart in aiortc: a page that drops comes back as a new peer and gets a new `Viewer`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from aiortc import RTCConfiguration, RTCDataChannel, RTCIceServer, RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamTrack
+from aiortc.sdp import candidate_from_sdp
+
+from edge_capture.datachannel import Frame, encode
+from edge_capture.encoding import VideoEncoding, prefer_codec
+from edge_capture.ring import FrameRing
+from edge_capture.tracks import RingVideoTrack
+from edge_capture.voice import VoiceHub
+
+log = logging.getLogger(__name__)
+
+TALKING_ROLES = ("expert", "sonographer")
+
+MessageHandler = Callable[["Viewer", str, str], None]  # (viewer, channel label, text)
+
+
+class Viewer:
+    def __init__(
+        self,
+        consultation_id: str,
+        peer: dict[str, Any],
+        ring: FrameRing,
+        voice: VoiceHub,
+        encoding: VideoEncoding,
+        ice_servers: list[dict[str, Any]],
+        on_message: MessageHandler,
+        on_channel_open: Callable[[Viewer, str], None],
+    ) -> None:
+        self.cid = consultation_id
+        self.peer = peer
+        self.peer_id: str = peer["id"]
+        self.role: str = peer["role"]
+        self.voice = voice
+        self._on_message = on_message
+        self._on_channel_open = on_channel_open
+        servers = [RTCIceServer(**s) for s in ice_servers]
+        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=servers))
+        self.video = RingVideoTrack(ring, on_frame=self._send_frame_time, name=self.peer_id)
+        self.encoding = encoding
+        self.channels: dict[str, RTCDataChannel] = {}
+        self.closed = False
+
+    async def offer(self) -> str:
+        pc = self.pc
+        sender = pc.addTrack(self.video)
+        self.video.bind_sender(sender)
+        video_transceiver = next(t for t in pc.getTransceivers() if t.sender is sender)
+        video_transceiver.direction = "sendonly"
+        prefer_codec(video_transceiver, self.encoding.codec)
+        audio = pc.addTransceiver(self.voice.listener_track(self.peer_id), direction="sendrecv")
+        audio.direction = "sendrecv"
+        self._open_channel(pc.createDataChannel("guidance", ordered=True))
+        self._open_channel(pc.createDataChannel("live", ordered=False, maxRetransmits=0))
+
+        @pc.on("track")
+        def on_track(track: MediaStreamTrack) -> None:
+            if track.kind == "audio" and self.role in TALKING_ROLES:
+                self.voice.add_talker(self.peer_id, track)
+
+        @pc.on("connectionstatechange")
+        def on_state() -> None:
+            log.info("consultation %s viewer %s: connection %s", self.cid, self.peer_id, pc.connectionState)
+
+        await pc.setLocalDescription(await pc.createOffer())
+        return pc.localDescription.sdp
+
+    def _open_channel(self, channel: RTCDataChannel) -> None:
+        self.channels[channel.label] = channel
+
+        @channel.on("open")
+        def on_open() -> None:
+            self._on_channel_open(self, channel.label)
+
+        @channel.on("message")
+        def on_message(message: str | bytes) -> None:
+            if isinstance(message, str):
+                self._on_message(self, channel.label, message)
+
+    async def accept_answer(self, sdp: str) -> None:
+        await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
+
+    async def add_ice(self, candidate: dict[str, Any] | None) -> None:
+        if candidate is None or not candidate.get("candidate"):
+            return  # aiortc does not need end-of-candidates; it gathers and checks on its own schedule
+        line = candidate["candidate"].removeprefix("candidate:")
+        try:
+            parsed = candidate_from_sdp(line)
+        except (ValueError, IndexError):
+            log.info("consultation %s viewer %s: unusable candidate %r", self.cid, self.peer_id, line[:80])
+            return
+        parsed.sdpMid = candidate.get("sdpMid")
+        parsed.sdpMLineIndex = candidate.get("sdpMLineIndex")
+        await self.pc.addIceCandidate(parsed)
+
+    def send(self, label: str, text: str) -> None:
+        channel = self.channels.get(label)
+        if channel is not None and channel.readyState == "open":
+            channel.send(text)
+
+    def _send_frame_time(self, rtp: int, capture_ms: float) -> None:
+        self.send("live", encode(Frame(rtp=rtp, capture_ms=capture_ms)))
+
+    @property
+    def stats(self) -> dict[str, Any]:
+        return {
+            "frames_sent": self.video.frames_sent,
+            "frames_skipped": self.video.frames_skipped,
+            "connection": self.pc.connectionState,
+        }
+
+    async def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self.voice.remove(self.peer_id)
+        self.video.stop()
+        await asyncio.shield(self.pc.close())

@@ -1,0 +1,97 @@
+"""`teleus demo` / `make demo`: the server on SQLite, a seeded site with people and one edge device, and that edge
+streaming the synthetic thyroid, all in one process. Prints the console URL and the demo logins."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+from pathlib import Path
+
+from aiohttp import web
+from sqlalchemy import select
+
+from edge_capture.agent import EdgeAgent, EdgeConfig
+from signaling_server import admin
+from signaling_server.app import create_app
+from signaling_server.appkeys import DB
+from signaling_server.consultations import service
+from signaling_server.consultations.state import OPEN_STATES
+from signaling_server.db.models import Consultation, Device, Site, User
+from signaling_server.settings import Settings
+
+log = logging.getLogger(__name__)
+
+DEMO_PASSWORD = "teleus-demo"
+DEMO_PEOPLE = [
+    ("sono", "Li Na (sonographer)", "sonographer"),
+    ("expert", "Dr Wang Fang (expert)", "expert"),
+    ("expert2", "Dr Chen Jie (expert)", "expert"),
+    ("trainer", "Zhao Min (trainer)", "trainer"),
+    ("admin", "Centre administrator", "admin"),
+]
+
+
+async def seed(app: web.Application) -> str:
+    """Create the demo site, people and device once; return a fresh device credential every run."""
+    async with app[DB]() as db:
+        site = (await db.scalars(select(Site).where(Site.code == "demo"))).first()
+        if site is None:
+            site = await admin.create_site(db, "demo", "Demo Community Health Centre", "DEMO_US")
+            for username, name, role in DEMO_PEOPLE:
+                site_id = site.id if role == "sonographer" else None
+                await admin.create_user(db, username, name, role, DEMO_PASSWORD, site_id)
+            await admin.register_device(db, site.id, "demo ultrasound (synthetic thyroid)")
+        device = (await db.scalars(select(Device).where(Device.site_id == site.id))).first()
+        assert device is not None
+        _, credential = await admin.rotate_device(db, device.id)
+        waiting = await db.scalars(select(Consultation).where(Consultation.state.in_(OPEN_STATES)))
+        if waiting.first() is None:
+            sono = (await db.scalars(select(User).where(User.username == "sono"))).one()
+            await service.create(
+                db,
+                sono,
+                {
+                    "exam_type": "thyroid",
+                    "patient": {"id": "DEMO-001", "name": "张^三", "sex": "F", "birth_date": "1968-03-14"},
+                    "accession": "DEMO1",
+                },
+            )
+    return credential
+
+
+async def _main(port: int, data_dir: Path) -> None:
+    settings = Settings.from_env().with_overrides(data_dir=data_dir, port=port)
+    app = create_app(settings)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, settings.host, port).start()
+    credential = await seed(app)
+    url = f"http://{settings.host}:{port}/"
+    edge = EdgeAgent(EdgeConfig(server_url=url, credential=credential, source="synthetic:thyroid"))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    edge_task = asyncio.create_task(edge.run())
+    await asyncio.wait([asyncio.create_task(edge.ready.wait()), edge_task], return_when=asyncio.FIRST_COMPLETED)
+    print(
+        f"\nteleus demo is running.\n  console:  {url}\n  logins (password '{DEMO_PASSWORD}'):\n"
+        + "".join(f"    {u:<8} {name}\n" for u, name, _ in DEMO_PEOPLE)
+        + "  A thyroid consultation is waiting: sign in as 'expert' and join it; sign in as 'sono' in another\n"
+        "  browser profile to see the sonographer's screen. The edge streams a synthetic thyroid at 720p30.\n"
+        "  Ctrl-C stops.\n",
+        flush=True,
+    )
+    await stop.wait()
+    edge.stop()
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(edge_task, 10)
+    await runner.cleanup()
+
+
+def run(args: argparse.Namespace) -> int:
+    asyncio.run(_main(args.port, Path(args.data_dir)))
+    return 0

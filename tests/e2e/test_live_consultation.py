@@ -1,0 +1,167 @@
+"""The whole live consultation with real parts: the real app, a real aiortc edge agent streaming the synthetic
+thyroid, and real headless Chromium pages for the sonographer, the expert and an observer."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.async_api import Page
+
+from edge_capture.agent import EdgeAgent, EdgeConfig
+from signaling_server.app import create_app
+from signaling_server.settings import Settings
+from tests.conftest import PASSWORD, seed
+from tests.databases import database
+from tests.e2e.browser import chromium
+
+pytestmark = pytest.mark.browser
+
+
+async def snapshot(page: Page) -> dict[str, Any]:
+    return await page.evaluate("() => window.teleus && window.teleus.live ? window.teleus.live.snapshot() : null")
+
+
+async def wait_for(page: Page, predicate: str, within: float = 20.0) -> dict[str, Any]:
+    """Poll the page's live snapshot until the JS predicate `s => …` holds."""
+    deadline = time.monotonic() + within
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = await page.evaluate(
+            f"() => {{ const l = window.teleus && window.teleus.live; if (!l) return null;"
+            f" const s = l.snapshot(); return ({predicate})(s) ? s : null; }}"
+        )
+        if last:
+            return last
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {predicate}; last snapshot: {await snapshot(page)}")
+
+
+async def login(page: Page, base: str, username: str) -> None:
+    await page.goto(base + "#/login")
+    await page.fill("#login-form [name=username]", username)
+    await page.fill("#login-form [name=password]", PASSWORD)
+    await page.click("#login-form [type=submit]")
+    await page.wait_for_function("() => !location.hash.startsWith('#/login')")
+
+
+async def point_at(page: Page, x: float, y: float) -> tuple[float, float]:
+    rect = await page.evaluate("() => window.teleus.live.videoContentRect()")
+    return rect["left"] + x * rect["width"], rect["top"] + y * rect["height"]
+
+
+def start_edge(base: str, credential: str) -> tuple[EdgeAgent, asyncio.Task[None]]:
+    agent = EdgeAgent(
+        EdgeConfig(server_url=base, credential=credential, source="synthetic:thyroid", ice_hosts=("127.0.0.1",))
+    )
+    return agent, asyncio.create_task(agent.run())
+
+
+async def stop_edge(agent: EdgeAgent, task: asyncio.Task[None]) -> None:
+    agent.stop()
+    await asyncio.wait_for(task, 15)
+
+
+async def test_live_consultation_end_to_end(aiohttp_server: Any, tmp_path: Path) -> None:
+    async with database("sqlite", tmp_path) as url:
+        app = create_app(Settings(data_dir=tmp_path, database_url=url))
+        server = await aiohttp_server(app)
+        world = await seed(app)
+        base = str(server.make_url("/"))
+        agent, edge_task = start_edge(base, world.device_a_credential)
+        try:
+            async with chromium() as browser:
+                await _scenario(
+                    browser, base, world, lambda: start_edge(base, world.device_a_credential), agent, edge_task
+                )
+        finally:
+            if not edge_task.done():
+                await stop_edge(agent, edge_task)
+
+
+async def _scenario(browser: Any, base: str, world: Any, restart_edge: Any, agent: EdgeAgent, edge_task: Any) -> None:
+    sono = await (await browser.new_context(viewport={"width": 1280, "height": 900})).new_page()
+    expert = await (await browser.new_context(viewport={"width": 1600, "height": 1000})).new_page()
+    errors: list[str] = []
+    for page in (sono, expert):
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+
+    # The sonographer requests a consultation from the page and lands on the live view.
+    await login(sono, base, "sono_a")
+    await sono.select_option("[data-testid=request-form] [name=exam_type]", "thyroid")
+    await sono.fill("[data-testid=request-form] [name=patient_id]", "P-77")
+    await sono.fill("[data-testid=request-form] [name=patient_name]", "王^芳")
+    await sono.click("[data-testid=request-form] [type=submit]")
+    await sono.wait_for_function("() => location.hash.startsWith('#/c/')")
+    cid = (await sono.evaluate("() => location.hash")).split("/")[2].split("?")[0]
+    s = await wait_for(sono, "s => s.framesDecoded > 0")
+    assert s["role"] == "sonographer"
+
+    # The expert sees it waiting, joins, and the video plays at full rate.
+    await login(expert, base, "expert")
+    row = expert.locator(f"[data-consultation-id='{cid}']")
+    await row.wait_for()
+    assert "North Community Health Centre" in await row.inner_text()
+    await row.locator("[data-action=join]").click()
+    e = await wait_for(expert, "s => s.framesDecoded > 30 && s.role === 'expert'")
+    start_frames, t0 = e["framesDecoded"], time.monotonic()
+    await asyncio.sleep(10)
+    e = await snapshot(expert)
+    fps = (e["framesDecoded"] - start_frames) / (time.monotonic() - t0)
+    assert fps >= 25, f"console decoded {fps:.1f} fps"
+    assert e["stats"]["width"] == 1280 and e["stats"]["height"] == 720
+    assert e["stats"]["latencyP50"] is not None and 0 < e["stats"]["latencyP50"] < 500, e["stats"]
+
+    # Pointer and arrow, drawn in the console, land on the sonographer's screen at the same image point.
+    await expert.click("[data-tool=pointer]")
+    await expert.mouse.move(*(await point_at(expert, 0.30, 0.40)))
+    await expert.mouse.move(*(await point_at(expert, 0.31, 0.41)))
+    s = await wait_for(sono, "s => s.remotePointer && s.remotePointer.visible !== false")
+    assert abs(s["remotePointer"]["x"] - 0.31) < 0.01 and abs(s["remotePointer"]["y"] - 0.41) < 0.01
+
+    await expert.click("[data-tool=arrow]")
+    await expert.mouse.move(*(await point_at(expert, 0.20, 0.25)))
+    await expert.mouse.down()
+    await expert.mouse.move(*(await point_at(expert, 0.40, 0.35)), steps=5)
+    await expert.mouse.move(*(await point_at(expert, 0.60, 0.50)), steps=5)
+    await expert.mouse.up()
+    s = await wait_for(sono, "s => s.marks.some(m => m.kind === 'arrow')")
+    arrow = next(m for m in s["marks"] if m["kind"] == "arrow")
+    (x0, y0), (x1, y1) = arrow["points"][0], arrow["points"][-1]
+    assert abs(x0 - 0.20) < 0.01 and abs(y0 - 0.25) < 0.01 and abs(x1 - 0.60) < 0.01 and abs(y1 - 0.50) < 0.01
+
+    # Chat both ways.
+    await expert.fill("[data-testid=chat-input]", "Tilt the probe caudally, please")
+    await expert.click("[data-testid=chat-send]")
+    await wait_for(sono, "s => s.chat.some(c => c.text === 'Tilt the probe caudally, please' && c.role === 'expert')")
+    await sono.fill("[data-testid=chat-input]", "Done, nodule in view")
+    await sono.press("[data-testid=chat-input]", "Enter")
+    await wait_for(expert, "s => s.chat.some(c => c.text === 'Done, nodule in view' && c.role === 'sonographer')")
+
+    # Voice: the sonographer's microphone (Chromium's fake device) reaches the expert through the edge.
+    await wait_for(expert, "s => s.audio && s.audio.inboundEnergy > 0", within=20)
+
+    # An observer (trainer) joins view-only and sees the video and the marks already drawn.
+    trainer = await (await browser.new_context()).new_page()
+    await login(trainer, base, "trainer")
+    await trainer.goto(base + f"#/c/{cid}?observe=1")
+    t = await wait_for(trainer, "s => s.framesDecoded > 10 && s.marks.some(m => m.kind === 'arrow')")
+    assert t["role"] == "observer"
+
+    # The edge drops and comes back: every page gets video again on a fresh connection.
+    await stop_edge(agent, edge_task)
+    await wait_for(expert, "s => !s.edgeConnected")
+    agent, edge_task = restart_edge()
+    try:
+        before = (await snapshot(expert))["framesDecoded"]
+        await wait_for(expert, "s => s.edgeConnected && s.framesDecoded > 30", within=30)
+        await wait_for(sono, "s => s.edgeConnected && s.framesDecoded > 30", within=30)
+        e = await snapshot(expert)
+        assert e["consultationState"] == "live"
+        del before
+    finally:
+        await stop_edge(agent, edge_task)
+    assert errors == []
