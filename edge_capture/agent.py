@@ -74,7 +74,7 @@ class EdgeAgent:
         finally:
             await self._stop_links()
             if self.capture is not None:
-                self.capture.stop()
+                await asyncio.to_thread(self.capture.stop)  # joins the thread and closes the source
             self.ring.close()
 
     async def _poll(self, client: ServerClient, ice_servers: list[dict[str, object]]) -> None:

@@ -94,7 +94,9 @@ async def test_revoked_and_rotated_device_credentials_are_refused(people: Any) -
 async def test_roles_are_enforced_on_administration(people: Any) -> None:
     _, world, open_api = people
     expert = await open_api("expert")
-    status, err = await expert.post("/api/v1/users", {"username": "x", "name": "X", "role": "admin", "password": "p" * 9})
+    status, err = await expert.post(
+        "/api/v1/users", {"username": "x", "name": "X", "role": "admin", "password": "p" * 9}
+    )
     assert (status, err["error"]) == (403, "forbidden")
     admin = await open_api("admin")
     status, err = await admin.post(

@@ -1,0 +1,155 @@
+"""A DICOM cine loop (multi-frame) or still (single frame) replayed as a live source.
+
+The playback rate comes from the cine's Frame Time (0018,1063), else Cine Rate (0018,0040), else
+Recommended Display Frame Rate (0008,2144), else Frame Time Vector (0018,1065); a still is repeated at the
+requested rate.
+
+Most ultrasound cines are JPEG baseline. Their frames are split out of the encapsulated Pixel Data once
+and each is decoded by OpenCV's libjpeg-turbo when shown (about 2 ms for 640×480, against tens of ms
+through pydicom's generic path), so nothing large is kept in memory. Every other transfer syntax goes
+through pydicom (Pillow decodes JPEG 2000) and its decoded frames are cached up to `cache_bytes`.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import cv2
+import numpy as np
+import pydicom
+from pydicom.dataset import Dataset
+from pydicom.encaps import generate_frames
+from pydicom.errors import InvalidDicomError
+from pydicom.pixels import apply_color_lut, pixel_array
+from pydicom.uid import JPEGBaseline8Bit, JPEGExtended12Bit
+
+from edge_capture.sources.base import Pacer, SourceError, letterbox
+
+logger = logging.getLogger(__name__)
+
+CACHE_BYTES = 256 << 20
+
+
+def cine_fps(ds: Dataset) -> float | None:
+    """The cine's playback rate from its DICOM attributes, or None when none is given."""
+    frame_time_ms = float(ds.get("FrameTime", 0) or 0)
+    if frame_time_ms > 0:
+        return 1000.0 / frame_time_ms
+    for keyword in ("CineRate", "RecommendedDisplayFrameRate"):
+        rate = float(ds.get(keyword, 0) or 0)
+        if rate > 0:
+            return rate
+    vector = [float(v) for v in (ds.get("FrameTimeVector") or [])[1:]]
+    if vector and sum(vector) > 0:
+        return 1000.0 * len(vector) / sum(vector)
+    return None
+
+
+def to_bgr(pixels: np.ndarray, ds: Dataset) -> np.ndarray:
+    """One frame decoded by pydicom as 8-bit BGR: palette expanded, wide grey scaled by Bits Stored,
+    MONOCHROME1 inverted. pydicom already converts YBR colour to RGB."""
+    photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2"))
+    if photometric == "PALETTE COLOR":
+        pixels = apply_color_lut(pixels, ds)
+        bits = 16 if pixels.dtype != np.uint8 else 8
+    else:
+        bits = int(ds.get("BitsStored", 8))
+    if pixels.dtype != np.uint8:
+        scale = 255.0 / float((1 << bits) - 1)
+        pixels = np.clip(pixels.astype(np.float32) * scale, 0, 255).astype(np.uint8)
+    if pixels.ndim == 2:
+        if photometric == "MONOCHROME1":
+            pixels = 255 - pixels
+        return cv2.cvtColor(pixels, cv2.COLOR_GRAY2BGR)
+    return cv2.cvtColor(pixels, cv2.COLOR_RGB2BGR)
+
+
+def jpeg_frames(ds: Dataset, frame_count: int) -> list[bytes] | None:
+    """The encapsulated JPEG codestreams, one per frame, when OpenCV can decode them exactly as the
+    standard says (8-bit lossy JPEG, colour or MONOCHROME2); None otherwise."""
+    file_meta = getattr(ds, "file_meta", None)
+    syntax = file_meta.get("TransferSyntaxUID") if file_meta is not None else None
+    if syntax not in (JPEGBaseline8Bit, JPEGExtended12Bit) or int(ds.get("BitsStored", 8)) != 8:
+        return None
+    if str(ds.get("PhotometricInterpretation", "")) in ("MONOCHROME1", "PALETTE COLOR"):
+        return None
+    try:
+        frames = list(generate_frames(ds.PixelData, number_of_frames=frame_count))
+    except ValueError:
+        return None
+    return frames if len(frames) == frame_count else None
+
+
+class DicomCineSource:
+    """A multi-frame DICOM (cine loop) or a single-frame DICOM (a still repeated at `fps`)."""
+
+    def __init__(
+        self,
+        path: str,
+        width: int,
+        height: int,
+        fps: float = 30.0,
+        *,
+        loop: bool = True,
+        paced: bool = True,
+        cache_bytes: int = CACHE_BYTES,
+    ) -> None:
+        self.path, self.width, self.height, self.loop = path, width, height, loop
+        self.cache_bytes = cache_bytes
+        try:
+            self._ds = pydicom.dcmread(path)
+        except (InvalidDicomError, OSError, ValueError) as exc:
+            raise SourceError("unreadable", f"{path} is not a readable DICOM file: {exc}") from exc
+        if "PixelData" not in self._ds:
+            raise SourceError("unreadable", f"{path} is DICOM without an image (no Pixel Data)")
+        self.frame_count = int(self._ds.get("NumberOfFrames", 1) or 1)
+        self.fps = (cine_fps(self._ds) if self.frame_count > 1 else None) or fps
+        self._jpeg = jpeg_frames(self._ds, self.frame_count)
+        self._cache: dict[int, np.ndarray] = {}
+        self._cached_bytes = 0
+        self._position = 0
+        self._decode(0)  # fail now, with a clear message, rather than on the capture thread
+        self._pacer = Pacer(self.fps) if paced else None
+        logger.info(
+            "DICOM %s: %s frame(s) %s×%s at %.3f fps (%s)",
+            path,
+            self.frame_count,
+            self._ds.get("Columns"),
+            self._ds.get("Rows"),
+            self.fps,
+            "OpenCV JPEG" if self._jpeg else "pydicom",
+        )
+
+    def _decode(self, index: int) -> np.ndarray:
+        if self._jpeg is not None:
+            image = cv2.imdecode(np.frombuffer(self._jpeg[index], np.uint8), cv2.IMREAD_COLOR)
+            if image is None:
+                raise SourceError("unreadable", f"frame {index} of {self.path} is not a decodable JPEG")
+            return image
+        cached = self._cache.get(index)
+        if cached is not None:
+            return cached
+        try:
+            pixels = pixel_array(self._ds, index=index if self.frame_count > 1 else None)
+        except (RuntimeError, ValueError, NotImplementedError) as exc:
+            raise SourceError("unreadable", f"cannot decode the pixels of {self.path}: {exc}") from exc
+        image = to_bgr(pixels, self._ds)
+        if self._cached_bytes + image.nbytes <= self.cache_bytes:
+            self._cache[index] = image
+            self._cached_bytes += image.nbytes
+        return image
+
+    def read(self) -> np.ndarray | None:
+        if self._position >= self.frame_count:
+            if not self.loop:
+                return None
+            self._position = 0
+        image = letterbox(self._decode(self._position), self.width, self.height)
+        self._position += 1
+        if self._pacer is not None:
+            self._pacer.wait()
+        return image
+
+    def close(self) -> None:
+        self._cache.clear()
+        self._cached_bytes = 0
