@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from aiortc import RTCConfiguration, RTCDataChannel, RTCIceServer, RTCPeerConnection, RTCSessionDescription
+from aiortc.contrib.media import MediaBlackhole
 from aiortc.mediastreams import MediaStreamTrack
 from aiortc.sdp import candidate_from_sdp
 
@@ -53,6 +54,8 @@ class Viewer:
         self.video = RingVideoTrack(ring, on_frame=self._send_frame_time, name=self.peer_id)
         self.encoding = encoding
         self.channels: dict[str, RTCDataChannel] = {}
+        self._sink = MediaBlackhole()
+        self._sink_task: asyncio.Future[None] | None = None
         self.closed = False
 
     async def offer(self) -> str:
@@ -71,6 +74,9 @@ class Viewer:
         def on_track(track: MediaStreamTrack) -> None:
             if track.kind == "audio" and self.role in TALKING_ROLES:
                 self.voice.add_talker(self.peer_id, track)
+            else:  # an observer's page should not send; if it does, read and drop so nothing queues up
+                self._sink.addTrack(track)
+                self._sink_task = asyncio.ensure_future(self._sink.start())
 
         @pc.on("connectionstatechange")
         def on_state() -> None:
@@ -129,4 +135,5 @@ class Viewer:
         self.closed = True
         self.voice.remove(self.peer_id)
         self.video.stop()
+        await self._sink.stop()
         await asyncio.shield(self.pc.close())
