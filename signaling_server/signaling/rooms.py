@@ -120,7 +120,7 @@ class RoomRegistry:
         room.negotiations.forget(peer_id)
         await member.stop()
         if not room.members:
-            del self._rooms[consultation_id]
+            self._rooms.pop(consultation_id, None)  # two sockets may close together
         log.info("consultation %s: %s %s left", consultation_id, member.peer.role, peer_id)
         return member
 

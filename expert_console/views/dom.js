@@ -1,0 +1,81 @@
+// Tiny DOM builders for the views: text always goes in through textContent, never as markup.
+
+/**
+ * @typedef {Record<string, string|number|boolean|null|undefined|((event: any) => void)>} Attributes
+ *   `text` sets textContent, `on<event>` adds a listener, `class`, `data-*`, `aria-*` and the rest become
+ *   attributes (false/null/undefined leave them out, true sets them empty).
+ * @typedef {Node|string|null|undefined|false} Child
+ */
+
+/**
+ * @template {keyof HTMLElementTagNameMap} K
+ * @param {K} tag
+ * @param {Attributes} [attributes]
+ * @param {...(Child|Child[])} children
+ * @returns {HTMLElementTagNameMap[K]}
+ */
+export function el(tag, attributes = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes)) {
+    if (value === null || value === undefined || value === false) continue;
+    if (name === "text") node.textContent = String(value);
+    else if (name.startsWith("on") && typeof value === "function") node.addEventListener(name.slice(2), value);
+    else node.setAttribute(name, value === true ? "" : String(value));
+  }
+  append(node, children);
+  return node;
+}
+
+/**
+ * @param {Node} parent
+ * @param {(Child|Child[])[]} children
+ */
+function append(parent, children) {
+  for (const child of children.flat()) {
+    if (child === null || child === undefined || child === false) continue;
+    parent.appendChild(typeof child === "string" ? document.createTextNode(child) : child);
+  }
+}
+
+/**
+ * Set an element's text only when it changed (keeps the DOM quiet for periodic refreshes).
+ * @param {Element} node
+ * @param {string} text
+ */
+export function setText(node, text) {
+  if (node.textContent !== text) node.textContent = text;
+}
+
+/**
+ * Show a refusal: its message as text, its stable code in `data-code`.
+ * @param {HTMLElement} node
+ * @param {{code?: string, message?: string}|null} error null clears it
+ */
+export function showError(node, error) {
+  if (!error) {
+    node.textContent = "";
+    node.removeAttribute("data-code");
+    node.hidden = true;
+    return;
+  }
+  node.textContent = error.message || error.code || "something went wrong";
+  node.setAttribute("data-code", error.code ?? "error");
+  node.hidden = false;
+}
+
+/**
+ * mm:ss (minutes run past 59).
+ * @param {number} seconds
+ */
+export function formatDuration(seconds) {
+  const s = Math.max(0, Math.floor(seconds));
+  return `${String(Math.floor(s / 60)).padStart(2, "0")}:${String(s % 60).padStart(2, "0")}`;
+}
+
+/** @param {unknown} err */
+export function asError(err) {
+  if (err && typeof err === "object" && "message" in err) {
+    return { code: /** @type {any} */ (err).code ?? "error", message: String(/** @type {any} */ (err).message) };
+  }
+  return { code: "error", message: String(err) };
+}

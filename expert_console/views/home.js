@@ -1,0 +1,249 @@
+// The home page (#/), by role: a sonographer requests consultations and returns to their site's open ones;
+// experts, trainers and admins see the waiting and live consultations and join or observe.
+
+import { asError, el, formatDuration, setText, showError } from "./dom.js";
+
+const REFRESH_MS = 2000;
+const EXAM_LABELS = /** @type {Record<string, string>} */ ({ thyroid: "Thyroid", carotid: "Carotid" });
+
+/**
+ * @typedef {import("../api.js").Api} Api
+ * @typedef {import("../api.js").User} User
+ * @typedef {import("../api.js").Consultation} Consultation
+ * @typedef {{api: Api, user: User, navigate: (hash: string) => void}} Context
+ */
+
+/**
+ * @param {HTMLElement} root
+ * @param {Context} context
+ * @returns {() => void} cleanup
+ */
+export function mountHome(root, context) {
+  const { user } = context;
+  const list = new ConsultationList(context);
+  if (user.role === "sonographer") {
+    root.append(
+      el("div", { class: "home" }, requestForm(context), el("section", { class: "panel" },
+        el("h2", { text: "Open consultations of your site" }), list.element)),
+    );
+  } else {
+    root.append(
+      el("div", { class: "home" }, el("section", { class: "panel wide" },
+        el("h2", { text: "Waiting and live consultations" }), list.element)),
+    );
+  }
+  list.start();
+  return () => list.stop();
+}
+
+/**
+ * @param {Context} context
+ * @returns {HTMLElement}
+ */
+function requestForm({ api, navigate }) {
+  const error = el("p", { class: "error", "data-testid": "request-error", role: "alert", hidden: true });
+  /**
+   * @param {string} label
+   * @param {HTMLElement} control
+   */
+  const field = (label, control) => el("label", { class: "field" }, el("span", { text: label }), control);
+  const examType = el("select", { name: "exam_type", required: true },
+    el("option", { value: "thyroid", text: "Thyroid" }), el("option", { value: "carotid", text: "Carotid" }));
+  const patientId = el("input", { name: "patient_id", required: true, maxlength: 64, autocomplete: "off" });
+  const patientName = el("input", { name: "patient_name", required: true, maxlength: 200, autocomplete: "off" });
+  const sex = el("select", { name: "sex" },
+    el("option", { value: "", text: "—" }), el("option", { value: "F", text: "F" }),
+    el("option", { value: "M", text: "M" }), el("option", { value: "O", text: "O" }));
+  const birthDate = el("input", { name: "birth_date", type: "date" });
+  const accession = el("input", { name: "accession", maxlength: 64, autocomplete: "off" });
+  const submit = el("button", { type: "submit", class: "primary", text: "Request consultation" });
+  const form = el("form", { "data-testid": "request-form", class: "request-form", novalidate: true },
+    field("Exam", examType), field("Patient ID", patientId), field("Patient name", patientName),
+    field("Sex", sex), field("Birth date", birthDate), field("Accession", accession), submit, error);
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    showError(error, null);
+    if (!patientId.value.trim() || !patientName.value.trim()) {
+      showError(error, { code: "invalid_request", message: "Patient ID and name are needed." });
+      return;
+    }
+    /** @type {Parameters<Api["requestConsultation"]>[0]} */
+    const body = {
+      exam_type: examType.value,
+      patient: { id: patientId.value.trim(), name: patientName.value.trim(), sex: sex.value, birth_date: birthDate.value },
+    };
+    if (accession.value.trim()) body.accession = accession.value.trim();
+    submit.disabled = true;
+    try {
+      const consultation = await api.requestConsultation(body);
+      navigate(`#/c/${encodeURIComponent(consultation.id)}`);
+    } catch (err) {
+      showError(error, asError(err));
+    } finally {
+      submit.disabled = false;
+    }
+  });
+  return el("section", { class: "panel" }, el("h2", { text: "Request a consultation" }), form);
+}
+
+/** The open consultations, refreshed every 2 s, rows kept in place so buttons stay under the mouse. */
+class ConsultationList {
+  /** @param {Context} context */
+  constructor(context) {
+    this.context = context;
+    this.body = el("tbody");
+    this.empty = el("tr", { class: "empty" }, el("td", { colspan: 7, text: "Loading…" }));
+    this.body.append(this.empty);
+    this.status = el("p", { class: "status-line", "data-testid": "list-status", hidden: true });
+    const header = ["Site", "Exam", "Patient", "State", "Waiting", "In it", ""];
+    this.table = el("table", { class: "consultations", "data-testid": "consultation-list" },
+      el("thead", {}, el("tr", {}, header.map((h) => el("th", { text: h })))), this.body);
+    this.element = el("div", { class: "list-wrap" }, this.table, this.status);
+    /** @type {Map<string, {row: HTMLTableRowElement, cells: Record<string, HTMLElement>, buttons: HTMLElement,
+     *   consultation: Consultation, fetchedAt: number, state: string}>} */
+    this.rows = new Map();
+    /** @type {ReturnType<typeof setInterval>[]} */
+    this.timers = [];
+    this.stopped = false;
+  }
+
+  start() {
+    void this.refresh();
+    this.timers.push(setInterval(() => void this.refresh(), REFRESH_MS), setInterval(() => this.tick(), 1000));
+  }
+
+  stop() {
+    this.stopped = true;
+    for (const timer of this.timers) clearInterval(timer);
+  }
+
+  async refresh() {
+    let consultations;
+    try {
+      consultations = await this.context.api.consultations(["requested", "live"]);
+    } catch (err) {
+      if (this.stopped) return;
+      this.status.hidden = false;
+      setText(this.status, `Could not refresh the list: ${asError(err).message}`);
+      return;
+    }
+    if (this.stopped) return;
+    this.status.hidden = true;
+    this.render(consultations);
+  }
+
+  /** @param {Consultation[]} consultations */
+  render(consultations) {
+    const now = performance.now();
+    const order = consultations.slice().sort((a, b) =>
+      a.state === b.state ? b.waiting_seconds - a.waiting_seconds : a.state === "requested" ? -1 : 1);
+    const seen = new Set();
+    for (const c of order) {
+      seen.add(c.id);
+      let entry = this.rows.get(c.id);
+      if (!entry) {
+        entry = this.createRow(c);
+        this.rows.set(c.id, entry);
+      }
+      entry.consultation = c;
+      entry.fetchedAt = now;
+      this.fill(entry);
+      this.body.append(entry.row); // re-appending moves it into order
+    }
+    for (const [id, entry] of this.rows) {
+      if (!seen.has(id)) {
+        entry.row.remove();
+        this.rows.delete(id);
+      }
+    }
+    this.empty.remove();
+    if (!this.rows.size) {
+      setText(this.empty, this.context.user.role === "sonographer" ? "No open consultations." : "No consultations waiting.");
+      this.body.append(this.empty);
+    }
+  }
+
+  /** @param {Consultation} c */
+  createRow(c) {
+    const cells = {
+      site: el("td", { "data-field": "site" }),
+      exam: el("td", { "data-field": "exam_type" }),
+      patient: el("td", { "data-field": "patient" }),
+      state: el("td", { "data-field": "state" }),
+      waiting: el("td", { "data-field": "waiting", class: "numeric" }),
+      participants: el("td", { "data-field": "participants" }),
+    };
+    const buttons = el("td", { class: "actions" });
+    const row = el("tr", { "data-consultation-id": c.id }, Object.values(cells), buttons);
+    return { row, cells, buttons, consultation: c, fetchedAt: performance.now(), state: "" };
+  }
+
+  /** @param {NonNullable<ReturnType<ConsultationList["rows"]["get"]>>} entry */
+  fill(entry) {
+    const c = entry.consultation;
+    const { cells } = entry;
+    setText(cells.site, c.site?.name ?? "");
+    setText(cells.exam, EXAM_LABELS[c.exam_type] ?? c.exam_type);
+    setText(cells.patient, c.patient?.name ?? "");
+    setText(cells.state, c.state);
+    cells.state.className = `state state-${c.state}`;
+    const people = (c.participants ?? []).map((p) => `${p.name} (${p.role})`);
+    setText(cells.participants, people.length ? people.join(", ") : "—");
+    entry.row.dataset.state = c.state;
+    this.tickRow(entry, performance.now());
+    if (entry.state !== c.state) {
+      entry.state = c.state;
+      entry.buttons.replaceChildren(...this.actions(c));
+    }
+  }
+
+  /** @param {Consultation} c */
+  actions(c) {
+    const { user, navigate, api } = this.context;
+    const id = encodeURIComponent(c.id);
+    /** @type {HTMLElement[]} */
+    const buttons = [];
+    if (user.role === "sonographer") {
+      buttons.push(el("button", { "data-action": "join", class: "primary", text: "Open", onclick: () => navigate(`#/c/${id}`) }));
+      if (c.state === "requested") {
+        buttons.push(el("button", {
+          "data-action": "cancel",
+          text: "Cancel",
+          onclick: async () => {
+            try {
+              await api.cancelConsultation(c.id);
+              await this.refresh();
+            } catch (err) {
+              this.status.hidden = false;
+              setText(this.status, `Could not cancel: ${asError(err).message}`);
+            }
+          },
+        }));
+      }
+      return buttons;
+    }
+    if (user.role === "expert") {
+      buttons.push(el("button", { "data-action": "join", class: "primary", text: "Join", onclick: () => navigate(`#/c/${id}`) }));
+    }
+    if (["expert", "trainer", "admin"].includes(user.role)) {
+      buttons.push(el("button", { "data-action": "observe", text: "Observe", onclick: () => navigate(`#/c/${id}?observe=1`) }));
+    }
+    return buttons;
+  }
+
+  tick() {
+    const now = performance.now();
+    for (const entry of this.rows.values()) this.tickRow(entry, now);
+  }
+
+  /**
+   * Waiting time: the server's count plus the time since it was fetched, while still requested.
+   * @param {NonNullable<ReturnType<ConsultationList["rows"]["get"]>>} entry
+   * @param {number} now
+   */
+  tickRow(entry, now) {
+    const c = entry.consultation;
+    const extra = c.state === "requested" ? (now - entry.fetchedAt) / 1000 : 0;
+    setText(entry.cells.waiting, formatDuration(c.waiting_seconds + extra));
+  }
+}
