@@ -37,6 +37,8 @@ class EdgeConfig:
     poll_seconds: float = 1.0
     ice_hosts: tuple[str, ...] = ()
     history_seconds: float = 4.0
+    # One H.264 encode per frame for all pages of a consultation (edge_capture/fanout.py); False: one per page.
+    shared_encoder: bool = True
 
 
 class EdgeAgent:
@@ -52,7 +54,9 @@ class EdgeAgent:
     async def start_capture(self) -> None:
         cfg = self.config
         # Opening a source can take seconds (a device, the synthetic generator's precomputed cycle): off the loop.
-        source = self._source or await asyncio.to_thread(open_source, cfg.source, cfg.width, cfg.height, cfg.fps)
+        source = self._source
+        if source is None:
+            source = await asyncio.to_thread(open_source, cfg.source, cfg.width, cfg.height, cfg.fps)
         self.capture = CaptureThread(source, self.ring, name=f"capture:{cfg.source}")
         self.capture.start()
 
@@ -90,7 +94,9 @@ class EdgeAgent:
                 log.info("server unreachable: %s", exc)
                 open_ids = set(self.links)
             for cid in open_ids - set(self.links):
-                link = ConsultationLink(client, cid, self.ring, self.config.encoding, ice_servers)
+                link = ConsultationLink(
+                    client, cid, self.ring, self.config.encoding, ice_servers, shared_encoder=self.config.shared_encoder
+                )
                 self.links[cid] = (link, asyncio.create_task(link.run(), name=f"consultation-{cid}"))
             for cid, (_, task) in list(self.links.items()):
                 if task.done():

@@ -63,6 +63,7 @@ async def seed(app: web.Application) -> str:
 
 
 async def _main(port: int, data_dir: Path) -> None:
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)  # the edge polls every second
     settings = Settings.from_env().with_overrides(data_dir=data_dir, port=port)
     app = create_app(settings)
     runner = web.AppRunner(app)

@@ -4,6 +4,7 @@ and encode (server → client). Decoding validates; a refusal is a SignalError c
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
 
@@ -141,7 +142,7 @@ def _chat(data: dict[str, Any]) -> ChatSend:
     return ChatSend(text=text)
 
 
-_PARSERS = {
+_PARSERS: dict[str, Callable[[dict[str, Any]], ClientMessage]] = {
     "join": _join,
     "offer": lambda d: Offer(to=_str(d, "to", 64), sdp=_sdp(d)),
     "answer": lambda d: Answer(to=_str(d, "to", 64), sdp=_sdp(d)),
