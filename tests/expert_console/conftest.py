@@ -1,5 +1,6 @@
 """Fixtures for the console's browser tests: the console folder served statically (as the server does: `/`
-is index.html, `/static/` the folder) and the Debian Chromium driven by Playwright."""
+is index.html, `/static/` the folder) for the tests of the pure modules, and the Debian Chromium driven by
+Playwright. The tests of the whole app (test_app.py) load the console from the real server instead."""
 
 from __future__ import annotations
 
@@ -27,7 +28,8 @@ CHROMIUM_ARGS = [
 BLANK = "<!doctype html><html><head><meta charset='utf-8'><title>blank</title></head><body></body></html>"
 
 # All browser tests share one event loop (each test module marks itself loop_scope="session"), one static
-# server and one Chromium (launching it costs ~1 s).
+# server and one Chromium (launching it costs ~1 s). Function-scoped async fixtures of those modules (such as
+# test_app.py's real server) must say loop_scope="session" too, to live on that loop.
 
 
 def static_app() -> web.Application:

@@ -1,0 +1,320 @@
+"""The whole console loads in Chromium from the real server: every module parses, the login view shows to a
+signed-out visitor, and the login, home and request views speak the real REST API (signaling_server.app on a
+fresh SQLite database, seeded with tests.conftest.seed, served on 127.0.0.1)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import pytest_asyncio
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, Request, expect
+from yarl import URL
+
+from signaling_server.app import create_app
+from signaling_server.appkeys import DB
+from signaling_server.auth.identity import COOKIE
+from signaling_server.db.models import Consultation
+from signaling_server.settings import Settings
+from tests.conftest import PASSWORD, Api, World, seed
+from tests.databases import database
+
+pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
+
+MODULES = [
+    "api.js",
+    "protocol.js",
+    "session.js",
+    "guidance.js",
+    "microphone.js",
+    "geometry.js",
+    "linkstats.js",
+    "views/dom.js",
+    "views/login.js",
+    "views/home.js",
+    "views/live.js",
+    "views/overlay.js",
+    "views/chat.js",
+    "views/linkpanel.js",
+]
+SITE_NAME = "North Community Health Centre"  # site `north` of tests.conftest.seed
+
+
+def request_body(name: str = "Doe^Jane", exam_type: str = "thyroid") -> dict[str, Any]:
+    return {
+        "exam_type": exam_type,
+        "patient": {"id": "P1", "name": name, "sex": "F", "birth_date": "1970-05-01"},
+        "accession": "ACC1",
+    }
+
+
+@dataclass
+class Server:
+    """The real app served on 127.0.0.1 with the seeded people; `api(username)` is a signed-in HTTP client."""
+
+    app: web.Application
+    client: TestClient
+    world: World
+    url: str
+    opened: list[Api] = field(default_factory=list)
+    sockets: list[aiohttp.ClientWebSocketResponse] = field(default_factory=list)
+
+    async def api(self, username: str | None = None, bearer: str | None = None) -> Api:
+        api = Api(self.client, bearer)
+        self.opened.append(api)
+        if username:
+            await api.login(username)
+        return api
+
+    async def request(self, sono: Api, name: str = "Doe^Jane") -> dict[str, Any]:
+        status, consultation = await sono.post("/api/v1/consultations", request_body(name))
+        assert status == 201, consultation
+        return consultation
+
+    async def backdate(self, cid: str, seconds: float) -> None:
+        """Move a consultation's request time into the past: a wait of minutes without waiting minutes."""
+        async with self.app[DB]() as db:
+            consultation = await db.get(Consultation, cid)
+            assert consultation is not None
+            consultation.requested_at -= timedelta(seconds=seconds)
+            await db.commit()
+
+    async def join(self, api: Api, cid: str, **extra: Any) -> aiohttp.ClientWebSocketResponse:
+        """Enter a consultation's room through the signaling socket, as `api`'s person or device."""
+        ws = await api.ws(f"/api/v1/consultations/{cid}/signal")
+        self.sockets.append(ws)
+        await ws.send_json({"type": "join", **extra})
+        await receive(ws, "welcome")
+        return ws
+
+    async def sign_in(self, context: BrowserContext, username: str) -> Api:
+        """Sign `username` in through the API and hand the session cookie to the browser: the page that opens
+        next finds the session through GET /auth/me, as after a reload."""
+        api = await self.api(username)
+        cookie = api.session.cookie_jar.filter_cookies(URL(self.url))[COOKIE]
+        await context.add_cookies(
+            [{"name": COOKIE, "value": cookie.value, "url": self.url, "httpOnly": True, "sameSite": "Strict"}]
+        )
+        return api
+
+
+async def receive(ws: aiohttp.ClientWebSocketResponse, kind: str, timeout: float = 5) -> dict[str, Any]:
+    async with asyncio.timeout(timeout):
+        while True:
+            msg = await ws.receive()
+            assert msg.type == aiohttp.WSMsgType.TEXT, msg
+            data = json.loads(msg.data)
+            if data["type"] == kind:
+                return data
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def server(tmp_path: Path) -> AsyncIterator[Server]:
+    """A fresh server per test, on the session loop the browser fixtures share."""
+    async with database("sqlite", tmp_path) as url:
+        app = create_app(Settings(data_dir=tmp_path, database_url=url))
+        client = TestClient(TestServer(app, host="127.0.0.1", port=0))
+        await client.start_server()
+        try:
+            world = await seed(app)
+            running = Server(app, client, world, str(client.make_url("")).rstrip("/"))
+            yield running
+            for ws in running.sockets:
+                await ws.close()
+            for api in running.opened:
+                await api.close()
+        finally:
+            await client.close()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def context(browser: Browser, server: Server) -> AsyncIterator[BrowserContext]:
+    context = await browser.new_context(base_url=server.url)
+    yield context
+    await context.close()
+
+
+async def open_console(context: BrowserContext, hash_: str = "") -> tuple[Page, list[str]]:
+    page = await context.new_page()
+    problems: list[str] = []
+    page.on("pageerror", lambda exc: problems.append(f"pageerror: {exc}"))
+
+    # the server's refusals (401 without a session) are logged as "Failed to load resource": expected
+    def on_console(message: ConsoleMessage) -> None:
+        if message.type == "error" and "Failed to load resource" not in message.text:
+            problems.append(f"console: {message.text}")
+
+    page.on("console", on_console)
+    await page.goto("/" + hash_)
+    return page, problems
+
+
+def api_calls(page: Page) -> list[Request]:
+    """Every /api/v1 request the page makes from now on (observed on their way to the server, not faked)."""
+    calls: list[Request] = []
+
+    def on_request(request: Request) -> None:
+        if "/api/v1/" in request.url:
+            calls.append(request)
+
+    page.on("request", on_request)
+    return calls
+
+
+async def answer(request: Request) -> tuple[int, str | None]:
+    """The server's status for `request` and its JSON's first key (an error's `error` code)."""
+    response = await request.response()
+    assert response is not None
+    data = await response.json()
+    return response.status, data.get("error") if response.status >= 400 else next(iter(data), None)
+
+
+async def sign_in_with_form(page: Page, username: str, password: str = PASSWORD) -> None:
+    await page.fill("input[name=username]", username)
+    await page.fill("input[name=password]", password)
+    await page.press("input[name=password]", "Enter")
+
+
+async def test_every_module_parses_and_login_shows_when_signed_out(context: BrowserContext) -> None:
+    page, problems = await open_console(context)
+    await expect(page.locator("#login-form input[name=username]")).to_be_visible()
+    await expect(page.locator("#login-form input[name=password]")).to_be_visible()
+    await expect(page.locator("#login-form [type=submit]")).to_be_visible()
+    assert page.url.endswith("#/login")
+    loaded = await page.evaluate(
+        "async (mods) => { for (const m of mods) await import('/static/' + m); return window.teleus.live; }", MODULES
+    )
+    assert loaded is None
+    assert problems == []
+
+
+async def test_login_refusal_shows_message_and_code(context: BrowserContext) -> None:
+    page, problems = await open_console(context)
+    await sign_in_with_form(page, "expert", "wrong")
+    error = page.locator("[data-testid=login-error]")
+    await expect(error).to_have_text("wrong username or password")
+    await expect(error).to_have_attribute("data-code", "bad_credentials")
+    assert page.url.endswith("#/login")
+    await expect(page.locator("#login-form input[name=password]")).to_have_value("")
+    assert problems == []
+
+
+async def test_expert_home_lists_consultations_with_join_and_observe(server: Server, context: BrowserContext) -> None:
+    sono = await server.api("sono_a")
+    waiting = await server.request(sono, "Doe^Jane")
+    live = await server.request(sono, "Roe^Rick")
+    await server.backdate(waiting["id"], 65)
+    await server.backdate(live["id"], 30)
+    edge = await server.join(await server.api(bearer=server.world.device_a_credential), waiting["id"])
+    await server.join(await server.api("expert2"), live["id"])  # the first expert in makes it live: 30 s waited
+
+    page, problems = await open_console(context)
+    calls = api_calls(page)
+    await sign_in_with_form(page, "expert")
+    rows = page.locator("[data-testid=consultation-list] [data-consultation-id]")
+    await expect(rows).to_have_count(2)
+    first = page.locator(f'[data-consultation-id="{waiting["id"]}"]')
+    await expect(first).to_contain_text(SITE_NAME)
+    await expect(first).to_contain_text("Doe^Jane")
+    await expect(first).to_contain_text("requested")
+    await expect(first).to_contain_text("north-us-1 (edge)")
+    waiting_cell = first.locator("[data-field=waiting]")
+    await expect(waiting_cell).to_have_text(re.compile(r"^01:0[5-9]$"))
+    shown = await waiting_cell.text_content()
+    await expect(waiting_cell).not_to_have_text(shown or "", timeout=2500)  # it ticks
+    second = page.locator(f'[data-consultation-id="{live["id"]}"]')
+    await expect(second).to_contain_text("live")
+    await expect(second).to_contain_text("Expert2 (expert)")
+    await expect(second.locator("[data-field=waiting]")).to_have_text("00:30")  # frozen once live
+    await expect(first.locator("[data-action=join]")).to_be_visible()
+    await expect(first.locator("[data-action=observe]")).to_be_visible()
+    lists = [r for r in calls if r.method == "GET" and r.url.endswith("/api/v1/consultations?state=requested,live")]
+    assert lists and await answer(lists[0]) == (200, "consultations")
+
+    await first.locator("[data-action=observe]").click()
+    assert page.url.endswith(f"#/c/{waiting['id']}?observe=1")
+    joined = await receive(edge, "peer-joined", timeout=10)  # the page entered the room, view-only
+    assert joined["peer"]["role"] == "observer" and joined["peer"]["name"] == "Expert"
+    assert problems == [] or all("WebSocket" in p for p in problems)
+
+
+async def test_trainer_may_only_observe(server: Server, context: BrowserContext) -> None:
+    consultation = await server.request(await server.api("sono_a"))
+    await server.sign_in(context, "trainer")
+    page, problems = await open_console(context)
+    row = page.locator(f'[data-consultation-id="{consultation["id"]}"]')
+    await expect(row.locator("[data-action=observe]")).to_be_visible()
+    await expect(row.locator("[data-action=join]")).to_have_count(0)
+    await expect(page.locator("[data-testid=current-user]")).to_contain_text("trainer")
+    assert problems == []
+
+
+async def test_sonographer_requests_with_csrf_and_goes_live(server: Server, context: BrowserContext) -> None:
+    sono = await server.sign_in(context, "sono_a")
+    page, _ = await open_console(context)
+    calls = api_calls(page)
+    form = page.locator("[data-testid=request-form]")
+    await form.locator("select[name=exam_type]").select_option("carotid")
+    await form.locator("input[name=patient_id]").fill("P-77")
+    await form.locator("input[name=patient_name]").fill("Doe^John")
+    await form.locator("select[name=sex]").select_option("M")
+    await form.locator("input[name=birth_date]").fill("1960-02-29")
+    await form.locator("input[name=accession]").fill("ACC9")
+    await form.locator("[type=submit]").click()
+    await page.wait_for_url(re.compile(r"#/c/[^/?]+$"))
+    cid = page.url.rsplit("#/c/", 1)[1]
+
+    posts = [r for r in calls if r.method == "POST"]
+    assert [r.url.split("/api/v1", 1)[1] for r in posts] == ["/consultations"]
+    assert await posts[0].header_value("x-csrf-token") == sono.csrf  # the session's token, from GET /auth/me
+    assert posts[0].post_data_json == {
+        "exam_type": "carotid",
+        "patient": {"id": "P-77", "name": "Doe^John", "sex": "M", "birth_date": "1960-02-29"},
+        "accession": "ACC9",
+    }
+    # The server took it: the consultation exists, as the form said, requested by this sonographer.
+    status, stored = await sono.get(f"/api/v1/consultations/{cid}")
+    assert status == 200, stored
+    assert stored["state"] in ("requested", "live") and stored["exam_type"] == "carotid"
+    assert stored["patient"] == {"id": "P-77", "name": "Doe^John", "sex": "M", "birth_date": "1960-02-29"}
+    assert stored["accession"] == "ACC9" and stored["site"]["code"] == "north"
+    assert stored["requested_by"]["id"] == server.world.users["sono_a"]
+    # ... and the same call without the header would have been refused, creating nothing.
+    status, refused = await sono.post("/api/v1/consultations", posts[0].post_data_json, csrf=False)
+    assert (status, refused["error"]) == (403, "csrf_failed")
+    status, listed = await sono.get("/api/v1/consultations?state=requested,live,ended,cancelled")
+    assert status == 200 and [c["id"] for c in listed["consultations"]] == [cid]
+
+    await expect(page.locator("video[data-testid=live-video]")).to_be_attached()
+    await expect(page.locator("canvas[data-testid=overlay]")).to_be_attached()
+    assert await page.evaluate("window.teleus.live !== null && typeof window.teleus.live.snapshot === 'function'")
+
+
+@pytest.mark.parametrize("how", ["logged_out_elsewhere", "cookie_deleted"])
+async def test_401_sends_back_to_login(server: Server, context: BrowserContext, how: str) -> None:
+    elsewhere = await server.sign_in(context, "expert")  # the same session, held by another client too
+    page, problems = await open_console(context)
+    calls = api_calls(page)
+    await expect(page.locator("[data-testid=consultation-list]")).to_be_visible()
+    await expect(page.locator("[data-testid=current-user]")).to_contain_text("expert")
+    if how == "logged_out_elsewhere":
+        status, _ = await elsewhere.post("/api/v1/auth/logout")
+        assert status == 204  # the server revoked the session the page still holds the cookie of
+    else:
+        await context.clear_cookies()
+    await page.wait_for_url("**/#/login", timeout=5000)
+    await expect(page.locator("#login-form")).to_be_visible()
+    await expect(page.locator("#login-form")).to_contain_text("Your session has ended")
+    answers = [await answer(r) for r in calls]
+    assert (401, "unauthenticated") in answers, answers
+    assert problems == []
