@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -20,12 +19,12 @@ async def _pg_connect() -> asyncpg.Connection:
         return await asyncpg.connect(PG_ADMIN_DSN, timeout=5)
     except (OSError, asyncpg.PostgresError):
         # The machine starts PostgreSQL before a session; start it again if it stopped.
-        subprocess.run(
+        proc = await asyncio.create_subprocess_shell(
             "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start",
-            shell=True,
-            check=False,
-            capture_output=True,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
         )
+        await proc.wait()
         await asyncio.sleep(2)
         return await asyncpg.connect(PG_ADMIN_DSN, timeout=5)
 
