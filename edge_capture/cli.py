@@ -36,6 +36,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--bitrate", type=float, default=6.0, help="video bitrate cap in Mb/s (default 6)")
     p.add_argument("--x264-preset", default="ultrafast")
     p.add_argument("--ice-host", action="append", default=[], help="gather ICE candidates only on this address")
+    p.add_argument(
+        "--no-shared-encoder",
+        dest="shared_encoder",
+        action="store_false",
+        help="encode H.264 once per page instead of once for all pages of a consultation",
+    )
 
 
 def config_from(args: argparse.Namespace) -> EdgeConfig:
@@ -52,6 +58,7 @@ def config_from(args: argparse.Namespace) -> EdgeConfig:
         fps=args.fps,
         encoding=encoding,
         ice_hosts=tuple(args.ice_host),
+        shared_encoder=args.shared_encoder,
     )
 
 

@@ -4,6 +4,7 @@ The edge is the hub of the live session: it offers to every page that joins, rel
 reliable) and the pointer (unordered, lossy) from whoever draws to everyone else, answers clock pings, and keeps
 the authoritative set of marks so a page that joins late sees what is already drawn. If the signaling socket
 drops, every peer connection is closed and the edge rejoins as a new peer; pages then get fresh offers.
+With H.264, every page's video comes from one `SharedH264Encoder` (one encode per frame, however many pages).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import aiohttp
 from edge_capture import datachannel as dc
 from edge_capture.client import ServerClient, ServerError
 from edge_capture.encoding import VideoEncoding
+from edge_capture.fanout import SharedH264Encoder
 from edge_capture.guidance import GuidanceBoard, check_may_draw
 from edge_capture.ring import FrameRing
 from edge_capture.viewer import Viewer
@@ -44,6 +46,7 @@ class ConsultationLink:
         ring: FrameRing,
         encoding: VideoEncoding,
         ice_servers: list[dict[str, Any]],
+        shared_encoder: bool = True,
     ) -> None:
         self.client = client
         self.cid = consultation_id
@@ -53,6 +56,11 @@ class ConsultationLink:
         self.viewers: dict[str, Viewer] = {}
         self.voice = VoiceHub(name=consultation_id)
         self.board = GuidanceBoard(name=consultation_id)
+        self.shared_video: SharedH264Encoder | None = None
+        if shared_encoder and encoding.codec == "h264":
+            self.shared_video = SharedH264Encoder(
+                ring, preset=encoding.x264_preset, bitrate_bps=encoding.bitrate_bps, name=consultation_id
+            )
         self.peer_id: str | None = None
         self.finished = False
         self._ws: aiohttp.ClientWebSocketResponse | None = None
@@ -81,6 +89,8 @@ class ConsultationLink:
                     attempt += 1
         finally:
             await self._drop_all()
+            if self.shared_video is not None:
+                await self.shared_video.close()
             self.voice.close()
             await self.voice.wait_closed()
 
@@ -138,7 +148,15 @@ class ConsultationLink:
         if old is not None:
             await old.close()
         viewer = Viewer(
-            self.cid, peer, self.ring, self.voice, self.encoding, self.ice_servers, self._on_message, self._on_open
+            self.cid,
+            peer,
+            self.ring,
+            self.voice,
+            self.encoding,
+            self.ice_servers,
+            self._on_message,
+            self._on_open,
+            shared_video=self.shared_video,
         )
         self.viewers[peer["id"]] = viewer
         sdp = await viewer.offer()

@@ -116,11 +116,7 @@ class TunedH264Encoder(h264.H264Encoder):
 
     def _encode_frame(self, frame: av.VideoFrame, force_keyframe: bool) -> Iterator[bytes]:
         codec = self.codec
-        if codec is not None and (
-            (frame.width, frame.height) != (codec.width, codec.height)
-            # a new context (and a keyframe) only when the estimate moves by more than 10 %, as aiortc does
-            or abs(self.target_bitrate - (codec.bit_rate or 0)) > 0.1 * (codec.bit_rate or 0)
-        ):
+        if codec is not None and needs_new_context(codec, frame.width, frame.height, self.target_bitrate):
             self.buffer_data = b""
             self.buffer_pts = None
             codec = self.codec = None
@@ -132,40 +128,58 @@ class TunedH264Encoder(h264.H264Encoder):
         encoded = b"".join(bytes(packet) for packet in codec.encode(frame))
         if encoded and self._first_output:
             self._first_output = False
-            self.x264_settings = _x264_settings(encoded)
+            self.x264_settings = read_x264_settings(encoded)
         if encoded:
             yield from self._split_bitstream(encoded)
 
     def _open(self, width: int, height: int) -> av.VideoCodecContext:
-        codec = av.CodecContext.create("libx264", "w")
-        assert isinstance(codec, av.VideoCodecContext)
-        codec.width = width
-        codec.height = height
-        codec.bit_rate = self.target_bitrate
-        codec.pix_fmt = "yuv420p"
-        codec.framerate = fractions.Fraction(FRAME_RATE, 1)
-        # aiortc uses 1/30 here, so PyAV rounds each frame's 90 kHz pts to a 1/30 s tick before x264 sees it:
-        # two frames captured closer than that can get the same pts. The RTP clock's own unit loses nothing.
-        codec.time_base = fractions.Fraction(1, 90_000)
-        level = h264_level(width, height, FRAME_RATE, self.target_bitrate)
-        self.x264_options = {
-            "preset": self.preset,
-            "tune": "zerolatency",
-            "level": str(level),
-            # A real cap: without VBV, x264's ABR overshoots by up to 70 % on speckle-like (noisy) pictures.
-            # Half a second of buffer bounds the burst a keyframe makes.
-            "maxrate": str(self.target_bitrate),
-            "bufsize": str(self.target_bitrate // 2),
-        }
-        codec.options = dict(self.x264_options)
-        codec.profile = "Baseline"
+        codec, self.x264_options = open_libx264(width, height, self.target_bitrate, self.preset)
         self.x264_settings = None
         self._first_output = True
-        logger.debug("libx264 opened: %sx%s, %s b/s, %s", width, height, self.target_bitrate, self.x264_options)
         return codec
 
 
-def _x264_settings(bitstream: bytes) -> str | None:
+def open_libx264(width: int, height: int, bitrate_bps: int, preset: str) -> tuple[av.VideoCodecContext, dict[str, str]]:
+    """A libx264 context with teleus's settings, and the x264 options it was opened with.
+
+    Our preset, a level that fits the frame, ``tune=zerolatency`` and Constrained Baseline as aiortc has them
+    (browsers negotiate 42e01f/42001f), a VBV cap at the bitrate, and a 90 kHz time base. Shared by
+    :class:`TunedH264Encoder` (one per sender) and ``edge_capture.fanout`` (one per consultation).
+    """
+    codec = av.CodecContext.create("libx264", "w")
+    assert isinstance(codec, av.VideoCodecContext)
+    codec.width = width
+    codec.height = height
+    codec.bit_rate = bitrate_bps
+    codec.pix_fmt = "yuv420p"
+    codec.framerate = fractions.Fraction(FRAME_RATE, 1)
+    # aiortc uses 1/30 here, so PyAV rounds each frame's 90 kHz pts to a 1/30 s tick before x264 sees it:
+    # two frames captured closer than that can get the same pts. The RTP clock's own unit loses nothing.
+    codec.time_base = fractions.Fraction(1, 90_000)
+    level = h264_level(width, height, FRAME_RATE, bitrate_bps)
+    options = {
+        "preset": preset,
+        "tune": "zerolatency",
+        "level": str(level),
+        # A real cap: without VBV, x264's ABR overshoots by up to 70 % on speckle-like (noisy) pictures.
+        # Half a second of buffer bounds the burst a keyframe makes.
+        "maxrate": str(bitrate_bps),
+        "bufsize": str(bitrate_bps // 2),
+    }
+    codec.options = dict(options)  # PyAV empties codec.options on open: the caller keeps its own copy
+    codec.profile = "Baseline"
+    logger.debug("libx264 opened: %sx%s, %s b/s, %s", width, height, bitrate_bps, options)
+    return codec, options
+
+
+def needs_new_context(codec: av.VideoCodecContext, width: int, height: int, bitrate_bps: int) -> bool:
+    """Whether an open context must be replaced (which costs a keyframe): a new frame size, or a bitrate
+    target more than 10 % away from the one it runs at, as aiortc decides."""
+    current = codec.bit_rate or 0
+    return (width, height) != (codec.width, codec.height) or abs(bitrate_bps - current) > 0.1 * current
+
+
+def read_x264_settings(bitstream: bytes) -> str | None:
     """The ``options: ...`` text x264 puts in its user-data SEI, or None if this output has none."""
     start = bitstream.find(b"x264 - core")
     if start < 0:

@@ -3,6 +3,10 @@
 The edge always offers (it is the one with the media). aiortc gathers its candidates before the offer is
 sent, so the offer carries them; the page trickles its own, which arrive through `add_ice`. There is no ICE
 restart in aiortc: a page that drops comes back as a new peer and gets a new `Viewer`.
+
+Video: with H.264 and the consultation's `SharedH264Encoder`, the page gets a `PacketVideoTrack` (one encode
+for every page, edge_capture/fanout.py); otherwise, or if the page's answer leaves H.264 out, a `RingVideoTrack`
+with its own encoder. The answer is read before aiortc sees it: its sender starts only once ICE and DTLS connect.
 """
 
 from __future__ import annotations
@@ -12,13 +16,23 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from aiortc import RTCConfiguration, RTCDataChannel, RTCIceServer, RTCPeerConnection, RTCSessionDescription
+from aiortc import (
+    RTCConfiguration,
+    RTCDataChannel,
+    RTCIceServer,
+    RTCPeerConnection,
+    RTCRtpSender,
+    RTCSessionDescription,
+)
+from aiortc.codecs import CODECS
 from aiortc.contrib.media import MediaBlackhole
 from aiortc.mediastreams import MediaStreamTrack
-from aiortc.sdp import candidate_from_sdp
+from aiortc.rtcpeerconnection import find_common_codecs
+from aiortc.sdp import SessionDescription, candidate_from_sdp
 
 from edge_capture.datachannel import Frame, encode
-from edge_capture.encoding import VideoEncoding, prefer_codec
+from edge_capture.encoding import MIME_TYPES, Codec, VideoEncoding, prefer_codec
+from edge_capture.fanout import PacketVideoTrack, SharedH264Encoder
 from edge_capture.ring import FrameRing
 from edge_capture.tracks import RingVideoTrack
 from edge_capture.voice import VoiceHub
@@ -41,6 +55,7 @@ class Viewer:
         ice_servers: list[dict[str, Any]],
         on_message: MessageHandler,
         on_channel_open: Callable[[Viewer, str], None],
+        shared_video: SharedH264Encoder | None = None,
     ) -> None:
         self.cid = consultation_id
         self.peer = peer
@@ -51,7 +66,13 @@ class Viewer:
         self._on_channel_open = on_channel_open
         servers = [RTCIceServer(**s) for s in ice_servers]
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=servers))
-        self.video = RingVideoTrack(ring, on_frame=self._send_frame_time, name=self.peer_id)
+        self.ring = ring
+        self.video: RingVideoTrack | PacketVideoTrack
+        if shared_video is not None and encoding.codec == "h264":
+            self.video = PacketVideoTrack(shared_video, on_frame=self._send_frame_time, name=self.peer_id)
+        else:
+            self.video = RingVideoTrack(ring, on_frame=self._send_frame_time, name=self.peer_id)
+        self._video_sender: RTCRtpSender | None = None
         self.encoding = encoding
         self.channels: dict[str, RTCDataChannel] = {}
         self._sink = MediaBlackhole()
@@ -60,7 +81,7 @@ class Viewer:
 
     async def offer(self) -> str:
         pc = self.pc
-        sender = pc.addTrack(self.video)
+        sender = self._video_sender = pc.addTrack(self.video)
         self.video.bind_sender(sender)
         video_transceiver = next(t for t in pc.getTransceivers() if t.sender is sender)
         video_transceiver.direction = "sendonly"
@@ -98,7 +119,18 @@ class Viewer:
                 self._on_message(self, channel.label, message)
 
     async def accept_answer(self, sdp: str) -> None:
+        if isinstance(self.video, PacketVideoTrack) and not answer_sends(sdp, "h264"):
+            self._use_own_encoder()
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
+
+    def _use_own_encoder(self) -> None:
+        """The page cannot take H.264: send it a RingVideoTrack (its own encoder for the codec it chose)."""
+        assert self._video_sender is not None
+        log.info("consultation %s viewer %s: answer without H.264; own video encoder", self.cid, self.peer_id)
+        self.video.stop()
+        self.video = RingVideoTrack(self.ring, on_frame=self._send_frame_time, name=self.peer_id)
+        self._video_sender.replaceTrack(self.video)
+        self.video.bind_sender(self._video_sender)
 
     async def add_ice(self, candidate: dict[str, Any] | None) -> None:
         if candidate is None or not candidate.get("candidate"):
@@ -126,6 +158,7 @@ class Viewer:
         return {
             "frames_sent": self.video.frames_sent,
             "frames_skipped": self.video.frames_skipped,
+            "video_encoder": "shared" if isinstance(self.video, PacketVideoTrack) else "own",
             "connection": self.pc.connectionState,
         }
 
@@ -137,3 +170,14 @@ class Viewer:
         self.video.stop()
         await self._sink.stop()
         await asyncio.shield(self.pc.close())
+
+
+def answer_sends(sdp: str, codec: Codec) -> bool:
+    """Whether aiortc, offering ``codec`` first, will send it given this answer (as it negotiates: the answer's
+    video codecs that aiortc can send, in our order of preference)."""
+    mime = MIME_TYPES[codec].lower()
+    for media in SessionDescription.parse(sdp).media:
+        if media.kind == "video":
+            common = find_common_codecs(CODECS["video"], media.rtp.codecs)
+            return any(c.mimeType.lower() == mime for c in common)
+    return False

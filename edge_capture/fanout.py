@@ -1,0 +1,418 @@
+"""Encode once, send to every page: one libx264 encoder per consultation, its packets fanned out to viewers.
+
+aiortc runs one encoder per ``RTCRtpSender``, so N pages would encode every frame N times (WEBRTC.md). Here one
+:class:`SharedH264Encoder` per consultation reads the ring latest-frame-wins, encodes each frame once (in the
+default executor, with teleus's x264 settings: :func:`edge_capture.encoding.open_libx264`) and hands the
+``av.Packet`` to one :class:`PacketVideoTrack` per page::
+
+    ring ──▶ SharedH264Encoder (one task, one x264) ──▶ PacketVideoTrack per page ──▶ sender: pack() ──▶ RTP
+
+aiortc sends pre-encoded data as it is: when a track's ``recv()`` returns an ``av.Packet`` rather than a frame,
+``RTCRtpSender._next_encoded_frame`` calls its encoder's ``pack()``, which for H.264 splits the Annex B stream
+into NAL units and packetizes them without encoding, taking the RTP timestamp from the packet's pts. pts come
+from the capture clock exactly as in :class:`~edge_capture.tracks.RingVideoTrack` (``capture_pts``, 90 kHz),
+counted from the first frame of the encoder's run.
+
+A page cannot skip a P-frame the way a ``RingVideoTrack`` skips a picture: every later picture refers to it, and
+a lost one means a corrupt picture until the next keyframe. So each track has a small bounded queue; a track
+whose sender falls ``queue_frames`` packets behind drops its queue (counted, logged) and waits for the next
+keyframe. A new track also starts at a keyframe. A waiting track asks the encoder for one when its sender reads,
+and again each second while none came: a stalled sender asks nothing, and a slow one cannot fill every page's
+stream with keyframes. The encoder runs while at least one track reads, and starts afresh (a new context, pts
+from 0) with the next one.
+
+Seams into aiortc's sender, each on one sender instance (nothing process-wide), set by
+:meth:`PacketVideoTrack.bind_sender`:
+
+- keyframes: aiortc answers a PLI or FIR by calling ``sender._send_keyframe()``, which only sets a flag read by
+  its own encoder's ``encode`` (never by ``pack``). That method is replaced, on the instance, by a hook asking
+  the shared encoder (and deferring to the original if the sender carries another track by then).
+- bitrate: a REMB sets ``target_bitrate`` on the sender's encoder object, the private ``_RTCRtpSender__encoder``
+  (made at the sender's first packet, clamped to ``aiortc.codecs.h264``'s bounds, which
+  :func:`~edge_capture.encoding.apply_encoding` sets). It is read, never written, once per encoded frame: the
+  encoder follows the lowest target among its tracks, capped at the configured bitrate, and opens a new context
+  (a keyframe for everyone) only when that moves by more than 10 %, as aiortc does. If a later aiortc renames the
+  attribute, the target stays at the configured bitrate (a warning says so).
+- RTP timestamps: :mod:`edge_capture.rtpclock`, read exactly as ``RingVideoTrack`` does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import av
+import av.video.frame
+from aiortc import MediaStreamTrack, RTCRtpSender
+from aiortc.mediastreams import MediaStreamError
+
+from edge_capture.encoding import needs_new_context, open_libx264, read_x264_settings
+from edge_capture.frames import SourceFrame
+from edge_capture.ring import FrameRing, RingClosed, RingReader
+from edge_capture.rtpclock import RtpClock, sent_rtp_timestamp
+from edge_capture.tracks import VIDEO_TIME_BASE, FrameCallback, capture_pts
+
+logger = logging.getLogger(__name__)
+
+# How far a page's sender may fall behind (~130 ms at 30 fps) before it restarts at a keyframe.
+QUEUE_FRAMES = 4
+# A page waiting for a keyframe asks again after this long; a slow page cannot fill everyone's stream with them.
+KEYFRAME_ASK_SECONDS = 1.0
+_ENCODER_ATTRIBUTE = "_RTCRtpSender__encoder"
+
+
+def sender_target_bitrate(sender: RTCRtpSender) -> int | None:
+    """The target aiortc set on ``sender``'s encoder (from REMB), or None before its first packet or if unknowable."""
+    encoder = getattr(sender, _ENCODER_ATTRIBUTE, None)
+    value = getattr(encoder, "target_bitrate", None)
+    return value if isinstance(value, int) else None
+
+
+@dataclass(frozen=True)
+class EncodedFrame:
+    """One source frame, encoded once: what every page's sender packs."""
+
+    packet: av.Packet
+    pts: int
+    index: int
+    capture_time_ns: int
+    keyframe: bool
+
+
+class _X264:
+    """One libx264 context; used by one executor thread at a time (the encoder task awaits each call)."""
+
+    def __init__(self, preset: str) -> None:
+        self.preset = preset
+        self.codec: av.VideoCodecContext | None = None
+        self.options: dict[str, str] = {}
+        self.settings: str | None = None
+        self.contexts_opened = 0
+        self._first_output = False
+
+    def encode(self, source: SourceFrame, pts: int, bitrate_bps: int, keyframe: bool) -> list[av.Packet]:
+        frame = av.VideoFrame.from_ndarray(source.i420(), format="yuv420p")  # the I420 planes are cached
+        frame.pts = pts
+        frame.time_base = VIDEO_TIME_BASE
+        codec = self.codec
+        if codec is not None and needs_new_context(codec, frame.width, frame.height, bitrate_bps):
+            codec = None
+        if codec is None:
+            codec, self.options = open_libx264(frame.width, frame.height, bitrate_bps, self.preset)
+            self.codec, self.settings, self._first_output = codec, None, True
+            self.contexts_opened += 1
+        frame.pict_type = av.video.frame.PictureType.I if keyframe else av.video.frame.PictureType.NONE
+        packets = codec.encode(frame)
+        if self._first_output and packets:
+            self._first_output = False
+            self.settings = read_x264_settings(bytes(packets[0]))
+        return packets
+
+
+class SharedH264Encoder:
+    """One libx264 encode per captured frame for every :class:`PacketVideoTrack` of a consultation."""
+
+    def __init__(
+        self,
+        ring: FrameRing,
+        preset: str = "ultrafast",
+        bitrate_bps: int = 6_000_000,
+        name: str = "",
+        queue_frames: int = QUEUE_FRAMES,
+        keyframe_ask_seconds: float = KEYFRAME_ASK_SECONDS,
+    ) -> None:
+        self.ring = ring
+        self.preset = preset
+        self.max_bitrate_bps = bitrate_bps
+        self.bitrate_bps = bitrate_bps
+        self.name = name
+        self.queue_frames = queue_frames
+        self.keyframe_ask_seconds = keyframe_ask_seconds
+        self.frames_encoded = 0
+        self.keyframes_encoded = 0
+        self.runs = 0
+        self._skipped_before = 0
+        self._reader: RingReader | None = None
+        self._x264: _X264 | None = None
+        self._tracks: list[PacketVideoTrack] = []
+        self._task: asyncio.Task[None] | None = None
+        self._keyframe_reason: str | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None
+
+    @property
+    def subscribers(self) -> int:
+        return len(self._tracks)
+
+    @property
+    def frames_skipped(self) -> int:
+        """Captured frames never encoded because a newer one was ready first (latest-frame-wins)."""
+        return self._skipped_before + (self._reader.frames_skipped if self._reader else 0)
+
+    @property
+    def x264_options(self) -> dict[str, str]:
+        return dict(self._x264.options) if self._x264 else {}
+
+    @property
+    def x264_settings(self) -> str | None:
+        """The settings line x264 wrote into the current context's first keyframe."""
+        return self._x264.settings if self._x264 else None
+
+    def request_keyframe(self, reason: str) -> None:
+        """Make the next encoded frame a keyframe; requests made before it is encoded count as one."""
+        if self._keyframe_reason is None:
+            self._keyframe_reason = reason
+        logger.debug("shared encoder %s: keyframe asked (%s)", self.name, reason)
+
+    def subscribe(self, track: PacketVideoTrack) -> None:
+        if track in self._tracks:
+            return
+        self._tracks.append(track)
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name=f"shared-h264-{self.name}")
+            self._task.add_done_callback(self._task_done)
+        logger.info("shared encoder %s: %s subscribed (%s now)", self.name, track.name, len(self._tracks))
+
+    def unsubscribe(self, track: PacketVideoTrack) -> None:
+        if track not in self._tracks:
+            return
+        self._tracks.remove(track)
+        logger.info("shared encoder %s: %s left (%s now)", self.name, track.name, len(self._tracks))
+        if not self._tracks and self._task is not None:
+            self._task.cancel()  # an encode already in the executor finishes there on its own context
+            self._task = None
+
+    async def close(self) -> None:
+        """Stop encoding and end every track still subscribed."""
+        task, self._task = self._task, None
+        for track in list(self._tracks):
+            track.stop()
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        x264 = self._x264 = _X264(self.preset)  # a fresh context per run: a cancelled encode may still hold the old
+        self._skipped_before = self.frames_skipped
+        reader = self._reader = RingReader(self.ring)
+        recent: OrderedDict[int, SourceFrame] = OrderedDict()  # pts -> frame, to pair packets with their frame
+        first_ns: int | None = None
+        self.runs += 1
+        logger.info("shared encoder %s: started (run %s)", self.name, self.runs)
+        try:
+            while True:
+                source = await reader.next()
+                first_ns = source.monotonic_ns if first_ns is None else first_ns
+                pts = capture_pts(source.monotonic_ns - first_ns)
+                if recent and pts <= next(reversed(recent)):
+                    continue  # captured within 100 µs of the previous frame: x264 needs rising pts
+                recent[pts] = source
+                while len(recent) > 8:
+                    recent.popitem(last=False)
+                bitrate = self._follow_bitrate()
+                reason, self._keyframe_reason = self._keyframe_reason, None
+                opened = x264.contexts_opened
+                packets = await loop.run_in_executor(None, x264.encode, source, pts, bitrate, reason is not None)
+                self.frames_encoded += 1
+                if x264.contexts_opened != opened:
+                    logger.info("shared encoder %s: libx264 opened at %s b/s, %s", self.name, bitrate, x264.options)
+                for packet in packets:
+                    self._publish(packet, recent, reason)
+        except RingClosed:
+            logger.info("shared encoder %s: the ring closed; ending %s tracks", self.name, len(self._tracks))
+            self._end_tracks()
+        except Exception:
+            # x264 failed: end the pages' video (their senders stop) rather than leave them waiting forever
+            logger.exception("shared encoder %s: encoding failed; ending %s tracks", self.name, len(self._tracks))
+            self._end_tracks()
+        finally:
+            logger.info("shared encoder %s: stopped after %s frames", self.name, self.frames_encoded)
+
+    def _end_tracks(self) -> None:
+        for track in list(self._tracks):
+            track._end()
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        if self._task is task:
+            self._task = None
+
+    def _follow_bitrate(self) -> int:
+        targets = [t for t in (track.target_bitrate() for track in self._tracks) if t is not None]
+        target = min([self.max_bitrate_bps, *targets])
+        if target != self.bitrate_bps:
+            logger.debug("shared encoder %s: target %s -> %s b/s", self.name, self.bitrate_bps, target)
+            self.bitrate_bps = target
+        return target
+
+    def _publish(self, packet: av.Packet, recent: OrderedDict[int, SourceFrame], reason: str | None) -> None:
+        source = recent.get(packet.pts) if packet.pts is not None else None
+        if source is None or packet.pts is None:
+            logger.error("shared encoder %s: x264 returned pts %s, not a frame given to it", self.name, packet.pts)
+            for track in list(self._tracks):
+                track._resync()  # dropped: no page may go on decoding without it
+            return
+        packet.time_base = VIDEO_TIME_BASE
+        frame = EncodedFrame(packet, packet.pts, source.index, source.capture_time_ns, packet.is_keyframe)
+        if frame.keyframe:
+            self.keyframes_encoded += 1
+            logger.debug("shared encoder %s: keyframe at frame %s (%s)", self.name, source.index, reason)
+        for track in list(self._tracks):
+            track._deliver(frame)
+
+
+class _KeyframeHook:
+    """Stands in for ``RTCRtpSender._send_keyframe`` on one sender, so its PLI/FIR reach the shared encoder."""
+
+    def __init__(self, track: PacketVideoTrack, sender: RTCRtpSender, original: Callable[[], None]) -> None:
+        self.track = track
+        self.sender = sender
+        self.original = original
+
+    def __call__(self) -> None:
+        if self.sender.track is self.track:
+            self.track.request_keyframe()
+        else:  # the sender carries another track now (replaceTrack): its own encoder
+            self.original()
+
+
+class PacketVideoTrack(MediaStreamTrack):
+    """A page's video from the consultation's shared encoder: ``recv()`` returns the next ``av.Packet``."""
+
+    kind = "video"
+
+    def __init__(self, encoder: SharedH264Encoder, on_frame: FrameCallback | None = None, name: str = "") -> None:
+        super().__init__()
+        self.name = name or self.id
+        self._encoder = encoder
+        self._on_frame = on_frame
+        self._queue: deque[EncodedFrame] = deque()
+        self._ready = asyncio.Event()
+        self._subscribed = False
+        self._needs_keyframe = True
+        self._ended = False
+        self._sender: RTCRtpSender | None = None
+        self._clock = RtpClock(self.name)
+        self._last_pts: int | None = None
+        self._keyframe_asked_at: float | None = None
+        self.frames_sent = 0
+        self.frames_dropped = 0
+        self.resyncs = 0
+        self.keyframes_requested = 0
+
+    @property
+    def frames_skipped(self) -> int:
+        """Encoded frames this page never got: before its first keyframe, and each time it fell behind."""
+        return self.frames_dropped
+
+    @property
+    def rtp_origin(self) -> int | None:
+        """The sender's RTP timestamp origin, once learnt."""
+        return self._clock.origin
+
+    def bind_sender(self, sender: RTCRtpSender) -> None:
+        """Learn RTP timestamps and REMB targets from ``sender``, and send its PLI/FIR to the shared encoder."""
+        if sent_rtp_timestamp(sender) is None:
+            logger.warning("track %s: this aiortc hides the sent RTP timestamp; no frame map", self.name)
+        if not hasattr(sender, _ENCODER_ATTRIBUTE):
+            logger.warning("track %s: this aiortc hides the sender's encoder; REMB is not followed", self.name)
+        original = sender._send_keyframe
+        if isinstance(original, _KeyframeHook):
+            original = original.original
+        sender._send_keyframe = _KeyframeHook(self, sender, original)  # type: ignore[method-assign]
+        self._sender = sender
+
+    def set_on_frame(self, on_frame: FrameCallback | None) -> None:
+        self._on_frame = on_frame
+
+    def target_bitrate(self) -> int | None:
+        return sender_target_bitrate(self._sender) if self._sender is not None else None
+
+    def request_keyframe(self) -> None:
+        """What the page's PLI or FIR does (through the sender hook)."""
+        self.keyframes_requested += 1
+        self._encoder.request_keyframe(f"PLI/FIR from {self.name}")
+
+    async def recv(self) -> av.Packet:
+        if self.readyState != "live":
+            raise MediaStreamError
+        if not self._subscribed:
+            self._subscribed = True
+            self._encoder.subscribe(self)
+        self._learn_rtp_origin()
+        while not self._queue:
+            if self._ended:
+                self.stop()
+                raise MediaStreamError
+            self._ready.clear()
+            wait = None
+            if self._needs_keyframe:  # asked for only while the sender reads: a stalled page costs nobody
+                wait = self._ask_keyframe()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._ready.wait(), wait)
+        frame = self._queue.popleft()
+        self.frames_sent += 1
+        self._last_pts = frame.pts
+        rtp = self._clock.rtp_timestamp(frame.pts)
+        if rtp is not None and self._on_frame is not None:
+            try:
+                self._on_frame(rtp, frame.capture_time_ns / 1e6)
+            except Exception:  # an error here would end aiortc's send loop: the video must outlive it
+                logger.exception("track %s: on_frame failed", self.name)
+        return frame.packet
+
+    def stop(self) -> None:
+        super().stop()
+        self._end()
+        if self._subscribed:
+            self._subscribed = False
+            self._encoder.unsubscribe(self)
+
+    def _end(self) -> None:
+        self._ended = True
+        self._queue.clear()
+        self._ready.set()
+
+    def _ask_keyframe(self) -> float:
+        """Ask the encoder for a keyframe, at most once per ``keyframe_ask_seconds``; the seconds until the next ask."""
+        now, interval = time.monotonic(), self._encoder.keyframe_ask_seconds
+        if self._keyframe_asked_at is None or now - self._keyframe_asked_at >= interval:
+            self._keyframe_asked_at = now
+            self._encoder.request_keyframe(f"{self.name} {'resyncs' if self.resyncs else 'starts'}")
+        return self._keyframe_asked_at + interval - now
+
+    def _deliver(self, frame: EncodedFrame) -> None:
+        if self._ended:
+            return
+        if len(self._queue) >= self._encoder.queue_frames:
+            # Fell behind: what is queued is useless without what would be dropped. Start over at a keyframe.
+            logger.warning("track %s: %s frames behind; restarting at a keyframe", self.name, len(self._queue))
+            self._resync()
+        if self._needs_keyframe and not frame.keyframe:
+            self.frames_dropped += 1
+            return
+        self._needs_keyframe = False
+        self._queue.append(frame)
+        self._ready.set()
+
+    def _resync(self) -> None:
+        self.resyncs += 1
+        self.frames_dropped += len(self._queue)
+        self._queue.clear()
+        self._needs_keyframe = True
+
+    def _learn_rtp_origin(self) -> None:
+        # Runs when the sender asks for the next packet: every RTP packet of the previous one has gone out.
+        if self._sender is None:
+            return
+        sent = sent_rtp_timestamp(self._sender)
+        if sent is not None:
+            self._clock.observe(sent, self._last_pts)
