@@ -8,7 +8,8 @@ from contextlib import asynccontextmanager
 from playwright.async_api import Browser, async_playwright
 
 CHROMIUM = "/usr/bin/chromium"
-ARGS = [
+# Without the background-networking flags Chromium keeps dialling Google's hosts, which this network refuses.
+BASE_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
     "--disable-quic",
@@ -16,6 +17,9 @@ ARGS = [
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
+]
+ARGS = [
+    *BASE_ARGS,
     "--use-fake-ui-for-media-stream",
     "--use-fake-device-for-media-stream",
     "--allow-loopback-in-peer-connection",

@@ -8,23 +8,13 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 import pytest_asyncio
 from aiohttp import web
 from playwright.async_api import Browser, Page, async_playwright
 
+from tests.e2e.browser import BASE_ARGS, CHROMIUM
+
 CONSOLE_DIR = Path(__file__).resolve().parents[2] / "expert_console"
-CHROMIUM = "/usr/bin/chromium"
-HAVE_CHROMIUM = Path(CHROMIUM).exists()
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 BLANK = "<!doctype html><html><head><meta charset='utf-8'><title>blank</title></head><body></body></html>"
 
 # All browser tests share one event loop (each test module marks itself loop_scope="session"), one static
@@ -59,10 +49,8 @@ async def console_url() -> AsyncIterator[str]:
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def browser() -> AsyncIterator[Browser]:
-    if not HAVE_CHROMIUM:
-        pytest.skip("needs the Debian chromium (apt-get install chromium)")
-    async with async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    async with async_playwright() as p:  # a missing /usr/bin/chromium fails here: `make test` installs it
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=BASE_ARGS)
         yield browser
         await browser.close()
 
