@@ -88,6 +88,10 @@ class Viewer:
         prefer_codec(video_transceiver, self.encoding.codec)
         audio = pc.addTransceiver(self.voice.listener_track(self.peer_id), direction="sendrecv")
         audio.direction = "sendrecv"
+        # aiortc puts every track of a connection in one MediaStream (one msid); Chromium then holds the video
+        # back to lip-sync it with the voice (~15 ms measured in bench/live.py). Guidance video must not wait
+        # for speech: the voice goes in a stream of its own (a private attribute: aiortc has no public option).
+        audio.sender._stream_id = f"voice-{self.peer_id}"
         self._open_channel(pc.createDataChannel("guidance", ordered=True))
         self._open_channel(pc.createDataChannel("live", ordered=False, maxRetransmits=0))
 
