@@ -27,6 +27,7 @@ import json
 import math
 import platform
 import random
+import signal
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -1161,6 +1162,18 @@ async def run(opts: Options) -> dict[str, Any]:
     }
     report["host"].update(_versions())
     report["code"] = await _git_state()
+    try:
+        await _run_cases(opts, report)
+    except asyncio.CancelledError:
+        # SIGTERM/SIGINT: the cases' own clean-up has run on the way out; keep what was measured
+        report["errors"].append("interrupted (SIGTERM or SIGINT): the report is partial")
+    report["host"]["loadavg_end"] = procs.loadavg()
+    report["finished"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    report["targets"] = targets_for(report)
+    return report
+
+
+async def _run_cases(opts: Options, report: dict[str, Any]) -> None:
     async with chromium() as browser:
         report["host"]["chromium"] = browser.version
         if opts.soak:
@@ -1204,10 +1217,6 @@ async def run(opts: Options) -> dict[str, Any]:
                 finally:
                     await close_world(world_task)
                 cases["ratios"] = case_ratios(cases.get("floor_h264"), cases.get("teleus"))
-    report["host"]["loadavg_end"] = procs.loadavg()
-    report["finished"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    report["targets"] = targets_for(report)
-    return report
 
 
 async def _resolution(
@@ -1396,13 +1405,29 @@ def parse(argv: list[str] | None) -> Options:
     return opts
 
 
+async def _interruptible(opts: Options) -> dict[str, Any]:
+    """run(), with SIGTERM and SIGINT cancelling it cleanly (children stopped, a partial report written)."""
+    task = asyncio.current_task()
+    assert task is not None
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, task.cancel)
+    inner = asyncio.create_task(run(opts))
+    try:
+        return await asyncio.shield(inner)
+    except asyncio.CancelledError:
+        log("interrupted: stopping the case and writing what was measured")
+        inner.cancel()
+        return await inner
+
+
 def main(argv: list[str] | None = None) -> int:
     opts = parse(argv)
     stamp_name = time.strftime("%Y%m%d-%H%M%S")
     kind = "live-soak" if opts.soak else "live"
     opts.log_dir = OUT_DIR / f"{kind}-{stamp_name}-logs"
     opts.log_dir.mkdir(parents=True, exist_ok=True)
-    report = asyncio.run(run(opts))
+    report = asyncio.run(_interruptible(opts))
     text = json.dumps(report, indent=2, ensure_ascii=False)
     out = OUT_DIR / f"{kind}-{stamp_name}.json"
     out.write_text(text + "\n")
