@@ -55,20 +55,9 @@ EXPERT_VIEWPORT = {"width": 1600, "height": 1000}
 SONO_VIEWPORT = {"width": 1280, "height": 900}
 EVAL_TIMEOUT = 30.0
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [  # as tests/e2e/browser.py
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--use-fake-ui-for-media-stream",
-    "--use-fake-device-for-media-stream",
-    "--allow-loopback-in-peer-connection",
-    "--autoplay-policy=no-user-gesture-required",
-]
+# One set of Chromium flags for the benchmark and the end-to-end tests.
+from tests.e2e.browser import ARGS as CHROMIUM_ARGS  # noqa: E402
+from tests.e2e.browser import CHROMIUM  # noqa: E402
 
 TARGET_P95_MS = 80.0
 TARGET_FLOOR_RATIO = 1.15
