@@ -3,8 +3,8 @@ SHELL := /bin/bash
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-APT_PACKAGES := chromium
-APT_BINARIES := /usr/bin/chromium
+APT_PACKAGES := chromium dcmtk dicom3tools orthanc orthanc-dicomweb
+APT_BINARIES := /usr/bin/chromium /usr/bin/dciodvfy /usr/bin/storescu /usr/sbin/Orthanc
 
 .PHONY: demo test deps system-deps python-deps lint bench-live clean
 

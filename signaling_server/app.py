@@ -10,10 +10,12 @@ from aiohttp import web
 from expert_console import STATIC_DIR
 from signaling_server import errors
 from signaling_server.api import admin_routes, consultation_routes
-from signaling_server.appkeys import DB, ENGINE, ROOMS, SETTINGS
+from signaling_server.appkeys import DB, ENGINE, ROOMS, SETTINGS, TARGETS
 from signaling_server.auth import routes as auth_routes
 from signaling_server.db.engine import make_engine, make_sessionmaker
 from signaling_server.db.migrate import upgrade
+from signaling_server.reading import routes as reading_routes
+from signaling_server.reading.targets import Targets
 from signaling_server.settings import Settings
 from signaling_server.signaling.handler import signal
 from signaling_server.signaling.rooms import RoomRegistry
@@ -81,12 +83,14 @@ def create_app(settings: Settings | None = None) -> web.Application:
     settings = settings or Settings.from_env()
     app = web.Application(middlewares=[error_middleware], client_max_size=settings.max_body_bytes)
     app[SETTINGS] = settings
+    app[TARGETS] = Targets.from_json(settings.turnaround_json)
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_rooms)
     app.on_shutdown.append(_close_sockets)
     app.add_routes(auth_routes.routes)
     app.add_routes(admin_routes.routes)
     app.add_routes(consultation_routes.routes)
+    app.add_routes(reading_routes.routes)
     app.router.add_get("/api/v1/consultations/{id}/signal", signal)
     app.router.add_get("/", _index)
     app.router.add_static("/static/", STATIC_DIR, append_version=False)

@@ -17,6 +17,9 @@ class Settings:
     session_hours: float = 12.0
     max_body_bytes: int = 1 << 20
     ice_servers: tuple[str, ...] = field(default_factory=tuple)
+    turnaround_json: str = ""  # per-modality/priority targets in minutes, see reading/targets.py
+    lock_minutes: float = 10.0  # a reader's claim on a study expires unless renewed
+    finding_escalation_minutes: float = 15.0  # an unacknowledged critical finding escalates after this
 
     @property
     def effective_database_url(self) -> str:
@@ -39,4 +42,9 @@ class Settings:
             cookie_secure=env.get("TELEUS_COOKIE_SECURE", "") in {"1", "true", "yes"},
             session_hours=float(env.get("TELEUS_SESSION_HOURS", base.session_hours)),
             ice_servers=tuple(s for s in env.get("TELEUS_ICE_SERVERS", "").split(",") if s),
+            turnaround_json=env.get("TELEUS_TURNAROUND", ""),
+            lock_minutes=float(env.get("TELEUS_LOCK_MINUTES", base.lock_minutes)),
+            finding_escalation_minutes=float(
+                env.get("TELEUS_FINDING_ESCALATION_MINUTES", base.finding_escalation_minutes)
+            ),
         )

@@ -56,6 +56,7 @@ def consultation_json(view: ConsultationView, participants: list[dict[str, Any]]
             "birth_date": c.patient_birth_date,
         },
         "accession": c.accession,
+        "study_uid": c.study_uid,
         "requested_by": {"id": view.requested_by.id, "name": view.requested_by.name},
         "expert": {"id": view.expert.id, "name": view.expert.name} if view.expert else None,
         "requested_at": iso(c.requested_at),

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from pydicom.uid import generate_uid
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -58,6 +59,7 @@ async def create(db: AsyncSession, user: User, data: dict[str, Any]) -> Consulta
         patient_sex=body.choice(patient, "sex", SEXES, required=False),
         patient_birth_date=body.date(patient, "birth_date"),
         accession=body.text(data, "accession", max_len=16, required=False),
+        study_uid=generate_uid(),
         requested_by_id=user.id,
         requested_at=now(),
     )

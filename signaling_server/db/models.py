@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String, Text, TypeDecorator
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String, Text, TypeDecorator, UniqueConstraint
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -107,6 +107,7 @@ class Consultation(Base):
     patient_sex: Mapped[str] = mapped_column(String(1))
     patient_birth_date: Mapped[str] = mapped_column(String(10))
     accession: Mapped[str] = mapped_column(String(16))
+    study_uid: Mapped[str | None] = mapped_column(String(64), unique=True)
     requested_by_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
     expert_id: Mapped[str | None] = mapped_column(ForeignKey("users.id"))
     requested_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -134,3 +135,149 @@ class ChatMessage(Base):
     sender_user_id: Mapped[str | None] = mapped_column(ForeignKey("users.id"))
     sender_name: Mapped[str] = mapped_column(String(200))
     text: Mapped[str] = mapped_column(Text)
+
+
+# --- DICOM index and the regional reading queue -------------------------------------------------
+
+
+class Patient(Base):
+    """One regional identity; each site's own patient ID maps to it through `PatientIdentifier`."""
+
+    __tablename__ = "patients"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(200))
+    birth_date: Mapped[str] = mapped_column(String(8))
+    sex: Mapped[str] = mapped_column(String(1))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class PatientIdentifier(Base):
+    __tablename__ = "patient_identifiers"
+    __table_args__ = (UniqueConstraint("site_id", "local_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    patient_id: Mapped[str] = mapped_column(ForeignKey("patients.id"), index=True)
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id"))
+    local_id: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Study(Base):
+    """A study and its place in the reading queue (state, priority, turnaround clock, lock)."""
+
+    __tablename__ = "studies"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    study_uid: Mapped[str] = mapped_column(String(64), unique=True)
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id"), index=True)
+    patient_id: Mapped[str | None] = mapped_column(ForeignKey("patients.id"), index=True)
+    local_patient_id: Mapped[str] = mapped_column(String(64))
+    patient_name: Mapped[str] = mapped_column(String(200))
+    accession: Mapped[str] = mapped_column(String(16), index=True)
+    modality: Mapped[str] = mapped_column(String(16))
+    description: Mapped[str] = mapped_column(String(200), default="")
+    study_date: Mapped[str] = mapped_column(String(8), default="")
+    study_time: Mapped[str] = mapped_column(String(16), default="")
+    consultation_id: Mapped[str | None] = mapped_column(ForeignKey("consultations.id"), index=True)
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    priority: Mapped[str] = mapped_column(String(8))
+    registered_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    examined_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    reported_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    lock_holder_id: Mapped[str | None] = mapped_column(ForeignKey("users.id"))
+    lock_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    instance_count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Series(Base):
+    __tablename__ = "series"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    series_uid: Mapped[str] = mapped_column(String(64), unique=True)
+    study_id: Mapped[str] = mapped_column(ForeignKey("studies.id"), index=True)
+    modality: Mapped[str] = mapped_column(String(16))
+    number: Mapped[int | None] = mapped_column(Integer)
+    description: Mapped[str] = mapped_column(String(200), default="")
+
+
+class Instance(Base):
+    """One stored DICOM object; its bytes live in the content-addressed store under `sha256`."""
+
+    __tablename__ = "instances"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    sop_uid: Mapped[str] = mapped_column(String(64), unique=True)
+    sop_class_uid: Mapped[str] = mapped_column(String(64))
+    series_id: Mapped[str] = mapped_column(ForeignKey("series.id"), index=True)
+    study_id: Mapped[str] = mapped_column(ForeignKey("studies.id"), index=True)
+    number: Mapped[int | None] = mapped_column(Integer)
+    frames: Mapped[int] = mapped_column(Integer, default=1)
+    rows: Mapped[int | None] = mapped_column(Integer)
+    columns: Mapped[int | None] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(Integer)
+    transfer_syntax_uid: Mapped[str] = mapped_column(String(64))
+    received_via: Mapped[str] = mapped_column(String(16))
+    calling_ae: Mapped[str | None] = mapped_column(String(16))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class StudyEvent(Base):
+    """The audit trail of a study: state changes, claims and releases, reports, findings."""
+
+    __tablename__ = "study_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    study_id: Mapped[str] = mapped_column(ForeignKey("studies.id"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    kind: Mapped[str] = mapped_column(String(32))
+    user_id: Mapped[str | None] = mapped_column(ForeignKey("users.id"))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class Report(Base):
+    """One version of a study's report. An addendum is a new row pointing at the version it amends."""
+
+    __tablename__ = "reports"
+    __table_args__ = (UniqueConstraint("study_id", "version"),)
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    study_id: Mapped[str] = mapped_column(ForeignKey("studies.id"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(16))
+    content: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    author_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    signed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    approver_id: Mapped[str | None] = mapped_column(ForeignKey("users.id"))
+    approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    amends_id: Mapped[str | None] = mapped_column(ForeignKey("reports.id"))
+    sr_sop_uid: Mapped[str | None] = mapped_column(String(64))
+
+
+class CriticalFinding(Base):
+    """The six documented fields of a communicated critical result, plus its escalation clock."""
+
+    __tablename__ = "critical_findings"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    study_id: Mapped[str] = mapped_column(ForeignKey("studies.id"), index=True)
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id"), index=True)
+    finding: Mapped[str] = mapped_column(Text)
+    found_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    reported_by_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    method: Mapped[str] = mapped_column(String(32))
+    notified_person: Mapped[str | None] = mapped_column(String(200))
+    acknowledged_by_id: Mapped[str | None] = mapped_column(ForeignKey("users.id"))
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    escalation_level: Mapped[int] = mapped_column(Integer, default=0)
+    next_escalation_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+
+
+class ForwardJob(Base):
+    """One instance waiting to be sent to the regional PACS by C-STORE, retried until it is accepted."""
+
+    __tablename__ = "forward_jobs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    instance_id: Mapped[str] = mapped_column(ForeignKey("instances.id"), index=True)
+    destination: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

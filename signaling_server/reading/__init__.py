@@ -1,0 +1,1 @@
+"""The regional reading queue: every study from every site, its state, turnaround clock and reader lock."""
