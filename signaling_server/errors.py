@@ -12,6 +12,8 @@
     ├── NotFound                     not_found            404
     ├── InvalidTransition            invalid_transition   409
     ├── Conflict                     conflict             409
+    │   ├── StudyLocked              study_locked         409
+    │   └── NotLockHolder            not_lock_holder      409
     └── TooLarge                     too_large            413
 
 Raised anywhere inside; turned into `{"error": code, "message": text}` only by the middleware in `app.py`
@@ -75,6 +77,14 @@ class InvalidTransition(TeleusError):
 
 class Conflict(TeleusError):
     code, status = "conflict", 409
+
+
+class StudyLocked(Conflict):
+    code = "study_locked"
+
+
+class NotLockHolder(Conflict):
+    code = "not_lock_holder"
 
 
 class TooLarge(TeleusError):

@@ -1,7 +1,119 @@
-"""The reading queue over REST (see PROTOCOL.md): list with filters, read, claim, release."""
+"""The reading queue over REST (PROTOCOL.md §5): list with filters, read, register, prioritise, claim, release."""
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
 from aiohttp import web
 
+from signaling_server.api import body
+from signaling_server.api.representations import iso, site_json
+from signaling_server.appkeys import DB, SETTINGS, TARGETS
+from signaling_server.auth.identity import caller
+from signaling_server.reading import service
+from signaling_server.reading.service import QueueFilter, StudyView
+
 routes = web.RouteTableDef()
+
+
+def study_json(view: StudyView, at: datetime, targets_minutes: float | None = None) -> dict[str, Any]:
+    s = view.study
+    seconds_left = (s.due_at - at).total_seconds() if s.due_at is not None else None
+    clock_running = s.state in service.UNAPPROVED_WITH_CLOCK
+    lock = None
+    if view.lock_holder is not None and view.lock_active(at):
+        lock = {
+            "holder": {"id": view.lock_holder.id, "name": view.lock_holder.name},
+            "expires_at": iso(s.lock_expires_at),
+        }
+    return {
+        "id": s.id,
+        "study_uid": s.study_uid,
+        "site": site_json(view.site),
+        "patient": {"id": s.patient_id, "local_id": s.local_patient_id, "name": s.patient_name},
+        "accession": s.accession,
+        "modality": s.modality,
+        "description": s.description,
+        "study_date": s.study_date,
+        "consultation_id": s.consultation_id,
+        "state": s.state,
+        "priority": s.priority,
+        "registered_at": iso(s.registered_at),
+        "examined_at": iso(s.examined_at),
+        "due_at": iso(s.due_at),
+        "reported_at": iso(s.reported_at),
+        "approved_at": iso(s.approved_at),
+        "turnaround_seconds": (s.approved_at - s.examined_at).total_seconds()
+        if s.approved_at and s.examined_at
+        else None,
+        "seconds_left": seconds_left if clock_running else None,
+        "overdue": bool(clock_running and seconds_left is not None and seconds_left < 0),
+        "lock": lock,
+        "instance_count": s.instance_count,
+    }
+
+
+@routes.get("/api/v1/studies")
+async def list_studies(request: web.Request) -> web.Response:
+    who = await caller(request)
+    filt = QueueFilter.from_query(dict(request.query))
+    at = service.now()
+    async with request.app[DB]() as db:
+        views = await service.list_queue(db, who, filt, at)
+        counts = await service.counts(db, who, at)
+    return web.json_response({"now": iso(at), "counts": counts, "studies": [study_json(v, at) for v in views]})
+
+
+@routes.post("/api/v1/studies")
+async def register(request: web.Request) -> web.Response:
+    who = await caller(request)
+    data = await body.json_body(request)
+    at = service.now()
+    async with request.app[DB]() as db:
+        study = await service.register_order(db, who, data, at)
+        view = await service.get_visible(db, who, study.id)
+    return web.json_response(study_json(view, at), status=201)
+
+
+@routes.get("/api/v1/studies/{id}")
+async def read(request: web.Request) -> web.Response:
+    who = await caller(request)
+    at = service.now()
+    async with request.app[DB]() as db:
+        view = await service.get_visible(db, who, request.match_info["id"])
+        priors = await service.priors(db, who, view.study)
+    data = study_json(view, at)
+    data["priors"] = [study_json(p, at) for p in priors]
+    data["now"] = iso(at)
+    return web.json_response(data)
+
+
+@routes.post("/api/v1/studies/{id}/priority")
+async def prioritise(request: web.Request) -> web.Response:
+    who = await caller(request)
+    data = await body.json_body(request)
+    async with request.app[DB]() as db:
+        await service.set_priority(db, who, request.match_info["id"], data, request.app[TARGETS])
+        view = await service.get_visible(db, who, request.match_info["id"])
+    return web.json_response(study_json(view, service.now()))
+
+
+@routes.post("/api/v1/studies/{id}/claim")
+async def claim(request: web.Request) -> web.Response:
+    who = await caller(request)
+    at = service.now()
+    async with request.app[DB]() as db:
+        await service.claim(db, who, request.match_info["id"], request.app[SETTINGS].lock_minutes, at)
+        view = await service.get_visible(db, who, request.match_info["id"])
+    return web.json_response(study_json(view, at))
+
+
+@routes.post("/api/v1/studies/{id}/release")
+async def release(request: web.Request) -> web.Response:
+    who = await caller(request)
+    at = service.now()
+    async with request.app[DB]() as db:
+        await service.release(db, who, request.match_info["id"], at)
+        view = await service.get_visible(db, who, request.match_info["id"])
+    return web.json_response(study_json(view, at))
