@@ -1,0 +1,1 @@
+"""Critical findings: flagged while reporting, acknowledged by the referring centre, escalated until they are."""

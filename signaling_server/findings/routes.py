@@ -1,0 +1,106 @@
+"""Critical findings over REST (PROTOCOL.md §5), and the escalation timer as one cleanup context."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from signaling_server.api import body
+from signaling_server.api.representations import iso
+from signaling_server.appkeys import DB, SETTINGS
+from signaling_server.auth.identity import caller
+from signaling_server.db.models import CriticalFinding
+from signaling_server.findings import service
+from signaling_server.reading import service as queue
+
+log = logging.getLogger(__name__)
+routes = web.RouteTableDef()
+ESCALATION_CHECK_SECONDS = 5.0
+
+
+def _escalate_after(request: web.Request) -> timedelta:
+    return timedelta(minutes=request.app[SETTINGS].finding_escalation_minutes)
+
+
+async def finding_json(db: AsyncSession, f: CriticalFinding) -> dict[str, Any]:
+    reporter, acknowledger, accession = await service.names(db, f)
+    return {
+        "id": f.id,
+        "study_id": f.study_id,
+        "accession": accession,
+        "site_id": f.site_id,
+        "finding": f.finding,
+        "found_at": iso(f.found_at),
+        "reported_by": reporter,
+        "notified_person": f.notified_person,
+        "acknowledged_by": acknowledger,
+        "acknowledged_at": iso(f.acknowledged_at),
+        "method": f.method,
+        "escalation_level": f.escalation_level,
+        "next_escalation_at": iso(f.next_escalation_at),
+    }
+
+
+@routes.post("/api/v1/studies/{id}/findings")
+async def flag(request: web.Request) -> web.Response:
+    who = await caller(request)
+    data = await body.json_body(request)
+    async with request.app[DB]() as db:
+        finding = await service.flag(db, who, request.match_info["id"], data, _escalate_after(request), service.now())
+        return web.json_response(await finding_json(db, finding), status=201)
+
+
+@routes.get("/api/v1/studies/{id}/findings")
+async def of_study(request: web.Request) -> web.Response:
+    who = await caller(request)
+    async with request.app[DB]() as db:
+        study = (await queue.get_visible(db, who, request.match_info["id"])).study
+        return web.json_response(
+            {"findings": [await finding_json(db, f) for f in await service.for_study(db, study.id)]}
+        )
+
+
+@routes.get("/api/v1/findings")
+async def list_findings(request: web.Request) -> web.Response:
+    who = await caller(request)
+    open_only = request.query.get("state", "open") == "open"
+    async with request.app[DB]() as db:
+        found = await service.list_visible(db, who, open_only=open_only)
+        return web.json_response({"findings": [await finding_json(db, f) for f in found]})
+
+
+@routes.post("/api/v1/findings/{id}/acknowledge")
+async def acknowledge(request: web.Request) -> web.Response:
+    who = await caller(request)
+    data = await body.json_body(request) if request.can_read_body else {}
+    async with request.app[DB]() as db:
+        finding = await service.acknowledge(db, who, request.match_info["id"], data, service.now())
+        return web.json_response(await finding_json(db, finding))
+
+
+async def escalation_timer(app: web.Application) -> AsyncIterator[None]:
+    """Escalate unacknowledged findings on a timer for as long as the app runs."""
+
+    async def run() -> None:
+        after = timedelta(minutes=app[SETTINGS].finding_escalation_minutes)
+        period = min(ESCALATION_CHECK_SECONDS, after.total_seconds() / 2)
+        while True:
+            await asyncio.sleep(period)
+            try:
+                async with app[DB]() as db:
+                    await service.escalate_due(db, after, service.now())
+            except Exception:  # a database hiccup must not stop escalation for good
+                log.exception("escalating critical findings failed; retrying")
+
+    task = asyncio.create_task(run(), name="critical-finding-escalation")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

@@ -1,0 +1,131 @@
+"""Critical results communication (CLINICAL.md §4, after the ACR practice parameter).
+
+Each finding records the six documented fields: the finding, when it was found, the reporting doctor, the person
+notified, when they acknowledged, and the method. A finding is open until someone at the referring centre
+acknowledges it in the system; every `finding_escalation_minutes` without acknowledgement it escalates one level,
+which the queue and the centre's pages show.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from signaling_server import errors
+from signaling_server.api import body
+from signaling_server.auth.identity import Caller
+from signaling_server.db.models import CriticalFinding, Study, StudyEvent, User
+from signaling_server.reading import service as queue
+
+log = logging.getLogger(__name__)
+
+METHODS = ("in-system", "phone", "in-person")
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def flag(
+    db: AsyncSession, caller: Caller, study_id: str, data: dict[str, Any], escalate_after: timedelta, at: datetime
+) -> CriticalFinding:
+    """The reader holding the study's lock flags a critical finding; the study's site is notified."""
+    user = caller.require_user(*queue.READER_ROLES)
+    study = (await queue.get_visible(db, caller, study_id)).study
+    queue.require_lock(study, user, at)
+    finding = CriticalFinding(
+        study_id=study.id,
+        site_id=study.site_id,
+        finding=body.text(data, "finding", max_len=2000),
+        found_at=at,
+        reported_by_id=user.id,
+        method=body.choice(data, "method", METHODS, required=False) or "in-system",
+        notified_person=body.text(data, "notified_person", max_len=200, required=False) or None,
+        escalation_level=0,
+        next_escalation_at=at + escalate_after,
+    )
+    db.add(finding)
+    await db.flush()
+    db.add(StudyEvent(study_id=study.id, at=at, kind="critical_finding", user_id=user.id, detail={"id": finding.id}))
+    await db.commit()
+    log.warning("study %s: critical finding %s flagged by %s", study.study_uid, finding.id, user.username)
+    return finding
+
+
+async def list_visible(db: AsyncSession, caller: Caller, *, open_only: bool) -> list[CriticalFinding]:
+    user = caller.require_user()
+    query = select(CriticalFinding).order_by(CriticalFinding.found_at.desc())
+    if user.role == "sonographer":
+        query = query.where(CriticalFinding.site_id == user.site_id)
+    elif user.role not in queue.VIEWER_ROLES:
+        raise errors.Forbidden("this role cannot see critical findings")
+    if open_only:
+        query = query.where(CriticalFinding.acknowledged_at.is_(None))
+    return list((await db.scalars(query.limit(500))).all())
+
+
+async def for_study(db: AsyncSession, study_id: str) -> list[CriticalFinding]:
+    query = select(CriticalFinding).where(CriticalFinding.study_id == study_id).order_by(CriticalFinding.found_at)
+    return list((await db.scalars(query)).all())
+
+
+async def acknowledge(
+    db: AsyncSession, caller: Caller, finding_id: str, data: dict[str, Any], at: datetime
+) -> CriticalFinding:
+    """Someone at the referring centre (a sonographer of that site, or an admin) confirms they received it."""
+    user = caller.require_user("sonographer", "admin")
+    finding = await db.get(CriticalFinding, finding_id)
+    if finding is None or (user.role == "sonographer" and finding.site_id != user.site_id):
+        raise errors.NotFound("no such critical finding")
+    if finding.acknowledged_at is not None:
+        raise errors.InvalidTransition("this critical finding is already acknowledged")
+    finding.acknowledged_by_id = user.id
+    finding.acknowledged_at = at
+    finding.next_escalation_at = None
+    person = body.text(data, "notified_person", max_len=200, required=False)
+    finding.notified_person = person or finding.notified_person or user.name
+    db.add(
+        StudyEvent(
+            study_id=finding.study_id, at=at, kind="critical_acknowledged", user_id=user.id, detail={"id": finding.id}
+        )
+    )
+    await db.commit()
+    return finding
+
+
+async def escalate_due(db: AsyncSession, escalate_after: timedelta, at: datetime) -> list[CriticalFinding]:
+    """Raise the level of every unacknowledged finding whose escalation time has passed; returns them."""
+    query = select(CriticalFinding).where(
+        CriticalFinding.acknowledged_at.is_(None), CriticalFinding.next_escalation_at <= at
+    )
+    due = list((await db.scalars(query)).all())
+    for finding in due:
+        finding.escalation_level += 1
+        finding.next_escalation_at = at + escalate_after
+        db.add(
+            StudyEvent(
+                study_id=finding.study_id,
+                at=at,
+                kind="critical_escalated",
+                detail={"id": finding.id, "level": finding.escalation_level},
+            )
+        )
+        log.warning("critical finding %s unacknowledged: escalated to level %d", finding.id, finding.escalation_level)
+    await db.commit()
+    return due
+
+
+async def names(db: AsyncSession, finding: CriticalFinding) -> tuple[str, str | None, str]:
+    """Reporting doctor, acknowledging user, and the study's accession, for the representation."""
+    reporter = await db.get(User, finding.reported_by_id)
+    acknowledger = await db.get(User, finding.acknowledged_by_id) if finding.acknowledged_by_id else None
+    study = await db.get(Study, finding.study_id)
+    return (
+        reporter.name if reporter else "?",
+        acknowledger.name if acknowledger else None,
+        study.accession if study else "",
+    )
