@@ -13,7 +13,8 @@
     ├── InvalidTransition            invalid_transition   409
     ├── Conflict                     conflict             409
     │   ├── StudyLocked              study_locked         409
-    │   └── NotLockHolder            not_lock_holder      409
+    │   ├── NotLockHolder            not_lock_holder      409
+    │   └── EdgeOffline              edge_offline         409
     └── TooLarge                     too_large            413
 
 Raised anywhere inside; turned into `{"error": code, "message": text}` only by the middleware in `app.py`
@@ -85,6 +86,10 @@ class StudyLocked(Conflict):
 
 class NotLockHolder(Conflict):
     code = "not_lock_holder"
+
+
+class EdgeOffline(Conflict):
+    code = "edge_offline"
 
 
 class TooLarge(TeleusError):

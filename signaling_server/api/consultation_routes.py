@@ -9,10 +9,10 @@ from signaling_server.api import body
 from signaling_server.api.representations import chat_json, consultation_json, peer_json
 from signaling_server.appkeys import DB, ROOMS
 from signaling_server.auth.identity import caller
-from signaling_server.consultations import service
+from signaling_server.consultations import captures, service
 from signaling_server.consultations.service import ConsultationView
 from signaling_server.consultations.state import OPEN_STATES, ConsultationState
-from signaling_server.signaling.messages import StateChanged
+from signaling_server.signaling.messages import CaptureCommand, CaptureStatus, StateChanged
 
 routes = web.RouteTableDef()
 _ALL_STATES = tuple(s.value for s in ConsultationState)
@@ -96,3 +96,28 @@ async def chat(request: web.Request) -> web.Response:
         view = await service.get_visible(db, who, request.match_info["id"])
         lines = await service.chat_history(db, view.consultation.id)
     return web.json_response({"messages": [chat_json(x) for x in lines]})
+
+
+@routes.post("/api/v1/consultations/{id}/captures")
+async def capture(request: web.Request) -> web.Response:
+    """Ask the edge for a still or a clip; 202 with the capture id, then `capture-status` messages in the room."""
+    who = await caller(request)
+    data = await body.json_body(request)
+    async with request.app[DB]() as db:
+        view = await service.get_visible(db, who, request.match_info["id"])
+        wanted = captures.check(who, view, data)
+        room = request.app[ROOMS].existing(view.consultation.id)
+        edge = room.edge() if room is not None else None
+        if room is None or edge is None:
+            raise errors.EdgeOffline(
+                "the edge agent is not connected to this consultation; try again when video is back"
+            )
+        command = CaptureCommand(
+            wanted.id, wanted.kind, wanted.seconds, wanted.labels, wanted.frame_capture_ms, wanted.by, wanted.by_role
+        )
+        room.send(edge.id, command)
+        room.broadcast(CaptureStatus(wanted.id, "requested", None, {"kind": wanted.kind, "by": wanted.by}))
+        await service.record_event(
+            db, view.consultation.id, "capture_requested", {"id": wanted.id, "kind": wanted.kind}
+        )
+    return web.json_response({"id": wanted.id, "state": "requested"}, status=202)

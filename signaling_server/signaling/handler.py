@@ -101,6 +101,15 @@ class _Session:
         elif isinstance(message, m.Ice):
             self._target(room, message.to, "ice")
             room.send(message.to, m.Relayed("ice", me.id, {"candidate": message.candidate}))
+        elif isinstance(message, m.Captured | m.CaptureFailed):
+            if me.role != "edge":
+                raise m.SignalError("not_allowed", "only the edge reports captures", message.type)
+            if isinstance(message, m.Captured):
+                detail: dict[str, object] = {"frames": message.frames, "frame_capture_ms": message.frame_capture_ms}
+                room.broadcast(m.CaptureStatus(message.id, "captured", message.sop_uid, detail))
+            else:
+                detail = {"code": message.code, "message": message.message}
+                room.broadcast(m.CaptureStatus(message.id, "failed", None, detail))
 
     @staticmethod
     def _target(room: Room, peer_id: str, ref: str) -> None:

@@ -71,7 +71,26 @@ class Leave:
     type: ClassVar[str] = "leave"
 
 
-ClientMessage = Join | Offer | Answer | Ice | ChatSend | Leave
+@dataclass(frozen=True)
+class Captured:
+    """The edge took a capture the server asked for and queued it for upload (not yet stored)."""
+
+    type: ClassVar[str] = "captured"
+    id: str
+    sop_uid: str
+    frames: int
+    frame_capture_ms: float | None
+
+
+@dataclass(frozen=True)
+class CaptureFailed:
+    type: ClassVar[str] = "capture-failed"
+    id: str
+    code: str
+    message: str
+
+
+ClientMessage = Join | Offer | Answer | Ice | ChatSend | Leave | Captured | CaptureFailed
 
 
 def decode(raw: str | bytes) -> ClientMessage:
@@ -142,6 +161,25 @@ def _chat(data: dict[str, Any]) -> ChatSend:
     return ChatSend(text=text)
 
 
+def _captured(data: dict[str, Any]) -> Captured:
+    frames = data.get("frames")
+    if not isinstance(frames, int) or isinstance(frames, bool) or frames < 1:
+        raise SignalError("bad_message", "'frames' must be a positive integer")
+    at = data.get("frame_capture_ms")
+    if at is not None and (not isinstance(at, int | float) or isinstance(at, bool)):
+        raise SignalError("bad_message", "'frame_capture_ms' must be a number or null")
+    return Captured(
+        id=_str(data, "id", 64),
+        sop_uid=_str(data, "sop_uid", 64),
+        frames=frames,
+        frame_capture_ms=None if at is None else float(at),
+    )
+
+
+def _capture_failed(data: dict[str, Any]) -> CaptureFailed:
+    return CaptureFailed(id=_str(data, "id", 64), code=_str(data, "code", 64), message=_str(data, "message", 500))
+
+
 _PARSERS: dict[str, Callable[[dict[str, Any]], ClientMessage]] = {
     "join": _join,
     "offer": lambda d: Offer(to=_str(d, "to", 64), sdp=_sdp(d)),
@@ -149,6 +187,8 @@ _PARSERS: dict[str, Callable[[dict[str, Any]], ClientMessage]] = {
     "ice": _ice,
     "chat": _chat,
     "leave": lambda d: Leave(),
+    "captured": _captured,
+    "capture-failed": _capture_failed,
 }
 
 
@@ -209,7 +249,34 @@ class ErrorReply:
     ref: str | None = None
 
 
-ServerMessage = Welcome | PeerJoined | PeerLeft | Relayed | ChatLine | StateChanged | ErrorReply
+@dataclass(frozen=True)
+class CaptureCommand:
+    """Server → edge: take a still (or a clip of the last `seconds`) with these labels."""
+
+    type: ClassVar[str] = "capture"
+    id: str
+    kind: str  # still | clip
+    seconds: float | None
+    labels: dict[str, Any]
+    frame_capture_ms: float | None  # the capture time of the frame the requester was looking at
+    by: str  # who asked (name), for the record
+    by_role: str
+
+
+@dataclass(frozen=True)
+class CaptureStatus:
+    """Server → everyone in the room: a capture was requested, taken, stored (searchable), or failed."""
+
+    type: ClassVar[str] = "capture-status"
+    id: str | None
+    state: str  # requested | captured | stored | failed
+    sop_uid: str | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+ServerMessage = (
+    Welcome | PeerJoined | PeerLeft | Relayed | ChatLine | StateChanged | ErrorReply | CaptureCommand | CaptureStatus
+)
 
 
 def encode(message: ServerMessage) -> str:
