@@ -286,6 +286,9 @@ export class LatencyTracker {
     this.pings = [];
     /** @type {{at: number, ms: number}[]} */
     this.samples = [];
+    /** Edge-clock capture time of the newest frame known to be on screen (what a capture should take), or null. */
+    this.shownCaptureMs = /** @type {number|null} */ (null);
+    this._shownDisplayMs = -Infinity;
   }
 
   /**
@@ -344,6 +347,10 @@ export class LatencyTracker {
    * @param {number} nowMs
    */
   _record(displayMs, captureMs, nowMs) {
+    if (displayMs >= this._shownDisplayMs) {
+      this._shownDisplayMs = displayMs;
+      this.shownCaptureMs = captureMs;
+    }
     const offset = this.offset(nowMs);
     if (!offset) return;
     this.samples.push({ at: nowMs, ms: glassToGlassMs(displayMs, captureMs, offset.offsetMs) });

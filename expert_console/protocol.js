@@ -17,6 +17,7 @@ export class ProtocolError extends Error {
 export const MAX_CHAT_CHARS = 2000;
 export const MAX_MARK_ID_CHARS = 64;
 export const MAX_FREEHAND_POINTS = 2000;
+export const CAPTURE_STATES = ["requested", "captured", "stored", "failed"];
 export const MARK_KINDS = /** @type {const} */ (["arrow", "circle", "freehand"]);
 
 /**
@@ -30,6 +31,8 @@ export const MARK_KINDS = /** @type {const} */ (["arrow", "circle", "freehand"])
  *   | {type: "ice", from: string, candidate: IceCandidate|null}
  *   | {type: "chat", id: any, from: string|null, name: string, role: string, text: string, at: string}
  *   | {type: "state", consultation: Record<string, any>}
+ *   | {type: "capture-status", id: string|null, state: "requested"|"captured"|"stored"|"failed",
+ *      sop_uid: string|null, detail: Record<string, any>}
  *   | {type: "error", code: string, message: string, ref: string|null}} ServerMessage
  * @typedef {[number, number]} Point
  * @typedef {{type: "mark", id: string, kind: "arrow"|"circle"|"freehand", points: Point[], color?: string,
@@ -175,6 +178,17 @@ const SIGNAL_DECODERS = {
     const consultation = obj(d, "consultation");
     str(consultation, "state");
     return { type: "state", consultation };
+  },
+  "capture-status": (d) => {
+    const state = str(d, "state");
+    if (!CAPTURE_STATES.includes(state)) throw new ProtocolError("bad_message", `unknown capture state ${state}`);
+    return {
+      type: "capture-status",
+      id: str(d, "id", { optional: true, nullable: true }),
+      state: /** @type {"requested"|"captured"|"stored"|"failed"} */ (state),
+      sop_uid: str(d, "sop_uid", { optional: true, nullable: true }),
+      detail: d.detail && typeof d.detail === "object" && !Array.isArray(d.detail) ? d.detail : {},
+    };
   },
   error: (d) => ({
     type: "error",

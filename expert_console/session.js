@@ -262,9 +262,24 @@ export class LiveSession extends EventTarget {
         this.consultationState = message.consultation.state;
         if (CLOSED_STATES.has(message.consultation.state)) return this._finish(message.consultation);
         return this._emit("consultation", { consultation: message.consultation });
+      case "capture-status":
+        return this._emit("capture", message);
       case "error":
         return this._status(`${message.code}: ${message.message}`, "error");
     }
+  }
+
+  /**
+   * Ask the edge for a still (or a clip of the last `seconds`) of the frame on screen now, with these labels.
+   * Progress arrives as "capture" events (requested → captured → stored, or failed).
+   * @param {"still"|"clip"} kind
+   * @param {Record<string, any>} labels
+   * @param {number} [seconds]
+   * @returns {Promise<{id: string, state: string}>}
+   */
+  capture(kind, labels, seconds) {
+    const body = { kind, labels, frame_capture_ms: this.latency.shownCaptureMs, ...(kind === "clip" ? { seconds } : {}) };
+    return this.api.request("POST", `/consultations/${encodeURIComponent(this.consultationId)}/captures`, body);
   }
 
   /** @param {Extract<ServerMessage, {type: "welcome"}>} message */
@@ -462,6 +477,11 @@ export class LiveSession extends EventTarget {
 
   get canDraw() {
     return this.role === "expert" || this.role === "sonographer";
+  }
+
+  /** The consultation's expert and the sonographer capture stills and clips; observers do not. */
+  get canCapture() {
+    return this.canDraw && this.consultationState === "live";
   }
 
   get canSpeak() {

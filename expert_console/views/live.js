@@ -3,6 +3,7 @@
 
 import { clampPoint, onImage, simplifyPath, toNormalised } from "../geometry.js";
 import { LiveSession } from "../session.js";
+import { createCapturePanel } from "./captures.js";
 import { createChat } from "./chat.js";
 import { asError, el, setText } from "./dom.js";
 import { createLinkPanel } from "./linkpanel.js";
@@ -16,6 +17,8 @@ const TOOLS = /** @type {const} */ ([
 ]);
 /** A drag shorter than this (CSS px) is a click, not a mark. */
 const MIN_DRAG_PX = 4;
+/** Pointer messages go out at most this often (~60 per second): fast enough to track the hand, light on the link. */
+const POINTER_INTERVAL_MS = 16;
 
 /**
  * @typedef {import("../api.js").Api} Api
@@ -60,6 +63,9 @@ export function mountLive(root, { api, consultationId, observe, navigate }) {
   const toolbar = el("div", { class: "toolbar", role: "toolbar", "aria-label": "Guidance tools", hidden: true },
     Object.values(toolButtons), clearButton);
   const signalStatus = el("p", { class: "status-line", "data-testid": "signal-status", role: "status" });
+  const captureSlot = el("div", { class: "capture-slot" });
+  /** @type {ReturnType<typeof createCapturePanel>|null} */
+  let captures = null;
 
   const participantsList = el("ul", { class: "participants", "data-testid": "participants" });
   const linkPanel = createLinkPanel();
@@ -73,7 +79,7 @@ export function mountLive(root, { api, consultationId, observe, navigate }) {
         el("div", { class: "controls" }, soundButton, muteButton, endButton, leaveButton)),
       endedBanner,
       el("div", { class: "live-body" },
-        el("div", { class: "stage-column" }, toolbar, stage, signalStatus),
+        el("div", { class: "stage-column" }, toolbar, stage, signalStatus, captureSlot),
         el("aside", { class: "side" },
           el("section", { class: "panel" }, el("h3", { text: "In the room" }), participantsList),
           linkPanel.element, chat.element)),
@@ -104,8 +110,19 @@ export function mountLive(root, { api, consultationId, observe, navigate }) {
     endButton.hidden = !session.canEnd;
     chat.setEnabled(session.canChat, "Observers follow view-only");
     document.body.dataset.liveRole = session.role ?? "";
+    if (!captures && session.canDraw) {
+      const c = session.consultation ?? {};
+      captures = createCapturePanel({ session, exam: c.exam_type ?? "", studyUid: c.study_uid ?? null });
+      captureSlot.append(captures.element);
+      void captures.loadStored();
+    }
+    captures?.setEnabled(session.canCapture);
   });
-  on("consultation", ({ consultation }) => showConsultation(consultation));
+  on("capture", (message) => captures?.handleStatus(message));
+  on("consultation", ({ consultation }) => {
+    showConsultation(consultation);
+    captures?.setEnabled(session.canCapture);
+  });
   on("participants", (peers) => showParticipants(peers));
   on("edge", ({ connected }) => {
     showPeerStatus();
@@ -238,7 +255,10 @@ export function mountLive(root, { api, consultationId, observe, navigate }) {
   let drag = null;
   /** @type {[number, number]|null} the latest position waiting for the next animation frame */
   let pendingPointer = null;
-  let pointerFrame = 0;
+  /** setTimeout handle of the trailing send, 0 when none is due */
+  let pointerTimer = 0;
+  /** performance.now() of the last pointer sent */
+  let pointerSentAt = -Infinity;
   let pointerShown = false;
 
   /** @param {Tool} next */
@@ -261,17 +281,18 @@ export function mountLive(root, { api, consultationId, observe, navigate }) {
   }
 
   function flushPointer() {
-    pointerFrame = 0;
+    pointerTimer = 0;
     if (!pendingPointer) return;
     const [x, y] = pendingPointer;
     pendingPointer = null;
+    pointerSentAt = performance.now();
     if (session.sendPointer(x, y)) pointerShown = true;
   }
 
   function hidePointer() {
     pendingPointer = null;
-    if (pointerFrame) cancelAnimationFrame(pointerFrame);
-    pointerFrame = 0;
+    if (pointerTimer) clearTimeout(pointerTimer);
+    pointerTimer = 0;
     if (pointerShown) session.sendPointer(null);
     pointerShown = false;
   }
@@ -296,8 +317,13 @@ export function mountLive(root, { api, consultationId, observe, navigate }) {
       hidePointer();
       return;
     }
+    // Sent as the mouse moves, at most one message per POINTER_INTERVAL_MS, the last position always sent:
+    // waiting for the next animation frame cost up to a frame (and more on a busy page) on every move.
     pendingPointer = point;
-    if (!pointerFrame) pointerFrame = requestAnimationFrame(flushPointer);
+    if (pointerTimer) return;
+    const wait = pointerSentAt + POINTER_INTERVAL_MS - performance.now();
+    if (wait <= 0) flushPointer();
+    else pointerTimer = window.setTimeout(flushPointer, wait);
   }
 
   /** @param {PointerEvent} event */
@@ -346,6 +372,7 @@ export function mountLive(root, { api, consultationId, observe, navigate }) {
 
   return () => {
     hidePointer();
+    captures?.dispose();
     session.close();
     if (frameHandle && "cancelVideoFrameCallback" in video) video.cancelVideoFrameCallback(frameHandle);
     resizeObserver.disconnect();
