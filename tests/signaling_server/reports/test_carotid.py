@@ -1,0 +1,203 @@
+"""SRU carotid grading against CLINICAL.md §2: every grade, every boundary, the angle rule, discordance, IMT."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+
+from signaling_server.errors import InvalidRequest
+from signaling_server.reports.carotid import (
+    CarotidFindings,
+    CarotidSide,
+    Flag,
+    Grade,
+    ImtClass,
+    ImtThresholds,
+    edv_band,
+    grade_exam,
+    grade_side,
+    psv_band,
+    ratio_band,
+)
+
+MEASURED: dict[str, Any] = {"plaque": "visible", "flow": "present", "doppler_angle_deg": 45}
+BASE: dict[str, Any] = {"side": "right", **MEASURED}
+
+
+def side(**changes: Any) -> CarotidSide:
+    return CarotidSide.from_json({**BASE, **changes})
+
+
+@pytest.mark.parametrize(
+    ("changes", "grade"),
+    [
+        ({"plaque": "none", "ica_psv_cm_s": 90}, Grade.NORMAL),
+        ({"ica_psv_cm_s": 90}, Grade.LESS_THAN_50),
+        ({"ica_psv_cm_s": 180}, Grade.FROM_50_TO_69),
+        ({"ica_psv_cm_s": 320, "plaque": "lumen_narrowed"}, Grade.AT_LEAST_70),
+        ({"plaque": "markedly_narrowed", "ica_psv_cm_s": 40}, Grade.NEAR_OCCLUSION),
+        ({"plaque": "markedly_narrowed"}, Grade.NEAR_OCCLUSION),
+        ({"flow": "absent"}, Grade.TOTAL_OCCLUSION),
+        ({"ica_psv_cm_s": 180, "doppler_angle_deg": 70}, Grade.NOT_GRADED),
+        ({}, Grade.NOT_GRADED),  # no PSV
+    ],
+)
+def test_every_grade(changes: dict[str, Any], grade: Grade) -> None:
+    assert grade_side(side(**changes)).grade is grade
+
+
+@pytest.mark.parametrize(
+    ("psv", "grade"),
+    [(124.9, Grade.LESS_THAN_50), (125, Grade.FROM_50_TO_69), (230, Grade.FROM_50_TO_69), (230.1, Grade.AT_LEAST_70)],
+)
+def test_psv_boundaries(psv: float, grade: Grade) -> None:
+    assert grade_side(side(ica_psv_cm_s=psv)).grade is grade
+
+
+def test_band_boundaries_are_inclusive_in_the_middle() -> None:
+    assert [ratio_band(r) for r in (1.99, 2.0, 4.0, 4.01)] == ["< 50 %", "50–69 %", "50–69 %", "≥ 70 %"]
+    assert [edv_band(v) for v in (39.9, 40, 100, 100.1)] == ["< 50 %", "50–69 %", "50–69 %", "≥ 70 %"]
+    assert [psv_band(v) for v in (124.9, 125, 230, 230.1)] == ["< 50 %", "50–69 %", "50–69 %", "≥ 70 %"]
+
+
+@pytest.mark.parametrize(("ratio", "discordant"), [(1.99, True), (2.0, False), (4.0, False), (4.01, True)])
+def test_ratio_boundaries_against_a_50_to_69_psv(ratio: float, discordant: bool) -> None:
+    graded = grade_side(side(ica_psv_cm_s=180, ica_cca_ratio=ratio))
+    assert graded.grade is Grade.FROM_50_TO_69  # PSV is primary: never moved by the ratio
+    assert (Flag.DISCORDANT_RATIO in graded.flags) is discordant
+    assert any(n.startswith("Discordant: ICA/CCA ratio") for n in graded.notes) is discordant
+
+
+@pytest.mark.parametrize(("edv", "discordant"), [(39.9, True), (40, False), (100, False), (100.1, True)])
+def test_edv_boundaries_against_a_50_to_69_psv(edv: float, discordant: bool) -> None:
+    graded = grade_side(side(ica_psv_cm_s=180, ica_edv_cm_s=edv))
+    assert graded.grade is Grade.FROM_50_TO_69
+    assert (Flag.DISCORDANT_EDV in graded.flags) is discordant
+    assert any("Discordant: ICA EDV" in n and "graded on PSV" in n for n in graded.notes) is discordant
+
+
+def test_ratio_is_computed_from_the_cca_psv_when_not_entered() -> None:
+    graded = grade_side(side(ica_psv_cm_s=250, cca_psv_cm_s=125))
+    assert graded.findings.ratio == 2.0
+    assert graded.grade is Grade.AT_LEAST_70 and Flag.DISCORDANT_RATIO in graded.flags
+    assert any("computed from ICA PSV / CCA PSV" in n for n in graded.notes)
+    entered = grade_side(side(ica_psv_cm_s=250, cca_psv_cm_s=125, ica_cca_ratio=4.5))
+    assert entered.findings.ratio == 4.5 and Flag.DISCORDANT_RATIO not in entered.flags
+
+
+def test_angle_60_is_graded_and_above_is_flagged_not_graded() -> None:
+    at_60 = grade_side(side(ica_psv_cm_s=180, doppler_angle_deg=60))
+    assert at_60.grade is Grade.FROM_50_TO_69 and Flag.ANGLE_OVER_60 not in at_60.flags
+    over = grade_side(side(ica_psv_cm_s=180, doppler_angle_deg=60.1))
+    assert over.grade is Grade.NOT_GRADED
+    assert Flag.ANGLE_OVER_60 in over.flags
+    assert "60.1°" in over.notes[0] and "not graded" in over.notes[0] and "unreliable" in over.notes[0]
+    # the flag wins even over an absent-flow finding, which a steep angle can fake
+    assert grade_side(side(flow="absent", doppler_angle_deg=75)).grade is Grade.NOT_GRADED
+
+
+def test_missing_angle_is_graded_but_flagged() -> None:
+    graded = grade_side(side(ica_psv_cm_s=180, doppler_angle_deg=None))
+    assert graded.grade is Grade.FROM_50_TO_69 and Flag.ANGLE_NOT_RECORDED in graded.flags
+
+
+@pytest.mark.parametrize(
+    ("plaque", "psv", "discordant"),
+    [
+        ("lumen_narrowed", 100, True),
+        ("none", 180, True),
+        ("lumen_narrowed", 180, True),
+        ("none", 300, True),
+        ("visible", 300, False),
+        ("visible", 100, False),
+        ("none", 100, False),
+        ("lumen_narrowed", 300, False),
+    ],
+)
+def test_plaque_that_does_not_fit_the_psv_is_discordant(plaque: str, psv: float, discordant: bool) -> None:
+    graded = grade_side(side(plaque=plaque, ica_psv_cm_s=psv))
+    assert (Flag.DISCORDANT_PLAQUE in graded.flags) is discordant
+
+
+@pytest.mark.parametrize(
+    ("imt", "expected"),
+    [(0.99, ImtClass.NORMAL), (1.0, ImtClass.THICKENED), (1.49, ImtClass.THICKENED), (1.5, ImtClass.PLAQUE)],
+)
+def test_imt_default_thresholds(imt: float, expected: ImtClass) -> None:
+    graded = grade_side(side(imt_mm=imt))
+    assert graded.imt_class is expected
+    assert any(n.startswith(f"IMT {imt}") for n in graded.notes)
+
+
+def test_imt_thresholds_are_configurable() -> None:
+    thresholds = ImtThresholds(thickening_mm=0.9, plaque_mm=1.2)
+    assert grade_side(side(imt_mm=0.9), thresholds).imt_class is ImtClass.THICKENED
+    assert grade_side(side(imt_mm=1.2), thresholds).imt_class is ImtClass.PLAQUE
+    with pytest.raises(ValueError):
+        ImtThresholds(thickening_mm=1.5, plaque_mm=1.0)
+
+
+def test_exam_grades_right_then_left_and_round_trips() -> None:
+    findings = CarotidFindings.from_json(
+        {
+            "left": {**MEASURED, "ica_psv_cm_s": 300, "ica_edv_cm_s": 120, "cca_psv_cm_s": 60},
+            "right": {**MEASURED, "side": "right", "plaque": "none", "ica_psv_cm_s": 80},
+            "comment": "对侧正常",
+        }
+    )
+    result = grade_exam(findings)
+    assert [(g.side.value, g.grade) for g in result.sides] == [("right", Grade.NORMAL), ("left", Grade.AT_LEAST_70)]
+    assert CarotidFindings.from_json(findings.to_json()) == findings
+    assert result.to_json()["sides"][1]["ratio"] == 5.0
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"plaque": "big"}, "plaque"),
+        ({"flow": None}, "flow"),
+        ({"side": "middle"}, "side"),
+        ({"ica_psv_cm_s": -5}, "ica_psv_cm_s"),
+        ({"ica_psv_cm_s": 0}, "ica_psv_cm_s"),
+        ({"ica_psv_cm_s": 5000}, "ica_psv_cm_s"),
+        ({"ica_psv_cm_s": "fast"}, "ica_psv_cm_s"),
+        ({"ica_psv_cm_s": math.nan}, "ica_psv_cm_s"),
+        ({"ica_psv_cm_s": math.inf}, "ica_psv_cm_s"),
+        ({"ica_edv_cm_s": True}, "ica_edv_cm_s"),
+        ({"ica_psv_cm_s": 100, "ica_edv_cm_s": 120}, "ica_edv_cm_s"),
+        ({"cca_psv_cm_s": -1}, "cca_psv_cm_s"),
+        ({"ica_cca_ratio": 0}, "ica_cca_ratio"),
+        ({"doppler_angle_deg": 95}, "doppler_angle_deg"),
+        ({"doppler_angle_deg": -1}, "doppler_angle_deg"),
+        ({"imt_mm": 0}, "imt_mm"),
+        ({"imt_mm": 25}, "imt_mm"),
+        ({"flow": "absent", "ica_psv_cm_s": 50}, "ica_psv_cm_s"),
+        ({"flow": "absent", "ica_edv_cm_s": 20}, "ica_edv_cm_s"),
+        ({"vertebral_flow": "sideways"}, "vertebral_flow"),
+        ({"psv": 100}, "psv"),
+    ],
+)
+def test_bad_side_input_names_the_field(changes: dict[str, Any], field: str) -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        CarotidFindings.from_json({"right": {**MEASURED, **changes}})
+    assert caught.value.code == "invalid_request"
+    assert f"right.{field}" in caught.value.message
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({}, "right or left"),
+        ({"right": 5}, "right"),
+        ({"left": {**BASE}}, "left.side"),
+        ({"comment": 1}, "comment"),
+        ("nope", "body"),
+        ({"middle": {}}, "middle"),
+    ],
+)
+def test_bad_exam_input_names_the_field(body: Any, field: str) -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        CarotidFindings.from_json(body)
+    assert field in caught.value.message

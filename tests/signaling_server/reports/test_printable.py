@@ -1,0 +1,125 @@
+"""The printable page: every value escaped, the status, version and addendum line shown, the rules' notes visible."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+from html.parser import HTMLParser
+
+from signaling_server.reports.carotid import CarotidFindings
+from signaling_server.reports.printable import render_html
+from signaling_server.reports.sr import FreeText, Predecessor, ReportStatus, ReportVersion, StudyHeader
+from signaling_server.reports.tirads import ThyroidFindings
+
+STUDY = StudyHeader(
+    "张^三<b>", "P<1>", "19700101", "M", "1.2.826.0.1.3680043.8.498.42", "A&1", "Wang^Wu", "20240501", "101500"
+)
+SIGNED = datetime(2024, 5, 1, 11, 0, tzinfo=UTC)
+PRELIMINARY = ReportVersion("李^明", 1, ReportStatus.PRELIMINARY, SIGNED)
+FINAL = ReportVersion("李^明", 2, ReportStatus.FINAL, SIGNED, approver="Zhao^Senior", approved_at=SIGNED)
+ALLOWED_TAGS = {
+    "html",
+    "head",
+    "meta",
+    "title",
+    "style",
+    "body",
+    "header",
+    "h1",
+    "h2",
+    "h3",
+    "p",
+    "table",
+    "tr",
+    "th",
+    "td",
+    "ul",
+    "li",
+    "main",
+    "section",
+    "footer",
+}
+
+
+class Tags(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: set[str] = set()
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.seen.add(tag)
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+def parsed(page: str) -> Tags:
+    tags = Tags()
+    tags.feed(page)
+    return tags
+
+
+def test_free_text_is_escaped() -> None:
+    report = FreeText('<script>alert("x")</script> 右肺结节 & more', "<img src=x onerror=alert(1)>", "CT")
+    page = render_html(STUDY, PRELIMINARY, report)
+    tags = parsed(page)
+    assert tags.seen <= ALLOWED_TAGS
+    assert "<script" not in page and "<img" not in page and "<b>" not in page
+    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; 右肺结节 &amp; more" in page
+    assert '<script>alert("x")</script> 右肺结节 & more' in "".join(tags.text)
+    assert "P&lt;1&gt;" in page and "A&amp;1" in page
+    assert "PRELIMINARY: not yet approved" in page
+    assert page.startswith("<!DOCTYPE html>") and "@page" in page
+
+
+def test_carotid_shows_grade_notes_and_the_angle_flag() -> None:
+    findings = CarotidFindings.from_json(
+        {
+            "right": {
+                "plaque": "visible",
+                "flow": "present",
+                "ica_psv_cm_s": 180,
+                "ica_edv_cm_s": 30,
+                "doppler_angle_deg": 58,
+                "imt_mm": 1.6,
+            },
+            "left": {"plaque": "visible", "flow": "present", "ica_psv_cm_s": 150, "doppler_angle_deg": 70},
+        }
+    )
+    page = render_html(STUDY, FINAL, findings)
+    assert parsed(page).seen <= ALLOWED_TAGS
+    assert "ICA: 50–69 % stenosis (SRU consensus)" in page
+    assert "ICA: Not graded (SRU consensus)" in page
+    assert '<li class="flag">Flag: angle over 60</li>' in page
+    assert "Doppler angle 70° &gt; 60°" in page
+    assert "Discordant: ICA EDV 30 cm/s" in page
+    assert "IMT 1.6 mm: plaque" in page
+    assert "FINAL: approved by Zhao Senior" in page
+
+
+def test_thyroid_shows_levels_and_the_one_point_note() -> None:
+    nodule = {
+        "composition": "mixed_cystic_solid",
+        "echogenicity": "anechoic",
+        "shape": "wider_than_tall",
+        "margin": "smooth",
+        "echogenic_foci": ["none_or_comet_tail"],
+        "max_axial_mm": 12,
+        "perpendicular_axial_mm": 9,
+        "craniocaudal_mm": 10,
+        "location": "left <lower> pole",
+    }
+    page = render_html(STUDY, PRELIMINARY, ThyroidFindings.from_json({"nodules": [nodule]}))
+    assert "Total of 1 point is not in the ACR chart; reported as TR2 (configurable rule)" in page
+    assert "1 point: TR2 not suspicious" in page
+    assert "left &lt;lower&gt; pole" in page
+    assert "Findings (ACR TI-RADS)" in page
+
+
+def test_an_addendum_says_which_version_it_amends() -> None:
+    addendum = replace(FINAL, predecessor=Predecessor("1.2.840.10008.5.1.4.1.1.88.11", "1.2.3", "1.2.4", 1))
+    page = render_html(STUDY, addendum, FreeText("Unchanged.", "Corrected impression.", "DX"))
+    assert '<p class="addendum">Addendum: amends version 1</p>' in page
+    assert "<th>Version</th><td>2</td>" in page
+    assert "Addendum" not in render_html(STUDY, FINAL, FreeText("a", "b"))
