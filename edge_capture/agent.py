@@ -11,12 +11,16 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import aiohttp
 
 from edge_capture.capture import CaptureThread
+from edge_capture.captures import CaptureKit, calibration_of, lossy_history_of
 from edge_capture.client import ServerClient, ServerError
 from edge_capture.consultation import ConsultationLink
+from edge_capture.dicom.outbox import Outbox
+from edge_capture.dicom.stow import StowClient
 from edge_capture.encoding import VideoEncoding, apply_encoding
 from edge_capture.net import use_host_addresses
 from edge_capture.ring import FrameRing
@@ -39,6 +43,12 @@ class EdgeConfig:
     history_seconds: float = 4.0
     # One H.264 encode per frame for all pages of a consultation (edge_capture/fanout.py); False: one per page.
     shared_encoder: bool = True
+    # Captures: the outbox folder (kept until the server acknowledges each object), the scanner's calibration
+    # file and preset (a synthetic source knows its own), and a lossy step the source applied ("" = work it out).
+    spool_dir: Path = Path("teleus-edge-outbox")
+    calibration_file: str = ""
+    preset: str = ""
+    source_lossy: str = ""
 
 
 class EdgeAgent:
@@ -46,7 +56,9 @@ class EdgeAgent:
         self.config = config
         self.ring = FrameRing(history_seconds=config.history_seconds)
         self._source = source
+        self.source: FrameSource | None = source
         self.capture: CaptureThread | None = None
+        self.outbox: Outbox | None = None
         self.links: dict[str, tuple[ConsultationLink, asyncio.Task[None]]] = {}
         self.ready = asyncio.Event()
         self._stopping = asyncio.Event()
@@ -57,6 +69,7 @@ class EdgeAgent:
         source = self._source
         if source is None:
             source = await asyncio.to_thread(open_source, cfg.source, cfg.width, cfg.height, cfg.fps)
+        self.source = source
         self.capture = CaptureThread(source, self.ring, name=f"capture:{cfg.source}")
         self.capture.start()
 
@@ -67,21 +80,42 @@ class EdgeAgent:
             use_host_addresses(cfg.ice_hosts)
         if self.capture is None:
             await self.start_capture()
+        stow = StowClient(cfg.server_url, cfg.credential)
         try:
             async with aiohttp.ClientSession() as session:
                 client = ServerClient(cfg.server_url, cfg.credential, session)
                 me = await client.me()
                 ice_servers = await client.ice_servers()
+                kit = await self._capture_kit(stow, str(me["device"]["name"]))
                 log.info("edge %s at %s: streaming %s", me["device"]["id"], me["site"]["code"], cfg.source)
                 self.ready.set()
-                await self._poll(client, ice_servers)
+                await self._poll(client, ice_servers, kit)
         finally:
             await self._stop_links()
+            if self.outbox is not None:
+                await self.outbox.close()
+            await stow.close()
             if self.capture is not None:
                 await asyncio.to_thread(self.capture.stop)  # joins the thread and closes the source
             self.ring.close()
 
-    async def _poll(self, client: ServerClient, ice_servers: list[dict[str, object]]) -> None:
+    async def _capture_kit(self, stow: StowClient, device_name: str) -> CaptureKit:
+        """The device's outbox (started: it uploads whatever an earlier run left) and what every capture shares."""
+        cfg = self.config
+        assert self.source is not None
+        self.outbox = Outbox(cfg.spool_dir, stow)
+        await self.outbox.start()
+        calibration = calibration_of(self.source, cfg.calibration_file, cfg.preset, cfg.width, cfg.height)
+        lossy = await asyncio.to_thread(lossy_history_of, self.source, cfg.source_lossy)
+        log.info(
+            "captures: outbox %s, calibration %s, source lossy: %s",
+            cfg.spool_dir,
+            calibration.preset if calibration else "none",
+            lossy.method if lossy else "no",
+        )
+        return CaptureKit(self.outbox, calibration, lossy, device_name, max_clip_seconds=cfg.history_seconds)
+
+    async def _poll(self, client: ServerClient, ice_servers: list[dict[str, object]], kit: CaptureKit) -> None:
         while not self._stopping.is_set():
             try:
                 open_ids = {c["id"] for c in await client.open_consultations()}
@@ -95,7 +129,13 @@ class EdgeAgent:
                 open_ids = set(self.links)
             for cid in open_ids - set(self.links):
                 link = ConsultationLink(
-                    client, cid, self.ring, self.config.encoding, ice_servers, shared_encoder=self.config.shared_encoder
+                    client,
+                    cid,
+                    self.ring,
+                    self.config.encoding,
+                    ice_servers,
+                    shared_encoder=self.config.shared_encoder,
+                    captures=kit,
                 )
                 self.links[cid] = (link, asyncio.create_task(link.run(), name=f"consultation-{cid}"))
             for cid, (_, task) in list(self.links.items()):

@@ -7,6 +7,7 @@ import asyncio
 import logging
 import os
 import signal
+from pathlib import Path
 
 from edge_capture.agent import EdgeAgent, EdgeConfig
 from edge_capture.client import ServerError
@@ -37,6 +38,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--x264-preset", default="ultrafast")
     p.add_argument("--ice-host", action="append", default=[], help="gather ICE candidates only on this address")
     p.add_argument(
+        "--spool",
+        default=os.environ.get("TELEUS_EDGE_SPOOL", "teleus-edge-outbox"),
+        help="folder where captures wait until the server has them (TELEUS_EDGE_SPOOL)",
+    )
+    p.add_argument("--calibration", default="", help="JSON file of US region calibrations per scanner preset")
+    p.add_argument("--preset", default="", help="the scanner preset in use (a key of --calibration)")
+    p.add_argument("--source-lossy", default="", help="the lossy codec the source applied, e.g. ISO_10918_1")
+    p.add_argument(
+        "--history-seconds",
+        type=float,
+        default=4.0,
+        help="seconds of source frames kept for clips (memory: about 2.8 MB per 720p frame)",
+    )
+    p.add_argument(
         "--no-shared-encoder",
         dest="shared_encoder",
         action="store_false",
@@ -59,6 +74,11 @@ def config_from(args: argparse.Namespace) -> EdgeConfig:
         encoding=encoding,
         ice_hosts=tuple(args.ice_host),
         shared_encoder=args.shared_encoder,
+        spool_dir=Path(args.spool),
+        calibration_file=args.calibration,
+        preset=args.preset,
+        source_lossy=args.source_lossy,
+        history_seconds=args.history_seconds,
     )
 
 

@@ -20,7 +20,9 @@ from typing import Any
 import aiohttp
 
 from edge_capture import datachannel as dc
+from edge_capture.captures import CaptureKit, still_capture_for
 from edge_capture.client import ServerClient, ServerError
+from edge_capture.dicom.stills import CaptureRequest, StillCapture
 from edge_capture.encoding import VideoEncoding
 from edge_capture.fanout import SharedH264Encoder
 from edge_capture.guidance import GuidanceBoard, check_may_draw
@@ -32,6 +34,12 @@ log = logging.getLogger(__name__)
 
 CLOSED_STATES = ("ended", "cancelled")
 RECONNECT_DELAYS = (0.5, 1.0, 2.0, 5.0)
+
+
+class _CaptureRefused(ValueError):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code, self.message = code, message
 
 
 def now_ms() -> float:
@@ -47,6 +55,7 @@ class ConsultationLink:
         encoding: VideoEncoding,
         ice_servers: list[dict[str, Any]],
         shared_encoder: bool = True,
+        captures: CaptureKit | None = None,
     ) -> None:
         self.client = client
         self.cid = consultation_id
@@ -61,6 +70,10 @@ class ConsultationLink:
             self.shared_video = SharedH264Encoder(
                 ring, preset=encoding.x264_preset, bitrate_bps=encoding.bitrate_bps, name=consultation_id
             )
+        self.captures = captures
+        self.consultation: dict[str, Any] | None = None  # as the server last described it
+        self._stills: StillCapture | None = None
+        self._capture_tasks: set[asyncio.Task[None]] = set()
         self.peer_id: str | None = None
         self.finished = False
         self._ws: aiohttp.ClientWebSocketResponse | None = None
@@ -113,6 +126,7 @@ class ConsultationLink:
     async def _handle(self, message: dict[str, Any]) -> None:
         kind = message.get("type")
         if kind == "welcome":
+            self.consultation = message.get("consultation") or self.consultation
             self.peer_id = message["you"]["id"]
             log.info("consultation %s: edge joined as %s", self.cid, self.peer_id)
             for peer in message["peers"]:
@@ -131,7 +145,12 @@ class ConsultationLink:
             viewer = self.viewers.get(message["from"])
             if viewer is not None:
                 await viewer.add_ice(message.get("candidate"))
+        elif kind == "capture":
+            task = asyncio.create_task(self._capture(message), name=f"capture-{self.cid}")
+            self._capture_tasks.add(task)
+            task.add_done_callback(self._capture_tasks.discard)
         elif kind == "state":
+            self.consultation = message["consultation"]
             if message["consultation"]["state"] in CLOSED_STATES:
                 self.finished = True
                 if self._ws is not None:
@@ -140,6 +159,55 @@ class ConsultationLink:
             log.warning(
                 "consultation %s: signaling error %s: %s", self.cid, message.get("code"), message.get("message")
             )
+
+    # ---- captures (PROTOCOL.md §4) ---------------------------------------------------------------------
+
+    async def _capture(self, command: dict[str, Any]) -> None:
+        """Take the still or clip the server asked for from the ring, spool it for upload, and say so."""
+        capture_id = str(command.get("id", ""))[:64]
+        try:
+            if self.captures is None or self.consultation is None or not self.consultation.get("study_uid"):
+                raise _CaptureRefused("captures_off", "this edge does not capture for this consultation")
+            if self._stills is None:
+                self._stills = still_capture_for(self.captures, self.ring, self.consultation)
+            request = CaptureRequest.from_dict(
+                {
+                    "kind": command.get("kind"),
+                    "id": capture_id or None,
+                    "frame_ms": command.get("frame_capture_ms"),
+                    "seconds": command.get("seconds"),
+                    "labels": command.get("labels") or {},
+                }
+            )
+            result = await self._stills.handle(request, board_marks=self.board.marks)
+        except ValueError as exc:  # the capture errors all carry a stable code
+            code, text = getattr(exc, "code", "capture_failed"), getattr(exc, "message", str(exc))
+            log.info("consultation %s: capture %s refused: %s %s", self.cid, capture_id, code, text)
+            await self._send({"type": "capture-failed", "id": capture_id, "code": code, "message": text[:500]})
+            return
+        log.info(
+            "consultation %s: capture %s: %s %s (%d frames)",
+            self.cid,
+            capture_id,
+            result.kind,
+            result.sop_instance_uid,
+            result.number_of_frames,
+        )
+        await self._send(
+            {
+                "type": "captured",
+                "id": capture_id,
+                "sop_uid": result.sop_instance_uid,
+                "frames": result.number_of_frames,
+                "frame_capture_ms": result.frame_capture_time_ns / 1e6,
+            }
+        )
+
+    async def _send(self, message: dict[str, Any]) -> None:
+        ws = self._ws
+        if ws is not None and not ws.closed:
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                await ws.send_json(message)
 
     async def _offer_to(self, peer: dict[str, Any]) -> None:
         if peer["role"] == "edge" or self._ws is None:

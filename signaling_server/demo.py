@@ -71,7 +71,11 @@ async def _main(port: int, data_dir: Path) -> None:
     await web.TCPSite(runner, settings.host, port).start()
     credential = await seed(app)
     url = f"http://{settings.host}:{port}/"
-    edge = EdgeAgent(EdgeConfig(server_url=url, credential=credential, source="synthetic:thyroid"))
+    edge = EdgeAgent(
+        EdgeConfig(
+            server_url=url, credential=credential, source="synthetic:thyroid", spool_dir=data_dir / "edge-outbox"
+        )
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

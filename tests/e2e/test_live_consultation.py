@@ -53,10 +53,11 @@ async def point_at(page: Page, x: float, y: float) -> tuple[float, float]:
     return rect["left"] + x * rect["width"], rect["top"] + y * rect["height"]
 
 
-def start_edge(base: str, credential: str) -> tuple[EdgeAgent, asyncio.Task[None]]:
-    agent = EdgeAgent(
-        EdgeConfig(server_url=base, credential=credential, source="synthetic:thyroid", ice_hosts=("127.0.0.1",))
+def start_edge(base: str, credential: str, spool: Path) -> tuple[EdgeAgent, asyncio.Task[None]]:
+    config = EdgeConfig(
+        server_url=base, credential=credential, source="synthetic:thyroid", ice_hosts=("127.0.0.1",), spool_dir=spool
     )
+    agent = EdgeAgent(config)
     return agent, asyncio.create_task(agent.run())
 
 
@@ -71,11 +72,16 @@ async def test_live_consultation_end_to_end(aiohttp_server: Any, tmp_path: Path)
         server = await aiohttp_server(app)
         world = await seed(app)
         base = str(server.make_url("/"))
-        agent, edge_task = start_edge(base, world.device_a_credential)
+        agent, edge_task = start_edge(base, world.device_a_credential, tmp_path / "outbox")
         try:
             async with chromium() as browser:
                 await _scenario(
-                    browser, base, world, lambda: start_edge(base, world.device_a_credential), agent, edge_task
+                    browser,
+                    base,
+                    world,
+                    lambda: start_edge(base, world.device_a_credential, tmp_path / "outbox"),
+                    agent,
+                    edge_task,
                 )
         finally:
             if not edge_task.done():

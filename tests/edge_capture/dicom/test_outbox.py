@@ -1,0 +1,229 @@
+"""The persistent outbox against a real HTTP server on 127.0.0.1 playing a flaky network and a strict server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pydicom
+import pytest
+from pydicom.dataset import Dataset
+
+from edge_capture.dicom.labels import CaptureLabels
+from edge_capture.dicom.outbox import Outbox, UploadRejected, UploadState
+from edge_capture.dicom.stow import StowClient, StowError
+from edge_capture.dicom.ultrasound import build_still
+from edge_capture.sources.synthetic import SyntheticSource
+from tests.edge_capture.dicom.conftest import StowServer, context, synthetic_frames
+
+BASE_DELAY, MAX_DELAY = 0.01, 0.05
+
+
+def stills(source: SyntheticSource, count: int) -> list[Dataset]:
+    return [build_still(frame, context(), CaptureLabels()) for frame in synthetic_frames(source, count)]
+
+
+@pytest.fixture
+async def make_outbox(stow_server: StowServer, tmp_path: Path) -> AsyncIterator[Callable[[], Outbox]]:
+    made: list[tuple[Outbox, StowClient]] = []
+
+    def make() -> Outbox:
+        client = StowClient(stow_server.url, stow_server.credential)
+        outbox = Outbox(tmp_path / "spool", client, base_delay=BASE_DELAY, max_delay=MAX_DELAY)
+        made.append((outbox, client))
+        return outbox
+
+    yield make
+    for outbox, client in made:
+        await outbox.close()
+        await client.close()
+
+
+def spooled(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.is_file())
+
+
+async def test_enqueue_spools_atomically_then_uploads_and_deletes(
+    make_outbox: Callable[[], Outbox], stow_server: StowServer, thyroid: SyntheticSource
+) -> None:
+    outbox = make_outbox()
+    (ds,) = stills(thyroid, 1)
+    uid = str(ds.SOPInstanceUID)
+    acknowledged = await outbox.enqueue(ds)
+    assert spooled(outbox.folder) == [f"{uid}.dcm"]  # on disk before anything was sent
+    assert pydicom.dcmread(outbox.folder / f"{uid}.dcm").SOPInstanceUID == uid
+    assert outbox.status.pending == 1
+    await outbox.start()
+    assert await asyncio.wait_for(acknowledged, 5) == uid
+    assert spooled(outbox.folder) == [] and list(stow_server.stored) == [uid]
+    assert outbox.status.pending == 0 and outbox.status.last_error is None
+
+
+async def test_retries_through_503s_and_a_dropped_connection_until_acknowledged(
+    make_outbox: Callable[[], Outbox], stow_server: StowServer, thyroid: SyntheticSource
+) -> None:
+    stow_server.script = ["503", "drop", "503"]
+    outbox = make_outbox()
+    states: list[tuple[str, UploadState, str | None]] = []
+    outbox.add_listener(lambda uid, state, error: states.append((uid, state, error.code if error else None)))
+    await outbox.start()
+    (ds,) = stills(thyroid, 1)
+    uid = str(ds.SOPInstanceUID)
+    await asyncio.wait_for(await outbox.enqueue(ds), 5)
+    assert stow_server.requests == [[uid]] * 4
+    assert [s for _, s, _ in states].count(UploadState.PENDING) == 3
+    assert states[-1] == (uid, UploadState.ACKNOWLEDGED, None)
+    assert [code for _, _, code in states if code] == ["unavailable", "network_error", "unavailable"]
+    assert spooled(outbox.folder) == []
+
+
+async def test_a_refused_file_is_kept_in_rejected_with_its_reason(
+    make_outbox: Callable[[], Outbox], stow_server: StowServer, thyroid: SyntheticSource
+) -> None:
+    stow_server.script = ["400"]
+    outbox = make_outbox()
+    await outbox.start()
+    bad, good = stills(thyroid, 2)
+    refused = await outbox.enqueue(bad)
+    accepted = await outbox.enqueue(good)
+    with pytest.raises(UploadRejected) as caught:
+        await asyncio.wait_for(refused, 5)
+    assert (caught.value.code, caught.value.message) == ("invalid_dicom", "not an ultrasound image")
+    await asyncio.wait_for(accepted, 5)
+    uid = str(bad.SOPInstanceUID)
+    assert spooled(outbox.rejected_folder) == [f"{uid}.dcm", f"{uid}.json"]
+    reason = json.loads((outbox.rejected_folder / f"{uid}.json").read_text())
+    assert reason["error"] == "invalid_dicom" and reason["status"] == 400
+    assert list(stow_server.stored) == [str(good.SOPInstanceUID)]
+    assert len(stow_server.requests) == 2  # refused once, never retried
+    assert outbox.status.rejected == 1 and outbox.status.pending == 0
+
+
+async def test_a_duplicate_answered_409_is_acknowledged(
+    make_outbox: Callable[[], Outbox], stow_server: StowServer, thyroid: SyntheticSource
+) -> None:
+    (ds,) = stills(thyroid, 1)
+    stow_server.stored[str(ds.SOPInstanceUID)] = ds  # the server got it before the agent learned so
+    outbox = make_outbox()
+    await outbox.start()
+    assert await asyncio.wait_for(await outbox.enqueue(ds), 5) == ds.SOPInstanceUID
+    assert spooled(outbox.folder) == []
+
+
+async def test_enqueue_twice_is_one_file_and_one_upload(
+    make_outbox: Callable[[], Outbox], stow_server: StowServer, thyroid: SyntheticSource
+) -> None:
+    outbox = make_outbox()
+    (ds,) = stills(thyroid, 1)
+    first, second = await asyncio.gather(outbox.enqueue(ds), outbox.enqueue(ds))
+    assert first is second and await outbox.enqueue(ds) is first
+    assert spooled(outbox.folder) == [f"{ds.SOPInstanceUID}.dcm"]
+    await outbox.start()
+    await asyncio.wait_for(first, 5)
+    assert stow_server.requests == [[str(ds.SOPInstanceUID)]]
+
+
+async def test_a_restart_uploads_what_the_last_run_left(
+    make_outbox: Callable[[], Outbox], stow_server: StowServer, thyroid: SyntheticSource
+) -> None:
+    datasets = stills(thyroid, 3)
+    stow_server.script = ["ok", "503", "503", "503", "503", "503"]
+    first_run = make_outbox()
+    failing = asyncio.Event()
+
+    def on_change(uid: str, state: UploadState, error: StowError | None) -> None:
+        if error is not None:
+            failing.set()
+
+    first_run.add_listener(on_change)
+    await first_run.start()
+    futures = [await first_run.enqueue(ds) for ds in datasets]
+    await asyncio.wait_for(futures[0], 5)
+    await asyncio.wait_for(failing.wait(), 5)
+    await first_run.close()  # the agent stops with two files pending
+    assert first_run.status.pending == 2 and first_run.status.last_error is not None
+    (first_run.folder / f".{datasets[1].SOPInstanceUID}.dcm.tmp").write_bytes(b"half a file")  # a crash mid-write
+    second_run = make_outbox()
+    await second_run.start()
+    assert second_run.status.pending == 2
+    await asyncio.wait_for(asyncio.gather(*(second_run.acknowledged(str(ds.SOPInstanceUID)) for ds in datasets[1:])), 5)
+    assert set(stow_server.stored) == {str(ds.SOPInstanceUID) for ds in datasets}  # nothing lost
+    assert spooled(second_run.folder) == []
+
+
+async def test_a_refused_credential_keeps_files_pending(
+    make_outbox: Callable[[], Outbox], stow_server: StowServer, thyroid: SyntheticSource
+) -> None:
+    stow_server.script = ["401", "401"]
+    outbox = make_outbox()
+    await outbox.start()
+    (ds,) = stills(thyroid, 1)
+    await asyncio.wait_for(await outbox.enqueue(ds), 5)
+    assert len(stow_server.requests) == 3 and spooled(outbox.rejected_folder) == []
+
+
+async def test_backoff_grows_is_capped_and_jittered(tmp_path: Path, thyroid: SyntheticSource) -> None:
+    delays: list[float] = []
+
+    class Down(StowClient):
+        async def store(self, files: object) -> object:  # type: ignore[override]
+            raise StowError("network_error", "down", retryable=True)
+
+    outbox = Outbox(tmp_path, Down("http://127.0.0.1:9", "x"), base_delay=1, max_delay=8, jitter=0.5, rng=lambda: 1.0)
+    real_sleep = asyncio.sleep
+
+    async def recording_sleep(delay: float) -> None:
+        delays.append(delay)
+        if len(delays) >= 6:
+            raise asyncio.CancelledError
+        await real_sleep(0)
+
+    (ds,) = stills(thyroid, 1)
+    await outbox.enqueue(ds)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("edge_capture.dicom.outbox.asyncio.sleep", recording_sleep)
+        with pytest.raises(asyncio.CancelledError):
+            await outbox._run()
+    assert delays == [0.5, 1.0, 2.0, 4.0, 4.0, 4.0]  # doubling, capped at 8, halved by the maximal jitter
+    assert outbox.status.attempts == 6 and outbox.status.pending == 1
+
+
+async def test_enqueue_refuses_an_unsafe_uid(tmp_path: Path, thyroid: SyntheticSource) -> None:
+    outbox = Outbox(tmp_path, StowClient("http://127.0.0.1:9", "x"))
+    (ds,) = stills(thyroid, 1)
+    with pytest.warns(UserWarning, match="Invalid value for VR UI"):  # pydicom only warns
+        ds.SOPInstanceUID = "../../etc"
+    with pytest.raises(ValueError, match="not a valid SOP Instance UID"):
+        await outbox.enqueue(ds)
+    assert spooled(tmp_path) == []
+
+
+async def test_per_instance_failures_retry_or_reject_by_reason(
+    make_outbox: Callable[[], Outbox], stow_server: StowServer, thyroid: SyntheticSource
+) -> None:
+    stow_server.script = ["202-fail", "ok", "409-missing"]  # out of resources (A700H); an attribute missing
+    outbox = make_outbox()
+    await outbox.start()
+    busy, unsupported = stills(thyroid, 2)
+    retried = await outbox.enqueue(busy)
+    await asyncio.wait_for(retried, 5)
+    assert stow_server.requests == [[str(busy.SOPInstanceUID)]] * 2
+    with pytest.raises(UploadRejected) as caught:
+        await asyncio.wait_for(await outbox.enqueue(unsupported), 5)
+    assert (caught.value.code, caught.value.message) == ("missing_attribute", "PatientID is missing")
+
+
+async def test_a_file_gone_from_the_spool_is_reported_not_retried(
+    make_outbox: Callable[[], Outbox], thyroid: SyntheticSource
+) -> None:
+    outbox = make_outbox()
+    (ds,) = stills(thyroid, 1)
+    acknowledged = await outbox.enqueue(ds)
+    (outbox.folder / f"{ds.SOPInstanceUID}.dcm").unlink()  # someone cleaned the disk
+    await outbox.start()
+    with pytest.raises(UploadRejected) as caught:
+        await asyncio.wait_for(acknowledged, 5)
+    assert caught.value.code == "spool_file_missing"
+    assert spooled(outbox.rejected_folder) == [f"{ds.SOPInstanceUID}.json"]
