@@ -1,11 +1,20 @@
-// The single-page app: hash routes (#/login, #/, #/c/<id>[?observe=1]), the header, the signed-in user.
+// The single-page app: hash routes (#/login, #/, #/c/<id>[?observe=1], #/queue[?filters], #/studies/<id>), the
+// header with its navigation, the critical-findings banner (sonographers, admins), the signed-in user.
 // Test hooks: window.teleus = {live, api, user}; `live` is the current LiveSession or null.
 
 import { Api } from "./api.js";
 import { el, setText } from "./views/dom.js";
+import { mountFindingsBanner } from "./views/findings.js";
 import { mountHome } from "./views/home.js";
 import { mountLive } from "./views/live.js";
 import { mountLogin } from "./views/login.js";
+import { mountQueue } from "./views/queue.js";
+import { mountStudy } from "./views/viewer.js";
+
+/** Roles that see the reading queue link (sonographers reach their site's studies through the API only). */
+const QUEUE_ROLES = ["expert", "trainer", "admin"];
+/** Roles that acknowledge critical findings for a referring centre. */
+const FINDINGS_ROLES = ["sonographer", "admin"];
 
 const api = new Api();
 /** @type {{live: import("./session.js").LiveSession|null, api: Api, user: import("./api.js").User|null}} */
@@ -15,6 +24,11 @@ const teleus = { live: null, api, user: null };
 const main = /** @type {HTMLElement} */ (document.getElementById("app"));
 const userLabel = /** @type {HTMLElement} */ (document.querySelector("[data-testid=current-user]"));
 const logoutButton = /** @type {HTMLButtonElement} */ (document.querySelector("[data-action=logout]"));
+const navigation = /** @type {HTMLElement} */ (document.querySelector(".topnav"));
+const queueLink = /** @type {HTMLElement} */ (document.querySelector("[data-nav=queue]"));
+const findingsBanner = /** @type {HTMLElement} */ (document.getElementById("findings-banner"));
+/** @type {{userId: string, stop: () => void}|null} */
+let banner = null;
 
 /** @type {(() => void)|null} */
 let unmount = null;
@@ -58,6 +72,24 @@ function showUser(user) {
   if (user) userLabel.append(el("span", { class: "user-name", text: user.name }), el("span", { class: "user-role", text: user.role }));
   logoutButton.hidden = !user;
   document.body.dataset.role = user?.role ?? "";
+  navigation.hidden = !user;
+  queueLink.hidden = !user || !QUEUE_ROLES.includes(user.role);
+  const wantsBanner = user && FINDINGS_ROLES.includes(user.role);
+  if (banner && (!wantsBanner || banner.userId !== user?.id)) {
+    banner.stop();
+    banner = null;
+  }
+  if (wantsBanner && !banner) banner = { userId: user.id, stop: mountFindingsBanner(findingsBanner, { api, user }) };
+}
+
+/** @param {string} path */
+function markNavigation(path) {
+  for (const link of document.querySelectorAll("[data-nav]")) {
+    const target = /** @type {HTMLElement} */ (link).dataset.nav;
+    const current = target === "queue" ? path === "/queue" || path.startsWith("/studies/") : path === "/";
+    if (current) link.setAttribute("aria-current", "page");
+    else link.removeAttribute("aria-current");
+  }
 }
 
 async function route() {
@@ -100,9 +132,15 @@ async function route() {
   }
   const user = /** @type {import("./api.js").User} */ (api.user);
   showUser(user);
+  markNavigation(path);
 
   const live = path.match(/^\/c\/([^/]+)$/);
-  if (live) {
+  const study = path.match(/^\/studies\/([^/]+)$/);
+  if (path === "/queue") {
+    unmount = mountQueue(main, { api, user, query, navigate });
+  } else if (study) {
+    unmount = mountStudy(main, { api, user, studyId: decodeURIComponent(study[1]), navigate });
+  } else if (live) {
     unmount = mountLive(main, {
       api,
       user,

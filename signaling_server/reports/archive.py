@@ -1,0 +1,98 @@
+"""A report as a document: the DICOM Structured Report stored with its study, and the printable page.
+
+Both are built from the report's input with the rules' defaults, which are the rules the report was signed
+under (signing stores the same computation in `Report.content["computed"]`); if a rule's configuration ever
+changes, the signed `computed` stays the record and this module must be given it.
+"""
+
+from __future__ import annotations
+
+from io import BytesIO
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from signaling_server.db.models import Instance, Patient, Report, Series, Study, User
+from signaling_server.reports import carotid, sr, tirads
+from signaling_server.reports.printable import render_html
+from signaling_server.reports.state import ReportKind, ReportState
+
+
+async def study_header(db: AsyncSession, study: Study) -> sr.StudyHeader:
+    patient = await db.get(Patient, study.patient_id) if study.patient_id else None
+    return sr.StudyHeader(
+        patient_name=study.patient_name,
+        patient_id=study.local_patient_id,
+        patient_birth_date=patient.birth_date if patient else "",
+        patient_sex=patient.sex if patient else "",
+        study_instance_uid=study.study_uid,
+        accession_number=study.accession,
+        referring_physician="",
+        study_date=study.study_date,
+        study_time=study.study_time,
+    )
+
+
+def report_content(report: Report, study: Study) -> sr.ReportContent:
+    raw: dict[str, Any] = report.content.get("input", {})
+    kind = ReportKind(report.kind)
+    if kind is ReportKind.THYROID:
+        return tirads.ThyroidFindings.from_json(raw)
+    if kind is ReportKind.CAROTID:
+        return carotid.CarotidFindings.from_json(raw)
+    return sr.FreeText(raw.get("findings", ""), raw.get("impression", ""), study.modality)
+
+
+async def _name(db: AsyncSession, user_id: str | None) -> str:
+    user = await db.get(User, user_id) if user_id else None
+    return user.name if user else ""
+
+
+async def _predecessor(db: AsyncSession, report: Report) -> sr.Predecessor | None:
+    amended = await db.get(Report, report.amends_id) if report.amends_id else None
+    if amended is None or amended.sr_sop_uid is None:
+        return None
+    row = (
+        await db.execute(
+            select(Instance.sop_class_uid, Series.series_uid)
+            .join(Series, Series.id == Instance.series_id)
+            .where(Instance.sop_uid == amended.sr_sop_uid)
+        )
+    ).first()
+    if row is None:
+        return None
+    return sr.Predecessor(row[0], amended.sr_sop_uid, row[1], amended.version)
+
+
+async def report_version(db: AsyncSession, report: Report) -> sr.ReportVersion:
+    final = report.state == ReportState.FINAL
+    signed = report.signed_at or report.created_at
+    return sr.ReportVersion(
+        author=await _name(db, report.author_id),
+        version=report.version,
+        status=sr.ReportStatus.FINAL if final else sr.ReportStatus.PRELIMINARY,
+        signed_at=signed,
+        approver=await _name(db, report.approver_id) if final else "",
+        approved_at=report.approved_at if final else None,
+        complete=final or report.state == ReportState.PRELIMINARY,
+        predecessor=await _predecessor(db, report),
+    )
+
+
+async def store_sr(app: web.Application, db: AsyncSession, report: Report, study: Study) -> str:
+    """Write the approved report as a DICOM SR and store it with its study through DICOM ingest; its SOP UID."""
+    from signaling_server.dicomstore.ingest import store_instance  # the store depends on the app, not vice versa
+
+    dataset = sr.build_sr(
+        await study_header(db, study), await report_version(db, report), report_content(report, study)
+    )
+    buffer = BytesIO()
+    dataset.save_as(buffer, enforce_file_format=True)
+    await store_instance(app, buffer.getvalue(), site_id=study.site_id, received_via="report")
+    return str(dataset.SOPInstanceUID)
+
+
+async def printable_html(db: AsyncSession, report: Report, study: Study) -> str:
+    return render_html(await study_header(db, study), await report_version(db, report), report_content(report, study))

@@ -1,0 +1,201 @@
+"""Named actions on reports: draft, edit, sign (preliminary), approve (final, archived as a DICOM SR), addendum.
+
+Who may do what (CLINICAL.md §4):
+- the reader holding the study's lock writes, edits and signs drafts, and writes addenda to a final report;
+- a different expert approves a preliminary report (senior review); approval moves the study to approved and
+  stores the report with the study as a DICOM Structured Report;
+- everyone who may see the study may read its reports.
+Signing freezes what the rules computed, so a later change of a configurable rule never rewrites a signed report.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from signaling_server import errors
+from signaling_server.api import body
+from signaling_server.auth.identity import Caller
+from signaling_server.db.models import Report, Study, StudyEvent, User
+from signaling_server.reading import service as queue
+from signaling_server.reading.state import StudyState
+from signaling_server.reading.state import transition as study_transition
+from signaling_server.reports import content
+from signaling_server.reports.state import ReportKind, ReportState, transition
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class ReportView:
+    report: Report
+    author: User
+    approver: User | None
+
+
+async def list_for_study(db: AsyncSession, caller: Caller, study_id: str) -> list[ReportView]:
+    study = (await queue.get_visible(db, caller, study_id)).study
+    rows = (await db.scalars(select(Report).where(Report.study_id == study.id).order_by(Report.version))).all()
+    return [await view(db, r) for r in rows]
+
+
+async def get_visible(db: AsyncSession, caller: Caller, report_id: str) -> tuple[Report, Study]:
+    report = await db.get(Report, report_id)
+    if report is None:
+        raise errors.NotFound("no such report")
+    try:
+        study = (await queue.get_visible(db, caller, report.study_id)).study
+    except errors.NotFound:
+        raise errors.NotFound("no such report") from None
+    return report, study
+
+
+async def view(db: AsyncSession, report: Report) -> ReportView:
+    author = await db.get(User, report.author_id)
+    approver = await db.get(User, report.approver_id) if report.approver_id else None
+    assert author is not None
+    return ReportView(report, author, approver)
+
+
+async def _next_version(db: AsyncSession, study_id: str) -> int:
+    latest = await db.scalar(select(func.max(Report.version)).where(Report.study_id == study_id))
+    return int(latest or 0) + 1
+
+
+async def _latest(db: AsyncSession, study_id: str) -> Report | None:
+    query = select(Report).where(Report.study_id == study_id).order_by(Report.version.desc()).limit(1)
+    return (await db.scalars(query)).first()
+
+
+async def create_draft(db: AsyncSession, caller: Caller, study_id: str, data: dict[str, Any], at: datetime) -> Report:
+    user = caller.require_user(*queue.READER_ROLES)
+    study = (await queue.get_visible(db, caller, study_id)).study
+    queue.require_lock(study, user, at)
+    if study.state != StudyState.MATCHED:
+        raise errors.InvalidTransition(
+            f"a study that is {study.state} takes no new report; write an addendum to its final report"
+            if study.state in (StudyState.REPORTED, StudyState.APPROVED)
+            else f"a study that is {study.state} cannot be reported yet"
+        )
+    latest = await _latest(db, study.id)
+    if latest is not None and latest.state == ReportState.DRAFT:
+        raise errors.Conflict("this study already has a draft report: edit that one")
+    kind = ReportKind(body.choice(data, "kind", [k.value for k in ReportKind]))
+    return await _add_version(db, study, user, kind, body.obj(data, "content"), at, amends=None)
+
+
+async def add_addendum(db: AsyncSession, caller: Caller, report_id: str, data: dict[str, Any], at: datetime) -> Report:
+    user = caller.require_user(*queue.READER_ROLES)
+    amended, study = await get_visible(db, caller, report_id)
+    queue.require_lock(study, user, at)
+    latest = await _latest(db, study.id)
+    if amended.state != ReportState.FINAL or latest is None or latest.id != amended.id:
+        raise errors.InvalidTransition("an addendum amends the newest final report only")
+    return await _add_version(db, study, user, ReportKind(amended.kind), body.obj(data, "content"), at, amends=amended)
+
+
+async def _add_version(
+    db: AsyncSession,
+    study: Study,
+    user: User,
+    kind: ReportKind,
+    raw: dict[str, Any],
+    at: datetime,
+    amends: Report | None,
+) -> Report:
+    stored = content.evaluate(kind, raw, final=False)
+    report = Report(
+        study_id=study.id,
+        version=await _next_version(db, study.id),
+        kind=kind,
+        state=ReportState.DRAFT,
+        content=stored,
+        author_id=user.id,
+        created_at=at,
+        amends_id=amends.id if amends else None,
+    )
+    db.add(report)
+    await db.flush()
+    kind_of_event = "addendum_started" if amends else "report_started"
+    db.add(
+        StudyEvent(study_id=study.id, at=at, kind=kind_of_event, user_id=user.id, detail={"version": report.version})
+    )
+    await db.commit()
+    return report
+
+
+async def edit_draft(db: AsyncSession, caller: Caller, report_id: str, data: dict[str, Any], at: datetime) -> Report:
+    user = caller.require_user(*queue.READER_ROLES)
+    report, study = await get_visible(db, caller, report_id)
+    _require_own_draft(report, study, user, at)
+    report.content = content.evaluate(ReportKind(report.kind), body.obj(data, "content"), final=False)
+    await db.commit()
+    return report
+
+
+def _require_own_draft(report: Report, study: Study, user: User, at: datetime) -> None:
+    if report.state != ReportState.DRAFT:
+        raise errors.InvalidTransition(f"a {report.state} report cannot be edited; write an addendum")
+    if report.author_id != user.id:
+        raise errors.Forbidden("only the author edits or signs a draft")
+    queue.require_lock(study, user, at)
+
+
+async def sign(db: AsyncSession, caller: Caller, report_id: str, at: datetime) -> Report:
+    """The author signs the draft: it becomes preliminary, the study becomes reported, the lock is released."""
+    user = caller.require_user(*queue.READER_ROLES)
+    report, study = await get_visible(db, caller, report_id)
+    _require_own_draft(report, study, user, at)
+    report.content = content.evaluate(ReportKind(report.kind), report.content.get("input", {}), final=True)
+    transition(report, ReportState.PRELIMINARY, at)
+    study_transition(study, StudyState.REPORTED, at)
+    study.lock_holder_id = None
+    study.lock_expires_at = None
+    db.add(
+        StudyEvent(study_id=study.id, at=at, kind="report_signed", user_id=user.id, detail={"version": report.version})
+    )
+    await db.commit()
+    return report
+
+
+async def approve(db: AsyncSession, caller: Caller, report_id: str, at: datetime) -> tuple[Report, Study]:
+    """A different expert approves a preliminary report: final, study approved. Archiving is the caller's next step."""
+    user = caller.require_user(*queue.READER_ROLES)
+    report, study = await get_visible(db, caller, report_id)
+    if report.author_id == user.id:
+        raise errors.Forbidden("a report is approved by a different expert than its author")
+    old = transition(report, ReportState.FINAL, at)
+    with db.no_autoflush:  # two seniors approving at once: the guarded UPDATE lets one win
+        result = await db.execute(
+            update(Report)
+            .where(Report.id == report.id, Report.state == old)
+            .values(state=report.state, approved_at=at, approver_id=user.id)
+            .execution_options(synchronize_session=False)
+        )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        await db.rollback()
+        raise errors.InvalidTransition("the report changed meanwhile; reload it")
+    report.approver_id = user.id
+    study_transition(study, StudyState.APPROVED, at)
+    db.add(
+        StudyEvent(
+            study_id=study.id, at=at, kind="report_approved", user_id=user.id, detail={"version": report.version}
+        )
+    )
+    await db.commit()
+    return report, study
+
+
+async def record_archived(db: AsyncSession, report: Report, sop_uid: str) -> None:
+    report.sr_sop_uid = sop_uid
+    await db.commit()
+
+
+async def predecessor(db: AsyncSession, report: Report) -> Report | None:
+    return await db.get(Report, report.amends_id) if report.amends_id else None
