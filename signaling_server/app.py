@@ -14,9 +14,12 @@ from signaling_server.appkeys import DB, ENGINE, ROOMS, SETTINGS, TARGETS
 from signaling_server.auth import routes as auth_routes
 from signaling_server.db.engine import make_engine, make_sessionmaker
 from signaling_server.db.migrate import upgrade
+from signaling_server.dicomstore import blobs as dicom_blobs
+from signaling_server.dicomstore import dicomweb, forward, ingest, patient_routes, scp
 from signaling_server.findings import routes as finding_routes
 from signaling_server.reading import routes as reading_routes
 from signaling_server.reading.targets import Targets
+from signaling_server.reports import routes as report_routes
 from signaling_server.settings import Settings
 from signaling_server.signaling.handler import signal
 from signaling_server.signaling.rooms import RoomRegistry
@@ -87,13 +90,20 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app[TARGETS] = Targets.from_json(settings.turnaround_json)
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_rooms)
+    app.cleanup_ctx.append(dicom_blobs.blob_store)
+    app.cleanup_ctx.append(forward.forwarder)
+    app.cleanup_ctx.append(ingest.dicom_store)
+    app.cleanup_ctx.append(scp.storage_scp)
     app.cleanup_ctx.append(finding_routes.escalation_timer)
     app.on_shutdown.append(_close_sockets)
     app.add_routes(auth_routes.routes)
     app.add_routes(admin_routes.routes)
     app.add_routes(consultation_routes.routes)
     app.add_routes(reading_routes.routes)
+    app.add_routes(dicomweb.routes)
+    app.add_routes(patient_routes.routes)
     app.add_routes(finding_routes.routes)
+    app.add_routes(report_routes.routes)
     app.router.add_get("/api/v1/consultations/{id}/signal", signal)
     app.router.add_get("/", _index)
     app.router.add_static("/static/", STATIC_DIR, append_version=False)

@@ -10,6 +10,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from signaling_server.settings import Settings
 
 if TYPE_CHECKING:
+    from signaling_server.dicomstore.blobs import BlobStore
+    from signaling_server.dicomstore.forward import Forwarder
+    from signaling_server.dicomstore.ingest import DicomStore
+    from signaling_server.dicomstore.scp import StorageSCP
     from signaling_server.reading.targets import Targets
     from signaling_server.signaling.rooms import RoomRegistry
 
@@ -18,3 +22,7 @@ ENGINE = web.AppKey("engine", AsyncEngine)
 DB = web.AppKey("db", async_sessionmaker[AsyncSession])
 ROOMS: web.AppKey[RoomRegistry] = web.AppKey("rooms")
 TARGETS: web.AppKey[Targets] = web.AppKey("targets")
+BLOBS: web.AppKey[BlobStore] = web.AppKey("dicom_blobs")
+DICOM_STORE: web.AppKey[DicomStore] = web.AppKey("dicom_store")  # what ingest needs, see dicomstore/ingest.py
+FORWARDER: web.AppKey[Forwarder] = web.AppKey("dicom_forwarder")  # only when TELEUS_PACS is set
+DICOM_SCP: web.AppKey[StorageSCP] = web.AppKey("dicom_scp")  # only when the DICOM port is on

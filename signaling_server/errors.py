@@ -2,6 +2,10 @@
 
     TeleusError                      code                 HTTP
     ├── InvalidRequest               invalid_request      400
+    │   ├── InvalidDicom             invalid_dicom        400
+    │   │   ├── MissingAttribute     missing_attribute    400
+    │   │   └── StudyMismatch        study_mismatch       400
+    │   └── BadMultipart             bad_multipart        400
     ├── Unauthenticated              unauthenticated      401
     │   ├── BadCredentials           bad_credentials      401
     │   └── DeviceRevoked            device_revoked       401
@@ -10,12 +14,16 @@
     │   ├── BadOrigin                bad_origin           403
     │   └── NotParticipant           not_participant      403
     ├── NotFound                     not_found            404
+    ├── NotAcceptable                not_acceptable       406
     ├── InvalidTransition            invalid_transition   409
     ├── Conflict                     conflict             409
     │   ├── StudyLocked              study_locked         409
     │   ├── NotLockHolder            not_lock_holder      409
-    │   └── EdgeOffline              edge_offline         409
-    └── TooLarge                     too_large            413
+    │   ├── EdgeOffline              edge_offline         409
+    │   └── InstanceConflict         instance_conflict    409
+    ├── TooLarge                     too_large            413
+    ├── UnsupportedMediaType         unsupported_media_type 415
+    └── NotRenderable                not_renderable       422
 
 Raised anywhere inside; turned into `{"error": code, "message": text}` only by the middleware in `app.py`
 (HTTP) and by the signaling handler (WebSocket `error` messages use their own codes, see PROTOCOL.md).
@@ -38,6 +46,28 @@ class TeleusError(Exception):
 
 class InvalidRequest(TeleusError):
     code, status = "invalid_request", 400
+
+
+class InvalidDicom(InvalidRequest):
+    """Not a DICOM Part 10 object, or a truncated one."""
+
+    code = "invalid_dicom"
+
+
+class MissingAttribute(InvalidDicom):
+    """A DICOM object without an attribute the store needs (SOP Instance UID, SOP Class UID, Study or Series UID)."""
+
+    code = "missing_attribute"
+
+
+class StudyMismatch(InvalidDicom):
+    """An object sent to /dicomweb/studies/{study} that belongs to another study."""
+
+    code = "study_mismatch"
+
+
+class BadMultipart(InvalidRequest):
+    code = "bad_multipart"
 
 
 class Unauthenticated(TeleusError):
@@ -72,6 +102,10 @@ class NotFound(TeleusError):
     code, status = "not_found", 404
 
 
+class NotAcceptable(TeleusError):
+    code, status = "not_acceptable", 406
+
+
 class InvalidTransition(TeleusError):
     code, status = "invalid_transition", 409
 
@@ -92,5 +126,21 @@ class EdgeOffline(Conflict):
     code = "edge_offline"
 
 
+class InstanceConflict(Conflict):
+    """A SOP Instance UID already stored with different content; the stored object stays as it was."""
+
+    code = "instance_conflict"
+
+
 class TooLarge(TeleusError):
     code, status = "too_large", 413
+
+
+class UnsupportedMediaType(TeleusError):
+    code, status = "unsupported_media_type", 415
+
+
+class NotRenderable(TeleusError):
+    """Pixel data that cannot be decoded or shown (no pixels, or a codec this server lacks)."""
+
+    code, status = "not_renderable", 422

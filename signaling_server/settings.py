@@ -20,6 +20,14 @@ class Settings:
     turnaround_json: str = ""  # per-modality/priority targets in minutes, see reading/targets.py
     lock_minutes: float = 10.0  # a reader's claim on a study expires unless renewed
     finding_escalation_minutes: float = 15.0  # an unacknowledged critical finding escalates after this
+    max_dicom_bytes: int = 1 << 30  # the largest STOW-RS body (all parts together)
+    dicom_port: int | None = None  # the C-STORE SCP; None: off (from_env turns it on at 11112); 0: any free port
+    dicom_host: str = "127.0.0.1"
+    dicom_ae_title: str = "TELEUS"
+    regional_id_issuer: str = "CN-RESIDENT-ID"  # IssuerOfPatientID of the ID all sites share (dicomstore/identity.py)
+    pacs: str = ""  # "AET@host:port" of the regional PACS to forward every stored instance to; empty: no forwarding
+    forward_backoff_seconds: float = 30.0  # the first retry of a failed forward; doubles per attempt (at most an hour)
+    forward_max_attempts: int = 10  # then the job is `failed`
 
     @property
     def effective_database_url(self) -> str:
@@ -47,4 +55,18 @@ class Settings:
             finding_escalation_minutes=float(
                 env.get("TELEUS_FINDING_ESCALATION_MINUTES", base.finding_escalation_minutes)
             ),
+            max_dicom_bytes=int(env.get("TELEUS_MAX_DICOM_BYTES", base.max_dicom_bytes)),
+            dicom_port=_optional_port(env.get("TELEUS_DICOM_PORT", "11112")),
+            dicom_host=env.get("TELEUS_DICOM_HOST", base.dicom_host),
+            dicom_ae_title=env.get("TELEUS_DICOM_AE_TITLE", base.dicom_ae_title),
+            regional_id_issuer=env.get("TELEUS_REGIONAL_ID_ISSUER", base.regional_id_issuer),
+            pacs=env.get("TELEUS_PACS", base.pacs),
+            forward_backoff_seconds=float(env.get("TELEUS_FORWARD_BACKOFF_SECONDS", base.forward_backoff_seconds)),
+            forward_max_attempts=int(env.get("TELEUS_FORWARD_MAX_ATTEMPTS", base.forward_max_attempts)),
         )
+
+
+def _optional_port(value: str) -> int | None:
+    """TELEUS_DICOM_PORT: a port number, or "" / "off" for no DICOM listener."""
+    value = value.strip().lower()
+    return None if value in {"", "off", "none"} else int(value)

@@ -10,12 +10,21 @@ from __future__ import annotations
 import json
 import secrets
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+from sqlalchemy import select
 
 from signaling_server import errors
+from signaling_server.appkeys import DB, ROOMS
 from signaling_server.auth.identity import Caller
 from signaling_server.consultations.service import ConsultationView
 from signaling_server.consultations.state import ConsultationState
+from signaling_server.db.models import Instance, Study
+from signaling_server.signaling.messages import CaptureStatus
+
+if TYPE_CHECKING:
+    from signaling_server.dicomstore.ingest import StoredInstance
 
 KINDS = ("still", "clip")
 MAX_CLIP_SECONDS = 10.0
@@ -70,3 +79,27 @@ def check(caller: Caller, view: ConsultationView, data: dict[str, Any]) -> Captu
         by=user.name,
         by_role=user.role,
     )
+
+
+# The images the console's strip shows; a presentation state (the marks) travels with its image, not as a tile.
+ANNOUNCED_CLASSES = ("1.2.840.10008.5.1.4.1.1.6.1", "1.2.840.10008.5.1.4.1.1.3.1")  # US Image, US Multi-frame
+
+
+async def announce_stored(app: web.Application, stored: StoredInstance) -> None:
+    """Tell a live consultation's room that one of its captures is stored and searchable."""
+    if stored.sop_class_uid not in ANNOUNCED_CLASSES:
+        return
+    async with app[DB]() as db:
+        row = (
+            await db.execute(
+                select(Study.consultation_id, Instance.frames)
+                .join(Instance, Instance.study_id == Study.id)
+                .where(Instance.sop_uid == stored.sop_uid)
+            )
+        ).first()
+    if row is None or row[0] is None:
+        return
+    room = app[ROOMS].existing(row[0])
+    if room is not None:
+        detail = {"study_uid": stored.study_uid, "series_uid": stored.series_uid, "frames": row[1]}
+        room.broadcast(CaptureStatus(None, "stored", stored.sop_uid, detail))

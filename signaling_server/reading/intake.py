@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from signaling_server.db.models import Consultation, Study, StudyEvent
@@ -88,5 +88,11 @@ async def images_arrived(db: AsyncSession, arriving: ArrivingStudy, targets: Tar
     if study.state == StudyState.EXAMINED and study.patient_id is not None:
         transition(study, StudyState.MATCHED, now)
         db.add(StudyEvent(study_id=study.id, at=now, kind="matched", detail={"patient_id": study.patient_id}))
-    study.instance_count += 1
+    # Counted in SQL, not in Python: two transactions adding to one study must not lose a count.
+    await db.execute(
+        update(Study)
+        .where(Study.id == study.id)
+        .values(instance_count=Study.instance_count + 1)
+        .execution_options(synchronize_session=False)
+    )
     return study

@@ -17,7 +17,7 @@ from signaling_server.reading.service import QueueFilter, StudyView
 routes = web.RouteTableDef()
 
 
-def study_json(view: StudyView, at: datetime, targets_minutes: float | None = None) -> dict[str, Any]:
+def study_json(view: StudyView, at: datetime) -> dict[str, Any]:
     s = view.study
     seconds_left = (s.due_at - at).total_seconds() if s.due_at is not None else None
     clock_running = s.state in service.UNAPPROVED_WITH_CLOCK
@@ -37,11 +37,13 @@ def study_json(view: StudyView, at: datetime, targets_minutes: float | None = No
         "description": s.description,
         "study_date": s.study_date,
         "consultation_id": s.consultation_id,
+        "exam_type": view.exam_type,
         "state": s.state,
         "priority": s.priority,
         "registered_at": iso(s.registered_at),
         "examined_at": iso(s.examined_at),
         "due_at": iso(s.due_at),
+        "target_seconds": (s.due_at - s.examined_at).total_seconds() if s.due_at and s.examined_at else None,
         "reported_at": iso(s.reported_at),
         "approved_at": iso(s.approved_at),
         "turnaround_seconds": (s.approved_at - s.examined_at).total_seconds()

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from signaling_server import errors
 from signaling_server.api import body
 from signaling_server.auth.identity import Caller
-from signaling_server.db.models import Patient, PatientIdentifier, Site, Study, StudyEvent, User
+from signaling_server.db.models import Consultation, Patient, PatientIdentifier, Site, Study, StudyEvent, User
 from signaling_server.reading.state import PRIORITY_RANK, Priority, StudyState
 from signaling_server.reading.targets import Targets
 
@@ -42,6 +42,7 @@ class StudyView:
     study: Study
     site: Site
     lock_holder: User | None
+    exam_type: str | None = None  # thyroid | carotid for a study made in a live consultation
 
     def lock_active(self, at: datetime) -> bool:
         return (
@@ -139,8 +140,9 @@ async def priors(db: AsyncSession, caller: Caller, study: Study) -> list[StudyVi
 async def _view(db: AsyncSession, study: Study) -> StudyView:
     site = await db.get(Site, study.site_id)
     holder = await db.get(User, study.lock_holder_id) if study.lock_holder_id else None
+    consultation = await db.get(Consultation, study.consultation_id) if study.consultation_id else None
     assert site is not None
-    return StudyView(study, site, holder)
+    return StudyView(study, site, holder, consultation.exam_type if consultation else None)
 
 
 async def register_order(db: AsyncSession, caller: Caller, data: dict[str, Any], at: datetime) -> Study:

@@ -1,0 +1,143 @@
+"""The DICOMweb routes under /dicomweb (DICOMWEB.md): STOW-RS, QIDO-RS and WADO-RS over the DICOM store.
+
+Callers authenticate like everywhere else (cookie + CSRF, `tok_` or `dev_` bearer). Devices only store;
+sonographers read their own site's studies; experts, trainers and admins read every site (`access.py`).
+"""
+
+from __future__ import annotations
+
+import json
+
+from aiohttp import web
+
+from signaling_server import errors
+from signaling_server.appkeys import BLOBS, DB, DICOM_STORE, SETTINGS
+from signaling_server.auth.identity import caller
+from signaling_server.consultations import captures
+from signaling_server.db.models import Instance, Series
+from signaling_server.dicomstore import access, qido, stow, wado
+
+routes = web.RouteTableDef()
+
+PREFIX = "/dicomweb"
+DICOM_JSON = "application/dicom+json"
+_STUDY = PREFIX + "/studies/{study}"
+_SERIES = _STUDY + "/series/{series}"
+_INSTANCE = _SERIES + "/instances/{instance}"
+
+
+def base_url(request: web.Request) -> str:
+    return f"{request.url.origin()}{PREFIX}"
+
+
+def _json(body: object, status: int = 200, warning: str | None = None) -> web.Response:
+    # No charset parameter: DICOM JSON is UTF-8 by definition, and some clients compare the media type verbatim.
+    headers = {"Content-Type": DICOM_JSON}
+    if warning:
+        headers["Warning"] = f'299 teleus "{warning}"'
+    return web.Response(body=json.dumps(body, ensure_ascii=False).encode(), status=status, headers=headers)
+
+
+# --- STOW-RS ----------------------------------------------------------------------------------------------------
+
+
+@routes.post(PREFIX + "/studies")
+@routes.post(_STUDY)
+async def store(request: web.Request) -> web.StreamResponse:
+    who = await caller(request)
+    async with request.app[DB]() as db:
+        site_id = await access.storing_site(db, who, request.query.get("site"))
+    blobs = request.app[BLOBS]
+    try:
+        parts = await stow.read_parts(request, request.app[SETTINGS].max_dicom_bytes, blobs.tmp)
+    except errors.TooLarge as exc:
+        response = web.json_response(exc.as_json(), status=exc.status)
+        response.force_close()  # the rest of the body is not wanted: do not linger reading it
+        return response
+    study_uid = request.match_info.get("study")
+    outcomes = await stow.store_parts(request.app[DICOM_STORE], parts, site_id=site_id, study_uid=study_uid)
+    for outcome in outcomes:
+        if outcome.stored is not None:
+            await captures.announce_stored(request.app, outcome.stored)
+    status, body = stow.answer(outcomes, base_url(request), study_uid)
+    return _json(body, status)
+
+
+# --- QIDO-RS ----------------------------------------------------------------------------------------------------
+
+
+def _ignored(q: qido.Query) -> str | None:
+    return f"not matched on: {', '.join(q.ignored)}" if q.ignored else None
+
+
+@routes.get(PREFIX + "/studies")
+async def search_studies(request: web.Request) -> web.Response:
+    site_id = access.reading_site(await caller(request))
+    wado.check_json_accept(request.headers.get("Accept", ""))
+    q = qido.parse_query(request.query, qido.STUDY_KEYS)
+    async with request.app[DB]() as db:
+        found = await qido.search_studies(db, q, site_id, base_url(request))
+    return _json(found, warning=_ignored(q))
+
+
+@routes.get(_STUDY + "/series")
+async def search_series(request: web.Request) -> web.Response:
+    site_id = access.reading_site(await caller(request))
+    wado.check_json_accept(request.headers.get("Accept", ""))
+    q = qido.parse_query(request.query, qido.SERIES_KEYS)
+    async with request.app[DB]() as db:
+        study = await qido.visible_study(db, request.match_info["study"], site_id)
+        found = await qido.search_series(db, study, q, base_url(request))
+    return _json(found, warning=_ignored(q))
+
+
+@routes.get(_STUDY + "/instances")
+@routes.get(_SERIES + "/instances")
+async def search_instances(request: web.Request) -> web.Response:
+    site_id = access.reading_site(await caller(request))
+    wado.check_json_accept(request.headers.get("Accept", ""))
+    series_uid = request.match_info.get("series")
+    q = qido.parse_query(request.query, qido.INSTANCE_KEYS if series_uid is None else qido.INSTANCE_KEYS - {"Modality"})
+    async with request.app[DB]() as db:
+        study = await qido.visible_study(db, request.match_info["study"], site_id)
+        series = await qido.study_series(db, study, series_uid) if series_uid else None
+        found = await qido.search_instances(db, study, series, q, base_url(request))
+    return _json(found, warning=_ignored(q))
+
+
+# --- WADO-RS ----------------------------------------------------------------------------------------------------
+
+
+async def _rows(request: web.Request) -> list[tuple[Instance, Series]]:
+    """The instances a WADO-RS path names (study, series or instance) that the caller may see."""
+    site_id = access.reading_site(await caller(request))
+    match = request.match_info
+    async with request.app[DB]() as db:
+        study = await qido.visible_study(db, match["study"], site_id)
+        series = await qido.study_series(db, study, match["series"]) if "series" in match else None
+        return await qido.instances_of(db, study, series, match.get("instance"))
+
+
+@routes.get(_STUDY)
+@routes.get(_SERIES)
+@routes.get(_INSTANCE)
+async def retrieve(request: web.Request) -> web.StreamResponse:
+    rows = await _rows(request)
+    return await wado.send_instances(request, request.app[BLOBS], rows, request.headers.get("Accept", ""))
+
+
+@routes.get(_STUDY + "/metadata")
+@routes.get(_SERIES + "/metadata")
+@routes.get(_INSTANCE + "/metadata")
+async def retrieve_metadata(request: web.Request) -> web.Response:
+    rows = await _rows(request)
+    wado.check_json_accept(request.headers.get("Accept", ""))
+    return _json(await wado.metadata(request.app[BLOBS], rows))
+
+
+@routes.get(_INSTANCE + "/rendered")
+@routes.get(_INSTANCE + "/frames/{frame}/rendered")
+async def retrieve_rendered(request: web.Request) -> web.Response:
+    frame = wado.frame_number(request.match_info["frame"]) if "frame" in request.match_info else None
+    (instance, _), *_ = await _rows(request)
+    return await wado.rendered(request, request.app[BLOBS], instance, frame)

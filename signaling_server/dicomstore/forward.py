@@ -1,0 +1,236 @@
+"""Forwarding every stored instance to the regional PACS by C-STORE (`TELEUS_PACS="AET@host:port"`, off by default).
+
+Ingest adds one `ForwardJob` per new instance in the transaction that indexes it, so nothing stored is ever
+forgotten, across restarts too. A background task sends the due jobs in batches, one association per batch, in a
+worker thread (pynetdicom blocks). The job's one state machine:
+
+    pending ──accepted (0000, or a B000/B006/B007 warning)──▶ sent
+    pending ──refused or unreachable──▶ pending again, after 30 s, 60 s, 120 s … (at most an hour)
+    pending ──the last allowed attempt fails──▶ failed      (attempts and last_error say why)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import socket
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from pathlib import Path
+
+from aiohttp import web
+from pynetdicom import AE
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from signaling_server.appkeys import BLOBS, DB, FORWARDER, SETTINGS
+from signaling_server.db.models import ForwardJob, Instance
+from signaling_server.dicomstore.blobs import BlobStore
+
+log = logging.getLogger(__name__)
+
+BATCH = 50  # jobs per association (each may need its own presentation context; at most 128)
+MAX_BACKOFF = timedelta(hours=1)
+ACCEPTED_WARNINGS = frozenset({0xB000, 0xB006, 0xB007})  # stored with coercion / elements discarded / mismatch
+_DESTINATION = re.compile(r"^(?P<aet>[^@\\]{1,16})@(?P<host>[^:@]+):(?P<port>\d{1,5})$")
+
+
+class JobState(StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class Destination:
+    ae_title: str
+    host: str
+    port: int
+
+    @classmethod
+    def parse(cls, text: str) -> Destination:
+        found = _DESTINATION.match(text.strip())
+        if found is None or not 0 < int(found["port"]) < 65536:
+            raise ValueError(f"TELEUS_PACS must look like AET@host:port, not {text!r}")
+        return cls(found["aet"].strip(), found["host"], int(found["port"]))
+
+    def __str__(self) -> str:
+        return f"{self.ae_title}@{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    job_id: int
+    sop_uid: str
+    sop_class_uid: str
+    transfer_syntax_uid: str
+    path: Path
+
+
+Sender = Callable[[Destination, str, list[Outgoing]], dict[int, str | None]]
+
+
+def record_attempt(
+    job: ForwardJob, error: str | None, now: datetime, backoff: timedelta, max_attempts: int
+) -> JobState:
+    """The one place a job changes state: after an attempt that failed with `error` (None: accepted)."""
+    old = JobState(job.state)
+    job.attempts += 1
+    job.last_error = error
+    if error is None:
+        new = JobState.SENT
+    elif job.attempts >= max_attempts:
+        new = JobState.FAILED
+    else:
+        new = JobState.PENDING
+        job.next_attempt_at = now + min(backoff * (2 ** (job.attempts - 1)), MAX_BACKOFF)
+    job.state = new
+    if new is not old:
+        log.info("forward job %s (instance %s): %s -> %s", job.id, job.instance_id, old, new)
+    elif error is not None:
+        log.info("forward job %s: attempt %d failed (%s); next at %s", job.id, job.attempts, error, job.next_attempt_at)
+    return new
+
+
+def send_c_store(destination: Destination, calling_ae: str, items: list[Outgoing]) -> dict[int, str | None]:
+    """C-STORE each file over one association; job id → None (accepted) or why not. Blocking."""
+    try:  # pynetdicom 3.0 leaks its socket when the connection is refused: find out without it first
+        socket.create_connection((destination.host, destination.port), timeout=10).close()
+    except OSError as exc:
+        return {i.job_id: f"association with {destination} failed: {exc.strerror or exc}" for i in items}
+    ae = AE(calling_ae)
+    ae.acse_timeout, ae.dimse_timeout, ae.network_timeout = 30, 120, 60
+    for sop_class, syntax in sorted({(i.sop_class_uid, i.transfer_syntax_uid) for i in items}):
+        ae.add_requested_context(sop_class, [syntax])  # one context per pair: the file is sent as stored
+    assoc = ae.associate(destination.host, destination.port, ae_title=destination.ae_title)
+    if not assoc.is_established:
+        reason = "rejected" if assoc.is_rejected else "aborted" if assoc.is_aborted else "failed"
+        return {i.job_id: f"association with {destination} {reason}" for i in items}
+    results: dict[int, str | None] = {}
+    try:
+        for item in items:
+            if not assoc.is_established:
+                results[item.job_id] = "the association ended early"
+                continue
+            try:
+                answer = assoc.send_c_store(item.path)
+            except (OSError, ValueError, RuntimeError) as exc:
+                results[item.job_id] = f"{type(exc).__name__}: {exc}"
+                continue
+            status = answer.get("Status") if answer else None
+            if status is None:
+                results[item.job_id] = "no C-STORE response (timeout or abort)"
+            elif status == 0x0000 or status in ACCEPTED_WARNINGS:
+                results[item.job_id] = None
+            else:
+                results[item.job_id] = f"C-STORE status 0x{status:04X} {answer.get('ErrorComment', '')}".strip()
+    finally:
+        if assoc.is_established:
+            assoc.release()
+    return results
+
+
+class Forwarder:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        blobs: BlobStore,
+        destination: Destination,
+        *,
+        calling_ae: str,
+        backoff_seconds: float,
+        max_attempts: int,
+        send: Sender = send_c_store,
+    ) -> None:
+        self.sessions, self.blobs, self.destination = sessions, blobs, destination
+        self.calling_ae = calling_ae
+        self.backoff = timedelta(seconds=backoff_seconds)
+        self.max_attempts = max(1, max_attempts)
+        self.send = send
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        """New jobs were committed: look now instead of at the next poll."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        while True:
+            self._wake.clear()
+            try:
+                tried = await self.send_due()
+            except Exception:
+                log.exception("forwarding to %s failed; trying again later", self.destination)
+                await asyncio.sleep(max(1.0, self.backoff.total_seconds()))
+                continue
+            if tried:
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), await self._seconds_to_next())
+
+    async def send_due(self, now: datetime | None = None) -> int:
+        """Send one batch of due jobs and record the outcome; returns how many were tried."""
+        at = now or datetime.now(UTC)
+        async with self.sessions() as db:
+            query = (
+                select(ForwardJob, Instance)
+                .join(Instance, Instance.id == ForwardJob.instance_id)
+                .where(ForwardJob.state == JobState.PENDING, ForwardJob.destination == str(self.destination))
+                .where(ForwardJob.next_attempt_at <= at)
+                .order_by(ForwardJob.next_attempt_at, ForwardJob.id)
+                .limit(BATCH)
+            )
+            rows = (await db.execute(query)).all()
+        if not rows:
+            return 0
+        items = [
+            Outgoing(job.id, i.sop_uid, i.sop_class_uid, i.transfer_syntax_uid, self.blobs.path_for(i.sha256))
+            for job, i in rows
+        ]
+        results = await asyncio.to_thread(self.send, self.destination, self.calling_ae, items)
+        done = datetime.now(UTC)
+        async with self.sessions() as db:
+            for item in items:
+                job = await db.get(ForwardJob, item.job_id)
+                if job is not None and job.state == JobState.PENDING:
+                    error = results.get(item.job_id, "not attempted")
+                    record_attempt(job, error, done, self.backoff, self.max_attempts)
+            await db.commit()
+        return len(items)
+
+    async def _seconds_to_next(self) -> float:
+        async with self.sessions() as db:
+            query = select(func.min(ForwardJob.next_attempt_at)).where(
+                ForwardJob.state == JobState.PENDING, ForwardJob.destination == str(self.destination)
+            )
+            soonest = await db.scalar(query)
+        if soonest is None:
+            return 60.0
+        return min(60.0, max(0.05, (soonest - datetime.now(UTC)).total_seconds()))
+
+
+async def forwarder(app: web.Application) -> AsyncIterator[None]:
+    """cleanup_ctx (after the database and the blob store): the forwarding task, when TELEUS_PACS is set."""
+    settings = app[SETTINGS]
+    if not settings.pacs:
+        yield
+        return
+    forwarding = Forwarder(
+        app[DB],
+        app[BLOBS],
+        Destination.parse(settings.pacs),
+        calling_ae=settings.dicom_ae_title,
+        backoff_seconds=settings.forward_backoff_seconds,
+        max_attempts=settings.forward_max_attempts,
+    )
+    app[FORWARDER] = forwarding
+    task = asyncio.create_task(forwarding.run(), name="dicom-forwarder")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

@@ -1,0 +1,106 @@
+"""Forwarding to the regional PACS: a real Orthanc receives what teleus stored (Chinese names intact), and jobs
+that cannot be delivered are retried with backoff until they fail."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import aiohttp
+import pytest
+from pydicom.uid import generate_uid
+from sqlalchemy import select
+
+from signaling_server.appkeys import DB, FORWARDER
+from signaling_server.db.models import ForwardJob
+from signaling_server.dicomstore.forward import Destination, JobState, record_attempt
+
+from .conftest import Running, Start
+from .objects import image, read, real_file
+from .orthanc import Orthanc, free_port, running_orthanc
+
+
+@pytest.fixture(scope="module")
+def orthanc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Orthanc]:
+    with running_orthanc(tmp_path_factory.mktemp("orthanc")) as pacs:
+        yield pacs
+
+
+async def _jobs_settle(server: Running, count: int, timeout: float = 30.0) -> list[ForwardJob]:
+    """Wait until `count` jobs exist and none is pending any more."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        async with server.app[DB]() as db:
+            jobs = list(await db.scalars(select(ForwardJob).order_by(ForwardJob.id)))
+        if len(jobs) == count and all(j.state != JobState.PENDING for j in jobs):
+            return jobs
+        assert asyncio.get_running_loop().time() < deadline, [(j.state, j.attempts, j.last_error) for j in jobs]
+        await asyncio.sleep(0.05)
+
+
+async def _from_orthanc(pacs: Orthanc, sop_uid: str) -> bytes:
+    async with aiohttp.ClientSession() as http:
+        async with http.post(pacs.http + "/tools/lookup", data=sop_uid) as response:
+            [found] = await response.json()
+            assert found["Type"] == "Instance"
+        async with http.get(f"{pacs.http}/instances/{found['ID']}/file") as response:
+            assert response.status == 200
+            return await response.read()
+
+
+async def test_stored_objects_reach_orthanc_intact(start: Start, orthanc: Orthanc) -> None:
+    server = await start(pacs=orthanc.destination, forward_backoff_seconds=0.2)
+    patient = "FWD-" + generate_uid()[-8:]
+    chinese = image(patient_id=patient, name="张^三", study_uid=generate_uid(), rgb=True)
+    cine = real_file("color3d_jpeg_baseline.dcm")
+    status, _ = await server.stow(server.device("a"), [chinese, cine])
+    assert status == 200
+    jobs = await _jobs_settle(server, 2)
+    assert [(j.state, j.attempts, j.last_error) for j in jobs] == [("sent", 1, None)] * 2
+    assert jobs[0].destination == orthanc.destination
+
+    for sent in (chinese, cine):
+        original = read(sent)
+        received = read(await _from_orthanc(orthanc, str(original.SOPInstanceUID)))
+        assert received == original  # the dataset; Orthanc writes its own file meta
+        assert received.file_meta.TransferSyntaxUID == original.file_meta.TransferSyntaxUID
+    assert str(read(chinese).PatientName) == "张^三"
+
+    async with aiohttp.ClientSession() as http:  # and Orthanc's DICOMweb finds it by patient
+        async with http.get(f"{orthanc.http}/dicom-web/studies", params={"PatientID": patient}) as response:
+            [study] = await response.json(content_type=None)
+    assert study["00100010"]["Value"][0]["Alphabetic"] == "张^三"
+
+
+async def test_undeliverable_jobs_back_off_then_fail(start: Start) -> None:
+    nobody = f"NOBODY@127.0.0.1:{free_port()}"  # nothing listens there
+    server = await start(pacs=nobody, forward_backoff_seconds=0.05, forward_max_attempts=3)
+    stored = await server.store(image())
+    [job] = await _jobs_settle(server, 1)
+    assert (job.instance_id, job.state, job.attempts) == (stored.instance_id, "failed", 3)
+    assert job.last_error is not None and "association" in job.last_error
+    assert server.app[FORWARDER].destination == Destination.parse(nobody)
+
+
+def test_the_job_state_machine() -> None:
+    now, backoff = datetime(2025, 1, 1, tzinfo=UTC), timedelta(seconds=30)
+    job = ForwardJob(instance_id="i", destination="X@h:1", state="pending", attempts=0, next_attempt_at=now)
+    assert record_attempt(job, "refused", now, backoff, 4) is JobState.PENDING
+    assert job.next_attempt_at == now + timedelta(seconds=30) and job.last_error == "refused"
+    assert record_attempt(job, "refused", now, backoff, 4) is JobState.PENDING
+    assert job.next_attempt_at == now + timedelta(seconds=60)
+    assert record_attempt(job, None, now, backoff, 4) is JobState.SENT
+    assert (job.attempts, job.last_error) == (3, None)
+    late = ForwardJob(instance_id="i", destination="X@h:1", state="pending", attempts=20, next_attempt_at=now)
+    assert record_attempt(late, "down", now, backoff, 30) is JobState.PENDING
+    assert late.next_attempt_at == now + timedelta(hours=1)  # capped
+    assert record_attempt(late, "down", now, backoff, 22) is JobState.FAILED
+
+
+def test_destinations() -> None:
+    assert Destination.parse("PACS@10.0.0.5:104") == Destination("PACS", "10.0.0.5", 104)
+    assert str(Destination.parse(" ORTHANC@pacs.local:4242 ")) == "ORTHANC@pacs.local:4242"
+    for bad in ("PACS@host", "host:104", "A@h:0", "A@h:70000", "WAY-TOO-LONG-AE-TITLE@h:1"):
+        with pytest.raises(ValueError):
+            Destination.parse(bad)

@@ -1,0 +1,129 @@
+"""WADO-RS through the real app: instances back as sent (or converted on request), metadata, rendered frames."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+from signaling_server import errors
+from signaling_server.dicomstore.wado import rendered_type, wanted_transfer_syntax
+
+from .conftest import Running
+from .objects import image, read, real_file, split_multipart
+
+DICOM_ANY = 'multipart/related; type="application/dicom"; transfer-syntax=*'
+DICOM_DEFAULT = 'multipart/related; type="application/dicom"'
+
+
+async def _get(server: Running, path: str, accept: str, who: str = "expert") -> tuple[int, str, bytes]:
+    session = await server.bearer(who)
+    async with session.get(server.base + path, headers={"Accept": accept}) as response:
+        return response.status, response.headers.get("Content-Type", ""), await response.read()
+
+
+def _image(data: bytes) -> np.ndarray:
+    decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    assert decoded is not None
+    return decoded
+
+
+async def test_instances_come_back_as_stored_or_as_explicit_little_endian(server: Running) -> None:
+    cine_raw, jpeg_raw, still_raw = (
+        real_file("color3d_jpeg_baseline.dcm"),
+        real_file("SC_rgb_jpeg_dcmtk.dcm"),
+        real_file("US1_UNCR.dcm"),
+    )
+    cine, jpeg, still = await server.store(cine_raw), await server.store(jpeg_raw), await server.store(still_raw)
+    path = f"/dicomweb/studies/{cine.study_uid}/series/{cine.series_uid}/instances/{cine.sop_uid}"
+    status, content_type, body = await _get(server, path, DICOM_ANY)
+    assert status == 200 and content_type.startswith("multipart/related")
+    assert split_multipart(content_type, body) == [cine_raw]  # byte for byte, JPEG Baseline as it came
+    status, _, body = await _get(server, path, DICOM_ANY.replace("*", "1.2.840.10008.1.2.4.70"))
+    assert status == 406
+
+    path = f"/dicomweb/studies/{jpeg.study_uid}/series/{jpeg.series_uid}/instances/{jpeg.sop_uid}"
+    status, content_type, body = await _get(server, path, DICOM_DEFAULT)  # PS3.18 default: Explicit VR LE
+    [converted] = split_multipart(content_type, body)
+    ds, original = read(converted), read(jpeg_raw)
+    assert ds.file_meta.TransferSyntaxUID == ExplicitVRLittleEndian and ds.SOPInstanceUID == jpeg.sop_uid
+    assert ds.pixel_array.shape == original.pixel_array.shape
+
+    status, content_type, body = await _get(server, f"/dicomweb/studies/{still.study_uid}", DICOM_DEFAULT)
+    assert split_multipart(content_type, body) == [still_raw]  # already Explicit VR LE: untouched
+    series_path = f"/dicomweb/studies/{still.study_uid}/series/{still.series_uid}"
+    status, content_type, body = await _get(server, series_path, "*/*")
+    assert status == 200 and len(split_multipart(content_type, body)) == 1
+    status, _, _ = await _get(server, series_path, "application/pdf")
+    assert status == 406
+
+
+async def test_metadata_leaves_bulk_data_out(server: Running) -> None:
+    raw = real_file("gdcm-US-ALOKA-16.dcm")
+    stored = await server.store(raw)
+    session = await server.bearer("trainer")
+    for path in (
+        f"/dicomweb/studies/{stored.study_uid}/metadata",
+        f"/dicomweb/studies/{stored.study_uid}/series/{stored.series_uid}/metadata",
+        f"/dicomweb/studies/{stored.study_uid}/series/{stored.series_uid}/instances/{stored.sop_uid}/metadata",
+    ):
+        async with session.get(server.base + path) as response:
+            assert response.status == 200 and response.content_type == "application/dicom+json"
+            [meta] = await response.json(content_type=None)
+        assert meta["00080018"]["Value"] == [stored.sop_uid]
+        assert "7FE00010" not in meta  # Pixel Data
+        assert "00186011" in meta  # the US regions (calipers need them)
+        assert meta["00280004"]["Value"] == ["PALETTE COLOR"]
+
+
+async def test_rendered_frames(server: Running) -> None:
+    cine = await server.store(real_file("color3d_jpeg_baseline.dcm"))
+    ct = await server.store(real_file("CT_small.dcm"))
+    cine_path = f"/dicomweb/studies/{cine.study_uid}/series/{cine.series_uid}/instances/{cine.sop_uid}"
+    status, content_type, body = await _get(server, cine_path + "/rendered", "image/jpeg")
+    assert (status, content_type) == (200, "image/jpeg") and _image(body).shape == (480, 640, 3)
+    first = _image(body)
+    status, _, body = await _get(server, cine_path + "/frames/60/rendered", "*/*")
+    assert status == 200 and np.abs(_image(body).astype(int) - first.astype(int)).mean() > 1  # another frame
+    status, content_type, body = await _get(server, cine_path + "/frames/2/rendered?viewport=320,320", "image/png")
+    assert content_type == "image/png" and _image(body).shape == (240, 320, 3)
+    for bad, code in (("/frames/121/rendered", 404), ("/frames/0/rendered", 400), ("/rendered?viewport=0,1", 400)):
+        assert (await _get(server, cine_path + bad, "image/jpeg"))[0] == code, bad
+    assert (await _get(server, cine_path + "/rendered", "image/gif"))[0] == 406
+
+    ct_path = f"/dicomweb/studies/{ct.study_uid}/series/{ct.series_uid}/instances/{ct.sop_uid}/rendered"
+    _, content_type, wide = await _get(server, ct_path + "?accept=image/png&window=40,4000", "image/jpeg")
+    _, _, narrow = await _get(server, ct_path + "?accept=image/png&window=40,40", "image/jpeg")
+    assert content_type == "image/png"
+    wide_img, narrow_img = _image(wide), _image(narrow)
+    assert wide_img.shape == (128, 128)
+    saturated = lambda img: np.mean((img == 0) | (img == 255))  # noqa: E731
+    assert saturated(narrow_img) > saturated(wide_img)
+    assert (await _get(server, ct_path + "?window=40", "image/png"))[0] == 400
+
+
+async def test_readers_see_only_what_they_may(server: Running) -> None:
+    stored = await server.store(image(study_uid=generate_uid()), site="a")
+    path = f"/dicomweb/studies/{stored.study_uid}"
+    assert (await _get(server, path, DICOM_ANY, who="sono_a"))[0] == 200
+    status, _, body = await _get(server, path + "/metadata", "application/dicom+json", who="sono_b")
+    assert status == 404
+    device = server.device("a")
+    async with device.get(server.base + path, headers={"Accept": DICOM_ANY}) as response:
+        assert response.status == 403 and (await response.json())["error"] == "forbidden"
+
+
+def test_accept_negotiation() -> None:
+    assert wanted_transfer_syntax("") == ExplicitVRLittleEndian
+    assert wanted_transfer_syntax(DICOM_ANY) == "*"
+    assert wanted_transfer_syntax(f'application/json, {DICOM_DEFAULT}; transfer-syntax="1.2.840.10008.1.2.4.50"') == (
+        "1.2.840.10008.1.2.4.50"
+    )
+    with pytest.raises(errors.NotAcceptable):
+        wanted_transfer_syntax('multipart/related; type="application/dicom+xml"')
+    assert rendered_type("image/png, image/jpeg", None) == "image/png"
+    assert rendered_type("image/png", "image/jpeg") == "image/jpeg"
+    assert rendered_type("*/*", None) == "image/jpeg"
+    with pytest.raises(errors.NotAcceptable):
+        rendered_type("image/webp", None)
