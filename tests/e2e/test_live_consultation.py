@@ -5,14 +5,20 @@ from __future__ import annotations
 
 import asyncio
 import time
+from io import BytesIO
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pydicom
 import pytest
 from playwright.async_api import Page
+from sqlalchemy import select
 
 from edge_capture.agent import EdgeAgent, EdgeConfig
 from signaling_server.app import create_app
+from signaling_server.appkeys import BLOBS, DB
+from signaling_server.db.models import Instance, Study
 from signaling_server.settings import Settings
 from tests.conftest import PASSWORD, seed
 from tests.databases import database
@@ -53,6 +59,29 @@ async def point_at(page: Page, x: float, y: float) -> tuple[float, float]:
     return rect["left"] + x * rect["width"], rect["top"] + y * rect["height"]
 
 
+async def _check_capture(app: Any, agent: EdgeAgent, sop: str, cid: str) -> None:
+    async with app[DB]() as db:
+        instance = await db.scalar(select(Instance).where(Instance.sop_uid == sop))
+        assert instance is not None
+        study = await db.get(Study, instance.study_id)
+        assert study is not None and study.consultation_id == cid and study.modality == "US"
+        assert study.state == "matched"  # in the reading queue with its turnaround clock running
+        classes = set((await db.scalars(select(Instance.sop_class_uid).where(Instance.study_id == study.id))).all())
+        raw = await app[BLOBS].read(instance.sha256)
+    assert "1.2.840.10008.5.1.4.1.1.11.2" in classes or "1.2.840.10008.5.1.4.1.1.11.1" in classes  # the marks
+    ds = pydicom.dcmread(BytesIO(raw))
+    assert ds.BodyPartExamined == "THYROID" and str(ds.PatientName) == "王^芳"
+    assert "LossyImageCompression" not in ds or ds.LossyImageCompression == "00"
+    assert "SequenceOfUltrasoundRegions" in ds  # the synthetic scanner knows its calibration
+    pixels = ds.pixel_array
+    frames = agent.ring.since(60)
+    if ds.PhotometricInterpretation == "RGB":
+        same = [f for f in frames if np.array_equal(f.image[:, :, ::-1], pixels)]
+    else:
+        same = [f for f in frames if np.array_equal(f.image[:, :, 0], pixels)]
+    assert same, "the still is not one of the edge's source frames"
+
+
 def start_edge(base: str, credential: str, spool: Path) -> tuple[EdgeAgent, asyncio.Task[None]]:
     config = EdgeConfig(
         server_url=base, credential=credential, source="synthetic:thyroid", ice_hosts=("127.0.0.1",), spool_dir=spool
@@ -77,6 +106,7 @@ async def test_live_consultation_end_to_end(aiohttp_server: Any, tmp_path: Path)
             async with chromium() as browser:
                 await _scenario(
                     browser,
+                    app,
                     base,
                     world,
                     lambda: start_edge(base, world.device_a_credential, tmp_path / "outbox"),
@@ -88,7 +118,9 @@ async def test_live_consultation_end_to_end(aiohttp_server: Any, tmp_path: Path)
                 await stop_edge(agent, edge_task)
 
 
-async def _scenario(browser: Any, base: str, world: Any, restart_edge: Any, agent: EdgeAgent, edge_task: Any) -> None:
+async def _scenario(
+    browser: Any, app: Any, base: str, world: Any, restart_edge: Any, agent: EdgeAgent, edge_task: Any
+) -> None:
     sono = await (await browser.new_context(viewport={"width": 1280, "height": 900})).new_page()
     expert = await (await browser.new_context(viewport={"width": 1600, "height": 1000})).new_page()
     errors: list[str] = []
@@ -151,6 +183,23 @@ async def _scenario(browser: Any, base: str, world: Any, restart_edge: Any, agen
 
     # Voice: the sonographer's microphone (Chromium's fake device) reaches the expert through the edge.
     await wait_for(expert, "s => s.audio && s.audio.inboundEnergy > 0", within=20)
+
+    # The expert captures a labelled still: the source frame becomes DICOM at the edge, is uploaded, and shows in
+    # both strips and in the reading queue. It is the edge's source frame pixel for pixel, not the decoded video.
+    await expert.select_option("[data-testid=capture-panel] [name=structure]", "thyroid right lobe")
+    await expert.select_option("[data-testid=capture-panel] [name=plane]", "transverse")
+    await expert.click("[data-action=capture-still]")
+    thumbnail = expert.locator("[data-testid=capture-strip] .capture-tile[data-state=stored] img")
+    await thumbnail.wait_for(timeout=20_000)
+    sop = await thumbnail.get_attribute("data-sop")
+    assert sop
+    loaded = (
+        "(sop) => [...document.querySelectorAll('img[data-sop]')]"
+        ".some(i => i.dataset.sop === sop && i.naturalWidth > 0)"
+    )
+    await expert.wait_for_function(loaded, arg=sop)
+    await sono.wait_for_function(loaded, arg=sop)
+    await _check_capture(app, agent, sop, cid)
 
     # An observer (trainer) joins view-only and sees the video and the marks already drawn.
     trainer = await (await browser.new_context()).new_page()
