@@ -186,13 +186,17 @@ async def teleus_captures(
         }
 
 
-def bare_still(width: int, height: int, study_uid: str) -> bytes:
-    """A pydicom US still of one synthetic source frame, Part 10 in memory: the least a capture can cost."""
+def source_frame(width: int, height: int) -> np.ndarray:
+    """One synthetic thyroid frame (RGB), made once before the floor is timed."""
     from edge_capture.sources.synthetic import SyntheticSource
 
     frame = SyntheticSource("thyroid", width, height, 30.0, paced=False).read()
     assert frame is not None
-    rgb = np.ascontiguousarray(frame[:, :, ::-1])
+    return np.ascontiguousarray(frame[:, :, ::-1])
+
+
+def bare_still(rgb: np.ndarray, study_uid: str) -> bytes:
+    """A pydicom US still of the frame, Part 10 in memory: the least a capture can cost."""
     ds = pydicom.Dataset()
     ds.file_meta = FileMetaDataset()
     ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
@@ -211,12 +215,13 @@ def bare_still(width: int, height: int, study_uid: str) -> bytes:
 async def floor_captures(world: Teleus, resolution: str, captures: int, interval: float) -> dict[str, Any]:
     width, height = RESOLUTIONS[resolution]
     study_uid = generate_uid()
+    rgb = await asyncio.to_thread(source_frame, width, height)
     timings: list[float] = []
     headers = {"Authorization": f"Bearer {world.credential}"}
     async with aiohttp.ClientSession(headers=headers) as session:
         for i in range(captures + 2):
             t0 = time.perf_counter()
-            raw = await asyncio.to_thread(bare_still, width, height, study_uid)
+            raw = await asyncio.to_thread(bare_still, rgb, study_uid)
             boundary = uuid.uuid4().hex
             body = (
                 f"--{boundary}\r\nContent-Type: application/dicom\r\n\r\n".encode()
