@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String, Text, TypeDecorator, UniqueConstraint
+from sqlalchemy import JSON, Float, true, Boolean, DateTime, ForeignKey, Integer, String, Text, TypeDecorator, UniqueConstraint
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -48,6 +48,7 @@ class Site(Base):
     code: Mapped[str] = mapped_column(String(32), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     ae_title: Mapped[str | None] = mapped_column(String(16), unique=True)
+    recording_enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -281,3 +282,79 @@ class ForwardJob(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+# --- session recordings, trainer review, QC ----------------------------------------------------------------------
+
+
+class Recording(Base):
+    """One consultation's recording: the MP4 and the timeline, uploaded in chunks by the edge."""
+
+    __tablename__ = "recordings"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    consultation_id: Mapped[str] = mapped_column(ForeignKey("consultations.id"), unique=True)
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id"), index=True)
+    sonographer_id: Mapped[str | None] = mapped_column(ForeignKey("users.id"), index=True)
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    duration_seconds: Mapped[float | None] = mapped_column(Float)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class RecordingFile(Base):
+    """One file of a recording (media.mp4, timeline.jsonl), received in order, checked by SHA-256."""
+
+    __tablename__ = "recording_files"
+    __table_args__ = (UniqueConstraint("recording_id", "name"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    recording_id: Mapped[str] = mapped_column(ForeignKey("recordings.id"), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    received: Mapped[int] = mapped_column(Integer, default=0)
+    complete: Mapped[bool] = mapped_column(Boolean, default=False)
+    chunks: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class TrainerReview(Base):
+    """A trainer's scoring of one recorded session: OSAUS, the five image-quality items, pinned comments."""
+
+    __tablename__ = "trainer_reviews"
+    __table_args__ = (UniqueConstraint("recording_id", "trainer_id"),)
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    recording_id: Mapped[str] = mapped_column(ForeignKey("recordings.id"), index=True)
+    trainer_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    sonographer_id: Mapped[str | None] = mapped_column(ForeignKey("users.id"), index=True)
+    osaus: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    image_quality: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    comments: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    score: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class QcResult(Base):
+    """QC of a session (live summary from the edge, or offline scoring of its recording)."""
+
+    __tablename__ = "qc_results"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    consultation_id: Mapped[str] = mapped_column(ForeignKey("consultations.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class PeerReview(Base):
+    """RADPEER-style peer review of an approved report by another reader (CLINICAL.md §4)."""
+
+    __tablename__ = "peer_reviews"
+    __table_args__ = (UniqueConstraint("report_id", "reviewer_id"),)
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    report_id: Mapped[str] = mapped_column(ForeignKey("reports.id"), index=True)
+    reader_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
+    reviewer_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    score: Mapped[int] = mapped_column(Integer)
+    significance: Mapped[str | None] = mapped_column(String(1))
+    comment: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
