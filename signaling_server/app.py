@@ -8,6 +8,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from aiohttp import web
 
 from expert_console import STATIC_DIR
+from recordings import review_routes as recording_review_routes
+from recordings import routes as recording_routes
 from signaling_server import errors
 from signaling_server.api import admin_routes, consultation_routes
 from signaling_server.appkeys import DB, ENGINE, ROOMS, SETTINGS, TARGETS
@@ -104,6 +106,8 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app.add_routes(patient_routes.routes)
     app.add_routes(finding_routes.routes)
     app.add_routes(report_routes.routes)
+    app.add_routes(recording_routes.routes)
+    app.add_routes(recording_review_routes.routes)
     app.router.add_get("/api/v1/consultations/{id}/signal", signal)
     app.router.add_get("/", _index)
     app.router.add_static("/static/", STATIC_DIR, append_version=False)
