@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 APT_PACKAGES := chromium dcmtk dicom3tools orthanc orthanc-dicomweb
 APT_BINARIES := /usr/bin/chromium /usr/bin/dciodvfy /usr/bin/storescu /usr/sbin/Orthanc
 
-.PHONY: demo test deps system-deps python-deps lint bench-live clean
+.PHONY: demo test deps system-deps python-deps lint bench-live bench-capture clean
 
 demo: python-deps
 	$(BIN)/teleus demo
@@ -39,6 +39,9 @@ lint: python-deps
 
 bench-live: deps
 	$(BIN)/python -m bench.live
+
+bench-capture: deps
+	$(BIN)/python -m bench.capture
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache .mypy_cache

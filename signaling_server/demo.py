@@ -62,6 +62,43 @@ async def seed(app: web.Application) -> str:
     return credential
 
 
+# X-ray/CT studies for the reading queue: pydicom's own small test images, re-labelled as the demo centre's patients.
+DEMO_STUDIES = [
+    ("CT_small.dcm", "DEMO-101", "刘^洋", "STAT", "CT chest, query pneumothorax"),
+    ("MR_small.dcm", "DEMO-102", "Zhou^Lei", "ROUTINE", "MR knee"),
+]
+
+
+async def seed_queue(app: web.Application, site_id: str) -> None:
+    """Put a few studies in the reading queue (once), stored through the same ingest as a modality's C-STORE."""
+    from io import BytesIO
+
+    import pydicom
+    from pydicom.data import get_testdata_file
+    from pydicom.uid import generate_uid
+
+    from signaling_server.db.models import Study
+    from signaling_server.dicomstore.ingest import store_instance
+
+    async with app[DB]() as db:
+        if (await db.scalars(select(Study.id).where(Study.site_id == site_id))).first() is not None:
+            return
+    for name, patient_id, patient_name, priority, description in DEMO_STUDIES:
+        path = get_testdata_file(name)
+        if path is None:
+            continue
+        ds = pydicom.dcmread(path)
+        ds.SpecificCharacterSet = "ISO_IR 192"
+        ds.PatientID, ds.PatientName = patient_id, patient_name
+        ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID = generate_uid(), generate_uid(), generate_uid()
+        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        ds.AccessionNumber, ds.StudyDescription = patient_id.replace("DEMO-", "ACC"), description
+        ds.RequestedProcedurePriority = priority
+        buffer = BytesIO()
+        ds.save_as(buffer, enforce_file_format=True)
+        await store_instance(app, buffer.getvalue(), site_id=site_id, received_via="demo")
+
+
 async def _main(port: int, data_dir: Path) -> None:
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)  # the edge polls every second
     settings = Settings.from_env().with_overrides(data_dir=data_dir, port=port)
@@ -70,6 +107,9 @@ async def _main(port: int, data_dir: Path) -> None:
     await runner.setup()
     await web.TCPSite(runner, settings.host, port).start()
     credential = await seed(app)
+    async with app[DB]() as db:
+        demo_site = (await db.scalars(select(Site).where(Site.code == "demo"))).one()
+    await seed_queue(app, demo_site.id)
     url = f"http://{settings.host}:{port}/"
     edge = EdgeAgent(
         EdgeConfig(
@@ -87,6 +127,7 @@ async def _main(port: int, data_dir: Path) -> None:
         + "".join(f"    {u:<8} {name}\n" for u, name, _ in DEMO_PEOPLE)
         + "  A thyroid consultation is waiting: sign in as 'expert' and join it; sign in as 'sono' in another\n"
         "  browser profile to see the sonographer's screen. The edge streams a synthetic thyroid at 720p30.\n"
+        "  The reading queue (#/queue) holds a STAT CT and a routine MR; captures from the live view join it.\n"
         "  Ctrl-C stops.\n",
         flush=True,
     )
