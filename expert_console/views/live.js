@@ -38,6 +38,9 @@ export function mountLive(root, { api, consultationId, observe, navigate }) {
   // ---- the page -------------------------------------------------------------------------------------
   const caseTitle = el("h2", { class: "case-title", "data-testid": "case-title", text: "Consultation" });
   const stateBadge = el("span", { class: "badge", "data-testid": "consultation-state", text: "…" });
+  // Everyone in the room sees that the session is recorded (site policy: the server says so).
+  const recordingBadge = el("span", { class: "badge recording", "data-testid": "recording-badge", hidden: true,
+    title: "This consultation is being recorded", text: "● REC" });
   const peerStatus = el("p", { class: "peer-status", "data-testid": "peer-status", "data-state": "connecting", text: "connecting…" });
   const muteButton = el("button", { "data-action": "mute", "aria-pressed": "false", text: "Mute", hidden: true });
   const endButton = el("button", { "data-action": "end", class: "danger", text: "End consultation", hidden: true });
@@ -75,7 +78,7 @@ export function mountLive(root, { api, consultationId, observe, navigate }) {
   root.append(
     el("div", { class: "live" },
       el("header", { class: "live-head" },
-        el("div", { class: "case" }, caseTitle, stateBadge), peerStatus,
+        el("div", { class: "case" }, caseTitle, stateBadge, recordingBadge), peerStatus,
         el("div", { class: "controls" }, soundButton, muteButton, endButton, leaveButton)),
       endedBanner,
       el("div", { class: "live-body" },
@@ -175,6 +178,7 @@ export function mountLive(root, { api, consultationId, observe, navigate }) {
     setText(caseTitle, parts.join(" · ") || "Consultation");
     setText(stateBadge, c.state ?? "");
     stateBadge.className = `badge state-${c.state}`;
+    recordingBadge.hidden = !(c.recording && c.state === "live");
     // before an expert has joined, the sonographer withdraws the request rather than ending a call
     setText(endButton, c.state === "requested" && session.role === "sonographer" ? "Cancel request" : "End consultation");
   }
