@@ -18,16 +18,15 @@ cut-offs common in Chinese health-check practice; `ImtThresholds` makes them con
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Any
 
 from signaling_server.errors import InvalidRequest
+from signaling_server.reports import fields
 
 MAX_ANGLE_DEG = 60.0
-E = TypeVar("E", bound=StrEnum)
 
 
 class Side(StrEnum):
@@ -155,31 +154,6 @@ _RANGES: Mapping[str, tuple[float, bool, float, str]] = {
 }
 
 
-def _choice(enum: type[E], value: object, name: str) -> E:
-    if isinstance(value, str) and value in {member.value for member in enum}:
-        return enum(value)
-    allowed = ", ".join(member.value for member in enum)
-    raise InvalidRequest(f"{name} must be one of {allowed}; got {value!r}")
-
-
-def _object(data: object, where: str, allowed: set[str]) -> Mapping[str, Any]:
-    if not isinstance(data, Mapping):
-        raise InvalidRequest(f"{where.rstrip('.') or 'body'} must be a JSON object")
-    unknown = sorted(set(data) - allowed)
-    if unknown:
-        raise InvalidRequest(f"{where}{unknown[0]} is not a known field")
-    return data
-
-
-def _optional_number(data: Mapping[str, Any], key: str, where: str) -> float | None:
-    value = data.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise InvalidRequest(f"{where}{key} must be a finite number, got {value!r}")
-    return float(value)
-
-
 @dataclass(frozen=True)
 class CarotidSide:
     """What was measured on one side: ICA velocities in cm/s, angle in degrees, IMT in mm; None = not measured."""
@@ -210,17 +184,17 @@ class CarotidSide:
 
     @classmethod
     def from_json(cls, data: object, where: str = "") -> CarotidSide:
-        body = _object(data, where, {"side", "plaque", "flow", "vertebral_flow", *_RANGES})
+        body = fields.json_object(data, where, {"side", "plaque", "flow", "vertebral_flow", *_RANGES})
         vertebral = body.get("vertebral_flow")
         try:
             return cls(
-                side=_choice(Side, body.get("side"), f"{where}side"),
-                plaque=_choice(Plaque, body.get("plaque"), f"{where}plaque"),
-                flow=_choice(Flow, body.get("flow"), f"{where}flow"),
+                side=fields.choice(Side, body.get("side"), f"{where}side"),
+                plaque=fields.choice(Plaque, body.get("plaque"), f"{where}plaque"),
+                flow=fields.choice(Flow, body.get("flow"), f"{where}flow"),
                 vertebral_flow=(
-                    None if vertebral is None else _choice(VertebralFlow, vertebral, f"{where}vertebral_flow")
+                    None if vertebral is None else fields.choice(VertebralFlow, vertebral, f"{where}vertebral_flow")
                 ),
-                **{name: _optional_number(body, name, where) for name in _RANGES},
+                **{name: fields.optional_number(body, name, where) for name in _RANGES},
             )
         except InvalidRequest as error:
             if error.message.startswith(where):
@@ -365,12 +339,15 @@ class CarotidFindings:
 
     @classmethod
     def from_json(cls, data: object) -> CarotidFindings:
-        body = _object(data, "", {"right", "left", "comment"})
+        body = fields.json_object(data, "", {"right", "left", "comment"})
         sides: dict[str, CarotidSide | None] = {}
         for name in ("right", "left"):
             raw = body.get(name)
             if raw is not None:
-                raw = {"side": name, **_object(raw, f"{name}.", {"side", "plaque", "flow", "vertebral_flow", *_RANGES})}
+                raw = {
+                    "side": name,
+                    **fields.json_object(raw, f"{name}.", {"side", "plaque", "flow", "vertebral_flow", *_RANGES}),
+                }
             sides[name] = None if raw is None else CarotidSide.from_json(raw, f"{name}.")
         comment = body.get("comment", "")
         if not isinstance(comment, str) or len(comment) > 10_000:

@@ -17,13 +17,13 @@ Decisions the chart leaves open, made here once:
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol
 
 from signaling_server.errors import InvalidRequest
+from signaling_server.reports import fields
 
 MAX_DIAMETER_MM = 150.0
 MAX_NODULES = 50
@@ -31,7 +31,6 @@ MAX_REPORTED = 4
 MAX_FNA = 2
 SELECTION_RULE = "highest point total (so highest TR level) first, then largest diameter, then order of entry"
 
-E = TypeVar("E", bound=StrEnum)
 
 
 class Composition(StrEnum):
@@ -140,42 +139,10 @@ ACR_LEVELS: Mapping[TRLevel, LevelRule] = {
 }
 
 
-def _number(data: Mapping[str, Any], key: str, where: str) -> float:
-    value = data.get(key)
-    if value is None:
-        raise InvalidRequest(f"{where}{key} is required")
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise InvalidRequest(f"{where}{key} must be a finite number, got {value!r}")
-    return float(value)
-
-
-def _choice(enum: type[E], value: object, name: str) -> E:
-    if isinstance(value, str) and value in {member.value for member in enum}:
-        return enum(value)
-    allowed = ", ".join(member.value for member in enum)
-    raise InvalidRequest(f"{name} must be one of {allowed}; got {value!r}")
-
-
-def _text(data: Mapping[str, Any], key: str, where: str, max_length: int) -> str:
-    value = data.get(key, "")
-    if not isinstance(value, str) or len(value) > max_length:
-        raise InvalidRequest(f"{where}{key} must be text of at most {max_length} characters")
-    return value
-
-
-def _object(data: object, where: str, allowed: set[str]) -> Mapping[str, Any]:
-    if not isinstance(data, Mapping):
-        raise InvalidRequest(f"{where.rstrip('.') or 'body'} must be a JSON object")
-    unknown = sorted(set(data) - allowed)
-    if unknown:
-        raise InvalidRequest(f"{where}{unknown[0]} is not a known field")
-    return data
-
-
 def _foci(value: object, name: str) -> frozenset[EchogenicFocus]:
     if not isinstance(value, list):
         raise InvalidRequest(f"{name} must be a list of choices")
-    return frozenset(_choice(EchogenicFocus, item, name) for item in value)
+    return frozenset(fields.choice(EchogenicFocus, item, name) for item in value)
 
 
 def _fmt(value: float) -> str:
@@ -220,18 +187,18 @@ class Nodule:
 
     @classmethod
     def from_json(cls, data: object, where: str = "") -> Nodule:
-        body = _object(data, where, _NODULE_FIELDS)
+        body = fields.json_object(data, where, _NODULE_FIELDS)
         try:
             return cls(
-                composition=_choice(Composition, body.get("composition"), f"{where}composition"),
-                echogenicity=_choice(Echogenicity, body.get("echogenicity"), f"{where}echogenicity"),
-                shape=_choice(Shape, body.get("shape"), f"{where}shape"),
-                margin=_choice(Margin, body.get("margin"), f"{where}margin"),
+                composition=fields.choice(Composition, body.get("composition"), f"{where}composition"),
+                echogenicity=fields.choice(Echogenicity, body.get("echogenicity"), f"{where}echogenicity"),
+                shape=fields.choice(Shape, body.get("shape"), f"{where}shape"),
+                margin=fields.choice(Margin, body.get("margin"), f"{where}margin"),
                 echogenic_foci=_foci(body.get("echogenic_foci"), f"{where}echogenic_foci"),
-                max_axial_mm=_number(body, "max_axial_mm", where),
-                perpendicular_axial_mm=_number(body, "perpendicular_axial_mm", where),
-                craniocaudal_mm=_number(body, "craniocaudal_mm", where),
-                location=_text(body, "location", where, 64),
+                max_axial_mm=fields.number(body, "max_axial_mm", where),
+                perpendicular_axial_mm=fields.number(body, "perpendicular_axial_mm", where),
+                craniocaudal_mm=fields.number(body, "craniocaudal_mm", where),
+                location=fields.text(body, "location", where, 64),
             )
         except InvalidRequest as error:
             if error.message.startswith(where):
@@ -396,12 +363,12 @@ class ThyroidFindings:
 
     @classmethod
     def from_json(cls, data: object) -> ThyroidFindings:
-        body = _object(data, "", {"nodules", "comment"})
+        body = fields.json_object(data, "", {"nodules", "comment"})
         nodules = body.get("nodules", [])
         if not isinstance(nodules, list) or len(nodules) > MAX_NODULES:
             raise InvalidRequest(f"nodules must be a list of at most {MAX_NODULES} nodules")
         parsed = tuple(Nodule.from_json(item, f"nodules[{i}].") for i, item in enumerate(nodules))
-        return cls(parsed, _text(body, "comment", "", 10_000))
+        return cls(parsed, fields.text(body, "comment", "", 10_000))
 
     def to_json(self) -> dict[str, Any]:
         return {"nodules": [n.to_json() for n in self.nodules], "comment": self.comment}
