@@ -25,6 +25,8 @@ def _settings(args: argparse.Namespace) -> Settings:
         changes["host"] = args.host
     if getattr(args, "port", None):
         changes["port"] = args.port
+    if getattr(args, "tls_cert", None):
+        changes.update(tls_cert=args.tls_cert, tls_key=args.tls_key or "", cookie_secure=True)
     return settings.with_overrides(**changes)
 
 
@@ -34,7 +36,13 @@ def _serve(args: argparse.Namespace) -> int:
     from signaling_server.app import create_app
 
     settings = _settings(args)
-    web.run_app(create_app(settings), host=settings.host, port=settings.port, print=lambda *_: None)
+    web.run_app(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        ssl_context=settings.ssl_context(),
+        print=lambda *_: None,
+    )
     return 0
 
 
@@ -140,6 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
     _db_options(p)
     p.add_argument("--host")
     p.add_argument("--port", type=int)
+    p.add_argument("--tls-cert", help="PEM certificate (chain): serve HTTPS and WSS directly (TELEUS_TLS_CERT)")
+    p.add_argument("--tls-key", help="PEM private key of --tls-cert (TELEUS_TLS_KEY)")
     p.set_defaults(func=_serve)
 
     p = sub.add_parser("edge", help="run the edge capture agent at a clinic")

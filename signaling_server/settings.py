@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import ssl
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -13,7 +14,9 @@ class Settings:
     database_url: str = ""  # empty: a SQLite file in data_dir
     host: str = "127.0.0.1"
     port: int = 8600
-    cookie_secure: bool = False  # True behind HTTPS
+    cookie_secure: bool = False  # True behind HTTPS (and whenever the server speaks TLS itself)
+    tls_cert: str = ""  # PEM certificate chain: the server speaks HTTPS itself (else put a TLS proxy in front)
+    tls_key: str = ""
     session_hours: float = 12.0
     max_body_bytes: int = 1 << 20
     ice_servers: tuple[str, ...] = field(default_factory=tuple)
@@ -28,6 +31,15 @@ class Settings:
     pacs: str = ""  # "AET@host:port" of the regional PACS to forward every stored instance to; empty: no forwarding
     forward_backoff_seconds: float = 30.0  # the first retry of a failed forward; doubles per attempt (at most an hour)
     forward_max_attempts: int = 10  # then the job is `failed`
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """The server's TLS context when a certificate is configured (TLS 1.2 or newer)."""
+        if not self.tls_cert:
+            return None
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        context.load_cert_chain(self.tls_cert, self.tls_key or None)
+        return context
 
     @property
     def effective_database_url(self) -> str:
@@ -47,7 +59,10 @@ class Settings:
             database_url=env.get("TELEUS_DATABASE_URL", ""),
             host=env.get("TELEUS_HOST", base.host),
             port=int(env.get("TELEUS_PORT", base.port)),
-            cookie_secure=env.get("TELEUS_COOKIE_SECURE", "") in {"1", "true", "yes"},
+            cookie_secure=env.get("TELEUS_COOKIE_SECURE", "") in {"1", "true", "yes"}
+            or bool(env.get("TELEUS_TLS_CERT")),
+            tls_cert=env.get("TELEUS_TLS_CERT", ""),
+            tls_key=env.get("TELEUS_TLS_KEY", ""),
             session_hours=float(env.get("TELEUS_SESSION_HOURS", base.session_hours)),
             ice_servers=tuple(s for s in env.get("TELEUS_ICE_SERVERS", "").split(",") if s),
             turnaround_json=env.get("TELEUS_TURNAROUND", ""),

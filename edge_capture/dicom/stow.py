@@ -32,6 +32,7 @@ import asyncio
 import io
 import json
 import logging
+import ssl
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -159,10 +160,17 @@ class StowClient:
     """POSTs Part 10 files to one server with one device credential; one aiohttp session, made on first use."""
 
     def __init__(
-        self, server: str, credential: str, *, connect_timeout: float = 10.0, read_timeout: float = 120.0
+        self,
+        server: str,
+        credential: str,
+        *,
+        connect_timeout: float = 10.0,
+        read_timeout: float = 120.0,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.url = server.rstrip("/") + "/dicomweb/studies"
         self._credential = credential
+        self._ssl: ssl.SSLContext | bool = ssl_context if ssl_context is not None else True
         self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout, sock_read=read_timeout)
         self._session: aiohttp.ClientSession | None = None
 
@@ -185,7 +193,7 @@ class StowClient:
         }
         try:
             # BytesIO shares the bytes and lets aiohttp send them in chunks without blocking the loop
-            async with self._session.post(self.url, data=io.BytesIO(body), headers=headers) as response:
+            async with self._session.post(self.url, data=io.BytesIO(body), headers=headers, ssl=self._ssl) as response:
                 status = response.status
                 text = await response.text(errors="replace")
                 retry_after = _retry_after(response.headers)

@@ -4,9 +4,12 @@ of the agent, and lands exactly once in the reading queue when the server is rea
 from __future__ import annotations
 
 import asyncio
+import ssl
+import subprocess
 from pathlib import Path
 from typing import Any
 
+from aiohttp import web
 from sqlalchemy import func, select
 
 from edge_capture.dicom.labels import CaptureLabels
@@ -14,8 +17,11 @@ from edge_capture.dicom.outbox import Outbox
 from edge_capture.dicom.stow import StowClient
 from edge_capture.dicom.ultrasound import build_still
 from edge_capture.frames import SourceFrame
+from signaling_server.app import create_app
 from signaling_server.appkeys import DB
 from signaling_server.db.models import Instance, Study
+from signaling_server.settings import Settings
+from tests.conftest import seed
 from tests.edge_capture.dicom.conftest import context, make_source
 
 
@@ -62,3 +68,64 @@ async def test_a_still_waits_on_disk_through_a_restart_and_lands_once(people: An
         study = await db.scalar(select(Study).where(Study.study_uid == str(ds.StudyInstanceUID)))
     assert count == 1
     assert study is not None and study.site_id == world.site_a and study.state == "matched"
+
+
+def _self_signed(folder: Path) -> tuple[Path, Path]:
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
+
+
+async def test_stills_upload_over_https_to_a_server_that_speaks_tls(db_url: str, tmp_path: Path) -> None:
+    cert, key = _self_signed(tmp_path)
+    settings = Settings(data_dir=tmp_path, database_url=db_url, tls_cert=str(cert), tls_key=str(key))
+    app = create_app(settings)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=settings.ssl_context())
+    await site.start()
+    try:
+        world = await seed(app)
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        base = f"https://127.0.0.1:{port}/"
+        ds = _still()
+        # An edge that does not trust the certificate cannot upload (and keeps the file).
+        untrusting = StowClient(base, world.device_a_credential)
+        outbox = Outbox(tmp_path / "untrusting", untrusting, base_delay=0.05, max_delay=0.2)
+        await outbox.start()
+        await outbox.enqueue(ds)
+        await asyncio.sleep(0.5)
+        assert outbox.status.pending == 1 and "certificate" in (outbox.status.last_error or "").lower()
+        await outbox.close()
+        await untrusting.close()
+        # Given the centre's CA (here the self-signed certificate itself) it uploads over HTTPS.
+        trusting = StowClient(base, world.device_a_credential, ssl_context=ssl.create_default_context(cafile=cert))
+        outbox = Outbox(tmp_path / "untrusting", trusting, base_delay=0.05, max_delay=0.2)
+        await outbox.start()
+        uid = str(ds.SOPInstanceUID)
+        assert await asyncio.wait_for(outbox.acknowledged(uid), 20) == uid
+        await outbox.close()
+        await trusting.close()
+    finally:
+        await runner.cleanup()
