@@ -1,18 +1,24 @@
-// The single-page app: hash routes (#/login, #/, #/c/<id>[?observe=1], #/queue[?filters], #/studies/<id>), the
-// header with its navigation, the critical-findings banner (sonographers, admins), the signed-in user.
+// The single-page app: hash routes (#/login, #/, #/c/<id>[?observe=1], #/queue[?filters], #/studies/<id>,
+// #/recordings[?filters], #/recordings/<id>, #/qc[?filters]), the header with its navigation, the critical-findings
+// banner (sonographers, admins), the signed-in user.
 // Test hooks: window.teleus = {live, api, user}; `live` is the current LiveSession or null.
 
 import { Api } from "./api.js";
+import { mountDashboard } from "./views/dashboard.js";
 import { el, setText } from "./views/dom.js";
 import { mountFindingsBanner } from "./views/findings.js";
 import { mountHome } from "./views/home.js";
 import { mountLive } from "./views/live.js";
 import { mountLogin } from "./views/login.js";
 import { mountQueue } from "./views/queue.js";
+import { mountRecordings } from "./views/recordings.js";
+import { mountReview } from "./views/review.js";
 import { mountStudy } from "./views/viewer.js";
 
 /** Roles that see the reading queue link (sonographers reach their site's studies through the API only). */
 const QUEUE_ROLES = ["expert", "trainer", "admin"];
+/** Roles that see the recorded sessions (trainer review) and the QC dashboard. */
+const QC_ROLES = ["expert", "trainer", "admin"];
 /** Roles that acknowledge critical findings for a referring centre. */
 const FINDINGS_ROLES = ["sonographer", "admin"];
 
@@ -26,6 +32,7 @@ const userLabel = /** @type {HTMLElement} */ (document.querySelector("[data-test
 const logoutButton = /** @type {HTMLButtonElement} */ (document.querySelector("[data-action=logout]"));
 const navigation = /** @type {HTMLElement} */ (document.querySelector(".topnav"));
 const queueLink = /** @type {HTMLElement} */ (document.querySelector("[data-nav=queue]"));
+const qcLinks = /** @type {HTMLElement[]} */ ([...document.querySelectorAll("[data-nav=recordings], [data-nav=qc]")]);
 const findingsBanner = /** @type {HTMLElement} */ (document.getElementById("findings-banner"));
 /** @type {{userId: string, stop: () => void}|null} */
 let banner = null;
@@ -74,6 +81,7 @@ function showUser(user) {
   document.body.dataset.role = user?.role ?? "";
   navigation.hidden = !user;
   queueLink.hidden = !user || !QUEUE_ROLES.includes(user.role);
+  for (const link of qcLinks) link.hidden = !user || !QC_ROLES.includes(user.role);
   const wantsBanner = user && FINDINGS_ROLES.includes(user.role);
   if (banner && (!wantsBanner || banner.userId !== user?.id)) {
     banner.stop();
@@ -86,7 +94,9 @@ function showUser(user) {
 function markNavigation(path) {
   for (const link of document.querySelectorAll("[data-nav]")) {
     const target = /** @type {HTMLElement} */ (link).dataset.nav;
-    const current = target === "queue" ? path === "/queue" || path.startsWith("/studies/") : path === "/";
+    const current = target === "queue" ? path === "/queue" || path.startsWith("/studies/")
+      : target === "recordings" ? path === "/recordings" || path.startsWith("/recordings/")
+        : target === "qc" ? path === "/qc" : path === "/";
     if (current) link.setAttribute("aria-current", "page");
     else link.removeAttribute("aria-current");
   }
@@ -136,10 +146,17 @@ async function route() {
 
   const live = path.match(/^\/c\/([^/]+)$/);
   const study = path.match(/^\/studies\/([^/]+)$/);
+  const recording = path.match(/^\/recordings\/([^/]+)$/);
   if (path === "/queue") {
     unmount = mountQueue(main, { api, user, query, navigate });
   } else if (study) {
     unmount = mountStudy(main, { api, user, studyId: decodeURIComponent(study[1]), navigate });
+  } else if (path === "/recordings") {
+    unmount = mountRecordings(main, { api, user, query, navigate });
+  } else if (recording) {
+    unmount = mountReview(main, { api, user, recordingId: decodeURIComponent(recording[1]), navigate });
+  } else if (path === "/qc") {
+    unmount = mountDashboard(main, { api, user, query, navigate });
   } else if (live) {
     unmount = mountLive(main, {
       api,

@@ -21,6 +21,7 @@ from signaling_server.dicomstore import dicomweb, forward, ingest, patient_route
 from signaling_server.findings import routes as finding_routes
 from signaling_server.reading import routes as reading_routes
 from signaling_server.reading.targets import Targets
+from signaling_server.reports import peer_routes as report_peer_routes
 from signaling_server.reports import routes as report_routes
 from signaling_server.settings import Settings
 from signaling_server.signaling.handler import signal
@@ -106,6 +107,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app.add_routes(patient_routes.routes)
     app.add_routes(finding_routes.routes)
     app.add_routes(report_routes.routes)
+    app.add_routes(report_peer_routes.routes)
     app.add_routes(recording_routes.routes)
     app.add_routes(recording_review_routes.routes)
     app.router.add_get("/api/v1/consultations/{id}/signal", signal)

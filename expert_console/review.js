@@ -1,0 +1,204 @@
+// Session recordings, trainer reviews, the QC dashboard and RADPEER peer review over /api/v1 (recordings/
+// review_routes.py, signaling_server/reports/peer_routes.py), and the small pure helpers of those pages (query
+// strings, the dashboard's series). The replay logic of the review page is in replay.js. No DOM.
+
+/**
+ * @typedef {import("./api.js").Api} Api
+ * @typedef {{id: string, code: string, name: string}} Site
+ * @typedef {{id: string, name: string}} Person
+ * @typedef {{name: string, offset: number, complete: boolean, size: number|null}} RecordingFile
+ * @typedef {{id: string, consultation_id: string, exam_type: string, state: string, site: Site,
+ *   sonographer: Person|null, expert: Person|null, started_at: string, ended_at: string|null,
+ *   duration_seconds: number|null, segments: number[], files: RecordingFile[]}} Recording
+ * @typedef {{type: string, t: number, [key: string]: any}} TimelineEvent
+ * @typedef {{type: "header", consultation_id: string, started_at_ms: number, width: number, height: number,
+ *   fps: number, segment?: number}} TimelineHeader
+ * @typedef {{header: TimelineHeader, events: TimelineEvent[], torn_tail?: boolean}} Timeline
+ * @typedef {{t: number|null, text: string}} Comment
+ * @typedef {{total: number|null, weights: Record<string, number>, weights_used: Record<string, number>,
+ *   parts: Record<string, {value: number, [key: string]: any}|null>, image_source: "trainer"|"qc"|null,
+ *   osaus_mean?: number|null, image_quality_mean?: number|null, overall?: number|null}} Score
+ *   qc.score's session score: total and part values 0–1 (higher is better), the weights configured and used
+ * @typedef {{id: string, recording_id: string, consultation_id: string, exam_type: string,
+ *   recording_started_at: string, duration_seconds: number|null, site: Site, sonographer: Person|null,
+ *   trainer: Person, osaus: Record<string, number>, image_quality: Record<string, number|null>,
+ *   comments: Comment[], score: Score, created_at: string, updated_at: string}} Review
+ * @typedef {{key: string, label: string, nullable?: boolean}} Item
+ * @typedef {{scale: [number, number], osaus: Item[], image_quality: Item[], weights: Record<string, number>,
+ *   components: Record<string, string>, max_comments: number}} Scheme
+ * @typedef {{seconds: number, loss_pct: number|null, rtt_p95_ms: number|null, freeze_ratio: number|null,
+ *   drop_pct: number|null, freeze_count?: number, value: number|null}} LinkSummary
+ * @typedef {{code: string, text: string, raised_at: number, cleared_at: number|null}} Alert
+ * @typedef {{source: string, completeness: {protocol: string, value: number,
+ *   items: {key: string, label: string, done: boolean}[]}|null,
+ *   image: Record<string, {score: number, metrics?: Record<string, number>}|null>|null,
+ *   link: LinkSummary|null, alerts: Alert[], freezes: {start: number, end: number}[]}} SessionQc
+ */
+
+const id = encodeURIComponent;
+
+/** The parts of the session score (qc/score.py), in the order the page shows them. */
+export const SCORE_PARTS = /** @type {const} */ ([
+  ["osaus", "OSAUS (trainer)"],
+  ["image", "Image quality"],
+  ["completeness", "Exam completeness"],
+  ["link", "Link quality"],
+]);
+
+// ---- calls ---------------------------------------------------------------------------------------------
+
+/**
+ * @param {Record<string, string|undefined|null>} params
+ * @returns {string} "?a=1&b=2", or "" without any value
+ */
+export function queryString(params) {
+  const parts = Object.entries(params)
+    .filter(([, value]) => value !== undefined && value !== null && value !== "")
+    .map(([key, value]) => `${id(key)}=${id(String(value))}`);
+  return parts.length ? `?${parts.join("&")}` : "";
+}
+
+/**
+ * @param {Api} api
+ * @param {{site?: string, sonographer?: string, state?: string}} [filters]
+ * @returns {Promise<Recording[]>}
+ */
+export async function listRecordings(api, filters = {}) {
+  const data = await api.request("GET", `/recordings${queryString(filters)}`);
+  return data.recordings;
+}
+
+/**
+ * @param {Api} api
+ * @param {string} recordingId
+ * @returns {Promise<Recording>}
+ */
+export function getRecording(api, recordingId) {
+  return api.request("GET", `/recordings/${id(recordingId)}`);
+}
+
+/**
+ * @param {Api} api
+ * @param {string} recordingId
+ * @param {number} [segment]
+ * @returns {Promise<Timeline>}
+ */
+export function getTimeline(api, recordingId, segment = 0) {
+  return api.request("GET", `/recordings/${id(recordingId)}/timeline${segment ? `?segment=${segment}` : ""}`);
+}
+
+/**
+ * The MP4 of a segment, for a <video> (same origin, the session cookie; HTTP Range for seeking).
+ * @param {Api} api
+ * @param {string} recordingId
+ * @param {number} [segment]
+ */
+export function mediaUrl(api, recordingId, segment = 0) {
+  return `${api.base}/recordings/${id(recordingId)}/media${segment ? `?segment=${segment}` : ""}`;
+}
+
+/**
+ * @param {Api} api
+ * @param {string} recordingId
+ * @returns {Promise<SessionQc>}
+ */
+export function getSessionQc(api, recordingId) {
+  return api.request("GET", `/recordings/${id(recordingId)}/qc`);
+}
+
+/**
+ * @param {Api} api
+ * @returns {Promise<Scheme>}
+ */
+export function getScheme(api) {
+  return api.request("GET", "/reviews/scheme");
+}
+
+/**
+ * @param {Api} api
+ * @param {string} recordingId
+ * @returns {Promise<Review[]>}
+ */
+export async function recordingReviews(api, recordingId) {
+  const data = await api.request("GET", `/recordings/${id(recordingId)}/reviews`);
+  return data.reviews;
+}
+
+/**
+ * Save the signed-in trainer's review (created or replaced). 400 `invalid_review` names the bad `field`.
+ * @param {Api} api
+ * @param {string} recordingId
+ * @param {{osaus: Record<string, number|null>, image_quality: Record<string, number|null>, comments: Comment[]}} body
+ * @returns {Promise<Review>}
+ */
+export function saveReview(api, recordingId, body) {
+  return api.request("PUT", `/recordings/${id(recordingId)}/review`, body);
+}
+
+/**
+ * @param {Api} api
+ * @param {{sonographer?: string, site?: string, trainer?: string}} [filters]
+ * @returns {Promise<Review[]>}
+ */
+export async function listReviews(api, filters = {}) {
+  const data = await api.request("GET", `/reviews${queryString(filters)}`);
+  return data.reviews;
+}
+
+/**
+ * @param {Api} api
+ * @param {{site?: string, sonographer?: string, from?: string, to?: string}} [filters]
+ */
+export function getDashboard(api, filters = {}) {
+  return api.request("GET", `/qc/dashboard${queryString(filters)}`);
+}
+
+/**
+ * A random sample of final X-ray and CT reports by other readers that the signed-in expert has not reviewed.
+ * @param {Api} api
+ * @param {number} [n]
+ */
+export async function peerSample(api, n = 5) {
+  const data = await api.request("GET", `/peer-reviews/sample?n=${n}`);
+  return data.reports;
+}
+
+/**
+ * @param {Api} api
+ * @param {string} reportId
+ * @param {{score: number, significance: "a"|"b"|null, comment: string}} body
+ */
+export function submitPeerReview(api, reportId, body) {
+  return api.request("POST", `/reports/${id(reportId)}/peer-reviews`, body);
+}
+
+/**
+ * @param {Api} api
+ * @param {{from?: string, to?: string}} [filters]
+ */
+export function peerSummary(api, filters = {}) {
+  return api.request("GET", `/peer-reviews/summary${queryString(filters)}`);
+}
+
+// ---- the dashboard's series ---------------------------------------------------------------------------------------
+
+/**
+ * A dashboard metric's points as chart series, one per sonographer or per site (named from the answer's lists).
+ * @param {{recording_id: string, at: string, site_id: string, sonographer_id: string|null, value: number}[]} points
+ * @param {"sonographer"|"site"} by
+ * @param {Map<string, string>} names id → name
+ * @returns {{key: string, name: string, points: {x: number, y: number, id: string}[]}[]}
+ */
+export function groupSeries(points, by, names) {
+  /** @type {Map<string, {x: number, y: number, id: string}[]>} */
+  const groups = new Map();
+  for (const p of points) {
+    const key = (by === "site" ? p.site_id : p.sonographer_id) ?? "";
+    const list = groups.get(key) ?? [];
+    list.push({ x: Date.parse(p.at), y: p.value, id: p.recording_id });
+    groups.set(key, list);
+  }
+  return [...groups]
+    .map(([key, list]) => ({ key, name: names.get(key) ?? (key ? key : "unknown"), points: list }))
+    .sort((a, b) => a.name.localeCompare(b.name));
+}

@@ -1,0 +1,203 @@
+// The trainer's scoring form on the review page: OSAUS (seven items 1–5), the five image-quality items and the
+// overall score (1–5; colour Doppler may be n/a), comments pinned to moments of the video, and the session score
+// with the weights it used. The items come from the server's scheme (GET /api/v1/reviews/scheme).
+
+import { formatClock } from "../replay.js";
+import { SCORE_PARTS } from "../review.js";
+import { asError, el, setText, showError } from "./dom.js";
+
+/**
+ * @typedef {import("../review.js").Scheme} Scheme
+ * @typedef {import("../review.js").Review} Review
+ * @typedef {import("../review.js").Score} Score
+ * @typedef {import("../review.js").Comment} Comment
+ * @typedef {import("../review.js").Item} Item
+ */
+
+/**
+ * @param {{scheme: Scheme, review: Review|null, currentTime: () => number, seek: (t: number) => void,
+ *   save: (body: {osaus: Record<string, number|null>, image_quality: Record<string, number|null>,
+ *     comments: Comment[]}) => Promise<Review>}} options
+ */
+export function createReviewForm({ scheme, review, currentTime, seek, save }) {
+  /** @type {{t: number|null, input: HTMLTextAreaElement, row: HTMLElement}[]} */
+  let comments = [];
+  const [low, high] = scheme.scale;
+
+  /**
+   * @param {string} group "osaus" | "image_quality"
+   * @param {Item} item
+   */
+  function itemField(group, item) {
+    const name = `${group}.${item.key}`;
+    const choices = [];
+    for (let value = low; value <= high; value++) {
+      choices.push(el("label", { class: "score-choice" },
+        el("input", { type: "radio", name, value: String(value), "aria-label": `${item.label}: ${value}` }),
+        el("span", { text: String(value) })));
+    }
+    if (item.nullable) {
+      choices.push(el("label", { class: "score-choice na" },
+        el("input", { type: "radio", name, value: "", "aria-label": `${item.label}: not applicable` }),
+        el("span", { text: "n/a" })));
+    }
+    return el("fieldset", { class: "score-item", "data-field": name },
+      el("legend", { text: item.label }), el("div", { class: "score-choices" }, choices));
+  }
+
+  const commentList = el("ol", { class: "review-comments", "data-testid": "review-comments", "data-field": "comments" });
+  const pinButton = el("button", { type: "button", "data-action": "comment-here", text: "Comment at 00:00",
+    onclick: () => addComment(round(currentTime()), "", true) });
+  const generalButton = el("button", { type: "button", "data-action": "comment-general", text: "General comment",
+    onclick: () => addComment(null, "", true) });
+  const error = el("p", { class: "error", "data-testid": "review-error", role: "alert", hidden: true });
+  const status = el("p", { class: "status-line", "data-testid": "review-status" });
+  const saveButton = el("button", { type: "submit", class: "primary", "data-action": "save-review", text: "Save review" });
+  const scorePanel = el("div", { class: "session-score", "data-testid": "session-score" });
+
+  const form = el("form", { class: "review-form", "data-testid": "review-form", novalidate: true },
+    el("h3", { text: "OSAUS" }), scheme.osaus.map((item) => itemField("osaus", item)),
+    el("h3", { text: "Image quality" }), scheme.image_quality.map((item) => itemField("image_quality", item)),
+    el("h3", { text: "Comments" }), commentList,
+    el("div", { class: "comment-buttons" }, pinButton, generalButton),
+    el("div", { class: "report-buttons" }, saveButton, status), error);
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    void submit();
+  });
+
+  /**
+   * @param {number|null} t
+   * @param {string} text
+   * @param {boolean} focus
+   */
+  function addComment(t, text, focus) {
+    const input = el("textarea", { rows: 2, maxlength: 2000, "aria-label": t === null ? "General comment" : `Comment at ${formatClock(t)}` });
+    input.value = text;
+    const entry = { t, input, row: el("li") };
+    const at = t === null
+      ? el("span", { class: "comment-time muted", text: "general" })
+      : el("button", { type: "button", class: "link comment-time", "data-action": "seek", "data-t": String(t),
+        text: formatClock(t), onclick: () => seek(/** @type {number} */ (t)) });
+    const remove = el("button", { type: "button", class: "link", "data-action": "remove-comment", text: "Remove",
+      onclick: () => {
+        comments = comments.filter((c) => c !== entry);
+        entry.row.remove();
+      } });
+    entry.row.append(el("div", { class: "comment-head" }, at, remove), input);
+    entry.row.dataset.t = t === null ? "" : String(t);
+    comments.push(entry);
+    comments.sort((a, b) => (a.t ?? Infinity) - (b.t ?? Infinity));
+    commentList.replaceChildren(...comments.map((c) => c.row));
+    if (focus) input.focus();
+  }
+
+  function body() {
+    /** @type {Record<string, Record<string, number|null>>} */
+    const groups = { osaus: {}, image_quality: {} };
+    for (const group of /** @type {const} */ (["osaus", "image_quality"])) {
+      for (const item of scheme[group]) {
+        const chosen = /** @type {HTMLInputElement|null} */ (form.querySelector(`input[name="${group}.${item.key}"]:checked`));
+        if (chosen) groups[group][item.key] = chosen.value === "" ? null : Number(chosen.value);
+      }
+    }
+    return {
+      osaus: groups.osaus,
+      image_quality: groups.image_quality,
+      comments: comments.filter((c) => c.input.value.trim()).map((c) => ({ t: c.t, text: c.input.value.trim() })),
+    };
+  }
+
+  async function submit() {
+    showError(error, null);
+    for (const node of form.querySelectorAll("[aria-invalid]")) node.removeAttribute("aria-invalid");
+    saveButton.disabled = true;
+    setText(status, "Saving…");
+    try {
+      const saved = await save(body());
+      show(saved);
+      setText(status, `Saved ${new Date(saved.updated_at).toLocaleTimeString([], { timeStyle: "short" })}`);
+    } catch (err) {
+      const problem = asError(err);
+      setText(status, "");
+      showError(error, problem);
+      const field = /** @type {any} */ (err)?.field ?? fieldOf(problem.message);
+      const node = field ? form.querySelector(`[data-field="${CSS.escape(field.replace(/\[.*$/, ""))}"]`) : null;
+      node?.setAttribute("aria-invalid", "true");
+    } finally {
+      saveButton.disabled = false;
+    }
+  }
+
+  /** @param {Review|null} saved */
+  function show(saved) {
+    if (!saved) {
+      scorePanel.replaceChildren(el("p", { class: "muted", text: "The session score appears once the review is saved." }));
+      return;
+    }
+    for (const group of /** @type {const} */ (["osaus", "image_quality"])) {
+      for (const [key, value] of Object.entries(saved[group] ?? {})) {
+        const input = /** @type {HTMLInputElement|null} */ (
+          form.querySelector(`input[name="${group}.${key}"][value="${value === null ? "" : String(value)}"]`));
+        if (input) input.checked = true;
+      }
+    }
+    comments = [];
+    commentList.replaceChildren();
+    for (const comment of saved.comments ?? []) addComment(comment.t, comment.text, false);
+    scorePanel.replaceChildren(...scoreView(saved.score));
+  }
+
+  show(review);
+  return {
+    element: el("section", { class: "panel review-panel" }, el("h2", { text: "Your review" }), scorePanel, form),
+    /** Keep the pin button's time in step with the video. @param {number} t */
+    setTime(t) {
+      setText(pinButton, `Comment at ${formatClock(t)}`);
+    },
+  };
+}
+
+/**
+ * The total (0–100) with the weights beside it, one line per part of the score.
+ * @param {Score|null|undefined} score
+ * @returns {HTMLElement[]}
+ */
+export function scoreView(score) {
+  if (!score) return [];
+  const percent = (/** @type {number|null|undefined} */ v) => (v === null || v === undefined ? "—" : `${Math.round(v * 100)} %`);
+  const total = el("p", { class: "score-total" },
+    el("span", { class: "score-number", "data-testid": "score-total",
+      text: score.total === null ? "—" : (score.total * 100).toFixed(1) }),
+    el("span", { class: "muted", text: " / 100 session score" }));
+  const rows = SCORE_PARTS.map(([key, label]) => {
+    const part = score.parts?.[key] ?? null;
+    const used = score.weights_used?.[key];
+    const weight = score.weights?.[key] ?? 0;
+    const source = key === "image" && score.image_source ? ` (${score.image_source === "trainer" ? "trainer" : "automatic"})` : "";
+    return el("tr", { "data-part": key },
+      el("td", { text: label + source }),
+      el("td", { class: "numeric", text: part ? percent(part.value) : "no data" }),
+      el("td", { class: "numeric", "data-field": "weight",
+        text: `× ${Math.round(weight * 100)} %${used !== undefined && Math.abs(used - weight) > 1e-4
+          ? ` (${Math.round(used * 100)} % used)` : ""}` }));
+  });
+  const table = el("table", { class: "score-parts", "data-testid": "score-weights" },
+    el("thead", {}, el("tr", {}, el("th", { text: "Part" }), el("th", { text: "Value" }), el("th", { text: "Weight" }))),
+    el("tbody", {}, rows));
+  return [total, table];
+}
+
+/** @param {number} t */
+function round(t) {
+  return Math.round(t * 1000) / 1000;
+}
+
+/**
+ * The field a refusal's message names ("osaus.indication: …").
+ * @param {string} message
+ */
+function fieldOf(message) {
+  const match = /^([a-z_]+(?:\.[a-z_]+)?(?:\[\d+\](?:\.[a-z]+)?)?):/.exec(message);
+  return match ? match[1] : null;
+}

@@ -1,0 +1,354 @@
+"""The trainer's review page in Chromium against the real server, on a session uploaded through the edge's API: a
+synthetic 3 s, 30 fps MP4 that shows its frame number, with a timeline whose expert draws an arrow at t = 1.5 s.
+
+The replay is checked frame by frame while the video plays: in a requestVideoFrameCallback registered after the
+page's own, the test decodes the frame number from the video's pixels and reads which marks the overlay drew for that
+same frame (the canvas's data-marks, stamped with the frame's media time). Then the scoring form is saved, read back
+after a reload, and found in the sonographer's list of scores. review.js's pure replay logic is tested first."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from playwright.async_api import BrowserContext, Page, expect
+
+from qc.score import OSAUS_ITEMS
+from recordings import reviews
+from tests.expert_console.test_app import Server, context, open_console, server  # noqa: F401  (fixtures)
+from tests.recordings.sessions import BITS, BLOCK_Y, FPS, block_x, record_session, review_body
+from tests.signaling_server.dicomstore.objects import image, multipart
+
+pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
+
+MARK_FRAME = 45  # the arrow is drawn at t = 1.5 s
+CLEAR_FRAME = 75  # and cleared at 2.5 s
+
+
+async def run(page: Page, body: str, arg: Any = None) -> Any:
+    imports = "const r = {...await import('/static/review.js'), ...await import('/static/replay.js')};"
+    return await page.evaluate(f"async (arg) => {{ {imports} {body} }}", arg)
+
+
+# ---- review.js and replay.js ------------------------------------------------------------------------------------
+
+NEW_MODULES = ["review.js", "replay.js", "charts.js", "views/review.js", "views/reviewform.js", "views/recordings.js",
+               "views/dashboard.js", "views/peerreview.js"]
+
+
+async def test_every_module_of_the_review_pages_parses(page: Page) -> None:
+    loaded = await page.evaluate(
+        "async (mods) => { for (const m of mods) await import('/static/' + m); return mods.length; }", NEW_MODULES
+    )
+    assert loaded == len(NEW_MODULES)
+
+EVENTS = [
+    {"type": "join", "t": 0, "peer": "p1", "role": "expert", "name": "Expert"},
+    {"type": "pointer", "t": 0.2, "x": 0.5, "y": 0.5, "visible": True, "from": "p1"},
+    {"type": "mark", "t": 1.5, "id": "m1", "kind": "arrow", "points": [[0.1, 0.1], [0.2, 0.2]], "from": "p1"},
+    {"type": "mark", "t": 1.6, "id": "m2", "kind": "circle", "points": [[0.5, 0.5], [0.6, 0.5]], "from": "p1"},
+    {"type": "mark", "t": 1.7, "id": "m1", "kind": "arrow", "points": [[0.3, 0.3], [0.4, 0.4]], "from": "p1"},
+    {"type": "pointer", "t": 1.8, "x": 0.7, "y": 0.2, "visible": True, "from": "p1"},
+    {"type": "pointer", "t": 2.0, "visible": False, "from": "p1"},
+    {"type": "clear", "t": 2.5, "from": "p1"},
+    {"type": "mark", "t": 2.5, "id": "m3", "kind": "arrow", "points": [[0.1, 0.1], [0.2, 0.2]], "from": "p1"},
+]
+
+
+async def test_replay_state_at_any_time(page: Page) -> None:
+    got = await run(
+        page,
+        """const replay = new r.Replay(arg);
+           const at = (t) => { const s = replay.at(t); return [s.marks.map((m) => m.id + ':' + m.points[0][0]),
+             s.pointers.map((p) => [p.x, p.y, p.role])]; };
+           return [0.1, 0.5, 0.71, 1.498, 1.5, 1.65, 1.7, 1.9, 2.05, 2.5, 9].map(at);""",
+        EVENTS,
+    )
+    assert got == [
+        [[], []],
+        [[], [[0.5, 0.5, "expert"]]],  # 0.5 s after the pointer moved: still shown
+        [[], []],  # held no longer
+        [[], []],
+        [["m1:0.1"], []],  # the mark appears at its own time, not before
+        [["m1:0.1", "m2:0.5"], []],
+        [["m1:0.3", "m2:0.5"], []],  # drawn again with the same id: replaced
+        [["m1:0.3", "m2:0.5"], [[0.7, 0.2, "expert"]]],
+        [["m1:0.3", "m2:0.5"], []],  # hidden
+        [["m3:0.1"], []],  # cleared, then a new mark at the same time (file order)
+        [["m3:0.1"], []],
+    ]
+
+
+async def test_markers_link_and_clock(page: Page) -> None:
+    events = [
+        {"type": "join", "t": 0, "peer": "e", "role": "expert"},
+        {"type": "join", "t": 0, "peer": "s", "role": "sonographer"},
+        {"type": "capture", "t": 1, "id": "c1", "sop_uid": "1.2", "kind": "still",
+         "labels": {"structure": "CCA", "side": "R"}},
+        {"type": "chat", "t": 2, "text": "hello", "name": "Expert", "role": "expert"},
+        {"type": "qc", "t": 3, "code": "dark", "state": "raised", "text": "too dark"},
+        {"type": "qc", "t": 4, "code": "dark", "state": "cleared"},
+        *({"type": "link", "t": t, "viewers": [{"peer": "e", "fps": fps, "rtt_ms": rtt, "loss": 0.01},
+                                               {"peer": "s", "fps": 1, "rtt_ms": 999, "loss": 0.5}]}
+          for t, fps, rtt in ((1, 30, 50), (2, 2, 100), (3, 1, 150), (4, 29, 200))),
+    ]
+    got = await run(
+        page,
+        """return [r.timelineMarkers(arg).map((m) => [m.kind, m.t, m.end ?? null, m.label]),
+                  r.linkSummary(arg, 30), r.alertsOf(arg), r.formatClock(83.9), r.formatClock(3725),
+                  r.formatClock(null),
+                  r.queryString({a: 'x y', b: '', c: null, d: 2})];""",
+        events,
+    )
+    markers, link, alerts, clock, long, unknown, query = got
+    assert markers == [
+        ["capture", 1, None, "Still: CCA R"],
+        ["freeze", 1, 3, "Frozen 2.0 s"],  # the gaps of seconds 2 (2 frames) and 3 (1 frame), merged
+        ["chat", 2, None, "Expert: hello"],
+        ["qc", 3, None, "QC: too dark"],
+    ]
+    assert link["seconds"] == 4 and link["freeze_ratio"] == 0.5 and link["freeze_count"] == 3
+    assert link["loss_pct"] == pytest.approx(1)
+    assert link["rtt_p95_ms"] == pytest.approx(192.5)  # the sonographer's page is left out
+    assert alerts == [{"code": "dark", "text": "too dark", "raised_at": 3, "cleared_at": 4}]
+    assert (clock, long, unknown, query) == ("01:23", "1:02:05", "--:--", "?a=x%20y&d=2")
+
+
+# ---- the page ----------------------------------------------------------------------------------------------------
+
+
+async def recorded(server: Server) -> dict[str, Any]:  # noqa: F811
+    sono, expert = await server.api("sono_a"), await server.api("expert")
+    edge = await server.api(bearer=server.world.device_a_credential)
+    return await record_session(sono, expert, edge)
+
+
+async def ready(page: Page) -> None:
+    video = page.locator("video[data-testid=review-video]")
+    await expect(video).to_have_js_property("readyState", 4, timeout=10_000)
+    await expect(page.locator("canvas[data-testid=overlay]")).to_have_attribute("data-media-time", re.compile(r"\d"))
+
+
+SEEK = """async (t) => {
+    const video = document.querySelector('video[data-testid=review-video]');
+    const canvas = document.querySelector('canvas[data-testid=overlay]');
+    const shown = new Promise((resolve) => video.requestVideoFrameCallback((now, m) => resolve(m.mediaTime)));
+    video.currentTime = t;
+    const mediaTime = await shown;
+    await new Promise((resolve) => requestAnimationFrame(resolve));
+    const rect = canvas.getBoundingClientRect();
+    const ratio = canvas.width / rect.width;
+    // the middle of the arrow, (0.4, 0.4) of the picture (the video fills its box at the picture's aspect ratio)
+    const box = {w: video.clientWidth, h: video.clientHeight};
+    const scale = Math.min(box.w / video.videoWidth, box.h / video.videoHeight);
+    const [w, h] = [video.videoWidth * scale, video.videoHeight * scale];
+    const x = ((box.w - w) / 2 + 0.4 * w) * ratio, y = ((box.h - h) / 2 + 0.4 * h) * ratio;
+    const pixel = [...canvas.getContext('2d').getImageData(Math.round(x) - 2, Math.round(y) - 2, 5, 5).data];
+    let red = 0;
+    for (let k = 0; k < pixel.length; k += 4) if (pixel[k] > 180 && pixel[k + 1] < 90 && pixel[k + 3] > 200) red++;
+    return {mediaTime, canvasTime: Number(canvas.dataset.mediaTime), marks: canvas.dataset.marks, red};
+}"""
+
+PLAY = """async ({bits, blockY, blocks, fps}) => {
+    const video = document.querySelector('video[data-testid=review-video]');
+    const canvas = document.querySelector('canvas[data-testid=overlay]');
+    const probe = document.createElement('canvas');
+    probe.width = video.videoWidth; probe.height = video.videoHeight;
+    const ctx = probe.getContext('2d', {willReadFrequently: true});
+    const samples = [];
+    video.currentTime = 0.9;
+    await new Promise((resolve) => video.requestVideoFrameCallback(resolve));  // the seek landed, paused
+    await new Promise((done) => {
+        const onFrame = (now, m) => {
+            ctx.drawImage(video, 0, 0);
+            const data = ctx.getImageData(0, 0, probe.width, probe.height).data;
+            let frame = 0;
+            for (let bit = 0; bit < bits; bit++) {
+                const x = Math.round((blocks[bit][0] + blocks[bit][1]) / 2);
+                const y = Math.round((blockY[0] + blockY[1]) / 2);
+                if (data[(y * probe.width + x) * 4] > 128) frame |= 1 << bit;
+            }
+            samples.push({frame, mediaTime: m.mediaTime, canvasTime: Number(canvas.dataset.mediaTime),
+                          marks: canvas.dataset.marks});
+            if (m.mediaTime >= 2.2) { video.pause(); done(); } else video.requestVideoFrameCallback(onFrame);
+        };
+        video.requestVideoFrameCallback(onFrame);
+        video.play();
+        setTimeout(done, 8000);
+    });
+    return samples;
+}"""
+
+
+async def test_the_review_page_replays_a_mark_at_the_frame_it_was_drawn(
+    server: Server, context: BrowserContext  # noqa: F811
+) -> None:
+    recording = await recorded(server)
+    await server.sign_in(context, "trainer")
+    page, problems = await open_console(context, f"#/recordings/{recording['id']}")
+    await ready(page)
+    await expect(page.locator("[data-testid=recording-title]")).to_have_text("thyroid · Sono A")
+
+    # paused, one frame before the arrow and then its frame
+    before = await page.evaluate(SEEK, (MARK_FRAME - 1) / FPS + 0.001)
+    assert before["mediaTime"] == pytest.approx((MARK_FRAME - 1) / FPS, abs=1e-3)
+    assert before["canvasTime"] == pytest.approx(before["mediaTime"], abs=1e-5)
+    assert before["marks"] == "" and before["red"] == 0
+    at = await page.evaluate(SEEK, MARK_FRAME / FPS + 0.001)
+    assert at["mediaTime"] == pytest.approx(MARK_FRAME / FPS, abs=1e-3)
+    assert at["marks"] == "m1" and at["red"] >= 3, at  # drawn on the canvas, in the expert's colour
+
+    # playing: every presented frame from 0.9 s to 2.2 s
+    probe = {"bits": BITS, "blockY": list(BLOCK_Y), "blocks": [block_x(b) for b in range(BITS)], "fps": FPS}
+    samples = await page.evaluate(PLAY, probe)
+    same_frame = [s for s in samples if abs(s["canvasTime"] - s["mediaTime"]) < 1e-5]
+    assert len(same_frame) >= len(samples) - 1 and len(samples) >= 20, samples  # the page drew before the probe read
+    for s in same_frame:
+        assert s["frame"] == round(s["mediaTime"] * FPS), samples  # the picture is the frame the media time says
+        if s["frame"] < MARK_FRAME - 1:
+            assert s["marks"] == "", s
+        elif MARK_FRAME <= s["frame"] < CLEAR_FRAME:
+            assert s["marks"] == "m1", s
+    frames = {s["frame"] for s in same_frame}
+    assert frames & set(range(MARK_FRAME - 6, MARK_FRAME)) and frames & set(range(MARK_FRAME, MARK_FRAME + 6)), frames
+    assert problems == []
+
+
+async def store_still(server: Server, consultation_id: str, sop_uid: str) -> None:  # noqa: F811
+    """The edge stores one of the session's stills in the consultation's study (STOW-RS), as after a capture."""
+    sono, edge = await server.api("sono_a"), await server.api(bearer=server.world.device_a_credential)
+    _, consultation = await sono.get(f"/api/v1/consultations/{consultation_id}")
+    content_type, body = multipart([image(study_uid=consultation["study_uid"], sop_uid=sop_uid, rows=120,
+                                          columns=160)])
+    async with edge.session.post(f"{edge.base}/dicomweb/studies", data=body,
+                                 headers={"Content-Type": content_type}) as r:
+        assert r.status == 200, await r.text()
+
+
+async def test_timeline_bar_stills_and_qc_panel(server: Server, context: BrowserContext) -> None:  # noqa: F811
+    recording = await recorded(server)
+    await store_still(server, recording["consultation_id"], "1.2.826.0.1.3680043.8.498.1")
+    await server.sign_in(context, "trainer")
+    page, problems = await open_console(context, f"#/recordings/{recording['id']}")
+    await ready(page)
+    bar = page.locator("[data-testid=timeline-bar]")
+    for kind, count in (("capture", 2), ("chat", 1), ("qc", 1), ("freeze", 1)):
+        await expect(bar.locator(f".timeline-marker[data-kind={kind}]")).to_have_count(count)
+    await bar.locator(".timeline-marker[data-kind=qc]").click()
+    await expect(page.locator("[data-testid=review-clock]")).to_have_text("00:01")
+    assert await page.evaluate("document.querySelector('video').currentTime") == pytest.approx(1.8)
+
+    stills = page.locator("[data-testid=review-stills] .capture-tile")
+    await expect(stills).to_have_count(2)
+    picture = stills.first.locator("img")
+    await expect(picture).to_have_attribute("src", re.compile(r"/dicomweb/studies/.+/instances/1\.2\.826\.0\.1\."
+                                                              r"3680043\.8\.498\.1/rendered$"))
+    await expect(picture).to_have_js_property("naturalWidth", 160)  # the stored still, rendered by WADO-RS
+    await expect(stills.nth(1)).to_contain_text("not stored")  # the edge never sent the second one
+    await expect(stills.nth(1)).to_contain_text("00:02 thyroid right lobe longitudinal")
+    await stills.nth(1).locator("[data-action=seek]").click()
+    await expect(page.locator("[data-testid=review-clock]")).to_have_text("00:02")
+
+    qc = page.locator("[data-testid=qc-panel]")
+    await expect(qc.locator("[data-testid=qc-completeness]")).to_have_text("33 % of the thyroid protocol")
+    await expect(qc.locator(".checklist li[data-done=true]")).to_have_count(2)
+    await expect(qc.locator("[data-testid=qc-link]")).to_contain_text(re.compile(r"Frozen\s*2\d\.\d %"))
+    await expect(qc.locator("[data-testid=qc-alerts]")).to_contain_text("too much gain (cleared at 00:02)")
+    await expect(qc.locator("svg[data-chart=link-fps] circle[data-point]")).to_have_count(3)
+    assert problems == []
+
+
+async def pick(page: Page, name: str, value: str) -> None:
+    await page.locator(f'input[name="{name}"][value="{value}"]').check()
+
+
+async def test_the_scoring_form_saves_and_the_sonographers_scores_list_it(
+    server: Server, context: BrowserContext  # noqa: F811
+) -> None:
+    recording = await recorded(server)
+    await server.sign_in(context, "trainer")
+    page, problems = await open_console(context, f"#/recordings/{recording['id']}")
+    await ready(page)
+    form = page.locator("[data-testid=review-form]")
+    for item in OSAUS_ITEMS[:-1]:
+        await pick(page, f"osaus.{item}", "4")
+    for item in ("gain", "tgc", "depth", "key_information", "overall"):
+        await pick(page, f"image_quality.{item}", "3")
+    await pick(page, "image_quality.colour_doppler", "")  # n/a
+
+    await form.locator("[data-action=save-review]").click()  # one OSAUS item left out
+    error = page.locator("[data-testid=review-error]")
+    await expect(error).to_have_attribute("data-code", "invalid_review")
+    await expect(error).to_contain_text("osaus.decision_making: missing")
+    await expect(form.locator('[data-field="osaus.decision_making"]')).to_have_attribute("aria-invalid", "true")
+
+    await pick(page, "osaus.decision_making", "5")
+    await page.evaluate("document.querySelector('video').currentTime = 1.5")
+    await expect(form.locator("[data-action=comment-here]")).to_have_text("Comment at 00:01")
+    await form.locator("[data-action=comment-here]").click()
+    await page.keyboard.type("Arrow on the nodule, well timed")
+    await form.locator("[data-action=comment-general]").click()
+    await page.keyboard.type("Systematic sweep")
+    await form.locator("[data-action=save-review]").click()
+    await expect(page.locator("[data-testid=review-status]")).to_contain_text("Saved")
+    await expect(error).to_be_hidden()
+    total = page.locator("[data-testid=score-total]")
+    await expect(total).to_have_text(re.compile(r"^\d+\.\d$"))
+    weights = page.locator("[data-testid=score-weights] tbody tr")
+    await expect(weights).to_have_count(4)
+    await expect(weights.first.locator("td").first).to_have_text("OSAUS (trainer)")
+    osaus_weight = round(100 * reviews.WEIGHTS["osaus"])
+    await expect(weights.first.locator("[data-field=weight]")).to_have_text(f"× {osaus_weight} %")
+    await expect(weights.nth(1).locator("td").first).to_have_text("Image quality (trainer)")
+    shown_total = await total.text_content()
+
+    status, stored = await (await server.api("trainer")).get(f"/api/v1/recordings/{recording['id']}/review")
+    assert status == 200 and stored["osaus"]["decision_making"] == 5
+    assert stored["image_quality"]["colour_doppler"] is None
+    assert stored["comments"] == [{"t": 1.5, "text": "Arrow on the nodule, well timed"},
+                                  {"t": None, "text": "Systematic sweep"}]
+    assert f"{100 * stored['score']['total']:.1f}" == shown_total
+
+    await page.reload()
+    await ready(page)
+    await expect(page.locator('input[name="osaus.decision_making"][value="5"]')).to_be_checked()
+    await expect(page.locator('input[name="image_quality.colour_doppler"][value=""]')).to_be_checked()
+    comments = page.locator("[data-testid=review-comments] li")
+    await expect(comments).to_have_count(2)
+    await expect(comments.first.locator("textarea")).to_have_value("Arrow on the nodule, well timed")
+    await expect(comments.first.locator("[data-action=seek]")).to_have_text("00:01")
+    await expect(page.locator("[data-testid=score-total]")).to_have_text(shown_total or "")
+
+    await page.goto(f"/#/recordings?sonographer={server.world.users['sono_a']}")
+    scores = page.locator("[data-testid=score-list] tr[data-review-id]")
+    await expect(scores).to_have_count(1)
+    await expect(page.locator("[data-testid=scores] h2")).to_have_text("Scores of Sono A")
+    await expect(scores.locator("[data-field=total]")).to_have_text(shown_total or "")
+    await expect(scores.locator("[data-field=osaus]")).to_have_text("4.1")
+    listed = page.locator(f'[data-testid=recording-list] tr[data-recording-id="{recording["id"]}"]')
+    await expect(listed).to_be_visible()
+    await scores.first.click()
+    await page.wait_for_url(re.compile(f"#/recordings/{recording['id']}$"))
+    assert problems == []
+
+
+async def test_an_expert_reads_the_reviews_but_has_no_form(server: Server, context: BrowserContext) -> None:  # noqa: F811
+    recording = await recorded(server)
+    trainer = await server.api("trainer")
+    async with trainer.session.put(f"{trainer.base}/api/v1/recordings/{recording['id']}/review",
+                                   headers={"X-CSRF-Token": trainer.csrf or ""},
+                                   json=review_body(3)) as r:
+        assert r.status == 201
+    await server.sign_in(context, "expert")
+    page, problems = await open_console(context, "#/recordings")
+    await expect(page.locator("[data-nav=recordings]")).to_be_visible()
+    await expect(page.locator("[data-nav=recordings]")).to_have_attribute("aria-current", "page")
+    row = page.locator(f'[data-testid=recording-list] tr[data-recording-id="{recording["id"]}"]')
+    await row.locator("[data-action=open]").click()
+    await ready(page)
+    others = page.locator("[data-testid=other-reviews]")
+    await expect(others).to_contain_text("Trainer")
+    await expect(others.locator("[data-testid=score-total]")).to_be_visible()
+    await expect(page.locator("[data-testid=review-form]")).to_have_count(0)
+    assert problems == []

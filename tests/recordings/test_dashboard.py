@@ -1,0 +1,112 @@
+"""recordings.dashboard: the filters and the per-metric values, then GET /api/v1/qc/dashboard with the real app on
+SQLite and PostgreSQL over sessions of two sites, recorded days apart, some reviewed."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+
+from recordings import dashboard
+from recordings import timeline as tl
+from signaling_server import errors
+from signaling_server.appkeys import DB
+from signaling_server.db.models import Recording
+from tests.recordings.sessions import link, record_session, review_body
+from tests.recordings.test_reviews import put
+
+DAY = dt.timedelta(days=1)
+
+
+def test_dates_are_whole_days_and_times_need_a_zone() -> None:
+    assert dashboard.parse_time("2025-03-01", "from") == dt.datetime(2025, 3, 1, tzinfo=dt.UTC)
+    assert dashboard.parse_time("2025-03-01", "to", end=True) == dt.datetime(2025, 3, 2, tzinfo=dt.UTC)
+    assert dashboard.parse_time("2025-03-01T08:00:00+08:00", "from") == dt.datetime(2025, 3, 1, tzinfo=dt.UTC)
+    assert dashboard.parse_time("", "from") is None
+    for bad in ("2025-13-01", "yesterday", "2025-03-01T08:00:00"):
+        with pytest.raises(errors.InvalidRequest):
+            dashboard.parse_time(bad, "from")
+    with pytest.raises(errors.InvalidRequest, match="after"):
+        dashboard.parse_filters({"from": "2025-03-02", "to": "2025-03-01"})
+
+
+def test_metric_values_are_on_their_charts_scale() -> None:
+    row: dict[str, Any] = {
+        "score": 0.7125, "completeness": 0.4, "osaus": 3.5, "image_quality": {"gain": 4.0, "overall": None},
+        "link": {"value": 0.5, "freeze_ratio": 0.25, "rtt_p95_ms": 120.0, "loss_pct": None},
+    }
+    got = {key: dashboard.metric_value(row, key) for key, _, _ in dashboard.METRICS}
+    assert got["score"] == 71.25 and got["completeness"] == 40 and got["osaus"] == 3.5
+    assert got["image_quality.gain"] == 4 and got["image_quality.overall"] is None
+    assert got["link.value"] == 50 and got["link.freeze_ratio"] == 25 and got["link.rtt_p95_ms"] == 120
+    assert got["link.loss_pct"] is None
+
+
+def steady(seconds: int = 3) -> list[tl.Event]:
+    """A session with a perfect link and no captures."""
+    return [tl.Join(0.0, "p-expert", "expert", "Expert"), *(link(t, 30.0, 50.0, 0.0) for t in range(1, seconds + 1))]
+
+
+async def backdate(app: Any, rid: str, days: int) -> None:
+    async with app[DB]() as db:
+        recording = await db.get(Recording, rid)
+        assert recording is not None
+        recording.started_at -= days * DAY
+        await db.commit()
+
+
+async def test_sessions_and_series_over_time_per_site_and_sonographer(people: Any) -> None:
+    client, world, open_api = people
+    sono_a, sono_b, expert = await open_api("sono_a"), await open_api("sono_b"), await open_api("expert")
+    trainer = await open_api("trainer")
+    edge_a = await open_api(bearer=world.device_a_credential)
+    edge_b = await open_api(bearer=world.device_b_credential)
+    old = await record_session(sono_a, expert, edge_a)  # thyroid with two stills and a frozen second
+    middle = await record_session(sono_a, expert, edge_a, events=steady())
+    other = await record_session(sono_b, expert, edge_b, events=steady())
+    await backdate(client.app, old["id"], 10)
+    await backdate(client.app, middle["id"], 5)
+    await put(trainer, f"/api/v1/recordings/{old['id']}/review", review_body(2))
+    await put(trainer, f"/api/v1/recordings/{middle['id']}/review", review_body(5))
+
+    status, board = await trainer.get("/api/v1/qc/dashboard")
+    assert status == 200, board
+    sessions = board["sessions"]
+    assert [s["recording_id"] for s in sessions] == [old["id"], middle["id"], other["id"]]  # oldest first
+    assert [s["reviews"] for s in sessions] == [1, 1, 0]
+    assert sessions[0]["osaus"] == 2 and sessions[0]["completeness"] == pytest.approx(1 / 3, abs=1e-4)
+    assert sessions[0]["link"]["seconds"] == 3 and sessions[0]["image_source"] == "trainer"
+    unreviewed = sessions[2]  # scored from its QC alone: a perfect link, nothing of the protocol captured
+    assert unreviewed["osaus"] is None and unreviewed["link"]["value"] == 1 and unreviewed["completeness"] == 0
+    weights = board["weights"]
+    assert unreviewed["score"] == pytest.approx(weights["link"] / (weights["link"] + weights["completeness"]), abs=1e-4)
+    assert unreviewed["parts"] == {"completeness": 0, "image": None, "link": 1, "osaus": None}
+    assert sessions[1]["score"] > sessions[0]["score"]
+    series = board["series"]
+    assert [p["recording_id"] for p in series["score"]] == [s["recording_id"] for s in sessions]
+    assert [p["recording_id"] for p in series["osaus"]] == [old["id"], middle["id"]]  # only reviewed sessions
+    assert [p["value"] for p in series["image_quality.gain"]] == [2, 5]
+    assert 20 < series["link.freeze_ratio"][0]["value"] <= 33.34
+    assert series["score"][0]["value"] == round(100 * sessions[0]["score"], 2)
+    assert {s["name"] for s in board["sonographers"]} == {"Sono A", "Sono B"} and len(board["sites"]) == 2
+    assert board["weights"]["osaus"] > 0 and board["metrics"][0] == {"key": "score", "label": "Session score (%)",
+                                                                     "range": [0, 100]}
+
+    _, by_site = await trainer.get("/api/v1/qc/dashboard?site=river")
+    assert [s["recording_id"] for s in by_site["sessions"]] == [other["id"]]
+    _, by_person = await trainer.get(f"/api/v1/qc/dashboard?sonographer={world.users['sono_a']}")
+    assert [s["recording_id"] for s in by_person["sessions"]] == [old["id"], middle["id"]]
+    today = dt.datetime.now(dt.UTC).date()
+    _, recent = await trainer.get(f"/api/v1/qc/dashboard?from={today - 6 * DAY}&to={today}")
+    assert [s["recording_id"] for s in recent["sessions"]] == [middle["id"], other["id"]]
+    assert recent["filters"]["from"] == f"{today - 6 * DAY}T00:00:00Z"
+    _, before = await trainer.get(f"/api/v1/qc/dashboard?to={today - 7 * DAY}")
+    assert [s["recording_id"] for s in before["sessions"]] == [old["id"]]
+
+    status, error = await trainer.get("/api/v1/qc/dashboard?from=soon")
+    assert (status, error["error"]) == (400, "invalid_request")
+    _, own = await sono_b.get("/api/v1/qc/dashboard")  # a sonographer sees their own sessions only
+    assert [s["recording_id"] for s in own["sessions"]] == [other["id"]]
+    status, error = await edge_a.get("/api/v1/qc/dashboard")
+    assert (status, error["error"]) == (403, "forbidden")
