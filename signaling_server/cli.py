@@ -46,6 +46,12 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _qc(args: argparse.Namespace) -> int:
+    from qc.cli import run
+
+    return run(args)
+
+
 def _db_upgrade(args: argparse.Namespace) -> int:
     from signaling_server.db.migrate import upgrade_sync
 
@@ -162,6 +168,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8600)
     p.add_argument("--data-dir", default="data/demo")
     p.set_defaults(func=_demo)
+
+    p = sub.add_parser("qc", help="quality control: score a recording folder, an MP4 or a DICOM file")
+    from qc.cli import add_arguments as add_qc_arguments
+
+    add_qc_arguments(p)
+    p.set_defaults(func=_qc)
 
     p = sub.add_parser("db", help="database schema")
     p.add_argument("action", choices=["upgrade"])
