@@ -38,7 +38,9 @@ export const MARK_KINDS = /** @type {const} */ (["arrow", "circle", "freehand"])
  * @typedef {{type: "mark", id: string, kind: "arrow"|"circle"|"freehand", points: Point[], color?: string,
  *   from?: string|null, at?: number|null}} Mark
  * @typedef {Mark | {type: "clear", from?: string|null, at?: number|null} | {type: "marks", marks: Mark[]}
+ *   | {type: "qc", alerts: QcAlert[], completeness: Record<string, any>|null}
  *   | {type: "error", code: string, message: string}} GuidanceMessage
+ * @typedef {{code: string, text: string, state: string}} QcAlert
  * @typedef {{type: "pointer", x?: number, y?: number, visible: boolean, from: string|null, at: number|null}
  *   | {type: "frame", rtp: number, capture_ms: number}
  *   | {type: "pong", id: any, t: number, edge_ms: number}
@@ -314,6 +316,13 @@ const GUIDANCE_DECODERS = {
   marks: (d) => {
     if (!Array.isArray(d.marks)) throw new ProtocolError("bad_message", "'marks' must be a list");
     return { type: "marks", marks: d.marks.map(validateMark) };
+  },
+  qc: (d) => {
+    if (!Array.isArray(d.alerts)) throw new ProtocolError("bad_message", "'alerts' must be a list");
+    const alerts = d.alerts.map((/** @type {any} */ a) => ({
+      code: str(a, "code"), text: str(a, "text"), state: str(a, "state", { optional: true }) ?? "raised" }));
+    const completeness = d.completeness && typeof d.completeness === "object" ? d.completeness : null;
+    return { type: "qc", alerts, completeness };
   },
   error: (d) => ({ type: "error", code: str(d, "code"), message: str(d, "message", { optional: true }) ?? "" }),
 };

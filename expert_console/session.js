@@ -81,6 +81,9 @@ export class LiveSession extends EventTarget {
     /** @type {RTCDataChannel|null} */ this.guidance = null;
     /** @type {RTCDataChannel|null} */ this.live = null;
     this.board = new GuidanceBoard();
+    /** The edge's live QC: active alerts and the exam's completeness checklist. */
+    this.qc = /** @type {{alerts: import("./protocol.js").QcAlert[], completeness: Record<string, any>|null}} */ ({
+      alerts: [], completeness: null });
     /** @type {number|null} performance.now() when the last remote pointer message arrived */
     this.pointerReceivedAt = null;
     /** @type {Map<string, ChatLine>} */ this.chatLines = new Map();
@@ -437,6 +440,9 @@ export class LiveSession extends EventTarget {
     }
     if (message.type === "error") {
       this._status(`guidance refused: ${message.code}: ${message.message}`, "error");
+    } else if (message.type === "qc") {
+      this.qc = { alerts: message.alerts, completeness: message.completeness };
+      this._emit("qc", this.qc);
     } else if (this.board.apply(message)) {
       this._emit("marks", this.markList);
     }
@@ -681,6 +687,7 @@ export class LiveSession extends EventTarget {
         audio: { inboundEnergy: this.inboundAudioEnergy },
         muted: this.muted,
         channels: { guidance: this.guidance?.readyState ?? null, live: this.live?.readyState ?? null },
+        qc: this.qc,
       }),
     );
   }

@@ -5,6 +5,7 @@ import { clampPoint, onImage, simplifyPath, toNormalised } from "../geometry.js"
 import { LiveSession } from "../session.js";
 import { createCapturePanel } from "./captures.js";
 import { createChat } from "./chat.js";
+import { createQcPanel } from "./qcpanel.js";
 import { asError, el, setText } from "./dom.js";
 import { createLinkPanel } from "./linkpanel.js";
 import { Overlay, ROLE_COLORS } from "./overlay.js";
@@ -72,6 +73,7 @@ export function mountLive(root, { api, consultationId, observe, navigate }) {
 
   const participantsList = el("ul", { class: "participants", "data-testid": "participants" });
   const linkPanel = createLinkPanel();
+  const qcPanel = createQcPanel();
   const chat = createChat({ onSend: (text) => session.sendChat(text) });
   chat.setEnabled(false, "Joining…");
 
@@ -85,7 +87,7 @@ export function mountLive(root, { api, consultationId, observe, navigate }) {
         el("div", { class: "stage-column" }, toolbar, stage, signalStatus, captureSlot),
         el("aside", { class: "side" },
           el("section", { class: "panel" }, el("h3", { text: "In the room" }), participantsList),
-          linkPanel.element, chat.element)),
+          qcPanel.element, linkPanel.element, chat.element)),
       audio),
   );
 
@@ -122,6 +124,7 @@ export function mountLive(root, { api, consultationId, observe, navigate }) {
     captures?.setEnabled(session.canCapture);
   });
   on("capture", (message) => captures?.handleStatus(message));
+  on("qc", (qc) => qcPanel.show(qc));
   on("consultation", ({ consultation }) => {
     showConsultation(consultation);
     captures?.setEnabled(session.canCapture);
