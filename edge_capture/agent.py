@@ -23,6 +23,11 @@ from edge_capture.dicom.outbox import Outbox
 from edge_capture.dicom.stow import StowClient
 from edge_capture.encoding import VideoEncoding, apply_encoding
 from edge_capture.net import use_host_addresses
+from edge_capture.recording.api import RecordingApi
+from edge_capture.recording.mp4 import VideoSettings
+from edge_capture.recording.recorder import RecorderSettings
+from edge_capture.recording.session import RecordingKit
+from edge_capture.recording.upload import RecordingUploader
 from edge_capture.ring import FrameRing
 from edge_capture.sources.base import FrameSource, open_source
 
@@ -49,6 +54,17 @@ class EdgeConfig:
     calibration_file: str = ""
     preset: str = ""
     source_lossy: str = ""
+    # Recordings (recordings/RECORDINGS.md): made while a consultation is live and its site records, kept in
+    # recordings_dir until the server has every file whole (then deleted unless keep_recordings).
+    record: bool = True
+    recordings_dir: Path | None = None  # None: "edge-recordings" beside spool_dir
+    recording_preset: str = "veryfast"
+    recording_crf: int = 23
+    recording_audio: bool = True
+    recording_nice: int = 0  # > 0: the recorder thread yields to the live path when the CPU is short
+    upload_chunk_bytes: int = 1 << 20
+    upload_max_bytes_per_second: float | None = None  # None: as fast as the link goes
+    keep_recordings: bool = False
 
 
 class EdgeAgent:
@@ -59,6 +75,7 @@ class EdgeAgent:
         self.source: FrameSource | None = source
         self.capture: CaptureThread | None = None
         self.outbox: Outbox | None = None
+        self.uploader: RecordingUploader | None = None
         self.links: dict[str, tuple[ConsultationLink, asyncio.Task[None]]] = {}
         self.ready = asyncio.Event()
         self._stopping = asyncio.Event()
@@ -88,8 +105,14 @@ class EdgeAgent:
                 ice_servers = await client.ice_servers()
                 kit = await self._capture_kit(stow, str(me["device"]["name"]))
                 log.info("edge %s at %s: streaming %s", me["device"]["id"], me["site"]["code"], cfg.source)
+                recordings = await self._recording_kit(session)
                 self.ready.set()
-                await self._poll(client, ice_servers, kit)
+                try:
+                    await self._poll(client, ice_servers, kit, recordings)
+                finally:
+                    await self._stop_links()  # each recording is finished before the uploader stops
+                    if self.uploader is not None:
+                        await self.uploader.close()
         finally:
             await self._stop_links()
             if self.outbox is not None:
@@ -115,7 +138,32 @@ class EdgeAgent:
         )
         return CaptureKit(self.outbox, calibration, lossy, device_name, max_clip_seconds=cfg.history_seconds)
 
-    async def _poll(self, client: ServerClient, ice_servers: list[dict[str, object]], kit: CaptureKit) -> None:
+    async def _recording_kit(self, session: aiohttp.ClientSession) -> RecordingKit | None:
+        """The recordings folder's uploader (started: it resumes whatever an earlier run left) and the settings."""
+        cfg = self.config
+        root = cfg.recordings_dir or cfg.spool_dir.parent / "edge-recordings"
+        api = RecordingApi(cfg.server_url, cfg.credential, session)
+        self.uploader = RecordingUploader(
+            root,
+            api,
+            chunk_bytes=cfg.upload_chunk_bytes,
+            max_bytes_per_second=cfg.upload_max_bytes_per_second,
+            keep_uploaded=cfg.keep_recordings,
+        )
+        await self.uploader.start()  # uploads what is left even when this edge records no more
+        if not cfg.record:
+            return None
+        video = VideoSettings(preset=cfg.recording_preset, crf=cfg.recording_crf)
+        settings = RecorderSettings(video=video, fps=cfg.fps, audio=cfg.recording_audio, nice=cfg.recording_nice)
+        return RecordingKit(root, settings, self.uploader)
+
+    async def _poll(
+        self,
+        client: ServerClient,
+        ice_servers: list[dict[str, object]],
+        kit: CaptureKit,
+        recordings: RecordingKit | None,
+    ) -> None:
         while not self._stopping.is_set():
             try:
                 open_ids = {c["id"] for c in await client.open_consultations()}
@@ -136,6 +184,7 @@ class EdgeAgent:
                     ice_servers,
                     shared_encoder=self.config.shared_encoder,
                     captures=kit,
+                    recordings=recordings,
                 )
                 self.links[cid] = (link, asyncio.create_task(link.run(), name=f"consultation-{cid}"))
             for cid, (_, task) in list(self.links.items()):

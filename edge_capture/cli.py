@@ -52,6 +52,33 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="seconds of source frames kept for clips (memory: about 2.8 MB per 720p frame)",
     )
     p.add_argument(
+        "--recordings",
+        default=os.environ.get("TELEUS_EDGE_RECORDINGS", "teleus-edge-recordings"),
+        help="folder where consultation recordings wait until the server has them (TELEUS_EDGE_RECORDINGS)",
+    )
+    p.add_argument("--no-record", dest="record", action="store_false", help="never record on this edge")
+    p.add_argument("--recording-preset", default="veryfast", help="x264 preset of the recordings (default veryfast)")
+    p.add_argument("--recording-crf", type=int, default=23, help="x264 constant rate factor (default 23)")
+    p.add_argument("--no-recording-voice", dest="recording_audio", action="store_false", help="record video only")
+    p.add_argument(
+        "--recording-nice",
+        type=int,
+        default=0,
+        help="niceness of the recorder thread; > 0 lets the live video win on a machine short of CPU (default 0)",
+    )
+    p.add_argument(
+        "--upload-chunk-kib", type=int, default=1024, help="recording upload chunk size in KiB (default 1024)"
+    )
+    p.add_argument(
+        "--upload-mbps",
+        type=float,
+        default=0.0,
+        help="cap on the recording upload in Mb/s, to spare the live video's uplink (default 0: no cap)",
+    )
+    p.add_argument(
+        "--keep-recordings", action="store_true", help="keep local copies after the server has them whole"
+    )
+    p.add_argument(
         "--no-shared-encoder",
         dest="shared_encoder",
         action="store_false",
@@ -79,6 +106,15 @@ def config_from(args: argparse.Namespace) -> EdgeConfig:
         preset=args.preset,
         source_lossy=args.source_lossy,
         history_seconds=args.history_seconds,
+        record=args.record,
+        recordings_dir=Path(args.recordings),
+        recording_preset=args.recording_preset,
+        recording_crf=args.recording_crf,
+        recording_audio=args.recording_audio,
+        recording_nice=args.recording_nice,
+        upload_chunk_bytes=max(1, args.upload_chunk_kib) * 1024,
+        upload_max_bytes_per_second=args.upload_mbps * 1e6 / 8 if args.upload_mbps > 0 else None,
+        keep_recordings=args.keep_recordings,
     )
 
 

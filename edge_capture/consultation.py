@@ -26,6 +26,7 @@ from edge_capture.dicom.stills import CaptureRequest, StillCapture
 from edge_capture.encoding import VideoEncoding
 from edge_capture.fanout import SharedH264Encoder
 from edge_capture.guidance import GuidanceBoard, check_may_draw
+from edge_capture.recording.session import RecordingKit, SessionRecording
 from edge_capture.ring import FrameRing
 from edge_capture.viewer import Viewer
 from edge_capture.voice import VoiceHub
@@ -56,6 +57,7 @@ class ConsultationLink:
         ice_servers: list[dict[str, Any]],
         shared_encoder: bool = True,
         captures: CaptureKit | None = None,
+        recordings: RecordingKit | None = None,
     ) -> None:
         self.client = client
         self.cid = consultation_id
@@ -71,6 +73,8 @@ class ConsultationLink:
                 ring, preset=encoding.x264_preset, bitrate_bps=encoding.bitrate_bps, name=consultation_id
             )
         self.captures = captures
+        self.recordings = recordings
+        self.recording: SessionRecording | None = None  # while the consultation is live and its site records
         self.consultation: dict[str, Any] | None = None  # as the server last described it
         self._stills: StillCapture | None = None
         self._capture_tasks: set[asyncio.Task[None]] = set()
@@ -102,6 +106,7 @@ class ConsultationLink:
                     attempt += 1
         finally:
             await self._drop_all()
+            await self._stop_recording()
             if self.shared_video is not None:
                 await self.shared_video.close()
             self.voice.close()
@@ -125,10 +130,13 @@ class ConsultationLink:
 
     async def _handle(self, message: dict[str, Any]) -> None:
         kind = message.get("type")
+        if self.recording is not None:
+            self.recording.signal(message)  # chat, joins and leaves, state changes: into the timeline
         if kind == "welcome":
             self.consultation = message.get("consultation") or self.consultation
             self.peer_id = message["you"]["id"]
             log.info("consultation %s: edge joined as %s", self.cid, self.peer_id)
+            await self._follow_recording(message["peers"])
             for peer in message["peers"]:
                 await self._offer_to(peer)
         elif kind == "peer-joined":
@@ -151,6 +159,7 @@ class ConsultationLink:
             task.add_done_callback(self._capture_tasks.discard)
         elif kind == "state":
             self.consultation = message["consultation"]
+            await self._follow_recording([v.peer for v in self.viewers.values()])
             if message["consultation"]["state"] in CLOSED_STATES:
                 self.finished = True
                 if self._ws is not None:
@@ -159,6 +168,34 @@ class ConsultationLink:
             log.warning(
                 "consultation %s: signaling error %s: %s", self.cid, message.get("code"), message.get("message")
             )
+
+    # ---- the recording (recordings/RECORDINGS.md) -----------------------------------------------------
+
+    async def _follow_recording(self, peers: list[dict[str, Any]]) -> None:
+        """Record while the consultation is live and its site's policy says so (the server's `recording`)."""
+        consultation = self.consultation or {}
+        wanted = consultation.get("state") == "live" and consultation.get("recording") is True
+        if wanted and self.recording is None and self.recordings is not None:
+            recording = SessionRecording(self.recordings, self.cid, self.ring, self.voice, self.viewers.values)
+            try:
+                await recording.start("live", peers)
+            except Exception:  # a full or read-only disk: the live session goes on unrecorded
+                log.exception("consultation %s: the recording could not start", self.cid)
+                return
+            self.recording = recording
+        elif not wanted and self.recording is not None:
+            await self._stop_recording()
+
+    async def _stop_recording(self) -> None:
+        recording, self.recording = self.recording, None
+        if recording is not None:
+            await recording.stop()
+
+    def record_qc_alert(self, alert: dict[str, Any]) -> None:
+        """Put a live QC alert in the recording's timeline: `{"code", "text", "state": "raised"|"cleared", "t"?}`
+        (qc/live.py's `Alert.to_dict()`; `t`, the deciding frame's wall clock in s, places it on the media clock)."""
+        if self.recording is not None:
+            self.recording.qc_alert(alert)
 
     # ---- captures (PROTOCOL.md §4) ---------------------------------------------------------------------
 
@@ -193,6 +230,12 @@ class ConsultationLink:
             result.sop_instance_uid,
             result.number_of_frames,
         )
+        if self.recording is not None:
+            labels = command.get("labels")
+            labels = labels if isinstance(labels, dict) else {}
+            self.recording.capture(
+                capture_id, result.kind, labels, result.sop_instance_uid, result.number_of_frames
+            )
         await self._send(
             {
                 "type": "captured",
@@ -255,6 +298,8 @@ class ConsultationLink:
             viewer.send("guidance", dc.encode(exc.to_message()))
             return
         stamped = replace(message, from_=viewer.peer_id, at=now_ms())
+        if self.recording is not None:
+            self.recording.guidance(stamped)
         if isinstance(stamped, dc.Pointer):
             text = dc.encode(stamped)
             for other in self.viewers.values():

@@ -1,1 +1,1 @@
-"""Session recordings: MP4 plus timeline, resumable upload, trainer review (issue 4, not built yet)."""
+"""Session recordings: MP4 plus timeline, resumable upload (RECORDINGS.md), trainer review."""

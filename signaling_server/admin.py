@@ -31,6 +31,16 @@ async def create_site(db: AsyncSession, code: str, name: str, ae_title: str | No
     return site
 
 
+async def set_recording(db: AsyncSession, site_id: str, enabled: bool) -> Site:
+    """The site's recording policy: whether the edge records its live consultations (RECORDINGS.md)."""
+    site = await db.get(Site, site_id)
+    if site is None:
+        raise errors.NotFound("no such site")
+    site.recording_enabled = enabled
+    await db.commit()
+    return site
+
+
 async def create_user(
     db: AsyncSession, username: str, name: str, role: str, password: str, site_id: str | None = None
 ) -> User:

@@ -5,14 +5,16 @@
     │   ├── InvalidDicom             invalid_dicom        400
     │   │   ├── MissingAttribute     missing_attribute    400
     │   │   └── StudyMismatch        study_mismatch       400
-    │   └── BadMultipart             bad_multipart        400
+    │   ├── BadMultipart             bad_multipart        400
+    │   └── ChunkChecksumMismatch    chunk_checksum_mismatch 400
     ├── Unauthenticated              unauthenticated      401
     │   ├── BadCredentials           bad_credentials      401
     │   └── DeviceRevoked            device_revoked       401
     ├── Forbidden                    forbidden            403
     │   ├── CsrfFailed               csrf_failed          403
     │   ├── BadOrigin                bad_origin           403
-    │   └── NotParticipant           not_participant      403
+    │   ├── NotParticipant           not_participant      403
+    │   └── RecordingDisabled        recording_disabled   403
     ├── NotFound                     not_found            404
     ├── NotAcceptable                not_acceptable       406
     ├── InvalidTransition            invalid_transition   409
@@ -20,7 +22,10 @@
     │   ├── StudyLocked              study_locked         409
     │   ├── NotLockHolder            not_lock_holder      409
     │   ├── EdgeOffline              edge_offline         409
-    │   └── InstanceConflict         instance_conflict    409
+    │   ├── InstanceConflict         instance_conflict    409
+    │   ├── WrongOffset              wrong_offset         409  (+ "offset": the server's)
+    │   │   └── ChecksumMismatch     checksum_mismatch    409  (+ "offset": 0, the file restarts)
+    │   └── FileComplete             file_complete        409
     ├── TooLarge                     too_large            413
     ├── UnsupportedMediaType         unsupported_media_type 415
     └── NotRenderable                not_renderable       422
@@ -70,6 +75,12 @@ class BadMultipart(InvalidRequest):
     code = "bad_multipart"
 
 
+class ChunkChecksumMismatch(InvalidRequest):
+    """A recording chunk whose bytes do not hash to its X-Chunk-SHA256: nothing was appended."""
+
+    code = "chunk_checksum_mismatch"
+
+
 class Unauthenticated(TeleusError):
     code, status = "unauthenticated", 401
 
@@ -96,6 +107,12 @@ class BadOrigin(Forbidden):
 
 class NotParticipant(Forbidden):
     code = "not_participant"
+
+
+class RecordingDisabled(Forbidden):
+    """The site's policy says its consultations are not recorded."""
+
+    code = "recording_disabled"
 
 
 class NotFound(TeleusError):
@@ -130,6 +147,31 @@ class InstanceConflict(Conflict):
     """A SOP Instance UID already stored with different content; the stored object stays as it was."""
 
     code = "instance_conflict"
+
+
+class WrongOffset(Conflict):
+    """A recording chunk sent for another offset than the server's; the answer carries the server's offset."""
+
+    code = "wrong_offset"
+
+    def __init__(self, message: str, offset: int) -> None:
+        super().__init__(message)
+        self.offset = offset
+
+    def as_json(self) -> dict[str, object]:  # type: ignore[override]
+        return {**super().as_json(), "offset": self.offset}
+
+
+class ChecksumMismatch(WrongOffset):
+    """A whole recording file whose SHA-256 or size differs from the sender's: it was emptied and restarts at 0."""
+
+    code = "checksum_mismatch"
+
+
+class FileComplete(Conflict):
+    """A chunk for a recording file the server already has whole."""
+
+    code = "file_complete"
 
 
 class TooLarge(TeleusError):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 from sqlalchemy import select
 
-from signaling_server import admin
+from signaling_server import admin, errors
 from signaling_server.api import body
 from signaling_server.api.representations import device_json, site_json, user_json
 from signaling_server.appkeys import DB, ROOMS, SETTINGS
@@ -42,6 +42,19 @@ async def create_site(request: web.Request) -> web.Response:
             body.text(data, "ae_title", max_len=16, required=False) or None,
         )
     return web.json_response(site_json(site), status=201)
+
+
+@routes.post("/api/v1/sites/{id}/recording")
+async def set_site_recording(request: web.Request) -> web.Response:
+    """Turn the recording of a site's live consultations on or off: `{"enabled": bool}` → Site."""
+    (await caller(request)).require_user("admin")
+    data = await body.json_body(request)
+    enabled = data.get("enabled")
+    if not isinstance(enabled, bool):
+        raise errors.InvalidRequest("'enabled' must be true or false")
+    async with request.app[DB]() as db:
+        site = await admin.set_recording(db, request.match_info["id"], enabled)
+    return web.json_response(site_json(site))
 
 
 @routes.get("/api/v1/users")

@@ -26,7 +26,13 @@ def user_json(user: User) -> dict[str, Any]:
 
 
 def site_json(site: Site) -> dict[str, Any]:
-    return {"id": site.id, "code": site.code, "name": site.name, "ae_title": site.ae_title}
+    return {
+        "id": site.id,
+        "code": site.code,
+        "name": site.name,
+        "ae_title": site.ae_title,
+        "recording_enabled": site.recording_enabled,
+    }
 
 
 def device_json(device: Device) -> dict[str, Any]:
@@ -64,6 +70,8 @@ def consultation_json(view: ConsultationView, participants: list[dict[str, Any]]
         "ended_at": iso(c.ended_at),
         "waiting_seconds": max(0, round((end - c.requested_at).total_seconds())),
         "participants": participants,
+        # The site's policy: the edge records the live session when true, and every page shows that it does.
+        "recording": view.site.recording_enabled,
     }
 
 

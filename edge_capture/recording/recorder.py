@@ -1,0 +1,320 @@
+"""The recorder: one thread per recorded consultation turns source frames into MP4 segments and timeline files.
+
+Off the live path by construction: the thread reads the ring with its own cursor (its own small asyncio loop,
+woken by the ring like any other consumer), encodes with libx264 on one core (PyAV releases the GIL while it
+encodes), and writes the files. Nothing on the event loop or the capture thread ever waits for it: the loop
+hands over voice frames and timeline events through thread-safe queues and returns at once.
+
+It records every frame it can: each time it wakes it takes all frames newer than the last one it wrote that
+are still in the ring and at most ``max_lag_seconds`` old, so a short stall costs no frame; when it falls
+further behind it skips ahead to what the ring still holds, and counts the skipped frames
+(``frames_dropped``) rather than stall anything or grow a queue.
+
+Segments: ``media[.k].mp4`` with ``timeline[.k].jsonl`` (see :mod:`edge_capture.recording.spool`). Each has its
+own media clock, t = 0 at its first frame. A new one starts when the picture size changes or the MP4 passes
+``max_segment_bytes``; a new recorder for the same consultation (after an agent restart) continues the count.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+import numpy as np
+
+from edge_capture.frames import SourceFrame
+from edge_capture.recording.mp4 import AUDIO_RATE, Mp4Writer, VideoSettings
+from edge_capture.recording.spool import segment_files
+from edge_capture.ring import FrameRing, RingClosed
+from recordings import timeline as tl
+
+logger = logging.getLogger(__name__)
+
+# What may wait for a stalled recorder thread (a disk that hangs) before more is dropped: 10 s of voice frames,
+# and timeline events for minutes of an active session. Never unbounded.
+MAX_QUEUED_VOICE = 500
+MAX_QUEUED_EVENTS = 20_000
+
+
+@dataclass(frozen=True)
+class RecorderSettings:
+    video: VideoSettings = field(default_factory=VideoSettings)
+    fps: float = 30.0  # the source's nominal rate, for x264's rate control and the header
+    audio: bool = True
+    max_lag_seconds: float = 1.0
+    max_segment_bytes: int = 1 << 30
+    sync_seconds: float = 2.0  # fsync the files this often (a killed process loses nothing written; a power cut)
+    # The recorder thread's niceness. 0: a fair share (measured: it keeps every frame while another process
+    # takes a core). Raise it (--recording-nice) on a machine too small for both, to let the live path win.
+    nice: int = 0
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A segment opened (``closed`` False) or closed: what the recorder tells its listener, on its thread."""
+
+    number: int
+    media: str
+    timeline: str
+    started_at_ms: float
+    closed: bool = False
+    frames: int = 0
+    duration_seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class RecorderStats:
+    frames_written: int
+    frames_dropped: int
+    voice_frames: int
+    events: int
+    segments: int
+    running: bool
+
+
+SegmentListener = Callable[[Segment], None]
+
+
+class _Open:
+    """The segment being written: its MP4, its timeline file, its clock origin."""
+
+    def __init__(self, info: Segment, writer: Mp4Writer, timeline: TextIO, origin_ns: int) -> None:
+        self.info, self.writer, self.timeline, self.origin_ns = info, writer, timeline, origin_ns
+
+    def t(self, stamp_ns: int) -> float:
+        return max(0.0, (stamp_ns - self.origin_ns) / 1e9)
+
+
+class Recorder:
+    def __init__(
+        self,
+        ring: FrameRing,
+        folder: Path,
+        consultation_id: str,
+        settings: RecorderSettings,
+        first_segment: int = 0,
+        on_segment: SegmentListener | None = None,
+    ) -> None:
+        self.ring, self.folder, self.cid, self.settings = ring, folder, consultation_id, settings
+        self._next_segment = first_segment
+        self._on_segment = on_segment
+        self._events: queue.SimpleQueue[tuple[int, tl.Event]] = queue.SimpleQueue()
+        self._voice: queue.SimpleQueue[tuple[int, np.ndarray]] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name=f"recorder-{consultation_id}", daemon=True)
+        self._stopping = threading.Event()
+        self._ready = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._segment: _Open | None = None
+        self._last_index: int | None = None
+        self._last_sync = time.monotonic()
+        self._stop_ns: int | None = None
+        self.frames_written = self.frames_dropped = self.voice_frames = self.events = self.segments = 0
+        self.voice_dropped = self.events_dropped = 0
+
+    # ---- any thread -------------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self._thread.start()
+
+    def add_event(self, event: tl.Event, stamp_ns: int | None = None) -> None:
+        """Queue a timeline event that happened at ``stamp_ns`` (monotonic; now if None). Never blocks."""
+        if self._events.qsize() >= MAX_QUEUED_EVENTS:
+            self.events_dropped += 1
+            return
+        self._events.put((time.monotonic_ns() if stamp_ns is None else stamp_ns, event))
+
+    def add_voice(self, samples: np.ndarray, stamp_ns: int) -> None:
+        """Queue s16 stereo voice whose first sample was heard at ``stamp_ns`` (monotonic). Never blocks."""
+        if self._voice.qsize() >= MAX_QUEUED_VOICE:
+            self.voice_dropped += 1
+            return
+        self._voice.put((stamp_ns, samples))
+
+    @property
+    def stats(self) -> RecorderStats:
+        return RecorderStats(
+            self.frames_written, self.frames_dropped, self.voice_frames, self.events, self.segments, self.running
+        )
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+    def stop(self, timeout: float = 15.0) -> RecorderStats:
+        """End the recording now: the frames captured until now are written (those still in the ring and within
+        the lag), then the open segment is closed. Blocks (call it through to_thread)."""
+        self._stop_ns = time.monotonic_ns()
+        self._stopping.set()
+        if self._thread.ident is not None and self._ready.wait(timeout):
+            loop, task = self._loop, self._task
+            if loop is not None and task is not None:
+                try:
+                    loop.call_soon_threadsafe(task.cancel)
+                except RuntimeError:  # its loop has already ended
+                    pass
+            self._thread.join(timeout)
+        if self._thread.is_alive():
+            logger.warning("recording %s: the recorder did not finish within %.0f s", self.cid, timeout)
+        return self.stats
+
+    # ---- the recorder thread ----------------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        if self.settings.nice:
+            try:  # Linux schedules threads one by one: a nicer recorder yields to the live path when CPU is short
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), self.settings.nice)
+            except (OSError, AttributeError):
+                logger.info("recording %s: the recorder thread runs at normal priority", self.cid)
+        try:
+            asyncio.run(self._main())
+        except Exception:  # a full disk, a broken encoder: the recording stops, the live session goes on
+            logger.exception("recording %s: the recorder failed", self.cid)
+        finally:
+            self._ready.set()
+        logger.info(
+            "recording %s: recorder stopped: %s frames written, %s dropped, %s voice frames, %s events, %s segments",
+            self.cid, self.frames_written, self.frames_dropped, self.voice_frames, self.events, self.segments,
+        )
+
+    async def _main(self) -> None:
+        self._loop, self._task = asyncio.get_running_loop(), asyncio.current_task()
+        self._ready.set()
+        try:
+            while not self._stopping.is_set():
+                newest = await self.ring.next_after(self._last_index)
+                while not self._stopping.is_set() and (frame := self._next_frame(newest)) is not None:
+                    self._write_frame(frame)
+                    self._drain()
+        except (asyncio.CancelledError, RingClosed):
+            pass
+        finally:
+            try:
+                self._catch_up()
+            except Exception:
+                logger.exception("recording %s: could not write the last frames", self.cid)
+            self._drain()
+            self._close_segment()
+
+    def _catch_up(self) -> None:
+        """On stop: write what was captured before the stop and is still in reach (a recorder a little behind)."""
+        newest, stop_ns = self.ring.latest(), self._stop_ns
+        while newest is not None and stop_ns is not None and (frame := self._next_frame(newest)) is not None:
+            if frame.monotonic_ns > stop_ns:
+                break
+            self._write_frame(frame)
+
+    def _next_frame(self, newest: SourceFrame) -> SourceFrame | None:
+        """The oldest frame not yet written that is at most ``max_lag_seconds`` old (the newest one to start
+        with, or when nothing is that recent any more); None when there is nothing new."""
+        last = self._last_index
+        recent = [f for f in self.ring.since(self.settings.max_lag_seconds) if last is None or f.index > last]
+        if last is None:
+            frame = recent[-1] if recent else newest
+        elif recent:
+            frame = recent[0]
+        elif newest.index > last:
+            frame = newest  # nothing that recent: go on from the newest
+        else:
+            return None
+        if last is not None:
+            self.frames_dropped += frame.index - last - 1
+        self._last_index = frame.index
+        return frame
+
+    def _write_frame(self, frame: SourceFrame) -> None:
+        segment = self._segment
+        if segment is not None and (
+            (frame.width, frame.height) != (segment.writer.width, segment.writer.height)
+            or segment.writer.bytes_written >= self.settings.max_segment_bytes
+        ):
+            self._drain()
+            self._close_segment()
+            segment = None
+        if segment is None:
+            segment = self._open_segment(frame)
+        pts = (frame.monotonic_ns - segment.origin_ns) * 90_000 // 1_000_000_000
+        segment.writer.write_video(frame.i420(), pts)
+        self.frames_written += 1
+
+    def _open_segment(self, first: SourceFrame) -> _Open:
+        number = self._next_segment
+        self._next_segment += 1
+        media, timeline = segment_files(number)
+        info = Segment(number, media, timeline, first.capture_time_ns / 1e6)
+        self._tell(info)  # before the files exist: the uploader must never take a growing file for a whole one
+        writer = Mp4Writer(
+            self.folder / media, first.width, first.height, self.settings.fps, self.settings.video, self.settings.audio
+        )
+        lines = open(self.folder / timeline, "w", encoding="utf-8")  # closed in _close_segment
+        header = tl.Header(self.cid, info.started_at_ms, first.width, first.height, self.settings.fps, segment=number)
+        lines.write(tl.encode(header) + "\n")
+        lines.flush()
+        self._segment = _Open(info, writer, lines, first.monotonic_ns)
+        self.segments += 1
+        logger.info("recording %s: segment %s started (%s×%s)", self.cid, media, first.width, first.height)
+        return self._segment
+
+    def _drain(self) -> None:
+        """Write the queued voice and events into the open segment (dropped when none is open)."""
+        segment = self._segment
+        while True:
+            try:
+                stamp_ns, samples = self._voice.get_nowait()
+            except queue.Empty:
+                break
+            if segment is not None:
+                pts = (stamp_ns - segment.origin_ns) * AUDIO_RATE // 1_000_000_000
+                segment.writer.write_voice(samples, pts)
+                self.voice_frames += 1
+        while True:
+            try:
+                stamp_ns, event = self._events.get_nowait()
+            except queue.Empty:
+                break
+            if segment is not None:
+                segment.timeline.write(tl.encode(dataclasses.replace(event, t=segment.t(stamp_ns))) + "\n")
+                self.events += 1
+        if segment is not None:
+            segment.timeline.flush()  # whole lines reach the file together, for the uploader to send
+            if time.monotonic() - self._last_sync >= self.settings.sync_seconds:
+                self._last_sync = time.monotonic()
+                segment.writer.flush_to_disk()
+                os.fsync(segment.timeline.fileno())
+
+    def _close_segment(self) -> None:
+        segment, self._segment = self._segment, None
+        if segment is None:
+            return
+        try:
+            segment.writer.close()
+        finally:
+            segment.timeline.flush()
+            os.fsync(segment.timeline.fileno())
+            segment.timeline.close()
+            writer = segment.writer
+            closed = dataclasses.replace(
+                segment.info, closed=True, frames=writer.frames, duration_seconds=writer.duration_seconds
+            )
+            logger.info(
+                "recording %s: segment %s closed: %s frames, %.1f s",
+                self.cid, closed.media, closed.frames, closed.duration_seconds,
+            )
+            self._tell(closed)
+
+    def _tell(self, segment: Segment) -> None:
+        if self._on_segment is not None:
+            try:
+                self._on_segment(segment)
+            except Exception:
+                logger.exception("recording %s: segment listener failed", self.cid)

@@ -1,0 +1,196 @@
+"""A live consultation recorded end to end with real parts and no browser: the real app over TCP, a real aiortc
+edge agent streaming the synthetic thyroid at 720p30, an aiortc page as the expert (microphone: a 440 Hz tone)
+and the sonographer on the signaling socket. The recording is read back from the server's API."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aioice.ice
+import pytest
+
+from edge_capture.agent import EdgeAgent, EdgeConfig
+from recordings import timeline as tl
+from signaling_server.app import create_app
+from signaling_server.settings import Settings
+from tests.conftest import THYROID_REQUEST, Api, seed
+from tests.databases import database
+from tests.edge_capture.recording.media import decode, peak_frequency
+from tests.recordings.pages import RtcPage
+
+FRAME_MS = 1000 / 30
+
+
+@pytest.fixture
+def loopback(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(aioice.ice, "get_host_addresses", aioice.ice.get_host_addresses)  # undone afterwards
+
+
+@dataclass
+class Clinic:
+    base: str
+    world: Any
+    agent: EdgeAgent
+    recordings: Path
+    apis: list[Api]
+
+    async def api(self, client: Any, username: str | None = None) -> Api:
+        api = Api(client)
+        self.apis.append(api)
+        if username:
+            await api.login(username)
+        return api
+
+
+@asynccontextmanager
+async def clinic(aiohttp_server: Any, aiohttp_client: Any, tmp_path: Path) -> AsyncIterator[tuple[Clinic, Any]]:
+    async with database("sqlite", tmp_path) as url:
+        app = create_app(Settings(data_dir=tmp_path / "server", database_url=url))
+        server = await aiohttp_server(app)
+        client = await aiohttp_client(server)
+        world = await seed(app)
+        base = str(server.make_url("/"))
+        config = EdgeConfig(
+            server_url=base,
+            credential=world.device_a_credential,
+            ice_hosts=("127.0.0.1",),
+            spool_dir=tmp_path / "outbox",
+            recordings_dir=tmp_path / "edge-recordings",
+            upload_chunk_bytes=256 * 1024,
+            poll_seconds=0.2,
+        )
+        agent = EdgeAgent(config)
+        task = asyncio.create_task(agent.run())
+        place = Clinic(base, world, agent, config.recordings_dir, [])
+        try:
+            await asyncio.wait_for(agent.ready.wait(), 20)
+            yield place, client
+        finally:
+            agent.stop()
+            await asyncio.wait_for(task, 20)
+            for api in place.apis:
+                await api.close()
+
+
+async def until(condition: Any, timeout: float = 20.0, step: float = 0.1) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if result := await condition():
+            return result
+        await asyncio.sleep(step)
+    raise AssertionError("timed out")
+
+
+async def test_a_live_consultation_is_recorded_at_the_edge_and_arrives_whole(
+    aiohttp_server: Any, aiohttp_client: Any, tmp_path: Path, loopback: None
+) -> None:
+    async with clinic(aiohttp_server, aiohttp_client, tmp_path) as (place, client):
+        sono, expert_api, trainer = [await place.api(client, u) for u in ("sono_a", "expert", "trainer")]
+        _, consultation = await sono.post("/api/v1/consultations", THYROID_REQUEST)
+        cid = consultation["id"]
+        assert consultation["recording"] is True  # every page can show that the session is recorded
+        await until(lambda: asyncio.sleep(0, cid in place.agent.links))
+
+        expert = RtcPage(expert_api, cid)
+        sono_ws = await sono.ws(f"/api/v1/consultations/{cid}/signal")
+        await sono_ws.send_json({"type": "join"})
+        try:
+            await expert.join()  # the first expert: the consultation goes live and the edge starts recording
+            await expert.connected()
+            await asyncio.sleep(1.0)
+            expert.send("guidance", {"type": "mark", "id": "a1", "kind": "arrow", "points": [[0.2, 0.25], [0.6, 0.5]]})
+            for k in range(60):  # a page moving its pointer at 120 Hz for half a second
+                expert.send("live", {"type": "pointer", "x": 0.3 + k / 1000, "y": 0.4})
+                await asyncio.sleep(1 / 120)
+            await sono_ws.send_json({"type": "chat", "text": "Nodule in view"})
+            link, _ = place.agent.links[cid]
+            qc_decided = time.time() - 0.2  # the live QC adapter decides on a frame a little before it reports
+            link.record_qc_alert({"code": "dark", "state": "raised", "text": "too dark", "t": qc_decided})
+            await asyncio.sleep(2.0)
+            status, _ = await expert_api.post(f"/api/v1/consultations/{cid}/end")
+            assert status == 200
+        finally:
+            await sono_ws.close()
+            await expert.close()
+
+        async def complete() -> dict[str, Any] | None:
+            _, listed = await trainer.get("/api/v1/recordings")
+            found = [r for r in listed["recordings"] if r["consultation_id"] == cid and r["state"] == "complete"]
+            return found[0] if found else None
+
+        recording = await until(complete)
+        await until(lambda: asyncio.sleep(0, not (place.recordings / cid).exists()))  # deleted once confirmed
+        async with trainer.session.get(f"{trainer.base}/api/v1/recordings/{recording['id']}/media") as response:
+            assert response.status == 200
+            (tmp_path / "downloaded.mp4").write_bytes(await response.read())
+        status, timeline = await trainer.get(f"/api/v1/recordings/{recording['id']}/timeline")
+
+    assert [f["name"] for f in recording["files"]] == ["media.mp4", "timeline.jsonl"]
+    video = decode(tmp_path / "downloaded.mp4")
+    assert (video.width, video.height) == (1280, 720)
+    pts = video.video_pts
+    assert pts[0] == 0 and all(b > a for a, b in itertools.pairwise(pts))
+    assert len(pts) == pytest.approx(pts[-1] * 30 + 1, rel=0.1)  # the source's frames (its pacer may skip under load)
+    assert pts[-1] == pytest.approx(recording["duration_seconds"], abs=0.1) and pts[-1] > 3
+    assert peak_frequency(video.audio[-48_000:]) == pytest.approx(440, abs=5)  # the expert's voice, via the hub
+
+    assert status == 200 and not timeline["torn_tail"]
+    header = tl.Header.from_dict(timeline["header"])
+    assert (header.consultation_id, header.width, header.height, header.fps) == (cid, 1280, 720, 30.0)
+    events = [tl.decode(tl.encode(tl.EVENT_TYPES[e["type"]].from_dict(e))) for e in timeline["events"]]
+    kinds = [e.TYPE for e in events]
+    assert kinds[0] == "state" and kinds[-1] == "state"
+    assert {"join", "mark", "pointer", "chat", "qc", "link"} <= set(kinds)
+    joins = {(e.role, e.name) for e in events if isinstance(e, tl.Join)}
+    assert ("expert", "Expert") in joins and ("sonographer", "Sono A") in joins
+
+    mark = next(e for e in events if isinstance(e, tl.Mark))
+    relayed = next(m for _, m in expert.received if m["type"] == "mark" and m["id"] == "a1")
+    assert mark.from_ == relayed["from"] and mark.points == ((0.2, 0.25), (0.6, 0.5))
+    # The mark is at the media time it was relayed (the edge's `at`), within one frame period.
+    assert abs(header.started_at_ms + mark.t * 1000 - relayed["at"]) < FRAME_MS
+    pointers = [e for e in events if isinstance(e, tl.Pointer)]
+    assert 5 <= len(pointers) <= 30 * (pointers[-1].t - pointers[0].t) + 2  # thinned to at most 30 a second
+    chat = next(e for e in events if isinstance(e, tl.Chat))
+    assert (chat.text, chat.role) == ("Nodule in view", "sonographer") and chat.t > mark.t
+    qc = next(e for e in events if isinstance(e, tl.Qc))
+    assert (qc.code, qc.state, qc.text) == ("dark", "raised", "too dark")
+    assert abs(header.started_at_ms + qc.t * 1000 - qc_decided * 1000) < FRAME_MS  # at the frame that decided it
+    links = [e for e in events if isinstance(e, tl.Link)]
+    seen = [v for link in links for v in link.viewers if v.peer == expert.welcome["you"]["id"]]
+    assert len(seen) >= 2 and seen[-1].fps > 20 and (seen[-1].kbps or 0) > 100
+    assert seen[-1].rtt_ms is not None and seen[-1].loss is not None
+    ended = events[-1]
+    assert isinstance(ended, tl.State) and ended.state == "ended" and ended.t == pytest.approx(pts[-1], abs=0.5)
+
+
+async def test_a_site_that_does_not_record_is_not_recorded(
+    aiohttp_server: Any, aiohttp_client: Any, tmp_path: Path, loopback: None
+) -> None:
+    async with clinic(aiohttp_server, aiohttp_client, tmp_path) as (place, client):
+        admin, sono, expert, trainer = [await place.api(client, u) for u in ("admin", "sono_a", "expert", "trainer")]
+        status, _ = await admin.post(f"/api/v1/sites/{place.world.site_a}/recording", {"enabled": False})
+        assert status == 200
+        _, consultation = await sono.post("/api/v1/consultations", THYROID_REQUEST)
+        cid = consultation["id"]
+        await until(lambda: asyncio.sleep(0, cid in place.agent.links))
+        ws = await expert.ws(f"/api/v1/consultations/{cid}/signal")
+        await ws.send_json({"type": "join"})
+        welcome = await ws.receive_json()
+        assert welcome["consultation"]["state"] == "live" and welcome["consultation"]["recording"] is False
+        await asyncio.sleep(2.0)
+        link, _ = place.agent.links[cid]
+        assert link.consultation is not None and link.consultation["state"] == "live" and link.recording is None
+        await ws.close()
+        _, read = await sono.get(f"/api/v1/consultations/{cid}")
+        assert read["recording"] is False
+        _, listed = await trainer.get("/api/v1/recordings")
+        assert listed["recordings"] == []
+        assert not (place.recordings / cid).exists()
