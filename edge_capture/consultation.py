@@ -30,6 +30,8 @@ from edge_capture.recording.session import RecordingKit, SessionRecording
 from edge_capture.ring import FrameRing
 from edge_capture.viewer import Viewer
 from edge_capture.voice import VoiceHub
+from qc.completeness import completeness
+from qc.live import Alert, LiveQc
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +79,8 @@ class ConsultationLink:
         self.recording: SessionRecording | None = None  # while the consultation is live and its site records
         self.consultation: dict[str, Any] | None = None  # as the server last described it
         self._stills: StillCapture | None = None
+        self._qc_alerts: dict[str, dict[str, Any]] = {}  # code → the raised alert
+        self._captured_labels: list[dict[str, Any]] = []  # what completeness counts
         self._capture_tasks: set[asyncio.Task[None]] = set()
         self.peer_id: str | None = None
         self.finished = False
@@ -87,6 +91,8 @@ class ConsultationLink:
     async def run(self) -> None:
         """Stay in the room until the consultation closes; rejoin after drops."""
         attempt = 0
+        live_qc = LiveQc(self.ring, on_alert=self._on_qc_alert, name=self.cid)
+        qc_task = asyncio.create_task(live_qc.run(), name=f"qc-{self.cid}")
         try:
             while not self.finished:
                 try:
@@ -105,6 +111,9 @@ class ConsultationLink:
                     await asyncio.sleep(RECONNECT_DELAYS[min(attempt, len(RECONNECT_DELAYS) - 1)])
                     attempt += 1
         finally:
+            qc_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await qc_task
             await self._drop_all()
             await self._stop_recording()
             if self.shared_video is not None:
@@ -191,6 +200,27 @@ class ConsultationLink:
         if recording is not None:
             await recording.stop()
 
+    # ---- live QC (qc/live.py) and exam completeness, shown on every page ---------------------------------
+
+    def _on_qc_alert(self, alert: Alert) -> None:
+        if alert.state == "raised":
+            self._qc_alerts[alert.code] = alert.to_dict()
+        else:
+            self._qc_alerts.pop(alert.code, None)
+        self.record_qc_alert(alert.to_dict())
+        self._send_qc()
+
+    def _qc_message(self) -> str:
+        exam = (self.consultation or {}).get("exam_type") or "thyroid"
+        checklist = completeness(exam, self._captured_labels).to_dict()
+        alerts = [{"code": a["code"], "text": a["text"], "state": "raised"} for a in self._qc_alerts.values()]
+        return json.dumps({"type": "qc", "alerts": alerts, "completeness": checklist})
+
+    def _send_qc(self, only: Viewer | None = None) -> None:
+        text = self._qc_message()
+        for viewer in [only] if only is not None else list(self.viewers.values()):
+            viewer.send("guidance", text)
+
     def record_qc_alert(self, alert: dict[str, Any]) -> None:
         """Put a live QC alert in the recording's timeline: `{"code", "text", "state": "raised"|"cleared", "t"?}`
         (qc/live.py's `Alert.to_dict()`; `t`, the deciding frame's wall clock in s, places it on the media clock)."""
@@ -230,12 +260,12 @@ class ConsultationLink:
             result.sop_instance_uid,
             result.number_of_frames,
         )
+        labels = command.get("labels")
+        labels = labels if isinstance(labels, dict) else {}
+        self._captured_labels.append({"id": result.sop_instance_uid, "labels": labels})
+        self._send_qc()
         if self.recording is not None:
-            labels = command.get("labels")
-            labels = labels if isinstance(labels, dict) else {}
-            self.recording.capture(
-                capture_id, result.kind, labels, result.sop_instance_uid, result.number_of_frames
-            )
+            self.recording.capture(capture_id, result.kind, labels, result.sop_instance_uid, result.number_of_frames)
         await self._send(
             {
                 "type": "captured",
@@ -284,6 +314,7 @@ class ConsultationLink:
     def _on_open(self, viewer: Viewer, label: str) -> None:
         if label == "guidance":
             viewer.send("guidance", dc.encode(self.board.snapshot()))
+            self._send_qc(only=viewer)
 
     def _on_message(self, viewer: Viewer, label: str, text: str) -> None:
         try:

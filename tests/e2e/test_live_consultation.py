@@ -200,6 +200,12 @@ async def _scenario(
     await expert.wait_for_function(loaded, arg=sop)
     await sono.wait_for_function(loaded, arg=sop)
     await _check_capture(app, agent, sop, cid)
+    # Completeness updates live on both screens: the labelled still ticks its protocol item.
+    for page in (sono, expert):
+        q = await wait_for(page, "s => s.qc.completeness && s.qc.completeness.value > 0")
+        done = [i for i in q["qc"]["completeness"]["items"] if i["done"]]
+        assert len(done) == 1, q["qc"]["completeness"]
+    assert await sono.locator("[data-testid=qc-checklist] [data-done=true]").count() == 1
 
     # An observer (trainer) joins view-only and sees the video and the marks already drawn.
     trainer = await (await browser.new_context()).new_page()
