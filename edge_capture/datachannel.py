@@ -24,8 +24,10 @@ from __future__ import annotations
 import json
 import math
 import re
-from dataclasses import MISSING, dataclass, fields
+from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
+
+from edge_capture.jsonmap import JsonMapped
 
 GUIDANCE = "guidance"  # ordered, reliable
 LIVE = "live"  # unordered, maxRetransmits 0
@@ -92,38 +94,14 @@ def _check_ping_id(value: object) -> None:
         raise _bad("id must be a string or a whole number")
 
 
-class _Message:
-    """JSON mapping shared by every message: a field ``name_`` is the key ``name``; None is left out."""
+class _Message(JsonMapped):
+    """Every data-channel message (edge_capture/jsonmap.py does the JSON mapping)."""
 
-    TYPE: ClassVar[str]
     CHANNEL: ClassVar[str]
 
-    def to_dict(self) -> Json:
-        data: Json = {"type": self.TYPE}
-        for f in fields(self):  # type: ignore[arg-type]
-            value = getattr(self, f.name)
-            if value is not None:
-                data[f.name.rstrip("_")] = _jsonable(value)
-        return data
-
     @classmethod
-    def from_dict(cls, data: Json) -> Any:
-        arguments = {}
-        for f in fields(cls):  # type: ignore[arg-type]
-            key = f.name.rstrip("_")
-            if key in data:
-                arguments[f.name] = data[key]
-            elif f.default is MISSING:
-                raise _bad(f"{key} is missing")
-        return cls(**arguments)
-
-
-def _jsonable(value: object) -> object:
-    if isinstance(value, _Message):
-        return value.to_dict()
-    if isinstance(value, tuple):
-        return [_jsonable(v) for v in value]
-    return value
+    def missing(cls, key: str) -> Exception:
+        return _bad(f"{key} is missing")
 
 
 # -- guidance channel ---------------------------------------------------------------------------------------

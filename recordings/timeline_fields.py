@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import math
-from dataclasses import MISSING, fields
 from typing import Any, ClassVar
+
+from edge_capture.jsonmap import JsonMapped
 
 Json = dict[str, Any]
 MAX_ID = 64
@@ -51,36 +52,11 @@ def optional_string(value: object, name: str, max_len: int = MAX_ID) -> None:
         string(value, name, max_len, empty=True)
 
 
-class JsonLine:
-    """JSON mapping shared by the header and every event: a field ``name_`` is the key ``name``; None is left out."""
+class JsonLine(JsonMapped):
+    """The header and every timeline event (edge_capture/jsonmap.py does the JSON mapping)."""
 
-    TYPE: ClassVar[str]
-
-    def to_dict(self) -> Json:
-        data: Json = {"type": self.TYPE}
-        for f in fields(self):  # type: ignore[arg-type]
-            value = getattr(self, f.name)
-            if value is not None:
-                data[f.name.rstrip("_")] = _jsonable(value)
-        return data
+    NESTED_TYPE: ClassVar[bool] = False
 
     @classmethod
-    def from_dict(cls, data: Json) -> Any:
-        arguments = {}
-        for f in fields(cls):  # type: ignore[arg-type]
-            key = f.name.rstrip("_")
-            if key in data:
-                arguments[f.name] = data[key]
-            elif f.default is MISSING and f.default_factory is MISSING:
-                raise bad(f"{cls.TYPE}: {key} is missing")
-        return cls(**arguments)
-
-
-def _jsonable(value: object) -> object:
-    if isinstance(value, JsonLine):
-        data = value.to_dict()
-        del data["type"]
-        return data
-    if isinstance(value, tuple):
-        return [_jsonable(v) for v in value]
-    return value
+    def missing(cls, key: str) -> Exception:
+        return bad(f"{cls.TYPE}: {key} is missing")
