@@ -100,8 +100,10 @@ async def test_a_recorder_that_falls_behind_drops_frames_and_never_holds_anyone_
     assert reader.frames_skipped <= 2 and max(gaps[1:]) < 0.1  # neither did the live reader
     decoded = decode(tmp_path / "media.mp4")
     assert len(decoded.video_pts) == stats.frames_written
-    # Still on the capture clock: the frames skipped are gaps in time, not a faster film.
-    assert decoded.video_pts[-1] == pytest.approx((stats.frames_written + stats.frames_dropped - 1) / 30, abs=0.05)
+    # Still on the capture clock: the frames skipped are gaps in time, not a faster film. The card's own clock
+    # wanders by a frame or two under load; dropped frames (> 10) would shorten a faster film by > 0.33 s.
+    nominal = (stats.frames_written + stats.frames_dropped - 1) / 30
+    assert decoded.video_pts[-1] == pytest.approx(nominal, abs=3 / 30)
 
 
 def test_segments_roll_over_at_the_size_cap_and_when_the_picture_changes(tmp_path: Path) -> None:
