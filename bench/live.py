@@ -30,7 +30,7 @@ import random
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,6 +51,7 @@ RESOLUTIONS = {"720p": (1280, 720), "1080p": (1920, 1080)}
 PASSWORD = "bench-Pa55word"
 FPS = 30.0
 SOURCE = "synthetic:thyroid"
+BARE_EDGE = ("--no-record", "--no-live-qc")  # the teleus_bare case: the live path alone
 EXPERT_VIEWPORT = {"width": 1600, "height": 1000}
 SONO_VIEWPORT = {"width": 1280, "height": 900}
 EVAL_TIMEOUT = 30.0
@@ -726,11 +727,13 @@ async def teleus_case(
     pointer: bool = True,
     on_slice: Any = None,
     tag: str = "",
+    edge_args: Sequence[str] = (),
 ) -> dict[str, Any]:
-    name = f"teleus-{resolution}" + ("-soak" if slice_seconds else "") + tag
+    name = f"teleus-{resolution}" + ("-soak" if slice_seconds else "") + ("-bare" if edge_args else "") + tag
     async with AsyncExitStack() as stack:
         world = await world_task
         log(f"  server up at {world.base}")
+        edge_dir = Path(stack.enter_context(_tempdir("teleus-bench-edge-")))
         edge = await procs.spawn(
             f"edge-{name}",
             [
@@ -749,6 +752,11 @@ async def teleus_case(
                 str(FPS),
                 "--ice-host",
                 "127.0.0.1",
+                "--spool",
+                str(edge_dir / "outbox"),
+                "--recordings",
+                str(edge_dir / "recordings"),
+                *edge_args,
             ],
             opts.log_dir,
             ROOT,
@@ -808,7 +816,7 @@ async def teleus_case(
         if profile is not None:
             await asyncio.sleep(2)
             result["profile"] = profile_summary(profile, opts.warmup + duration)
-        if pointer:
+        if pointer and opts.pointer_moves > 0:
             try:
                 result["pointer"] = await pointer_case(stack, browser, world, cid, expert, edge, opts)
             except Exception as exc:  # the video figures stand on their own
@@ -1222,6 +1230,8 @@ async def _resolution(
     if opts.av_sync:
         plan.append(("floor_h264_audio", "h264"))
         plan.append(("floor_h264_audio_split", "h264"))
+    if "teleus_bare" in opts.cases:  # only on request (bench/qc.py): recording and live QC off
+        plan.append(("teleus_bare", None))
     plan.append(("teleus", None))
     for name, codec in plan:
         if opts.cases and name not in opts.cases:
@@ -1235,7 +1245,10 @@ async def _resolution(
             log(f"{resolution} {name}{tag}: {opts.warmup:.0f} s warm-up + {opts.duration:.0f} s")
             case_started = time.monotonic()
             try:
-                if codec is None:
+                if name == "teleus_bare":
+                    result = await teleus_case(browser, resolution, opts, world_task, duration=opts.duration,
+                                               tag=tag, pointer=False, edge_args=BARE_EDGE)  # fmt: skip
+                elif codec is None:
                     result = await teleus_case(browser, resolution, opts, world_task, duration=opts.duration, tag=tag)
                 else:
                     result = await floor_case(

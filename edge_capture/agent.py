@@ -58,13 +58,14 @@ class EdgeConfig:
     # recordings_dir until the server has every file whole (then deleted unless keep_recordings).
     record: bool = True
     recordings_dir: Path | None = None  # None: "edge-recordings" beside spool_dir
-    recording_preset: str = "veryfast"
-    recording_crf: int = 23
+    recording_preset: str = "superfast"
+    recording_crf: int = 22
     recording_audio: bool = True
     recording_nice: int = 0  # > 0: the recorder thread yields to the live path when the CPU is short
     upload_chunk_bytes: int = 1 << 20
     upload_max_bytes_per_second: float | None = None  # None: as fast as the link goes
     keep_recordings: bool = False
+    live_qc: bool = True  # image QC alerts on sampled frames (qc.live); off only to measure what it costs
 
 
 class EdgeAgent:
@@ -185,6 +186,7 @@ class EdgeAgent:
                     shared_encoder=self.config.shared_encoder,
                     captures=kit,
                     recordings=recordings,
+                    live_qc=self.config.live_qc,
                 )
                 self.links[cid] = (link, asyncio.create_task(link.run(), name=f"consultation-{cid}"))
             for cid, (_, task) in list(self.links.items()):

@@ -57,8 +57,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="folder where consultation recordings wait until the server has them (TELEUS_EDGE_RECORDINGS)",
     )
     p.add_argument("--no-record", dest="record", action="store_false", help="never record on this edge")
-    p.add_argument("--recording-preset", default="veryfast", help="x264 preset of the recordings (default veryfast)")
-    p.add_argument("--recording-crf", type=int, default=23, help="x264 constant rate factor (default 23)")
+    p.add_argument("--recording-preset", default="superfast", help="x264 preset of the recordings (default superfast)")
+    p.add_argument("--recording-crf", type=int, default=22, help="x264 constant rate factor (default 22)")
     p.add_argument("--no-recording-voice", dest="recording_audio", action="store_false", help="record video only")
     p.add_argument(
         "--recording-nice",
@@ -76,8 +76,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="cap on the recording upload in Mb/s, to spare the live video's uplink (default 0: no cap)",
     )
     p.add_argument(
-        "--keep-recordings", action="store_true", help="keep local copies after the server has them whole"
+        "--no-live-qc",
+        dest="live_qc",
+        action="store_false",
+        help="no live image QC alerts (to measure what they cost)",
     )
+    p.add_argument("--keep-recordings", action="store_true", help="keep local copies after the server has them whole")
     p.add_argument(
         "--no-shared-encoder",
         dest="shared_encoder",
@@ -115,6 +119,7 @@ def config_from(args: argparse.Namespace) -> EdgeConfig:
         upload_chunk_bytes=max(1, args.upload_chunk_kib) * 1024,
         upload_max_bytes_per_second=args.upload_mbps * 1e6 / 8 if args.upload_mbps > 0 else None,
         keep_recordings=args.keep_recordings,
+        live_qc=args.live_qc,
     )
 
 

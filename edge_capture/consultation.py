@@ -60,8 +60,10 @@ class ConsultationLink:
         shared_encoder: bool = True,
         captures: CaptureKit | None = None,
         recordings: RecordingKit | None = None,
+        live_qc: bool = True,
     ) -> None:
         self.client = client
+        self.live_qc = live_qc
         self.cid = consultation_id
         self.ring = ring
         self.encoding = encoding
@@ -91,8 +93,10 @@ class ConsultationLink:
     async def run(self) -> None:
         """Stay in the room until the consultation closes; rejoin after drops."""
         attempt = 0
-        live_qc = LiveQc(self.ring, on_alert=self._on_qc_alert, name=self.cid)
-        qc_task = asyncio.create_task(live_qc.run(), name=f"qc-{self.cid}")
+        qc_task: asyncio.Task[None] | None = None
+        if self.live_qc:
+            live_qc = LiveQc(self.ring, on_alert=self._on_qc_alert, name=self.cid)
+            qc_task = asyncio.create_task(live_qc.run(), name=f"qc-{self.cid}")
         try:
             while not self.finished:
                 try:
@@ -111,9 +115,10 @@ class ConsultationLink:
                     await asyncio.sleep(RECONNECT_DELAYS[min(attempt, len(RECONNECT_DELAYS) - 1)])
                     attempt += 1
         finally:
-            qc_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await qc_task
+            if qc_task is not None:
+                qc_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await qc_task
             await self._drop_all()
             await self._stop_recording()
             if self.shared_video is not None:

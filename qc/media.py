@@ -8,9 +8,10 @@ A video's frames are its luma plane as decoded, without any colour conversion: w
 conversion would cost more than the decoding. Most H.264 is limited range (black 16, white 235), so
 `levels` is the 256-entry table that maps the plane to full-range grey (None when it is full range already).
 Decoding is most of the cost of scoring a video, so by default only the frames other frames refer to are decoded
-(H.264 non-reference B-frames are skipped: about a third of the decoding with x264's usual settings, nothing
-without B-frames): freezes are still compared frame to frame at least every third frame, start and end to within
-two frames, and a single repeated frame still cannot look like a run. `all_frames=True` decodes every frame.
+(H.264 non-reference B-frames are skipped: three frames in four in the edge's recordings, which have three fixed
+non-reference B-frames, edge_capture/recording/mp4.py; about a third with x264's usual settings; nothing without
+B-frames): freezes are still compared at least every fourth frame (133 ms at 30 fps), start and end to within
+three frames, and a single repeated frame still cannot look like a run. `all_frames=True` decodes every frame.
 `fast=True` also skips the deblocking filter, about a fifth of what is left: freezes are found the same, but
 block edges then read as a little more sharpness.
 DICOM frames are BGR, decoded as the edge's DICOM source decodes them (OpenCV for JPEG baseline, else pydicom).

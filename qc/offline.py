@@ -6,7 +6,7 @@ One decoding pass, sampled cleverly so that a 720p recording scores many times f
   frozen or without contact still finds it; the DICOM regions bound it when the file has some;
 - every decoded frame is compared with the one before on a thumbnail (every 4th pixel of the field of view's
   box) for freezes (qc.freeze): a freeze is a run of frames, a sparse subsample would blur where it starts and
-  ends (a video decodes its reference frames, qc.media: at least every third frame);
+  ends (a video decodes its reference frames, qc.media: at least every fourth frame);
 - the full per-frame metric set (qc.frame) runs on `metrics_per_second` frames a second (default 2).
 
 A frame that is mostly dark (≥ 80 % of the thumbnail) never counts as frozen: dark and no-contact stretches are

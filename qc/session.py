@@ -174,11 +174,17 @@ def score_path(
 
 def row_metrics(report: Mapping[str, Any]) -> dict[str, Any]:
     """The report as a ``qc_results`` row's metrics, the shape recordings/session_qc.py reads: ``completeness``
-    and ``link`` as they are, ``image`` flat: the five items' scores (1–5) beside the metric medians."""
-    scores = {k: v["score"] for k, v in (report.get("image") or {}).items() if v is not None}
+    and ``link`` as they are, ``image`` the five items (each ``{"score", …}`` or None), ``frames`` the metric
+    medians (``{name: {"median": m}}``), ``score`` the session total, and the moments found in the video
+    (``freezes``, ``no_contact``, ``dark``: seconds on the recording's clock)."""
+    medians = report.get("image_medians") or {}
     return {
         "completeness": report.get("completeness"),
         "link": report.get("link"),
-        "image": {**report.get("image_medians", {}), **scores},
+        "image": report.get("image") or {},
+        "frames": {k: {"median": v} for k, v in medians.items()},
         "score": (report.get("score") or {}).get("total"),
+        "freezes": report.get("freezes", []),
+        "no_contact": report.get("no_contact", []),
+        "dark": report.get("dark", []),
     }

@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
-from recordings import service
+from recordings import scoring, service
 from recordings.service import RecordingView
 from recordings.store import file_name, parse_name, store_of
 from recordings.timeline import TimelineError, decode_timeline
@@ -140,6 +140,7 @@ async def complete(request: web.Request) -> web.Response:
         row = await service.complete_file(
             db, store_of(request.app), device, request.match_info["id"], request.match_info["name"], size, sha256
         )
+        scoring.recording_complete(request.app, await service.owned(db, device, request.match_info["id"]))
     return web.json_response(file_json(row))
 
 
@@ -155,9 +156,8 @@ async def end(request: web.Request) -> web.Response:
     if duration is not None and (isinstance(duration, bool) or not isinstance(duration, int | float) or duration < 0):
         raise errors.InvalidRequest("duration_seconds: a number >= 0, or null")
     async with request.app[DB]() as db:
-        recording = await service.end(
-            db, store_of(request.app), device, request.match_info["id"], names, duration
-        )
+        recording = await service.end(db, store_of(request.app), device, request.match_info["id"], names, duration)
+        scoring.recording_complete(request.app, recording)
         view = await service.get_visible(db, who, recording.id)
     return web.json_response(recording_json(view))
 

@@ -10,6 +10,7 @@ from aiohttp import web
 from expert_console import STATIC_DIR
 from recordings import review_routes as recording_review_routes
 from recordings import routes as recording_routes
+from recordings import scoring as recording_scoring
 from signaling_server import errors
 from signaling_server.api import admin_routes, consultation_routes
 from signaling_server.appkeys import DB, ENGINE, ROOMS, SETTINGS, TARGETS
@@ -98,6 +99,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app.cleanup_ctx.append(ingest.dicom_store)
     app.cleanup_ctx.append(scp.storage_scp)
     app.cleanup_ctx.append(finding_routes.escalation_timer)
+    app.cleanup_ctx.append(recording_scoring.qc_scorer)
     app.on_shutdown.append(_close_sockets)
     app.add_routes(auth_routes.routes)
     app.add_routes(admin_routes.routes)

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from signaling_server.settings import Settings
 
 if TYPE_CHECKING:
+    from recordings.scoring import Scorer
     from signaling_server.dicomstore.blobs import BlobStore
     from signaling_server.dicomstore.forward import Forwarder
     from signaling_server.dicomstore.ingest import DicomStore
@@ -26,3 +27,4 @@ BLOBS: web.AppKey[BlobStore] = web.AppKey("dicom_blobs")
 DICOM_STORE: web.AppKey[DicomStore] = web.AppKey("dicom_store")  # what ingest needs, see dicomstore/ingest.py
 FORWARDER: web.AppKey[Forwarder] = web.AppKey("dicom_forwarder")  # only when TELEUS_PACS is set
 DICOM_SCP: web.AppKey[StorageSCP] = web.AppKey("dicom_scp")  # only when the DICOM port is on
+QC_SCORER: web.AppKey[Scorer] = web.AppKey("qc_scorer")  # only when TELEUS_QC_SCORING is on (recordings/scoring.py)

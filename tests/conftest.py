@@ -79,8 +79,8 @@ async def seed(app: web.Application) -> World:
     return World(a.id, b.id, device.id, credential, credential_b, users)
 
 
-async def make_app(url: str, tmp_path: Path) -> web.Application:
-    return create_app(Settings(data_dir=tmp_path, database_url=url))
+async def make_app(url: str, tmp_path: Path, **settings: Any) -> web.Application:
+    return create_app(Settings(data_dir=tmp_path, database_url=url, **settings))
 
 
 class Api:

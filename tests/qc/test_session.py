@@ -83,6 +83,7 @@ def test_segments_and_timelines(recording: Path, tmp_path: Path) -> None:
 def test_a_report_as_a_qc_results_row(faulty_mp4: Path) -> None:
     row = row_metrics(score_path(faulty_mp4, ScoreOptions(exam="thyroid")))
     assert row["completeness"] is None and row["link"] is None
-    assert row["image"]["gain"] == 5.0 and 0 <= row["image"]["saturation"] <= 1
-    assert all(isinstance(v, float) for v in row["image"].values())
+    assert row["image"]["gain"]["score"] == 5.0 and 0 <= row["frames"]["saturation"]["median"] <= 1
+    assert all(isinstance(v["median"], float) for v in row["frames"].values())
+    assert row["freezes"] and all(f["end"] > f["start"] for f in row["freezes"])
     assert 0 <= row["score"] <= 1

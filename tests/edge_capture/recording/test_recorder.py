@@ -107,7 +107,7 @@ async def test_a_recorder_that_falls_behind_drops_frames_and_never_holds_anyone_
 
 
 def test_segments_roll_over_at_the_size_cap_and_when_the_picture_changes(tmp_path: Path) -> None:
-    settings = RecorderSettings(video=VideoSettings(preset="ultrafast", keyframe_seconds=0.5), fps=30.0,
+    settings = RecorderSettings(video=VideoSettings(preset="ultrafast", keyframe_seconds=0.5, x264_params=""), fps=30.0,
                                 max_segment_bytes=20_000, audio=False)
     with capturing(PatternCard(320, 240, resize_at=45)) as (ring, _capture):
         recorder = Recorder(ring, tmp_path, "c3", settings, first_segment=2)  # after two earlier runs

@@ -1,0 +1,167 @@
+"""Offline QC of every complete recording, on the server: one ``qc_results`` row (kind ``offline``) per recording.
+
+When a recording becomes complete (its last file checked, or the edge's ``end`` arriving last) the routes call
+:meth:`Scorer.submit`; at start-up the scorer also queues every complete recording that has no offline row yet, so
+a server restarted mid-way (or one that had scoring off) catches up. One recording is scored at a time, in a child
+process (``python -m qc score FOLDER``, at low priority): a long decode never holds the event loop or the GIL, and a
+crash of the decoder on a hostile file costs only that child.
+
+The row's ``metrics`` are :func:`qc.session.row_metrics` of the report, the shape recordings/session_qc.py reads
+(completeness, image items, link, the total); a file that cannot be scored gets a row of kind ``offline_failed`` with
+the error, so it is not retried on every start and an administrator can see why.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import sys
+from collections.abc import AsyncIterator
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy import select
+
+from qc.completeness import PROTOCOLS
+from qc.session import row_metrics
+from recordings.state import RecordingState
+from recordings.store import RecordingStore, store_of
+from signaling_server.appkeys import DB, QC_SCORER, SETTINGS
+from signaling_server.db.models import Consultation, QcResult, Recording
+
+log = logging.getLogger(__name__)
+
+KIND, FAILED_KIND = "offline", "offline_failed"
+TIMEOUT_SECONDS = 3600.0
+MAX_OUTPUT_BYTES = 64 << 20
+
+
+class Scorer:
+    """A queue of recording ids and the task that scores them one at a time."""
+
+    def __init__(self, app: web.Application, store: RecordingStore) -> None:
+        self._app = app
+        self._store = store
+        self._queue: asyncio.Queue[str] = asyncio.Queue()
+        self._pending: set[str] = set()
+        self.scored = 0  # rows written since start (tests and logs)
+
+    def submit(self, recording_id: str) -> None:
+        if recording_id not in self._pending:
+            self._pending.add(recording_id)
+            self._queue.put_nowait(recording_id)
+
+    async def catch_up(self) -> None:
+        """Queue the complete recordings that have no offline row (written or failed)."""
+        async with self._app[DB]() as db:
+            done = select(QcResult.consultation_id).where(QcResult.kind.in_((KIND, FAILED_KIND)))
+            ids = (
+                await db.scalars(
+                    select(Recording.id)
+                    .where(Recording.state == RecordingState.COMPLETE, Recording.consultation_id.not_in(done))
+                    .order_by(Recording.completed_at)
+                )
+            ).all()
+        for recording_id in ids:
+            self.submit(recording_id)
+
+    async def run(self) -> None:
+        await self.catch_up()
+        while True:
+            recording_id = await self._queue.get()
+            try:
+                await self.score(recording_id)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # one bad recording or a database hiccup must not stop the scorer
+                log.exception("offline QC of recording %s failed", recording_id)
+            finally:
+                self._pending.discard(recording_id)
+
+    async def score(self, recording_id: str) -> None:
+        async with self._app[DB]() as db:
+            found = (
+                await db.execute(
+                    select(Recording, Consultation.exam_type)
+                    .join(Consultation, Consultation.id == Recording.consultation_id)
+                    .where(Recording.id == recording_id)
+                )
+            ).first()
+            if found is None or found[0].state != RecordingState.COMPLETE:
+                return
+            recording, exam_type = found
+            scored = await db.scalar(
+                select(QcResult.id).where(
+                    QcResult.consultation_id == recording.consultation_id, QcResult.kind.in_((KIND, FAILED_KIND))
+                )
+            )
+        if scored is not None:
+            return  # the edge said "end" again, or a catch-up met a submit
+        folder = self._store.root / recording.id
+        kind, metrics = await score_folder(str(folder), exam_type if exam_type in PROTOCOLS else None)
+        async with self._app[DB]() as db:
+            db.add(QcResult(consultation_id=recording.consultation_id, kind=kind, metrics=metrics))
+            await db.commit()
+        self.scored += 1
+        log.info("offline QC of recording %s: %s", recording_id, kind)
+
+
+async def score_folder(folder: str, exam_type: str | None) -> tuple[str, dict[str, Any]]:
+    """``(kind, metrics)`` from ``python -m qc score`` run on the folder in a child process."""
+    command = [sys.executable, "-m", "qc.cli", "score", folder, "--no-progress", "--indent", "0"]
+    if exam_type:
+        command += ["--exam", exam_type]
+    process = await asyncio.create_subprocess_exec(
+        *command,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        preexec_fn=_lower_priority if hasattr(os, "nice") else None,
+    )
+    try:
+        out, err = await asyncio.wait_for(process.communicate(), TIMEOUT_SECONDS)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        return FAILED_KIND, {"error": "timeout", "message": f"scoring took longer than {TIMEOUT_SECONDS:.0f} s"}
+    except asyncio.CancelledError:
+        process.kill()
+        await process.wait()
+        raise
+    try:
+        report = json.loads(out[:MAX_OUTPUT_BYTES] or b"null")
+    except ValueError:
+        report = None
+    if process.returncode == 0 and isinstance(report, dict):
+        return KIND, row_metrics(report)
+    if isinstance(report, dict) and "error" in report:
+        return FAILED_KIND, {"error": str(report["error"]), "message": str(report.get("message", ""))[:500]}
+    tail = err.decode("utf-8", "replace").strip().splitlines()[-1:] or [""]
+    return FAILED_KIND, {"error": "scorer_crashed", "message": f"exit {process.returncode}: {tail[0][:500]}"}
+
+
+def _lower_priority() -> None:
+    os.nice(10)
+
+
+async def qc_scorer(app: web.Application) -> AsyncIterator[None]:
+    """Cleanup context: the scorer runs for as long as the app does, when the settings turn it on."""
+    if not app[SETTINGS].qc_scoring:
+        yield
+        return
+    scorer = Scorer(app, store_of(app))
+    app[QC_SCORER] = scorer
+    task = asyncio.create_task(scorer.run(), name="offline-qc")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+def recording_complete(app: web.Application, recording: Recording) -> None:
+    """Called by the routes after a change that may have completed the recording."""
+    scorer = app.get(QC_SCORER)
+    if scorer is not None and recording.state == RecordingState.COMPLETE:
+        scorer.submit(recording.id)

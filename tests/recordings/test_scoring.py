@@ -1,0 +1,108 @@
+"""recordings.scoring: the server scores every complete recording offline, in a child process, into qc_results;
+with the real app on SQLite and PostgreSQL, recordings uploaded through the edge's API, and the real qc package."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from signaling_server.appkeys import DB, QC_SCORER
+from signaling_server.db.models import QcResult
+from tests.conftest import Api, make_app, seed
+from tests.recordings.sessions import record_session
+
+pytestmark = pytest.mark.timeout(180)
+
+
+async def rows_of(app: Any, consultation_id: str, wait: float = 90.0) -> list[QcResult]:
+    """The consultation's offline rows, once there is one (or [] after `wait` seconds)."""
+    deadline = asyncio.get_running_loop().time() + wait
+    while True:
+        async with app[DB]() as db:
+            found = list((await db.scalars(select(QcResult).where(QcResult.consultation_id == consultation_id))).all())
+        if found or asyncio.get_running_loop().time() > deadline:
+            return found
+        await asyncio.sleep(0.2)
+
+
+async def opened(client: Any, world: Any) -> tuple[Api, Api, Api, Api]:
+    apis = [Api(client) for _ in range(3)] + [Api(client, world.device_a_credential)]
+    for api, name in zip(apis, ("sono_a", "expert", "trainer"), strict=False):
+        await api.login(name)
+    return apis[0], apis[1], apis[2], apis[3]
+
+
+async def test_a_complete_recording_is_scored_and_the_review_reads_the_score(
+    aiohttp_client: Any, db_url: str, tmp_path: Path
+) -> None:
+    app = await make_app(db_url, tmp_path, qc_scoring=True)
+    client = await aiohttp_client(app)
+    world = await seed(app)
+    sono, expert, trainer, edge = await opened(client, world)
+    try:
+        recording = await record_session(sono, expert, edge)
+        (row,) = await rows_of(app, recording["consultation_id"])
+        assert row.kind == "offline", row.metrics
+        metrics = row.metrics
+        assert set(metrics["image"]) == {"gain", "tgc", "depth", "focus", "visibility"}
+        assert metrics["image"]["gain"]["score"] in (1, 2, 3, 4, 5)
+        assert metrics["completeness"]["protocol"] == "thyroid" and len(metrics["completeness"]["items"]) == 6
+        assert metrics["link"]["seconds"] == 3 and 0 <= metrics["score"] <= 1
+
+        status, qc = await trainer.get(f"/api/v1/recordings/{recording['id']}/qc")
+        assert status == 200 and qc["source"] == "qc_results"
+        assert qc["image"]["gain"]["score"] == metrics["image"]["gain"]["score"]
+        assert qc["completeness"]["value"] == pytest.approx(2 / 6, abs=1e-4)
+        assert len(qc["alerts"]) == 1  # the moments still come from the timeline
+        _, board = await trainer.get("/api/v1/qc/dashboard")
+        assert board["sessions"][0]["image_source"] == "qc"
+
+        # a second "complete" from the edge (it did not hear the answer) scores nothing twice
+        await edge.post(f"/api/v1/recordings/{recording['id']}/end",
+                        {"files": ["media.mp4", "timeline.jsonl"], "duration_seconds": 3.0})  # fmt: skip
+        await asyncio.sleep(1.0)
+        assert len(await rows_of(app, recording["consultation_id"], wait=0)) == 1
+    finally:
+        for api in (sono, expert, trainer, edge):
+            await api.close()
+
+
+async def test_a_file_that_is_no_video_gets_a_failed_row_and_the_timeline_still_serves(
+    aiohttp_client: Any, db_url: str, tmp_path: Path
+) -> None:
+    app = await make_app(db_url, tmp_path, qc_scoring=True)
+    client = await aiohttp_client(app)
+    world = await seed(app)
+    sono, expert, trainer, edge = await opened(client, world)
+    try:
+        recording = await record_session(sono, expert, edge, media=b"\x00\x00\x00\x18ftypisom" + b"junk" * 4000)
+        (row,) = await rows_of(app, recording["consultation_id"])
+        assert row.kind == "offline_failed" and row.metrics["error"] and row.metrics["message"]
+        status, qc = await trainer.get(f"/api/v1/recordings/{recording['id']}/qc")
+        assert status == 200 and qc["source"] == "timeline" and qc["image"] is None
+    finally:
+        for api in (sono, expert, trainer, edge):
+            await api.close()
+
+
+async def test_a_server_started_later_catches_up(aiohttp_client: Any, db_url: str, tmp_path: Path) -> None:
+    quiet = await make_app(db_url, tmp_path)  # scoring off, as the tests' bare settings have it
+    client = await aiohttp_client(quiet)
+    world = await seed(quiet)
+    sono, expert, trainer, edge = await opened(client, world)
+    try:
+        recording = await record_session(sono, expert, edge)
+        assert QC_SCORER not in quiet
+        await asyncio.sleep(0.5)
+        assert await rows_of(quiet, recording["consultation_id"], wait=0) == []
+    finally:
+        for api in (sono, expert, trainer, edge):
+            await api.close()
+    scoring = await make_app(db_url, tmp_path, qc_scoring=True)
+    await aiohttp_client(scoring)  # the same database and data folder: it finds the unscored recording
+    (row,) = await rows_of(scoring, recording["consultation_id"])
+    assert row.kind == "offline" and row.metrics["image"]
