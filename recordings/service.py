@@ -26,7 +26,7 @@ from signaling_server.auth.identity import Caller
 from signaling_server.db.models import Consultation, ConsultationEvent, Device, Recording, RecordingFile, Site, User
 
 MAX_CHUNK_BYTES = 4 << 20
-MAX_FILE_BYTES = (1 << 31) - 1  # recording_files.size and .received are 32-bit integers on PostgreSQL
+MAX_FILE_BYTES = 64 << 30  # a day of 1080p; the columns are 64-bit (migration 0004)
 MAX_FILES = 200
 READER_ROLES = ("expert", "trainer", "admin")
 RECORDABLE_STATES = ("live", "ended")

@@ -51,7 +51,7 @@ class RecorderSettings:
     fps: float = 30.0  # the source's nominal rate, for x264's rate control and the header
     audio: bool = True
     max_lag_seconds: float = 1.0
-    max_segment_bytes: int = 1 << 30
+    max_segment_bytes: int = 8 << 30  # a long session stays one file (about 7 h of 720p at 2.5 Mb/s)
     sync_seconds: float = 2.0  # fsync the files this often (a killed process loses nothing written; a power cut)
     # The recorder thread's niceness. 0: a fair share (measured: it keeps every frame while another process
     # takes a core). Raise it (--recording-nice) on a machine too small for both, to let the live path win.

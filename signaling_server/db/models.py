@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     Float,
@@ -226,7 +227,7 @@ class Instance(Base):
     rows: Mapped[int | None] = mapped_column(Integer)
     columns: Mapped[int | None] = mapped_column(Integer)
     sha256: Mapped[str] = mapped_column(String(64))
-    size: Mapped[int] = mapped_column(Integer)
+    size: Mapped[int] = mapped_column(BigInteger)
     transfer_syntax_uid: Mapped[str] = mapped_column(String(64))
     received_via: Mapped[str] = mapped_column(String(16))
     calling_ae: Mapped[str | None] = mapped_column(String(16))
@@ -322,9 +323,9 @@ class RecordingFile(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     recording_id: Mapped[str] = mapped_column(ForeignKey("recordings.id"), index=True)
     name: Mapped[str] = mapped_column(String(64))
-    size: Mapped[int] = mapped_column(Integer)
+    size: Mapped[int] = mapped_column(BigInteger)
     sha256: Mapped[str] = mapped_column(String(64))
-    received: Mapped[int] = mapped_column(Integer, default=0)
+    received: Mapped[int] = mapped_column(BigInteger, default=0)
     complete: Mapped[bool] = mapped_column(Boolean, default=False)
     chunks: Mapped[int] = mapped_column(Integer, default=0)
 

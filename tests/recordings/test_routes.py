@@ -7,8 +7,11 @@ import io
 import os
 from typing import Any
 
+from sqlalchemy import update
+
 from recordings import timeline as tl
-from signaling_server.appkeys import SETTINGS
+from signaling_server.appkeys import DB, SETTINGS
+from signaling_server.db.models import RecordingFile
 from tests.conftest import THYROID_REQUEST, Api
 from tests.signaling_server.test_signaling import join
 
@@ -232,3 +235,22 @@ async def test_a_server_that_lost_the_tail_of_a_file_asks_for_it_again(people: A
     status, answer = await put(edge, rec["id"], "media.mp4", 1000, data[1000:])
     assert status == 200 and answer["offset"] == len(data)
     assert stored.read_bytes() == data
+
+
+async def test_offsets_past_4_gib_are_kept(people: Any) -> None:
+    """A long 1080p session can pass 4 GiB in one file: sizes and offsets are 64-bit on every database."""
+    client, world, open_api = people
+    cid = await live_consultation(open_api)
+    edge = await open_api(bearer=world.device_a_credential)
+    _, rec = await edge.post("/api/v1/recordings", {"consultation_id": cid})
+    await put(edge, rec["id"], "media.mp4", 0, b"x" * 100)
+    far = 5 << 30
+    stored = client.app[SETTINGS].data_dir / "recordings" / rec["id"] / "media.mp4"
+    os.truncate(stored, far)  # sparse: as if 5 GiB had arrived, without writing them
+    async with client.app[DB]() as db:
+        await db.execute(update(RecordingFile).where(RecordingFile.name == "media.mp4").values(received=far))
+        await db.commit()
+    status, answer = await put(edge, rec["id"], "media.mp4", far, b"tail")
+    assert status == 200 and answer["offset"] == far + 4
+    status, state = await edge.get(f"/api/v1/recordings/{rec['id']}/files/media.mp4")
+    assert state["offset"] == far + 4 and stored.stat().st_size == far + 4
