@@ -7,7 +7,9 @@ field of view, grouped into lines of text; a banner is the band of rows from the
 line above (or below) the field of view, over the full width (the clock and the date with it), never entering the
 field of view. :func:`mask_frames` blacks the banners out in every frame. Text elsewhere (the parameter panel,
 the depth scale) is left: it is not about the patient and teaching needs it; :func:`static_text_boxes` lists it
-for an exporter that wants more masked.
+for an exporter that wants more masked. A single frame (a still) has no evidence of what is static:
+:func:`still_banners` takes every line of high-contrast text above (below) the field of view instead, so it wants
+the field of view exact (from the image's ultrasound regions; estimated from the frame when it has none).
 
 Metadata. :func:`scrub` applies a PS3.15 Annex E basic-profile flavour to a copy of a dataset, recursing into
 every sequence: patient name and ID replaced by pseudonyms; birth date, sex, accession, study ID, physicians and
@@ -39,6 +41,7 @@ from qc.frame import THUMB_STRIDE, to_grey
 
 STATIC_TOLERANCE = 6  # grey levels a static pixel may wander (video coding noise)
 STROKE_CONTRAST = 60  # morphological gradient of a text stroke
+LIT_LEVEL, LIT_SHARE = 8, 0.3  # a row of a still's image has this share of its pixels above this grey level
 STANDARD_UID_ROOT = "1.2.840.10008."
 EMPTIED = (
     "PatientBirthDate", "PatientSex", "ReferringPhysicianName", "AccessionNumber", "StudyID", "ContentCreatorName",
@@ -78,11 +81,24 @@ def static_text_boxes(frames: Sequence[np.ndarray], fov_mask: np.ndarray | None 
     if len(frames) < 2:
         raise ValueError("static text needs two frames or more")
     fov = fov_mask if fov_mask is not None else _fov(frames)
-    height, width = frames[0].shape[:2]
-    grey = to_grey(frames[-1])
+    return _text_boxes(to_grey(frames[-1]), fov, static_mask(frames))
+
+
+def text_boxes(frame: np.ndarray, fov_mask: np.ndarray | None = None) -> list[Box]:
+    """Boxes of the lines of high-contrast text outside the field of view of a single frame (a still), where
+    nothing says what is static: every stroke counts, so keep `fov_mask` exact when it is known."""
+    fov = fov_mask if fov_mask is not None else _still_fov(frame)
+    return _text_boxes(to_grey(frame), fov, None)
+
+
+def _text_boxes(grey: np.ndarray, fov: np.ndarray, keep: np.ndarray | None) -> list[Box]:
+    """Strokes (those in `keep` only, when given) outside the field of view, joined into lines of text."""
+    height, width = grey.shape[:2]
     gradient = cv2.morphologyEx(grey, cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8))
     margin = cv2.dilate(fov.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
-    strokes = (gradient >= STROKE_CONTRAST) & static_mask(frames) & ~margin
+    strokes = (gradient >= STROKE_CONTRAST) & ~margin
+    if keep is not None:
+        strokes &= keep
     reach = max(3, round(0.015 * width))
     lines = cv2.dilate(strokes.astype(np.uint8), np.ones((3, reach), np.uint8))
     count, _, stats, _ = cv2.connectedComponentsWithStats(lines, connectivity=8)
@@ -101,14 +117,40 @@ def _fov(frames: Sequence[np.ndarray]) -> np.ndarray:
     return mask
 
 
+def _still_fov(frame: np.ndarray) -> np.ndarray:
+    """One frame's field of view, estimated, without its top and bottom rows that are mostly dark: the estimate
+    closes bright blobs together, and so takes in the line of text next to the image."""
+    fov = _fov([frame])
+    lit = (cv2.medianBlur(to_grey(frame), 5) > LIT_LEVEL) & fov
+    share = lit.sum(axis=1) / np.maximum(fov.sum(axis=1), 1)
+    dense = np.flatnonzero(share >= LIT_SHARE)
+    if dense.size == 0:
+        return fov
+    trimmed = fov.copy()
+    trimmed[: dense[0]] = False
+    trimmed[dense[-1] + 1 :] = False
+    return trimmed
+
+
 def find_banners(frames: Sequence[np.ndarray], fov_mask: np.ndarray | None = None) -> list[Box]:
     """The banners: full-width bands of rows from the frame's top (bottom) edge down (up) to a line's height past
     the static text above (below) the field of view, never entering it; [] when there is no such text."""
     fov = fov_mask if fov_mask is not None else _fov(frames)
-    height, width = frames[0].shape[:2]
+    return _bands(static_text_boxes(frames, fov), fov)
+
+
+def still_banners(frame: np.ndarray, fov_mask: np.ndarray | None = None) -> list[Box]:
+    """:func:`find_banners` for a single frame: the bands around the text above (below) the field of view. With
+    one frame there is no evidence of what is static, so any high-contrast text there counts; the field of view
+    should come from the image's calibrated regions when it has some (estimated from the frame otherwise)."""
+    fov = fov_mask if fov_mask is not None else _still_fov(frame)
+    return _bands(text_boxes(frame, fov), fov)
+
+
+def _bands(boxes: Sequence[Box], fov: np.ndarray) -> list[Box]:
+    height, width = fov.shape[:2]
     rows = np.flatnonzero(fov.any(axis=1))
     top, bottom = (int(rows[0]), int(rows[-1]) + 1) if rows.size else (height // 2, height // 2)
-    boxes = static_text_boxes(frames, fov)
     banners = []
     above = [b for b in boxes if b.y + b.h <= top]
     if above:

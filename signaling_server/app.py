@@ -11,6 +11,7 @@ from expert_console import STATIC_DIR
 from recordings import review_routes as recording_review_routes
 from recordings import routes as recording_routes
 from recordings import scoring as recording_scoring
+from recordings import teaching_routes as recording_teaching_routes
 from signaling_server import errors
 from signaling_server.api import admin_routes, consultation_routes
 from signaling_server.appkeys import DB, ENGINE, ROOMS, SETTINGS, TARGETS
@@ -100,6 +101,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app.cleanup_ctx.append(scp.storage_scp)
     app.cleanup_ctx.append(finding_routes.escalation_timer)
     app.cleanup_ctx.append(recording_scoring.qc_scorer)
+    app.cleanup_ctx.append(recording_teaching_routes.teaching_exports)
     app.on_shutdown.append(_close_sockets)
     app.add_routes(auth_routes.routes)
     app.add_routes(admin_routes.routes)
@@ -112,6 +114,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app.add_routes(report_peer_routes.routes)
     app.add_routes(recording_routes.routes)
     app.add_routes(recording_review_routes.routes)
+    app.add_routes(recording_teaching_routes.routes)
     app.router.add_get("/api/v1/consultations/{id}/signal", signal)
     app.router.add_get("/", _index)
     app.router.add_static("/static/", STATIC_DIR, append_version=False)

@@ -11,6 +11,7 @@ from signaling_server.settings import Settings
 
 if TYPE_CHECKING:
     from recordings.scoring import Scorer
+    from recordings.teaching_routes import TeachingExports
     from signaling_server.dicomstore.blobs import BlobStore
     from signaling_server.dicomstore.forward import Forwarder
     from signaling_server.dicomstore.ingest import DicomStore
@@ -28,3 +29,4 @@ DICOM_STORE: web.AppKey[DicomStore] = web.AppKey("dicom_store")  # what ingest n
 FORWARDER: web.AppKey[Forwarder] = web.AppKey("dicom_forwarder")  # only when TELEUS_PACS is set
 DICOM_SCP: web.AppKey[StorageSCP] = web.AppKey("dicom_scp")  # only when the DICOM port is on
 QC_SCORER: web.AppKey[Scorer] = web.AppKey("qc_scorer")  # only when TELEUS_QC_SCORING is on (recordings/scoring.py)
+TEACHING_EXPORTS: web.AppKey[TeachingExports] = web.AppKey("teaching_exports")  # recordings/teaching_routes.py

@@ -128,6 +128,23 @@ async def _device_revoke(ctx: Any) -> str:
     return f"device {device.id} revoked"
 
 
+def _teaching_export(args: argparse.Namespace) -> int:
+    import json
+
+    from recordings.teaching import export_path
+
+    try:
+        manifest = export_path(Path(args.path), Path(args.output))
+    except errors.TeleusError as exc:
+        print(json.dumps(exc.as_json(), ensure_ascii=False))
+        return 2
+    except OSError as exc:
+        print(json.dumps({"error": "unreadable", "message": str(exc)}, ensure_ascii=False))
+        return 2
+    print(json.dumps(manifest.to_dict(), ensure_ascii=False, indent=2))
+    return 0
+
+
 def _edge(args: argparse.Namespace) -> int:
     from edge_capture.cli import run
 
@@ -174,6 +191,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_qc_arguments(p)
     p.set_defaults(func=_qc)
+
+    p = sub.add_parser("teaching-export", help="de-identified copy of a recording folder or a DICOM image")
+    p.add_argument("path", help="a recording folder (media.mp4 + timeline.jsonl, …) or a DICOM file")
+    p.add_argument("-o", "--output", required=True, help="a new or empty folder (recording), a file or folder (DICOM)")
+    p.set_defaults(func=_teaching_export)
 
     p = sub.add_parser("db", help="database schema")
     p.add_argument("action", choices=["upgrade"])

@@ -25,7 +25,9 @@
     │   ├── InstanceConflict         instance_conflict    409
     │   ├── WrongOffset              wrong_offset         409  (+ "offset": the server's)
     │   │   └── ChecksumMismatch     checksum_mismatch    409  (+ "offset": 0, the file restarts)
-    │   └── FileComplete             file_complete        409
+    │   ├── FileComplete             file_complete        409
+    │   ├── RecordingNotComplete     recording_not_complete 409
+    │   └── ExportBusy               export_busy          409
     ├── TooLarge                     too_large            413
     ├── UnsupportedMediaType         unsupported_media_type 415
     └── NotRenderable                not_renderable       422
@@ -186,3 +188,15 @@ class NotRenderable(TeleusError):
     """Pixel data that cannot be decoded or shown (no pixels, or a codec this server lacks)."""
 
     code, status = "not_renderable", 422
+
+
+class RecordingNotComplete(Conflict):
+    """A teaching export asked of a recording that is not whole on the server yet (or failed)."""
+
+    code = "recording_not_complete"
+
+
+class ExportBusy(Conflict):
+    """A teaching export asked while another runs: the server makes one at a time."""
+
+    code = "export_busy"

@@ -17,7 +17,17 @@ from pydicom.sequence import Sequence
 from edge_capture.sources.screen import FONT, TEXT
 from edge_capture.sources.synthetic import SyntheticSource
 from qc.fov import Box
-from recordings.deidentify import UidMap, find_banners, mask_frames, scrub, static_mask, static_text_boxes
+from recordings.deidentify import (
+    UidMap,
+    find_banners,
+    mask_frame,
+    mask_frames,
+    scrub,
+    static_mask,
+    static_text_boxes,
+    still_banners,
+    text_boxes,
+)
 
 CLOCK = 1_780_000_000.0
 NAME, PATIENT_ID = "DOE^JANE", "TLS-004217"
@@ -100,6 +110,47 @@ def test_static_text_is_what_never_changes(frames: list[np.ndarray], scanner: Sy
     assert find_banners([np.zeros((360, 640), np.uint8)] * 3) == []
     with pytest.raises(ValueError):
         static_text_boxes(frames[:1])
+
+
+def test_a_single_frame_banner_is_the_text_above_the_field_of_view(
+    scanner: SyntheticSource, frames: list[np.ndarray]
+) -> None:
+    frame = frames[0]
+    fov = np.zeros(frame.shape[:2], bool)
+    fov[scanner.fov.slices] = True
+    template = rendered(NAME, scanner.layout.font_scale, scanner.layout.thickness)
+    for known in (fov, None):  # from the ultrasound regions, or estimated from the one frame
+        (banner,) = still_banners(frame, known)
+        assert (banner.x, banner.y, banner.w) == (0, 0, 1280)
+        assert scanner.layout.banner.h <= banner.h <= scanner.fov.y
+        assert inside(best_match(frame, template)[1], banner)
+        masked = mask_frame(frame, [banner])
+        assert best_match(masked, template)[0] < 0.5
+        assert np.array_equal(masked[scanner.fov.slices], frame[scanner.fov.slices])
+    # the parameter panel is text too, beside the image: listed, not a banner
+    assert any(b.x < scanner.fov.x and b.y > scanner.fov.y for b in text_boxes(frame, fov))
+    assert still_banners(np.zeros((360, 640, 3), np.uint8)) == []
+
+
+def test_a_single_frame_name_burned_in_at_the_bottom(frames: list[np.ndarray]) -> None:
+    small = cv2.resize(frames[0], (640, 360), interpolation=cv2.INTER_AREA)
+    footer = np.zeros((40, 640, 3), np.uint8)
+    cv2.putText(footer, "ZHANG^SAN  88120", (12, 26), FONT, 0.5, TEXT, 1, cv2.LINE_AA)
+    tall = np.vstack([small, footer])
+    banners = still_banners(tall)
+    assert len(banners) == 2 and banners[1].y + banners[1].h == 400 and banners[1].y >= 352
+    assert inside(best_match(tall, rendered("ZHANG^SAN", 0.5, 1))[1], banners[1])
+
+
+def test_a_real_scanner_still_loses_its_text_bands_and_keeps_its_image() -> None:
+    ds = pydicom.dcmread(str(get_testdata_file("US1_UNCR.dcm")))  # GE: site and patient lines above, a label below
+    frame = np.ascontiguousarray(ds.pixel_array[..., ::-1])
+    grey = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+    lit_rows = np.flatnonzero((grey > 20).mean(axis=1) > 0.5)  # the image: rows 108 to 336
+    top, bottom = still_banners(frame)  # no ultrasound regions: the field of view is estimated
+    assert (top.y, bottom.y + bottom.h) == (0, 480)
+    assert 101 < top.h <= lit_rows[0]  # past "IM#2 … 78DR78" (rows 90-101), the lowest line above the image
+    assert lit_rows[-1] < bottom.y <= 360  # before "LYMPH NODE" (from row 361)
 
 
 # ---- metadata --------------------------------------------------------------------------------------------------
