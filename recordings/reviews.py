@@ -11,7 +11,7 @@ The session score is :func:`qc.score.session_score` (0–1, the configured and t
 session's QC (:mod:`recordings.session_qc`: completeness, link quality), the trainer's OSAUS, and for the image part the
 trainer's five image-quality items, or the qc package's automatic ones when no trainer rated the session.
 
-Errors::
+Errors (signaling_server/errors.py)::
 
     InvalidRequest
     └── InvalidReview    invalid_review   400  (+ "field": the first bad field, e.g. "osaus.indication")
@@ -74,19 +74,6 @@ PART_LABELS = {
 }
 
 
-class InvalidReview(errors.InvalidRequest):
-    """A review that does not fit the form; the answer names the first bad field."""
-
-    code = "invalid_review"
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-
-    def as_json(self) -> dict[str, str]:
-        return {**super().as_json(), "field": self.field}
-
-
 @dataclass(frozen=True)
 class Comment:
     t: float | None
@@ -123,23 +110,26 @@ def _score(value: Any, field: str, *, nullable: bool = False) -> int | None:
     low, high = SCALE
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         extra = ", or null when not applicable" if nullable else ""
-        raise InvalidReview(field, f"a whole number from {low} to {high}{extra}")
+        raise errors.InvalidReview(field, f"a whole number from {low} to {high}{extra}")
     return value
 
 
-def _items(data: Mapping[str, Any], key: str, items: Sequence[tuple[str, str]],
-           nullable: frozenset[str] = frozenset()) -> dict[str, Any]:
+def _items(
+    data: Mapping[str, Any], key: str, items: Sequence[tuple[str, str]], nullable: frozenset[str] = frozenset()
+) -> dict[str, Any]:
     given = data.get(key)
     if not isinstance(given, dict):
-        raise InvalidReview(key, "an object of item scores")
+        raise errors.InvalidReview(key, "an object of item scores")
     known = {k for k, _ in items}
     for name in given:
         if name not in known:
-            raise InvalidReview(f"{key}.{str(name)[:40]}", f"not an item; the items are {', '.join(sorted(known))}")
+            raise errors.InvalidReview(
+                f"{key}.{str(name)[:40]}", f"not an item; the items are {', '.join(sorted(known))}"
+            )
     out: dict[str, Any] = {}
     for name, _ in items:
         if name not in given and name not in nullable:
-            raise InvalidReview(f"{key}.{name}", "missing")
+            raise errors.InvalidReview(f"{key}.{name}", "missing")
         out[name] = _score(given.get(name), f"{key}.{name}", nullable=name in nullable)
     return out
 
@@ -148,21 +138,21 @@ def _comments(value: Any, duration: float | None) -> tuple[Comment, ...]:
     if value is None:
         return ()
     if not isinstance(value, list) or len(value) > MAX_COMMENTS:
-        raise InvalidReview("comments", f"a list of at most {MAX_COMMENTS} comments")
+        raise errors.InvalidReview("comments", f"a list of at most {MAX_COMMENTS} comments")
     found = []
     for index, item in enumerate(value):
         field = f"comments[{index}]"
         if not isinstance(item, dict):
-            raise InvalidReview(field, "an object {t, text}")
+            raise errors.InvalidReview(field, "an object {t, text}")
         t = item.get("t")
         if t is not None:
             if isinstance(t, bool) or not isinstance(t, int | float) or not math.isfinite(t) or t < 0:
-                raise InvalidReview(f"{field}.t", "seconds from the start of the video (>= 0), or null")
+                raise errors.InvalidReview(f"{field}.t", "seconds from the start of the video (>= 0), or null")
             if duration is not None and t > duration + 1:
-                raise InvalidReview(f"{field}.t", f"after the end of the recording ({duration:.1f} s)")
+                raise errors.InvalidReview(f"{field}.t", f"after the end of the recording ({duration:.1f} s)")
         text = item.get("text")
         if not isinstance(text, str) or not text.strip() or len(text) > MAX_COMMENT_CHARS:
-            raise InvalidReview(f"{field}.text", f"a text of 1 to {MAX_COMMENT_CHARS} characters")
+            raise errors.InvalidReview(f"{field}.text", f"a text of 1 to {MAX_COMMENT_CHARS} characters")
         found.append(Comment(None if t is None else round(float(t), 3), text.strip()))
     return tuple(sorted(found, key=lambda c: (c.t is None, c.t or 0.0)))
 
@@ -195,8 +185,10 @@ def trainer_image_items(image_quality: Mapping[str, Any] | None) -> dict[str, di
     """The trainer's five items in the shape of :func:`qc.score.image_items` (None when none was rated)."""
     if not image_quality:
         return None
-    items = {k: None if image_quality.get(k) is None else {"score": float(image_quality[k]), "by": "trainer"}
-             for k, _ in IMAGE_QUALITY_ITEMS}
+    items = {
+        k: None if image_quality.get(k) is None else {"score": float(image_quality[k]), "by": "trainer"}
+        for k, _ in IMAGE_QUALITY_ITEMS
+    }
     return items if any(items.values()) else None
 
 

@@ -6,6 +6,9 @@
     │   │   ├── MissingAttribute     missing_attribute    400
     │   │   └── StudyMismatch        study_mismatch       400
     │   ├── BadMultipart             bad_multipart        400
+    │   ├── InvalidField             (+ "field": the first bad one)
+    │   │   ├── InvalidReview        invalid_review       400  (a trainer's review form)
+    │   │   └── InvalidPeerReview    invalid_peer_review  400  (a RADPEER review)
     │   └── ChunkChecksumMismatch    chunk_checksum_mismatch 400
     ├── Unauthenticated              unauthenticated      401
     │   ├── BadCredentials           bad_credentials      401
@@ -14,6 +17,7 @@
     │   ├── CsrfFailed               csrf_failed          403
     │   ├── BadOrigin                bad_origin           403
     │   ├── NotParticipant           not_participant      403
+    │   ├── OwnReport                own_report           403  (a reader does not peer-review their own report)
     │   └── RecordingDisabled        recording_disabled   403
     ├── NotFound                     not_found            404
     ├── NotAcceptable                not_acceptable       406
@@ -26,6 +30,8 @@
     │   ├── WrongOffset              wrong_offset         409  (+ "offset": the server's)
     │   │   └── ChecksumMismatch     checksum_mismatch    409  (+ "offset": 0, the file restarts)
     │   ├── FileComplete             file_complete        409
+    │   ├── NotReviewable            not_reviewable       409  (not a final CR/DX/CT report)
+    │   ├── AlreadyReviewed          already_reviewed     409  (one peer review per reviewer and report)
     │   ├── RecordingNotComplete     recording_not_complete 409
     │   └── ExportBusy               export_busy          409
     ├── TooLarge                     too_large            413
@@ -77,6 +83,25 @@ class BadMultipart(InvalidRequest):
     code = "bad_multipart"
 
 
+class InvalidField(InvalidRequest):
+    """A form that does not fit; the answer names the first bad field."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+    def as_json(self) -> dict[str, str]:
+        return {**super().as_json(), "field": self.field}
+
+
+class InvalidReview(InvalidField):
+    code = "invalid_review"
+
+
+class InvalidPeerReview(InvalidField):
+    code = "invalid_peer_review"
+
+
 class ChunkChecksumMismatch(InvalidRequest):
     """A recording chunk whose bytes do not hash to its X-Chunk-SHA256: nothing was appended."""
 
@@ -109,6 +134,10 @@ class BadOrigin(Forbidden):
 
 class NotParticipant(Forbidden):
     code = "not_participant"
+
+
+class OwnReport(Forbidden):
+    code = "own_report"
 
 
 class RecordingDisabled(Forbidden):
@@ -174,6 +203,14 @@ class FileComplete(Conflict):
     """A chunk for a recording file the server already has whole."""
 
     code = "file_complete"
+
+
+class NotReviewable(Conflict):
+    code = "not_reviewable"
+
+
+class AlreadyReviewed(Conflict):
+    code = "already_reviewed"
 
 
 class TooLarge(TeleusError):

@@ -10,7 +10,7 @@ each one once:
 
 Per reader, the reviews add up to counts of 1, 2a, 2b, 3a, 3b and a discrepancy rate (scores 2 and 3 over all).
 
-Errors::
+Errors (signaling_server/errors.py)::
 
     InvalidRequest
     └── InvalidPeerReview   invalid_peer_review   400  (+ "field")
@@ -52,29 +52,6 @@ DEFAULT_SAMPLE = 5
 MAX_SAMPLE = 20
 
 
-class InvalidPeerReview(errors.InvalidRequest):
-    code = "invalid_peer_review"
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-
-    def as_json(self) -> dict[str, str]:
-        return {**super().as_json(), "field": self.field}
-
-
-class OwnReport(errors.Forbidden):
-    code = "own_report"
-
-
-class NotReviewable(errors.Conflict):
-    code = "not_reviewable"
-
-
-class AlreadyReviewed(errors.Conflict):
-    code = "already_reviewed"
-
-
 @dataclass(frozen=True)
 class PeerReviewInput:
     score: int
@@ -111,17 +88,21 @@ def category(score: int, significance: str | None) -> str:
 def parse(data: Mapping[str, Any]) -> PeerReviewInput:
     score = data.get("score")
     if isinstance(score, bool) or score not in SCORES:
-        raise InvalidPeerReview("score", "1 (concur), 2 (understandable miss) or 3 (should be made most of the time)")
+        raise errors.InvalidPeerReview(
+            "score", "1 (concur), 2 (understandable miss) or 3 (should be made most of the time)"
+        )
     significance = data.get("significance")
     if score == 1 and significance is not None:
-        raise InvalidPeerReview("significance", "null with score 1 (there is no discrepancy to weigh)")
+        raise errors.InvalidPeerReview("significance", "null with score 1 (there is no discrepancy to weigh)")
     if score != 1 and significance not in SIGNIFICANCE:
-        raise InvalidPeerReview("significance", "'a' (unlikely) or 'b' (likely clinically significant) with 2 or 3")
+        raise errors.InvalidPeerReview(
+            "significance", "'a' (unlikely) or 'b' (likely clinically significant) with 2 or 3"
+        )
     comment = data.get("comment", "")
     if comment is None:
         comment = ""
     if not isinstance(comment, str) or len(comment) > MAX_COMMENT_CHARS:
-        raise InvalidPeerReview("comment", f"a text of at most {MAX_COMMENT_CHARS} characters")
+        raise errors.InvalidPeerReview("comment", f"a text of at most {MAX_COMMENT_CHARS} characters")
     return PeerReviewInput(int(score), significance, comment.strip())
 
 
@@ -157,11 +138,11 @@ async def submit(db: AsyncSession, caller: Caller, report_id: str, data: Mapping
     if report is None or study is None:
         raise errors.NotFound("no such report")
     if report.state != ReportState.FINAL or study.modality not in MODALITIES:
-        raise NotReviewable(
+        raise errors.NotReviewable(
             f"peer review takes final {', '.join(MODALITIES)} reports; this is a {report.state} {study.modality} report"
         )
     if report.author_id == reviewer.id:
-        raise OwnReport("a reader does not peer-review their own report")
+        raise errors.OwnReport("a reader does not peer-review their own report")
     review = PeerReview(
         report_id=report.id,
         reader_id=report.author_id,
@@ -176,7 +157,7 @@ async def submit(db: AsyncSession, caller: Caller, report_id: str, data: Mapping
         await db.commit()
     except IntegrityError:
         await db.rollback()
-        raise AlreadyReviewed("you have already reviewed this report") from None
+        raise errors.AlreadyReviewed("you have already reviewed this report") from None
     log.info(
         "report %s (study %s): peer review %s by %s",
         report.id,

@@ -10,9 +10,10 @@ import pytest
 from qc.score import OSAUS_ITEMS
 from recordings import reviews, session_qc
 from recordings import timeline as tl
-from recordings.reviews import InvalidReview, parse_review, session_score
+from recordings.reviews import parse_review, session_score
 from signaling_server.appkeys import DB
 from signaling_server.db.models import QcResult
+from signaling_server.errors import InvalidReview
 from tests.conftest import Api
 from tests.recordings.sessions import link, record_session, review_body, thyroid_events, timeline_bytes
 

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from signaling_server import errors
 from signaling_server.reports import peer_review
 from tests.conftest import Api, make_app, seed
 from tests.signaling_server.reading.studies import arrive
@@ -85,7 +86,7 @@ def test_radpeer_categories(body: dict[str, Any], category: str) -> None:
     ],
 )
 def test_bad_scores_name_their_field(body: dict[str, Any], field: str) -> None:
-    with pytest.raises(peer_review.InvalidPeerReview) as caught:
+    with pytest.raises(errors.InvalidPeerReview) as caught:
         peer_review.parse(body)
     assert caught.value.as_json()["error"] == "invalid_peer_review" and caught.value.field == field
 
