@@ -202,3 +202,49 @@ export function groupSeries(points, by, names) {
     .map(([key, list]) => ({ key, name: names.get(key) ?? (key ? key : "unknown"), points: list }))
     .sort((a, b) => a.name.localeCompare(b.name));
 }
+
+/**
+ * @typedef {{name: string, size: number, sha256: string}} ExportedFile
+ * @typedef {{kind: string, created_at: string, files: ExportedFile[], removed: string[], warnings: string[]}} TeachingManifest
+ * @typedef {{id: string, recording_id: string|null, state: "running"|"done"|"failed", progress: number|null,
+ *   reason: string|null, manifest: TeachingManifest|null}} TeachingExport
+ */
+
+/**
+ * Start a de-identified teaching copy of a complete recording (trainers and admins; 409 `export_busy` while
+ * another runs, 409 `recording_not_complete`).
+ * @param {Api} api
+ * @param {string} recordingId
+ * @returns {Promise<TeachingExport>}
+ */
+export function startTeachingExport(api, recordingId) {
+  return api.request("POST", `/recordings/${id(recordingId)}/teaching-export`);
+}
+
+/**
+ * @param {Api} api
+ * @param {string} exportId
+ * @returns {Promise<TeachingExport>}
+ */
+export function getTeachingExport(api, exportId) {
+  return api.request("GET", `/teaching-exports/${id(exportId)}`);
+}
+
+/**
+ * A file of a finished export, for a download link (same origin, the session cookie).
+ * @param {Api} api
+ * @param {string} exportId
+ * @param {string} name
+ */
+export function teachingFileUrl(api, exportId, name) {
+  return `${api.base}/teaching-exports/${id(exportId)}/files/${encodeURIComponent(name)}`;
+}
+
+/**
+ * A stored image as a de-identified DICOM file, for a download link (experts, trainers and admins).
+ * @param {Api} api
+ * @param {string} sopUid
+ */
+export function teachingStillUrl(api, sopUid) {
+  return `${api.base}/teaching/instances/${encodeURIComponent(sopUid)}`;
+}

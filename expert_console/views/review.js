@@ -7,7 +7,8 @@ import { DicomWeb, TAG, text } from "../dicomweb.js";
 import { clockTime } from "../queue.js";
 import { lineChart } from "../charts.js";
 import { Replay, alertsOf, capturesOf, formatClock, linkSamples, linkSummary, timelineMarkers } from "../replay.js";
-import { getRecording, getScheme, getSessionQc, getTimeline, mediaUrl, recordingReviews, saveReview } from "../review.js";
+import { getRecording, getScheme, getSessionQc, getTeachingExport, getTimeline, mediaUrl, recordingReviews, saveReview,
+  startTeachingExport, teachingFileUrl, teachingStillUrl } from "../review.js";
 import { asError, el, setText, showError } from "./dom.js";
 import { Overlay } from "./overlay.js";
 import { createReviewForm, scoreView } from "./reviewform.js";
@@ -58,6 +59,8 @@ export function mountReview(root, { api, user, recordingId, navigate }) {
     el("p", { class: "muted", text: "Loading…" }));
   const reviewSlot = el("div", { class: "review-slot" });
   const others = el("section", { class: "panel", "data-testid": "other-reviews", hidden: true });
+  const teaching = el("section", { class: "panel", "data-testid": "teaching-export", hidden: true });
+  let teachingTimer = 0;
 
   root.append(el("div", { class: "review" },
     el("header", { class: "live-head" },
@@ -69,7 +72,7 @@ export function mountReview(root, { api, user, recordingId, navigate }) {
         el("div", { class: "stage review-stage" }, video, canvas),
         el("div", { class: "timeline-row" }, clock, bar),
         el("h3", { text: "Stills" }), stills),
-      el("aside", { class: "side review-side" }, qcPanel, reviewSlot, others))));
+      el("aside", { class: "side review-side" }, qcPanel, reviewSlot, others, teaching))));
 
   // ---- replay ----
   /** @param {number} t media time of the frame on screen */
@@ -177,6 +180,7 @@ export function mountReview(root, { api, user, recordingId, navigate }) {
       reviewSlot.replaceChildren(created.element);
     }
     showOthers(reviews.filter((r) => r !== mine || user.role !== "trainer"));
+    if ((user.role === "trainer" || user.role === "admin") && recording.state === "complete") showTeaching();
     void loadQc(timeline);
     void loadStills(recording, timeline);
   }
@@ -192,6 +196,51 @@ export function mountReview(root, { api, user, recordingId, navigate }) {
           c.t === null ? el("span", { class: "muted", text: "general " })
             : el("button", { type: "button", class: "link", text: formatClock(c.t), onclick: () => seek(/** @type {number} */ (c.t)) }),
           " ", c.text))))));
+  }
+
+  // ---- teaching copy (recordings/teaching_routes.py): de-identified, banner masked, for teaching ----
+  /** @param {HTMLElement[]} body */
+  function teachingPanel(...body) {
+    teaching.hidden = false;
+    teaching.replaceChildren(el("h2", { text: "Teaching copy" }), ...body);
+  }
+
+  function showTeaching() {
+    teachingPanel(
+      el("p", { class: "muted small", text: "A de-identified copy: the patient banner masked in every frame, no voice, no names or chat text in the timeline." }),
+      el("button", { type: "button", "data-action": "teaching-export", text: "Make a teaching copy", onclick: () => void exportCopy() }));
+  }
+
+  async function exportCopy() {
+    teachingPanel(el("p", { "data-testid": "teaching-state", text: "Starting…" }));
+    try {
+      let job = await startTeachingExport(api, recordingId);
+      while (!stopped && job.state === "running") {
+        teachingPanel(el("p", { "data-testid": "teaching-state", "data-state": "running",
+          text: `Making the copy… ${Math.round((job.progress ?? 0) * 100)} %` }));
+        await new Promise((resolve) => { teachingTimer = window.setTimeout(resolve, 1000); });
+        job = await getTeachingExport(api, job.id);
+      }
+      if (stopped) return;
+      if (job.state !== "done" || !job.manifest) {
+        teachingPanel(el("p", { class: "error", "data-testid": "teaching-state", "data-state": job.state,
+          text: `The copy failed: ${job.reason ?? job.state}` }), retryButton());
+        return;
+      }
+      const manifest = job.manifest;
+      teachingPanel(
+        el("p", { "data-testid": "teaching-state", "data-state": "done", text: "Ready to download:" }),
+        el("ul", { class: "teaching-files" }, [...manifest.files.map((f) => f.name), "manifest.json"].map((name) =>
+          el("li", {}, el("a", { href: teachingFileUrl(api, job.id, name), download: name, "data-file": name, text: name })))),
+        ...manifest.warnings.map((w) => el("p", { class: "warning", "data-testid": "teaching-warning", text: `Check by eye: ${w}` })));
+    } catch (err) {
+      if (!stopped) teachingPanel(el("p", { class: "error", "data-testid": "teaching-state", "data-state": "failed",
+        text: asError(err).message }), retryButton());
+    }
+  }
+
+  function retryButton() {
+    return el("button", { type: "button", "data-action": "teaching-export", text: "Try again", onclick: () => void exportCopy() });
   }
 
   /** @param {Timeline} line */
@@ -284,13 +333,18 @@ export function mountReview(root, { api, user, recordingId, navigate }) {
       const labels = capture.labels ?? {};
       return el("li", { class: "capture-tile", "data-sop-uid": capture.sop_uid },
         el("button", { type: "button", class: "thumb", "data-action": "seek", onclick: () => seek(capture.t) }, picture),
-        el("span", { text: `${formatClock(capture.t)} ${[labels.structure, labels.plane].filter(Boolean).join(" ")}` }));
+        el("span", { text: `${formatClock(capture.t)} ${[labels.structure, labels.plane].filter(Boolean).join(" ")}` }),
+        series && user.role !== "sonographer"
+          ? el("a", { class: "small", href: teachingStillUrl(api, capture.sop_uid), download: "teaching.dcm",
+            "data-action": "teaching-still", text: "de-identified DICOM" })
+          : null);
     }));
   }
 
   void load();
   return () => {
     stopped = true;
+    window.clearTimeout(teachingTimer);
     if (hasFrameCallback && frameRequest) video.cancelVideoFrameCallback(frameRequest);
     resize.disconnect();
     overlay.dispose();

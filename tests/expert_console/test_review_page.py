@@ -351,4 +351,43 @@ async def test_an_expert_reads_the_reviews_but_has_no_form(server: Server, conte
     await expect(others).to_contain_text("Trainer")
     await expect(others.locator("[data-testid=score-total]")).to_be_visible()
     await expect(page.locator("[data-testid=review-form]")).to_have_count(0)
+    await expect(page.locator("[data-testid=teaching-export]")).to_be_hidden()  # trainers and admins only
+    assert problems == []
+
+
+FETCH = """async (url) => {
+    const r = await fetch(url);
+    const bytes = new Uint8Array(await r.arrayBuffer());
+    return {status: r.status, type: r.headers.get('content-type'), size: bytes.length,
+            magic: String.fromCharCode(...bytes.slice(128, 132)), text: new TextDecoder('latin1').decode(bytes)};
+}"""
+
+
+async def test_a_trainer_makes_a_teaching_copy_and_downloads_it(server: Server, context: BrowserContext) -> None:  # noqa: F811
+    recording = await recorded(server)
+    await store_still(server, recording["consultation_id"], "1.2.826.0.1.3680043.8.498.2")
+    await server.sign_in(context, "trainer")
+    page, problems = await open_console(context, f"#/recordings/{recording['id']}")
+    await ready(page)
+    panel = page.locator("[data-testid=teaching-export]")
+    await panel.locator("[data-action=teaching-export]").click()
+    state = panel.locator("[data-testid=teaching-state]")
+    await expect(state).to_have_attribute("data-state", "done", timeout=60_000)
+    links = panel.locator("a[data-file]")
+    await expect(links).to_have_count(3)
+    assert await links.evaluate_all("(as) => as.map((a) => a.dataset.file)") == [
+        "media.mp4", "timeline.jsonl", "manifest.json"]  # fmt: skip
+    manifest = await page.evaluate(FETCH, await links.nth(2).get_attribute("href"))
+    assert manifest["status"] == 200 and '"kind": "recording"' in manifest["text"].replace('":"', '": "')
+    media = await page.evaluate(FETCH, await links.first.get_attribute("href"))
+    assert media["status"] == 200 and media["type"] == "video/mp4" and media["size"] > 1000
+    timeline = await page.evaluate(FETCH, await links.nth(1).get_attribute("href"))
+    assert timeline["status"] == 200 and recording["consultation_id"] not in timeline["text"]
+
+    still = page.locator('[data-testid=review-stills] .capture-tile[data-sop-uid="1.2.826.0.1.3680043.8.498.2"]')
+    download = still.locator("a[data-action=teaching-still]")
+    await expect(download).to_be_visible()
+    dicom = await page.evaluate(FETCH, await download.get_attribute("href"))
+    assert dicom["status"] == 200 and dicom["type"] == "application/dicom" and dicom["magic"] == "DICM"
+    assert "1.2.826.0.1.3680043.8.498.2" not in dicom["text"]  # UIDs remapped: the copy cannot be traced back
     assert problems == []
