@@ -270,6 +270,7 @@ def edge(pairs: int, duration: float) -> dict[str, Any]:
                 "p50_ms": g["p50"], "p95_ms": g["p95"], "fps": result["inbound"].get("fps_decoded"),
                 "other_processes_pct": result["cpu_pct_of_one_core"].get("other_processes"),
                 "noisy": result.get("noisy", False),
+                "edge_threads_cpu_pct": result.get("sender_threads_cpu_pct"),
             })  # fmt: skip
 
     def median(case: str, key: str) -> float:

@@ -96,7 +96,8 @@ class _X264:
         self._first_output = False
 
     def encode(self, source: SourceFrame, pts: int, bitrate_bps: int, keyframe: bool) -> list[av.Packet]:
-        frame = av.VideoFrame.from_ndarray(source.i420(), format="yuv420p")  # the I420 planes are cached
+        # the I420 planes are cached on the frame and never written again: wrapped, not copied
+        frame = av.VideoFrame.from_numpy_buffer(source.i420(), format="yuv420p")
         frame.pts = pts
         frame.time_base = VIDEO_TIME_BASE
         codec = self.codec

@@ -122,4 +122,4 @@ class RingVideoTrack(MediaStreamTrack):
 
 
 def _video_frame(source: SourceFrame) -> av.VideoFrame:
-    return av.VideoFrame.from_ndarray(source.i420(), format="yuv420p")
+    return av.VideoFrame.from_numpy_buffer(source.i420(), format="yuv420p")  # cached, never written: no copy

@@ -7,7 +7,7 @@ last whole fragment, and the uploader can send the file while it grows. :func:`c
 last whole fragment ends.
 
 Video pts come from the frames' monotonic capture clock in 1/90000 s (variable frame rate: a dropped frame is
-a longer frame, not a shifted picture). Voice arrives as 20 ms s16 stereo 48 kHz frames with a pts in samples on
+a longer frame, not a shifted picture). Voice arrives as 20 ms s16 stereo 48 kHz frames (written as mono AAC) with a pts in samples on
 the same media clock; gaps are filled with silence and overlaps cut, so the AAC track stays continuous.
 
 Not thread-safe: one recorder thread owns a writer. Every call blocks (PyAV releases the GIL while encoding).
@@ -89,9 +89,9 @@ class Mp4Writer:
     def _open_audio(self) -> None:
         try:
             stream = self._container.add_stream("aac", rate=AUDIO_RATE)
-            stream.layout = "stereo"
+            stream.layout = "mono"  # the voices are speech: one channel costs half the encoding (bench/qc.py)
             self._audio = stream
-            self._resampler = av.AudioResampler(format="fltp", layout="stereo", rate=AUDIO_RATE, frame_size=AAC_FRAME)
+            self._resampler = av.AudioResampler(format="fltp", layout="mono", rate=AUDIO_RATE, frame_size=AAC_FRAME)
         except Exception:  # an FFmpeg without AAC: the recording goes on without voice
             logger.exception("recording %s: no AAC encoder; recording without voice", self.path)
             self._audio = None
@@ -111,7 +111,7 @@ class Mp4Writer:
     def write_video(self, i420: np.ndarray, pts: int) -> None:
         """One picture (yuv420p planes, H*3/2 × W) at ``pts`` (1/90000 s from the segment's first frame)."""
         pts = max(pts, self.last_pts + 1)  # x264 needs strictly increasing pts
-        frame = av.VideoFrame.from_ndarray(i420, format="yuv420p")
+        frame = av.VideoFrame.from_numpy_buffer(i420, format="yuv420p")  # no copy: x264 copies what it keeps
         frame.pts, frame.time_base = pts, VIDEO_TIME_BASE
         self._container.mux(self._video.encode(frame))
         self.frames += 1

@@ -18,6 +18,7 @@ own media clock, t = 0 at its first frame. A new one starts when the picture siz
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import os
@@ -171,6 +172,10 @@ class Recorder:
     # ---- the recorder thread ----------------------------------------------------------------------------------
 
     def _run(self) -> None:
+        with contextlib.suppress(OSError, AttributeError):
+            # SCHED_BATCH: the same share of the CPU, but the recorder never preempts a thread that just woke up,
+            # so the live encoder, woken by the same frame, goes first (the live latency moves less)
+            os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
         if self.settings.nice:
             try:  # Linux schedules threads one by one: a nicer recorder yields to the live path when CPU is short
                 os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), self.settings.nice)

@@ -39,7 +39,7 @@ def recorded(folder: Path, cid: str, seconds: float = 2.0) -> None:
 @asynccontextmanager
 async def uploading(base: str, credential: str, root: Path, **options: Any) -> AsyncIterator[RecordingUploader]:
     async with aiohttp.ClientSession() as session:
-        options = {"chunk_bytes": 16 * 1024, "poll_seconds": 0.05, "check_seconds": 0.1, "base_delay": 0.1, **options}
+        options = {"chunk_bytes": 8 * 1024, "poll_seconds": 0.05, "check_seconds": 0.1, "base_delay": 0.1, **options}
         uploader = RecordingUploader(root, RecordingApi(base, credential, session), **options)
         await uploader.start()
         try:
