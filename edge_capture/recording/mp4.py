@@ -7,8 +7,9 @@ last whole fragment, and the uploader can send the file while it grows. :func:`c
 last whole fragment ends.
 
 Video pts come from the frames' monotonic capture clock in 1/90000 s (variable frame rate: a dropped frame is
-a longer frame, not a shifted picture). Voice arrives as 20 ms s16 stereo 48 kHz frames (written as mono AAC) with a pts in samples on
-the same media clock; gaps are filled with silence and overlaps cut, so the AAC track stays continuous.
+a longer frame, not a shifted picture). Voice arrives as 20 ms s16 stereo 48 kHz frames with a pts in samples on
+the same media clock and is written as mono AAC; gaps are filled with silence and overlaps cut, so the AAC track
+stays continuous.
 
 Not thread-safe: one recorder thread owns a writer. Every call blocks (PyAV releases the GIL while encoding).
 """
