@@ -26,6 +26,7 @@ from edge_capture.dicom.stills import CaptureRequest, StillCapture
 from edge_capture.encoding import VideoEncoding
 from edge_capture.fanout import SharedH264Encoder
 from edge_capture.guidance import GuidanceBoard, check_may_draw
+from edge_capture.livefirst import LiveFirst
 from edge_capture.recording.session import RecordingKit, SessionRecording
 from edge_capture.ring import FrameRing
 from edge_capture.viewer import Viewer
@@ -72,9 +73,11 @@ class ConsultationLink:
         self.voice = VoiceHub(name=consultation_id)
         self.board = GuidanceBoard(name=consultation_id)
         self.shared_video: SharedH264Encoder | None = None
+        self.live_first = LiveFirst()  # the live encoder takes each frame before the recorder does
         if shared_encoder and encoding.codec == "h264":
             self.shared_video = SharedH264Encoder(
-                ring, preset=encoding.x264_preset, bitrate_bps=encoding.bitrate_bps, name=consultation_id
+                ring, preset=encoding.x264_preset, bitrate_bps=encoding.bitrate_bps, name=consultation_id,
+                live_first=self.live_first,
             )
         self.captures = captures
         self.recordings = recordings
@@ -190,7 +193,10 @@ class ConsultationLink:
         consultation = self.consultation or {}
         wanted = consultation.get("state") == "live" and consultation.get("recording") is True
         if wanted and self.recording is None and self.recordings is not None:
-            recording = SessionRecording(self.recordings, self.cid, self.ring, self.voice, self.viewers.values)
+            recording = SessionRecording(
+                self.recordings, self.cid, self.ring, self.voice, self.viewers.values,
+                live_first=self.live_first if self.shared_video is not None else None,
+            )
             try:
                 await recording.start("live", peers)
             except Exception:  # a full or read-only disk: the live session goes on unrecorded

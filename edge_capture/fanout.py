@@ -53,6 +53,7 @@ from aiortc.mediastreams import MediaStreamError
 
 from edge_capture.encoding import needs_new_context, open_libx264, read_x264_settings
 from edge_capture.frames import SourceFrame
+from edge_capture.livefirst import LiveFirst
 from edge_capture.ring import FrameRing, RingClosed, RingReader
 from edge_capture.rtpclock import RtpClock, sent_rtp_timestamp
 from edge_capture.tracks import VIDEO_TIME_BASE, FrameCallback, capture_pts
@@ -126,8 +127,10 @@ class SharedH264Encoder:
         name: str = "",
         queue_frames: int = QUEUE_FRAMES,
         keyframe_ask_seconds: float = KEYFRAME_ASK_SECONDS,
+        live_first: LiveFirst | None = None,
     ) -> None:
         self.ring = ring
+        self.live_first = live_first  # told after each frame, so that the recorder encodes it after us
         self.preset = preset
         self.max_bitrate_bps = bitrate_bps
         self.bitrate_bps = bitrate_bps
@@ -224,6 +227,8 @@ class SharedH264Encoder:
                 opened = x264.contexts_opened
                 packets = await loop.run_in_executor(None, x264.encode, source, pts, bitrate, reason is not None)
                 self.frames_encoded += 1
+                if self.live_first is not None:
+                    self.live_first.encoded(source.index)
                 if x264.contexts_opened != opened:
                     logger.info("shared encoder %s: libx264 opened at %s b/s, %s", self.name, bitrate, x264.options)
                 for packet in packets:

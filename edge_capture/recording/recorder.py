@@ -33,6 +33,7 @@ from typing import TextIO
 import numpy as np
 
 from edge_capture.frames import SourceFrame
+from edge_capture.livefirst import LiveFirst
 from edge_capture.recording.mp4 import AUDIO_RATE, Mp4Writer, VideoSettings
 from edge_capture.recording.spool import segment_files
 from edge_capture.ring import FrameRing, RingClosed
@@ -104,8 +105,10 @@ class Recorder:
         settings: RecorderSettings,
         first_segment: int = 0,
         on_segment: SegmentListener | None = None,
+        live_first: LiveFirst | None = None,
     ) -> None:
         self.ring, self.folder, self.cid, self.settings = ring, folder, consultation_id, settings
+        self.live_first = live_first  # when given, each frame is encoded after the live encoder has it
         self._next_segment = first_segment
         self._on_segment = on_segment
         self._events: queue.SimpleQueue[tuple[int, tl.Event]] = queue.SimpleQueue()
@@ -249,6 +252,8 @@ class Recorder:
         if segment is None:
             segment = self._open_segment(frame)
         pts = (frame.monotonic_ns - segment.origin_ns) * 90_000 // 1_000_000_000
+        if self.live_first is not None:
+            self.live_first.wait(frame.index)
         segment.writer.write_video(frame.i420(), pts)
         self.frames_written += 1
 

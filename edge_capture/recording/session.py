@@ -21,6 +21,7 @@ from typing import Any
 from aiortc.mediastreams import MediaStreamError
 
 from edge_capture import datachannel as dc
+from edge_capture.livefirst import LiveFirst
 from edge_capture.recording import events
 from edge_capture.recording.recorder import Recorder, RecorderSettings, RecorderStats, Segment
 from edge_capture.recording.spool import next_segment
@@ -54,8 +55,10 @@ class SessionRecording:
         ring: FrameRing,
         voice: VoiceHub,
         viewers: Callable[[], Iterable[Viewer]],
+        live_first: LiveFirst | None = None,
     ) -> None:
         self.kit, self.cid, self.ring, self.voice = kit, consultation_id, ring, voice
+        self.live_first = live_first
         self._viewers = viewers
         self.room = events.Room()
         self.pointers = events.PointerThinner()
@@ -67,7 +70,7 @@ class SessionRecording:
         folder = self.kit.root / self.cid
         first = await asyncio.to_thread(next_segment, folder)
         self._loop = asyncio.get_running_loop()
-        recorder = Recorder(self.ring, folder, self.cid, self.kit.settings, first, self._on_segment)
+        recorder = Recorder(self.ring, folder, self.cid, self.kit.settings, first, self._on_segment, self.live_first)
         recorder.start()  # raises (a folder it cannot make) before anything else changed
         self.recorder = recorder
         if self.kit.uploader is not None:
