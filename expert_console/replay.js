@@ -329,3 +329,44 @@ export function capturesOf(events) {
   return events.filter((e) => e.type === "capture" && typeof e.sop_uid === "string");
 }
 
+
+/** A later segment that starts within this many seconds of the previous one's last event continues it (the same
+ * edge process: its guidance board, and so the marks, carried on); a later start is a restarted edge, whose board
+ * started empty. */
+export const CONTINUOUS_SEGMENT_GAP = 1.0;
+
+/**
+ * The session clock of a recording made of segments (RECORDINGS.md: a new segment when the edge restarts or the
+ * picture changes): each segment's offset in seconds since segment 0's first frame, from the headers' wall clocks
+ * (never before the previous segment's last event), and every event on that clock, a `clear` added where a
+ * restarted edge began with an empty board.
+ * @param {import("./review.js").Timeline[]} timelines in segment order
+ * @returns {{offsets: number[], events: TimelineEvent[]}}
+ */
+export function sessionClock(timelines) {
+  const origin = timelines[0]?.header.started_at_ms ?? 0;
+  /** @type {number[]} */
+  const offsets = [];
+  /** @type {TimelineEvent[]} */
+  const events = [];
+  let previousEnd = 0;
+  timelines.forEach((line, k) => {
+    const offset = k === 0 ? 0 : Math.max(previousEnd, (line.header.started_at_ms - origin) / 1000);
+    offsets.push(offset);
+    if (k > 0 && offset - previousEnd > CONTINUOUS_SEGMENT_GAP) events.push({ type: "clear", t: offset, from: "" });
+    for (const event of line.events) events.push({ ...event, t: event.t + offset });
+    previousEnd = line.events.reduce((most, e) => Math.max(most, e.t + offset), offset);
+  });
+  return { offsets, events };
+}
+
+/**
+ * The index of the segment that plays session time `t` (the last one starting at or before it).
+ * @param {number[]} offsets
+ * @param {number} t
+ */
+export function segmentAt(offsets, t) {
+  let k = 0;
+  while (k + 1 < offsets.length && offsets[k + 1] <= t + EPSILON) k++;
+  return k;
+}

@@ -234,7 +234,9 @@ async def save(
     """Create or replace the caller's review of the recording: (view, created)."""
     trainer = caller.require_user(*REVIEWER_ROLES)
     view = await recordings.get_visible(db, caller, recording_id)
-    given = parse_review(data, view.recording.duration_seconds)
+    duration = view.recording.duration_seconds
+    # comments are pinned to the session clock: a later segment starts at its offset on it (recordings/session_qc.py)
+    given = parse_review(data, None if duration is None else duration + qc.last_segment_offset)
     at = now()
     review = await _own(db, view.recording.id, trainer.id)
     created = review is None

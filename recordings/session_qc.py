@@ -55,6 +55,9 @@ class SessionQc:
     link: LinkSummary | None
     alerts: tuple[Alert, ...] = ()
     freezes: tuple[tuple[float, float], ...] = ()  # seconds on segment 0's media clock
+    # where the last segment starts on the session clock (its header's wall clock minus segment 0's; 0 for one
+    # segment): the review page plays the segments one after the other on that clock, its comments are pinned to it
+    last_segment_offset: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -141,6 +144,8 @@ def from_timelines(exam_type: str, timelines: Sequence[tl.Timeline]) -> SessionQ
         samples += link_samples(timeline)
         captures += [{"id": e.id, "labels": e.labels} for e in timeline.events if isinstance(e, tl.Capture)]
     first = next((t for t in timelines if t.header.segment == 0), None)
+    last = max(timelines, key=lambda t: t.header.segment)
+    offset = (last.header.started_at_ms - first.header.started_at_ms) / 1000 if first is not None else 0.0
     return SessionQc(
         source="timeline",
         completeness=completeness(exam_type, captures),
@@ -148,6 +153,7 @@ def from_timelines(exam_type: str, timelines: Sequence[tl.Timeline]) -> SessionQ
         link=qc_link.link_summary(samples, nominal_fps=timelines[0].header.fps),
         alerts=alerts(first.events) if first else (),
         freezes=freezes(link_samples(first)) if first else (),
+        last_segment_offset=max(0.0, offset),
     )
 
 
@@ -227,6 +233,7 @@ def combine(exam_type: str, rows: Sequence[QcResult], timelines: Sequence[tl.Tim
         link=link or found.link,
         alerts=found.alerts,
         freezes=found.freezes,
+        last_segment_offset=found.last_segment_offset,
     )
 
 

@@ -6,7 +6,8 @@
 import { DicomWeb, TAG, text } from "../dicomweb.js";
 import { clockTime } from "../queue.js";
 import { lineChart } from "../charts.js";
-import { Replay, alertsOf, capturesOf, formatClock, linkSamples, linkSummary, timelineMarkers } from "../replay.js";
+import { Replay, alertsOf, capturesOf, formatClock, linkSamples, linkSummary, segmentAt, sessionClock,
+  timelineMarkers } from "../replay.js";
 import { getRecording, getScheme, getSessionQc, getTeachingExport, getTimeline, mediaUrl, recordingReviews, saveReview,
   startTeachingExport, teachingFileUrl, teachingStillUrl } from "../review.js";
 import { asError, el, setText, showError } from "./dom.js";
@@ -41,6 +42,14 @@ export function mountReview(root, { api, user, recordingId, navigate }) {
   let frameRequest = 0;
   /** @type {{setTime: (t: number) => void}|null} */
   let form = null;
+  // A recording in several segments plays them one after the other on one session clock (replay.js sessionClock)
+  /** @type {number[]} */
+  let segments = [0];
+  /** @type {number[]} */
+  let offsets = [0];
+  let current = 0; // the index of the segment in the <video>
+  /** @type {{local: number, play: boolean}|null} where to go once the segment's metadata is in */
+  let pending = null;
 
   const title = el("h2", { class: "case-title", "data-testid": "recording-title", text: "Recording" });
   const meta = el("span", { class: "muted", "data-testid": "recording-meta" });
@@ -75,9 +84,12 @@ export function mountReview(root, { api, user, recordingId, navigate }) {
       el("aside", { class: "side review-side" }, qcPanel, reviewSlot, others, teaching))));
 
   // ---- replay ----
-  /** @param {number} t media time of the frame on screen */
-  function show(t) {
-    canvas.dataset.mediaTime = t.toFixed(6);
+  /** @param {number} mediaTime media time of the frame on screen, in the current segment */
+  function show(mediaTime) {
+    const t = offsets[current] + mediaTime;
+    canvas.dataset.mediaTime = mediaTime.toFixed(6);
+    canvas.dataset.sessionTime = t.toFixed(6);
+    canvas.dataset.segment = String(segments[current]);
     if (replay) {
       const state = replay.at(t);
       if (state.key !== shownKey) {
@@ -110,15 +122,45 @@ export function mountReview(root, { api, user, recordingId, navigate }) {
     show(video.currentTime);
   };
   video.addEventListener("loadedmetadata", () => {
-    if (!recordingDuration && Number.isFinite(video.duration)) setDuration(video.duration);
+    if (pending) {
+      video.currentTime = pending.local;
+      if (pending.play) void video.play().catch(() => {});
+      pending = null;
+    }
+    if (Number.isFinite(video.duration)) {
+      if (segments.length === 1 && !recordingDuration) setDuration(video.duration);
+      else if (current === segments.length - 1 && offsets[current] + video.duration > duration) setDuration(offsets[current] + video.duration);
+    }
     redraw();
+  });
+  video.addEventListener("ended", () => {
+    if (current + 1 < segments.length) playSegment(current + 1, 0, true);
   });
   const resize = new ResizeObserver(redraw);
   resize.observe(video);
 
-  /** @param {number} t */
+  /**
+   * @param {number} index of the segment
+   * @param {number} local media time in it
+   * @param {boolean} play
+   */
+  function playSegment(index, local, play) {
+    current = index;
+    pending = { local, play };
+    video.src = mediaUrl(api, recordingId, segments[index]);
+  }
+
+  /** @param {number} t seconds on the session clock */
   function seek(t) {
-    video.currentTime = Math.max(0, t);
+    const index = segmentAt(offsets, Math.max(0, t));
+    const local = Math.max(0, t - offsets[index]);
+    if (index !== current) playSegment(index, local, !video.paused);
+    else video.currentTime = local;
+  }
+
+  /** The session clock's time of the frame on screen. */
+  function sessionTime() {
+    return offsets[current] + video.currentTime;
   }
   bar.addEventListener("click", (event) => {
     if (event.target !== bar || !duration) return;
@@ -153,28 +195,37 @@ export function mountReview(root, { api, user, recordingId, navigate }) {
     let recording;
     let scheme;
     let reviews;
+    /** @type {Timeline[]} */
+    let timelines;
     try {
-      [recording, timeline, scheme, reviews] = await Promise.all([
-        getRecording(api, recordingId), getTimeline(api, recordingId), getScheme(api), recordingReviews(api, recordingId),
+      [recording, scheme, reviews] = await Promise.all([
+        getRecording(api, recordingId), getScheme(api), recordingReviews(api, recordingId),
       ]);
+      segments = recording.segments.length ? [...recording.segments].sort((a, b) => a - b) : [0];
+      timelines = await Promise.all(segments.map((segment) => getTimeline(api, recordingId, segment)));
     } catch (err) {
       if (!stopped) showError(error, asError(err));
       return;
     }
     if (stopped) return;
+    const session = sessionClock(timelines);
+    offsets = session.offsets;
+    timeline = { header: timelines[0].header, events: session.events };
     replay = new Replay(timeline.events);
     setText(title, `${recording.exam_type} · ${recording.sonographer?.name ?? "unknown sonographer"}`);
     setText(meta, [recording.site.name, clockTime(recording.started_at), recording.expert ? `expert ${recording.expert.name}` : "",
       recording.state].filter(Boolean).join(" · "));
     recordingDuration = recording.duration_seconds ?? 0;
-    video.src = mediaUrl(api, recordingId);
+    video.src = mediaUrl(api, recordingId, segments[0]);
     const lastEvent = timeline.events.reduce((most, e) => Math.max(most, e.t), 0);
-    setDuration(recordingDuration || (Number.isFinite(video.duration) ? video.duration : 0) || lastEvent);
+    if (segments.length === 1) setDuration(recordingDuration || (Number.isFinite(video.duration) ? video.duration : 0) || lastEvent);
+    else setDuration(Math.max(lastEvent, offsets[offsets.length - 1]));
+    if (segments.length > 1) void lastSegmentEnd();
     redraw();
 
     const mine = reviews.find((r) => r.trainer.id === user.id) ?? null;
     if (user.role === "trainer") {
-      const created = createReviewForm({ scheme, review: mine, currentTime: () => video.currentTime, seek,
+      const created = createReviewForm({ scheme, review: mine, currentTime: sessionTime, seek,
         save: (body) => saveReview(api, recordingId, body) });
       form = created;
       reviewSlot.replaceChildren(created.element);
@@ -183,6 +234,22 @@ export function mountReview(root, { api, user, recordingId, navigate }) {
     if ((user.role === "trainer" || user.role === "admin") && recording.state === "complete") showTeaching();
     void loadQc(timeline);
     void loadStills(recording, timeline);
+  }
+
+  /** The bar spans the whole session: the last segment's length, read from its metadata alone. */
+  async function lastSegmentEnd() {
+    const probe = document.createElement("video");
+    probe.preload = "metadata";
+    probe.muted = true;
+    const seconds = await new Promise((resolve) => {
+      probe.addEventListener("loadedmetadata", () => resolve(probe.duration), { once: true });
+      probe.addEventListener("error", () => resolve(NaN), { once: true });
+      probe.src = mediaUrl(api, recordingId, segments[segments.length - 1]);
+    });
+    probe.removeAttribute("src");
+    probe.load();
+    const end = offsets[offsets.length - 1] + Number(seconds);
+    if (!stopped && Number.isFinite(end) && end > duration) setDuration(end);
   }
 
   /** @param {Review[]} list */

@@ -16,8 +16,21 @@ from playwright.async_api import BrowserContext, Page, expect
 
 from qc.score import OSAUS_ITEMS
 from recordings import reviews
+from recordings import timeline as tl
 from tests.expert_console.test_app import Server, context, open_console, server  # noqa: F401  (fixtures)
-from tests.recordings.sessions import BITS, BLOCK_Y, FPS, block_x, record_session, review_body
+from tests.recordings.sessions import (
+    BITS,
+    BLOCK_Y,
+    FPS,
+    HEIGHT,
+    WIDTH,
+    block_x,
+    live_consultation,
+    record_session,
+    review_body,
+    synthetic_mp4,
+    upload,
+)
 from tests.signaling_server.dicomstore.objects import image, multipart
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
@@ -390,4 +403,95 @@ async def test_a_trainer_makes_a_teaching_copy_and_downloads_it(server: Server, 
     dicom = await page.evaluate(FETCH, await download.get_attribute("href"))
     assert dicom["status"] == 200 and dicom["type"] == "application/dicom" and dicom["magic"] == "DICM"
     assert "1.2.826.0.1.3680043.8.498.2" not in dicom["text"]  # UIDs remapped: the copy cannot be traced back
+    assert problems == []
+
+
+# ---- a recording in two segments (the edge restarted 2 s after the first ended) ----------------------------------
+
+STARTED_MS = 1_790_000_000_000.0
+
+
+def segment_timeline(cid: str, segment: int, started_ms: float, events: list[tl.Event]) -> bytes:
+    lines: list[tl.Header | tl.Event] = [tl.Header(cid, started_ms, WIDTH, HEIGHT, FPS, segment=segment), *events]
+    return "".join(tl.encode(line) + "\n" for line in lines).encode()
+
+
+async def two_segments(server: Server) -> dict[str, Any]:  # noqa: F811
+    sono, expert = await server.api("sono_a"), await server.api("expert")
+    edge = await server.api(bearer=server.world.device_a_credential)
+    cid = await live_consultation(sono, expert)
+    _, recording = await edge.post("/api/v1/recordings", {"consultation_id": cid})
+    rid = recording["id"]
+    first = [tl.Join(0.0, "p-expert", "expert", "Expert"), tl.Chat(0.5, "first part", "Expert", "expert", None),
+             tl.Mark(1.0, "m1", "arrow", ((0.2, 0.2), (0.6, 0.6)), "#ff0000", "p-expert")]
+    second = [tl.Join(0.0, "p-expert2", "expert", "Expert"), tl.Chat(0.5, "after restart", "Expert", "expert", None),
+              tl.Mark(0.3, "m2", "circle", ((0.5, 0.5), (0.6, 0.5)), "#00ff00", "p-expert2")]
+    await upload(edge, rid, "media.mp4", synthetic_mp4(3.0))
+    await upload(edge, rid, "timeline.jsonl", segment_timeline(cid, 0, STARTED_MS, first))
+    await upload(edge, rid, "media.1.mp4", synthetic_mp4(2.0))
+    await upload(edge, rid, "timeline.1.jsonl", segment_timeline(cid, 1, STARTED_MS + 5000, second))
+    names = ["media.mp4", "timeline.jsonl", "media.1.mp4", "timeline.1.jsonl"]
+    status, ended = await edge.post(f"/api/v1/recordings/{rid}/end", {"files": names, "duration_seconds": 5.0})
+    assert status == 200 and ended["state"] == "complete" and ended["segments"] == [0, 1], ended
+    return dict(ended)
+
+
+def session_clock_test_lines() -> list[dict[str, Any]]:
+    header = {"type": "header", "consultation_id": "c", "width": 320, "height": 240, "fps": 30}
+    return [
+        {"header": {**header, "started_at_ms": 1000.0}, "events": [{"type": "mark", "t": 1.0, "id": "a"}]},
+        {"header": {**header, "started_at_ms": 1500.0, "segment": 1},
+         "events": [{"type": "mark", "t": 0.2, "id": "b"}]},
+        {"header": {**header, "started_at_ms": 9000.0, "segment": 2}, "events": [{"type": "chat", "t": 0.5}]},
+    ]
+
+
+async def test_the_session_clock_of_segments(page: Page) -> None:
+    got = await run(
+        page,
+        """const clock = r.sessionClock(arg);
+           return [clock.offsets, clock.events.map((e) => [e.type, e.t]),
+                   [0, 0.99, 1.0, 1.5, 7.99, 8.0, 20].map((t) => r.segmentAt(clock.offsets, t))];""",
+        session_clock_test_lines(),
+    )
+    offsets, events, segments = got
+    # segment 1's wall clock (0.5 s) is before segment 0's last event (1.0 s): it cannot start before that
+    assert offsets == [0, 1.0, 8.0]
+    # a continuous segment keeps the board; one that starts 6.8 s after the last event is a restarted edge: cleared
+    assert events == [["mark", 1.0], ["mark", 1.2], ["clear", 8.0], ["chat", 8.5]]
+    assert segments == [0, 0, 1, 1, 1, 2, 2]
+
+
+async def test_a_recording_in_two_segments_plays_on_one_clock(server: Server, context: BrowserContext) -> None:  # noqa: F811
+    recording = await two_segments(server)
+    await server.sign_in(context, "trainer")
+    page, problems = await open_console(context, f"#/recordings/{recording['id']}")
+    await ready(page)
+    canvas = page.locator("canvas[data-testid=overlay]")
+    chats = page.locator("[data-testid=timeline-bar] .timeline-marker[data-kind=chat]")
+    await expect(chats).to_have_count(2)
+    assert await chats.evaluate_all("(ms) => ms.map((m) => Number(m.dataset.t))") == [0.5, 5.5]
+
+    await chats.nth(1).click()  # into the second segment: its video, at its own media time
+    await expect(canvas).to_have_attribute("data-segment", "1")
+    await expect(canvas).to_have_attribute("data-session-time", re.compile(r"^5\.5"))
+    await expect(canvas).to_have_attribute("data-marks", "m2")  # the restarted edge's board: m1 is gone
+    await expect(page.locator("[data-testid=review-clock]")).to_have_text("00:05")
+    assert "media?segment=1" in await page.evaluate("document.querySelector('video').src")
+
+    await chats.first.click()  # and back
+    await expect(canvas).to_have_attribute("data-segment", "0")
+    await expect(canvas).to_have_attribute("data-marks", "")
+
+    # played to the end of the first segment, the second follows on its own
+    await page.evaluate("(() => { const v = document.querySelector('video'); v.currentTime = 2.7; v.play(); })()")
+    await expect(canvas).to_have_attribute("data-segment", "1", timeout=10_000)
+    await expect(canvas).to_have_attribute("data-marks", "m2", timeout=10_000)
+
+    # a comment pinned in the second segment (session time 5.6 s, past the 5 s of media) saves
+    trainer = await server.api("trainer")
+    body = review_body(4, comments=[{"t": 5.6, "text": "after the restart the circle is right"}])
+    async with trainer.session.put(f"{trainer.base}/api/v1/recordings/{recording['id']}/review",
+                                   headers={"X-CSRF-Token": trainer.csrf or ""}, json=body) as r:
+        assert r.status == 201, await r.text()
     assert problems == []
