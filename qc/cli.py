@@ -20,10 +20,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from qc.completeness import PROTOCOLS
-from qc.score import DEFAULT_WEIGHTS, OSAUS_ITEMS
+from qc.score import DEFAULT_WEIGHTS, OSAUS_ITEMS, parse_weights
 
 if TYPE_CHECKING:
     from qc.session import ScoreOptions
@@ -77,14 +77,7 @@ def _options(args: argparse.Namespace) -> ScoreOptions:
     from qc.offline import OfflineConfig
     from qc.session import ScoreOptions
 
-    weights: dict[str, Any] = dict(DEFAULT_WEIGHTS)
-    if args.weights:
-        try:
-            weights = json.loads(args.weights)
-        except ValueError:
-            raise ValueError("--weights must be a JSON object") from None
-        if not isinstance(weights, dict) or not all(isinstance(v, int | float) for v in weights.values()):
-            raise ValueError("--weights must be a JSON object of numbers")
+    weights = parse_weights(args.weights or "")
     if args.metrics_per_second <= 0 or args.min_frozen_seconds < 0:
         raise ValueError("--metrics-per-second must be > 0 and --min-frozen-seconds >= 0")
     return ScoreOptions(

@@ -20,6 +20,7 @@ bad), from the medians over the frames that show tissue (not dark, not no-contac
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -29,6 +30,30 @@ from qc.completeness import Completeness
 from qc.link import LinkSummary
 
 DEFAULT_WEIGHTS: dict[str, float] = {"completeness": 0.3, "image": 0.3, "link": 0.2, "osaus": 0.2}
+
+
+def parse_weights(text: str) -> dict[str, float]:
+    """The session score's part weights from a JSON object (QC.md §4: configuration): the parts it names replace
+    the defaults, the others keep theirs; "" gives the defaults. ValueError for anything else: not an object, an
+    unknown part, a weight that is not a number >= 0, or all weights 0."""
+    weights = dict(DEFAULT_WEIGHTS)
+    if not text.strip():
+        return weights
+    try:
+        given = json.loads(text)
+    except ValueError:
+        raise ValueError("the weights are a JSON object, e.g. {\"completeness\": 0.4}") from None
+    if not isinstance(given, dict):
+        raise ValueError("the weights are a JSON object, e.g. {\"completeness\": 0.4}")
+    for part, weight in given.items():
+        if part not in DEFAULT_WEIGHTS:
+            raise ValueError(f"no part {part!r}: the parts are {', '.join(DEFAULT_WEIGHTS)}")
+        if isinstance(weight, bool) or not isinstance(weight, int | float) or not math.isfinite(weight) or weight < 0:
+            raise ValueError(f"the weight of {part} is a number >= 0")
+        weights[part] = float(weight)
+    if not any(weights.values()):
+        raise ValueError("at least one weight is above 0")
+    return weights
 OSAUS_ITEMS = (
     "indication",
     "equipment",

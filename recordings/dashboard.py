@@ -78,12 +78,14 @@ def _mean_items(found: Sequence[TrainerReview], group: str, keys: Sequence[str])
 
 def session_row(
     recording: Recording, consultation: Consultation, site: Site, sonographer: User | None,
-    found: Sequence[TrainerReview], qc: session_qc.SessionQc,
+    found: Sequence[TrainerReview], qc: session_qc.SessionQc, weights: Mapping[str, float] = reviews.WEIGHTS,
 ) -> dict[str, Any]:
     osaus = _mean_items(found, "osaus", [k for k, _ in reviews.OSAUS_ITEMS]) if found else {}
     items = _mean_items(found, "image_quality", [k for k, _ in (*reviews.IMAGE_QUALITY_ITEMS, reviews.OVERALL)])
     rated = all(v is not None for v in osaus.values())
-    score = reviews.session_score(qc, {k: v for k, v in osaus.items() if v is not None} if rated else None, items)
+    score = reviews.session_score(
+        qc, {k: v for k, v in osaus.items() if v is not None} if rated else None, items, weights
+    )
     return {
         "recording_id": recording.id,
         "consultation_id": recording.consultation_id,
@@ -144,7 +146,10 @@ def series(rows: Sequence[Mapping[str, Any]]) -> dict[str, list[dict[str, Any]]]
     return out
 
 
-async def dashboard(db: AsyncSession, store: RecordingStore, caller: Caller, filters: Filters) -> dict[str, Any]:
+async def dashboard(
+    db: AsyncSession, store: RecordingStore, caller: Caller, filters: Filters,
+    weights: Mapping[str, float] = reviews.WEIGHTS,
+) -> dict[str, Any]:
     user = caller.require_user()
     query = (
         select(Recording, Consultation, Site)
@@ -177,7 +182,9 @@ async def dashboard(db: AsyncSession, store: RecordingStore, caller: Caller, fil
     for recording, consultation, site in found:
         qc = await session_qc.load(db, store, recording, consultation.exam_type)
         sonographer = people.get(recording.sonographer_id or "")
-        rows.append(session_row(recording, consultation, site, sonographer, by_recording.get(recording.id, []), qc))
+        rows.append(
+            session_row(recording, consultation, site, sonographer, by_recording.get(recording.id, []), qc, weights)
+        )
     sonographers = {r["sonographer"]["id"]: r["sonographer"] for r in rows if r["sonographer"]}
     sites = {r["site"]["id"]: r["site"] for r in rows}
     return {
@@ -187,7 +194,7 @@ async def dashboard(db: AsyncSession, store: RecordingStore, caller: Caller, fil
             "from": iso(filters.start),
             "to": iso(filters.end),
         },
-        "weights": dict(reviews.WEIGHTS),
+        "weights": dict(weights),
         "metrics": [{"key": k, "label": label, "range": list(r) if r else None} for k, label, r in METRICS],
         "sessions": rows,
         "series": series(rows),

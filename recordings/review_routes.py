@@ -21,7 +21,7 @@ from recordings.reviews import ReviewView
 from recordings.store import store_of
 from signaling_server.api import body
 from signaling_server.api.representations import iso
-from signaling_server.appkeys import DB
+from signaling_server.appkeys import DB, QC_WEIGHTS
 from signaling_server.auth.identity import caller
 
 routes = web.RouteTableDef()
@@ -55,7 +55,8 @@ def review_json(view: ReviewView) -> dict[str, Any]:
 @routes.get("/api/v1/reviews/scheme")
 async def review_scheme(request: web.Request) -> web.Response:
     (await caller(request)).require_user()
-    return web.json_response(reviews.scheme())
+    weights: dict[str, float] = request.app[QC_WEIGHTS]
+    return web.json_response(reviews.scheme(weights))
 
 
 @routes.get("/api/v1/recordings/{id}/qc")
@@ -92,7 +93,8 @@ async def save_review(request: web.Request) -> web.Response:
     async with request.app[DB]() as db:
         recording = await recordings.get_visible(db, who, request.match_info["id"])
         qc = await session_qc.load(db, store_of(request.app), recording.recording, recording.consultation.exam_type)
-        view, created = await reviews.save(db, who, recording.recording.id, data, qc)
+        weights: dict[str, float] = request.app[QC_WEIGHTS]
+        view, created = await reviews.save(db, who, recording.recording.id, data, qc, weights)
     return web.json_response(review_json(view), status=201 if created else 200)
 
 
@@ -110,5 +112,6 @@ async def qc_dashboard(request: web.Request) -> web.Response:
     who = await caller(request)
     filters = dashboard.parse_filters(request.query)
     async with request.app[DB]() as db:
-        answer = await dashboard.dashboard(db, store_of(request.app), who, filters)
+        weights: dict[str, float] = request.app[QC_WEIGHTS]
+        answer = await dashboard.dashboard(db, store_of(request.app), who, filters, weights)
     return web.json_response(answer)

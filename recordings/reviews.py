@@ -65,7 +65,7 @@ MAX_COMMENTS = 200
 MAX_COMMENT_CHARS = 2000
 REVIEWER_ROLES = ("trainer",)
 READER_ROLES = ("trainer", "expert", "admin")
-WEIGHTS: dict[str, float] = dict(qc_score.DEFAULT_WEIGHTS)  # QC.md §4: configuration, shown beside every total
+WEIGHTS: dict[str, float] = dict(qc_score.DEFAULT_WEIGHTS)  # the default; the server's come from TELEUS_QC_WEIGHTS
 PART_LABELS = {
     "completeness": "Exam completeness",
     "image": "Image quality",
@@ -193,13 +193,14 @@ def trainer_image_items(image_quality: Mapping[str, Any] | None) -> dict[str, di
 
 
 def session_score(
-    qc: SessionQc, osaus: Mapping[str, float] | None = None, image_quality: Mapping[str, Any] | None = None
+    qc: SessionQc, osaus: Mapping[str, float] | None = None, image_quality: Mapping[str, Any] | None = None,
+    weights: Mapping[str, float] = WEIGHTS,
 ) -> dict[str, Any]:
     """qc.score's session score (``total`` 0–1, ``weights``, ``weights_used``, ``parts``) with what it was made of:
     ``image_source`` ("trainer", "qc" or None), the OSAUS and image-quality means and the overall rating."""
     trainer = trainer_image_items(image_quality)
     image = trainer or qc.image
-    score = qc_score.session_score(qc.completeness, image, qc.link, osaus or None, WEIGHTS)
+    score = qc_score.session_score(qc.completeness, image, qc.link, osaus or None, weights)
     score["image_source"] = None if score["parts"]["image"] is None else ("trainer" if trainer else "qc")
     score["osaus_mean"] = _rounded(osaus_mean(osaus or {}))
     score["image_quality_mean"] = _rounded(image_quality_mean(image_quality or {}))
@@ -211,7 +212,7 @@ def _rounded(value: float | None) -> float | None:
     return None if value is None else round(value, 2)
 
 
-def scheme() -> dict[str, Any]:
+def scheme(weights: Mapping[str, float] = WEIGHTS) -> dict[str, Any]:
     """What the form asks, for pages and scripts: the items, the scale and the weights."""
     return {
         "scale": list(SCALE),
@@ -219,7 +220,7 @@ def scheme() -> dict[str, Any]:
         "image_quality": [
             {"key": k, "label": label, "nullable": k in NOT_APPLICABLE} for k, label in (*IMAGE_QUALITY_ITEMS, OVERALL)
         ],
-        "weights": dict(WEIGHTS),
+        "weights": dict(weights),
         "parts": dict(PART_LABELS),
         "max_comments": MAX_COMMENTS,
     }
@@ -229,7 +230,8 @@ def scheme() -> dict[str, Any]:
 
 
 async def save(
-    db: AsyncSession, caller: Caller, recording_id: str, data: Mapping[str, Any], qc: SessionQc
+    db: AsyncSession, caller: Caller, recording_id: str, data: Mapping[str, Any], qc: SessionQc,
+    weights: Mapping[str, float] = WEIGHTS,
 ) -> tuple[ReviewView, bool]:
     """Create or replace the caller's review of the recording: (view, created)."""
     trainer = caller.require_user(*REVIEWER_ROLES)
@@ -243,7 +245,7 @@ async def save(
     if review is None:
         review = TrainerReview(recording_id=view.recording.id, trainer_id=trainer.id, created_at=at)
         db.add(review)
-    _fill(review, view.recording, given, qc, at)
+    _fill(review, view.recording, given, qc, at, weights)
     try:
         await db.commit()
     except IntegrityError:  # the same trainer saved twice at once: the other save made the row, replace it
@@ -252,18 +254,21 @@ async def save(
         if review is None:
             raise
         created = False
-        _fill(review, view.recording, given, qc, at)
+        _fill(review, view.recording, given, qc, at, weights)
         await db.commit()
     log.info("recording %s: review by %s %s", view.recording.id, trainer.username, "created" if created else "updated")
     return await _view(db, review), created
 
 
-def _fill(review: TrainerReview, recording: Recording, given: ReviewInput, qc: SessionQc, at: datetime) -> None:
+def _fill(
+    review: TrainerReview, recording: Recording, given: ReviewInput, qc: SessionQc, at: datetime,
+    weights: Mapping[str, float],
+) -> None:
     review.sonographer_id = recording.sonographer_id
     review.osaus = dict(given.osaus)
     review.image_quality = dict(given.image_quality)
     review.comments = [{"t": c.t, "text": c.text} for c in given.comments]
-    review.score = session_score(qc, given.osaus, given.image_quality)
+    review.score = session_score(qc, given.osaus, given.image_quality, weights)
     review.updated_at = at
 
 

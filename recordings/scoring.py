@@ -29,7 +29,7 @@ from qc.completeness import PROTOCOLS
 from qc.session import row_metrics
 from recordings.state import RecordingState
 from recordings.store import RecordingStore, store_of
-from signaling_server.appkeys import DB, QC_SCORER, SETTINGS
+from signaling_server.appkeys import DB, QC_SCORER, QC_WEIGHTS, SETTINGS
 from signaling_server.db.models import Consultation, QcResult, Recording
 
 log = logging.getLogger(__name__)
@@ -101,7 +101,8 @@ class Scorer:
         if scored is not None:
             return  # the edge said "end" again, or a catch-up met a submit
         folder = self._store.root / recording.id
-        kind, metrics = await score_folder(str(folder), exam_type if exam_type in PROTOCOLS else None)
+        exam = exam_type if exam_type in PROTOCOLS else None
+        kind, metrics = await score_folder(str(folder), exam, self._app.get(QC_WEIGHTS))
         async with self._app[DB]() as db:
             db.add(QcResult(consultation_id=recording.consultation_id, kind=kind, metrics=metrics))
             await db.commit()
@@ -109,11 +110,15 @@ class Scorer:
         log.info("offline QC of recording %s: %s", recording_id, kind)
 
 
-async def score_folder(folder: str, exam_type: str | None) -> tuple[str, dict[str, Any]]:
+async def score_folder(
+    folder: str, exam_type: str | None, weights: dict[str, float] | None = None
+) -> tuple[str, dict[str, Any]]:
     """``(kind, metrics)`` from ``python -m qc score`` run on the folder in a child process."""
     command = [sys.executable, "-m", "qc.cli", "score", folder, "--no-progress", "--indent", "0"]
     if exam_type:
         command += ["--exam", exam_type]
+    if weights:
+        command += ["--weights", json.dumps(weights)]
     process = await asyncio.create_subprocess_exec(
         *command,
         stdout=asyncio.subprocess.PIPE,

@@ -8,13 +8,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from aiohttp import web
 
 from expert_console import STATIC_DIR
+from qc.score import parse_weights
 from recordings import review_routes as recording_review_routes
 from recordings import routes as recording_routes
 from recordings import scoring as recording_scoring
 from recordings import teaching_routes as recording_teaching_routes
 from signaling_server import errors
 from signaling_server.api import admin_routes, consultation_routes
-from signaling_server.appkeys import DB, ENGINE, ROOMS, SETTINGS, TARGETS
+from signaling_server.appkeys import DB, ENGINE, QC_WEIGHTS, ROOMS, SETTINGS, TARGETS
 from signaling_server.auth import routes as auth_routes
 from signaling_server.db.engine import make_engine, make_sessionmaker
 from signaling_server.db.migrate import upgrade
@@ -93,6 +94,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app = web.Application(middlewares=[error_middleware], client_max_size=settings.max_body_bytes)
     app[SETTINGS] = settings
     app[TARGETS] = Targets.from_json(settings.turnaround_json)
+    app[QC_WEIGHTS] = parse_weights(settings.qc_weights)  # a bad TELEUS_QC_WEIGHTS stops the server here
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_rooms)
     app.cleanup_ctx.append(dicom_blobs.blob_store)

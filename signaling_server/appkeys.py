@@ -28,5 +28,6 @@ BLOBS: web.AppKey[BlobStore] = web.AppKey("dicom_blobs")
 DICOM_STORE: web.AppKey[DicomStore] = web.AppKey("dicom_store")  # what ingest needs, see dicomstore/ingest.py
 FORWARDER: web.AppKey[Forwarder] = web.AppKey("dicom_forwarder")  # only when TELEUS_PACS is set
 DICOM_SCP: web.AppKey[StorageSCP] = web.AppKey("dicom_scp")  # only when the DICOM port is on
+QC_WEIGHTS: web.AppKey[dict[str, float]] = web.AppKey("qc_weights")  # TELEUS_QC_WEIGHTS, checked at start
 QC_SCORER: web.AppKey[Scorer] = web.AppKey("qc_scorer")  # only when TELEUS_QC_SCORING is on (recordings/scoring.py)
 TEACHING_EXPORTS: web.AppKey[TeachingExports] = web.AppKey("teaching_exports")  # recordings/teaching_routes.py

@@ -31,6 +31,7 @@ class Settings:
     pacs: str = ""  # "AET@host:port" of the regional PACS to forward every stored instance to; empty: no forwarding
     forward_backoff_seconds: float = 30.0  # the first retry of a failed forward; doubles per attempt (at most an hour)
     forward_max_attempts: int = 10  # then the job is `failed`
+    qc_weights: str = ""  # JSON: the session score's part weights (qc.score.parse_weights); "": the defaults
     qc_scoring: bool = False  # score every complete recording offline (recordings/scoring.py); from_env: on
 
     def ssl_context(self) -> ssl.SSLContext | None:
@@ -79,6 +80,7 @@ class Settings:
             pacs=env.get("TELEUS_PACS", base.pacs),
             forward_backoff_seconds=float(env.get("TELEUS_FORWARD_BACKOFF_SECONDS", base.forward_backoff_seconds)),
             forward_max_attempts=int(env.get("TELEUS_FORWARD_MAX_ATTEMPTS", base.forward_max_attempts)),
+            qc_weights=env.get("TELEUS_QC_WEIGHTS", ""),
             qc_scoring=env.get("TELEUS_QC_SCORING", "1").lower() not in {"0", "false", "no", "off"},
         )
 

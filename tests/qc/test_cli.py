@@ -35,7 +35,7 @@ def test_errors_are_stable_codes(tmp_path: Path, cine: Path, capsys: pytest.Capt
     status, error = score(capsys, str(tmp_path / "missing.mp4"))
     assert status == 2 and error["error"] == "unreadable" and "missing.mp4" in error["message"]
     status, error = score(capsys, str(cine), "--weights", "[1, 2]")
-    assert status == 64 and error == {"error": "bad_arguments", "message": "--weights must be a JSON object of numbers"}
+    assert status == 64 and error["error"] == "bad_arguments" and "JSON object" in error["message"]
     status, error = score(capsys, str(cine), "--osaus", *"4 4 3 4 9 4 3".split())
     assert status == 64 and "1–5" in error["message"]
 

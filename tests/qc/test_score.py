@@ -6,7 +6,7 @@ import pytest
 
 from qc.completeness import completeness
 from qc.link import LinkSample, link_summary
-from qc.score import DEFAULT_WEIGHTS, OSAUS_ITEMS, image_items, osaus_part, rate, session_score
+from qc.score import DEFAULT_WEIGHTS, OSAUS_ITEMS, image_items, osaus_part, parse_weights, rate, session_score
 
 GOOD = {"saturation": 0.0, "dark_fraction": 0.1, "tgc_slope": -20.0, "tenengrad": 2700.0,
         "laplacian_variance": 770.0, "dynamic_range": 170.0}  # fmt: skip
@@ -61,3 +61,16 @@ def test_osaus_validation() -> None:
         osaus_part({**dict.fromkeys(OSAUS_ITEMS, 3), "charm": 5})
     with pytest.raises(ValueError, match="weights"):
         session_score(weights={"luck": 1.0})
+
+
+def test_weights_are_configuration() -> None:
+    assert parse_weights("") == DEFAULT_WEIGHTS
+    weights = parse_weights('{"osaus": 0, "link": 0.5}')
+    assert weights == {**DEFAULT_WEIGHTS, "osaus": 0.0, "link": 0.5}
+    score = session_score(osaus=dict.fromkeys(OSAUS_ITEMS, 5), weights=weights)
+    assert score["total"] is None and score["weights"] == weights  # OSAUS alone, weighted 0: no total
+    for bad, message in (("[1]", "JSON object"), ("{", "JSON object"), ('{"luck": 1}', "no part 'luck'"),
+                         ('{"link": -1}', "number >= 0"), ('{"link": true}', "number >= 0"),
+                         ('{"completeness": 0, "image": 0, "link": 0, "osaus": 0}', "above 0")):
+        with pytest.raises(ValueError, match=message):
+            parse_weights(bad)
