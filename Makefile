@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 APT_PACKAGES := chromium dcmtk dicom3tools orthanc orthanc-dicomweb
 APT_BINARIES := /usr/bin/chromium /usr/bin/dciodvfy /usr/bin/storescu /usr/sbin/Orthanc
 
-.PHONY: demo test deps system-deps python-deps lint bench-live bench-capture clean
+.PHONY: demo test deps system-deps python-deps lint bench-live bench-capture bench-qc clean
 
 demo: python-deps
 	$(BIN)/teleus demo
@@ -42,6 +42,9 @@ bench-live: deps
 
 bench-capture: deps
 	$(BIN)/python -m bench.capture
+
+bench-qc: deps
+	$(BIN)/python -m bench.qc --edge
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache .mypy_cache
