@@ -11,8 +11,9 @@ source the server has:
   (:func:`qc.completeness.completeness` against the exam's protocol), link quality from the per-second ``link``
   events (:func:`qc.link.link_summary`, over the expert's pages when the timeline says who they are).
 
-The alerts (the timeline's ``qc`` events) and the freezes (the link's, on segment 0's media clock) always come from the
-timeline: they are moments of the video.
+The alerts (the timeline's ``qc`` events) and the freezes (the link's) always come from the timelines: they are
+moments of the video, in seconds on the session clock (:func:`segment_offsets`: the review page plays the segments
+one after the other on that clock, expert_console/replay.js ``sessionClock`` follows the same rule).
 """
 
 from __future__ import annotations
@@ -54,9 +55,8 @@ class SessionQc:
     image: dict[str, dict[str, Any] | None] | None  # the automatic image items (qc.score.image_items)
     link: LinkSummary | None
     alerts: tuple[Alert, ...] = ()
-    freezes: tuple[tuple[float, float], ...] = ()  # seconds on segment 0's media clock
-    # where the last segment starts on the session clock (its header's wall clock minus segment 0's; 0 for one
-    # segment): the review page plays the segments one after the other on that clock, its comments are pinned to it
+    freezes: tuple[tuple[float, float], ...] = ()  # seconds on the session clock
+    # where the last segment starts on the session clock (0 for one segment): review comments are pinned to it
     last_segment_offset: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
@@ -135,25 +135,54 @@ def completeness(exam_type: str, captures: Iterable[Mapping[str, Any]]) -> Compl
     return qc_completeness.completeness(exam_type, captures)
 
 
+def segment_offsets(timelines: Sequence[tl.Timeline]) -> list[float]:
+    """Where each segment (in segment order) starts on the session clock: its header's wall clock minus the first
+    one's, but never before the previous segment's last event (a clock set back between two runs of the edge)."""
+    offsets: list[float] = []
+    previous_end = 0.0
+    for k, timeline in enumerate(timelines):
+        start = (timeline.header.started_at_ms - timelines[0].header.started_at_ms) / 1000
+        offset = 0.0 if k == 0 else max(previous_end, start)
+        offsets.append(offset)
+        previous_end = max([offset, *(e.t + offset for e in timeline.events)])
+    return offsets
+
+
+def _shifted(found: Iterable[Alert], offset: float) -> list[Alert]:
+    return [
+        Alert(
+            a.code,
+            a.text,
+            round(a.raised_at + offset, 3),
+            None if a.cleared_at is None else round(a.cleared_at + offset, 3),
+        )
+        for a in found
+    ]
+
+
 def from_timelines(exam_type: str, timelines: Sequence[tl.Timeline]) -> SessionQc:
     if not timelines:
         return NO_QC
+    ordered = sorted(timelines, key=lambda t: t.header.segment)
+    offsets = segment_offsets(ordered)
     samples: list[LinkSample] = []
     captures: list[dict[str, Any]] = []
-    for timeline in timelines:
-        samples += link_samples(timeline)
+    found_alerts: list[Alert] = []
+    found_freezes: list[tuple[float, float]] = []
+    for timeline, offset in zip(ordered, offsets, strict=True):
+        own = link_samples(timeline)
+        samples += own
         captures += [{"id": e.id, "labels": e.labels} for e in timeline.events if isinstance(e, tl.Capture)]
-    first = next((t for t in timelines if t.header.segment == 0), None)
-    last = max(timelines, key=lambda t: t.header.segment)
-    offset = (last.header.started_at_ms - first.header.started_at_ms) / 1000 if first is not None else 0.0
+        found_alerts += _shifted(alerts(timeline.events), offset)
+        found_freezes += [(round(a + offset, 3), round(b + offset, 3)) for a, b in freezes(own)]
     return SessionQc(
         source="timeline",
         completeness=completeness(exam_type, captures),
         image=None,
-        link=qc_link.link_summary(samples, nominal_fps=timelines[0].header.fps),
-        alerts=alerts(first.events) if first else (),
-        freezes=freezes(link_samples(first)) if first else (),
-        last_segment_offset=max(0.0, offset),
+        link=qc_link.link_summary(samples, nominal_fps=ordered[0].header.fps),
+        alerts=tuple(found_alerts),
+        freezes=tuple(found_freezes),
+        last_segment_offset=offsets[-1],
     )
 
 
@@ -169,9 +198,16 @@ def _number(value: Any) -> float | None:
 def _completeness_of(raw: Any, exam_type: str) -> Completeness | None:
     if isinstance(raw, dict) and (value := _number(raw.get("value"))) is not None:
         items = tuple(
-            ChecklistEntry(str(i.get("key", "")), str(i.get("label", i.get("key", ""))), bool(i.get("required", True)),
-                           _number(i.get("weight")) or 1.0, bool(i.get("done")), i.get("capture"))
-            for i in raw.get("items", []) if isinstance(i, dict)
+            ChecklistEntry(
+                str(i.get("key", "")),
+                str(i.get("label", i.get("key", ""))),
+                bool(i.get("required", True)),
+                _number(i.get("weight")) or 1.0,
+                bool(i.get("done")),
+                i.get("capture"),
+            )
+            for i in raw.get("items", [])
+            if isinstance(i, dict)
         )
         return Completeness(str(raw.get("protocol", exam_type)), value, items)
     value = _number(raw)
@@ -180,8 +216,9 @@ def _completeness_of(raw: Any, exam_type: str) -> Completeness | None:
 
 def _image_of(metrics: Mapping[str, Any], exam_type: str) -> dict[str, dict[str, Any] | None] | None:
     image = metrics.get("image")
-    if isinstance(image, dict) and any(isinstance(v, dict) and _number(v.get("score")) is not None
-                                       for v in image.values()):
+    if isinstance(image, dict) and any(
+        isinstance(v, dict) and _number(v.get("score")) is not None for v in image.values()
+    ):
         return {str(k): v if isinstance(v, dict) else None for k, v in image.items()}
     frames = metrics.get("frames")
     if isinstance(frames, dict):
@@ -205,11 +242,20 @@ def _link_of(raw: Any) -> LinkSummary | None:
         return _number(raw.get(key)) or 0.0
 
     return LinkSummary(
-        seconds=count("seconds"), streams=count("streams"), loss_pct=_number(raw.get("loss_pct")),
-        jitter_ms=_number(raw.get("jitter_ms")), rtt_p95_ms=_number(raw.get("rtt_p95_ms")), fps=_number(raw.get("fps")),
-        drops=count("drops"), drop_pct=_number(raw.get("drop_pct")), freeze_count=count("freeze_count"),
-        freeze_s=seconds("freeze_s"), pause_count=count("pause_count"), pause_s=seconds("pause_s"),
-        freeze_ratio=_number(raw.get("freeze_ratio")), value=_number(raw.get("value")),
+        seconds=count("seconds"),
+        streams=count("streams"),
+        loss_pct=_number(raw.get("loss_pct")),
+        jitter_ms=_number(raw.get("jitter_ms")),
+        rtt_p95_ms=_number(raw.get("rtt_p95_ms")),
+        fps=_number(raw.get("fps")),
+        drops=count("drops"),
+        drop_pct=_number(raw.get("drop_pct")),
+        freeze_count=count("freeze_count"),
+        freeze_s=seconds("freeze_s"),
+        pause_count=count("pause_count"),
+        pause_s=seconds("pause_s"),
+        freeze_ratio=_number(raw.get("freeze_ratio")),
+        value=_number(raw.get("value")),
     )
 
 

@@ -253,3 +253,22 @@ async def test_the_centres_weights_make_the_score(aiohttp_client: Any, db_url: s
             await api.close()
     with pytest.raises(ValueError, match="no part 'luck'"):
         await make_app(db_url, tmp_path, qc_weights='{"luck": 1}')
+
+
+def test_qc_moments_of_every_segment_are_on_the_session_clock() -> None:
+    """Two segments, the second 5 s after the first on the wall clock: its alert and freeze land at 5 s + t."""
+
+    def line(segment: int, started_ms: float, events: list[tl.Event]) -> tl.Timeline:
+        return tl.Timeline(tl.Header("c1", started_ms, 320, 240, 30.0, segment=segment), tuple(events))
+
+    first = line(0, 1_000_000.0, [tl.Qc(1.0, "frozen", "raised", "image frozen"), tl.Qc(2.0, "frozen", "cleared", ""),
+                                  link(1.0, 30.0), link(2.0, 30.0), link(3.0, 30.0)])
+    second = line(1, 1_005_000.0, [tl.Qc(0.5, "no_contact", "raised", "no contact"),
+                                   link(1.0, 30.0), link(2.0, 5.0), link(3.0, 30.0)])
+    qc = session_qc.from_timelines("thyroid", [second, first])  # any order in: segment order out
+    assert session_qc.segment_offsets([first, second]) == [0.0, 5.0]
+    assert [(a.code, a.raised_at, a.cleared_at) for a in qc.alerts] == [("frozen", 1.0, 2.0), ("no_contact", 5.5, None)]
+    assert len(qc.freezes) == 1 and 6.0 <= qc.freezes[0][0] < 7.0  # the second segment's frozen second
+    assert qc.last_segment_offset == 5.0
+    # a clock set back between two runs: the later segment never starts before the earlier one's last event
+    assert session_qc.segment_offsets([first, line(1, 999_000.0, [])]) == [0.0, 3.0]
