@@ -242,8 +242,8 @@ def encoder(source: SyntheticSource, seconds: float, rounds: int) -> dict[str, A
             results[name].append(encode_cost(frames, preset, crf, params))
     out = {}
     for name, runs in results.items():
-        out[name] = {**runs[0], "cpu_pct_of_one_core": round(statistics.median(r["cpu_pct_of_one_core"] for r in runs), 1),
-                     "cpu_rounds": [r["cpu_pct_of_one_core"] for r in runs]}  # fmt: skip
+        cpu = [r["cpu_pct_of_one_core"] for r in runs]
+        out[name] = {**runs[0], "cpu_pct_of_one_core": round(statistics.median(cpu), 1), "cpu_rounds": cpu}
     out["cpu_ratio"] = round(out["teleus"]["cpu_pct_of_one_core"] / out["stock_veryfast"]["cpu_pct_of_one_core"], 2)
     return out
 
