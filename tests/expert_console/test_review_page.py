@@ -239,12 +239,20 @@ async def store_still(server: Server, consultation_id: str, sop_uid: str) -> Non
         assert r.status == 200, await r.text()
 
 
-async def test_timeline_bar_stills_and_qc_panel(server: Server, context: BrowserContext) -> None:  # noqa: F811
+async def open_review(
+    server: Server, context: BrowserContext, still_uid: str  # noqa: F811
+) -> tuple[dict[str, Any], Page, list[str]]:
+    """A recorded session with one of its stills stored, open on the trainer's review page."""
     recording = await recorded(server)
-    await store_still(server, recording["consultation_id"], "1.2.826.0.1.3680043.8.498.1")
+    await store_still(server, recording["consultation_id"], still_uid)
     await server.sign_in(context, "trainer")
     page, problems = await open_console(context, f"#/recordings/{recording['id']}")
     await ready(page)
+    return recording, page, problems
+
+
+async def test_timeline_bar_stills_and_qc_panel(server: Server, context: BrowserContext) -> None:  # noqa: F811
+    _, page, problems = await open_review(server, context, "1.2.826.0.1.3680043.8.498.1")
     bar = page.locator("[data-testid=timeline-bar]")
     for kind, count in (("capture", 2), ("chat", 1), ("qc", 1), ("freeze", 1)):
         await expect(bar.locator(f".timeline-marker[data-kind={kind}]")).to_have_count(count)
@@ -377,11 +385,7 @@ FETCH = """async (url) => {
 
 
 async def test_a_trainer_makes_a_teaching_copy_and_downloads_it(server: Server, context: BrowserContext) -> None:  # noqa: F811
-    recording = await recorded(server)
-    await store_still(server, recording["consultation_id"], "1.2.826.0.1.3680043.8.498.2")
-    await server.sign_in(context, "trainer")
-    page, problems = await open_console(context, f"#/recordings/{recording['id']}")
-    await ready(page)
+    recording, page, problems = await open_review(server, context, "1.2.826.0.1.3680043.8.498.2")
     panel = page.locator("[data-testid=teaching-export]")
     await panel.locator("[data-action=teaching-export]").click()
     state = panel.locator("[data-testid=teaching-state]")

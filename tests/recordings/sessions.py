@@ -9,18 +9,20 @@ from __future__ import annotations
 
 import hashlib
 import io
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from fractions import Fraction
 from typing import Any
 
 import aiohttp
 import av
 import numpy as np
+from aiohttp import web
 from PIL import Image, ImageDraw
 
 from qc.score import OSAUS_ITEMS
 from recordings import timeline as tl
-from tests.conftest import Api
+from tests.conftest import Api, make_app, seed
 
 WIDTH, HEIGHT, FPS = 320, 240, 30
 BITS = 8
@@ -146,3 +148,22 @@ def review_body(score: int = 4, **changes: Any) -> dict[str, Any]:
     }
     body.update(changes)
     return body
+
+
+@asynccontextmanager
+async def people_of(
+    aiohttp_client: Any, db_url: str, folder: Any, **settings: Any
+) -> AsyncIterator[tuple[web.Application, Api, Api, Api, Api]]:
+    """The real app with these settings, seeded: (app, sono_a, expert, trainer signed in, the site's edge)."""
+    app = await make_app(db_url, folder, **settings)
+    client = await aiohttp_client(app)
+    world = await seed(app)
+    apis = [Api(client) for _ in range(3)]
+    for api, name in zip(apis, ("sono_a", "expert", "trainer"), strict=True):
+        await api.login(name)
+    edge = Api(client, world.device_a_credential)
+    try:
+        yield app, apis[0], apis[1], apis[2], edge
+    finally:
+        for api in (*apis, edge):
+            await api.close()

@@ -14,8 +14,8 @@ from recordings.reviews import parse_review, session_score
 from signaling_server.appkeys import DB
 from signaling_server.db.models import QcResult
 from signaling_server.errors import InvalidReview
-from tests.conftest import Api, make_app, seed
-from tests.recordings.sessions import link, record_session, review_body, thyroid_events, timeline_bytes
+from tests.conftest import Api, make_app
+from tests.recordings.sessions import link, people_of, record_session, review_body, thyroid_events, timeline_bytes
 
 
 async def put(api: Api, path: str, body: Any) -> tuple[int, Any]:
@@ -230,15 +230,7 @@ async def test_the_scheme_lists_the_items_and_weights(people: Any) -> None:
 async def test_the_centres_weights_make_the_score(aiohttp_client: Any, db_url: str, tmp_path: Any) -> None:
     """TELEUS_QC_WEIGHTS: the scheme, every saved score and the dashboard use and show the configured weights."""
     weights = '{"osaus": 0.5, "link": 0}'
-    app = await make_app(db_url, tmp_path, qc_weights=weights)
-    client = await aiohttp_client(app)
-    world = await seed(app)
-    apis = [Api(client) for _ in range(3)]
-    sono, expert, trainer = apis
-    for api, name in zip(apis, ("sono_a", "expert", "trainer"), strict=True):
-        await api.login(name)
-    edge = Api(client, world.device_a_credential)
-    try:
+    async with people_of(aiohttp_client, db_url, tmp_path, qc_weights=weights) as (_, sono, expert, trainer, edge):
         wanted = {"completeness": 0.3, "image": 0.3, "link": 0.0, "osaus": 0.5}
         _, scheme = await trainer.get("/api/v1/reviews/scheme")
         assert scheme["weights"] == wanted
@@ -248,9 +240,6 @@ async def test_the_centres_weights_make_the_score(aiohttp_client: Any, db_url: s
         assert saved["score"]["weights_used"] == {"completeness": 0.2727, "image": 0.2727, "link": 0.0, "osaus": 0.4545}
         _, board = await trainer.get("/api/v1/qc/dashboard")
         assert board["weights"] == wanted
-    finally:
-        for api in (*apis, edge):
-            await api.close()
     with pytest.raises(ValueError, match="no part 'luck'"):
         await make_app(db_url, tmp_path, qc_weights='{"luck": 1}')
 

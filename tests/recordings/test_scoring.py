@@ -12,8 +12,8 @@ from sqlalchemy import select
 
 from signaling_server.appkeys import DB, QC_SCORER
 from signaling_server.db.models import QcResult
-from tests.conftest import Api, make_app, seed
-from tests.recordings.sessions import record_session
+from tests.conftest import make_app
+from tests.recordings.sessions import people_of, record_session
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -29,21 +29,10 @@ async def rows_of(app: Any, consultation_id: str, wait: float = 90.0) -> list[Qc
         await asyncio.sleep(0.2)
 
 
-async def opened(client: Any, world: Any) -> tuple[Api, Api, Api, Api]:
-    apis = [Api(client) for _ in range(3)] + [Api(client, world.device_a_credential)]
-    for api, name in zip(apis, ("sono_a", "expert", "trainer"), strict=False):
-        await api.login(name)
-    return apis[0], apis[1], apis[2], apis[3]
-
-
 async def test_a_complete_recording_is_scored_and_the_review_reads_the_score(
     aiohttp_client: Any, db_url: str, tmp_path: Path
 ) -> None:
-    app = await make_app(db_url, tmp_path, qc_scoring=True)
-    client = await aiohttp_client(app)
-    world = await seed(app)
-    sono, expert, trainer, edge = await opened(client, world)
-    try:
+    async with people_of(aiohttp_client, db_url, tmp_path, qc_scoring=True) as (app, sono, expert, trainer, edge):
         recording = await record_session(sono, expert, edge)
         (row,) = await rows_of(app, recording["consultation_id"])
         assert row.kind == "offline", row.metrics
@@ -66,42 +55,26 @@ async def test_a_complete_recording_is_scored_and_the_review_reads_the_score(
                         {"files": ["media.mp4", "timeline.jsonl"], "duration_seconds": 3.0})  # fmt: skip
         await asyncio.sleep(1.0)
         assert len(await rows_of(app, recording["consultation_id"], wait=0)) == 1
-    finally:
-        for api in (sono, expert, trainer, edge):
-            await api.close()
 
 
 async def test_a_file_that_is_no_video_gets_a_failed_row_and_the_timeline_still_serves(
     aiohttp_client: Any, db_url: str, tmp_path: Path
 ) -> None:
-    app = await make_app(db_url, tmp_path, qc_scoring=True)
-    client = await aiohttp_client(app)
-    world = await seed(app)
-    sono, expert, trainer, edge = await opened(client, world)
-    try:
+    async with people_of(aiohttp_client, db_url, tmp_path, qc_scoring=True) as (app, sono, expert, trainer, edge):
         recording = await record_session(sono, expert, edge, media=b"\x00\x00\x00\x18ftypisom" + b"junk" * 4000)
         (row,) = await rows_of(app, recording["consultation_id"])
         assert row.kind == "offline_failed" and row.metrics["error"] and row.metrics["message"]
         status, qc = await trainer.get(f"/api/v1/recordings/{recording['id']}/qc")
         assert status == 200 and qc["source"] == "timeline" and qc["image"] is None
-    finally:
-        for api in (sono, expert, trainer, edge):
-            await api.close()
 
 
 async def test_a_server_started_later_catches_up(aiohttp_client: Any, db_url: str, tmp_path: Path) -> None:
-    quiet = await make_app(db_url, tmp_path)  # scoring off, as the tests' bare settings have it
-    client = await aiohttp_client(quiet)
-    world = await seed(quiet)
-    sono, expert, trainer, edge = await opened(client, world)
-    try:
+    # scoring off, as the tests' bare settings have it
+    async with people_of(aiohttp_client, db_url, tmp_path) as (quiet, sono, expert, _, edge):
         recording = await record_session(sono, expert, edge)
         assert QC_SCORER not in quiet
         await asyncio.sleep(0.5)
         assert await rows_of(quiet, recording["consultation_id"], wait=0) == []
-    finally:
-        for api in (sono, expert, trainer, edge):
-            await api.close()
     scoring = await make_app(db_url, tmp_path, qc_scoring=True)
     await aiohttp_client(scoring)  # the same database and data folder: it finds the unscored recording
     (row,) = await rows_of(scoring, recording["consultation_id"])
