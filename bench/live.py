@@ -101,6 +101,7 @@ class Options:
     noise_limit: float = 20.0
     wait_quiet: float = 0.0
     cases: list[str] = field(default_factory=list)
+    edge_args: list[str] = field(default_factory=list)  # more `teleus edge` options for the teleus case
     log_dir: Path = field(default_factory=lambda: OUT_DIR)
 
 
@@ -729,7 +730,8 @@ async def teleus_case(
     tag: str = "",
     edge_args: Sequence[str] = (),
 ) -> dict[str, Any]:
-    name = f"teleus-{resolution}" + ("-soak" if slice_seconds else "") + ("-bare" if edge_args else "") + tag
+    bare = tuple(edge_args) == BARE_EDGE
+    name = f"teleus-{resolution}" + ("-soak" if slice_seconds else "") + ("-bare" if bare else "") + tag
     async with AsyncExitStack() as stack:
         world = await world_task
         log(f"  server up at {world.base}")
@@ -1249,7 +1251,8 @@ async def _resolution(
                     result = await teleus_case(browser, resolution, opts, world_task, duration=opts.duration,
                                                tag=tag, pointer=False, edge_args=BARE_EDGE)  # fmt: skip
                 elif codec is None:
-                    result = await teleus_case(browser, resolution, opts, world_task, duration=opts.duration, tag=tag)
+                    result = await teleus_case(browser, resolution, opts, world_task, duration=opts.duration, tag=tag,
+                                               edge_args=opts.edge_args)  # fmt: skip
                 else:
                     result = await floor_case(
                         browser,
@@ -1359,6 +1362,7 @@ def parse(argv: list[str] | None) -> Options:
         help="a window in which other processes used more than this %% of a core is noisy (default 20)",
     )
     p.add_argument("--retries", type=int, default=0, help="rerun a noisy case up to N times, keep the quietest")
+    p.add_argument("--edge-args", default="", help="more `teleus edge` options for the teleus case, space-separated")
     p.add_argument(
         "--wait-quiet",
         type=float,
@@ -1391,6 +1395,7 @@ def parse(argv: list[str] | None) -> Options:
         noise_limit=a.noise_limit,
         wait_quiet=max(0.0, a.wait_quiet),
         cases=[c.strip() for c in a.cases.split(",") if c.strip()],
+        edge_args=a.edge_args.split(),
     )
     if a.quick:
         opts.duration, opts.warmup, opts.resolutions, opts.vp8 = (
