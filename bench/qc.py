@@ -12,7 +12,7 @@ Rounds alternate baseline and QC, and the median round is reported, so load from
 offline: qc.offline.analyse of a 720p synthetic H.264 MP4 (written here with PyAV as the edge's recorder writes:
 edge_capture.recording.mp4.VideoSettings: libx264 superfast, three fixed non-reference B-frames, CRF 23, a keyframe
 every 2 s), every core allowed, as a multiple of real time (target ≥ 20×):
-by default (reference frames decoded, qc.media), with every frame decoded (--all-frames) and with deblocking
+by default (reference frames decoded, recordings.media), with every frame decoded (--all-frames) and with deblocking
 skipped (--fast-decode); beside the floors: the same file only decoded by PyAV, every frame and reference frames
 only, which bound what any scorer can reach on this machine. `other_processes_cores` is the CPU the rest of the
 host used meanwhile (a shared machine moves the wall-clock figures); `realtime_per_cpu_second` does not move
@@ -58,8 +58,8 @@ from edge_capture.sources.synthetic import SyntheticSource
 from qc.fov import best_fov
 from qc.frame import THUMB_STRIDE, FrameAnalyser, to_grey
 from qc.live import LiveQc
-from qc.media import open_media
 from qc.offline import analyse
+from recordings.media import open_media
 
 OUT_DIR = Path(__file__).resolve().parent / "out"
 TARGET_FPS = 200.0

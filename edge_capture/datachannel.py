@@ -27,7 +27,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
-from edge_capture.jsonmap import JsonMapped
+from recordings.jsonmap import JsonMapped
 
 GUIDANCE = "guidance"  # ordered, reliable
 LIVE = "live"  # unordered, maxRetransmits 0

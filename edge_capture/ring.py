@@ -29,8 +29,10 @@ logger = logging.getLogger(__name__)
 DEFAULT_MAX_BYTES = 1 << 30
 
 
-class RingClosed(Exception):
-    """The ring was closed: no frame will ever come. Raised to waiters and to `put` after `close()`."""
+class RingClosed(EOFError):
+    """The ring was closed: no frame will ever come. Raised to waiters and to `put` after `close()`.
+
+    An EOFError, as qc.live.FrameSource expects of a source that has ended."""
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """Exam completeness (QC.md §2): the protocols of CLINICAL.md §3 as data, and how much of one an exam covered.
 
-Each capture of a consultation carries the labels the sonographer gave it (edge_capture.dicom.labels:
+Each capture of a consultation carries the labels the sonographer gave it (qc.labels:
 side, structure, plane, mode, Doppler angle). A protocol is a list of items, each a pattern over those labels
 with a weight and a `required` flag. An item is done by the first capture whose labels are valid and match it;
 completeness is the weighted share of the *required* items done (0–1, higher is better). Optional items are
@@ -24,7 +24,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from edge_capture.dicom.labels import COLOUR_MODES, STRUCTURES, CaptureLabels, LabelsError
+from qc.labels import COLOUR_MODES, STRUCTURES, CaptureLabels, LabelsError
 
 CAPTURE_LABEL_FIELDS = ("side", "structure", "plane", "mode", "doppler_angle")
 SPECTRAL_MODES = frozenset({"pw_doppler", "triplex"})

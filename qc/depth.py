@@ -11,13 +11,15 @@ from typing import Protocol
 
 from pydicom.dataset import Dataset
 
+from qc.regions import CalibrationError, regions_from_dataset
+
 CM = 3  # PhysicalUnitsYDirection: cm
 SPATIAL_2D = 1
 TISSUE = 1
 
 
 class CalibratedRegion(Protocol):
-    """What depth needs of a US region (edge_capture.dicom.calibration.UltrasoundRegion fits)."""
+    """What depth needs of a US region (qc.regions.UltrasoundRegion fits)."""
 
     @property
     def min_y0(self) -> int: ...
@@ -44,8 +46,6 @@ def depth_mm(regions: Iterable[CalibratedRegion]) -> float | None:
 
 def depth_mm_of(ds: Dataset) -> float | None:
     """Depth in mm of a DICOM ultrasound image from its Sequence of Ultrasound Regions."""
-    from edge_capture.dicom.calibration import CalibrationError, regions_from_dataset
-
     try:
         return depth_mm(regions_from_dataset(ds))
     except (CalibrationError, AttributeError, TypeError, ValueError):

@@ -29,7 +29,7 @@ TISSUE_DATA_TYPES = frozenset({1, 2})  # RegionDataType: tissue, colour flow
 
 
 class Region(Protocol):
-    """What :func:`region_fov` needs of a US region (edge_capture.dicom.calibration.UltrasoundRegion fits)."""
+    """What :func:`region_fov` needs of a US region (qc.regions.UltrasoundRegion fits)."""
 
     @property
     def min_x0(self) -> int: ...

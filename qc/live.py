@@ -1,8 +1,8 @@
-"""The one QC adapter that knows frames arrive live: it samples the capture ring and raises alerts.
+"""The one QC adapter that knows frames arrive live: it samples a live frame source and raises alerts.
 
-:class:`LiveQc` reads the newest frame from a :class:`FrameRing` about `sample_hz` (5) times a second through a
-:class:`RingReader`, and does the numeric work (qc.frame, qc.freeze) in a worker thread, one sample at a time,
-so the event loop never waits on it. It keeps a short history: the last thumbnails (to find the field of view
+:class:`LiveQc` reads the newest frame from a :class:`FrameSource` (the edge passes its capture ring) about
+`sample_hz` (5) times a second, and does the numeric work (qc.frame, qc.freeze) in a worker thread, one sample at a
+time, so the event loop never waits on it. It keeps a short history: the last thumbnails (to find the field of view
 from what changes, re-estimated every `fov_refresh` samples) and the freeze tracker.
 
 Alerts have a stable code and a human text, and hysteresis: raised once when the condition has held for
@@ -26,18 +26,40 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
-from edge_capture.frames import SourceFrame
-from edge_capture.ring import FrameRing, RingClosed, RingReader
 from qc.contact import ContactThresholds
 from qc.fov import best_fov, mask_iou
 from qc.frame import THUMB_STRIDE, FrameAnalyser, FrameMetrics, to_grey
 from qc.freeze import FreezeTracker
 
 log = logging.getLogger(__name__)
+
+
+class LiveFrame(Protocol):
+    """One captured frame as live QC reads it (edge_capture.frames.SourceFrame fits)."""
+
+    @property
+    def index(self) -> int: ...  # increasing; a gap means frames were skipped
+
+    @property
+    def capture_time_ns(self) -> int: ...  # wall clock of the capture
+
+    @property
+    def monotonic_ns(self) -> int: ...  # monotonic clock of the capture
+
+    @property
+    def image(self) -> np.ndarray: ...  # BGR, height × width × 3, uint8
+
+
+class FrameSource(Protocol):
+    """Where live frames come from (edge_capture.ring.FrameRing fits)."""
+
+    async def next_after(self, index: int | None) -> LiveFrame:
+        """The newest frame after `index` (any if None), waiting for one; raises EOFError when none will come."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -70,7 +92,7 @@ class Alert:
     code: str  # frozen | saturated | no_contact | dark
     state: str  # raised | cleared
     text: str
-    t: float  # wall clock of the deciding sample (SourceFrame.capture_time_ns / 1e9)
+    t: float  # wall clock of the deciding sample (LiveFrame.capture_time_ns / 1e9)
     frame_index: int | None  # None when decided without a new frame (a stalled source)
     value: float | None = None  # the metric behind it (frozen seconds, saturation, dark fraction)
 
@@ -102,19 +124,20 @@ class Hysteresis:
 
 
 class LiveQc:
-    """Samples `ring` and calls `on_alert(alert)` on the event loop's thread; :meth:`snapshot` any time."""
+    """Samples `source` and calls `on_alert(alert)` on the event loop's thread; :meth:`snapshot` any time."""
 
     CODES = ("no_contact", "dark", "saturated", "frozen")
 
     def __init__(
         self,
-        ring: FrameRing,
+        source: FrameSource,
         on_alert: Callable[[Alert], None] | None = None,
         thresholds: LiveThresholds = LiveThresholds(),
         fov_mask: np.ndarray | None = None,
         name: str = "",
     ) -> None:
-        self.reader = RingReader(ring)
+        self.source = source
+        self.last_index: int | None = None  # of the newest frame sampled
         self.on_alert = on_alert
         self.thresholds = t = thresholds
         self.name = name  # the consultation id, for the logs
@@ -141,19 +164,20 @@ class LiveQc:
         return self._snapshot
 
     async def run(self) -> None:
-        """Sample until the ring closes (or the task is cancelled)."""
+        """Sample until the source ends (or the task is cancelled)."""
         period = 1.0 / self.thresholds.sample_hz
         log.info("%s: live QC sampling at %s Hz", self.name, self.thresholds.sample_hz)
         while True:
             started = time.monotonic()
             try:
-                frame = await asyncio.wait_for(self.reader.next(), self.thresholds.stall_seconds)
+                frame = await asyncio.wait_for(self.source.next_after(self.last_index), self.thresholds.stall_seconds)
             except TimeoutError:
                 self._emit(self._stalled(time.monotonic(), time.time()))
                 continue
-            except RingClosed:
+            except EOFError:
                 log.info("%s: live QC stopped after %s samples", self.name, self.samples)
                 return
+            self.last_index = frame.index
             self._emit(await asyncio.to_thread(self.process, frame))
             await asyncio.sleep(max(0.0, period - (time.monotonic() - started)))
 
@@ -167,7 +191,7 @@ class LiveQc:
                 except Exception:
                     log.exception("%s: on_alert failed for %s", self.name, alert.code)
 
-    def process(self, frame: SourceFrame) -> list[Alert]:
+    def process(self, frame: LiveFrame) -> list[Alert]:
         """One sample (the worker thread's part; also callable directly, one caller at a time)."""
         image = frame.image
         self.samples += 1
@@ -193,7 +217,7 @@ class LiveQc:
             return []
         self._tracker.update(now, 0.0)
         alerts = self._evaluate(now, wall, None, self._metrics)
-        self._publish(self.reader.last_index, now)
+        self._publish(self.last_index, now)
         return alerts
 
     def _evaluate(self, t: float, wall: float, index: int | None, m: FrameMetrics) -> list[Alert]:

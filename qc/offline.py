@@ -6,7 +6,7 @@ One decoding pass, sampled cleverly so that a 720p recording scores many times f
   frozen or without contact still finds it; the DICOM regions bound it when the file has some;
 - every decoded frame is compared with the one before on a thumbnail (every 4th pixel of the field of view's
   box) for freezes (qc.freeze): a freeze is a run of frames, a sparse subsample would blur where it starts and
-  ends (a video decodes its reference frames, qc.media: at least every fourth frame);
+  ends (a video decodes its reference frames, recordings.media: at least every fourth frame);
 - the full per-frame metric set (qc.frame) runs on `metrics_per_second` frames a second (default 2).
 
 A frame that is mostly dark (≥ 80 % of the thumbnail) never counts as frozen: dark and no-contact stretches are
@@ -17,9 +17,9 @@ contact), which are what the image-quality items of qc.score use.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -28,9 +28,30 @@ from qc.depth import depth_mm
 from qc.fov import best_fov
 from qc.frame import THUMB_STRIDE, FrameAnalyser, FrameMetrics, summarise, to_grey
 from qc.freeze import FROZEN_DIFFERENCE, MIN_FROZEN_SECONDS, FreezeTracker, FrozenRun
-from qc.media import Media
+from qc.regions import UltrasoundRegion
 
 Progress = Callable[[float], None]  # fraction done, 0–1
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    path: str
+    kind: str  # "mp4" | "dicom"
+    width: int
+    height: int
+    fps: float | None
+    frames: int | None  # None when the container does not say
+    duration_s: float | None  # None for a single still
+    regions: tuple[UltrasoundRegion, ...] = field(default=(), repr=False)
+
+
+class Media(Protocol):
+    info: MediaInfo
+    levels: np.ndarray | None
+
+    def probe(self, count: int) -> list[np.ndarray]: ...
+
+    def frames(self) -> Iterator[tuple[float, np.ndarray]]: ...
 
 
 @dataclass(frozen=True)

@@ -16,10 +16,6 @@ import os
 import re
 from pathlib import Path
 
-from aiohttp import web
-
-from signaling_server.appkeys import SETTINGS
-
 NAME = re.compile(r"(media|timeline)(?:\.([1-9][0-9]{0,3}))?\.(mp4|jsonl)")
 _EXTENSIONS = {"media": "mp4", "timeline": "jsonl"}
 HASH_BLOCK = 1 << 20
@@ -88,8 +84,3 @@ class RecordingStore:
                     digest.update(block)
                     size += len(block)
         return size, digest.hexdigest()
-
-
-def store_of(app: web.Application) -> RecordingStore:
-    """The store under the app's data folder (no state of its own: the database orders the writes)."""
-    return RecordingStore(app[SETTINGS].data_dir / "recordings")

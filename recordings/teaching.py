@@ -16,9 +16,9 @@ masked (found over its frames for a clip, by :func:`recordings.deidentify.still_
 the field of view of its ultrasound regions when it has some), the metadata scrubbed, written uncompressed
 (Explicit VR Little Endian; Lossy Image Compression keeps the source's history).
 
-Everything here blocks (decoding, encoding, disk): the server runs it in a thread. Errors are the server's own
-(signaling_server/errors.py): ``invalid_dicom`` (not a DICOM object), ``not_renderable`` (media that cannot be
-decoded or has no pixels), ``not_found`` (a folder with no media).
+Everything here blocks (decoding, encoding, disk): the server runs it in a thread. Errors are recordings.errors (the
+server answers them with its own of the same code): ``invalid_dicom`` (not a DICOM object),
+``not_renderable`` (media that cannot be decoded or has no pixels), ``not_found`` (a folder with no media).
 """
 
 from __future__ import annotations
@@ -45,13 +45,13 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.pixels import apply_color_lut, pixel_array
 from pydicom.uid import ExplicitVRLittleEndian
 
-from edge_capture.dicom.calibration import CalibrationError, regions_from_dataset
 from qc.fov import Box, region_fov
+from qc.regions import CalibrationError, regions_from_dataset
+from recordings import errors
 from recordings import timeline as tl
 from recordings.deidentify import UidMap, find_banners, scrub, still_banners
+from recordings.media import quiet_pydicom
 from recordings.store import file_name, parse_name
-from signaling_server import errors
-from signaling_server.dicomstore.parsing import quiet_pydicom
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any, ClassVar
 
-from edge_capture.jsonmap import JsonMapped
+from recordings.jsonmap import JsonMapped
 
 Json = dict[str, Any]
 MAX_ID = 64

@@ -9,10 +9,7 @@ from aiohttp import web
 
 from expert_console import STATIC_DIR
 from qc.score import parse_weights
-from recordings import review_routes as recording_review_routes
-from recordings import routes as recording_routes
-from recordings import scoring as recording_scoring
-from recordings import teaching_routes as recording_teaching_routes
+from recordings.errors import RecordingsError
 from signaling_server import errors
 from signaling_server.api import admin_routes, consultation_routes
 from signaling_server.appkeys import DB, ENGINE, QC_WEIGHTS, ROOMS, SETTINGS, TARGETS
@@ -22,13 +19,17 @@ from signaling_server.db.migrate import upgrade
 from signaling_server.dicomstore import blobs as dicom_blobs
 from signaling_server.dicomstore import dicomweb, forward, ingest, patient_routes, scp
 from signaling_server.findings import routes as finding_routes
+from signaling_server.quality import scorer as recording_scoring
 from signaling_server.reading import routes as reading_routes
 from signaling_server.reading.targets import Targets
 from signaling_server.reports import peer_routes as report_peer_routes
 from signaling_server.reports import routes as report_routes
+from signaling_server.session_recordings import routes as recording_routes
 from signaling_server.settings import Settings
 from signaling_server.signaling.handler import signal
 from signaling_server.signaling.rooms import RoomRegistry
+from signaling_server.training import review_routes as recording_review_routes
+from signaling_server.training import teaching_routes as recording_teaching_routes
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         response = await handler(request)
     except errors.TeleusError as exc:
         return web.json_response(exc.as_json(), status=exc.status)
+    except RecordingsError as exc:
+        mapped = errors.from_recordings(exc)
+        return web.json_response(mapped.as_json(), status=mapped.status)
     except web.HTTPRequestEntityTooLarge:
         return web.json_response(errors.TooLarge("the body is too large").as_json(), status=413)
     except web.HTTPNotFound:

@@ -10,14 +10,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from signaling_server.settings import Settings
 
 if TYPE_CHECKING:
-    from recordings.scoring import Scorer
-    from recordings.teaching_routes import TeachingExports
     from signaling_server.dicomstore.blobs import BlobStore
     from signaling_server.dicomstore.forward import Forwarder
     from signaling_server.dicomstore.ingest import DicomStore
     from signaling_server.dicomstore.scp import StorageSCP
+    from signaling_server.quality.scorer import Scorer
     from signaling_server.reading.targets import Targets
     from signaling_server.signaling.rooms import RoomRegistry
+    from signaling_server.training.teaching_routes import TeachingExports
 
 SETTINGS = web.AppKey("settings", Settings)
 ENGINE = web.AppKey("engine", AsyncEngine)

@@ -47,7 +47,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _qc(args: argparse.Namespace) -> int:
-    from qc.cli import run
+    from recordings.cli import run
 
     return run(args)
 
@@ -131,11 +131,12 @@ async def _device_revoke(ctx: Any) -> str:
 def _teaching_export(args: argparse.Namespace) -> int:
     import json
 
+    from recordings.errors import RecordingsError
     from recordings.teaching import export_path
 
     try:
         manifest = export_path(Path(args.path), Path(args.output))
-    except errors.TeleusError as exc:
+    except RecordingsError as exc:
         print(json.dumps(exc.as_json(), ensure_ascii=False))
         return 2
     except OSError as exc:
@@ -187,7 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_demo)
 
     p = sub.add_parser("qc", help="quality control: score a recording folder, an MP4 or a DICOM file")
-    from qc.cli import add_arguments as add_qc_arguments
+    from recordings.cli import add_arguments as add_qc_arguments
 
     add_qc_arguments(p)
     p.set_defaults(func=_qc)

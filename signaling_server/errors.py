@@ -38,11 +38,17 @@
     ├── UnsupportedMediaType         unsupported_media_type 415
     └── NotRenderable                not_renderable       422
 
+Errors of the recording domain (recordings/errors.py: not_found, conflict, invalid_dicom, not_renderable) are
+turned into the server's error of the same code by `from_recordings`, in the same middleware.
+
 Raised anywhere inside; turned into `{"error": code, "message": text}` only by the middleware in `app.py`
 (HTTP) and by the signaling handler (WebSocket `error` messages use their own codes, see PROTOCOL.md).
 """
 
 from __future__ import annotations
+
+from recordings import errors as recordings_errors
+from recordings.errors import RecordingsError
 
 
 class TeleusError(Exception):
@@ -237,3 +243,14 @@ class ExportBusy(Conflict):
     """A teaching export asked while another runs: the server makes one at a time."""
 
     code = "export_busy"
+
+
+def from_recordings(exc: RecordingsError) -> TeleusError:
+    """The server's error for an error of the recording domain (same code, same message)."""
+    kinds: dict[type[RecordingsError], type[TeleusError]] = {
+        recordings_errors.NotFound: NotFound,
+        recordings_errors.Conflict: Conflict,
+        recordings_errors.InvalidDicom: InvalidDicom,
+        recordings_errors.NotRenderable: NotRenderable,
+    }
+    return next((kind(exc.message) for base, kind in kinds.items() if isinstance(exc, base)), TeleusError(exc.message))

@@ -37,11 +37,11 @@ from pydicom.uid import generate_uid
 from edge_capture.datachannel import Mark, MessageError
 from edge_capture.dicom.annotations import build_presentation_state
 from edge_capture.dicom.calibration import PresetCalibration
-from edge_capture.dicom.labels import CaptureLabels
 from edge_capture.dicom.outbox import Outbox
 from edge_capture.dicom.ultrasound import LossyHistory, StudyContext, build_clip, build_still
 from edge_capture.frames import SourceFrame
 from edge_capture.ring import FrameRing
+from qc.labels import CaptureLabels
 
 logger = logging.getLogger(__name__)
 

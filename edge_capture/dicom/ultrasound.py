@@ -68,8 +68,8 @@ from pydicom.uid import (
 )
 
 from edge_capture.dicom.calibration import PresetCalibration, to_dataset_sequence
-from edge_capture.dicom.labels import CaptureLabels
 from edge_capture.frames import SourceFrame
+from qc.labels import CaptureLabels
 
 logger = logging.getLogger(__name__)
 

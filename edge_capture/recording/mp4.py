@@ -46,9 +46,9 @@ MOVFLAGS = "frag_keyframe+empty_moov+delay_moov+default_base_moof"
 # Three B-frames always (no adaptive decision) and none of them a reference; macroblock-tree rate control over a
 # 10-frame look-ahead (superfast turns it off; without it a picture that stops moving is refined over a dozen
 # frames, which an offline scorer reads as motion). x264 spends far less time deciding, and an offline scorer that
-# decodes only the reference frames (qc.media) decodes one frame in four. bench/qc.py's `encoder` section compares
-# it with stock x264 veryfast CRF 23 (the previous default) at 720p30: about half the CPU, the same luma PSNR and a
-# smaller file (docs/SESSIONS.md has the figures).
+# decodes only the reference frames (recordings/media.py) decodes one frame in four. bench/qc.py's `encoder` section
+# compares it with stock x264 veryfast CRF 23 (the previous default) at 720p30: about half the CPU, the same luma
+# PSNR and a smaller file (docs/SESSIONS.md has the figures).
 RECORDING_X264 = "bframes=3:b-adapt=0:b-pyramid=none:mbtree=1:rc-lookahead=10"
 
 

@@ -17,67 +17,15 @@ import logging
 import cv2
 import numpy as np
 import pydicom
-from pydicom.dataset import Dataset
-from pydicom.encaps import generate_frames
 from pydicom.errors import InvalidDicomError
-from pydicom.pixels import apply_color_lut, pixel_array
-from pydicom.uid import JPEGBaseline8Bit, JPEGExtended12Bit
+from pydicom.pixels import pixel_array
 
 from edge_capture.sources.base import Pacer, SourceError, letterbox
+from recordings.media import cine_fps, jpeg_frames, to_bgr
 
 logger = logging.getLogger(__name__)
 
 CACHE_BYTES = 256 << 20
-
-
-def cine_fps(ds: Dataset) -> float | None:
-    """The cine's playback rate from its DICOM attributes, or None when none is given."""
-    frame_time_ms = float(ds.get("FrameTime", 0) or 0)
-    if frame_time_ms > 0:
-        return 1000.0 / frame_time_ms
-    for keyword in ("CineRate", "RecommendedDisplayFrameRate"):
-        rate = float(ds.get(keyword, 0) or 0)
-        if rate > 0:
-            return rate
-    vector = [float(v) for v in (ds.get("FrameTimeVector") or [])[1:]]
-    if vector and sum(vector) > 0:
-        return 1000.0 * len(vector) / sum(vector)
-    return None
-
-
-def to_bgr(pixels: np.ndarray, ds: Dataset) -> np.ndarray:
-    """One frame decoded by pydicom as 8-bit BGR: palette expanded, wide grey scaled by Bits Stored,
-    MONOCHROME1 inverted. pydicom already converts YBR colour to RGB."""
-    photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2"))
-    if photometric == "PALETTE COLOR":
-        pixels = apply_color_lut(pixels, ds)
-        bits = 16 if pixels.dtype != np.uint8 else 8
-    else:
-        bits = int(ds.get("BitsStored", 8))
-    if pixels.dtype != np.uint8:
-        scale = 255.0 / float((1 << bits) - 1)
-        pixels = np.clip(pixels.astype(np.float32) * scale, 0, 255).astype(np.uint8)
-    if pixels.ndim == 2:
-        if photometric == "MONOCHROME1":
-            pixels = 255 - pixels
-        return cv2.cvtColor(pixels, cv2.COLOR_GRAY2BGR)
-    return cv2.cvtColor(pixels, cv2.COLOR_RGB2BGR)
-
-
-def jpeg_frames(ds: Dataset, frame_count: int) -> list[bytes] | None:
-    """The encapsulated JPEG codestreams, one per frame, when OpenCV can decode them exactly as the
-    standard says (8-bit lossy JPEG, colour or MONOCHROME2); None otherwise."""
-    file_meta = getattr(ds, "file_meta", None)
-    syntax = file_meta.get("TransferSyntaxUID") if file_meta is not None else None
-    if syntax not in (JPEGBaseline8Bit, JPEGExtended12Bit) or int(ds.get("BitsStored", 8)) != 8:
-        return None
-    if str(ds.get("PhotometricInterpretation", "")) in ("MONOCHROME1", "PALETTE COLOR"):
-        return None
-    try:
-        frames = list(generate_frames(ds.PixelData, number_of_frames=frame_count))
-    except ValueError:
-        return None
-    return frames if len(frames) == frame_count else None
 
 
 class DicomCineSource:

@@ -12,11 +12,7 @@ Refused with `missing_attribute`: no SOP Instance UID, SOP Class UID, Study Inst
 from __future__ import annotations
 
 import io
-import threading
 import unicodedata
-import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pydicom
@@ -25,6 +21,7 @@ from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 from pydicom.uid import UID
 
+from recordings.media import quiet_pydicom
 from signaling_server import errors
 from signaling_server.dicomstore.blobs import sha256_of
 
@@ -32,18 +29,6 @@ UNDEFINED_LENGTH = 0xFFFFFFFF
 _REQUIRED = ("SOPInstanceUID", "SOPClassUID", "StudyInstanceUID", "SeriesInstanceUID")
 _PIXELS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 _UID_CHARS = frozenset("0123456789.")
-_QUIET = threading.Lock()
-
-
-@contextmanager
-def quiet_pydicom() -> Iterator[list[warnings.WarningMessage]]:
-    """Silence (and collect) pydicom's warnings about odd values: a sender's quirks are not our errors.
-
-    `warnings.catch_warnings` is process-wide state, so callers in worker threads take turns.
-    """
-    with _QUIET, warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        yield caught
 
 
 @dataclass(frozen=True)

@@ -23,10 +23,10 @@ import pydicom
 from aiohttp import web
 from pydicom.dataset import Dataset
 
+from recordings.media import quiet_pydicom
 from signaling_server import errors
 from signaling_server.dicomstore.ingest import DicomStore, StoredInstance, store_instance
 from signaling_server.dicomstore.multipart import MultipartParser, Part, boundary_of, media_type, spool
-from signaling_server.dicomstore.parsing import quiet_pydicom
 
 log = logging.getLogger(__name__)
 

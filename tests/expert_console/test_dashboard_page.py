@@ -15,12 +15,12 @@ import pytest_asyncio
 from aiohttp.test_utils import TestClient, TestServer
 from playwright.async_api import BrowserContext, Page, expect
 
-from recordings import reviews
 from recordings import timeline as tl
 from signaling_server.app import create_app
 from signaling_server.appkeys import DB
 from signaling_server.db.models import Recording
 from signaling_server.settings import Settings
+from signaling_server.training import reviews
 from tests.conftest import seed
 from tests.databases import database
 from tests.expert_console.test_app import Server, context, open_console  # noqa: F401  (fixtures)

@@ -15,8 +15,8 @@ import pytest
 from playwright.async_api import BrowserContext, Page, expect
 
 from qc.score import OSAUS_ITEMS
-from recordings import reviews
 from recordings import timeline as tl
+from signaling_server.training import reviews
 from tests.expert_console.test_app import Server, context, open_console, server  # noqa: F401  (fixtures)
 from tests.recordings.sessions import (
     BITS,

@@ -9,10 +9,10 @@ import numpy as np
 import pydicom
 import pytest
 
-from edge_capture.dicom.calibration import regions_from_dataset
 from edge_capture.sources.dicom import to_bgr
 from qc.contact import count_bands, echo_layer, near_field_bands, near_field_profile, near_field_share, no_contact
 from qc.fov import region_fov
+from qc.regions import regions_from_dataset
 from tests.qc.clips import CLOCK, synthetic
 
 

@@ -7,9 +7,10 @@ import pytest
 from pydicom.data import get_testdata_file
 from pydicom.dataset import Dataset
 
-from edge_capture.dicom.calibration import UltrasoundRegion, for_synthetic
+from edge_capture.dicom.calibration import for_synthetic
 from edge_capture.sources.synthetic import SyntheticSource
 from qc.depth import depth_mm, depth_mm_of
+from qc.regions import UltrasoundRegion
 
 
 def test_the_synthetic_scanner_depth(thyroid: SyntheticSource) -> None:

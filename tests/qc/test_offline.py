@@ -8,8 +8,8 @@ import pytest
 
 from edge_capture.frames import SourceFrame
 from edge_capture.recording.mp4 import Mp4Writer, VideoSettings
-from qc.media import open_media
 from qc.offline import OfflineConfig, analyse, stretches
+from recordings.media import open_media
 from tests.qc.clips import CLOCK, synthetic
 
 SAMPLE = 0.5  # s between full metric samples (2 a second)

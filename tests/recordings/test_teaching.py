@@ -19,17 +19,18 @@ from pydicom.data import get_testdata_file
 from pydicom.pixels import apply_color_lut
 
 from edge_capture.dicom.calibration import for_synthetic
-from edge_capture.dicom.labels import CaptureLabels
 from edge_capture.dicom.ultrasound import build_clip, build_still
 from edge_capture.recording.mp4 import Mp4Writer, VideoSettings
 from edge_capture.sources.synthetic import SyntheticSource
 from qc.fov import Box
+from qc.labels import CaptureLabels
+from recordings import errors as recordings_errors
 from recordings import teaching
 from recordings import timeline as tl
 from recordings.deidentify import UidMap
-from recordings.teaching_routes import ExportJob, ExportState, TeachingExports, export_state
 from signaling_server import cli, errors
 from signaling_server.appkeys import SETTINGS
+from signaling_server.training.teaching_routes import ExportJob, ExportState, TeachingExports, export_state
 from tests.conftest import Api
 from tests.edge_capture.dicom.conftest import context, dciodvfy, frames_of
 from tests.recordings.sessions import live_consultation, record_session, thyroid_events, timeline_bytes, upload
@@ -204,7 +205,7 @@ def test_two_segments_keep_their_offsets_and_a_broken_one_leaves_nothing(
     assert json.loads(capsys.readouterr().out)["error"] == "conflict"
     # a segment that does not decode: the export fails and takes back what it wrote
     (folder / "media.1.mp4").write_bytes(b"\x00\x00\x00\x18ftypisom" + bytes(500))
-    with pytest.raises(errors.NotRenderable):
+    with pytest.raises(recordings_errors.NotRenderable):
         teaching.export_recording(folder, tmp_path / "broken")
     assert list((tmp_path / "broken").iterdir()) == []
 

@@ -9,9 +9,9 @@ import pytest
 
 from edge_capture.datachannel import Mark, Pointer
 from edge_capture.dicom.annotations import arrowhead, build_presentation_state, cielab
-from edge_capture.dicom.labels import CaptureLabels
 from edge_capture.dicom.ultrasound import build_still
 from edge_capture.sources.synthetic import SyntheticSource
+from qc.labels import CaptureLabels
 from tests.edge_capture.dicom.conftest import context, real_us_frames, save_and_validate, synthetic_frames
 
 ARROW = Mark("a1", "arrow", ((0.25, 0.30), (0.40, 0.50)), "#ff0000", from_="expert-1", at=1.0)

@@ -10,18 +10,15 @@ import pydicom
 import pytest
 
 from edge_capture.dicom.calibration import (
-    CalibrationError,
     PresetCalibration,
-    UltrasoundRegion,
     calibration_for,
-    distance_mm,
     for_synthetic,
     load_calibrations,
     parse_calibrations,
-    regions_from_dataset,
     to_dataset_sequence,
 )
 from edge_capture.sources.synthetic import SyntheticSource
+from qc.regions import CalibrationError, UltrasoundRegion, distance_mm, regions_from_dataset
 from tests.edge_capture.dicom.conftest import pydicom_file
 
 

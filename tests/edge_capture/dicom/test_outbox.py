@@ -11,11 +11,11 @@ import pydicom
 import pytest
 from pydicom.dataset import Dataset
 
-from edge_capture.dicom.labels import CaptureLabels
 from edge_capture.dicom.outbox import Outbox, UploadRejected, UploadState
 from edge_capture.dicom.stow import StowClient, StowError
 from edge_capture.dicom.ultrasound import build_still
 from edge_capture.sources.synthetic import SyntheticSource
+from qc.labels import CaptureLabels
 from tests.edge_capture.dicom.conftest import StowServer, context, synthetic_frames
 
 BASE_DELAY, MAX_DELAY = 0.01, 0.05

@@ -12,11 +12,11 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy import func, select
 
-from edge_capture.dicom.labels import CaptureLabels
 from edge_capture.dicom.outbox import Outbox
 from edge_capture.dicom.stow import StowClient
 from edge_capture.dicom.ultrasound import build_still
 from edge_capture.frames import SourceFrame
+from qc.labels import CaptureLabels
 from signaling_server.app import create_app
 from signaling_server.appkeys import DB
 from signaling_server.db.models import Instance, Study

@@ -11,14 +11,15 @@ import pydicom
 import pytest
 
 from edge_capture.datachannel import Mark
-from edge_capture.dicom.calibration import distance_mm, for_synthetic, regions_from_dataset
-from edge_capture.dicom.labels import CaptureLabels, LabelsError
+from edge_capture.dicom.calibration import for_synthetic
 from edge_capture.dicom.outbox import Outbox
 from edge_capture.dicom.stills import CaptureError, CaptureRequest, StillCapture, closest_frame
 from edge_capture.dicom.stow import StowClient
 from edge_capture.dicom.ultrasound import DicomBuildError
 from edge_capture.ring import FrameRing
 from edge_capture.sources.synthetic import SyntheticSource
+from qc.labels import CaptureLabels, LabelsError
+from qc.regions import distance_mm, regions_from_dataset
 from tests.edge_capture.dicom.conftest import StowServer, context, dciodvfy, synthetic_frames
 
 LABELS = CaptureLabels(side="R", structure="CCA", plane="transverse")

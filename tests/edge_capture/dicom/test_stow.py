@@ -7,7 +7,6 @@ from io import BytesIO
 
 import pytest
 
-from edge_capture.dicom.labels import CaptureLabels
 from edge_capture.dicom.stow import (
     DUPLICATE_SOP_INSTANCE,
     StowClient,
@@ -18,6 +17,7 @@ from edge_capture.dicom.stow import (
 )
 from edge_capture.dicom.ultrasound import build_still
 from edge_capture.sources.synthetic import SyntheticSource
+from qc.labels import CaptureLabels
 from tests.edge_capture.dicom.conftest import StowServer, context, parse_multipart, synthetic_frames
 
 

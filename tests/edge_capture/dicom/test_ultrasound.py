@@ -10,14 +10,7 @@ import numpy as np
 import pytest
 from pydicom.pixels import pixel_array
 
-from edge_capture.dicom.calibration import (
-    PresetCalibration,
-    UltrasoundRegion,
-    distance_mm,
-    for_synthetic,
-    regions_from_dataset,
-)
-from edge_capture.dicom.labels import CaptureLabels
+from edge_capture.dicom.calibration import PresetCalibration, for_synthetic
 from edge_capture.dicom.ultrasound import (
     DicomBuildError,
     LossyHistory,
@@ -30,6 +23,8 @@ from edge_capture.dicom.ultrasound import (
 )
 from edge_capture.frames import SourceFrame
 from edge_capture.sources.synthetic import SyntheticSource
+from qc.labels import CaptureLabels
+from qc.regions import UltrasoundRegion, distance_mm, regions_from_dataset
 from tests.edge_capture.dicom.conftest import context, real_us_frames, save_and_validate, synthetic_frames
 
 THYROID = CaptureLabels(structure="thyroid right lobe", plane="transverse")

@@ -18,7 +18,7 @@ from recordings import timeline as tl
 from recordings.store import RecordingStore
 from signaling_server.appkeys import SETTINGS
 from tests.edge_capture.recording.test_mp4 import write
-from tests.recordings.test_routes import live_consultation, put
+from tests.signaling_server.session_recordings.test_routes import live_consultation, put
 
 
 async def wait_for(condition: Any, timeout: float = 10.0) -> None:

@@ -9,12 +9,12 @@ import pytest
 from pydicom.uid import generate_uid
 from sqlalchemy import select
 
+from recordings.media import quiet_pydicom
 from signaling_server import errors
 from signaling_server.appkeys import BLOBS, DB, DICOM_STORE
 from signaling_server.db.models import ForwardJob, Instance, Study
 from signaling_server.dicomstore import render
 from signaling_server.dicomstore.ingest import store_instance
-from signaling_server.dicomstore.parsing import quiet_pydicom
 
 from .conftest import Running
 from .objects import image, read, real_file, snapshot

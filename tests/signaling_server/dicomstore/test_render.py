@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from pydicom.dataset import Dataset
 
+from recordings.media import quiet_pydicom
 from signaling_server import errors
 from signaling_server.dicomstore import render
-from signaling_server.dicomstore.parsing import quiet_pydicom
 
 from .objects import read, real_file
 

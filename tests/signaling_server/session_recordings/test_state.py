@@ -1,4 +1,4 @@
-"""recordings.state: the one place the recording state is computed."""
+"""signaling_server.session_recordings.state: the one place the recording state is computed."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import logging
 
 import pytest
 
-from recordings.state import RecordingState, after_upload, transition
 from signaling_server import errors
+from signaling_server.session_recordings.state import RecordingState, after_upload, transition
 
 R = RecordingState
 
@@ -24,7 +24,7 @@ def test_the_files_say_where_a_recording_is() -> None:
      (R.UPLOADING, R.FAILED), (R.COMPLETE, R.COMPLETE)],
 )
 def test_allowed_moves(old: RecordingState, new: RecordingState, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="recordings.state")
+    caplog.set_level(logging.INFO, logger="signaling_server.session_recordings.state")
     assert transition("r1", "c1", old.value, new) is new
     if old is not new:
         assert f"consultation c1: recording r1: {old} -> {new}" in caplog.text

@@ -1,5 +1,6 @@
-"""recordings.reviews and recordings.session_qc: the pure parts (validation, the session score, QC from a timeline),
-then the review and QC routes with the real app on SQLite and PostgreSQL, on sessions uploaded by the edge's API."""
+"""signaling_server.training.reviews and .quality.session_qc: the pure parts (validation, the session score, QC from a
+timeline), then the review and QC routes with the real app on SQLite and PostgreSQL, on sessions uploaded by the
+edge's API."""
 
 from __future__ import annotations
 
@@ -8,12 +9,13 @@ from typing import Any
 import pytest
 
 from qc.score import OSAUS_ITEMS
-from recordings import reviews, session_qc
 from recordings import timeline as tl
-from recordings.reviews import parse_review, session_score
 from signaling_server.appkeys import DB
 from signaling_server.db.models import QcResult
 from signaling_server.errors import InvalidReview
+from signaling_server.quality import session_qc
+from signaling_server.training import reviews
+from signaling_server.training.reviews import parse_review, session_score
 from tests.conftest import Api, make_app
 from tests.recordings.sessions import link, people_of, record_session, review_body, thyroid_events, timeline_bytes
 

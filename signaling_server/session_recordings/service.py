@@ -3,7 +3,7 @@
 The edge device that owns a consultation creates its recording and uploads the files chunk by chunk; the
 database row of each file (``received``) is the one truth about how far the server has it, advanced by a
 guarded UPDATE (compare-and-set on the offset) that holds the row while the chunk is written to disk, so two
-writers can never interleave. The recording's state is recomputed by :mod:`recordings.state` after each change.
+writers can never interleave. The recording's state is recomputed by :mod:`.state` after each change.
 """
 
 from __future__ import annotations
@@ -19,11 +19,11 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from recordings.state import FINAL_STATES, RecordingState, after_upload, transition
 from recordings.store import RecordingStore, StoreBehind, parse_name
 from signaling_server import errors
 from signaling_server.auth.identity import Caller
 from signaling_server.db.models import Consultation, ConsultationEvent, Device, Recording, RecordingFile, Site, User
+from signaling_server.session_recordings.state import FINAL_STATES, RecordingState, after_upload, transition
 
 MAX_CHUNK_BYTES = 4 << 20
 MAX_FILE_BYTES = 64 << 30  # a day of 1080p; the columns are 64-bit (migration 0004)

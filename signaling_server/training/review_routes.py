@@ -15,14 +15,15 @@ from typing import Any
 
 from aiohttp import web
 
-from recordings import dashboard, reviews, session_qc
-from recordings import service as recordings
-from recordings.reviews import ReviewView
-from recordings.store import store_of
 from signaling_server.api import body
 from signaling_server.api.representations import iso
 from signaling_server.appkeys import DB, QC_WEIGHTS
 from signaling_server.auth.identity import caller
+from signaling_server.quality import dashboard, session_qc
+from signaling_server.session_recordings import service as recordings
+from signaling_server.session_recordings.files import store_of
+from signaling_server.training import reviews
+from signaling_server.training.reviews import ReviewView
 
 routes = web.RouteTableDef()
 

@@ -1,5 +1,6 @@
-"""recordings.scoring: the server scores every complete recording offline, in a child process, into qc_results;
-with the real app on SQLite and PostgreSQL, recordings uploaded through the edge's API, and the real qc package."""
+"""signaling_server.quality.scorer: the server scores every complete recording offline, in a child process, into
+qc_results; with the real app on SQLite and PostgreSQL, recordings uploaded through the edge's API, and the real qc
+package."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""recordings.dashboard: the filters and the per-metric values, then GET /api/v1/qc/dashboard with the real app on
-SQLite and PostgreSQL over sessions of two sites, recorded days apart, some reviewed."""
+"""signaling_server.quality.dashboard: the filters and the per-metric values, then GET /api/v1/qc/dashboard with the
+real app on SQLite and PostgreSQL over sessions of two sites, recorded days apart, some reviewed."""
 
 from __future__ import annotations
 
@@ -8,13 +8,13 @@ from typing import Any
 
 import pytest
 
-from recordings import dashboard
 from recordings import timeline as tl
 from signaling_server import errors
 from signaling_server.appkeys import DB
 from signaling_server.db.models import Recording
+from signaling_server.quality import dashboard
 from tests.recordings.sessions import link, record_session, review_body
-from tests.recordings.test_reviews import put
+from tests.signaling_server.training.test_reviews import put
 
 DAY = dt.timedelta(days=1)
 

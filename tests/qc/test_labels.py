@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from edge_capture.dicom.labels import STRUCTURES, CaptureLabels, LabelsError
+from qc.labels import STRUCTURES, CaptureLabels, LabelsError
 
 
 def test_defaults_are_an_unlabelled_b_mode_image() -> None:

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from qc.media import MediaError
 from qc.score import OSAUS_ITEMS
-from qc.session import ScoreOptions, read_timeline, recording_segments, row_metrics, score_path
 from recordings import timeline as tl
+from recordings.media import MediaError
+from recordings.offline import ScoreOptions, read_timeline, recording_segments, row_metrics, score_path
 
 
 def capture(t: float, capture_id: str, structure: str) -> tl.Capture:

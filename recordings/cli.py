@@ -6,7 +6,7 @@
                                 [--progress | --no-progress] [--indent N]
 
 FILE is an MP4 (or any video PyAV reads) or a DICOM image or cine; FOLDER a recording (media.mp4 +
-timeline.jsonl). Prints one JSON object (qc.session.score_path): ``media`` (per file: the field of view, per-metric
+timeline.jsonl). Prints one JSON object (offline.score_path): ``media`` (per file: the field of view, per-metric
 summaries over all samples and over the imaging ones, freezes, no-contact and dark stretches, speed),
 ``freezes``, ``no_contact``, ``dark``, ``live_alerts``, ``completeness``, ``link``, ``image`` (the five items) and
 ``score`` (qc.score.session_score). A progress bar goes to stderr when it is a terminal (or with --progress).
@@ -26,7 +26,7 @@ from qc.completeness import PROTOCOLS
 from qc.score import DEFAULT_WEIGHTS, OSAUS_ITEMS, parse_weights
 
 if TYPE_CHECKING:
-    from qc.session import ScoreOptions
+    from recordings.offline import ScoreOptions
 
 BAR_WIDTH = 30
 METRICS_PER_SECOND = 2.0  # qc.offline.OfflineConfig's defaults, without importing the decoders to build a parser
@@ -75,7 +75,7 @@ class ProgressBar:
 
 def _options(args: argparse.Namespace) -> ScoreOptions:
     from qc.offline import OfflineConfig
-    from qc.session import ScoreOptions
+    from recordings.offline import ScoreOptions
 
     weights = parse_weights(args.weights or "")
     if args.metrics_per_second <= 0 or args.min_frozen_seconds < 0:
@@ -93,8 +93,8 @@ def _options(args: argparse.Namespace) -> ScoreOptions:
 
 
 def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> int:
-    from qc.media import MediaError
-    from qc.session import score_path
+    from recordings.media import MediaError
+    from recordings.offline import score_path
 
     out = out or sys.stdout
     err = err or sys.stderr

@@ -7,9 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
-from recordings import scoring, service
-from recordings.service import RecordingView
-from recordings.store import file_name, parse_name, store_of
+from recordings.store import file_name, parse_name
 from recordings.timeline import TimelineError, decode_timeline
 from signaling_server import errors
 from signaling_server.api import body
@@ -17,6 +15,10 @@ from signaling_server.api.representations import iso
 from signaling_server.appkeys import DB
 from signaling_server.auth.identity import caller
 from signaling_server.db.models import RecordingFile
+from signaling_server.quality import scorer as scoring
+from signaling_server.session_recordings import service
+from signaling_server.session_recordings.files import store_of
+from signaling_server.session_recordings.service import RecordingView
 
 routes = web.RouteTableDef()
 CHUNK_HEADER = "X-Chunk-SHA256"

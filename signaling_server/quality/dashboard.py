@@ -1,8 +1,8 @@
 """The QC dashboard's numbers (QC.md §4): one row per recorded session, and one series per metric over time.
 
 Each session's values: the means of its trainers' reviews (each OSAUS and image-quality item averaged over the
-reviews), its QC (:mod:`recordings.session_qc`: completeness, link quality, automatic image items) and the session
-score made from them with today's weights (:func:`recordings.reviews.session_score`, shown 0–100 here). A session
+reviews), its QC (:mod:`.session_qc`: completeness, link quality, automatic image items) and the session
+score made from them with today's weights (:func:`training.reviews.session_score`, shown 0–100 here). A session
 nobody reviewed still has its completeness and link quality, and a score from those.
 The page groups the series by sonographer or by site; a manager looks at a chart, not a table.
 """
@@ -17,13 +17,14 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from recordings import reviews, session_qc
-from recordings.state import RecordingState
 from recordings.store import RecordingStore
 from signaling_server import errors
 from signaling_server.api.representations import iso
 from signaling_server.auth.identity import Caller
 from signaling_server.db.models import Consultation, Recording, Site, TrainerReview, User
+from signaling_server.quality import session_qc
+from signaling_server.session_recordings.state import RecordingState
+from signaling_server.training import reviews
 
 MAX_SESSIONS = 500
 METRICS: tuple[tuple[str, str, tuple[float, float] | None], ...] = (

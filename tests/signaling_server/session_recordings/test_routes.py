@@ -1,4 +1,5 @@
-"""recordings.routes with the real app on SQLite and PostgreSQL: create, resumable chunks, checks, readers."""
+"""signaling_server.session_recordings.routes with the real app on SQLite and PostgreSQL: create, resumable chunks,
+checks, readers."""
 
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qc.media import LIMITED_RANGE_LEVELS, DicomFile, MediaError, VideoFile, open_media
+from recordings.media import LIMITED_RANGE_LEVELS, DicomFile, MediaError, VideoFile, open_media
 from tests.qc.clips import clip, synthetic, write_mp4
 
 

@@ -6,7 +6,7 @@ a server restarted mid-way (or one that had scoring off) catches up. One recordi
 process (``python -m qc score FOLDER``, at low priority): a long decode never holds the event loop or the GIL, and a
 crash of the decoder on a hostile file costs only that child.
 
-The row's ``metrics`` are :func:`qc.session.row_metrics` of the report, the shape recordings/session_qc.py reads
+The row's ``metrics`` are :func:`recordings.offline.row_metrics` of the report, the shape recordings/session_qc.py reads
 (completeness, image items, link, the total); a file that cannot be scored gets a row of kind ``offline_failed`` with
 the error, so it is not retried on every start and an administrator can see why.
 """
@@ -26,11 +26,12 @@ from aiohttp import web
 from sqlalchemy import select
 
 from qc.completeness import PROTOCOLS
-from qc.session import row_metrics
-from recordings.state import RecordingState
-from recordings.store import RecordingStore, store_of
+from recordings.offline import row_metrics
+from recordings.store import RecordingStore
 from signaling_server.appkeys import DB, QC_SCORER, QC_WEIGHTS, SETTINGS
 from signaling_server.db.models import Consultation, QcResult, Recording
+from signaling_server.session_recordings.files import store_of
+from signaling_server.session_recordings.state import RecordingState
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +115,7 @@ async def score_folder(
     folder: str, exam_type: str | None, weights: dict[str, float] | None = None
 ) -> tuple[str, dict[str, Any]]:
     """``(kind, metrics)`` from ``python -m qc score`` run on the folder in a child process."""
-    command = [sys.executable, "-m", "qc.cli", "score", folder, "--no-progress", "--indent", "0"]
+    command = [sys.executable, "-m", "recordings.cli", "score", folder, "--no-progress", "--indent", "0"]
     if exam_type:
         command += ["--exam", exam_type]
     if weights:

@@ -25,9 +25,9 @@ from typing import Any
 from qc.completeness import PROTOCOLS, completeness, exam_of
 from qc.frame import summarise
 from qc.link import LinkSample, link_summary
-from qc.media import MediaError, open_media
 from qc.offline import MediaReport, OfflineConfig, Progress, analyse
 from qc.score import DEFAULT_WEIGHTS, image_items, session_score
+from recordings.media import MediaError, open_media
 
 
 @dataclass(frozen=True)
@@ -38,8 +38,8 @@ class ScoreOptions:
     osaus: Mapping[str, float] | None = None  # the trainer's seven ratings
     weights: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
     offline: OfflineConfig = field(default_factory=OfflineConfig)
-    fast_decode: bool = False  # skip H.264 deblocking (qc.media)
-    all_frames: bool = False  # decode non-reference frames too (qc.media)
+    fast_decode: bool = False  # skip H.264 deblocking (recordings.media)
+    all_frames: bool = False  # decode non-reference frames too (recordings.media)
 
 
 def read_timeline(path: Path) -> tuple[list[dict[str, Any]], int]:
@@ -113,7 +113,7 @@ def _offset(report: MediaReport, offset: float) -> dict[str, Any]:
 def score_path(
     path: str | Path, options: ScoreOptions = ScoreOptions(), progress: Progress | None = None
 ) -> dict[str, Any]:
-    """The report's JSON (see qc.cli for its shape). Raises MediaError for what cannot be read."""
+    """The report's JSON (see recordings.cli for its shape). Raises MediaError for what cannot be read."""
     p = Path(path)
     segments = recording_segments(p) if p.is_dir() else [(p, None)]
     reports: list[dict[str, Any]] = []

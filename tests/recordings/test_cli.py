@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from qc import cli
+from recordings import cli
 
 
 def score(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict]:  # type: ignore[type-arg]

@@ -29,14 +29,17 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy import select
 
-from recordings import service, teaching
-from recordings.state import RecordingState
-from recordings.store import parse_name, store_of
+from recordings import teaching
+from recordings.errors import RecordingsError
+from recordings.store import parse_name
 from signaling_server import errors
 from signaling_server.appkeys import BLOBS, DB, SETTINGS, TEACHING_EXPORTS
 from signaling_server.auth.identity import caller
 from signaling_server.db.models import Instance, Study
 from signaling_server.dicomstore import access
+from signaling_server.session_recordings import service
+from signaling_server.session_recordings.files import store_of
+from signaling_server.session_recordings.state import RecordingState
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -122,7 +125,7 @@ class TeachingExports:
 
         try:
             await asyncio.to_thread(teaching.export_recording, source, dest, progress)
-        except (errors.TeleusError, ExportStopped) as exc:
+        except (RecordingsError, errors.TeleusError, ExportStopped) as exc:
             job.finish(ExportState.FAILED, str(exc))
         except Exception as exc:
             log.exception("teaching export %s (recording %s) failed", job.id, job.recording_id)

@@ -8,7 +8,7 @@ A trainer scores a session once: one review per trainer and recording, and savin
 - comments, each pinned to a moment of the video (``t``: seconds on the media clock) or to none (``t`` null).
 
 The session score is :func:`qc.score.session_score` (0–1, the configured and the used weights beside it) over the
-session's QC (:mod:`recordings.session_qc`: completeness, link quality), the trainer's OSAUS, and for the image part the
+session's QC (:mod:`quality.session_qc`: completeness, link quality), the trainer's OSAUS, and for the image part the
 trainer's five image-quality items, or the qc package's automatic ones when no trainer rated the session.
 
 Errors (signaling_server/errors.py)::
@@ -33,11 +33,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from qc import score as qc_score
-from recordings import service as recordings
-from recordings.session_qc import SessionQc
 from signaling_server import errors
 from signaling_server.auth.identity import Caller
 from signaling_server.db.models import Consultation, Recording, Site, TrainerReview, User
+from signaling_server.quality.session_qc import SessionQc
+from signaling_server.session_recordings import service as recordings
 
 log = logging.getLogger(__name__)
 
