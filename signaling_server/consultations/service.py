@@ -118,7 +118,7 @@ async def _view(db: AsyncSession, consultation: Consultation) -> ConsultationVie
 
 async def _compare_and_set(db: AsyncSession, consultation: Consultation, new: ConsultationState, **values: Any) -> None:
     """Persist a transition only if nobody moved the consultation meanwhile (portable optimistic lock)."""
-    old = transition(consultation, new, now())
+    old = transition(consultation, new, now(), db.add)  # its event is written only if the update below wins
     with db.no_autoflush:  # the guarded UPDATE must see the row as it is, not our pending change
         result = await db.execute(
             update(Consultation)
@@ -136,7 +136,6 @@ async def _compare_and_set(db: AsyncSession, consultation: Consultation, new: Co
         raise errors.InvalidTransition("the consultation changed meanwhile; reload it")
     for key, value in values.items():
         setattr(consultation, key, value)
-    db.add(ConsultationEvent(consultation_id=consultation.id, kind="state", detail={"from": old, "to": new}))
     await db.commit()
 
 

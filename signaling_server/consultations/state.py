@@ -1,13 +1,21 @@
-"""The consultation state machine: requested → live → ended, or requested → cancelled."""
+"""The consultation state machine, declared once (the one move is :func:`transition`)::
+
+    requested ──the first expert joins──▶ live ──end──▶ ended
+        └──────────────cancel──────────────▶ cancelled
+
+``ended`` and ``cancelled`` are final. Every move writes a ``ConsultationEvent`` of kind ``state``.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime
 from enum import StrEnum
 
 from signaling_server import errors
-from signaling_server.db.models import Consultation
+from signaling_server.db.models import Consultation, ConsultationEvent
+from signaling_server.states import IllegalMove, Machine, move
 
 log = logging.getLogger(__name__)
 
@@ -21,23 +29,34 @@ class ConsultationState(StrEnum):
 
 OPEN_STATES = (ConsultationState.REQUESTED, ConsultationState.LIVE)
 
-_ALLOWED: dict[ConsultationState, frozenset[ConsultationState]] = {
-    ConsultationState.REQUESTED: frozenset({ConsultationState.LIVE, ConsultationState.CANCELLED}),
-    ConsultationState.LIVE: frozenset({ConsultationState.ENDED}),
-    ConsultationState.ENDED: frozenset(),
-    ConsultationState.CANCELLED: frozenset(),
-}
+MACHINE = Machine(
+    "consultation",
+    {
+        ConsultationState.REQUESTED: {ConsultationState.LIVE, ConsultationState.CANCELLED},
+        ConsultationState.LIVE: {ConsultationState.ENDED},
+    },
+    final={ConsultationState.ENDED, ConsultationState.CANCELLED},
+    idempotent=False,  # ending an ended consultation is refused, not ignored
+    log=log,
+)
 
 
-def transition(consultation: Consultation, new: ConsultationState, now: datetime) -> ConsultationState:
-    """Move `consultation` to `new` or raise InvalidTransition; returns the old state."""
+def transition(
+    consultation: Consultation, new: ConsultationState, now: datetime, record: Callable[[ConsultationEvent], object]
+) -> ConsultationState:
+    """Move `consultation` to `new` (stamping its clock) and `record` the event, or raise InvalidTransition;
+    returns the old state."""
     old = ConsultationState(consultation.state)
-    if new not in _ALLOWED[old]:
-        raise errors.InvalidTransition(f"a consultation that is {old} cannot become {new}")
-    consultation.state = new
+
+    def event(old: ConsultationState, new: ConsultationState) -> None:
+        record(ConsultationEvent(consultation_id=consultation.id, kind="state", detail={"from": old, "to": new}))
+
+    try:
+        consultation.state = move(MACHINE, old, new, entity_id=consultation.id, on_event=event)
+    except IllegalMove as refused:
+        raise errors.InvalidTransition(refused.message) from refused
     if new is ConsultationState.LIVE:
         consultation.started_at = now
     elif new in (ConsultationState.ENDED, ConsultationState.CANCELLED):
         consultation.ended_at = now
-    log.info("consultation %s: %s -> %s", consultation.id, old, new)
     return old

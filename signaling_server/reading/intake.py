@@ -82,12 +82,10 @@ async def images_arrived(db: AsyncSession, arriving: ArrivingStudy, targets: Tar
     if study.patient_id is None:
         study.patient_id = arriving.patient_id
     if study.state == StudyState.REGISTERED:
-        transition(study, StudyState.EXAMINED, now)
+        transition(study, StudyState.EXAMINED, now, db.add)
         study.due_at = targets.due(study.modality, Priority(study.priority), now)
-        db.add(StudyEvent(study_id=study.id, at=now, kind="examined", detail={}))
     if study.state == StudyState.EXAMINED and study.patient_id is not None:
-        transition(study, StudyState.MATCHED, now)
-        db.add(StudyEvent(study_id=study.id, at=now, kind="matched", detail={"patient_id": study.patient_id}))
+        transition(study, StudyState.MATCHED, now, db.add)
     # Counted in SQL, not in Python: two transactions adding to one study must not lose a count.
     await db.execute(
         update(Study)

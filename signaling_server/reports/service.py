@@ -153,13 +153,10 @@ async def sign(db: AsyncSession, caller: Caller, report_id: str, at: datetime) -
     report, study = await get_visible(db, caller, report_id)
     _require_own_draft(report, study, user, at)
     report.content = content.evaluate(ReportKind(report.kind), report.content.get("input", {}), final=True)
-    transition(report, ReportState.PRELIMINARY, at)
-    study_transition(study, StudyState.REPORTED, at)
+    transition(report, ReportState.PRELIMINARY, at, user.id, db.add)
+    study_transition(study, StudyState.REPORTED, at, db.add)
     study.lock_holder_id = None
     study.lock_expires_at = None
-    db.add(
-        StudyEvent(study_id=study.id, at=at, kind="report_signed", user_id=user.id, detail={"version": report.version})
-    )
     await db.commit()
     return report
 
@@ -170,7 +167,7 @@ async def approve(db: AsyncSession, caller: Caller, report_id: str, at: datetime
     report, study = await get_visible(db, caller, report_id)
     if report.author_id == user.id:
         raise errors.Forbidden("a report is approved by a different expert than its author")
-    old = transition(report, ReportState.FINAL, at)
+    old = transition(report, ReportState.FINAL, at, user.id, db.add)  # its event stays only if the update wins
     with db.no_autoflush:  # two seniors approving at once: the guarded UPDATE lets one win
         result = await db.execute(
             update(Report)
@@ -182,12 +179,7 @@ async def approve(db: AsyncSession, caller: Caller, report_id: str, at: datetime
         await db.rollback()
         raise errors.InvalidTransition("the report changed meanwhile; reload it")
     report.approver_id = user.id
-    study_transition(study, StudyState.APPROVED, at)
-    db.add(
-        StudyEvent(
-            study_id=study.id, at=at, kind="report_approved", user_id=user.id, detail={"version": report.version}
-        )
-    )
+    study_transition(study, StudyState.APPROVED, at, db.add)
     await db.commit()
     return report, study
 

@@ -13,7 +13,6 @@ import hashlib
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
@@ -22,8 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from recordings.store import RecordingStore, StoreBehind, parse_name
 from signaling_server import errors
 from signaling_server.auth.identity import Caller
-from signaling_server.db.models import Consultation, ConsultationEvent, Device, Recording, RecordingFile, Site, User
-from signaling_server.session_recordings.state import FINAL_STATES, RecordingState, after_upload, transition
+from signaling_server.db.models import Consultation, Device, Recording, RecordingFile, Site, User
+from signaling_server.session_recordings.state import FINAL_STATES, RecordingState, after_upload, trail, transition
 
 MAX_CHUNK_BYTES = 4 << 20
 MAX_FILE_BYTES = 64 << 30  # a day of 1080p; the columns are 64-bit (migration 0004)
@@ -92,7 +91,7 @@ async def create(db: AsyncSession, device: Device, consultation_id: str) -> tupl
         found = await _by_consultation(db, consultation_id)
         assert found is not None
         return found, False
-    _event(db, recording, None, RecordingState.RECORDING)
+    db.add(trail(recording, None, RecordingState.RECORDING))
     await db.commit()
     return recording, True
 
@@ -233,9 +232,7 @@ async def end(
 
 async def fail(db: AsyncSession, device: Device, recording_id: str, reason: str) -> Recording:
     recording = await owned(db, device, recording_id)
-    old = recording.state
-    recording.state = transition(recording.id, recording.consultation_id, old, RecordingState.FAILED)
-    _event(db, recording, old, recording.state, reason=reason)
+    transition(recording, RecordingState.FAILED, db.add, reason=reason)
     await db.commit()
     return recording
 
@@ -245,23 +242,9 @@ async def _settle(db: AsyncSession, recording: Recording) -> None:
     if recording.state in FINAL_STATES:
         return
     files = (await db.scalars(select(RecordingFile.complete).where(RecordingFile.recording_id == recording.id))).all()
-    new = after_upload(recording.ended_at is not None, bool(files) and all(files))
-    old = recording.state
-    recording.state = transition(recording.id, recording.consultation_id, old, new)
-    if new != old:
-        _event(db, recording, old, new)
+    new = transition(recording, after_upload(recording.ended_at is not None, bool(files) and all(files)), db.add)
     if new == RecordingState.COMPLETE:
         recording.completed_at = now()
-
-
-def _event(db: AsyncSession, recording: Recording, old: str | None, new: str, **detail: Any) -> None:
-    db.add(
-        ConsultationEvent(
-            consultation_id=recording.consultation_id,
-            kind="recording",
-            detail={"recording_id": recording.id, "from": old, "to": new, **detail},
-        )
-    )
 
 
 # ---- readers --------------------------------------------------------------------------------------------------
