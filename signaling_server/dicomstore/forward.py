@@ -2,11 +2,13 @@
 
 Ingest adds one `ForwardJob` per new instance in the transaction that indexes it, so nothing stored is ever
 forgotten, across restarts too. A background task sends the due jobs in batches, one association per batch, in a
-worker thread (pynetdicom blocks). The job's one state machine:
+worker thread (pynetdicom blocks). The job's one state machine (:data:`MACHINE`, moved by :func:`record_attempt`):
 
     pending ──accepted (0000, or a B000/B006/B007 warning)──▶ sent
     pending ──refused or unreachable──▶ pending again, after 30 s, 60 s, 120 s … (at most an hour)
     pending ──the last allowed attempt fails──▶ failed      (attempts and last_error say why)
+
+``sent`` and ``failed`` are final. The job's row is its own trail (attempts, last_error); there are no events.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from signaling_server.appkeys import BLOBS, DB, FORWARDER, SETTINGS
 from signaling_server.db.models import ForwardJob, Instance
 from signaling_server.dicomstore.blobs import BlobStore
+from signaling_server.states import Machine, move
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +46,15 @@ class JobState(StrEnum):
     PENDING = "pending"
     SENT = "sent"
     FAILED = "failed"
+
+
+MACHINE = Machine(
+    "forward job",
+    {JobState.PENDING: {JobState.SENT, JobState.FAILED}},
+    final={JobState.SENT, JobState.FAILED},
+    context="instance",  # pending -> pending is a retry: logged below as the attempt that failed
+    log=log,
+)
 
 
 @dataclass(frozen=True)
@@ -79,19 +91,17 @@ def record_attempt(
 ) -> JobState:
     """The one place a job changes state: after an attempt that failed with `error` (None: accepted)."""
     old = JobState(job.state)
-    job.attempts += 1
-    job.last_error = error
     if error is None:
         new = JobState.SENT
-    elif job.attempts >= max_attempts:
+    elif job.attempts + 1 >= max_attempts:
         new = JobState.FAILED
     else:
         new = JobState.PENDING
+    job.state = move(MACHINE, old, new, entity_id=job.id, context_id=job.instance_id)
+    job.attempts += 1
+    job.last_error = error
+    if new is JobState.PENDING:
         job.next_attempt_at = now + min(backoff * (2 ** (job.attempts - 1)), MAX_BACKOFF)
-    job.state = new
-    if new is not old:
-        log.info("forward job %s (instance %s): %s -> %s", job.id, job.instance_id, old, new)
-    elif error is not None:
         log.info("forward job %s: attempt %d failed (%s); next at %s", job.id, job.attempts, error, job.next_attempt_at)
     return new
 

@@ -9,7 +9,13 @@ Exports live under ``<data_dir>/teaching/<export id>/``. The server makes one at
 second asked meanwhile is refused (409 ``export_busy``). An export's state is computed in one place
 (:func:`export_state`) from its folder and this process's job: ``done`` when the manifest is there (it is written
 last), ``running`` or ``failed`` as the job says, and ``failed`` ("interrupted") for a folder without a manifest
-that no job of this process is writing (the server stopped during the export).
+that no job of this process is writing (the server stopped during the export). A job of this process moves once
+(:data:`EXPORT_MACHINE`, by :meth:`ExportJob.finish`)::
+
+    running ──the manifest is written──▶ done
+        └────an error, or the server stops──▶ failed (+ reason)
+
+``done`` and ``failed`` are final; the export has no event trail (its folder and manifest are its record).
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ from signaling_server.dicomstore import access
 from signaling_server.session_recordings import service
 from signaling_server.session_recordings.files import store_of
 from signaling_server.session_recordings.state import RecordingState
+from signaling_server.states import IllegalMove, Machine, move
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -55,6 +62,16 @@ class ExportState(StrEnum):
     RUNNING = "running"
     DONE = "done"
     FAILED = "failed"
+
+
+EXPORT_MACHINE = Machine(
+    "teaching export",
+    {ExportState.RUNNING: {ExportState.DONE, ExportState.FAILED}},
+    final={ExportState.DONE, ExportState.FAILED},
+    idempotent=False,  # a job finishes once
+    context="recording",
+    log=log,
+)
 
 
 class ExportStopped(Exception):
@@ -73,10 +90,13 @@ class ExportJob:
     task: asyncio.Task[None] | None = field(default=None, repr=False)
 
     def finish(self, new: ExportState, reason: str = "") -> None:
-        if self.state is not ExportState.RUNNING or new is ExportState.RUNNING:
-            raise errors.InvalidTransition(f"a teaching export that is {self.state} cannot become {new}")
-        log.info("teaching export %s (recording %s): %s -> %s %s", self.id, self.recording_id, self.state, new, reason)
-        self.state, self.reason = new, reason
+        try:
+            self.state = move(EXPORT_MACHINE, self.state, new, entity_id=self.id, context_id=self.recording_id)
+        except IllegalMove as refused:
+            raise errors.InvalidTransition(refused.message) from refused
+        self.reason = reason
+        if reason:
+            log.info("teaching export %s (recording %s) %s: %s", self.id, self.recording_id, new, reason)
 
 
 def export_state(job: ExportJob | None, has_manifest: bool) -> tuple[ExportState, str]:
