@@ -18,6 +18,7 @@ from signaling_server.appkeys import DB, SETTINGS
 from signaling_server.auth.identity import caller
 from signaling_server.db.models import CriticalFinding
 from signaling_server.findings import service
+from signaling_server.findings.state import state_of
 from signaling_server.reading import service as queue
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,7 @@ async def finding_json(db: AsyncSession, f: CriticalFinding) -> dict[str, Any]:
         "study_id": f.study_id,
         "accession": accession,
         "site_id": f.site_id,
+        "state": state_of(f),
         "finding": f.finding,
         "found_at": iso(f.found_at),
         "reported_by": reporter,

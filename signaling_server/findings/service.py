@@ -3,7 +3,7 @@
 Each finding records the six documented fields: the finding, when it was found, the reporting doctor, the person
 notified, when they acknowledged, and the method. A finding is open until someone at the referring centre
 acknowledges it in the system; every `finding_escalation_minutes` without acknowledgement it escalates one level,
-which the queue and the centre's pages show.
+which the queue and the centre's pages show. Its states and their two moves: signaling_server/findings/state.py.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from signaling_server import errors
 from signaling_server.api import body
 from signaling_server.auth.identity import Caller
 from signaling_server.db.models import CriticalFinding, Study, StudyEvent, User
+from signaling_server.findings import state
 from signaling_server.reading import service as queue
 
 log = logging.getLogger(__name__)
@@ -64,7 +65,7 @@ async def list_visible(db: AsyncSession, caller: Caller, *, open_only: bool) -> 
     elif user.role not in queue.VIEWER_ROLES:
         raise errors.Forbidden("this role cannot see critical findings")
     if open_only:
-        query = query.where(CriticalFinding.acknowledged_at.is_(None))
+        query = query.where(state.is_open())
     return list((await db.scalars(query.limit(500))).all())
 
 
@@ -81,40 +82,19 @@ async def acknowledge(
     finding = await db.get(CriticalFinding, finding_id)
     if finding is None or (user.role == "sonographer" and finding.site_id != user.site_id):
         raise errors.NotFound("no such critical finding")
-    if finding.acknowledged_at is not None:
-        raise errors.InvalidTransition("this critical finding is already acknowledged")
-    finding.acknowledged_by_id = user.id
-    finding.acknowledged_at = at
-    finding.next_escalation_at = None
+    state.acknowledge(finding, user.id, at, db.add)
     person = body.text(data, "notified_person", max_len=200, required=False)
     finding.notified_person = person or finding.notified_person or user.name
-    db.add(
-        StudyEvent(
-            study_id=finding.study_id, at=at, kind="critical_acknowledged", user_id=user.id, detail={"id": finding.id}
-        )
-    )
     await db.commit()
     return finding
 
 
 async def escalate_due(db: AsyncSession, escalate_after: timedelta, at: datetime) -> list[CriticalFinding]:
     """Raise the level of every unacknowledged finding whose escalation time has passed; returns them."""
-    query = select(CriticalFinding).where(
-        CriticalFinding.acknowledged_at.is_(None), CriticalFinding.next_escalation_at <= at
-    )
+    query = select(CriticalFinding).where(state.is_open(), CriticalFinding.next_escalation_at <= at)
     due = list((await db.scalars(query)).all())
     for finding in due:
-        finding.escalation_level += 1
-        finding.next_escalation_at = at + escalate_after
-        db.add(
-            StudyEvent(
-                study_id=finding.study_id,
-                at=at,
-                kind="critical_escalated",
-                detail={"id": finding.id, "level": finding.escalation_level},
-            )
-        )
-        log.warning("critical finding %s unacknowledged: escalated to level %d", finding.id, finding.escalation_level)
+        state.escalate(finding, at, escalate_after, db.add)
     await db.commit()
     return due
 
