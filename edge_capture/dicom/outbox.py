@@ -6,7 +6,8 @@ task sends the oldest pending file with :class:`~edge_capture.dicom.stow.StowCli
 acknowledges it, then deletes it. A new ``Outbox`` on the same folder picks up whatever is there: an agent
 restart loses nothing.
 
-Each file's upload is a small state machine, logged ``old -> new``::
+Each file's upload is a small state machine (:data:`MACHINE`, moved only by ``Outbox._transition`` through
+:func:`signaling_server.states.move`, logged ``old -> new``; its event trail is the outbox's listeners)::
 
     pending -> uploading -> acknowledged          (stored, or already held by the server)
                          -> pending               (network, 5xx, 408/429, a credential refused: retried)
@@ -25,7 +26,6 @@ outcome from the future :meth:`Outbox.acknowledged` returns, or from listeners a
 from __future__ import annotations
 
 import asyncio
-import enum
 import json
 import logging
 import os
@@ -33,6 +33,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import StrEnum
 from io import BytesIO
 from pathlib import Path
 
@@ -40,6 +41,7 @@ from pydicom.dataset import Dataset
 
 from edge_capture.dicom.stow import StowClient, StowError, failure_is_retryable
 from edge_capture.dicom.ultrasound import is_valid_uid
+from signaling_server.states import Machine, move
 
 logger = logging.getLogger(__name__)
 
@@ -47,17 +49,23 @@ SUFFIX = ".dcm"
 REJECTED = "rejected"
 
 
-class UploadState(enum.Enum):
+class UploadState(StrEnum):
     PENDING = "pending"
     UPLOADING = "uploading"
     ACKNOWLEDGED = "acknowledged"
     REJECTED = "rejected"
 
 
-_MOVES = {
-    UploadState.PENDING: {UploadState.UPLOADING},
-    UploadState.UPLOADING: {UploadState.PENDING, UploadState.ACKNOWLEDGED, UploadState.REJECTED},
-}
+MACHINE = Machine(
+    "still upload",
+    {
+        UploadState.PENDING: {UploadState.UPLOADING},
+        UploadState.UPLOADING: {UploadState.PENDING, UploadState.ACKNOWLEDGED, UploadState.REJECTED},
+    },
+    final={UploadState.ACKNOWLEDGED, UploadState.REJECTED},
+    idempotent=False,  # one attempt at a time: a move to the same state is a bug
+    log=logger,
+)
 
 
 class UploadRejected(Exception):
@@ -201,10 +209,10 @@ class Outbox:
         return future
 
     def _transition(self, uid: str, new: UploadState, error: StowError | None = None) -> None:
-        old = self._states[uid]
-        if new not in _MOVES.get(old, set()):
-            raise RuntimeError(f"upload {uid}: illegal move {old.value} -> {new.value}")
-        logger.info("upload %s: %s -> %s%s", uid, old.value, new.value, f" ({error})" if error else "")
+        """The one move of a file's upload (IllegalMove if the machine refuses it); tells the listeners."""
+        move(MACHINE, self._states[uid], new, entity_id=uid)
+        if error is not None:
+            logger.info("upload %s: %s after %s", uid, new, error)
         if new in (UploadState.ACKNOWLEDGED, UploadState.REJECTED):
             del self._states[uid]
             self._queue.remove(uid)

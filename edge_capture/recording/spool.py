@@ -11,6 +11,15 @@ Every data file only ever grows, so the part of it the uploader may send is a pr
 whole fragments of an MP4 (:func:`~edge_capture.recording.mp4.complete_prefix`), whole lines of a timeline.
 A recorder that was killed leaves a torn tail; :func:`recover` cuts every file back to that prefix when the
 agent starts, before any recorder runs, so the copy the server assembles is exactly the edge's file and plays.
+
+A folder's upload is a small state machine (:data:`MACHINE`), computed from ``state.json`` by
+:attr:`FolderState.upload_state` and moved only by :meth:`FolderState.move`::
+
+    new ──the server made its recording──▶ uploading ──the server says complete──▶ complete
+     │  ◀──the server lost the recording (404): start over──┘
+     └──the server refuses the recording (403/404/409)──▶ refused (kept on disk, never retried)
+
+``complete`` and ``refused`` are final; a complete folder is deleted unless --keep-recordings keeps it.
 """
 
 from __future__ import annotations
@@ -22,9 +31,11 @@ import os
 import re
 import threading
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 
 from edge_capture.recording.mp4 import complete_prefix
+from signaling_server.states import Machine, move
 
 logger = logging.getLogger(__name__)
 
@@ -94,6 +105,24 @@ def recover(root: Path) -> list[str]:
     return left
 
 
+class UploadState(StrEnum):
+    NEW = "new"
+    UPLOADING = "uploading"
+    COMPLETE = "complete"
+    REFUSED = "refused"
+
+
+MACHINE = Machine(
+    "recording upload",
+    {
+        UploadState.NEW: {UploadState.UPLOADING, UploadState.REFUSED},
+        UploadState.UPLOADING: {UploadState.COMPLETE, UploadState.NEW},
+    },
+    final={UploadState.COMPLETE, UploadState.REFUSED},
+    log=logger,
+)
+
+
 @dataclass
 class FolderState:
     """What ``state.json`` keeps: the server's id for the recording, and the files it confirmed whole."""
@@ -120,6 +149,27 @@ class FolderState:
         except (ValueError, TypeError, AttributeError):
             logger.warning("recording %s: unreadable %s; starting it afresh", folder.name, STATE)
             return cls(folder.name)
+
+    @property
+    def upload_state(self) -> UploadState:
+        """The folder's upload state, from what ``state.json`` keeps (the one place that reads it as a state)."""
+        if self.refused:
+            return UploadState.REFUSED
+        if self.done:
+            return UploadState.COMPLETE
+        return UploadState.UPLOADING if self.recording_id else UploadState.NEW
+
+    def move(self, new: UploadState, *, recording_id: str | None = None, reason: str | None = None) -> None:
+        """The one move of the folder's upload (IllegalMove if refused); the caller saves."""
+        move(MACHINE, self.upload_state, new, entity_id=self.consultation_id)
+        if new is UploadState.NEW:
+            self.recording_id, self.complete = None, {}
+        elif new is UploadState.UPLOADING:
+            self.recording_id = recording_id
+        elif new is UploadState.REFUSED:
+            self.refused = reason or "refused"
+        else:
+            self.done = True
 
     def save(self, folder: Path) -> None:
         """Atomically (temporary file, fsync, rename)."""

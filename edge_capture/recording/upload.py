@@ -33,6 +33,7 @@ from edge_capture.recording.api import OffsetRefused, RecordingApi
 from edge_capture.recording.mp4 import probe_duration
 from edge_capture.recording.spool import (
     FolderState,
+    UploadState,
     Writing,
     data_files,
     hash_file,
@@ -159,9 +160,9 @@ class RecordingUploader:
         job = self._jobs.get(cid)
         if job is None:
             job = self._jobs[cid] = _Job(folder, await asyncio.to_thread(FolderState.load, folder))
-        if job.state.refused or job.state.done:
+        if job.state.upload_state in (UploadState.REFUSED, UploadState.COMPLETE):
             return False
-        if job.state.recording_id is None and not await self._create(job):
+        if job.state.upload_state is UploadState.NEW and not await self._create(job):
             return False
         writing = self.writing.names(cid)
         names = await asyncio.to_thread(data_files, folder)
@@ -175,7 +176,7 @@ class RecordingUploader:
     async def _forget(self, folder: Path) -> None:
         job = self._jobs.pop(folder.name, None)
         if job is not None:
-            job.state.recording_id, job.state.complete = None, {}
+            job.state.move(UploadState.NEW)
             await asyncio.to_thread(job.state.save, folder)
 
     async def _create(self, job: _Job) -> bool:
@@ -184,11 +185,11 @@ class RecordingUploader:
         except ServerError as exc:
             if exc.status not in (403, 404, 409):
                 raise
-            job.state.refused = f"{exc.code}: {exc.message}"
+            job.state.move(UploadState.REFUSED, reason=f"{exc.code}: {exc.message}")
             await asyncio.to_thread(job.state.save, job.folder)
             logger.warning("recording %s: refused by the server, kept on disk: %s", job.folder.name, exc)
             return False
-        job.state.recording_id = str(recording["id"])
+        job.state.move(UploadState.UPLOADING, recording_id=str(recording["id"]))
         await asyncio.to_thread(job.state.save, job.folder)
         logger.info("recording %s: server recording %s", job.folder.name, job.state.recording_id)
         return True
@@ -261,8 +262,8 @@ class RecordingUploader:
             return True
         self.stats.recordings_completed += 1
         logger.info("recording %s: complete on the server (%s files)", job.folder.name, len(names))
+        job.state.move(UploadState.COMPLETE)
         if self.keep_uploaded:
-            job.state.done = True
             await asyncio.to_thread(job.state.save, job.folder)
         else:
             await asyncio.to_thread(shutil.rmtree, job.folder)
