@@ -11,11 +11,12 @@ import pydicom
 import pytest
 from pydicom.dataset import Dataset
 
-from edge_capture.dicom.outbox import Outbox, UploadRejected, UploadState
+from edge_capture.dicom.outbox import MACHINE, Outbox, UploadRejected, UploadState
 from edge_capture.dicom.stow import StowClient, StowError
 from edge_capture.dicom.ultrasound import build_still
 from edge_capture.sources.synthetic import SyntheticSource
 from qc.labels import CaptureLabels
+from signaling_server.states import IllegalMove, move
 from tests.edge_capture.dicom.conftest import StowServer, context, synthetic_frames
 
 BASE_DELAY, MAX_DELAY = 0.01, 0.05
@@ -227,3 +228,35 @@ async def test_a_file_gone_from_the_spool_is_reported_not_retried(
         await asyncio.wait_for(acknowledged, 5)
     assert caught.value.code == "spool_file_missing"
     assert spooled(outbox.rejected_folder) == [f"{ds.SOPInstanceUID}.json"]
+
+
+@pytest.mark.parametrize(("old", "new"), MACHINE.edges())
+def test_every_declared_move_of_an_upload_passes(old: UploadState, new: UploadState) -> None:
+    assert move(MACHINE, old, new, entity_id="1.2.3") is new
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [(UploadState.PENDING, UploadState.ACKNOWLEDGED), (UploadState.PENDING, UploadState.REJECTED),
+     (UploadState.PENDING, UploadState.PENDING), (UploadState.UPLOADING, UploadState.UPLOADING),
+     (UploadState.ACKNOWLEDGED, UploadState.PENDING), (UploadState.REJECTED, UploadState.UPLOADING)],
+)
+def test_other_moves_of_an_upload_are_refused(old: UploadState, new: UploadState) -> None:
+    with pytest.raises(IllegalMove, match=f"a still upload that is {old} cannot become {new}"):
+        move(MACHINE, old, new, entity_id="1.2.3")
+
+
+async def test_the_outbox_moves_a_file_only_as_the_machine_allows(
+    make_outbox: Callable[[], Outbox], thyroid: SyntheticSource
+) -> None:
+    outbox = make_outbox()
+    heard: list[UploadState] = []
+    outbox.add_listener(lambda uid, state, error: heard.append(state))
+    uid = str(stills(thyroid, 1)[0].SOPInstanceUID)
+    outbox._register(uid)
+    with pytest.raises(IllegalMove) as refused:
+        outbox._transition(uid, UploadState.ACKNOWLEDGED)  # not without an upload
+    assert refused.value.code == "invalid_transition" and heard == []
+    outbox._transition(uid, UploadState.UPLOADING)
+    outbox._transition(uid, UploadState.PENDING, StowError("unavailable", "try later", 503, retryable=True))
+    assert heard == [UploadState.UPLOADING, UploadState.PENDING] and outbox.status.pending == 1

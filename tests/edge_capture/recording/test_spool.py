@@ -4,7 +4,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from edge_capture.recording.spool import FolderState, data_files, next_segment, readable_end, recover
+import pytest
+
+from edge_capture.recording.spool import (
+    MACHINE,
+    FolderState,
+    UploadState,
+    data_files,
+    next_segment,
+    readable_end,
+    recover,
+)
+from signaling_server.states import IllegalMove
 from tests.edge_capture.recording.media import decode
 from tests.edge_capture.recording.test_mp4 import write
 
@@ -61,3 +72,39 @@ def test_the_state_file_round_trips_and_survives_garbage(tmp_path: Path) -> None
                                                      {"media.mp4": "ab" * 32})
     (tmp_path / "state.json").write_text("[not, json")
     assert FolderState.load(tmp_path).recording_id is None
+
+
+def _folder_in(state: UploadState) -> FolderState:
+    folder = FolderState("c1")
+    if state is not UploadState.NEW:
+        folder.recording_id = "r1"
+    folder.refused = "recording_disabled: no" if state is UploadState.REFUSED else None
+    folder.done = state is UploadState.COMPLETE
+    assert folder.upload_state is state
+    return folder
+
+
+@pytest.mark.parametrize(("old", "new"), MACHINE.edges())
+def test_every_declared_move_of_a_folder_upload_passes_and_is_kept(
+    old: UploadState, new: UploadState, tmp_path: Path
+) -> None:
+    folder = _folder_in(old)
+    folder.move(new, recording_id="r2", reason="not_found: gone")
+    assert folder.upload_state is new
+    folder.save(tmp_path)
+    reloaded = FolderState.load(tmp_path)
+    assert reloaded.upload_state is new
+    if new is UploadState.NEW:  # the server lost it: everything it had confirmed is forgotten
+        assert (reloaded.recording_id, reloaded.complete) == (None, {})
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [(UploadState.NEW, UploadState.COMPLETE), (UploadState.UPLOADING, UploadState.REFUSED),
+     (UploadState.COMPLETE, UploadState.NEW), (UploadState.REFUSED, UploadState.UPLOADING)],
+)
+def test_other_moves_of_a_folder_upload_are_refused(old: UploadState, new: UploadState) -> None:
+    folder = _folder_in(old)
+    with pytest.raises(IllegalMove, match=f"a recording upload that is {old} cannot become {new}"):
+        folder.move(new, recording_id="r2")
+    assert folder.upload_state is old

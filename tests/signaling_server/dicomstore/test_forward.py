@@ -14,7 +14,8 @@ from sqlalchemy import select
 
 from signaling_server.appkeys import DB, FORWARDER
 from signaling_server.db.models import ForwardJob
-from signaling_server.dicomstore.forward import Destination, JobState, record_attempt
+from signaling_server.dicomstore.forward import MACHINE, Destination, JobState, record_attempt
+from signaling_server.states import IllegalMove
 
 from .conftest import Running, Start
 from .objects import image, read, real_file
@@ -104,3 +105,25 @@ def test_destinations() -> None:
     for bad in ("PACS@host", "host:104", "A@h:0", "A@h:70000", "WAY-TOO-LONG-AE-TITLE@h:1"):
         with pytest.raises(ValueError):
             Destination.parse(bad)
+
+
+@pytest.mark.parametrize(
+    ("error", "max_attempts", "new"),
+    [(None, 4, JobState.SENT), ("down", 4, JobState.PENDING), ("down", 1, JobState.FAILED)],
+)
+def test_every_move_of_a_pending_job(error: str | None, max_attempts: int, new: JobState) -> None:
+    now = datetime(2025, 1, 1, tzinfo=UTC)
+    job = ForwardJob(id=7, instance_id="i", destination="X@h:1", state="pending", attempts=0, next_attempt_at=now)
+    assert record_attempt(job, error, now, timedelta(seconds=30), max_attempts) is new
+    assert (job.state, job.attempts, job.last_error) == (new, 1, error)
+    assert new is JobState.PENDING or (JobState.PENDING, new) in MACHINE.edges()
+
+
+@pytest.mark.parametrize("final", [JobState.SENT, JobState.FAILED])
+def test_a_finished_job_takes_no_more_attempts(final: JobState) -> None:
+    now = datetime(2025, 1, 1, tzinfo=UTC)
+    job = ForwardJob(id=7, instance_id="i", destination="X@h:1", state=final, attempts=3, next_attempt_at=now)
+    other = JobState.FAILED if final is JobState.SENT else JobState.SENT
+    with pytest.raises(IllegalMove, match=f"a forward job that is {final} cannot become"):
+        record_attempt(job, None if other is JobState.SENT else "down", now, timedelta(seconds=30), 1)
+    assert (job.state, job.attempts) == (final, 3)
