@@ -41,6 +41,9 @@
 Errors of the recording domain (recordings/errors.py: not_found, conflict, invalid_dicom, not_renderable) are
 turned into the server's error of the same code by `from_recordings`, in the same middleware.
 
+A move a state machine refuses (`signaling_server.states.IllegalMove`, code `invalid_transition`) is raised as
+`InvalidTransition` by the module that declares the machine, so callers and the signaling handler see one class.
+
 Raised anywhere inside; turned into `{"error": code, "message": text}` only by the middleware in `app.py`
 (HTTP) and by the signaling handler (WebSocket `error` messages use their own codes, see PROTOCOL.md).
 """

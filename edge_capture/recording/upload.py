@@ -13,7 +13,8 @@ once when woken)::
 A 409 names the server's offset and the upload goes on from there; a whole-file mismatch restarts that file from
 0. A dead link or a 5xx stops the pass and retries with exponential backoff. Killing the agent at any moment loses
 nothing: the next start resumes at the server's offsets. ``max_bytes_per_second`` keeps the upload from taking
-the uplink the live video needs.
+the uplink the live video needs. Each folder's upload state (new, uploading, complete, refused) is computed and moved
+in one place: :class:`~edge_capture.recording.spool.FolderState`.
 """
 
 from __future__ import annotations
