@@ -28,7 +28,7 @@ from sqlalchemy import select
 from qc.completeness import PROTOCOLS
 from recordings.offline import row_metrics
 from recordings.store import RecordingStore
-from signaling_server.appkeys import DB, QC_SCORER, QC_WEIGHTS, SETTINGS
+from signaling_server.appkeys import DB, QC_WEIGHTS, SETTINGS
 from signaling_server.db.models import Consultation, QcResult, Recording
 from signaling_server.session_recordings.files import store_of
 from signaling_server.session_recordings.state import RecordingState
@@ -109,6 +109,9 @@ class Scorer:
             await db.commit()
         self.scored += 1
         log.info("offline QC of recording %s: %s", recording_id, kind)
+
+
+QC_SCORER = web.AppKey("qc_scorer", Scorer)  # only when TELEUS_QC_SCORING is on
 
 
 async def score_folder(
