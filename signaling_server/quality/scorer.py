@@ -6,7 +6,7 @@ a server restarted mid-way (or one that had scoring off) catches up. One recordi
 process (``python -m qc score FOLDER``, at low priority): a long decode never holds the event loop or the GIL, and a
 crash of the decoder on a hostile file costs only that child.
 
-The row's ``metrics`` are :func:`recordings.offline.row_metrics` of the report, the shape recordings/session_qc.py reads
+The row's ``metrics`` are :func:`recordings.offline.row_metrics` of the report, the shape session_qc.py reads
 (completeness, image items, link, the total); a file that cannot be scored gets a row of kind ``offline_failed`` with
 the error, so it is not retried on every start and an administrator can see why.
 """
