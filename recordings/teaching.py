@@ -42,7 +42,8 @@ import cv2
 import numpy as np
 import pydicom
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.pixels import apply_color_lut, pixel_array
+from pydicom.pixels.processing import apply_color_lut
+from pydicom.pixels.utils import pixel_array
 from pydicom.uid import ExplicitVRLittleEndian
 
 from qc.fov import Box, region_fov
