@@ -173,7 +173,7 @@ def score_path(
 
 
 def row_metrics(report: Mapping[str, Any]) -> dict[str, Any]:
-    """The report as a ``qc_results`` row's metrics, the shape recordings/session_qc.py reads: ``completeness``
+    """The report as a ``qc_results`` row's metrics, the shape the server's session_qc.py reads: ``completeness``
     and ``link`` as they are, ``image`` the five items (each ``{"score", …}`` or None), ``frames`` the metric
     medians (``{name: {"median": m}}``), ``score`` the session total, and the moments found in the video
     (``freezes``, ``no_contact``, ``dark``: seconds on the recording's clock)."""

@@ -6,7 +6,7 @@ a server restarted mid-way (or one that had scoring off) catches up. One recordi
 process (``python -m qc score FOLDER``, at low priority): a long decode never holds the event loop or the GIL, and a
 crash of the decoder on a hostile file costs only that child.
 
-The row's ``metrics`` are :func:`recordings.offline.row_metrics` of the report, the shape recordings/session_qc.py reads
+The row's ``metrics`` are :func:`recordings.offline.row_metrics` of the report, the shape session_qc.py reads
 (completeness, image items, link, the total); a file that cannot be scored gets a row of kind ``offline_failed`` with
 the error, so it is not retried on every start and an administrator can see why.
 """
@@ -28,7 +28,7 @@ from sqlalchemy import select
 from qc.completeness import PROTOCOLS
 from recordings.offline import row_metrics
 from recordings.store import RecordingStore
-from signaling_server.appkeys import DB, QC_SCORER, QC_WEIGHTS, SETTINGS
+from signaling_server.appkeys import DB, QC_WEIGHTS, SETTINGS
 from signaling_server.db.models import Consultation, QcResult, Recording
 from signaling_server.session_recordings.files import store_of
 from signaling_server.session_recordings.state import RecordingState
@@ -109,6 +109,9 @@ class Scorer:
             await db.commit()
         self.scored += 1
         log.info("offline QC of recording %s: %s", recording_id, kind)
+
+
+QC_SCORER = web.AppKey("qc_scorer", Scorer)  # only when TELEUS_QC_SCORING is on
 
 
 async def score_folder(

@@ -8,7 +8,8 @@ from typing import Any
 from aiohttp import web
 
 from recordings.store import file_name, parse_name
-from recordings.timeline import TimelineError, decode_timeline
+from recordings.timeline import decode_timeline
+from recordings.timeline_fields import TimelineError
 from signaling_server import errors
 from signaling_server.api import body
 from signaling_server.api.representations import iso

@@ -237,7 +237,7 @@ async def save(
     trainer = caller.require_user(*REVIEWER_ROLES)
     view = await recordings.get_visible(db, caller, recording_id)
     duration = view.recording.duration_seconds
-    # comments are pinned to the session clock: a later segment starts at its offset on it (recordings/session_qc.py)
+    # comments are pinned to the session clock: a later segment starts at its offset on it (quality/session_qc.py)
     given = parse_review(data, None if duration is None else duration + qc.last_segment_offset)
     at = now()
     review = await _own(db, view.recording.id, trainer.id)

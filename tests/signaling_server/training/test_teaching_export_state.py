@@ -7,14 +7,14 @@ import logging
 import pytest
 
 from signaling_server import errors
-from signaling_server.training.teaching_routes import EXPORT_MACHINE, ExportJob, ExportState
+from signaling_server.training.teaching_exports import EXPORT_MACHINE, ExportJob, ExportState
 
 E = ExportState
 
 
 @pytest.mark.parametrize(("old", "new"), EXPORT_MACHINE.edges())
 def test_every_allowed_move_passes(old: ExportState, new: ExportState, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="signaling_server.training.teaching_routes")
+    caplog.set_level(logging.INFO, logger="signaling_server.training.teaching_exports")
     job = ExportJob("e" * 32, "r1", state=old)
     job.finish(new, "bad media" if new is E.FAILED else "")
     assert (job.state, job.reason) == (new, "bad media" if new is E.FAILED else "")
