@@ -14,12 +14,11 @@ next to its enum, and every change of its state goes through :func:`move`, which
 
 An example, a door (the picture first, then the machine as declared next to its enum)::
 
-    shut ──open──▶ open ──remove──▶ gone (final)
-     ▲ │ ◀──shut──
-     │ lock
-    unlock
-     │ ▼
-    locked
+        shut ──open──▶ open ──remove──▶ gone (final)
+         │ ▲ ◀──shut───┘
+    lock │ │ unlock
+         ▼ │
+        locked
 
     class Door(StrEnum):
         SHUT = "shut"
