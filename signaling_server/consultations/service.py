@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from signaling_server import errors
 from signaling_server.api import body
 from signaling_server.auth.identity import Caller
-from signaling_server.consultations.state import OPEN_STATES, ConsultationState, transition
+from signaling_server.consultations.state import OPEN_STATES, ConsultationState, trail, transition
 from signaling_server.db.models import (
     ChatMessage,
     Consultation,
@@ -65,7 +65,7 @@ async def create(db: AsyncSession, user: User, data: dict[str, Any]) -> Consulta
     )
     db.add(consultation)
     await db.flush()
-    db.add(ConsultationEvent(consultation_id=consultation.id, kind="state", detail={"to": "requested"}))
+    db.add(trail(consultation, None, ConsultationState.REQUESTED))
     await db.commit()
     return consultation
 

@@ -3,7 +3,8 @@
     requested ──the first expert joins──▶ live ──end──▶ ended
         └──────────────cancel──────────────▶ cancelled
 
-``ended`` and ``cancelled`` are final. Every move writes a ``ConsultationEvent`` of kind ``state``.
+``ended`` and ``cancelled`` are final. Every move, and the request itself, writes a ``ConsultationEvent`` of kind
+``state`` (:func:`trail`).
 """
 
 from __future__ import annotations
@@ -41,6 +42,12 @@ MACHINE = Machine(
 )
 
 
+def trail(consultation: Consultation, old: ConsultationState | None, new: ConsultationState) -> ConsultationEvent:
+    """The consultation's ``state`` event for a move (``old`` None: it was requested)."""
+    detail = {"to": new} if old is None else {"from": old, "to": new}
+    return ConsultationEvent(consultation_id=consultation.id, kind="state", detail=detail)
+
+
 def transition(
     consultation: Consultation, new: ConsultationState, now: datetime, record: Callable[[ConsultationEvent], object]
 ) -> ConsultationState:
@@ -49,7 +56,7 @@ def transition(
     old = ConsultationState(consultation.state)
 
     def event(old: ConsultationState, new: ConsultationState) -> None:
-        record(ConsultationEvent(consultation_id=consultation.id, kind="state", detail={"from": old, "to": new}))
+        record(trail(consultation, old, new))
 
     try:
         consultation.state = move(MACHINE, old, new, entity_id=consultation.id, on_event=event)

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from signaling_server import errors
-from signaling_server.consultations.state import MACHINE, ConsultationState, transition
+from signaling_server.consultations.state import MACHINE, ConsultationState, trail, transition
 from signaling_server.db.models import Consultation, ConsultationEvent
 
 C = ConsultationState
@@ -42,3 +42,8 @@ def test_other_moves_are_refused_and_change_nothing(old: ConsultationState, new:
     assert refused.value.code == "invalid_transition" and refused.value.status == 409
     assert refused.value.message == f"a consultation that is {old} cannot become {new}"
     assert consultation.state is old and events == []
+
+
+def test_the_request_itself_starts_the_trail() -> None:
+    event = trail(Consultation(id="c1", state=C.REQUESTED), None, C.REQUESTED)
+    assert (event.consultation_id, event.kind, event.detail) == ("c1", "state", {"to": "requested"})
