@@ -1,3 +1,4 @@
+// @ts-check
 // The single-page app: hash routes (#/login, #/, #/c/<id>[?observe=1], #/queue[?filters], #/studies/<id>,
 // #/recordings[?filters], #/recordings/<id>, #/qc[?filters]), the header with its navigation, the critical-findings
 // banner (sonographers, admins), the signed-in user.

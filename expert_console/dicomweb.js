@@ -1,3 +1,4 @@
+// @ts-check
 // DICOMweb (PS3.18) as the viewer needs it: QIDO-RS series and instances, WADO-RS metadata, rendered frame URLs,
 // helpers over the DICOM JSON model (PS3.18 F.2), and US Region Calibration (PS3.3 C.8.5.5) for calipers.
 // Same-origin, session cookie; no DOM.

@@ -1,3 +1,4 @@
+// @ts-check
 // Session recordings, trainer reviews, the QC dashboard and RADPEER peer review over /api/v1 (recordings/
 // review_routes.py, signaling_server/reports/peer_routes.py), and the small pure helpers of those pages (query
 // strings, the dashboard's series). The replay logic of the review page is in replay.js. No DOM.

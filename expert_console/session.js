@@ -1,3 +1,4 @@
+// @ts-check
 // One page's part in a live consultation: the signaling socket, the RTCPeerConnection the edge offers (a new
 // one for every offer), the two data channels, the guidance state, voice, clock sync and link statistics.
 // No DOM: the live view listens to the events below and feeds rendered frames in.
@@ -30,7 +31,7 @@ import { Microphone } from "./microphone.js";
  * @typedef {import("./protocol.js").Mark} Mark
  * @typedef {import("./protocol.js").ServerMessage} ServerMessage
  * @typedef {import("./guidance.js").Pointer} Pointer
- * @typedef {{from: string|null, name: string, role: string, text: string, at: string, id?: any}} ChatLine
+ * @typedef {{from: string|null, name: string, role: string, text: string, at: string, id?: number|null}} ChatLine
  * @typedef {{fps: number|null, width: number|null, height: number|null, bitrateMbps: number|null,
  *   rttMs: number|null, lossPct: number|null, freezeCount: number, freezeMs: number,
  *   browserFreezeCount: number|null, browserFreezeMs: number|null, pauseCount: number,

@@ -1,3 +1,4 @@
+// @ts-check
 // The capture panel of the live view: labels (side, structure, plane, mode, Doppler angle), the still and clip
 // buttons with their keys, and the strip of this consultation's captures as they are requested, taken and stored.
 // Keys: C captures a still, Shift+C a clip; F8 (what a USB foot switch usually sends) captures a still too.

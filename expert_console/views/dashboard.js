@@ -1,3 +1,4 @@
+// @ts-check
 // The QC dashboard (#/qc?site=&sonographer=&from=&to=&by=sonographer|site): per sonographer or per site over time,
 // SVG charts of session scores, completeness, the trainers' OSAUS and image-quality items and link quality, one point
 // per session (click a point to open its review); then RADPEER peer review of X-ray and CT reports.

@@ -1,3 +1,4 @@
+// @ts-check
 // Tiny DOM builders for the views: text always goes in through textContent, never as markup.
 
 /**
@@ -75,7 +76,8 @@ export function formatDuration(seconds) {
 /** @param {unknown} err */
 export function asError(err) {
   if (err && typeof err === "object" && "message" in err) {
-    return { code: /** @type {any} */ (err).code ?? "error", message: String(/** @type {any} */ (err).message) };
+    const code = "code" in err && typeof err.code === "string" ? err.code : "error";
+    return { code, message: String(err.message) };
   }
   return { code: "error", message: String(err) };
 }

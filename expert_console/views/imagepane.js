@@ -1,3 +1,4 @@
+// @ts-check
 // One image of the viewer with its tools: zoom (wheel, buttons), pan, window centre/width for CT and X-ray
 // (drag or inputs → a rendered frame with `?window=`), cine at the clip's FrameTime, and the caliper measuring
 // between two clicked pixels with the instance's US Region Calibration, drawn over the image.

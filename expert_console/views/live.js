@@ -1,3 +1,4 @@
+// @ts-check
 // The live view (#/c/<id>), the same for every role, shaped by the role the server gives in `welcome`:
 // the edge's video with the guidance overlay and tools, voice, chat, participants and the link panel.
 

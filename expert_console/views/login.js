@@ -1,3 +1,4 @@
+// @ts-check
 // The sign-in form (#/login).
 
 import { el, showError, asError } from "./dom.js";

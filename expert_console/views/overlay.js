@@ -1,3 +1,4 @@
+// @ts-check
 // The guidance overlay: a canvas exactly over the video, drawing marks, remote pointers and the stroke being
 // drawn, in normalised image coordinates mapped through the video's content rectangle (letterbox-aware).
 

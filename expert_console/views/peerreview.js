@@ -1,3 +1,4 @@
+// @ts-check
 // RADPEER peer review on the QC dashboard: per reader, the counts of 1, 2a, 2b, 3a and 3b and the discrepancy rate
 // (a stacked bar per reader and a table); for an expert, a random sample of other readers' final X-ray and CT
 // reports to score (1 concur, 2 understandable miss, 3 should be made most of the time; a/b clinical significance).

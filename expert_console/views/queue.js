@@ -1,3 +1,4 @@
+// @ts-check
 // The reading queue (#/queue?site=&modality=&state=&priority=&overdue=1): studies with live countdowns on the
 // server's clock, overdue rows escalated, lock holders, filters kept in the URL, claim and release.
 

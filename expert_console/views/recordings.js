@@ -1,3 +1,4 @@
+// @ts-check
 // The recordings page (#/recordings?site=&sonographer=): recorded sessions to review, and the scores of the chosen
 // sonographer's reviewed sessions (GET /api/v1/reviews?sonographer=). Filters are kept in the URL.
 

@@ -1,3 +1,4 @@
+// @ts-check
 // The report editor of the study page: the kind by modality (ultrasound: thyroid or carotid by the consultation's
 // exam, or the reader's choice; X-ray and CT: free text), structured forms with the rules' results live from
 // POST /reports/preview, save / sign / approve (another expert) / addendum, the versions and their printable view.

@@ -1,3 +1,4 @@
+// @ts-check
 // The trainer's review page (#/recordings/<id>): the recording plays with the expert's marks and pointer replayed
 // on top in step with the picture (the overlay is redrawn for each presented frame, from the timeline's state at
 // that frame's media time), a timeline bar of captures, chat, QC alerts and freezes to jump to, the stills, the QC
@@ -326,6 +327,7 @@ export function mountReview(root, { api, user, recordingId, navigate }) {
     }
     const link = qc?.link ?? linkSummary(line.events, line.header.fps);
     const alerts = qc?.alerts ?? alertsOf(line.events);
+    /** @type {Element[]} */
     const parts = [el("h2", { text: "Quality control" })];
     parts.push(el("h3", { text: "Completeness" }));
     if (qc?.completeness) {

@@ -1,3 +1,4 @@
+// @ts-check
 // The trainer's scoring form on the review page: OSAUS (seven items 1–5), the five image-quality items and the
 // overall score (1–5; colour Doppler may be n/a), comments pinned to moments of the video, and the session score
 // with the weights it used. The items come from the server's scheme (GET /api/v1/reviews/scheme).

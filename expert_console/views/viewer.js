@@ -1,3 +1,4 @@
+// @ts-check
 // The study page (#/studies/<id>): header with deadline and lock (claimed, renewed every minute while open,
 // released on leaving), series thumbnails from QIDO-RS, the image viewer (views/imagepane.js), a prior study from
 // any site side by side, the report editor and critical findings.
