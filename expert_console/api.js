@@ -64,7 +64,7 @@ export class Api {
         method,
         headers,
         credentials: "same-origin",
-        body: body === undefined ? undefined : JSON.stringify(body),
+        body: body === undefined ? null : JSON.stringify(body),
       });
     } catch (err) {
       throw new ApiError("network", `the server could not be reached (${String(err)})`, 0);

@@ -310,7 +310,7 @@ export class DicomWeb {
   /**
    * WADO-RS rendered: the whole instance, or one frame (from 1), optionally windowed; JPEG unless PNG is asked.
    * @param {InstanceRef} ref
-   * @param {{frame?: number, window?: {center: number, width: number}|null, png?: boolean}} [options]
+   * @param {{frame?: number|undefined, window?: {center: number, width: number}|null, png?: boolean}} [options]
    */
   renderedUrl(ref, { frame, window, png } = {}) {
     const path = frame ? `${instancePath(ref)}/frames/${frame}/rendered` : `${instancePath(ref)}/rendered`;

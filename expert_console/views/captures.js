@@ -3,7 +3,7 @@
 // buttons with their keys, and the strip of this consultation's captures as they are requested, taken and stored.
 // Keys: C captures a still, Shift+C a clip; F8 (what a USB foot switch usually sends) captures a still too.
 
-import { el, setText } from "./dom.js";
+import { asError, el, setText } from "./dom.js";
 
 /** The structures of each exam (the edge's label vocabulary, edge_capture/dicom/labels.py). */
 export const STRUCTURES = {
@@ -82,8 +82,8 @@ export function createCapturePanel({ session, exam, studyUid }) {
       const accepted = await session.capture(kind, labels, CLIP_SECONDS);
       tileFor(accepted.id, kind, labels).dataset.state ||= "requested";
     } catch (err) {
-      const { code, message } = /** @type {any} */ (err);
-      setText(status, `${message ?? err} (${code ?? "error"})`);
+      const { code, message } = asError(err);
+      setText(status, `${message} (${code})`);
       status.dataset.level = "error";
     }
   }

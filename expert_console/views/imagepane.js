@@ -142,7 +142,7 @@ export class ImagePane {
   /**
    * Show an instance (frame 1): metadata first, for its size, frames, window and calibration.
    * @param {InstanceRef} ref
-   * @param {{modality?: string, frames?: number}} [hints] from the study and QIDO, used when metadata is missing
+   * @param {{modality?: string|undefined, frames?: number}} [hints] from the study and QIDO, used when metadata is missing
    */
   async show(ref, hints = {}) {
     const token = ++this.token;

@@ -15,6 +15,7 @@ import { Overlay, ROLE_COLORS } from "./overlay.js";
  * @typedef {import("../api.js").Api} Api
  * @typedef {import("../api.js").User} User
  * @typedef {ReturnType<typeof livePage>} LivePage
+ * @typedef {import("../session.js").SessionEvents} SessionEvents
  */
 
 /**
@@ -117,10 +118,12 @@ function livePage(session, navigate) {
  */
 function followSession(session, page) {
   /**
-   * @param {string} type
-   * @param {(detail: any) => void} handler
+   * @template {keyof SessionEvents} K
+   * @param {K} type
+   * @param {(detail: SessionEvents[K]) => void} handler
    */
-  const on = (type, handler) => session.addEventListener(type, (e) => handler(/** @type {CustomEvent} */ (e).detail));
+  const on = (type, handler) => session.addEventListener(type,
+    (e) => handler(/** @type {CustomEvent<SessionEvents[K]>} the session sends only these (its _emit) */ (e).detail));
 
   on("welcome", () => showWelcome(session, page));
   on("capture", (message) => page.captures?.handleStatus(message));
@@ -188,7 +191,7 @@ function showWelcome(session, page) {
 /**
  * @param {LiveSession} session
  * @param {LivePage} page
- * @param {Record<string, any>|null} consultation
+ * @param {Record<string, any>} consultation
  */
 function showEnded(session, page, consultation) {
   if (consultation?.state === "cancelled") setText(page.endedBanner, "Consultation cancelled");

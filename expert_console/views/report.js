@@ -21,6 +21,8 @@ const KIND_LABELS = Object.fromEntries(KINDS);
  * @typedef {import("../reports.js").ReportKind} ReportKind
  * @typedef {import("../queue.js").StudyDetail} StudyDetail
  * @typedef {import("./reportforms.js").KindEditor} KindEditor
+ * @typedef {{kind: "thyroid", form: ReturnType<typeof thyroidForm>} | {kind: "carotid", form: ReturnType<typeof carotidForm>}
+ *   | {kind: "free_text", form: ReturnType<typeof freeTextForm>}} Draft a kind and the form's state for it
  */
 
 /**
@@ -91,9 +93,8 @@ class ReportEditor {
     this.mode = /** @type {"new"|"draft"|"view"} */ ("view");
     /** @type {Report|null} the version shown (view), or edited (draft) */ this.current = null;
     /** @type {Report|null} the final report an unsaved addendum amends */ this.amends = null;
-    /** @type {ReportKind|null} */ this.kind = null;
     /** @type {ReportKind|null} */ this.examKind = null;
-    /** @type {any} the form's state for the kind: its shape depends on `kind` (reportforms.js) */ this.form = null;
+    /** @type {Draft|null} the kind and its form's state */ this.draft = null;
     this.lockHeld = false;
     this.loaded = false;
     this.destroyed = false;
@@ -101,6 +102,11 @@ class ReportEditor {
     this.previewToken = 0;
     /** @type {KindEditor|null} */ this.editor = null;
     this.parts = editorParts(this);
+  }
+
+  /** @returns {ReportKind|null} */
+  get kind() {
+    return this.draft?.kind ?? null;
   }
 
   /** @param {StudyDetail} data */
@@ -135,15 +141,13 @@ class ReportEditor {
     }
     this.mode = "new";
     this.current = null;
-    this.kind = this.examKind ?? this.kind ?? "thyroid";
-    this.form = emptyForm(this.kind);
+    this.draft = emptyForm(this.examKind ?? this.kind ?? "thyroid");
     this.render();
   }
 
   /** @param {ReportKind} kind the reader's choice for a new ultrasound report */
   chooseKind(kind) {
-    this.kind = kind;
-    this.form = emptyForm(kind);
+    this.draft = emptyForm(kind);
     this.renderForm();
   }
 
@@ -151,9 +155,8 @@ class ReportEditor {
   show(report) {
     this.current = report;
     this.amends = null;
-    this.kind = report.kind;
     this.mode = report.state === "draft" && report.author.id === this.user.id ? "draft" : "view";
-    this.form = formFrom(report.kind, report.content);
+    this.draft = formFrom(report.kind, report.content);
     this.render();
   }
 
@@ -164,8 +167,7 @@ class ReportEditor {
     this.mode = "new";
     this.amends = last;
     this.current = null;
-    this.kind = last.kind;
-    this.form = formFrom(last.kind, last.content); // the addendum is a whole new version, starting from the final text
+    this.draft = formFrom(last.kind, last.content); // the addendum is a whole new version, starting from the final text
     this.render();
   }
 
@@ -237,14 +239,14 @@ class ReportEditor {
   }
 
   renderForm() {
-    const { kind, form } = this;
-    if (!kind) return;
+    const draft = this.draft;
+    if (!draft) return;
     const canEdit = this.editable();
     const onInput = () => {
       this.schedulePreview();
     };
-    const editor = kind === "thyroid" ? thyroidEditor(form, canEdit, onInput, () => this.renderForm())
-      : kind === "carotid" ? carotidEditor(form, canEdit, onInput) : freeTextEditor(form, canEdit);
+    const editor = draft.kind === "thyroid" ? thyroidEditor(draft.form, canEdit, onInput, () => this.renderForm())
+      : draft.kind === "carotid" ? carotidEditor(draft.form, canEdit, onInput) : freeTextEditor(draft.form, canEdit);
     this.editor = editor;
     this.parts.formSlot.replaceChildren(editor.element);
     setText(this.parts.previewStatus, "");
@@ -301,7 +303,8 @@ class ReportEditor {
     let saved;
     if (this.mode === "draft" && current) saved = await editReport(api, current.id, content);
     else if (amends) saved = await addAddendum(api, amends.id, content);
-    else saved = await createReport(api, this.studyId, /** @type {ReportKind} a form is only shown once a kind is set */ (this.kind), content);
+    else if (this.draft) saved = await createReport(api, this.studyId, this.draft.kind, content);
+    else throw new Error("no report kind chosen"); // not reached: the buttons show with a form, and a form has a kind
     this.reports = await listReports(api, this.studyId);
     this.show(saved);
     return saved;
@@ -334,20 +337,21 @@ class ReportEditor {
 
 /**
  * @param {ReportKind} kind
- * @returns {any}
+ * @returns {Draft}
  */
 function emptyForm(kind) {
-  if (kind === "thyroid") return { nodules: [emptyNodule()], comment: "" };
-  if (kind === "carotid") return { right: emptySide(), left: emptySide(), comment: "" };
-  return freeTextForm(undefined);
+  if (kind === "thyroid") return { kind, form: { nodules: [emptyNodule()], comment: "" } };
+  if (kind === "carotid") return { kind, form: { right: emptySide(), left: emptySide(), comment: "" } };
+  return { kind, form: freeTextForm(undefined) };
 }
 
 /**
  * @param {ReportKind} kind
  * @param {Record<string, any>} content
+ * @returns {Draft}
  */
 function formFrom(kind, content) {
-  if (kind === "thyroid") return thyroidForm(content);
-  if (kind === "carotid") return carotidForm(content);
-  return freeTextForm(content);
+  if (kind === "thyroid") return { kind, form: thyroidForm(content) };
+  if (kind === "carotid") return { kind, form: carotidForm(content) };
+  return { kind, form: freeTextForm(content) };
 }

@@ -122,7 +122,8 @@ export function createReviewForm({ scheme, review, currentTime, seek, save }) {
       const problem = asError(err);
       setText(status, "");
       showError(error, problem);
-      const field = /** @type {any} */ (err)?.field ?? fieldOf(problem.message);
+      const named = err && typeof err === "object" && "field" in err && typeof err.field === "string" ? err.field : null;
+      const field = named ?? fieldOf(problem.message);
       const node = field ? form.querySelector(`[data-field="${CSS.escape(field.replace(/\[.*$/, ""))}"]`) : null;
       node?.setAttribute("aria-invalid", "true");
     } finally {
