@@ -14,7 +14,8 @@
  *   instance_count: number, consultation_id: string|null}} Study
  * @typedef {Study & {priors: Study[], now: string}} StudyDetail
  * @typedef {{now: string, counts: {open: number, overdue: number}, studies: Study[]}} Queue
- * @typedef {{id: string, study_id: string, accession: string, site_id: string, finding: string, found_at: string,
+ * @typedef {{id: string, study_id: string, accession: string, site_id: string,
+ *   state: "flagged"|"escalated"|"acknowledged", finding: string, found_at: string,
  *   reported_by: string, notified_person: string|null, acknowledged_by: string|null, acknowledged_at: string|null,
  *   method: string, escalation_level: number, next_escalation_at: string|null}} Finding
  * @typedef {{site: string, modality: string[], state: string[], priority: string[], overdue: boolean}} Filters
