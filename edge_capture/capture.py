@@ -17,9 +17,10 @@ import time
 from collections import deque
 from dataclasses import dataclass
 
+from edge_capture.errors import RingClosed, SourceError
 from edge_capture.frames import SourceFrame
-from edge_capture.ring import FrameRing, RingClosed
-from edge_capture.sources.base import FrameSource, SourceError
+from edge_capture.ring import FrameRing
+from edge_capture.sources.base import FrameSource
 
 logger = logging.getLogger(__name__)
 

@@ -21,9 +21,10 @@ import aiohttp
 
 from edge_capture import datachannel as dc
 from edge_capture.captures import CaptureKit, still_capture_for
-from edge_capture.client import ServerClient, ServerError
+from edge_capture.client import ServerClient
 from edge_capture.dicom.stills import CaptureRequest, StillCapture
 from edge_capture.encoding import VideoEncoding
+from edge_capture.errors import CaptureError, CapturesOff, MessageError, ServerError
 from edge_capture.fanout import SharedH264Encoder
 from edge_capture.guidance import GuidanceBoard, check_may_draw
 from edge_capture.livefirst import LiveFirst
@@ -38,12 +39,6 @@ log = logging.getLogger(__name__)
 
 CLOSED_STATES = ("ended", "cancelled")
 RECONNECT_DELAYS = (0.5, 1.0, 2.0, 5.0)
-
-
-class _CaptureRefused(ValueError):
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code, self.message = code, message
 
 
 def now_ms() -> float:
@@ -245,7 +240,7 @@ class ConsultationLink:
         capture_id = str(command.get("id", ""))[:64]
         try:
             if self.captures is None or self.consultation is None or not self.consultation.get("study_uid"):
-                raise _CaptureRefused("captures_off", "this edge does not capture for this consultation")
+                raise CapturesOff("this edge does not capture for this consultation")
             if self._stills is None:
                 self._stills = still_capture_for(self.captures, self.ring, self.consultation)
             request = CaptureRequest.from_dict(
@@ -258,8 +253,8 @@ class ConsultationLink:
                 }
             )
             result = await self._stills.handle(request, board_marks=self.board.marks)
-        except ValueError as exc:  # the capture errors all carry a stable code
-            code, text = getattr(exc, "code", "capture_failed"), getattr(exc, "message", str(exc))
+        except CaptureError as exc:
+            code, text = exc.code, exc.message
             log.info("consultation %s: capture %s refused: %s %s", self.cid, capture_id, code, text)
             await self._send({"type": "capture-failed", "id": capture_id, "code": code, "message": text[:500]})
             return
@@ -334,10 +329,10 @@ class ConsultationLink:
                 viewer.send("live", dc.encode(message.pong(now_ms())))
                 return
             if not isinstance(message, dc.Mark | dc.Clear | dc.Pointer):
-                raise dc.MessageError("not_allowed", f"{message.TYPE} is sent by the edge, not to it")
+                raise MessageError("not_allowed", f"{message.TYPE} is sent by the edge, not to it")
             check_may_draw(viewer.role)
-        except dc.MessageError as exc:
-            viewer.send("guidance", dc.encode(exc.to_message()))
+        except MessageError as exc:
+            viewer.send("guidance", dc.encode(dc.GuidanceError.of(exc)))
             return
         stamped = replace(message, from_=viewer.peer_id, at=now_ms())
         if self.recording is not None:

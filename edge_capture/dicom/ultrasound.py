@@ -30,9 +30,9 @@ paired organ; one series per side, since Laterality is a series attribute), stru
 Structure Sequence, plane into View Code Sequence (CID 6), the mode into Image Type value 4, the Doppler angle
 into Doppler Correction Angle of calibrated Doppler regions; the whole summary into Image Comments.
 
-Error tree::
+Errors (edge_capture/errors.py)::
 
-    ValueError
+    CaptureError
     └── DicomBuildError(code, message)
           code "invalid_study_context": a StudyContext field is malformed
           code "laterality_required": a carotid capture without a side
@@ -69,6 +69,7 @@ from pydicom.uid import (
 
 from edge_capture.dicom.calibration import PresetCalibration, to_dataset_sequence
 from edge_capture.dicom.labels import CaptureLabels
+from edge_capture.errors import DicomBuildError
 from edge_capture.frames import SourceFrame
 
 logger = logging.getLogger(__name__)
@@ -115,11 +116,6 @@ def is_valid_uid(value: object) -> bool:
     return isinstance(value, str) and len(value) <= 64 and _UID.fullmatch(value) is not None
 
 
-class DicomBuildError(ValueError):
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
 
 
 @dataclass(frozen=True)

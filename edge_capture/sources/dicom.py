@@ -23,7 +23,8 @@ from pydicom.errors import InvalidDicomError
 from pydicom.pixels import apply_color_lut, pixel_array
 from pydicom.uid import JPEGBaseline8Bit, JPEGExtended12Bit
 
-from edge_capture.sources.base import Pacer, SourceError, letterbox
+from edge_capture.errors import SourceError
+from edge_capture.sources.base import Pacer, letterbox
 
 logger = logging.getLogger(__name__)
 
