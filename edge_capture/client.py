@@ -12,8 +12,6 @@ from edge_capture.errors import ServerError
 log = logging.getLogger(__name__)
 
 
-
-
 class ServerClient:
     def __init__(self, base_url: str, credential: str, session: aiohttp.ClientSession) -> None:
         self.base = base_url.rstrip("/")

@@ -61,8 +61,6 @@ _MOVES = {
 }
 
 
-
-
 @dataclass(frozen=True)
 class OutboxStatus:
     pending: int

@@ -55,8 +55,6 @@ DEVICE_HTTP = frozenset({401, 403})
 TELEUS_CREATOR = "TELEUS 1.0"
 
 
-
-
 def failure_is_retryable(reason: int) -> bool:
     return reason == PROCESSING_FAILURE or 0xA700 <= reason <= 0xA7FF
 

@@ -116,8 +116,6 @@ def is_valid_uid(value: object) -> bool:
     return isinstance(value, str) and len(value) <= 64 and _UID.fullmatch(value) is not None
 
 
-
-
 @dataclass(frozen=True)
 class StudyContext:
     """Who and what the captures belong to; comes from the consultation. Validated when built."""

@@ -12,8 +12,6 @@ from edge_capture.errors import OffsetRefused, ServerError
 CHUNK_HEADER = "X-Chunk-SHA256"
 
 
-
-
 class RecordingApi:
     def __init__(self, base_url: str, credential: str, session: aiohttp.ClientSession, timeout: float = 60.0) -> None:
         self.base = base_url.rstrip("/") + "/api/v1"
