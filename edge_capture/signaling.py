@@ -86,7 +86,7 @@ class SignalingSession:
             try:
                 message = decode_server_message(frame.data)
             except SignalError as exc:
-                log.warning("consultation %s: undecodable %s message: %s %s", self.cid, exc.ref, exc.code, exc.message)
+                log.warning("consultation %s: an undecodable message dropped: %s %s", self.cid, exc.code, exc.message)
                 continue
             try:
                 await self._on_message(message)
