@@ -1,4 +1,5 @@
 """The capture thread: the only place that reads the source, stamps frames and fills the ring.
+(Stills and clips for the server are captures.py, what they share, and capture_commands.py, each command.)
 
 All blocking work (a device read, a file decode, a synthetic source's pacing sleep) happens here, on a
 daemon thread, so no asyncio loop ever waits on the capture card. Both clocks are stamped right after
