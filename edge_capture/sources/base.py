@@ -8,7 +8,7 @@ capture thread downstream never needs to know which kind it has. Source specs:
     file:/path/video.mp4 | file:/path/cine.dcm   a video or DICOM file, looped (file.py)
     device:/dev/video0 | device:0             a V4L2/UVC capture card (device.py)
 
-Errors are `SourceError` with a stable `code` and a readable message:
+Errors are `SourceError` (edge_capture/errors.py) with a stable `code` and a readable message:
 
     SourceError         code
     ├── bad spec        bad_spec      the string names no known source
@@ -26,14 +26,7 @@ from typing import Protocol, runtime_checkable
 import cv2
 import numpy as np
 
-
-class SourceError(Exception):
-    """A source cannot be opened or read. `code` is stable, `message` is for people."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+from edge_capture.errors import SourceError
 
 
 @runtime_checkable

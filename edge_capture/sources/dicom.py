@@ -20,7 +20,8 @@ import pydicom
 from pydicom.errors import InvalidDicomError
 from pydicom.pixels.utils import pixel_array
 
-from edge_capture.sources.base import Pacer, SourceError, letterbox
+from edge_capture.errors import SourceError
+from edge_capture.sources.base import Pacer, letterbox
 from recordings.media import cine_fps, jpeg_frames, to_bgr
 
 logger = logging.getLogger(__name__)

@@ -16,7 +16,8 @@ import av
 import numpy as np
 from pydicom.misc import is_dicom
 
-from edge_capture.sources.base import FrameSource, Pacer, SourceError, letterbox
+from edge_capture.errors import SourceError
+from edge_capture.sources.base import FrameSource, Pacer, letterbox
 from edge_capture.sources.dicom import DicomCineSource
 
 logger = logging.getLogger(__name__)

@@ -22,7 +22,8 @@ from collections.abc import Callable
 import cv2
 import numpy as np
 
-from edge_capture.sources.base import Pacer, SourceError
+from edge_capture.errors import SourceError
+from edge_capture.sources.base import Pacer
 from edge_capture.sources.bmode import Grid
 from edge_capture.sources.cycle import FAULTS, precompute_cycle
 from edge_capture.sources.scenes import DEPTH_MM, SCENES, Scene
