@@ -78,7 +78,7 @@ def peak_frequency(samples: np.ndarray) -> float:
     return float(np.fft.rfftfreq(len(samples), 1 / 48_000)[int(np.argmax(power[1:])) + 1])
 
 
-def wait_until(condition: object, timeout: float = 5.0) -> bool:
+def wait_until(condition: object, timeout: float = 30.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():  # type: ignore[operator]
