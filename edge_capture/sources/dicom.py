@@ -13,6 +13,7 @@ through pydicom (Pillow decodes JPEG 2000) and its decoded frames are cached up 
 from __future__ import annotations
 
 import logging
+import time
 
 import cv2
 import numpy as np
@@ -23,7 +24,7 @@ from pydicom.errors import InvalidDicomError
 from pydicom.pixels import apply_color_lut, pixel_array
 from pydicom.uid import JPEGBaseline8Bit, JPEGExtended12Bit
 
-from edge_capture.sources.base import Pacer, SourceError, letterbox
+from edge_capture.sources.base import PaceClock, Pacer, SourceError, letterbox
 
 logger = logging.getLogger(__name__)
 
@@ -92,6 +93,7 @@ class DicomCineSource:
         *,
         loop: bool = True,
         paced: bool = True,
+        pace_clock: PaceClock = time,
         cache_bytes: int = CACHE_BYTES,
     ) -> None:
         self.path, self.width, self.height, self.loop = path, width, height, loop
@@ -109,7 +111,7 @@ class DicomCineSource:
         self._cached_bytes = 0
         self._position = 0
         self._decode(0)  # fail now, with a clear message, rather than on the capture thread
-        self._pacer = Pacer(self.fps) if paced else None
+        self._pacer = Pacer(self.fps, pace_clock) if paced else None
         logger.info(
             "DICOM %s: %s frame(s) %s×%s at %.3f fps (%s)",
             path,

@@ -181,13 +181,15 @@ async def test_with_nobody_talking_a_listener_gets_silence_in_real_time() -> Non
     hub = VoiceHub("quiet")
     track = hub.listener_track("peer-0")
     try:
-        start = time.monotonic()
+        loop = asyncio.get_running_loop()
+        start = loop.time()
         frames = [await track.recv() for _ in range(10)]
-        elapsed = time.monotonic() - start
+        elapsed = loop.time() - start
     finally:
         hub.close()
         await hub.wait_closed()
-    assert 0.15 <= elapsed <= 0.4  # paced at 20 ms a frame, not as fast as the sender asks
+    # Paced at 20 ms a frame, not as fast as the listener asks (a busy machine only makes it later).
+    assert elapsed >= 9 * 0.020
     for frame in frames:
         assert (frame.format.name, frame.layout.name, frame.sample_rate, frame.samples) == (
             "s16",
