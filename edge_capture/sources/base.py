@@ -42,6 +42,14 @@ class FrameSource(Protocol):
     def close(self) -> None: ...
 
 
+class PaceClock(Protocol):
+    """Where a pacer reads the time and how it waits: the `time` module itself, or a test's clock."""
+
+    def monotonic(self) -> float: ...
+
+    def sleep(self, seconds: float, /) -> None: ...
+
+
 class Pacer:
     """Sleeps until the next frame deadline so a file or synthetic source runs at its frame rate.
 
@@ -50,18 +58,19 @@ class Pacer:
     bursting frames to catch up (a live source would have dropped them too).
     """
 
-    def __init__(self, fps: float) -> None:
+    def __init__(self, fps: float, clock: PaceClock = time) -> None:
         if fps <= 0:
             raise ValueError("fps must be > 0")
         self.period = 1.0 / fps
+        self.clock = clock
         self._next: float | None = None
 
     def wait(self) -> None:
-        now = time.monotonic()
+        now = self.clock.monotonic()
         if self._next is None or now - self._next > self.period:
             self._next = now
         elif self._next > now:
-            time.sleep(self._next - now)
+            self.clock.sleep(self._next - now)
         self._next += self.period
 
 
