@@ -15,8 +15,12 @@ APT_BINARIES := /usr/bin/chromium /usr/bin/dciodvfy /usr/bin/storescu /usr/sbin/
 demo: python-deps
 	$(BIN)/teleus demo
 
+# Two pytest-xdist workers (each with its own temp folders, ephemeral ports, databases and Chromium); grouped by
+# file so module fixtures are made once. TEST_JOBS=0 runs in one process.
+TEST_JOBS ?= 2
+
 test: deps lint
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(TEST_JOBS) --dist loadfile
 
 # System packages (Debian): installed when a binary is missing; a failed install stops the build.
 system-deps:

@@ -39,8 +39,9 @@ from pathlib import Path
 
 from pydicom.dataset import Dataset
 
-from edge_capture.dicom.stow import StowClient, StowError, failure_is_retryable
+from edge_capture.dicom.stow import StowClient, failure_is_retryable
 from edge_capture.dicom.ultrasound import is_valid_uid
+from edge_capture.errors import StowError, UploadRejected
 from signaling_server.states import Machine, move
 
 logger = logging.getLogger(__name__)
@@ -66,16 +67,6 @@ MACHINE = Machine(
     idempotent=False,  # one attempt at a time: a move to the same state is a bug
     log=logger,
 )
-
-
-class UploadRejected(Exception):
-    """The server refused the file for good; it is kept in rejected/."""
-
-    def __init__(self, sop_instance_uid: str, code: str, message: str) -> None:
-        super().__init__(f"{code}: {message}")
-        self.sop_instance_uid = sop_instance_uid
-        self.code = code
-        self.message = message
 
 
 @dataclass(frozen=True)
