@@ -1,9 +1,13 @@
 """The QC dashboard's numbers (QC.md §4): one row per recorded session, and one series per metric over time.
 
 Each session's values: the means of its trainers' reviews (each OSAUS and image-quality item averaged over the
-reviews), its QC (:mod:`.session_qc`: completeness, link quality, automatic image items) and the session
-score made from them with today's weights (:func:`training.reviews.session_score`, shown 0–100 here). A session
-nobody reviewed still has its completeness and link quality, and a score from those.
+reviews), its stored QC record (:mod:`.session_qc`: completeness, link quality, automatic image items) and the
+session score made from them with today's weights (:func:`training.reviews.session_score`, shown 0–100 here). A
+session nobody reviewed still has its completeness and link quality, and a score from those; one not scored yet
+has no QC (``qc_source`` "none") until the scorer stores its record.
+
+Everything comes from stored rows in a fixed number of queries (recordings, reviews, people, QC records), however
+many sessions there are: no timeline is read here.
 The page groups the series by sonographer or by site; a manager looks at a chart, not a table.
 """
 
@@ -17,7 +21,6 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from recordings.store import RecordingStore
 from signaling_server import errors
 from signaling_server.api.representations import iso
 from signaling_server.auth.identity import Caller
@@ -148,8 +151,7 @@ def series(rows: Sequence[Mapping[str, Any]]) -> dict[str, list[dict[str, Any]]]
 
 
 async def dashboard(
-    db: AsyncSession, store: RecordingStore, caller: Caller, filters: Filters,
-    weights: Mapping[str, float] = reviews.WEIGHTS,
+    db: AsyncSession, caller: Caller, filters: Filters, weights: Mapping[str, float] = reviews.WEIGHTS
 ) -> dict[str, Any]:
     user = caller.require_user()
     query = (
@@ -179,9 +181,10 @@ async def dashboard(
             by_recording.setdefault(review.recording_id, []).append(review)
     wanted = {recording.sonographer_id for recording, _, _ in found if recording.sonographer_id}
     people = {u.id: u for u in (await db.scalars(select(User).where(User.id.in_(wanted)))).all()} if wanted else {}
+    qcs = await session_qc.load_many(db, [(r.consultation_id, c.exam_type) for r, c, _ in found])
     rows = []
     for recording, consultation, site in found:
-        qc = await session_qc.load(db, store, recording, consultation.exam_type)
+        qc = qcs[recording.consultation_id]
         sonographer = people.get(recording.sonographer_id or "")
         rows.append(
             session_row(recording, consultation, site, sonographer, by_recording.get(recording.id, []), qc, weights)

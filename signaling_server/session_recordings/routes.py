@@ -15,9 +15,8 @@ from signaling_server.api.representations import iso
 from signaling_server.appkeys import DB
 from signaling_server.auth.identity import caller
 from signaling_server.db.models import RecordingFile
-from signaling_server.quality import scorer as scoring
 from signaling_server.session_recordings import service
-from signaling_server.session_recordings.files import store_of
+from signaling_server.session_recordings.files import on_complete, store_of
 from signaling_server.session_recordings.service import RecordingView
 
 routes = web.RouteTableDef()
@@ -140,9 +139,9 @@ async def complete(request: web.Request) -> web.Response:
     sha256 = service.check_sha256(data.get("sha256"), "sha256")
     async with request.app[DB]() as db:
         row = await service.complete_file(
-            db, store_of(request.app), device, request.match_info["id"], request.match_info["name"], size, sha256
+            db, store_of(request.app), device, request.match_info["id"], request.match_info["name"], size, sha256,
+            on_complete(request.app),
         )
-        scoring.recording_complete(request.app, await service.owned(db, device, request.match_info["id"]))
     return web.json_response(file_json(row))
 
 
@@ -158,8 +157,9 @@ async def end(request: web.Request) -> web.Response:
     if duration is not None and (isinstance(duration, bool) or not isinstance(duration, int | float) or duration < 0):
         raise errors.InvalidRequest("duration_seconds: a number >= 0, or null")
     async with request.app[DB]() as db:
-        recording = await service.end(db, store_of(request.app), device, request.match_info["id"], names, duration)
-        scoring.recording_complete(request.app, recording)
+        recording = await service.end(
+            db, store_of(request.app), device, request.match_info["id"], names, duration, on_complete(request.app)
+        )
         view = await service.get_visible(db, who, recording.id)
     return web.json_response(recording_json(view))
 

@@ -13,7 +13,7 @@ from signaling_server import errors
 from signaling_server.appkeys import DB
 from signaling_server.db.models import Recording
 from signaling_server.quality import dashboard
-from tests.recordings.sessions import link, record_session, review_body
+from tests.recordings.sessions import link, record_session, review_body, score
 from tests.signaling_server.training.test_reviews import put
 
 DAY = dt.timedelta(days=1)
@@ -65,6 +65,7 @@ async def test_sessions_and_series_over_time_per_site_and_sonographer(people: An
     old = await record_session(sono_a, expert, edge_a)  # thyroid with two stills and a frozen second
     middle = await record_session(sono_a, expert, edge_a, events=steady())
     other = await record_session(sono_b, expert, edge_b, events=steady())
+    await score(client.app, old["id"], middle["id"], other["id"])  # the dashboard reads the stored QC records
     await backdate(client.app, old["id"], 10)
     await backdate(client.app, middle["id"], 5)
     await put(trainer, f"/api/v1/recordings/{old['id']}/review", review_body(2))
@@ -77,11 +78,15 @@ async def test_sessions_and_series_over_time_per_site_and_sonographer(people: An
     assert [s["reviews"] for s in sessions] == [1, 1, 0]
     assert sessions[0]["osaus"] == 2 and sessions[0]["completeness"] == pytest.approx(1 / 3, abs=1e-4)
     assert sessions[0]["link"]["seconds"] == 3 and sessions[0]["image_source"] == "trainer"
+    assert all(s["qc_source"] == "qc_results" for s in sessions)
     unreviewed = sessions[2]  # scored from its QC alone: a perfect link, nothing of the protocol captured
     assert unreviewed["osaus"] is None and unreviewed["link"]["value"] == 1 and unreviewed["completeness"] == 0
-    weights = board["weights"]
-    assert unreviewed["score"] == pytest.approx(weights["link"] / (weights["link"] + weights["completeness"]), abs=1e-4)
-    assert unreviewed["parts"] == {"completeness": 0, "image": None, "link": 1, "osaus": None}
+    weights, parts = board["weights"], unreviewed["parts"]
+    assert parts["completeness"] == 0 and parts["link"] == 1 and parts["osaus"] is None
+    assert unreviewed["image_source"] == "qc" and 0 <= parts["image"] <= 1  # the video's automatic image items
+    used = weights["link"] + weights["completeness"] + weights["image"]
+    expected = (weights["link"] + weights["image"] * parts["image"]) / used
+    assert unreviewed["score"] == pytest.approx(expected, abs=1e-3)
     assert sessions[1]["score"] > sessions[0]["score"]
     series = board["series"]
     assert [p["recording_id"] for p in series["score"]] == [s["recording_id"] for s in sessions]
