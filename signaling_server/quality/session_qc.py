@@ -4,7 +4,7 @@ The offline scorer (:mod:`.scorer`) stores one record per session, a ``qc_result
 (:mod:`recordings.qc_record`: completeness, image items, link quality, alerts, freezes, no-contact and dark
 stretches, all on the session clock of :func:`recordings.session.segment_offsets`). This module only reads it:
 
-- :func:`load_many` for the dashboard: one query for every session asked, never a file;
+- :func:`load_many` for the dashboard: one query for every session asked (only the parts it shows), never a file;
 - :func:`load` for one recording (its review page, a saved review): the record; until there is one (scoring off,
   not done yet, or the video could not be scored) the same parts from its timelines, by the same code and clock.
 """
@@ -33,25 +33,34 @@ FAILED_KIND = "offline_failed"  # a row that carries only why the video could no
 __all__ = ["NO_QC", "SessionQc", "load", "load_many"]
 
 
-async def _rows(db: AsyncSession, consultation_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
-    """Each consultation's QC rows' metrics, oldest first."""
+# what the dashboard shows of a record: the database hands over only these parts (no alerts or moments)
+DASHBOARD_PARTS = ("version", "completeness", "image", "frames", "depth_mm", "link")
+
+
+async def _rows(
+    db: AsyncSession, consultation_ids: Sequence[str], parts: Sequence[str] | None = None
+) -> dict[str, list[dict[str, Any]]]:
+    """Each consultation's QC rows' metrics (only `parts` of them when given), oldest first."""
     found: dict[str, list[dict[str, Any]]] = {}
     if not consultation_ids:
         return found
+    columns = [QcResult.metrics[part] for part in parts] if parts else [QcResult.metrics]
     query = (
-        select(QcResult.consultation_id, QcResult.metrics)
+        select(QcResult.consultation_id, *columns)
         .where(QcResult.consultation_id.in_(consultation_ids), QcResult.kind != FAILED_KIND)
         .order_by(QcResult.created_at, QcResult.id)
     )
-    for consultation_id, metrics in (await db.execute(query)).all():
+    for consultation_id, *values in (await db.execute(query)).all():
+        metrics = dict(zip(parts, values, strict=True)) if parts else values[0]
         if isinstance(metrics, dict):
             found.setdefault(consultation_id, []).append(metrics)
     return found
 
 
 async def load_many(db: AsyncSession, sessions: Sequence[tuple[str, str]]) -> dict[str, SessionQc]:
-    """The stored QC of each (consultation id, exam type), in one query; NO_QC where none is stored."""
-    rows = await _rows(db, [consultation_id for consultation_id, _ in sessions])
+    """The stored QC of each (consultation id, exam type) as the dashboard shows it (completeness, image items,
+    link quality; not the moments), in one query; NO_QC where none is stored."""
+    rows = await _rows(db, [consultation_id for consultation_id, _ in sessions], DASHBOARD_PARTS)
     return {cid: qc_record.combine(exam, rows.get(cid, [])) for cid, exam in sessions}
 
 

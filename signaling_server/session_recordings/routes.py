@@ -7,8 +7,9 @@ from typing import Any
 
 from aiohttp import web
 
+from recordings.session import read_timeline
 from recordings.store import file_name, parse_name
-from recordings.timeline import TimelineError, decode_timeline
+from recordings.timeline import TimelineError
 from signaling_server import errors
 from signaling_server.api import body
 from signaling_server.api.representations import iso
@@ -208,9 +209,8 @@ async def timeline(request: web.Request) -> web.Response:
     """The segment's timeline, decoded and validated: {"header", "events", "torn_tail"}."""
     recording_id, name = await _readable(request, "timeline")
     path = store_of(request.app).path(recording_id, name)
-    raw = await asyncio.to_thread(path.read_bytes)
     try:
-        decoded = decode_timeline(raw)
+        decoded = await asyncio.to_thread(read_timeline, path, skip_bad=False)
     except TimelineError as exc:
         raise errors.NotRenderable(f"{name} is not a valid timeline: {exc.message}") from None
     return web.json_response(
