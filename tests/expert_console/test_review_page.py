@@ -569,18 +569,18 @@ async def test_the_stored_qc_moments_sit_where_the_review_page_plays_them(
 
     alone = await asyncio.to_thread(score_path, faulty_mp4)  # the video alone: its moments on its media clock
 
-    def placed(runs: list[dict[str, Any]]) -> list[tuple[float, float]]:
-        return [(round(o + r["start"], 3), round(o + r["end"], 3)) for o in offsets for r in runs]
+    def placed(runs: list[dict[str, Any]]) -> list[float]:  # start, end, start, end… of every segment in turn
+        return [o + r[edge] for o in offsets for r in runs for edge in ("start", "end")]
 
-    def stored(key: str) -> list[tuple[float, float]]:
-        return [(s["start"], s["end"]) for s in record[key]]
+    def stored(key: str) -> list[float]:
+        return [s[edge] for s in record[key] for edge in ("start", "end")]
 
     assert alone["no_contact"] and stored("no_contact") == pytest.approx(placed(alone["no_contact"]), abs=1e-3)
     assert alone["freezes"] and stored("frozen_image") == pytest.approx(placed(alone["freezes"]), abs=1e-3)
     assert stored("dark") == pytest.approx(placed(alone["dark"]), abs=1e-3)
-    link_freezes = [(o + start, o + end) for o, found in zip(offsets, page_clock["freezes"], strict=True)
-                    for start, end in found]  # fmt: skip
-    assert len(link_freezes) == 2 and stored("freezes") == pytest.approx(link_freezes, abs=1e-3)
+    link_freezes = [o + t for o, found in zip(offsets, page_clock["freezes"], strict=True) for span in found
+                    for t in span]  # fmt: skip
+    assert len(link_freezes) == 4 and stored("freezes") == pytest.approx(link_freezes, abs=1e-3)
     assert [(a["code"], a["raised_at"]) for a in record["alerts"]] == [("frozen", 1.0), ("no_contact", 13.0)]
 
     status, qc = await trainer.get(f"/api/v1/recordings/{rid}/qc")  # what the review page's QC panel shows
