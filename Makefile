@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 APT_PACKAGES := chromium dcmtk dicom3tools orthanc orthanc-dicomweb
 APT_BINARIES := /usr/bin/chromium /usr/bin/dciodvfy /usr/bin/storescu /usr/sbin/Orthanc
 
-.PHONY: demo test deps system-deps python-deps lint bench-live bench-capture bench-qc clean
+.PHONY: demo test deps system-deps python-deps lint bench-live bench-capture bench-qc bench-dashboard clean
 
 demo: python-deps
 	$(BIN)/teleus demo
@@ -45,6 +45,9 @@ bench-capture: deps
 
 bench-qc: deps
 	$(BIN)/python -m bench.qc --edge
+
+bench-dashboard: python-deps
+	$(BIN)/python -m bench.dashboard
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache .mypy_cache
