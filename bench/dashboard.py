@@ -15,7 +15,9 @@ server, and one signed-in trainer asks, round-robin, --requests times each:
 - ``scheme``: ``GET /api/v1/reviews/scheme`` (the same sign-in check as the dashboard, no query of its own).
 
 Each request's SQL statements are counted (an SQLAlchemy event listener on the engine), so the report also shows that
-the dashboard's queries do not grow with the sessions. Prints one JSON report and writes it to
+the dashboard's queries do not grow with the sessions. ``cpu`` is the CPU time this process (server and client
+together: the test server runs in it) spent per request: on a shared machine the wall-clock figures move with
+other processes' load (``host.loadavg``), the CPU figures much less. Prints one JSON report and writes it to
 bench/out/dashboard-<time>.json.
 """
 
@@ -206,18 +208,21 @@ async def measure(client: TestClient, app: web.Application, requests: int, warmu
             assert r.status == 200, await r.text()
         paths = {"dashboard": "/api/v1/qc/dashboard", "count": "/bench/count", "scheme": "/api/v1/reviews/scheme"}
         times: dict[str, list[float]] = {name: [] for name in paths}
+        cpu: dict[str, list[float]] = {name: [] for name in paths}
         queries: dict[str, set[int]] = {name: set() for name in paths}
         size = sessions = 0
         for round_ in range(warmup + requests):
             for name, path in paths.items():
                 before = statements
-                started = time.perf_counter()
+                started, started_cpu = time.perf_counter(), time.process_time()
                 async with session.get(base + path) as r:
                     body = await r.read()
                     assert r.status == 200, body[:300]
                 elapsed = 1000 * (time.perf_counter() - started)
+                elapsed_cpu = 1000 * (time.process_time() - started_cpu)
                 if round_ >= warmup:
                     times[name].append(elapsed)
+                    cpu[name].append(elapsed_cpu)
                     queries[name].add(statements - before)
                 if name == "dashboard":
                     size = len(body)
@@ -226,7 +231,10 @@ async def measure(client: TestClient, app: web.Application, requests: int, warmu
         event.remove(engine, "before_cursor_execute", counted)
         await session.close()
     return {
-        "requests": {name: {**summary(found), "statements": sorted(queries[name])} for name, found in times.items()},
+        "requests": {
+            name: {**summary(found), "cpu": summary(cpu[name]), "statements": sorted(queries[name])}
+            for name, found in times.items()
+        },
         "dashboard_sessions": sessions,
         "dashboard_bytes": size,
     }

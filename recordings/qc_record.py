@@ -239,7 +239,7 @@ def _image_of(metrics: Mapping[str, Any], exam_type: str) -> ImageItems | None:
     return None
 
 
-def _link_of(raw: Any) -> LinkSummary | None:
+def link_of(raw: Any) -> LinkSummary | None:
     """A :meth:`qc.link.LinkSummary.to_dict` read back (missing counts are 0, missing measures None)."""
     if not isinstance(raw, dict) or "seconds" not in raw:
         return None
@@ -298,7 +298,7 @@ def from_record(metrics: Mapping[str, Any], exam_type: str) -> SessionQc:
         source="qc_results",
         completeness=_completeness_of(metrics.get("completeness"), exam_type),
         image=_image_of(metrics, exam_type),
-        link=_link_of(metrics.get("link")),
+        link=link_of(metrics.get("link")),
         alerts=_alerts(metrics.get("alerts")),
         freezes=_spans(metrics.get("freezes")),
         frozen_image=_spans(metrics.get("frozen_image")),
@@ -321,7 +321,7 @@ def combine(exam_type: str, rows: Sequence[Mapping[str, Any]], timeline: Session
     for metrics in rows:
         part_completeness = _completeness_of(metrics.get("completeness"), exam_type) or part_completeness
         image = _image_of(metrics, exam_type) or image
-        link = _link_of(metrics.get("link")) or link
+        link = link_of(metrics.get("link")) or link
     if part_completeness is None and image is None and link is None:
         return timeline
     return SessionQc(

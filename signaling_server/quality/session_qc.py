@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from qc.completeness import Completeness
 from recordings import qc_record
 from recordings import timeline as tl
 from recordings.qc_record import NO_QC, SessionQc
@@ -33,35 +34,64 @@ FAILED_KIND = "offline_failed"  # a row that carries only why the video could no
 __all__ = ["NO_QC", "SessionQc", "load", "load_many"]
 
 
-# what the dashboard shows of a record: the database hands over only these parts (no alerts or moments)
-DASHBOARD_PARTS = ("version", "completeness", "image", "frames", "depth_mm", "link")
-
-
-async def _rows(
-    db: AsyncSession, consultation_ids: Sequence[str], parts: Sequence[str] | None = None
-) -> dict[str, list[dict[str, Any]]]:
-    """Each consultation's QC rows' metrics (only `parts` of them when given), oldest first."""
+async def _rows(db: AsyncSession, consultation_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+    """Each consultation's QC rows' metrics, oldest first."""
     found: dict[str, list[dict[str, Any]]] = {}
     if not consultation_ids:
         return found
-    columns = [QcResult.metrics[part] for part in parts] if parts else [QcResult.metrics]
     query = (
-        select(QcResult.consultation_id, *columns)
+        select(QcResult.consultation_id, QcResult.metrics)
         .where(QcResult.consultation_id.in_(consultation_ids), QcResult.kind != FAILED_KIND)
         .order_by(QcResult.created_at, QcResult.id)
     )
-    for consultation_id, *values in (await db.execute(query)).all():
-        metrics = dict(zip(parts, values, strict=True)) if parts else values[0]
+    for consultation_id, metrics in (await db.execute(query)).all():
         if isinstance(metrics, dict):
             found.setdefault(consultation_id, []).append(metrics)
     return found
 
 
+# What the dashboard shows of a record, picked out by the database: the completeness value, the image items'
+# scores and the link summary (not the checklist, the alerts or the moments).
+IMAGE_ITEMS = ("gain", "tgc", "depth", "focus", "visibility")
+_DASHBOARD_COLUMNS = (
+    QcResult.metrics["version"].as_integer(),
+    QcResult.metrics[("completeness", "value")].as_float(),
+    *(QcResult.metrics[("image", item, "score")].as_float() for item in IMAGE_ITEMS),
+    QcResult.metrics["link"],
+)
+
+
+def _summary(exam_type: str, completeness: float | None, scores: Sequence[float | None], link: Any) -> SessionQc:
+    image = {item: None if score is None else {"score": score} for item, score in zip(IMAGE_ITEMS, scores, strict=True)}
+    return SessionQc(
+        source="qc_results",
+        completeness=None if completeness is None else Completeness(exam_type, completeness, ()),
+        image=image if any(v is not None for v in image.values()) else None,
+        link=qc_record.link_of(link),
+    )
+
+
 async def load_many(db: AsyncSession, sessions: Sequence[tuple[str, str]]) -> dict[str, SessionQc]:
     """The stored QC of each (consultation id, exam type) as the dashboard shows it (completeness, image items,
-    link quality; not the moments), in one query; NO_QC where none is stored."""
-    rows = await _rows(db, [consultation_id for consultation_id, _ in sessions], DASHBOARD_PARTS)
-    return {cid: qc_record.combine(exam, rows.get(cid, [])) for cid, exam in sessions}
+    link quality; no checklist, no moments): one query, and a second only for sessions that have rows written
+    before the record; NO_QC where nothing is stored."""
+    exams = dict(sessions)
+    found: dict[str, SessionQc] = {}
+    older: set[str] = set()
+    if exams:
+        query = (
+            select(QcResult.consultation_id, *_DASHBOARD_COLUMNS)
+            .where(QcResult.consultation_id.in_(list(exams)), QcResult.kind != FAILED_KIND)
+            .order_by(QcResult.created_at, QcResult.id)
+        )
+        for cid, version, completeness, *scores, link in (await db.execute(query)).all():
+            if version == qc_record.RECORD_VERSION:
+                found[cid] = _summary(exams[cid], completeness, scores, link)  # the newest record wins
+            else:
+                older.add(cid)
+    rows = await _rows(db, [cid for cid in older if cid not in found])
+    found.update({cid: qc_record.combine(exams[cid], found_rows) for cid, found_rows in rows.items()})
+    return {cid: found.get(cid, NO_QC) for cid in exams}
 
 
 def _read_timelines(store: RecordingStore, recording_id: str, names: list[str]) -> list[tl.Timeline]:
