@@ -36,6 +36,7 @@ deps: system-deps python-deps
 lint: python-deps
 	$(BIN)/ruff check signaling_server edge_capture qc recordings tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 bench-live: deps
 	$(BIN)/python -m bench.live

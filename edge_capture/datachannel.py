@@ -95,7 +95,7 @@ def _check_ping_id(value: object) -> None:
 
 
 class _Message(JsonMapped):
-    """Every data-channel message (edge_capture/jsonmap.py does the JSON mapping)."""
+    """Every data-channel message (recordings/jsonmap.py does the JSON mapping)."""
 
     CHANNEL: ClassVar[str]
 

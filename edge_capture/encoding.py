@@ -215,9 +215,9 @@ def apply_encoding(encoding: VideoEncoding) -> None:
         for name, value in (("DEFAULT_BITRATE", target), ("MAX_BITRATE", target), ("MIN_BITRATE", floor)):
             setattr(module, name, value)
 
-    current = rtcrtpsender.get_encoder
+    current = rtcrtpsender.get_encoder  # type: ignore[attr-defined]
     stock = current.stock if isinstance(current, _EncoderFactory) else current
-    rtcrtpsender.get_encoder = _EncoderFactory(stock, encoding)  # type: ignore[assignment]
+    rtcrtpsender.get_encoder = _EncoderFactory(stock, encoding)  # type: ignore[attr-defined]
     logger.info("video encoding: %s, %s..%s b/s, x264 preset %s", encoding.codec, floor, target, encoding.x264_preset)
 
 

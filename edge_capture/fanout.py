@@ -45,6 +45,7 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import av
 import av.video.frame
@@ -78,7 +79,7 @@ def sender_target_bitrate(sender: RTCRtpSender) -> int | None:
 class EncodedFrame:
     """One source frame, encoded once: what every page's sender packs."""
 
-    packet: av.Packet
+    packet: av.Packet[Any]
     pts: int
     index: int
     capture_time_ns: int
@@ -96,7 +97,7 @@ class _X264:
         self.contexts_opened = 0
         self._first_output = False
 
-    def encode(self, source: SourceFrame, pts: int, bitrate_bps: int, keyframe: bool) -> list[av.Packet]:
+    def encode(self, source: SourceFrame, pts: int, bitrate_bps: int, keyframe: bool) -> list[av.Packet[Any]]:
         # the I420 planes are cached on the frame and never written again: wrapped, not copied
         frame = av.VideoFrame.from_numpy_buffer(source.i420(), format="yuv420p")
         frame.pts = pts
@@ -259,7 +260,7 @@ class SharedH264Encoder:
             self.bitrate_bps = target
         return target
 
-    def _publish(self, packet: av.Packet, recent: OrderedDict[int, SourceFrame], reason: str | None) -> None:
+    def _publish(self, packet: av.Packet[Any], recent: OrderedDict[int, SourceFrame], reason: str | None) -> None:
         source = recent.get(packet.pts) if packet.pts is not None else None
         if source is None or packet.pts is None:
             logger.error("shared encoder %s: x264 returned pts %s, not a frame given to it", self.name, packet.pts)
@@ -291,7 +292,7 @@ class _KeyframeHook:
 
 
 class PacketVideoTrack(MediaStreamTrack):
-    """A page's video from the consultation's shared encoder: ``recv()`` returns the next ``av.Packet``."""
+    """A page's video from the consultation's shared encoder: ``recv()`` returns the next ``av.Packet[Any]``."""
 
     kind = "video"
 
@@ -347,7 +348,7 @@ class PacketVideoTrack(MediaStreamTrack):
         self.keyframes_requested += 1
         self._encoder.request_keyframe(f"PLI/FIR from {self.name}")
 
-    async def recv(self) -> av.Packet:
+    async def recv(self) -> av.Packet[Any]:
         if self.readyState != "live":
             raise MediaStreamError
         if not self._subscribed:

@@ -79,7 +79,8 @@ def near_field_profile(
     if active.size < 0.05 * image.shape[1]:
         return np.zeros(0, np.float32)
     index = np.minimum(first[active][None, :] + np.arange(span)[:, None], rows - 1)
-    return image[index, active[None, :]].astype(np.float32).mean(axis=1)
+    profile: np.ndarray = image[index, active[None, :]].astype(np.float32).mean(axis=1)
+    return profile
 
 
 def count_bands(profile: np.ndarray) -> int:

@@ -73,7 +73,8 @@ def static_mask(frames: Sequence[np.ndarray], tolerance: int = STATIC_TOLERANCE)
     for g in greys[1:]:
         np.minimum(low, g, out=low)
         np.maximum(high, g, out=high)
-    return (high - low) <= tolerance
+    still: np.ndarray = (high - low) <= tolerance
+    return still
 
 
 def static_text_boxes(frames: Sequence[np.ndarray], fov_mask: np.ndarray | None = None) -> list[Box]:

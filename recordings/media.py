@@ -32,7 +32,8 @@ import pydicom
 from pydicom.dataset import Dataset
 from pydicom.encaps import generate_frames
 from pydicom.errors import InvalidDicomError
-from pydicom.pixels import apply_color_lut, pixel_array
+from pydicom.pixels.processing import apply_color_lut
+from pydicom.pixels.utils import pixel_array
 from pydicom.uid import JPEGBaseline8Bit, JPEGExtended12Bit
 
 from qc.offline import MediaInfo

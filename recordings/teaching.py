@@ -42,7 +42,8 @@ import cv2
 import numpy as np
 import pydicom
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.pixels import apply_color_lut, pixel_array
+from pydicom.pixels.processing import apply_color_lut
+from pydicom.pixels.utils import pixel_array
 from pydicom.uid import ExplicitVRLittleEndian
 
 from qc.fov import Box, region_fov
@@ -66,7 +67,7 @@ PROGRESS_EVERY = 30  # frames between progress reports
 EXPORT_ID = "teaching-export"  # the consultation id every exported timeline carries
 REMOVED_CHAT_TEXT = "(removed)"
 NO_BANNER = "no burned-in banner found (no static text above or below the image): check the pixels by eye"
-LABEL_KEYS = frozenset({"side", "structure", "plane", "mode", "doppler_angle"})  # edge_capture/dicom/labels.py
+LABEL_KEYS = frozenset({"side", "structure", "plane", "mode", "doppler_angle"})  # qc/labels.py
 RECORDING_REMOVED = (
     "burned-in patient banner (masked in every frame)",
     "voice track (spoken names cannot be checked)",

@@ -27,13 +27,15 @@ from typing import Any, ClassVar
 from recordings.timeline_fields import (
     Json,
     JsonLine,
-    TimelineError,
     bad,
     choice,
     number,
     optional_string,
     string,
     whole,
+)
+from recordings.timeline_fields import (
+    TimelineError as TimelineError,
 )
 
 VERSION = 1

@@ -53,7 +53,7 @@ def optional_string(value: object, name: str, max_len: int = MAX_ID) -> None:
 
 
 class JsonLine(JsonMapped):
-    """The header and every timeline event (edge_capture/jsonmap.py does the JSON mapping)."""
+    """The header and every timeline event (recordings/jsonmap.py does the JSON mapping)."""
 
     NESTED_TYPE: ClassVar[bool] = False
 

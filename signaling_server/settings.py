@@ -32,7 +32,7 @@ class Settings:
     forward_backoff_seconds: float = 30.0  # the first retry of a failed forward; doubles per attempt (at most an hour)
     forward_max_attempts: int = 10  # then the job is `failed`
     qc_weights: str = ""  # JSON: the session score's part weights (qc.score.parse_weights); "": the defaults
-    qc_scoring: bool = False  # score every complete recording offline (recordings/scoring.py); from_env: on
+    qc_scoring: bool = False  # score every complete recording offline (quality/scorer.py); from_env: on
 
     def ssl_context(self) -> ssl.SSLContext | None:
         """The server's TLS context when a certificate is configured (TLS 1.2 or newer)."""

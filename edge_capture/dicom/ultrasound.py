@@ -57,7 +57,7 @@ from PIL import Image
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.encaps import encapsulate
 from pydicom.sequence import Sequence as DicomSequence
-from pydicom.sr import codes
+from pydicom.sr.codedict import codes
 from pydicom.uid import (
     UID,
     ExplicitVRLittleEndian,

@@ -172,7 +172,7 @@ class SessionRecording:
                 if first is None:
                     first = (tick, time.monotonic_ns() - VOICE_FRAME_NS)
                 if self.recorder is not None:
-                    samples = frame.to_ndarray().reshape(-1)  # type: ignore[union-attr]
+                    samples = frame.to_ndarray().reshape(-1)
                     self.recorder.add_voice(samples, first[1] + (tick - first[0]) * VOICE_FRAME_NS)
         except MediaStreamError:
             pass

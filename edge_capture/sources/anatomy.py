@@ -33,7 +33,8 @@ def ellipse_distance(
     rho = np.sqrt((u / ax) ** 2 + (v / az) ** 2)
     gradient = np.sqrt((u / ax**2) ** 2 + (v / az**2) ** 2) / np.maximum(rho, 1e-6)
     scaled = rho / radius_scale
-    return ((scaled - 1.0) * radius_scale / np.maximum(gradient, 1e-6)).astype(np.float32)
+    distance: np.ndarray = ((scaled - 1.0) * radius_scale / np.maximum(gradient, 1e-6)).astype(np.float32)
+    return distance
 
 
 def inside(distance: np.ndarray, edge: float = 0.3) -> np.ndarray:

@@ -91,7 +91,8 @@ def transfer_function(grid: Grid, imaging: Imaging) -> np.ndarray:
     sigma_x = imaging.lateral_fwhm_mm / FWHM_PER_SIGMA / grid.dx
     fz = np.fft.fftfreq(grid.nz).astype(np.float32)[:, None]
     fx = np.fft.fftfreq(grid.nx).astype(np.float32)[None, :]
-    return np.exp(-2.0 * np.pi**2 * (sigma_z**2 * fz**2 + sigma_x**2 * fx**2)).astype(np.float32)
+    gain: np.ndarray = np.exp(-2.0 * np.pi**2 * (sigma_z**2 * fz**2 + sigma_x**2 * fx**2)).astype(np.float32)
+    return gain
 
 
 class Imager:
@@ -142,7 +143,7 @@ class Imager:
         field += blurred
         power = np.einsum("ijk,ijk->ij", field, field)
         power += np.float32(1e-24)
-        log_power = cv2.log(power)
+        log_power: np.ndarray = cv2.log(power)
         log_power *= np.float32(10.0 / np.log(10.0))
         return log_power
 

@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 import pydicom
 from pydicom.errors import InvalidDicomError
-from pydicom.pixels import pixel_array
+from pydicom.pixels.utils import pixel_array
 
 from edge_capture.sources.base import Pacer, SourceError, letterbox
 from recordings.media import cine_fps, jpeg_frames, to_bgr

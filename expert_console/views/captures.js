@@ -4,7 +4,7 @@
 
 import { el, setText } from "./dom.js";
 
-/** The structures of each exam (the edge's label vocabulary, edge_capture/dicom/labels.py). */
+/** The structures of each exam (the edge's label vocabulary, qc/labels.py). */
 export const STRUCTURES = {
   thyroid: ["thyroid right lobe", "thyroid left lobe", "thyroid isthmus"],
   carotid: ["CCA", "bulb", "ICA", "ECA", "vertebral"],

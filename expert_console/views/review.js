@@ -265,7 +265,7 @@ export function mountReview(root, { api, user, recordingId, navigate }) {
           " ", c.text))))));
   }
 
-  // ---- teaching copy (recordings/teaching_routes.py): de-identified, banner masked, for teaching ----
+  // ---- teaching copy (signaling_server/training/teaching_routes.py): de-identified, banner masked, for teaching ----
   /** @param {HTMLElement[]} body */
   function teachingPanel(...body) {
     teaching.hidden = false;

@@ -8,9 +8,10 @@ from sqlalchemy import select
 from signaling_server import admin, errors
 from signaling_server.api import body
 from signaling_server.api.representations import device_json, site_json, user_json
-from signaling_server.appkeys import DB, ROOMS, SETTINGS
+from signaling_server.appkeys import DB, SETTINGS
 from signaling_server.auth.identity import ROLES, caller
 from signaling_server.db.models import Device, Site, User
+from signaling_server.signaling.rooms import ROOMS
 
 routes = web.RouteTableDef()
 

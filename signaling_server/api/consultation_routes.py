@@ -7,12 +7,13 @@ from aiohttp import web
 from signaling_server import errors
 from signaling_server.api import body
 from signaling_server.api.representations import chat_json, consultation_json, peer_json
-from signaling_server.appkeys import DB, ROOMS
+from signaling_server.appkeys import DB
 from signaling_server.auth.identity import caller
 from signaling_server.consultations import captures, service
 from signaling_server.consultations.service import ConsultationView
 from signaling_server.consultations.state import OPEN_STATES, ConsultationState
 from signaling_server.signaling.messages import CaptureCommand, CaptureStatus, StateChanged
+from signaling_server.signaling.rooms import ROOMS
 
 routes = web.RouteTableDef()
 _ALL_STATES = tuple(s.value for s in ConsultationState)

@@ -16,12 +16,13 @@ from aiohttp import web
 from sqlalchemy import select
 
 from signaling_server import errors
-from signaling_server.appkeys import DB, ROOMS
+from signaling_server.appkeys import DB
 from signaling_server.auth.identity import Caller
 from signaling_server.consultations.service import ConsultationView
 from signaling_server.consultations.state import ConsultationState
 from signaling_server.db.models import Instance, Study
 from signaling_server.signaling.messages import CaptureStatus
+from signaling_server.signaling.rooms import ROOMS
 
 if TYPE_CHECKING:
     from signaling_server.dicomstore.ingest import StoredInstance

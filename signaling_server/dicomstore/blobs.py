@@ -18,7 +18,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from signaling_server.appkeys import BLOBS, SETTINGS
+from signaling_server.appkeys import SETTINGS
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +82,9 @@ class BlobStore:
     def count(self) -> int:
         """How many objects are stored (for tests and the admin's curiosity; walks the tree)."""
         return sum(1 for _ in self.root.glob("??/??/*.dcm"))
+
+
+BLOBS = web.AppKey("dicom_blobs", BlobStore)
 
 
 def _fsync_dir(folder: Path) -> None:

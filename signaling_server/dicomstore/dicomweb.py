@@ -11,11 +11,13 @@ import json
 from aiohttp import web
 
 from signaling_server import errors
-from signaling_server.appkeys import BLOBS, DB, DICOM_STORE, SETTINGS
+from signaling_server.appkeys import DB, SETTINGS
 from signaling_server.auth.identity import caller
 from signaling_server.consultations import captures
 from signaling_server.db.models import Instance, Series
 from signaling_server.dicomstore import access, qido, stow, wado
+from signaling_server.dicomstore.blobs import BLOBS
+from signaling_server.dicomstore.ingest import DICOM_STORE
 
 routes = web.RouteTableDef()
 

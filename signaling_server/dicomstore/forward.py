@@ -27,9 +27,9 @@ from pynetdicom import AE
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from signaling_server.appkeys import BLOBS, DB, FORWARDER, SETTINGS
+from signaling_server.appkeys import DB, SETTINGS
 from signaling_server.db.models import ForwardJob, Instance
-from signaling_server.dicomstore.blobs import BlobStore
+from signaling_server.dicomstore.blobs import BLOBS, BlobStore
 
 log = logging.getLogger(__name__)
 
@@ -210,6 +210,9 @@ class Forwarder:
         if soonest is None:
             return 60.0
         return min(60.0, max(0.05, (soonest - datetime.now(UTC)).total_seconds()))
+
+
+FORWARDER = web.AppKey("dicom_forwarder", Forwarder)  # only when TELEUS_PACS is set
 
 
 async def forwarder(app: web.Application) -> AsyncIterator[None]:

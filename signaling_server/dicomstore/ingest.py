@@ -24,13 +24,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from signaling_server import errors
-from signaling_server.appkeys import BLOBS, DB, DICOM_STORE, FORWARDER, SETTINGS, TARGETS
+from signaling_server.appkeys import DB, SETTINGS
 from signaling_server.db.models import ForwardJob, Instance, Series, Site, Study
 from signaling_server.dicomstore import identity
-from signaling_server.dicomstore.blobs import BlobStore
+from signaling_server.dicomstore.blobs import BLOBS, BlobStore
+from signaling_server.dicomstore.forward import FORWARDER
 from signaling_server.dicomstore.parsing import ParsedInstance, parse_instance
 from signaling_server.reading.intake import ArrivingStudy, images_arrived
-from signaling_server.reading.targets import Targets
+from signaling_server.reading.targets import TARGETS, Targets
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +75,9 @@ class DicomStore:
                 del self._in_flight[study_uid]
             else:
                 self._in_flight[study_uid] = (lock, users - 1)
+
+
+DICOM_STORE = web.AppKey("dicom_store", DicomStore)  # what ingest needs
 
 
 async def dicom_store(app: web.Application) -> AsyncIterator[None]:

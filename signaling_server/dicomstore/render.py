@@ -18,7 +18,8 @@ import cv2
 import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
-from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_voi_lut, pixel_array
+from pydicom.pixels.processing import apply_color_lut, apply_modality_lut, apply_voi_lut
+from pydicom.pixels.utils import pixel_array
 
 from signaling_server import errors
 
@@ -158,7 +159,8 @@ def _colour(ds: Dataset, frame: np.ndarray) -> np.ndarray:
 
 def _to_uint8(values: np.ndarray, bits: int) -> np.ndarray:
     if bits <= 8:
-        return np.clip(values, 0, 255).astype(np.uint8)
+        clipped: np.ndarray = np.clip(values, 0, 255).astype(np.uint8)
+        return clipped
     return np.rint(values.astype(np.float64) * (255.0 / ((1 << bits) - 1))).clip(0, 255).astype(np.uint8)
 
 

@@ -24,9 +24,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from signaling_server import errors
-from signaling_server.appkeys import DB, DICOM_SCP, DICOM_STORE, SETTINGS
+from signaling_server.appkeys import DB, SETTINGS
 from signaling_server.db.models import Site
-from signaling_server.dicomstore.ingest import DicomStore, store_instance
+from signaling_server.dicomstore.ingest import DICOM_STORE, DicomStore, store_instance
 
 log = logging.getLogger(__name__)
 
@@ -148,6 +148,9 @@ class StorageSCP:
             return None
         async with self.sessions() as db:
             return await db.scalar(select(Site.id).where(Site.ae_title == ae_title))
+
+
+DICOM_SCP = web.AppKey("dicom_scp", StorageSCP)  # only when the DICOM port is on
 
 
 def _status(status: int, code: str, message: str) -> Dataset:

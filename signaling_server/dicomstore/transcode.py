@@ -12,8 +12,9 @@ import io
 
 from pydicom.uid import UID, ExplicitVRLittleEndian
 
+from recordings.media import quiet_pydicom
 from signaling_server import errors
-from signaling_server.dicomstore.parsing import quiet_pydicom, read_dataset
+from signaling_server.dicomstore.parsing import read_dataset
 
 
 def can_convert(stored: str, wanted: str) -> bool:

@@ -20,12 +20,13 @@ from aiohttp import web
 from pydicom.dataset import Dataset
 from pydicom.uid import ExplicitVRLittleEndian
 
+from recordings.media import quiet_pydicom
 from signaling_server import errors
 from signaling_server.db.models import Instance, Series
 from signaling_server.dicomstore import render
 from signaling_server.dicomstore.blobs import BlobStore
 from signaling_server.dicomstore.multipart import MultipartWriter, media_ranges
-from signaling_server.dicomstore.parsing import quiet_pydicom, read_dataset
+from signaling_server.dicomstore.parsing import read_dataset
 from signaling_server.dicomstore.transcode import can_convert, transcode
 
 T = TypeVar("T")

@@ -1,11 +1,8 @@
-"""Critical findings over REST (PROTOCOL.md §5), and the escalation timer as one cleanup context."""
+"""Critical findings over REST (PROTOCOL.md §5); the escalation timer is findings/escalation.py."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -22,7 +19,6 @@ from signaling_server.reading import service as queue
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
-ESCALATION_CHECK_SECONDS = 5.0
 
 
 def _escalate_after(request: web.Request) -> timedelta:
@@ -83,24 +79,3 @@ async def acknowledge(request: web.Request) -> web.Response:
     async with request.app[DB]() as db:
         finding = await service.acknowledge(db, who, request.match_info["id"], data, service.now())
         return web.json_response(await finding_json(db, finding))
-
-
-async def escalation_timer(app: web.Application) -> AsyncIterator[None]:
-    """Escalate unacknowledged findings on a timer for as long as the app runs."""
-
-    async def run() -> None:
-        after = timedelta(minutes=app[SETTINGS].finding_escalation_minutes)
-        period = min(ESCALATION_CHECK_SECONDS, after.total_seconds() / 2)
-        while True:
-            await asyncio.sleep(period)
-            try:
-                async with app[DB]() as db:
-                    await service.escalate_due(db, after, service.now())
-            except Exception:  # a database hiccup must not stop escalation for good
-                log.exception("escalating critical findings failed; retrying")
-
-    task = asyncio.create_task(run(), name="critical-finding-escalation")
-    yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task

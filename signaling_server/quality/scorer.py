@@ -31,9 +31,9 @@ from sqlalchemy import select
 from qc.completeness import PROTOCOLS
 from recordings.offline import row_metrics
 from recordings.store import RecordingStore
-from signaling_server.appkeys import DB, QC_SCORER, QC_WEIGHTS, SETTINGS
+from signaling_server.appkeys import DB, QC_WEIGHTS, SETTINGS
 from signaling_server.db.models import Consultation, QcResult, Recording
-from signaling_server.session_recordings.files import store_of
+from signaling_server.session_recordings.files import RECORDING_COMPLETE, store_of
 from signaling_server.session_recordings.state import RecordingState
 
 log = logging.getLogger(__name__)
@@ -114,6 +114,9 @@ class Scorer:
         log.info("offline QC of recording %s: %s", recording_id, kind)
 
 
+QC_SCORER = web.AppKey("qc_scorer", Scorer)  # only when TELEUS_QC_SCORING is on
+
+
 async def score_folder(
     folder: str, exam_type: str | None, weights: dict[str, float] | None = None
 ) -> tuple[str, dict[str, Any]]:
@@ -162,6 +165,7 @@ async def qc_scorer(app: web.Application) -> AsyncIterator[None]:
         return
     scorer = Scorer(app, store_of(app))
     app[QC_SCORER] = scorer
+    app[RECORDING_COMPLETE] = scorer.submit
     task = asyncio.create_task(scorer.run(), name="offline-qc")
     yield
     task.cancel()

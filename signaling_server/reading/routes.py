@@ -9,10 +9,11 @@ from aiohttp import web
 
 from signaling_server.api import body
 from signaling_server.api.representations import iso, site_json
-from signaling_server.appkeys import DB, SETTINGS, TARGETS
+from signaling_server.appkeys import DB, SETTINGS
 from signaling_server.auth.identity import caller
 from signaling_server.reading import service
 from signaling_server.reading.service import QueueFilter, StudyView
+from signaling_server.reading.targets import TARGETS
 
 routes = web.RouteTableDef()
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta
 
+from aiohttp import web
+
 from signaling_server.reading.state import Priority
 
 XRAY = ("CR", "DX")
@@ -52,3 +54,6 @@ class Targets:
 
     def due(self, modality: str, priority: Priority, examined_at: datetime) -> datetime:
         return examined_at + self.target(modality, priority)
+
+
+TARGETS = web.AppKey("targets", Targets)

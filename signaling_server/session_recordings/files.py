@@ -6,8 +6,11 @@ from __future__ import annotations
 from aiohttp import web
 
 from recordings.store import RecordingStore
-from signaling_server.appkeys import QC_SCORER, SETTINGS
+from signaling_server.appkeys import SETTINGS
 from signaling_server.session_recordings.service import OnComplete, nobody
+
+# who hears that a recording became complete: set by the listener's own resource (the offline QC scorer)
+RECORDING_COMPLETE: web.AppKey[OnComplete] = web.AppKey("recording_complete")
 
 
 def store_of(app: web.Application) -> RecordingStore:
@@ -16,6 +19,5 @@ def store_of(app: web.Application) -> RecordingStore:
 
 
 def on_complete(app: web.Application) -> OnComplete:
-    """Who hears that a recording became complete: the offline QC scorer, when the settings run it."""
-    scorer = app.get(QC_SCORER)
-    return scorer.submit if scorer is not None else nobody
+    """Who hears that a recording became complete: the offline QC scorer, when the settings run it; else nobody."""
+    return app.get(RECORDING_COMPLETE, nobody)

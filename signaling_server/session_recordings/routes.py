@@ -9,7 +9,7 @@ from aiohttp import web
 
 from recordings.session import read_timeline
 from recordings.store import file_name, parse_name
-from recordings.timeline import TimelineError
+from recordings.timeline_fields import TimelineError
 from signaling_server import errors
 from signaling_server.api import body
 from signaling_server.api.representations import iso

@@ -8,11 +8,11 @@ from aiohttp import WSMsgType, web
 
 from signaling_server import errors
 from signaling_server.api.representations import chat_json, consultation_json, peer_json
-from signaling_server.appkeys import DB, ROOMS
+from signaling_server.appkeys import DB
 from signaling_server.auth.identity import Caller, caller
 from signaling_server.consultations import service
 from signaling_server.signaling import messages as m
-from signaling_server.signaling.rooms import Member, Room, new_peer_id
+from signaling_server.signaling.rooms import ROOMS, Member, Room, new_peer_id
 
 log = logging.getLogger(__name__)
 

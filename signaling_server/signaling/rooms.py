@@ -144,3 +144,6 @@ class RoomRegistry:
         for room in list(self._rooms.values()):
             for member in list(room.members.values()):
                 await member.ws.close(code=1001, message=b"server shutdown")
+
+
+ROOMS = web.AppKey("rooms", RoomRegistry)

@@ -17,8 +17,9 @@ from sqlalchemy import select
 
 from edge_capture.agent import EdgeAgent, EdgeConfig
 from signaling_server.app import create_app
-from signaling_server.appkeys import BLOBS, DB
+from signaling_server.appkeys import DB
 from signaling_server.db.models import Instance, Study
+from signaling_server.dicomstore.blobs import BLOBS
 from signaling_server.settings import Settings
 from tests.conftest import PASSWORD, seed
 from tests.databases import database

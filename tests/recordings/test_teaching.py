@@ -30,7 +30,7 @@ from recordings import timeline as tl
 from recordings.deidentify import UidMap
 from signaling_server import cli, errors
 from signaling_server.appkeys import SETTINGS
-from signaling_server.training.teaching_routes import ExportJob, ExportState, TeachingExports, export_state
+from signaling_server.training.teaching_exports import ExportJob, ExportState, TeachingExports, export_state
 from tests.conftest import Api
 from tests.edge_capture.dicom.conftest import context, dciodvfy, frames_of
 from tests.recordings.sessions import live_consultation, record_session, thyroid_events, timeline_bytes, upload

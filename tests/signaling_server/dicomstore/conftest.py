@@ -14,8 +14,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from signaling_server.app import create_app
-from signaling_server.appkeys import DICOM_STORE
-from signaling_server.dicomstore.ingest import StoredInstance, store_instance
+from signaling_server.dicomstore.ingest import DICOM_STORE, StoredInstance, store_instance
 from signaling_server.settings import Settings
 from tests.conftest import Api, World, seed
 from tests.signaling_server.dicomstore.objects import multipart

@@ -18,8 +18,9 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 from sqlalchemy import func, select
 
-from signaling_server.appkeys import BLOBS, DB
+from signaling_server.appkeys import DB
 from signaling_server.db.models import ForwardJob, Instance, Patient, PatientIdentifier, Series, Study, StudyEvent
+from signaling_server.dicomstore.blobs import BLOBS
 
 SOP_CLASSES = {
     "US": "1.2.840.10008.5.1.4.1.1.6.1",  # Ultrasound Image Storage

@@ -12,9 +12,9 @@ import pytest
 from pydicom.uid import generate_uid
 from sqlalchemy import select
 
-from signaling_server.appkeys import DB, FORWARDER
+from signaling_server.appkeys import DB
 from signaling_server.db.models import ForwardJob
-from signaling_server.dicomstore.forward import Destination, JobState, record_attempt
+from signaling_server.dicomstore.forward import FORWARDER, Destination, JobState, record_attempt
 
 from .conftest import Running, Start
 from .objects import image, read, real_file

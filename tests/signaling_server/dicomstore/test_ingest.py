@@ -11,10 +11,11 @@ from sqlalchemy import select
 
 from recordings.media import quiet_pydicom
 from signaling_server import errors
-from signaling_server.appkeys import BLOBS, DB, DICOM_STORE
+from signaling_server.appkeys import DB
 from signaling_server.db.models import ForwardJob, Instance, Study
 from signaling_server.dicomstore import render
-from signaling_server.dicomstore.ingest import store_instance
+from signaling_server.dicomstore.blobs import BLOBS
+from signaling_server.dicomstore.ingest import DICOM_STORE, store_instance
 
 from .conftest import Running
 from .objects import image, read, real_file, snapshot

@@ -11,9 +11,10 @@ from pydicom.uid import generate_uid
 from pynetdicom import AE
 from sqlalchemy import select
 
-from signaling_server.appkeys import BLOBS, DB, DICOM_SCP
+from signaling_server.appkeys import DB
 from signaling_server.db.models import Instance, Study
-from signaling_server.dicomstore.scp import CANNOT_UNDERSTAND, SUCCESS
+from signaling_server.dicomstore.blobs import BLOBS
+from signaling_server.dicomstore.scp import CANNOT_UNDERSTAND, DICOM_SCP, SUCCESS
 from signaling_server.settings import Settings
 
 from .conftest import Running, Start

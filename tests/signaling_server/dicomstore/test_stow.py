@@ -11,8 +11,9 @@ from typing import Any
 from pydicom.uid import generate_uid
 from sqlalchemy import select
 
-from signaling_server.appkeys import BLOBS, DB
+from signaling_server.appkeys import DB
 from signaling_server.db.models import Instance, Study
+from signaling_server.dicomstore.blobs import BLOBS
 
 from .conftest import Running, Start
 from .objects import failure, image, multipart, real_file, snapshot, value

@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from signaling_server.appkeys import DB, QC_SCORER
+from signaling_server.appkeys import DB
 from signaling_server.db.models import QcResult
+from signaling_server.quality.scorer import QC_SCORER
 from tests.conftest import make_app
 from tests.recordings.sessions import people_of, record_session
 

@@ -8,10 +8,11 @@ from aiohttp import web
 from pydicom.uid import generate_uid
 from sqlalchemy import select
 
-from signaling_server.appkeys import DB, TARGETS
+from signaling_server.appkeys import DB
 from signaling_server.db.models import Patient, PatientIdentifier
 from signaling_server.reading.intake import ArrivingStudy, images_arrived
 from signaling_server.reading.service import now
+from signaling_server.reading.targets import TARGETS
 
 
 async def arrive(

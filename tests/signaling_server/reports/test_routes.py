@@ -10,8 +10,9 @@ from typing import Any
 import pydicom
 from sqlalchemy import select
 
-from signaling_server.appkeys import BLOBS, DB
+from signaling_server.appkeys import DB
 from signaling_server.db.models import Instance, Study
+from signaling_server.dicomstore.blobs import BLOBS
 from tests.signaling_server.reading.studies import arrive
 
 NODULE = {
