@@ -181,16 +181,20 @@ async def dashboard(
         query = query.where(Recording.started_at >= filters.start)
     if filters.end:
         query = query.where(Recording.started_at < filters.end)
-    newest = (await db.execute(query.order_by(Recording.started_at.desc()).limit(MAX_SESSIONS))).all()
+    newest_query = query.order_by(Recording.started_at.desc()).limit(MAX_SESSIONS)
+    newest = (await db.execute(newest_query)).all()
     found = list(reversed(newest))  # the newest MAX_SESSIONS, oldest first
-    ids = [session.id for session in found]
+    # the other queries name these sessions by the same query, not by 500 bound ids
+    chosen = newest_query.subquery()
     by_recording: dict[str, list[Any]] = {}
-    if ids:
-        for review in (await db.execute(select(*REVIEW_COLUMNS).where(TrainerReview.recording_id.in_(ids)))).all():
+    if found:
+        reviews_query = select(*REVIEW_COLUMNS).where(TrainerReview.recording_id.in_(select(chosen.c.id)))
+        for review in (await db.execute(reviews_query)).all():
             by_recording.setdefault(review.recording_id, []).append(review)
     wanted = {session.sonographer_id for session in found if session.sonographer_id}
     people = {u.id: u for u in (await db.execute(select(User.id, User.name).where(User.id.in_(wanted)))).all()}
-    qcs = await session_qc.load_many(db, [(session.consultation_id, session.exam_type) for session in found])
+    exams = {session.consultation_id: session.exam_type for session in found}
+    qcs = await session_qc.load_many(db, exams, select(chosen.c.consultation_id))
     rows = [
         session_row(session, people.get(session.sonographer_id or ""), by_recording.get(session.id, []),
                     qcs[session.consultation_id], weights)

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from qc.completeness import Completeness
@@ -71,20 +71,25 @@ def _summary(exam_type: str, completeness: float | None, scores: Sequence[float 
     )
 
 
-async def load_many(db: AsyncSession, sessions: Sequence[tuple[str, str]]) -> dict[str, SessionQc]:
-    """The stored QC of each (consultation id, exam type) as the dashboard shows it (completeness, image items,
+async def load_many(
+    db: AsyncSession, exams: Mapping[str, str], among: Select[tuple[str]] | None = None
+) -> dict[str, SessionQc]:
+    """The stored QC of each consultation (id → exam type) as the dashboard shows it (completeness, image items,
     link quality; no checklist, no moments): one query, and a second only for sessions that have rows written
-    before the record; NO_QC where nothing is stored."""
-    exams = dict(sessions)
+    before the record; NO_QC where nothing is stored. `among` selects the same consultation ids in SQL (the
+    dashboard's own query), instead of binding each id."""
     found: dict[str, SessionQc] = {}
     older: set[str] = set()
     if exams:
         query = (
             select(QcResult.consultation_id, *_DASHBOARD_COLUMNS)
-            .where(QcResult.consultation_id.in_(list(exams)), QcResult.kind != FAILED_KIND)
+            .where(QcResult.consultation_id.in_(among if among is not None else list(exams)))
+            .where(QcResult.kind != FAILED_KIND)
             .order_by(QcResult.created_at, QcResult.id)
         )
         for cid, version, completeness, *scores, link in (await db.execute(query)).all():
+            if cid not in exams:
+                continue
             if version == qc_record.RECORD_VERSION:
                 found[cid] = _summary(exams[cid], completeness, scores, link)  # the newest record wins
             else:
