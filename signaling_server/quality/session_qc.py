@@ -50,24 +50,18 @@ async def _rows(db: AsyncSession, consultation_ids: Sequence[str]) -> dict[str, 
     return found
 
 
-# What the dashboard shows of a record, picked out by the database: the completeness value, the image items'
-# scores and the link summary (not the checklist, the alerts or the moments).
-IMAGE_ITEMS = ("gain", "tgc", "depth", "focus", "visibility")
-_DASHBOARD_COLUMNS = (
-    QcResult.metrics["version"].as_integer(),
-    QcResult.metrics[("completeness", "value")].as_float(),
-    *(QcResult.metrics[("image", item, "score")].as_float() for item in IMAGE_ITEMS),
-    QcResult.metrics["link"],
-)
-
-
-def _summary(exam_type: str, completeness: float | None, scores: Sequence[float | None], link: Any) -> SessionQc:
-    image = {item: None if score is None else {"score": score} for item, score in zip(IMAGE_ITEMS, scores, strict=True)}
+def _summary(exam_type: str, metrics: Mapping[str, Any]) -> SessionQc:
+    """What the dashboard shows of a stored record: the completeness value, the image items' scores and the link
+    summary (not the checklist, the alerts or the moments, which it does not show)."""
+    raw = metrics.get("completeness")
+    value = raw.get("value") if isinstance(raw, dict) else None
+    scores = {str(k): v.get("score") if isinstance(v, dict) else None for k, v in (metrics.get("image") or {}).items()}
+    image = {k: {"score": float(v)} if isinstance(v, int | float) else None for k, v in scores.items()}
     return SessionQc(
         source="qc_results",
-        completeness=None if completeness is None else Completeness(exam_type, completeness, ()),
+        completeness=Completeness(exam_type, float(value), ()) if isinstance(value, int | float) else None,
         image=image if any(v is not None for v in image.values()) else None,
-        link=qc_record.link_of(link),
+        link=qc_record.link_of(metrics.get("link")),
     )
 
 
@@ -75,28 +69,25 @@ async def load_many(
     db: AsyncSession, exams: Mapping[str, str], among: Select[tuple[str]] | None = None
 ) -> dict[str, SessionQc]:
     """The stored QC of each consultation (id → exam type) as the dashboard shows it (completeness, image items,
-    link quality; no checklist, no moments): one query, and a second only for sessions that have rows written
-    before the record; NO_QC where nothing is stored. `among` selects the same consultation ids in SQL (the
-    dashboard's own query), instead of binding each id."""
-    found: dict[str, SessionQc] = {}
-    older: set[str] = set()
+    link quality; no checklist, no moments), in one query; NO_QC where nothing is stored. `among` selects the same
+    consultation ids in SQL (the dashboard's own query) instead of binding each id."""
+    found: dict[str, list[dict[str, Any]]] = {}
     if exams:
         query = (
-            select(QcResult.consultation_id, *_DASHBOARD_COLUMNS)
+            select(QcResult.consultation_id, QcResult.metrics)  # whole: a JSON path per part re-parses the text
             .where(QcResult.consultation_id.in_(among if among is not None else list(exams)))
             .where(QcResult.kind != FAILED_KIND)
             .order_by(QcResult.created_at, QcResult.id)
         )
-        for cid, version, completeness, *scores, link in (await db.execute(query)).all():
-            if cid not in exams:
-                continue
-            if version == qc_record.RECORD_VERSION:
-                found[cid] = _summary(exams[cid], completeness, scores, link)  # the newest record wins
-            else:
-                older.add(cid)
-    rows = await _rows(db, [cid for cid in older if cid not in found])
-    found.update({cid: qc_record.combine(exams[cid], found_rows) for cid, found_rows in rows.items()})
-    return {cid: found.get(cid, NO_QC) for cid in exams}
+        for cid, metrics in (await db.execute(query)).all():
+            if cid in exams and isinstance(metrics, dict):
+                found.setdefault(cid, []).append(metrics)
+    answer = {}
+    for cid, exam in exams.items():
+        rows = found.get(cid, [])
+        newest = next((m for m in reversed(rows) if qc_record.is_record(m)), None)
+        answer[cid] = _summary(exam, newest) if newest is not None else qc_record.combine(exam, rows)
+    return answer
 
 
 def _read_timelines(store: RecordingStore, recording_id: str, names: list[str]) -> list[tl.Timeline]:
