@@ -3,16 +3,24 @@ SHELL := /bin/bash
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# The console's type checker: TypeScript pinned to an exact version, installed outside expert_console/ (served at /static/).
+TYPESCRIPT_VERSION := 7.0.2
+NODE_TOOLS := .tools/node
+TSC := $(NODE_TOOLS)/node_modules/.bin/tsc
 APT_PACKAGES := chromium dcmtk dicom3tools orthanc orthanc-dicomweb
 APT_BINARIES := /usr/bin/chromium /usr/bin/dciodvfy /usr/bin/storescu /usr/sbin/Orthanc
 
-.PHONY: demo test deps system-deps python-deps lint bench-live bench-capture bench-qc bench-dashboard clean
+.PHONY: demo test deps system-deps python-deps lint console-check bench-live bench-capture bench-qc bench-dashboard clean
 
 demo: python-deps
 	$(BIN)/teleus demo
 
+# Two pytest-xdist workers (each with its own temp folders, ephemeral ports, databases and Chromium); grouped by
+# file so module fixtures are made once. TEST_JOBS=0 runs in one process.
+TEST_JOBS ?= 2
+
 test: deps lint
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(TEST_JOBS) --dist loadfile
 
 # System packages (Debian): installed when a binary is missing; a failed install stops the build.
 system-deps:
@@ -33,10 +41,17 @@ python-deps: $(BIN)/python
 
 deps: system-deps python-deps
 
-lint: python-deps
+lint: python-deps console-check
 	$(BIN)/ruff check signaling_server edge_capture qc recordings tests bench
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-cache
+
+# `tsc --noEmit` over the console's JSDoc-typed ES modules (expert_console/tsconfig.json); npm installs the pinned
+# TypeScript only when it is missing or another version.
+console-check:
+	@[ "$$($(TSC) --version 2>/dev/null)" = "Version $(TYPESCRIPT_VERSION)" ] || \
+	  npm install --prefix $(NODE_TOOLS) --no-save --no-audit --no-fund --silent typescript@$(TYPESCRIPT_VERSION)
+	$(TSC) -p expert_console/tsconfig.json
 
 bench-live: deps
 	$(BIN)/python -m bench.live
@@ -51,4 +66,4 @@ bench-dashboard: python-deps
 	$(BIN)/python -m bench.dashboard
 
 clean:
-	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache .mypy_cache
+	rm -rf $(VENV) $(NODE_TOOLS) *.egg-info .pytest_cache .ruff_cache .mypy_cache

@@ -17,11 +17,12 @@ import aiohttp
 
 from edge_capture.capture import CaptureThread
 from edge_capture.captures import CaptureKit, calibration_of, lossy_history_of
-from edge_capture.client import ServerClient, ServerError
+from edge_capture.client import ServerClient
 from edge_capture.consultation import ConsultationLink
 from edge_capture.dicom.outbox import Outbox
 from edge_capture.dicom.stow import StowClient
 from edge_capture.encoding import VideoEncoding, apply_encoding
+from edge_capture.errors import ServerError
 from edge_capture.net import use_host_addresses
 from edge_capture.recording.api import RecordingApi
 from edge_capture.recording.mp4 import VideoSettings

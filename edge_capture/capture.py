@@ -1,4 +1,5 @@
 """The capture thread: the only place that reads the source, stamps frames and fills the ring.
+(Stills and clips for the server are captures.py, what they share, and capture_commands.py, each command.)
 
 All blocking work (a device read, a file decode, a synthetic source's pacing sleep) happens here, on a
 daemon thread, so no asyncio loop ever waits on the capture card. Both clocks are stamped right after
@@ -17,9 +18,10 @@ import time
 from collections import deque
 from dataclasses import dataclass
 
+from edge_capture.errors import RingClosed, SourceError
 from edge_capture.frames import SourceFrame
-from edge_capture.ring import FrameRing, RingClosed
-from edge_capture.sources.base import FrameSource, SourceError
+from edge_capture.ring import FrameRing
+from edge_capture.sources.base import FrameSource
 
 logger = logging.getLogger(__name__)
 

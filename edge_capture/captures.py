@@ -1,4 +1,5 @@
 """Still and clip capture in the agent: what the DICOM needs from the consultation, the source and the device.
+(Each capture the server asks for is handled by capture_commands.py; capture.py is the source's capture thread.)
 
 The agent keeps one upload outbox for the device (`edge_capture/dicom/outbox.py`: a spool folder, retried until the
 server acknowledges, across restarts) and one `StillCapture` per consultation, made from the consultation as the

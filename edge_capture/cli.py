@@ -1,4 +1,12 @@
-"""`teleus edge`: run the edge capture agent."""
+"""`teleus edge` (that is, `python -m edge_capture`): run the edge capture agent.
+
+`teleus edge ARGS` hands over to `python -m edge_capture ARGS` in place of itself (the server's command line
+imports nothing of the edge); edge_capture/__main__.py parses, configures logging and calls :func:`run`.
+The device credential comes from --credential or, better (it stays out of the process list), from
+TELEUS_DEVICE_CREDENTIAL.
+
+Exit status: 0 when stopped (SIGINT, SIGTERM), 2 when the video source fails, 3 when the server refuses the device.
+"""
 
 from __future__ import annotations
 
@@ -10,13 +18,19 @@ import signal
 from pathlib import Path
 
 from edge_capture.agent import EdgeAgent, EdgeConfig
-from edge_capture.client import ServerError
 from edge_capture.encoding import VideoEncoding
-from edge_capture.sources.base import SourceError
+from edge_capture.errors import ServerError, SourceError
 
 log = logging.getLogger(__name__)
 
 RESOLUTIONS = {"720p": (1280, 720), "1080p": (1920, 1080)}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="teleus edge", description="run the edge capture agent at a clinic")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    add_arguments(parser)
+    return parser
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

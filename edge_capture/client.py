@@ -7,20 +7,9 @@ from typing import Any
 
 import aiohttp
 
+from edge_capture.errors import ServerError
+
 log = logging.getLogger(__name__)
-
-
-class ServerError(Exception):
-    """The server refused a call; `code` is the stable error code of PROTOCOL.md."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(f"{status} {code}: {message}")
-        self.status, self.code, self.message = status, code, message
-
-    @property
-    def fatal(self) -> bool:
-        """The credential itself is refused: retrying will not help."""
-        return self.code in {"device_revoked", "unauthenticated"}
 
 
 class ServerClient:

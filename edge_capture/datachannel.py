@@ -4,9 +4,9 @@ Pure encode/decode, no I/O: :func:`decode` turns one received text into a messag
 :class:`MessageError`; :func:`encode` turns a message into the text to send. Every message validates itself
 when it is built, so nothing invalid can be encoded either.
 
-Error tree::
+Errors (edge_capture/errors.py)::
 
-    ValueError
+    EdgeError
     └── MessageError(code, message)
           code "bad_message": not JSON, not an object, a field missing or of the wrong type or value,
                               over 64 KiB, or sent on the wrong channel
@@ -27,6 +27,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
+from edge_capture.errors import MessageError
 from recordings.jsonmap import JsonMapped
 
 GUIDANCE = "guidance"  # ordered, reliable
@@ -45,18 +46,6 @@ _COLOR = re.compile(r"#[0-9a-fA-F]{6}")
 
 Point = tuple[float, float]
 Json = dict[str, Any]
-
-
-class MessageError(ValueError):
-    """A refused data-channel message, answered to the page as ``{"type": "error", "code", "message"}``."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
-
-    def to_message(self) -> GuidanceError:
-        return GuidanceError(self.code, self.message)
 
 
 def _bad(message: str) -> MessageError:
@@ -184,6 +173,10 @@ class GuidanceError(_Message):
 
     code: str
     message: str
+
+    @classmethod
+    def of(cls, error: MessageError) -> GuidanceError:
+        return cls(error.code, error.message)
 
     def __post_init__(self) -> None:
         _check_id(self.code, "code")

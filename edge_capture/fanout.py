@@ -53,9 +53,10 @@ from aiortc import MediaStreamTrack, RTCRtpSender
 from aiortc.mediastreams import MediaStreamError
 
 from edge_capture.encoding import needs_new_context, open_libx264, read_x264_settings
+from edge_capture.errors import RingClosed
 from edge_capture.frames import SourceFrame
 from edge_capture.livefirst import LiveFirst
-from edge_capture.ring import FrameRing, RingClosed, RingReader
+from edge_capture.ring import FrameRing, RingReader
 from edge_capture.rtpclock import RtpClock, sent_rtp_timestamp
 from edge_capture.tracks import VIDEO_TIME_BASE, FrameCallback, capture_pts
 

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import logging
 
-from edge_capture.datachannel import Clear, Mark, Marks, MessageError, encode
+from edge_capture.datachannel import Clear, Mark, Marks, encode
+from edge_capture.errors import MessageError
 
 logger = logging.getLogger(__name__)
 

@@ -14,15 +14,22 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 
 TIMEOUT_SECONDS = 0.025  # under a frame interval at 30 fps: the recorder never falls a whole frame behind for it
 IDLE_SECONDS = 1.0
 
 
 class LiveFirst:
-    def __init__(self, timeout: float = TIMEOUT_SECONDS, idle_seconds: float = IDLE_SECONDS) -> None:
+    def __init__(
+        self,
+        timeout: float = TIMEOUT_SECONDS,
+        idle_seconds: float = IDLE_SECONDS,
+        clock: Callable[[], float] = time.monotonic,  # for idleness only; the wait itself is on the real clock
+    ) -> None:
         self.timeout = timeout
         self.idle_seconds = idle_seconds
+        self._clock = clock
         self._condition = threading.Condition()
         self._done = -1
         self._last = float("-inf")  # monotonic time of the last live encode
@@ -32,7 +39,7 @@ class LiveFirst:
         """The live encoder is done with the ring's frame ``index`` (and every one before it)."""
         with self._condition:
             self._done = max(self._done, index)
-            self._last = time.monotonic()
+            self._last = self._clock()
             self._condition.notify_all()
 
     def wait(self, index: int) -> bool:
@@ -40,7 +47,7 @@ class LiveFirst:
         with self._condition:
             if self._done >= index:
                 return True
-            if time.monotonic() - self._last > self.idle_seconds:
+            if self._clock() - self._last > self.idle_seconds:
                 return False
             self.waits += 1
             passed = self._condition.wait_for(lambda: self._done >= index, self.timeout)

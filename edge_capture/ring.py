@@ -22,17 +22,12 @@ import time
 from collections import deque
 from dataclasses import dataclass
 
+from edge_capture.errors import RingClosed
 from edge_capture.frames import SourceFrame
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_BYTES = 1 << 30
-
-
-class RingClosed(EOFError):
-    """The ring was closed: no frame will ever come. Raised to waiters and to `put` after `close()`.
-
-    An EOFError, as qc.live.FrameSource expects of a source that has ended."""
 
 
 @dataclass

@@ -21,8 +21,9 @@ import av
 from aiortc import MediaStreamTrack, RTCRtpSender
 from aiortc.mediastreams import MediaStreamError
 
+from edge_capture.errors import RingClosed
 from edge_capture.frames import SourceFrame
-from edge_capture.ring import FrameRing, RingClosed, RingReader
+from edge_capture.ring import FrameRing, RingReader
 from edge_capture.rtpclock import RtpClock, sent_rtp_timestamp
 
 logger = logging.getLogger(__name__)

@@ -1,5 +1,7 @@
 """The edge's WebRTC connection to one page: video out, voice both ways, the two data channels.
 
+(Every page of a consultation, each with its `Viewer`, is edge_capture/audience.py.)
+
 The edge always offers (it is the one with the media). aiortc gathers its candidates before the offer is
 sent, so the offer carries them; the page trickles its own, which arrive through `add_ice`. There is no ICE
 restart in aiortc: a page that drops comes back as a new peer and gets a new `Viewer`.
@@ -36,6 +38,7 @@ from edge_capture.fanout import PacketVideoTrack, SharedH264Encoder
 from edge_capture.ring import FrameRing
 from edge_capture.tracks import RingVideoTrack
 from edge_capture.voice import VoiceHub
+from signaling_server.signaling.messages import Peer
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +51,7 @@ class Viewer:
     def __init__(
         self,
         consultation_id: str,
-        peer: dict[str, Any],
+        peer: Peer,
         ring: FrameRing,
         voice: VoiceHub,
         encoding: VideoEncoding,
@@ -59,8 +62,8 @@ class Viewer:
     ) -> None:
         self.cid = consultation_id
         self.peer = peer
-        self.peer_id: str = peer["id"]
-        self.role: str = peer["role"]
+        self.peer_id = peer.id
+        self.role = peer.role
         self.voice = voice
         self._on_message = on_message
         self._on_channel_open = on_channel_open

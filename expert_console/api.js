@@ -1,3 +1,4 @@
+// @ts-check
 // The REST client of /api/v1 (signaling_server/PROTOCOL.md §1): JSON in and out, the session cookie, the CSRF
 // header on every state-changing call, errors as ApiError with the server's stable code. No DOM.
 
@@ -25,10 +26,10 @@ export class ApiError extends Error {
  * @typedef {{id: string, role: string, name: string, user_id: string|null, device_id: string|null}} Peer
  * @typedef {{id: string, state: string, exam_type: string, site: {id: string, code: string, name: string},
  *   device_id: string|null, patient: {id: string, name: string, sex: string, birth_date: string},
- *   accession: string|null, requested_by: {id: string, name: string}, expert: {id: string, name: string}|null,
+ *   accession: string|null, study_uid: string|null, requested_by: {id: string, name: string}, expert: {id: string, name: string}|null,
  *   requested_at: string, started_at: string|null, ended_at: string|null, waiting_seconds: number,
- *   participants: Peer[]}} Consultation
- * @typedef {{id: any, from: string|null, name: string, role: string, text: string, at: string}} ChatLine
+ *   participants: Peer[], recording: boolean}} Consultation
+ * @typedef {{id: number, from: string|null, name: string, role: string, text: string, at: string}} ChatLine
  */
 
 const UNSAFE = new Set(["POST", "PUT", "PATCH", "DELETE"]);
@@ -63,7 +64,7 @@ export class Api {
         method,
         headers,
         credentials: "same-origin",
-        body: body === undefined ? undefined : JSON.stringify(body),
+        body: body === undefined ? null : JSON.stringify(body),
       });
     } catch (err) {
       throw new ApiError("network", `the server could not be reached (${String(err)})`, 0);

@@ -1,3 +1,4 @@
+// @ts-check
 // The single-page app: hash routes (#/login, #/, #/c/<id>[?observe=1], #/queue[?filters], #/studies/<id>,
 // #/recordings[?filters], #/recordings/<id>, #/qc[?filters]), the header with its navigation, the critical-findings
 // banner (sonographers, admins), the signed-in user.
@@ -23,9 +24,13 @@ const QC_ROLES = ["expert", "trainer", "admin"];
 const FINDINGS_ROLES = ["sonographer", "admin"];
 
 const api = new Api();
-/** @type {{live: import("./session.js").LiveSession|null, api: Api, user: import("./api.js").User|null}} */
+/**
+ * @typedef {{live: import("./session.js").LiveSession|null, api: Api, user: import("./api.js").User|null}} TestHooks
+ * @typedef {Window & typeof globalThis & {teleus: TestHooks}} HookedWindow the window once this module set the hooks
+ */
+/** @type {TestHooks} */
 const teleus = { live: null, api, user: null };
-/** @type {any} */ (window).teleus = teleus;
+Object.assign(window, { teleus });
 
 const main = /** @type {HTMLElement} */ (document.getElementById("app"));
 const userLabel = /** @type {HTMLElement} */ (document.querySelector("[data-testid=current-user]"));

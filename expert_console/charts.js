@@ -1,3 +1,4 @@
+// @ts-check
 // Pure SVG chart builders for the QC pages: each returns a new <svg> element built with createElementNS, with text
 // set through textContent (never markup). Scales and ticks are plain functions, testable without a page.
 // Points carry data-* attributes (series, id, x, y) so a page can open what a point stands for.

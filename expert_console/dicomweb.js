@@ -1,3 +1,4 @@
+// @ts-check
 // DICOMweb (PS3.18) as the viewer needs it: QIDO-RS series and instances, WADO-RS metadata, rendered frame URLs,
 // helpers over the DICOM JSON model (PS3.18 F.2), and US Region Calibration (PS3.3 C.8.5.5) for calipers.
 // Same-origin, session cookie; no DOM.
@@ -309,7 +310,7 @@ export class DicomWeb {
   /**
    * WADO-RS rendered: the whole instance, or one frame (from 1), optionally windowed; JPEG unless PNG is asked.
    * @param {InstanceRef} ref
-   * @param {{frame?: number, window?: {center: number, width: number}|null, png?: boolean}} [options]
+   * @param {{frame?: number|undefined, window?: {center: number, width: number}|null, png?: boolean}} [options]
    */
   renderedUrl(ref, { frame, window, png } = {}) {
     const path = frame ? `${instancePath(ref)}/frames/${frame}/rendered` : `${instancePath(ref)}/rendered`;

@@ -1,3 +1,4 @@
+// @ts-check
 // Pure geometry of the live image: where the video's picture sits inside its element (object-fit: contain),
 // and the mapping between normalised image coordinates (PROTOCOL.md §3: x, y in [0, 1] of the source image)
 // and element pixels. No DOM: callers pass sizes in.

@@ -1,3 +1,4 @@
+// @ts-check
 // The guidance state a page shows: the marks as the edge relayed them, and the other people's pointers.
 // Pure: decoded protocol messages in, state out; no DOM, no channels.
 

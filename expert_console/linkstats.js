@@ -1,3 +1,4 @@
+// @ts-check
 // Link quality as pure numerics (QC.md §3): per-second deltas of W3C webrtc-stats, loss, bitrate, freezes from
 // rendered-frame intervals, percentiles, the ping clock offset and glass-to-glass latency. No DOM, no WebRTC
 // objects: callers pass plain stats dictionaries and times in milliseconds.

@@ -1,3 +1,4 @@
+// @ts-check
 // The page's microphone for voice through the edge: opened once per live view, put on each new connection's
 // audio sender, muted by disabling the track (the sender keeps sending silence). No DOM.
 

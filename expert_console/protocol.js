@@ -1,3 +1,4 @@
+// @ts-check
 // The browser side of the teleus wire protocol (signaling_server/PROTOCOL.md §2 and §3): message encode and
 // validated decode, and the signaling WebSocket client. No DOM.
 
@@ -29,7 +30,7 @@ export const MARK_KINDS = /** @type {const} */ (["arrow", "circle", "freehand"])
  *   | {type: "peer-left", peer_id: string}
  *   | {type: "offer"|"answer", from: string, sdp: string}
  *   | {type: "ice", from: string, candidate: IceCandidate|null}
- *   | {type: "chat", id: any, from: string|null, name: string, role: string, text: string, at: string}
+ *   | {type: "chat", id: number|null, from: string|null, name: string, role: string, text: string, at: string}
  *   | {type: "state", consultation: Record<string, any>}
  *   | {type: "capture-status", id: string|null, state: "requested"|"captured"|"stored"|"failed",
  *      sop_uid: string|null, detail: Record<string, any>}

@@ -1,3 +1,4 @@
+// @ts-check
 // The reading queue over /api/v1 (PROTOCOL.md §5): studies, claim/renew/release, priority, critical findings,
 // and the pure logic the queue and study pages share: countdowns against the server's clock, the escalation
 // class of a deadline, and the queue's filters kept in the URL. No DOM.

@@ -1,3 +1,4 @@
+// @ts-check
 // The pure logic of the review page, no DOM: what the guidance overlay showed at any moment of a recording
 // (replayed from the timeline's mark, clear and pointer events), the markers of the timeline bar, link quality and
 // freezes per page from the timeline's per-second link events (the rules of qc/link.py), QC alerts, the media clock.

@@ -1,3 +1,4 @@
+// @ts-check
 // Reports over /api/v1 (PROTOCOL.md §5): versions, draft, edit, preview, sign, approve, addenda, print; and the
 // pure pieces of the editor: which kind a study takes, the choices of the structured forms (the values of
 // signaling_server/reports/tirads.py and carotid.py), and turning form input into the server's content. No DOM.

@@ -1,3 +1,4 @@
+// @ts-check
 // Session recordings, trainer reviews, the QC dashboard and RADPEER peer review over /api/v1 (recordings/
 // review_routes.py, signaling_server/reports/peer_routes.py), and the small pure helpers of those pages (query
 // strings, the dashboard's series). The replay logic of the review page is in replay.js. No DOM.
@@ -146,17 +147,37 @@ export async function listReviews(api, filters = {}) {
 }
 
 /**
+ * @typedef {{recording_id: string, at: string, site_id: string, sonographer_id: string|null, value: number}} DashboardPoint
+ * @typedef {{key: string, label: string, range: [number, number]|null}} DashboardMetric
+ * @typedef {{weights: Record<string, number>, metrics: DashboardMetric[],
+ *   sessions: ({reviews: number} & Record<string, unknown>)[], series: Record<string, DashboardPoint[]>,
+ *   sonographers: Person[], sites: Site[], truncated: boolean}} Dashboard recordings/dashboard.py's answer
+ */
+
+/**
  * @param {Api} api
  * @param {{site?: string, sonographer?: string, from?: string, to?: string}} [filters]
+ * @returns {Promise<Dashboard>}
  */
 export function getDashboard(api, filters = {}) {
   return api.request("GET", `/qc/dashboard${queryString(filters)}`);
 }
 
 /**
+ * @typedef {{report: {id: string, version: number, kind: string, state: string, content: Record<string, unknown>,
+ *   computed: Record<string, unknown>, author: Person, approved_at: string|null, amends_id: string|null},
+ *   study: {id: string, study_uid: string, modality: string, description: string|null, accession: string|null,
+ *   study_date: string|null, site: Site}}} PeerSampleItem a final report to peer-review, with its study
+ * @typedef {{id: string, report_id: string, category: string} & Record<string, unknown>} PeerReview
+ * @typedef {{reader: {id: string, name: string}, counts: Record<string, number>, total: number,
+ *   discrepancies: number, significant: number, discrepancy_rate: number|null}} ReaderRow
+ */
+
+/**
  * A random sample of final X-ray and CT reports by other readers that the signed-in expert has not reviewed.
  * @param {Api} api
  * @param {number} [n]
+ * @returns {Promise<PeerSampleItem[]>}
  */
 export async function peerSample(api, n = 5) {
   const data = await api.request("GET", `/peer-reviews/sample?n=${n}`);
@@ -167,6 +188,7 @@ export async function peerSample(api, n = 5) {
  * @param {Api} api
  * @param {string} reportId
  * @param {{score: number, significance: "a"|"b"|null, comment: string}} body
+ * @returns {Promise<PeerReview>}
  */
 export function submitPeerReview(api, reportId, body) {
   return api.request("POST", `/reports/${id(reportId)}/peer-reviews`, body);
@@ -175,6 +197,7 @@ export function submitPeerReview(api, reportId, body) {
 /**
  * @param {Api} api
  * @param {{from?: string, to?: string}} [filters]
+ * @returns {Promise<{readers: ReaderRow[]}>}
  */
 export function peerSummary(api, filters = {}) {
   return api.request("GET", `/peer-reviews/summary${queryString(filters)}`);

@@ -1,3 +1,4 @@
+// @ts-check
 // One page's part in a live consultation: the signaling socket, the RTCPeerConnection the edge offers (a new
 // one for every offer), the two data channels, the guidance state, voice, clock sync and link statistics.
 // No DOM: the live view listens to the events below and feeds rendered frames in.
@@ -30,11 +31,22 @@ import { Microphone } from "./microphone.js";
  * @typedef {import("./protocol.js").Mark} Mark
  * @typedef {import("./protocol.js").ServerMessage} ServerMessage
  * @typedef {import("./guidance.js").Pointer} Pointer
- * @typedef {{from: string|null, name: string, role: string, text: string, at: string, id?: any}} ChatLine
+ * @typedef {{from: string|null, name: string, role: string, text: string, at: string, id?: number|null|undefined}} ChatLine
  * @typedef {{fps: number|null, width: number|null, height: number|null, bitrateMbps: number|null,
  *   rttMs: number|null, lossPct: number|null, freezeCount: number, freezeMs: number,
  *   browserFreezeCount: number|null, browserFreezeMs: number|null, pauseCount: number,
  *   latencyP50: number|null, latencyP95: number|null, latencySamples: number}} LiveStats
+ * @typedef {{alerts: import("./protocol.js").QcAlert[], completeness: Record<string, any>|null}} LiveQc
+ * @typedef {{
+ *   welcome: {role: string|null, peerId: string|null, consultation: Record<string, any>|null},
+ *   participants: Peer[], consultation: {consultation: Record<string, any>},
+ *   capture: Extract<ServerMessage, {type: "capture-status"}>, qc: LiveQc,
+ *   edge: {connected: boolean, iceState: string, present: boolean},
+ *   track: {kind: string, track: MediaStreamTrack}, marks: Mark[], pointers: Pointer[], chat: ChatLine[],
+ *   stats: {stats: LiveStats, audio: {inboundEnergy: number}}, channels: {guidance: boolean, live: boolean},
+ *   muted: {muted: boolean}, connection: {open: boolean}, status: {text: string, level: string},
+ *   ended: {consultation: Record<string, any>}, fatal: {code: string, message: string}}} SessionEvents
+ *   each event's `detail`, by type
  */
 
 const CLOSED_STATES = new Set(["ended", "cancelled"]);
@@ -89,7 +101,7 @@ export class LiveSession extends EventTarget {
     /** @type {Map<string, ChatLine>} */ this.chatLines = new Map();
     this.freezes = new FreezeDetector();
     this.latency = new LatencyTracker();
-    /** @type {any[]|null} */ this.previousStats = null;
+    /** @type {import("./linkstats.js").StatsEntry[]|null} */ this.previousStats = null;
     this.framesDecoded = 0;
     this.inboundAudioEnergy = 0;
     /** @type {LiveStats} */ this.stats = this._stats(null);
@@ -295,7 +307,7 @@ export class LiveSession extends EventTarget {
     if (this.canSpeak && !this.microphone.opening) void this._openMicrophone();
     this._emit("welcome", { role: this.role, peerId: this.peerId, consultation: this.consultation });
     this._emit("participants", this.participantList);
-    this._emit("consultation", { consultation: this.consultation });
+    this._emit("consultation", { consultation: message.consultation });
     this._status("", "info"); // joined: the peer status says the rest
     this._emitEdge();
   }
@@ -717,8 +729,9 @@ export class LiveSession extends EventTarget {
   }
 
   /**
-   * @param {string} type
-   * @param {any} detail
+   * @template {keyof SessionEvents} K
+   * @param {K} type
+   * @param {SessionEvents[K]} detail
    */
   _emit(type, detail) {
     this.dispatchEvent(new CustomEvent(type, { detail }));

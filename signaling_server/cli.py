@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -147,9 +148,12 @@ def _teaching_export(args: argparse.Namespace) -> int:
 
 
 def _edge(args: argparse.Namespace) -> int:
-    from edge_capture.cli import run
-
-    return run(args)
+    """Become the edge agent: `python -m edge_capture` with the same options, in this process's place (same pid,
+    signals and exit status). The server's code imports nothing of the edge (docs/ARCHITECTURE.md)."""
+    argv = [sys.executable, "-m", "edge_capture", *(["--verbose"] if args.verbose else []), *args.edge_args]
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, argv)
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -176,11 +180,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tls-key", help="PEM private key of --tls-cert (TELEUS_TLS_KEY)")
     p.set_defaults(func=_serve)
 
-    p = sub.add_parser("edge", help="run the edge capture agent at a clinic")
-    from edge_capture.cli import add_arguments
-
-    add_arguments(p)
-    p.set_defaults(func=_edge)
+    # Every option after `edge` is the edge's own (`teleus edge --help` lists them): passed on untouched.
+    p = sub.add_parser("edge", help="run the edge capture agent at a clinic", add_help=False)
+    p.set_defaults(func=_edge, edge_args=[])
 
     p = sub.add_parser("demo", help="server + simulated edge on the embedded defaults")
     p.add_argument("--port", type=int, default=8600)
@@ -236,7 +238,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if args.command == "edge":
+        args.edge_args = unknown
+    elif unknown:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -1,5 +1,10 @@
 """`teleus demo` / `make demo`: the server on SQLite, a seeded site with people and one edge device, and that edge
-streaming the synthetic thyroid, all in one process. Prints the console URL and the demo logins."""
+streaming the synthetic thyroid. Prints the console URL and the demo logins once the edge is in the waiting
+consultation's room (or after EDGE_WAIT_SECONDS).
+
+The edge agent runs as a child process (`python -m edge_capture`, as at a clinic; the server imports nothing of
+the edge), with the device credential in its environment rather than on its command line. Ctrl-C or SIGTERM stops
+the edge first (SIGTERM, then SIGKILL after EDGE_STOP_SECONDS), then the server."""
 
 from __future__ import annotations
 
@@ -7,13 +12,14 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import signal
+import sys
 from pathlib import Path
 
 from aiohttp import web
 from sqlalchemy import select
 
-from edge_capture.agent import EdgeAgent, EdgeConfig
 from signaling_server import admin
 from signaling_server.app import create_app
 from signaling_server.appkeys import DB
@@ -21,9 +27,12 @@ from signaling_server.consultations import service
 from signaling_server.consultations.state import OPEN_STATES
 from signaling_server.db.models import Consultation, Device, Site, User
 from signaling_server.settings import Settings
+from signaling_server.signaling.rooms import ROOMS
 
 log = logging.getLogger(__name__)
 
+EDGE_WAIT_SECONDS = 60.0  # opening the synthetic source takes a few seconds; a slow machine gets this long
+EDGE_STOP_SECONDS = 10.0
 DEMO_PASSWORD = "teleus-demo"
 DEMO_PEOPLE = [
     ("sono", "Li Na (sonographer)", "sonographer"),
@@ -99,6 +108,43 @@ async def seed_queue(app: web.Application, site_id: str) -> None:
         await store_instance(app, buffer.getvalue(), site_id=site_id, received_via="demo")
 
 
+async def start_edge(url: str, credential: str, data_dir: Path) -> asyncio.subprocess.Process:
+    """`python -m edge_capture` streaming the synthetic thyroid to this server, as the demo's device."""
+    env = {**os.environ, "TELEUS_DEVICE_CREDENTIAL": credential}
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "edge_capture", "--server", url, "--source", "synthetic:thyroid",
+        "--spool", str(data_dir / "edge-outbox"), "--recordings", str(data_dir / "edge-recordings"),
+        env=env,
+    )  # fmt: skip
+
+
+async def stop_edge(edge: asyncio.subprocess.Process) -> None:
+    if edge.returncode is None:
+        with contextlib.suppress(ProcessLookupError):
+            edge.terminate()  # the agent finishes its recordings and closes its peer connections
+        try:
+            await asyncio.wait_for(edge.wait(), EDGE_STOP_SECONDS)
+        except TimeoutError:
+            log.warning("the demo edge did not stop within %.0f s; killing it", EDGE_STOP_SECONDS)
+            with contextlib.suppress(ProcessLookupError):
+                edge.kill()
+            await edge.wait()
+
+
+async def wait_for_edge(app: web.Application, edge: asyncio.subprocess.Process, timeout: float) -> bool:
+    """Until the edge is in the room of an open consultation (True), it exited, or `timeout` passed."""
+    async with app[DB]() as db:
+        waiting = list(await db.scalars(select(Consultation.id).where(Consultation.state.in_(OPEN_STATES))))
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while edge.returncode is None and loop.time() < deadline:
+        rooms = [app[ROOMS].existing(cid) for cid in waiting]
+        if any(room is not None and room.edge() is not None for room in rooms):
+            return True
+        await asyncio.sleep(0.2)
+    return False
+
+
 async def _main(port: int, data_dir: Path) -> None:
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)  # the edge polls every second
     settings = Settings.from_env().with_overrides(data_dir=data_dir, port=port)
@@ -106,36 +152,36 @@ async def _main(port: int, data_dir: Path) -> None:
     runner = web.AppRunner(app)
     await runner.setup()
     await web.TCPSite(runner, settings.host, port).start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
     credential = await seed(app)
     async with app[DB]() as db:
         demo_site = (await db.scalars(select(Site).where(Site.code == "demo"))).one()
     await seed_queue(app, demo_site.id)
     url = f"http://{settings.host}:{port}/"
-    edge = EdgeAgent(
-        EdgeConfig(
-            server_url=url, credential=credential, source="synthetic:thyroid", spool_dir=data_dir / "edge-outbox"
-        )
-    )
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    edge_task = asyncio.create_task(edge.run())
-    await asyncio.wait([asyncio.create_task(edge.ready.wait()), edge_task], return_when=asyncio.FIRST_COMPLETED)
-    print(
-        f"\nteleus demo is running.\n  console:  {url}\n  logins (password '{DEMO_PASSWORD}'):\n"
-        + "".join(f"    {u:<8} {name}\n" for u, name, _ in DEMO_PEOPLE)
-        + "  A thyroid consultation is waiting: sign in as 'expert' and join it; sign in as 'sono' in another\n"
-        "  browser profile to see the sonographer's screen. The edge streams a synthetic thyroid at 720p30.\n"
-        "  The reading queue (#/queue) holds a STAT CT and a routine MR; captures from the live view join it.\n"
-        "  Ctrl-C stops.\n",
-        flush=True,
-    )
-    await stop.wait()
-    edge.stop()
-    with contextlib.suppress(Exception):
-        await asyncio.wait_for(edge_task, 10)
-    await runner.cleanup()
+    edge = await start_edge(url, credential, data_dir)
+    try:
+        waited = asyncio.create_task(wait_for_edge(app, edge, EDGE_WAIT_SECONDS))
+        await asyncio.wait([waited, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED)
+        if not stop.is_set():
+            if not waited.result():
+                log.warning("the demo edge is not streaming yet (exit status %s); see its log above", edge.returncode)
+            print(
+                f"\nteleus demo is running.\n  console:  {url}\n  logins (password '{DEMO_PASSWORD}'):\n"
+                + "".join(f"    {u:<8} {name}\n" for u, name, _ in DEMO_PEOPLE)
+                + "  A thyroid consultation is waiting: sign in as 'expert' and join it; sign in as 'sono' in "
+                "another\n  browser profile to see the sonographer's screen. The edge streams a synthetic thyroid "
+                "at 720p30.\n  The reading queue (#/queue) holds a STAT CT and a routine MR; captures from the live "
+                "view join it.\n  Ctrl-C stops.\n",
+                flush=True,
+            )
+            await stop.wait()
+        waited.cancel()
+    finally:
+        await stop_edge(edge)
+        await runner.cleanup()
 
 
 def run(args: argparse.Namespace) -> int:

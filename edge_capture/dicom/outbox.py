@@ -38,8 +38,9 @@ from pathlib import Path
 
 from pydicom.dataset import Dataset
 
-from edge_capture.dicom.stow import StowClient, StowError, failure_is_retryable
+from edge_capture.dicom.stow import StowClient, failure_is_retryable
 from edge_capture.dicom.ultrasound import is_valid_uid
+from edge_capture.errors import StowError, UploadRejected
 
 logger = logging.getLogger(__name__)
 
@@ -58,16 +59,6 @@ _MOVES = {
     UploadState.PENDING: {UploadState.UPLOADING},
     UploadState.UPLOADING: {UploadState.PENDING, UploadState.ACKNOWLEDGED, UploadState.REJECTED},
 }
-
-
-class UploadRejected(Exception):
-    """The server refused the file for good; it is kept in rejected/."""
-
-    def __init__(self, sop_instance_uid: str, code: str, message: str) -> None:
-        super().__init__(f"{code}: {message}")
-        self.sop_instance_uid = sop_instance_uid
-        self.code = code
-        self.message = message
 
 
 @dataclass(frozen=True)

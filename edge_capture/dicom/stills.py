@@ -1,6 +1,8 @@
 """Stills and clips on request: from the frame ring to DICOM objects in the upload outbox.
 
-The console asks for a capture with a small JSON request (:class:`CaptureRequest`)::
+A capture is asked for over REST and reaches the edge as the server's ``capture`` command
+(signaling_server/signaling/messages.py ``CaptureCommand``, PROTOCOL.md §4); :meth:`CaptureRequest.from_command` is
+the one place the edge turns it into its own validated request. As JSON (:meth:`CaptureRequest.from_dict`)::
 
     {"kind": "still", "id": "c-17", "frame_ms": 1767000000123.4,
      "labels": {"side": "R", "structure": "CCA", "plane": "longitudinal", "mode": "b_mode"},
@@ -15,10 +17,13 @@ The console asks for a capture with a small JSON request (:class:`CaptureRequest
 The objects are built on a worker thread, spooled to the outbox, and the result returned at once: the
 upload goes on in the background (``Outbox.acknowledged`` / listeners tell when the server has them).
 
-Error tree (all ValueError with ``code`` and ``message``)::
+Errors (edge_capture/errors.py; each ``code`` is answered as ``capture-failed``)::
 
-    CaptureError: "bad_capture_request" (the JSON), "no_frame" (the ring holds no or too few frames)
-    LabelsError: "invalid_labels"            DicomBuildError: "laterality_required", "bad_frames", ...
+    CaptureError
+    ├── BadCaptureRequest   bad_capture_request (the JSON)
+    ├── NoFrame             no_frame (the ring holds no or too few frames)
+    ├── InvalidLabels       invalid_labels (the labels' own LabelsError, turned into the edge's)
+    └── DicomBuildError     laterality_required, bad_frames, ...
 """
 
 from __future__ import annotations
@@ -34,14 +39,16 @@ from typing import Any
 from pydicom.dataset import Dataset
 from pydicom.uid import generate_uid
 
-from edge_capture.datachannel import Mark, MessageError
+from edge_capture.datachannel import Mark
 from edge_capture.dicom.annotations import build_presentation_state
 from edge_capture.dicom.calibration import PresetCalibration
 from edge_capture.dicom.outbox import Outbox
 from edge_capture.dicom.ultrasound import LossyHistory, StudyContext, build_clip, build_still
+from edge_capture.errors import BadCaptureRequest, InvalidLabels, MessageError, NoFrame
 from edge_capture.frames import SourceFrame
 from edge_capture.ring import FrameRing
-from qc.labels import CaptureLabels
+from qc.labels import CaptureLabels, LabelsError
+from signaling_server.signaling.messages import CaptureCommand
 
 logger = logging.getLogger(__name__)
 
@@ -50,15 +57,8 @@ FAR_FRAME_NS = 1_000_000_000  # a still further than this from the asked time is
 REMEMBERED_REQUESTS = 64
 
 
-class CaptureError(ValueError):
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
-
-
-def _bad(message: str) -> CaptureError:
-    return CaptureError("bad_capture_request", message)
+def _bad(message: str) -> BadCaptureRequest:
+    return BadCaptureRequest(message)
 
 
 @dataclass(frozen=True)
@@ -69,6 +69,19 @@ class CaptureRequest:
     frame_ms: float | None = None  # still: the capture_ms of the frame the expert saw
     seconds: float | None = None  # clip: how far back
     marks: tuple[Mark, ...] | None = None  # still: the page's marks; None = the board's
+
+    @classmethod
+    def from_command(cls, command: CaptureCommand) -> CaptureRequest:
+        """The server's ``capture`` command as the edge's request (the board's marks go on a still)."""
+        return cls.from_dict(
+            {
+                "kind": command.kind,
+                "id": command.id,
+                "frame_ms": command.frame_capture_ms,
+                "seconds": command.seconds,
+                "labels": command.labels,
+            }
+        )
 
     @classmethod
     def from_dict(cls, data: Any) -> CaptureRequest:
@@ -98,7 +111,10 @@ class CaptureRequest:
                 marks = tuple(Mark.from_dict(m) for m in marks)
             except MessageError as error:
                 raise _bad(f"a mark: {error.message}") from None
-        labels = CaptureLabels.from_dict(data.get("labels"))
+        try:
+            labels = CaptureLabels.from_dict(data.get("labels"))
+        except LabelsError as error:
+            raise InvalidLabels(error.message) from None
         return cls(kind, labels, request_id, frame_ms, seconds, marks)
 
 
@@ -185,7 +201,7 @@ class StillCapture:
             else closest_frame(self._all_frames(), frame_capture_time_ns)
         )
         if frame is None:
-            raise CaptureError("no_frame", "no frame has been captured yet")
+            raise NoFrame("no frame has been captured yet")
         if frame_capture_time_ns is not None and abs(frame.capture_time_ns - frame_capture_time_ns) > FAR_FRAME_NS:
             logger.warning(
                 "capture %s: the closest frame is %.1f s from the one asked for",
@@ -241,7 +257,7 @@ class StillCapture:
             # a source that changed size mid-clip: keep the frames of the newest size
             frames = [f for f in frames if f.monotonic_ns >= start_ns and f.image.shape == newest.image.shape]
         if len(frames) < 2:
-            raise CaptureError("no_frame", f"the last {seconds:g} s hold {len(frames)} frame(s); a clip needs two")
+            raise NoFrame(f"the last {seconds:g} s hold {len(frames)} frame(s); a clip needs two")
         uid = self._uid(capture_id, "clip")
         instance = self._instance_number()
         async with self._clip_encoder:

@@ -17,9 +17,9 @@ The teleus server adds its stable error code and message to each failed item in 
 Failure reasons A7xxH (out of resources) and 0110H (processing failure) are the server's trouble and are
 retried; any other reason is a refusal of that file.
 
-Error tree::
+Errors (edge_capture/errors.py)::
 
-    Exception
+    EdgeError
     └── StowError(code, message, status, retryable, retry_after)
           retryable: network errors and timeouts (code "network_error"), 5xx, 408 and 429 (honouring Retry-After)
           permanent: any other 4xx, with the server's {"error": code, "message": text} surfaced;
@@ -40,6 +40,8 @@ from typing import Any
 
 import aiohttp
 
+from edge_capture.errors import StowError
+
 logger = logging.getLogger(__name__)
 
 REFERENCED_SOP_SEQUENCE = "00081199"
@@ -51,28 +53,6 @@ PROCESSING_FAILURE = 0x0110
 RETRYABLE_HTTP = frozenset({408, 429})
 DEVICE_HTTP = frozenset({401, 403})
 TELEUS_CREATOR = "TELEUS 1.0"
-
-
-class StowError(Exception):
-    def __init__(
-        self,
-        code: str,
-        message: str,
-        status: int | None = None,
-        retryable: bool = False,
-        retry_after: float | None = None,
-    ) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
-        self.status = status
-        self.retryable = retryable
-        self.retry_after = retry_after
-
-    @property
-    def blames_file(self) -> bool:
-        """A permanent refusal of the file itself (not the network, the server's health or the credential)."""
-        return not self.retryable and self.status not in DEVICE_HTTP
 
 
 def failure_is_retryable(reason: int) -> bool:

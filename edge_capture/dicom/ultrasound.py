@@ -30,9 +30,9 @@ paired organ; one series per side, since Laterality is a series attribute), stru
 Structure Sequence, plane into View Code Sequence (CID 6), the mode into Image Type value 4, the Doppler angle
 into Doppler Correction Angle of calibrated Doppler regions; the whole summary into Image Comments.
 
-Error tree::
+Errors (edge_capture/errors.py)::
 
-    ValueError
+    CaptureError
     └── DicomBuildError(code, message)
           code "invalid_study_context": a StudyContext field is malformed
           code "laterality_required": a carotid capture without a side
@@ -68,6 +68,7 @@ from pydicom.uid import (
 )
 
 from edge_capture.dicom.calibration import PresetCalibration, to_dataset_sequence
+from edge_capture.errors import DicomBuildError
 from edge_capture.frames import SourceFrame
 from qc.labels import CaptureLabels
 
@@ -113,13 +114,6 @@ _TIME = re.compile(r"\d{6}(\.\d{1,6})?")
 def is_valid_uid(value: object) -> bool:
     """A UID's syntax (PS3.5 §9.1), checked without pydicom's warning; also safe as a file name."""
     return isinstance(value, str) and len(value) <= 64 and _UID.fullmatch(value) is not None
-
-
-class DicomBuildError(ValueError):
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
 
 
 @dataclass(frozen=True)

@@ -7,17 +7,9 @@ from typing import Any
 
 import aiohttp
 
-from edge_capture.client import ServerError
+from edge_capture.errors import OffsetRefused, ServerError
 
 CHUNK_HEADER = "X-Chunk-SHA256"
-
-
-class OffsetRefused(ServerError):
-    """409 ``wrong_offset`` or ``checksum_mismatch``: the server has ``offset`` bytes of the file; go on from there."""
-
-    def __init__(self, status: int, code: str, message: str, offset: int) -> None:
-        super().__init__(status, code, message)
-        self.offset = offset
 
 
 class RecordingApi:

@@ -16,6 +16,7 @@ from typing import Any
 
 from edge_capture import datachannel as dc
 from recordings import timeline as tl
+from signaling_server.signaling import messages as m
 
 PAGE_ROLES = ("expert", "sonographer", "observer")
 
@@ -49,43 +50,40 @@ class Room:
     """The pages in the consultation's room, as the recording saw them arrive and go."""
 
     def __init__(self) -> None:
-        self.peers: dict[str, dict[str, Any]] = {}
+        self.peers: dict[str, m.Peer] = {}
 
-    def joined(self, peer: dict[str, Any]) -> list[tl.Event]:
-        if peer.get("role") not in PAGE_ROLES or peer["id"] in self.peers:
+    def joined(self, peer: m.Peer) -> list[tl.Event]:
+        if peer.role not in PAGE_ROLES or peer.id in self.peers:
             return []
-        self.peers[peer["id"]] = peer
-        return [tl.Join(0, str(peer["id"]), str(peer["role"]), str(peer.get("name") or ""))]
+        self.peers[peer.id] = peer
+        return [tl.Join(0, peer.id, peer.role, peer.name)]
 
     def left(self, peer_id: str) -> list[tl.Event]:
         peer = self.peers.pop(peer_id, None)
         if peer is None:
             return []
-        return [tl.Leave(0, peer_id, str(peer["role"]), str(peer.get("name") or ""))]
+        return [tl.Leave(0, peer_id, peer.role, peer.name)]
 
-    def present(self, peers: Iterable[dict[str, Any]]) -> list[tl.Event]:
+    def present(self, peers: Iterable[m.Peer]) -> list[tl.Event]:
         """Everyone in ``peers`` is here now and nobody else (a ``welcome`` after the edge reconnected)."""
         peers = list(peers)
-        here = {p["id"] for p in peers}
+        here = {p.id for p in peers}
         events = [e for gone in list(self.peers) if gone not in here for e in self.left(gone)]
         return events + [e for p in peers for e in self.joined(p)]
 
-    def from_signal(self, message: dict[str, Any]) -> list[tl.Event]:
+    def from_signal(self, message: m.ServerMessage) -> list[tl.Event]:
         """The events in one signaling message (none for most)."""
-        kind = message.get("type")
-        if kind == "welcome":
-            return self.present(message.get("peers") or [])
-        if kind == "peer-joined":
-            return self.joined(message["peer"])
-        if kind == "peer-left":
-            return self.left(str(message["peer_id"]))
-        if kind == "chat":
-            text = str(message.get("text") or "")[: tl.MAX_TEXT]
-            sender = message.get("from")
-            name, role = str(message.get("name") or "")[:200], str(message.get("role") or "")[:16]
-            return [tl.Chat(0, text, name, role, None if sender is None else str(sender))] if text else []
-        if kind == "state":
-            state = (message.get("consultation") or {}).get("state")
+        if isinstance(message, m.Welcome):
+            return self.present(message.peers)
+        if isinstance(message, m.PeerJoined):
+            return self.joined(message.peer)
+        if isinstance(message, m.PeerLeft):
+            return self.left(message.peer_id)
+        if isinstance(message, m.ChatLine):
+            text = message.text[: tl.MAX_TEXT]
+            return [tl.Chat(0, text, message.name[:200], message.role[:16], message.from_)] if text else []
+        if isinstance(message, m.StateChanged):
+            state = message.consultation.get("state")
             return [tl.State(0, state)] if state in tl.CONSULTATION_STATES else []
         return []
 

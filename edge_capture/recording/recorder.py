@@ -32,11 +32,12 @@ from typing import TextIO
 
 import numpy as np
 
+from edge_capture.errors import RingClosed
 from edge_capture.frames import SourceFrame
 from edge_capture.livefirst import LiveFirst
 from edge_capture.recording.mp4 import AUDIO_RATE, Mp4Writer, VideoSettings
 from edge_capture.recording.spool import segment_files
-from edge_capture.ring import FrameRing, RingClosed
+from edge_capture.ring import FrameRing
 from recordings import timeline as tl
 
 logger = logging.getLogger(__name__)

@@ -30,6 +30,7 @@ from edge_capture.ring import FrameRing
 from edge_capture.viewer import Viewer
 from edge_capture.voice import FRAME_SAMPLES, SAMPLE_RATE, VoiceHub
 from recordings import timeline as tl
+from signaling_server.signaling import messages as m
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,7 @@ class SessionRecording:
         self._tasks: list[asyncio.Task[None]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
 
-    async def start(self, state: str, peers: Iterable[dict[str, Any]]) -> None:
+    async def start(self, state: str, peers: Iterable[m.Peer]) -> None:
         folder = self.kit.root / self.cid
         first = await asyncio.to_thread(next_segment, folder)
         self._loop = asyncio.get_running_loop()
@@ -94,7 +95,7 @@ class SessionRecording:
             return
         self._try(lambda: [events.from_guidance(message)], message)
 
-    def signal(self, message: dict[str, Any]) -> None:
+    def signal(self, message: m.ServerMessage) -> None:
         self._try(lambda: self.room.from_signal(message), message)
 
     def capture(self, capture_id: str, kind: str, labels: dict[str, Any], sop_uid: str, frames: int) -> None:

@@ -28,8 +28,8 @@ from pathlib import Path
 
 import aiohttp
 
-from edge_capture.client import ServerError
-from edge_capture.recording.api import OffsetRefused, RecordingApi
+from edge_capture.errors import OffsetRefused, ServerError
+from edge_capture.recording.api import RecordingApi
 from edge_capture.recording.mp4 import probe_duration
 from edge_capture.recording.spool import (
     FolderState,

@@ -8,7 +8,7 @@ capture thread downstream never needs to know which kind it has. Source specs:
     file:/path/video.mp4 | file:/path/cine.dcm   a video or DICOM file, looped (file.py)
     device:/dev/video0 | device:0             a V4L2/UVC capture card (device.py)
 
-Errors are `SourceError` with a stable `code` and a readable message:
+Errors are `SourceError` (edge_capture/errors.py) with a stable `code` and a readable message:
 
     SourceError         code
     ├── bad spec        bad_spec      the string names no known source
@@ -26,14 +26,7 @@ from typing import Protocol, runtime_checkable
 import cv2
 import numpy as np
 
-
-class SourceError(Exception):
-    """A source cannot be opened or read. `code` is stable, `message` is for people."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+from edge_capture.errors import SourceError
 
 
 @runtime_checkable
@@ -49,6 +42,14 @@ class FrameSource(Protocol):
     def close(self) -> None: ...
 
 
+class PaceClock(Protocol):
+    """Where a pacer reads the time and how it waits: the `time` module itself, or a test's clock."""
+
+    def monotonic(self) -> float: ...
+
+    def sleep(self, seconds: float, /) -> None: ...
+
+
 class Pacer:
     """Sleeps until the next frame deadline so a file or synthetic source runs at its frame rate.
 
@@ -57,18 +58,19 @@ class Pacer:
     bursting frames to catch up (a live source would have dropped them too).
     """
 
-    def __init__(self, fps: float) -> None:
+    def __init__(self, fps: float, clock: PaceClock = time) -> None:
         if fps <= 0:
             raise ValueError("fps must be > 0")
         self.period = 1.0 / fps
+        self.clock = clock
         self._next: float | None = None
 
     def wait(self) -> None:
-        now = time.monotonic()
+        now = self.clock.monotonic()
         if self._next is None or now - self._next > self.period:
             self._next = now
         elif self._next > now:
-            time.sleep(self._next - now)
+            self.clock.sleep(self._next - now)
         self._next += self.period
 
 

@@ -17,7 +17,8 @@ import sys
 import cv2
 import numpy as np
 
-from edge_capture.sources.base import SourceError, letterbox
+from edge_capture.errors import SourceError
+from edge_capture.sources.base import letterbox
 
 logger = logging.getLogger(__name__)
 

@@ -13,6 +13,7 @@ through pydicom (Pillow decodes JPEG 2000) and its decoded frames are cached up 
 from __future__ import annotations
 
 import logging
+import time
 
 import cv2
 import numpy as np
@@ -20,7 +21,8 @@ import pydicom
 from pydicom.errors import InvalidDicomError
 from pydicom.pixels.utils import pixel_array
 
-from edge_capture.sources.base import Pacer, SourceError, letterbox
+from edge_capture.errors import SourceError
+from edge_capture.sources.base import PaceClock, Pacer, letterbox
 from recordings.media import cine_fps, jpeg_frames, to_bgr
 
 logger = logging.getLogger(__name__)
@@ -40,6 +42,7 @@ class DicomCineSource:
         *,
         loop: bool = True,
         paced: bool = True,
+        pace_clock: PaceClock = time,
         cache_bytes: int = CACHE_BYTES,
     ) -> None:
         self.path, self.width, self.height, self.loop = path, width, height, loop
@@ -57,7 +60,7 @@ class DicomCineSource:
         self._cached_bytes = 0
         self._position = 0
         self._decode(0)  # fail now, with a clear message, rather than on the capture thread
-        self._pacer = Pacer(self.fps) if paced else None
+        self._pacer = Pacer(self.fps, pace_clock) if paced else None
         logger.info(
             "DICOM %s: %s frame(s) %s×%s at %.3f fps (%s)",
             path,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,28 +17,45 @@ import av
 import numpy as np
 from pydicom.misc import is_dicom
 
-from edge_capture.sources.base import FrameSource, Pacer, SourceError, letterbox
+from edge_capture.errors import SourceError
+from edge_capture.sources.base import FrameSource, PaceClock, Pacer, letterbox
 from edge_capture.sources.dicom import DicomCineSource
 
 logger = logging.getLogger(__name__)
 
 
 def open_file(
-    path: str, width: int, height: int, fps: float = 30.0, *, loop: bool = True, paced: bool = True
+    path: str,
+    width: int,
+    height: int,
+    fps: float = 30.0,
+    *,
+    loop: bool = True,
+    paced: bool = True,
+    pace_clock: PaceClock = time,
 ) -> FrameSource:
     """A DICOM source when the file is DICOM (preamble, or a .dcm name), a video source otherwise.
     `paced=False` replays as fast as decoding allows (offline QC, tests)."""
     if not os.path.isfile(path):
         raise SourceError("not_found", f"no such file: {path}")
     if is_dicom(path) or Path(path).suffix.lower() == ".dcm":
-        return DicomCineSource(path, width, height, fps, loop=loop, paced=paced)
-    return VideoFileSource(path, width, height, loop=loop, paced=paced)
+        return DicomCineSource(path, width, height, fps, loop=loop, paced=paced, pace_clock=pace_clock)
+    return VideoFileSource(path, width, height, loop=loop, paced=paced, pace_clock=pace_clock)
 
 
 class VideoFileSource:
     """Any container/codec FFmpeg decodes, replayed at its average frame rate."""
 
-    def __init__(self, path: str, width: int, height: int, *, loop: bool = True, paced: bool = True) -> None:
+    def __init__(
+        self,
+        path: str,
+        width: int,
+        height: int,
+        *,
+        loop: bool = True,
+        paced: bool = True,
+        pace_clock: PaceClock = time,
+    ) -> None:
         self.path = path
         self.width = width
         self.height = height
@@ -56,7 +74,7 @@ class VideoFileSource:
         except SourceError:
             self.close()
             raise
-        self._pacer = Pacer(self.fps) if paced else None
+        self._pacer = Pacer(self.fps, pace_clock) if paced else None
         logger.info(
             "video file %s: %s×%s at %.3f fps, %s frames",
             path,

@@ -22,7 +22,8 @@ from collections.abc import Callable
 import cv2
 import numpy as np
 
-from edge_capture.sources.base import Pacer, SourceError
+from edge_capture.errors import SourceError
+from edge_capture.sources.base import PaceClock, Pacer
 from edge_capture.sources.bmode import Grid
 from edge_capture.sources.cycle import FAULTS, precompute_cycle
 from edge_capture.sources.scenes import DEPTH_MM, SCENES, Scene
@@ -47,6 +48,7 @@ class SyntheticSource:
         cycle_seconds: float = 3.0,
         paced: bool = True,
         clock: Callable[[], float] = time.time,
+        pace_clock: PaceClock = time,
         patient: str = "DOE^JANE",
         patient_id: str = "TLS-004217",
         fault: str | None = None,
@@ -84,7 +86,7 @@ class SyntheticSource:
         self._background = draw_background(self.layout, notes)
         self._clock = Clock(self.layout, self._background)
         self._now = clock
-        self._pacer = Pacer(fps) if paced else None
+        self._pacer = Pacer(fps, pace_clock) if paced else None
         self.frames_read = 0
         logger.info(
             "synthetic %s %s×%s@%s: %s-frame cycle (%.1f MB) computed in %.2f s",

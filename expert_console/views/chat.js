@@ -1,3 +1,4 @@
+// @ts-check
 // The consultation chat: the log of lines and the input (Enter or the button sends).
 
 import { el } from "./dom.js";

@@ -1,3 +1,4 @@
+// @ts-check
 // The QC dashboard (#/qc?site=&sonographer=&from=&to=&by=sonographer|site): per sonographer or per site over time,
 // SVG charts of session scores, completeness, the trainers' OSAUS and image-quality items and link quality, one point
 // per session (click a point to open its review); then RADPEER peer review of X-ray and CT reports.
@@ -29,113 +30,145 @@ const CHARTS = [
  * @returns {() => void} cleanup
  */
 export function mountDashboard(root, { api, user, query, navigate }) {
-  let filters = {
+  const board = new Dashboard(api, navigate, {
     site: query.get("site") ?? "",
     sonographer: query.get("sonographer") ?? "",
     from: query.get("from") ?? "",
     to: query.get("to") ?? "",
     by: query.get("by") === "site" ? "site" : "sonographer",
-  };
-  let stopped = false;
-  let token = 0;
-  /** @type {any} */
-  let data = null;
-  /** @type {Record<string, string>} chart id → chosen metric */
-  const chosen = Object.fromEntries(CHARTS.map((c) => [c.id, c.choices[0]]));
-  const knownSites = new Map();
-  const knownSonographers = new Map();
-
-  const error = el("p", { class: "error", "data-testid": "dashboard-error", role: "alert", hidden: true });
-  const summary = el("p", { class: "muted", "data-testid": "dashboard-summary" });
-  const site = el("select", { name: "site", "aria-label": "Site" });
-  const sonographer = el("select", { name: "sonographer", "aria-label": "Sonographer" });
-  const from = el("input", { type: "date", name: "from", "aria-label": "From", value: filters.from });
-  const to = el("input", { type: "date", name: "to", "aria-label": "To", value: filters.to });
-  const by = el("select", { name: "by", "aria-label": "Group by" },
-    el("option", { value: "sonographer", text: "per sonographer" }), el("option", { value: "site", text: "per site" }));
-  by.value = filters.by;
-  site.addEventListener("change", () => update({ site: site.value }));
-  sonographer.addEventListener("change", () => update({ sonographer: sonographer.value }));
-  from.addEventListener("change", () => update({ from: from.value }));
-  to.addEventListener("change", () => update({ to: to.value }));
-  by.addEventListener("change", () => update({ by: by.value === "site" ? "site" : "sonographer" }, false));
-  const charts = el("div", { class: "chart-grid", "data-testid": "qc-charts" });
+  });
   const peer = createPeerReview({ api, user, navigate });
+  root.append(el("div", { class: "queue dashboard" }, board.element, peer.element));
+  board.fillSelects();
+  void board.refresh();
+  return () => {
+    board.stopped = true;
+    peer.stop();
+  };
+}
 
-  root.append(el("div", { class: "queue dashboard" },
-    el("section", { class: "panel wide" },
-      el("div", { class: "queue-head" }, el("h2", { text: "Quality control" }), summary),
-      el("form", { class: "queue-filters", onsubmit: (/** @type {Event} */ e) => e.preventDefault() },
+/**
+ * @typedef {{site: string, sonographer: string, from: string, to: string, by: "site"|"sonographer"}} Filters
+ * @typedef {import("../review.js").Dashboard} Answer
+ */
+
+/** The filters and the charts of the QC dashboard. */
+class Dashboard {
+  /**
+   * @param {Api} api
+   * @param {(hash: string) => void} navigate
+   * @param {Filters} filters from the URL
+   */
+  constructor(api, navigate, filters) {
+    this.api = api;
+    this.navigate = navigate;
+    this.filters = filters;
+    this.stopped = false;
+    this.token = 0;
+    /** @type {Answer|null} */ this.data = null;
+    /** @type {Record<string, string>} chart id → chosen metric */
+    this.chosen = Object.fromEntries(CHARTS.map((c) => [c.id, c.choices[0]]));
+    /** @type {Map<string, import("../review.js").Site>} */ this.knownSites = new Map();
+    /** @type {Map<string, import("../review.js").Person>} */ this.knownSonographers = new Map();
+    this.error = el("p", { class: "error", "data-testid": "dashboard-error", role: "alert", hidden: true });
+    this.summary = el("p", { class: "muted", "data-testid": "dashboard-summary" });
+    this.charts = el("div", { class: "chart-grid", "data-testid": "qc-charts" });
+    this.controls = this.filterControls();
+    const { site, sonographer, from, to, by } = this.controls;
+    this.element = el("section", { class: "panel wide" },
+      el("div", { class: "queue-head" }, el("h2", { text: "Quality control" }), this.summary),
+      el("form", { class: "queue-filters", onsubmit: (e) => e.preventDefault() },
         el("label", { class: "filter" }, el("span", { text: "Site" }), site),
         el("label", { class: "filter" }, el("span", { text: "Sonographer" }), sonographer),
         el("label", { class: "filter" }, el("span", { text: "From" }), from),
         el("label", { class: "filter" }, el("span", { text: "To" }), to),
         el("label", { class: "filter" }, el("span", { text: "Lines" }), by)),
-      error, charts),
-    peer.element));
-
-  /**
-   * @param {Partial<typeof filters>} change
-   * @param {boolean} [reload] false: only the grouping changed, redraw what is loaded
-   */
-  function update(change, reload = true) {
-    filters = { ...filters, ...change };
-    const { by: grouping, ...rest } = filters;
-    history.replaceState(null, "", `#/qc${queryString({ ...rest, by: grouping === "site" ? "site" : "" })}`);
-    if (reload) void refresh();
-    else draw();
+      this.error, this.charts);
   }
 
-  function fillSelects() {
+  filterControls() {
+    const filters = this.filters;
+    const site = el("select", { name: "site", "aria-label": "Site" });
+    const sonographer = el("select", { name: "sonographer", "aria-label": "Sonographer" });
+    const from = el("input", { type: "date", name: "from", "aria-label": "From", value: filters.from });
+    const to = el("input", { type: "date", name: "to", "aria-label": "To", value: filters.to });
+    const by = el("select", { name: "by", "aria-label": "Group by" },
+      el("option", { value: "sonographer", text: "per sonographer" }), el("option", { value: "site", text: "per site" }));
+    by.value = filters.by;
+    site.addEventListener("change", () => this.update({ site: site.value }));
+    sonographer.addEventListener("change", () => this.update({ sonographer: sonographer.value }));
+    from.addEventListener("change", () => this.update({ from: from.value }));
+    to.addEventListener("change", () => this.update({ to: to.value }));
+    by.addEventListener("change", () => this.update({ by: by.value === "site" ? "site" : "sonographer" }, false));
+    return { site, sonographer, from, to, by };
+  }
+
+  /**
+   * @param {Partial<Filters>} change
+   * @param {boolean} [reload] false: only the grouping changed, redraw what is loaded
+   */
+  update(change, reload = true) {
+    this.filters = { ...this.filters, ...change };
+    const { by: grouping, ...rest } = this.filters;
+    history.replaceState(null, "", `#/qc${queryString({ ...rest, by: grouping === "site" ? "site" : "" })}`);
+    if (reload) void this.refresh();
+    else this.draw();
+  }
+
+  fillSelects() {
+    const { site, sonographer } = this.controls;
     site.replaceChildren(el("option", { value: "", text: "All sites" }),
-      ...[...knownSites.values()].map((s) => el("option", { value: s.code, text: s.name })));
+      ...[...this.knownSites.values()].map((s) => el("option", { value: s.code, text: s.name })));
     sonographer.replaceChildren(el("option", { value: "", text: "All sonographers" }),
-      ...[...knownSonographers.values()].map((s) => el("option", { value: s.id, text: s.name })));
-    for (const [select, value] of /** @type {[HTMLSelectElement, string][]} */ ([[site, filters.site], [sonographer, filters.sonographer]])) {
+      ...[...this.knownSonographers.values()].map((s) => el("option", { value: s.id, text: s.name })));
+    /** @type {[HTMLSelectElement, string][]} */
+    const chosen = [[site, this.filters.site], [sonographer, this.filters.sonographer]];
+    for (const [select, value] of chosen) {
       if (value && ![...select.options].some((o) => o.value === value)) select.append(el("option", { value, text: value }));
       select.value = value;
     }
   }
 
-  async function refresh() {
-    const mine = ++token;
-    showError(error, null);
+  async refresh() {
+    const mine = ++this.token;
+    showError(this.error, null);
+    let data;
     try {
-      const { by: _grouping, ...wanted } = filters;
-      data = await getDashboard(api, wanted);
+      const { by: _grouping, ...wanted } = this.filters;
+      data = await getDashboard(this.api, wanted);
+      this.data = data;
     } catch (err) {
-      if (!stopped && mine === token) showError(error, asError(err));
+      if (!this.stopped && mine === this.token) showError(this.error, asError(err));
       return;
     }
-    if (stopped || mine !== token) return;
-    for (const s of data.sites) knownSites.set(s.code, s);
-    for (const s of data.sonographers) knownSonographers.set(s.id, s);
-    fillSelects();
-    const reviewed = data.sessions.filter((/** @type {any} */ s) => s.reviews > 0).length;
-    summary.textContent = `${data.sessions.length} session${data.sessions.length === 1 ? "" : "s"} · ${reviewed} reviewed`;
-    draw();
+    if (this.stopped || mine !== this.token) return;
+    for (const s of data.sites) this.knownSites.set(s.code, s);
+    for (const s of data.sonographers) this.knownSonographers.set(s.id, s);
+    this.fillSelects();
+    const reviewed = data.sessions.filter((s) => s.reviews > 0).length;
+    this.summary.textContent = `${data.sessions.length} session${data.sessions.length === 1 ? "" : "s"} · ${reviewed} reviewed`;
+    this.draw();
   }
 
-  function draw() {
+  draw() {
+    const data = this.data;
     if (!data) return;
     /** @type {Map<string, Metric>} */
-    const metrics = new Map(data.metrics.map((/** @type {Metric} */ m) => [m.key, m]));
-    const names = new Map(filters.by === "site"
-      ? data.sites.map((/** @type {any} */ s) => [s.id, s.name])
-      : data.sonographers.map((/** @type {any} */ s) => [s.id, s.name]));
+    const metrics = new Map(data.metrics.map((m) => [m.key, m]));
+    const names = new Map((this.filters.by === "site" ? data.sites : data.sonographers).map((s) => [s.id, s.name]));
     const weights = Object.entries(data.weights).map(([k, w]) => `${k.replace("_", " ")} ${Math.round(Number(w) * 100)} %`);
-    charts.replaceChildren(...CHARTS.map((chart) => {
-      const key = chosen[chart.id];
+    this.charts.replaceChildren(...CHARTS.map((chart) => {
+      const key = this.chosen[chart.id];
       const metric = metrics.get(key) ?? { key, label: key, range: null };
-      const series = groupSeries(data.series[key] ?? [], /** @type {"sonographer"|"site"} */ (filters.by), names);
+      const series = groupSeries(data.series[key] ?? [], this.filters.by, names);
       const picture = lineChart({ key, title: metric.label, series, yRange: metric.range, empty: "No sessions with this measure" });
       picture.addEventListener("click", (event) => {
-        const point = /** @type {Element} */ (event.target).closest("[data-point]");
+        const point = /** @type {Element} a click lands on an element of the chart */ (event.target).closest("[data-point]");
         const id = point?.getAttribute("data-id");
-        if (id) navigate(`#/recordings/${encodeURIComponent(id)}`);
+        if (id) this.navigate(`#/recordings/${encodeURIComponent(id)}`);
       });
       const head = chart.choices.length > 1
-        ? chooser(chart.id, chart.choices.map((c) => [c, metrics.get(c)?.label ?? c]))
+        ? this.chooser(chart.id, chart.choices.map((c) => [c, metrics.get(c)?.label ?? c]))
         : el("h3", { text: metric.label });
       return el("figure", { class: "chart-card", "data-chart-card": chart.id }, head, picture,
         chart.id === "score" ? el("figcaption", { class: "muted small", text: `Weights: ${weights.join(" · ")}` }) : null);
@@ -146,21 +179,14 @@ export function mountDashboard(root, { api, user, query, navigate }) {
    * @param {string} chartId
    * @param {[string, string][]} options
    */
-  function chooser(chartId, options) {
+  chooser(chartId, options) {
     const select = el("select", { "aria-label": "Measure", "data-chooser": chartId },
       options.map(([value, label]) => el("option", { value, text: label })));
-    select.value = chosen[chartId];
+    select.value = this.chosen[chartId];
     select.addEventListener("change", () => {
-      chosen[chartId] = select.value;
-      draw();
+      this.chosen[chartId] = select.value;
+      this.draw();
     });
     return select;
   }
-
-  fillSelects();
-  void refresh();
-  return () => {
-    stopped = true;
-    peer.stop();
-  };
 }

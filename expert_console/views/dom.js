@@ -1,7 +1,10 @@
+// @ts-check
 // Tiny DOM builders for the views: text always goes in through textContent, never as markup.
 
 /**
- * @typedef {Record<string, string|number|boolean|null|undefined|((event: any) => void)>} Attributes
+ * @typedef {{onclick?: (event: MouseEvent) => void, onsubmit?: (event: SubmitEvent) => void,
+ *   onchange?: (event: Event) => void, oninput?: (event: Event) => void, onkeydown?: (event: KeyboardEvent) => void}
+ *   & Record<string, string|number|boolean|null|undefined|((event: never) => void)>} Attributes
  *   `text` sets textContent, `on<event>` adds a listener, `class`, `data-*`, `aria-*` and the rest become
  *   attributes (false/null/undefined leave them out, true sets them empty).
  * @typedef {Node|string|null|undefined|false} Child
@@ -19,7 +22,9 @@ export function el(tag, attributes = {}, ...children) {
   for (const [name, value] of Object.entries(attributes)) {
     if (value === null || value === undefined || value === false) continue;
     if (name === "text") node.textContent = String(value);
-    else if (name.startsWith("on") && typeof value === "function") node.addEventListener(name.slice(2), value);
+    else if (name.startsWith("on") && typeof value === "function") {
+      node.addEventListener(name.slice(2), /** @type {EventListener} typed above for its own event */ (value));
+    }
     else node.setAttribute(name, value === true ? "" : String(value));
   }
   append(node, children);
@@ -75,7 +80,8 @@ export function formatDuration(seconds) {
 /** @param {unknown} err */
 export function asError(err) {
   if (err && typeof err === "object" && "message" in err) {
-    return { code: /** @type {any} */ (err).code ?? "error", message: String(/** @type {any} */ (err).message) };
+    const code = "code" in err && typeof err.code === "string" ? err.code : "error";
+    return { code, message: String(err.message) };
   }
   return { code: "error", message: String(err) };
 }

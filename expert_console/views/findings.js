@@ -1,3 +1,4 @@
+// @ts-check
 // Critical findings in the console: the banner of open findings a referring centre must acknowledge (every page,
 // sonographers and admins; polled every 5 s, escalation level visible), and the study page's panel where the
 // reader holding the lock flags one and sees what became of it.

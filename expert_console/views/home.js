@@ -1,3 +1,4 @@
+// @ts-check
 // The home page (#/), by role: a sonographer requests consultations and returns to their site's open ones;
 // experts, trainers and admins see the waiting and live consultations and join or observe.
 

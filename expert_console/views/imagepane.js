@@ -1,3 +1,4 @@
+// @ts-check
 // One image of the viewer with its tools: zoom (wheel, buttons), pan, window centre/width for CT and X-ray
 // (drag or inputs → a rendered frame with `?window=`), cine at the clip's FrameTime, and the caliper measuring
 // between two clicked pixels with the instance's US Region Calibration, drawn over the image.
@@ -141,7 +142,7 @@ export class ImagePane {
   /**
    * Show an instance (frame 1): metadata first, for its size, frames, window and calibration.
    * @param {InstanceRef} ref
-   * @param {{modality?: string, frames?: number}} [hints] from the study and QIDO, used when metadata is missing
+   * @param {{modality?: string|undefined, frames?: number}} [hints] from the study and QIDO, used when metadata is missing
    */
   async show(ref, hints = {}) {
     const token = ++this.token;

@@ -1,3 +1,4 @@
+// @ts-check
 // The live link panel: what the link does right now (QC.md §3), one line per measure, coloured by level.
 
 import { el, setText } from "./dom.js";

@@ -1,3 +1,4 @@
+// @ts-check
 // The sign-in form (#/login).
 
 import { el, showError, asError } from "./dom.js";
@@ -5,7 +6,7 @@ import { el, showError, asError } from "./dom.js";
 /**
  * @param {HTMLElement} root
  * @param {{api: import("../api.js").Api, onSignedIn: (user: import("../api.js").User) => void,
- *   notice?: string}} context
+ *   notice?: string|undefined}} context
  * @returns {() => void} cleanup
  */
 export function mountLogin(root, { api, onSignedIn, notice }) {

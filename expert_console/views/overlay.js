@@ -1,11 +1,14 @@
+// @ts-check
 // The guidance overlay: a canvas exactly over the video, drawing marks, remote pointers and the stroke being
 // drawn, in normalised image coordinates mapped through the video's content rectangle (letterbox-aware).
 
 import { contentRect, toElement } from "../geometry.js";
 
 /**
- * @typedef {import("../protocol.js").Mark} Mark
- * @typedef {import("../session.js").Pointer} Pointer
+ * @typedef {{kind: string, points: [number, number][], color?: string, from?: string|null}} Mark what is drawn of a
+ *   mark: a live guidance mark (protocol.js) or one replayed from a timeline (replay.js)
+ * @typedef {{x: number|null, y: number|null, visible: boolean, from: string|null, role: string|null}} Pointer a live
+ *   pointer (guidance.js) or a replayed one
  * @typedef {{kind: "arrow"|"circle"|"freehand", points: [number, number][], color: string}} Stroke
  */
 

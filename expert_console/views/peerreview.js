@@ -1,3 +1,4 @@
+// @ts-check
 // RADPEER peer review on the QC dashboard: per reader, the counts of 1, 2a, 2b, 3a and 3b and the discrepancy rate
 // (a stacked bar per reader and a table); for an expert, a random sample of other readers' final X-ray and CT
 // reports to score (1 concur, 2 understandable miss, 3 should be made most of the time; a/b clinical significance).
@@ -10,8 +11,8 @@ import { asError, el, setText, showError } from "./dom.js";
 /**
  * @typedef {import("../api.js").Api} Api
  * @typedef {import("../api.js").User} User
- * @typedef {{reader: {id: string, name: string}, counts: Record<string, number>, total: number,
- *   discrepancies: number, significant: number, discrepancy_rate: number|null}} ReaderRow
+ * @typedef {import("../review.js").PeerSampleItem} PeerSampleItem
+ * @typedef {import("../review.js").ReaderRow} ReaderRow
  */
 
 export const CATEGORIES = [
@@ -33,82 +34,88 @@ const SAMPLE_SIZE = 5;
  * @returns {{element: HTMLElement, refresh: () => Promise<void>, stop: () => void}}
  */
 export function createPeerReview({ api, user, navigate }) {
-  let stopped = false;
-  const error = el("p", { class: "error", "data-testid": "peer-error", role: "alert", hidden: true });
-  const chart = el("div", { class: "peer-chart" });
-  const rows = el("tbody");
-  const sample = el("div", { class: "peer-sample", "data-testid": "peer-sample" });
-  const sampleButton = el("button", { type: "button", class: "primary", "data-action": "peer-sample",
-    text: "Review a sample of reports", onclick: () => void loadSample() });
+  const panel = new PeerReviewPanel(api, user, navigate);
+  void panel.refresh();
+  return {
+    element: panel.element,
+    refresh: () => panel.refresh(),
+    stop() {
+      panel.stopped = true;
+      setText(panel.sample, "");
+    },
+  };
+}
 
-  const element = el("section", { class: "panel wide peer-review", "data-testid": "peer-review" },
-    el("h2", { text: "Peer review (RADPEER)" }),
-    el("p", { class: "muted small", text: "Final X-ray and CT reports reviewed by another reader. 1 concur · 2 discrepancy "
-      + "not ordinarily expected to be made · 3 discrepancy that should be made most of the time · a unlikely, "
-      + "b likely clinically significant." }),
-    error, chart,
-    el("table", { class: "studies", "data-testid": "peer-summary" },
-      el("thead", {}, el("tr", {}, ["Reader", ...CATEGORIES.map((c) => c.label), "Reviews", "Discrepancy rate"]
-        .map((h) => el("th", { text: h })))), rows),
-    user.role === "expert" ? el("div", { class: "peer-actions" }, sampleButton) : null,
-    sample);
+class PeerReviewPanel {
+  /**
+   * @param {Api} api
+   * @param {User} user
+   * @param {(hash: string) => void} navigate
+   */
+  constructor(api, user, navigate) {
+    this.api = api;
+    this.navigate = navigate;
+    this.stopped = false;
+    this.error = el("p", { class: "error", "data-testid": "peer-error", role: "alert", hidden: true });
+    this.chart = el("div", { class: "peer-chart" });
+    this.rows = el("tbody");
+    this.sample = el("div", { class: "peer-sample", "data-testid": "peer-sample" });
+    this.sampleButton = el("button", { type: "button", class: "primary", "data-action": "peer-sample",
+      text: "Review a sample of reports", onclick: () => void this.loadSample() });
+    this.element = el("section", { class: "panel wide peer-review", "data-testid": "peer-review" },
+      el("h2", { text: "Peer review (RADPEER)" }),
+      el("p", { class: "muted small", text: "Final X-ray and CT reports reviewed by another reader. 1 concur · 2 discrepancy "
+        + "not ordinarily expected to be made · 3 discrepancy that should be made most of the time · a unlikely, "
+        + "b likely clinically significant." }),
+      this.error, this.chart,
+      el("table", { class: "studies", "data-testid": "peer-summary" },
+        el("thead", {}, el("tr", {}, ["Reader", ...CATEGORIES.map((c) => c.label), "Reviews", "Discrepancy rate"]
+          .map((h) => el("th", { text: h })))), this.rows),
+      user.role === "expert" ? el("div", { class: "peer-actions" }, this.sampleButton) : null,
+      this.sample);
+  }
 
-  async function refresh() {
+  async refresh() {
     let answer;
     try {
-      answer = await peerSummary(api);
+      answer = await peerSummary(this.api);
     } catch (err) {
-      if (!stopped) showError(error, asError(err));
+      if (!this.stopped) showError(this.error, asError(err));
       return;
     }
-    if (stopped) return;
+    if (this.stopped) return;
     /** @type {ReaderRow[]} */
     const readers = answer.readers;
-    chart.replaceChildren(stackedBars({ key: "peer-review", title: "Peer review scores per reader", categories: CATEGORIES,
+    this.chart.replaceChildren(stackedBars({ key: "peer-review", title: "Peer review scores per reader", categories: CATEGORIES,
       rows: readers.map((r) => ({ key: r.reader.id, label: r.reader.name, values: r.counts,
         note: `${percent(r.discrepancy_rate)} discrepant (${r.total})` })) }));
-    rows.replaceChildren(...readers.map((r) => el("tr", { "data-reader-id": r.reader.id },
+    this.rows.replaceChildren(...readers.map((r) => el("tr", { "data-reader-id": r.reader.id },
       el("td", { text: r.reader.name }),
       ...CATEGORIES.map((c) => el("td", { class: "numeric", "data-category": c.key, text: String(r.counts[c.key] ?? 0) })),
       el("td", { class: "numeric", "data-field": "total", text: String(r.total) }),
       el("td", { class: "numeric", "data-field": "rate", text: percent(r.discrepancy_rate) }))));
-    if (!readers.length) rows.append(el("tr", { class: "empty" }, el("td", { colspan: 8, text: "No peer reviews yet." })));
+    if (!readers.length) this.rows.append(el("tr", { class: "empty" }, el("td", { colspan: 8, text: "No peer reviews yet." })));
   }
 
-  async function loadSample() {
-    showError(error, null);
-    sampleButton.disabled = true;
+  async loadSample() {
+    showError(this.error, null);
+    this.sampleButton.disabled = true;
     try {
-      const reports = await peerSample(api, SAMPLE_SIZE);
-      if (stopped) return;
-      sample.replaceChildren(...(reports.length
-        ? reports.map(card)
+      const reports = await peerSample(this.api, SAMPLE_SIZE);
+      if (this.stopped) return;
+      this.sample.replaceChildren(...(reports.length
+        ? reports.map((item) => this.card(item))
         : [el("p", { class: "muted", text: "Nothing to review: every final X-ray and CT report by others is reviewed." })]));
     } catch (err) {
-      if (!stopped) showError(error, asError(err));
+      if (!this.stopped) showError(this.error, asError(err));
     } finally {
-      sampleButton.disabled = false;
+      this.sampleButton.disabled = false;
     }
   }
 
-  /** @param {any} item a sampled report with its study */
-  function card(item) {
-    const { report, study } = item;
-    const problem = el("p", { class: "error", role: "alert", hidden: true });
-    const significance = el("fieldset", { class: "score-item", disabled: true, "data-field": "significance" },
-      el("legend", { text: "Clinical significance" }),
-      el("div", { class: "score-choices" },
-        ...[["a", "a · unlikely"], ["b", "b · likely"]].map(([value, label]) => el("label", { class: "score-choice" },
-          el("input", { type: "radio", name: `significance-${report.id}`, value }), el("span", { text: label })))));
-    const comment = el("textarea", { rows: 2, maxlength: 2000, name: "comment", "aria-label": "Comment" });
-    const scores = el("fieldset", { class: "score-item", "data-field": "score" }, el("legend", { text: "Score" }),
-      el("div", { class: "score-choices" }, ...SCORES.map(([value, label]) => el("label", { class: "score-choice" },
-        el("input", { type: "radio", name: `score-${report.id}`, value,
-          onchange: () => { significance.disabled = value === "1"; } }),
-        el("span", { text: label })))));
-    const submit = el("button", { type: "submit", class: "primary", text: "Submit review" });
-    const form = el("form", { class: "peer-form" }, scores, significance, el("label", { class: "field" }, "Comment", comment),
-      el("div", { class: "report-buttons" }, submit), problem);
+  /** @param {PeerSampleItem} item a sampled report with its study */
+  card({ report, study }) {
+    const form = peerForm(report.id);
     const content = Object.entries(report.content ?? {})
       .filter(([, v]) => typeof v === "string" && v.trim())
       .map(([k, v]) => el("p", {}, el("strong", { text: `${k.replaceAll("_", " ")}: ` }), String(v)));
@@ -118,40 +125,65 @@ export function createPeerReview({ api, user, navigate }) {
         el("strong", { text: study.description || study.accession || "Study" }),
         el("span", { class: "muted", text: `${study.site.name} · read by ${report.author.name} · approved ${clockTime(report.approved_at)}` }),
         el("button", { type: "button", class: "link", text: "Open study",
-          onclick: () => navigate(`#/studies/${encodeURIComponent(study.id)}`) })),
+          onclick: () => this.navigate(`#/studies/${encodeURIComponent(study.id)}`) })),
       el("div", { class: "peer-report" }, content.length ? content : el("p", { class: "muted", text: "(no text)" })),
-      form);
-    form.addEventListener("submit", async (event) => {
+      form.element);
+    form.element.addEventListener("submit", (event) => {
       event.preventDefault();
-      showError(problem, null);
-      const chosen = /** @type {HTMLInputElement|null} */ (form.querySelector(`input[name="score-${report.id}"]:checked`));
-      const weight = /** @type {HTMLInputElement|null} */ (form.querySelector(`input[name="significance-${report.id}"]:checked`));
-      const score = chosen ? Number(chosen.value) : 0;
-      submit.disabled = true;
-      try {
-        const saved = await submitPeerReview(api, report.id, {
-          score, significance: score > 1 && weight ? /** @type {"a"|"b"} */ (weight.value) : null, comment: comment.value,
-        });
-        node.dataset.reviewed = saved.category;
-        form.replaceWith(el("p", { class: "notice", "data-testid": "peer-done", text: `Reviewed: ${saved.category}` }));
-        await refresh();
-      } catch (err) {
-        showError(problem, asError(err));
-        submit.disabled = false;
-      }
+      void this.submit(report.id, form, node);
     });
     return node;
   }
 
-  void refresh();
-  return {
-    element,
-    refresh,
-    stop() {
-      stopped = true;
-      setText(sample, "");
-    },
-  };
+  /**
+   * @param {string} reportId
+   * @param {ReturnType<typeof peerForm>} form
+   * @param {HTMLElement} node the report's card
+   */
+  async submit(reportId, form, node) {
+    showError(form.problem, null);
+    const chosen = /** @type {HTMLInputElement|null} the selector names radio inputs */ (
+      form.element.querySelector(`input[name="score-${reportId}"]:checked`));
+    const weight = /** @type {HTMLInputElement|null} the selector names radio inputs */ (
+      form.element.querySelector(`input[name="significance-${reportId}"]:checked`));
+    const score = chosen ? Number(chosen.value) : 0;
+    form.submit.disabled = true;
+    try {
+      const saved = await submitPeerReview(this.api, reportId, {
+        score, significance: score > 1 && weight ? /** @type {"a"|"b"} the radios' values */ (weight.value) : null,
+        comment: form.comment.value,
+      });
+      node.dataset.reviewed = saved.category;
+      form.element.replaceWith(el("p", { class: "notice", "data-testid": "peer-done", text: `Reviewed: ${saved.category}` }));
+      await this.refresh();
+    } catch (err) {
+      showError(form.problem, asError(err));
+      form.submit.disabled = false;
+    }
+  }
+}
+
+/**
+ * The RADPEER form of one report: the score, its clinical significance (not for 1) and a comment.
+ * @param {string} reportId
+ */
+function peerForm(reportId) {
+  const problem = el("p", { class: "error", role: "alert", hidden: true });
+  const significance = el("fieldset", { class: "score-item", disabled: true, "data-field": "significance" },
+    el("legend", { text: "Clinical significance" }),
+    el("div", { class: "score-choices" },
+      ...[["a", "a · unlikely"], ["b", "b · likely"]].map(([value, label]) => el("label", { class: "score-choice" },
+        el("input", { type: "radio", name: `significance-${reportId}`, value }), el("span", { text: label })))));
+  const comment = el("textarea", { rows: 2, maxlength: 2000, name: "comment", "aria-label": "Comment" });
+  const scores = el("fieldset", { class: "score-item", "data-field": "score" }, el("legend", { text: "Score" }),
+    el("div", { class: "score-choices" }, ...SCORES.map(([value, label]) => el("label", { class: "score-choice" },
+      el("input", { type: "radio", name: `score-${reportId}`, value,
+        onchange: () => { significance.disabled = value === "1"; } }),
+      el("span", { text: label })))));
+  const submit = el("button", { type: "submit", class: "primary", text: "Submit review" });
+  const element = el("form", { class: "peer-form" }, scores, significance, el("label", { class: "field" }, "Comment", comment),
+    el("div", { class: "report-buttons" }, submit), problem);
+  return { element, problem, comment, submit };
 }
 
 /** @param {number|null} rate 0–1 */

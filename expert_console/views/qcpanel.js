@@ -1,3 +1,4 @@
+// @ts-check
 // The live QC panel, on both the expert's and the sonographer's screen: the edge's image-quality alerts ("image
 // frozen", "gain saturated", "no contact") and the exam's completeness checklist, updated as captures are labelled.
 

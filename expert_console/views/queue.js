@@ -1,3 +1,4 @@
+// @ts-check
 // The reading queue (#/queue?site=&modality=&state=&priority=&overdue=1): studies with live countdowns on the
 // server's clock, overdue rows escalated, lock holders, filters kept in the URL, claim and release.
 
@@ -26,130 +27,198 @@ const SHOWN_STATES = ["examined", "matched", "reported", "approved"];
  * @param {{api: Api, user: User, query: URLSearchParams, navigate: (hash: string) => void}} context
  * @returns {() => void} cleanup
  */
-export function mountQueue(root, { api, user, query, navigate }) {
-  let filters = filtersFromQuery(query);
-  let offsetMs = 0;
-  let stopped = false;
-  let refreshToken = 0;
-  /** @type {Map<string, Row>} */
-  const rows = new Map();
+export function mountQueue(root, context) {
+  const page = new QueuePage(context);
+  root.append(page.element);
+  void page.filters.loadSites(context.api, () => page.stopped);
+  void page.refresh();
+  const timers = [setInterval(() => void page.refresh(), REFRESH_MS), setInterval(() => page.table.tick(), 1000)];
+  return () => {
+    page.stopped = true;
+    for (const timer of timers) clearInterval(timer);
+  };
+}
 
-  const counts = el("p", { class: "queue-counts", "data-testid": "queue-counts", text: "" });
-  const message = el("p", { class: "error", "data-testid": "queue-error", role: "alert", hidden: true });
-  const status = el("p", { class: "status-line", "data-testid": "queue-status", hidden: true });
+/** The queue's head, filters and table, refreshed from the server. */
+class QueuePage {
+  /** @param {{api: Api, user: User, query: URLSearchParams, navigate: (hash: string) => void}} context */
+  constructor({ api, user, query, navigate }) {
+    this.api = api;
+    this.stopped = false;
+    this.refreshToken = 0;
+    this.filters = new QueueFilters(filtersFromQuery(query), () => {
+      // the URL keeps the filters (reload, bookmark, share) without re-mounting the page
+      history.replaceState(null, "", queueHash(this.filters.value));
+      void this.refresh();
+    });
+    this.table = new StudyTable(user, navigate,
+      (action, id) => void this.act(() => (action === "claim" ? claimStudy(api, id) : releaseStudy(api, id))));
+    this.counts = el("p", { class: "queue-counts", "data-testid": "queue-counts", text: "" });
+    this.message = el("p", { class: "error", "data-testid": "queue-error", role: "alert", hidden: true });
+    this.status = el("p", { class: "status-line", "data-testid": "queue-status", hidden: true });
+    this.element = el("div", { class: "queue" },
+      el("section", { class: "panel wide" },
+        el("div", { class: "queue-head" }, el("h2", { text: "Reading queue" }), this.counts),
+        this.filters.element, this.message, el("div", { class: "list-wrap" }, this.table.element), this.status));
+  }
 
-  // ---- filters ----
-  const siteSelect = el("select", { name: "site", "aria-label": "Site" }, el("option", { value: "", text: "All sites" }));
-  if (filters.site) siteSelect.append(el("option", { value: filters.site, text: filters.site }));
-  siteSelect.value = filters.site;
-  siteSelect.addEventListener("change", () => update({ site: siteSelect.value }));
-  const overdueBox = el("input", { type: "checkbox", name: "overdue" });
-  overdueBox.checked = filters.overdue;
-  overdueBox.addEventListener("change", () => update({ overdue: overdueBox.checked }));
+  async refresh() {
+    const token = ++this.refreshToken;
+    const filters = this.filters.value;
+    let queue;
+    try {
+      queue = await listStudies(this.api, filters);
+    } catch (err) {
+      if (this.stopped || token !== this.refreshToken) return;
+      this.status.hidden = false;
+      setText(this.status, `Could not refresh the queue: ${asError(err).message}`);
+      return;
+    }
+    if (this.stopped || token !== this.refreshToken) return;
+    this.table.offsetMs = clockOffset(queue.now);
+    this.status.hidden = true;
+    setText(this.counts, `${queue.counts.open} open · ${queue.counts.overdue} overdue`);
+    this.counts.dataset.overdue = String(queue.counts.overdue);
+    this.table.render(queue.studies, apiQuery(filters) ? "No studies match these filters." : "The queue is empty.");
+  }
 
-  const modalities = [...new Set([...COMMON_MODALITIES, ...filters.modality])].filter((m) => MODALITIES.includes(m));
-  const filterBar = el("form", { class: "queue-filters", "data-testid": "queue-filters", onsubmit: (e) => e.preventDefault() },
-    el("label", { class: "filter" }, el("span", { text: "Site" }), siteSelect),
-    chips("modality", modalities, (m) => m),
-    chips("state", SHOWN_STATES.filter((s) => STATES.includes(s)), (s) => s),
-    chips("priority", PRIORITIES, (p) => p.toUpperCase() === "STAT" ? "STAT" : p),
-    el("label", { class: "filter check" }, overdueBox, el("span", { text: "Overdue only" })),
-    el("button", { type: "button", "data-action": "clear-filters", text: "Clear",
-      onclick: () => update({ site: "", modality: [], state: [], priority: [], overdue: false }) }));
+  /** @param {() => Promise<unknown>} call a claim or a release, then a refresh */
+  async act(call) {
+    showError(this.message, null);
+    try {
+      await call();
+    } catch (err) {
+      showError(this.message, asError(err)); // 409 study_locked: "the study is being read by …"
+    }
+    await this.refresh();
+  }
+}
+
+/** The filter bar: site, modality, state and priority chips, overdue only. */
+class QueueFilters {
+  /**
+   * @param {Filters} filters from the URL
+   * @param {() => void} onChange
+   */
+  constructor(filters, onChange) {
+    this.value = filters;
+    this.onChange = onChange;
+    this.siteSelect = el("select", { name: "site", "aria-label": "Site" }, el("option", { value: "", text: "All sites" }));
+    if (filters.site) this.siteSelect.append(el("option", { value: filters.site, text: filters.site }));
+    this.siteSelect.value = filters.site;
+    this.siteSelect.addEventListener("change", () => this.update({ site: this.siteSelect.value }));
+    this.overdueBox = el("input", { type: "checkbox", name: "overdue" });
+    this.overdueBox.checked = filters.overdue;
+    this.overdueBox.addEventListener("change", () => this.update({ overdue: this.overdueBox.checked }));
+    const modalities = [...new Set([...COMMON_MODALITIES, ...filters.modality])].filter((m) => MODALITIES.includes(m));
+    this.element = el("form", { class: "queue-filters", "data-testid": "queue-filters", onsubmit: (e) => e.preventDefault() },
+      el("label", { class: "filter" }, el("span", { text: "Site" }), this.siteSelect),
+      this.chips("modality", modalities, (m) => m),
+      this.chips("state", SHOWN_STATES.filter((s) => STATES.includes(s)), (s) => s),
+      this.chips("priority", PRIORITIES, (p) => p.toUpperCase() === "STAT" ? "STAT" : p),
+      el("label", { class: "filter check" }, this.overdueBox, el("span", { text: "Overdue only" })),
+      el("button", { type: "button", "data-action": "clear-filters", text: "Clear",
+        onclick: () => this.update({ site: "", modality: [], state: [], priority: [], overdue: false }) }));
+  }
 
   /**
    * @param {"modality"|"state"|"priority"} key
    * @param {string[]} choices
    * @param {(value: string) => string} label
    */
-  function chips(key, choices, label) {
+  chips(key, choices, label) {
     const group = el("div", { class: "chips", role: "group", "aria-label": key, "data-filter": key });
     for (const value of choices) {
       const button = el("button", { type: "button", class: "chip", "data-value": value, text: label(value),
-        "aria-pressed": String(filters[key].includes(value)) });
+        "aria-pressed": String(this.value[key].includes(value)) });
       button.addEventListener("click", () => {
-        const on = !filters[key].includes(value);
-        update({ [key]: on ? [...filters[key], value] : filters[key].filter((v) => v !== value) });
+        const chosen = this.value[key];
+        this.update({ [key]: chosen.includes(value) ? chosen.filter((v) => v !== value) : [...chosen, value] });
       });
       group.append(button);
     }
     return group;
   }
 
-  function syncFilterControls() {
-    siteSelect.value = filters.site;
-    overdueBox.checked = filters.overdue;
-    for (const group of filterBar.querySelectorAll("[data-filter]")) {
-      const key = /** @type {"modality"|"state"|"priority"} */ (/** @type {HTMLElement} */ (group).dataset.filter);
+  /** @param {Partial<Filters>} change */
+  update(change) {
+    this.value = { ...this.value, ...change };
+    this.sync();
+    this.onChange();
+  }
+
+  sync() {
+    const filters = this.value;
+    this.siteSelect.value = filters.site;
+    this.overdueBox.checked = filters.overdue;
+    for (const group of this.element.querySelectorAll("[data-filter]")) {
+      const key = /** @type {"modality"|"state"|"priority"} chips() sets it */ (/** @type {HTMLElement} */ (group).dataset.filter);
       for (const button of group.querySelectorAll("button")) {
         button.setAttribute("aria-pressed", String(filters[key].includes(button.dataset.value ?? "")));
       }
     }
   }
 
-  /** @param {Partial<Filters>} change */
-  function update(change) {
-    filters = { ...filters, ...change };
-    syncFilterControls();
-    // the URL keeps the filters (reload, bookmark, share) without re-mounting the page
-    history.replaceState(null, "", queueHash(filters));
-    void refresh();
-  }
-
-  // ---- the table ----
-  const body = el("tbody");
-  const empty = el("tr", { class: "empty" }, el("td", { colspan: 9, text: "Loading…" }));
-  body.append(empty);
-  const header = ["Priority", "Site", "Patient", "Mod.", "Study", "State", "Due", "Read by", ""];
-  const table = el("table", { class: "studies", "data-testid": "study-list" },
-    el("thead", {}, el("tr", {}, header.map((h) => el("th", { text: h })))), body);
-
-  root.append(el("div", { class: "queue" },
-    el("section", { class: "panel wide" },
-      el("div", { class: "queue-head" }, el("h2", { text: "Reading queue" }), counts),
-      filterBar, message, el("div", { class: "list-wrap" }, table), status)));
-
-  void listSites(api).then((sites) => {
-    if (stopped) return;
-    const chosen = filters.site;
-    siteSelect.replaceChildren(el("option", { value: "", text: "All sites" }));
-    for (const site of sites) siteSelect.append(el("option", { value: site.code, text: site.name }));
-    const known = sites.find((site) => site.code === chosen || site.id === chosen);
-    if (chosen && !known) siteSelect.append(el("option", { value: chosen, text: chosen }));
-    siteSelect.value = known ? known.code : chosen;
-  }).catch(() => {});
-
-  async function refresh() {
-    const token = ++refreshToken;
-    let queue;
+  /**
+   * The site list, by name (a site in the URL that is not known is kept).
+   * @param {Api} api
+   * @param {() => boolean} stopped
+   */
+  async loadSites(api, stopped) {
+    let sites;
     try {
-      queue = await listStudies(api, filters);
-    } catch (err) {
-      if (stopped || token !== refreshToken) return;
-      status.hidden = false;
-      setText(status, `Could not refresh the queue: ${asError(err).message}`);
-      return;
+      sites = await listSites(api);
+    } catch {
+      return; // the list keeps the site from the URL
     }
-    if (stopped || token !== refreshToken) return;
-    offsetMs = clockOffset(queue.now);
-    status.hidden = true;
-    setText(counts, `${queue.counts.open} open · ${queue.counts.overdue} overdue`);
-    counts.dataset.overdue = String(queue.counts.overdue);
-    render(queue.studies);
+    if (stopped()) return;
+    const chosen = this.value.site;
+    const select = this.siteSelect;
+    select.replaceChildren(el("option", { value: "", text: "All sites" }));
+    for (const site of sites) select.append(el("option", { value: site.code, text: site.name }));
+    const known = sites.find((site) => site.code === chosen || site.id === chosen);
+    if (chosen && !known) select.append(el("option", { value: chosen, text: chosen }));
+    select.value = known ? known.code : chosen;
+  }
+}
+
+/** The studies, one row each, kept in the server's order; due times count down every second. */
+class StudyTable {
+  /**
+   * @param {User} user
+   * @param {(hash: string) => void} navigate
+   * @param {(action: "claim"|"release", studyId: string) => void} act
+   */
+  constructor(user, navigate, act) {
+    this.user = user;
+    this.navigate = navigate;
+    this.act = act;
+    this.offsetMs = 0;
+    /** @type {Map<string, Row>} */ this.rows = new Map();
+    this.body = el("tbody");
+    this.empty = el("tr", { class: "empty" }, el("td", { colspan: 9, text: "Loading…" }));
+    this.body.append(this.empty);
+    const header = ["Priority", "Site", "Patient", "Mod.", "Study", "State", "Due", "Read by", ""];
+    this.element = el("table", { class: "studies", "data-testid": "study-list" },
+      el("thead", {}, el("tr", {}, header.map((h) => el("th", { text: h })))), this.body);
   }
 
-  /** @param {Study[]} studies in the server's order */
-  function render(studies) {
+  /**
+   * @param {Study[]} studies in the server's order
+   * @param {string} emptyText what an empty table says
+   */
+  render(studies, emptyText) {
+    const { rows, body, empty } = this;
     const seen = new Set();
     for (const study of studies) {
       seen.add(study.id);
       let row = rows.get(study.id);
       if (!row) {
-        row = createRow(study);
+        row = this.createRow(study);
         rows.set(study.id, row);
       }
       row.study = study;
-      fill(row);
+      this.fill(row);
       body.append(row.row); // re-appending keeps the server's order
     }
     for (const [id, row] of rows) {
@@ -160,13 +229,13 @@ export function mountQueue(root, { api, user, query, navigate }) {
     }
     empty.remove();
     if (!rows.size) {
-      setText(empty, apiQuery(filters) ? "No studies match these filters." : "The queue is empty.");
+      setText(empty, emptyText);
       body.append(empty);
     }
   }
 
   /** @param {Study} study */
-  function createRow(study) {
+  createRow(study) {
     const cells = {
       priority: el("td", { "data-field": "priority" }),
       site: el("td", { "data-field": "site" }),
@@ -179,9 +248,9 @@ export function mountQueue(root, { api, user, query, navigate }) {
     };
     const actions = el("td", { class: "actions" });
     const row = el("tr", { "data-study-id": study.id, tabindex: 0, class: "study-row" }, Object.values(cells), actions);
-    const open = () => navigate(`#/studies/${encodeURIComponent(study.id)}`);
+    const open = () => this.navigate(`#/studies/${encodeURIComponent(study.id)}`);
     row.addEventListener("click", (event) => {
-      if (!(/** @type {HTMLElement} */ (event.target)).closest("button, a, input, select")) open();
+      if (!(/** @type {HTMLElement} a click lands on an element of the row */ (event.target)).closest("button, a, input, select")) open();
     });
     row.addEventListener("keydown", (event) => {
       if (event.key === "Enter" && event.target === row) open();
@@ -190,7 +259,7 @@ export function mountQueue(root, { api, user, query, navigate }) {
   }
 
   /** @param {Row} entry */
-  function fill(entry) {
+  fill(entry) {
     const { study: s, cells } = entry;
     cells.priority.replaceChildren(el("span", { class: `badge priority-${s.priority}`, "data-priority": s.priority,
       text: s.priority === "stat" ? "STAT" : s.priority }));
@@ -201,56 +270,44 @@ export function mountQueue(root, { api, user, query, navigate }) {
     setText(cells.study, [s.description, s.accession].filter(Boolean).join(" · ") || "—");
     setText(cells.state, s.state);
     cells.state.className = `state study-state-${s.state}`;
-    const mine = heldBy(s, user.id);
+    const mine = heldBy(s, this.user.id);
     setText(cells.lock, s.lock ? (mine ? `${s.lock.holder.name} (you)` : s.lock.holder.name) : "—");
     entry.row.dataset.locked = s.lock ? (mine ? "mine" : "other") : "no";
     entry.row.dataset.priority = s.priority;
-    tickRow(entry, Date.now());
+    this.tickRow(entry, Date.now());
     const key = `${s.lock?.holder.id ?? ""}|${s.state}`;
     if (entry.actionKey !== key) {
       entry.actionKey = key;
-      entry.actions.replaceChildren(...actionsFor(s));
+      entry.actions.replaceChildren(...this.actionsFor(s));
     }
   }
 
   /** @param {Study} s */
-  function actionsFor(s) {
+  actionsFor(s) {
+    const { user, act } = this;
     /** @type {HTMLElement[]} */
     const buttons = [el("button", { "data-action": "open", text: "Open",
-      onclick: () => navigate(`#/studies/${encodeURIComponent(s.id)}`) })];
+      onclick: () => this.navigate(`#/studies/${encodeURIComponent(s.id)}`) })];
     if (user.role !== "expert") return buttons;
     if (heldBy(s, user.id)) {
-      buttons.unshift(el("button", { "data-action": "release", text: "Release",
-        onclick: () => act(() => releaseStudy(api, s.id)) }));
+      buttons.unshift(el("button", { "data-action": "release", text: "Release", onclick: () => act("release", s.id) }));
     } else if (["examined", "matched", "reported", "approved"].includes(s.state)) {
-      buttons.unshift(el("button", { "data-action": "claim", class: "primary", text: "Claim",
-        onclick: () => act(() => claimStudy(api, s.id)) }));
+      buttons.unshift(el("button", { "data-action": "claim", class: "primary", text: "Claim", onclick: () => act("claim", s.id) }));
     }
     return buttons;
   }
 
-  /** @param {() => Promise<unknown>} call */
-  async function act(call) {
-    showError(message, null);
-    try {
-      await call();
-    } catch (err) {
-      showError(message, asError(err)); // 409 study_locked: "the study is being read by …"
-    }
-    await refresh();
-  }
-
-  function tick() {
+  tick() {
     const now = Date.now();
-    for (const entry of rows.values()) tickRow(entry, now);
+    for (const entry of this.rows.values()) this.tickRow(entry, now);
   }
 
   /**
    * @param {Row} entry
    * @param {number} now
    */
-  function tickRow(entry, now) {
-    const left = secondsLeft(entry.study, offsetMs, now);
+  tickRow(entry, now) {
+    const left = secondsLeft(entry.study, this.offsetMs, now);
     const level = escalation(left, targetSeconds(entry.study));
     setText(entry.cells.due, formatCountdown(left));
     if (entry.row.dataset.escalation !== level) {
@@ -259,11 +316,4 @@ export function mountQueue(root, { api, user, query, navigate }) {
       entry.row.classList.toggle("due-soon", level === "due-soon");
     }
   }
-
-  void refresh();
-  const timers = [setInterval(() => void refresh(), REFRESH_MS), setInterval(tick, 1000)];
-  return () => {
-    stopped = true;
-    for (const timer of timers) clearInterval(timer);
-  };
 }

@@ -1,3 +1,4 @@
+// @ts-check
 // The report editor's forms, one per kind: thyroid (per nodule the five ACR TI-RADS categories, the foci, three
 // diameters, and the computed points, level and advice), carotid (per side, with the grade and its flags) and free
 // text. Each holds its state in the plain `form` object it is given and says what the server's content is.

@@ -1,3 +1,4 @@
+// @ts-check
 // The trainer's scoring form on the review page: OSAUS (seven items 1–5), the five image-quality items and the
 // overall score (1–5; colour Doppler may be n/a), comments pinned to moments of the video, and the session score
 // with the weights it used. The items come from the server's scheme (GET /api/v1/reviews/scheme).
@@ -15,113 +16,137 @@ import { asError, el, setText, showError } from "./dom.js";
  */
 
 /**
- * @param {{scheme: Scheme, review: Review|null, currentTime: () => number, seek: (t: number) => void,
- *   save: (body: {osaus: Record<string, number|null>, image_quality: Record<string, number|null>,
- *     comments: Comment[]}) => Promise<Review>}} options
+ * @typedef {{osaus: Record<string, number|null>, image_quality: Record<string, number|null>, comments: Comment[]}} ReviewBody
+ * @typedef {{scheme: Scheme, review: Review|null, currentTime: () => number, seek: (t: number) => void,
+ *   save: (body: ReviewBody) => Promise<Review>}} Options
+ * @typedef {{t: number|null, input: HTMLTextAreaElement, row: HTMLElement}} CommentEntry
  */
-export function createReviewForm({ scheme, review, currentTime, seek, save }) {
-  /** @type {{t: number|null, input: HTMLTextAreaElement, row: HTMLElement}[]} */
-  let comments = [];
-  const [low, high] = scheme.scale;
 
-  /**
-   * @param {string} group "osaus" | "image_quality"
-   * @param {Item} item
-   */
-  function itemField(group, item) {
-    const name = `${group}.${item.key}`;
-    const choices = [];
-    for (let value = low; value <= high; value++) {
-      choices.push(el("label", { class: "score-choice" },
-        el("input", { type: "radio", name, value: String(value), "aria-label": `${item.label}: ${value}` }),
-        el("span", { text: String(value) })));
-    }
-    if (item.nullable) {
-      choices.push(el("label", { class: "score-choice na" },
-        el("input", { type: "radio", name, value: "", "aria-label": `${item.label}: not applicable` }),
-        el("span", { text: "n/a" })));
-    }
-    return el("fieldset", { class: "score-item", "data-field": name },
-      el("legend", { text: item.label }), el("div", { class: "score-choices" }, choices));
+/** @param {Options} options */
+export function createReviewForm(options) {
+  const form = new ReviewForm(options);
+  form.show(options.review);
+  return {
+    element: el("section", { class: "panel review-panel" }, el("h2", { text: "Your review" }), form.scorePanel, form.form),
+    /** Keep the pin button's time in step with the video. @param {number} t */
+    setTime(t) {
+      setText(form.pinButton, `Comment at ${formatClock(t)}`);
+    },
+  };
+}
+
+/**
+ * One item's choices: the scale, and n/a when the item may not apply.
+ * @param {string} group "osaus" | "image_quality"
+ * @param {Item} item
+ * @param {[number, number]} scale
+ */
+function itemField(group, item, [low, high]) {
+  const name = `${group}.${item.key}`;
+  const choices = [];
+  for (let value = low; value <= high; value++) {
+    choices.push(el("label", { class: "score-choice" },
+      el("input", { type: "radio", name, value: String(value), "aria-label": `${item.label}: ${value}` }),
+      el("span", { text: String(value) })));
   }
+  if (item.nullable) {
+    choices.push(el("label", { class: "score-choice na" },
+      el("input", { type: "radio", name, value: "", "aria-label": `${item.label}: not applicable` }),
+      el("span", { text: "n/a" })));
+  }
+  return el("fieldset", { class: "score-item", "data-field": name },
+    el("legend", { text: item.label }), el("div", { class: "score-choices" }, choices));
+}
 
-  const commentList = el("ol", { class: "review-comments", "data-testid": "review-comments", "data-field": "comments" });
-  const pinButton = el("button", { type: "button", "data-action": "comment-here", text: "Comment at 00:00",
-    onclick: () => addComment(round(currentTime()), "", true) });
-  const generalButton = el("button", { type: "button", "data-action": "comment-general", text: "General comment",
-    onclick: () => addComment(null, "", true) });
-  const error = el("p", { class: "error", "data-testid": "review-error", role: "alert", hidden: true });
-  const status = el("p", { class: "status-line", "data-testid": "review-status" });
-  const saveButton = el("button", { type: "submit", class: "primary", "data-action": "save-review", text: "Save review" });
-  const scorePanel = el("div", { class: "session-score", "data-testid": "session-score" });
-
-  const form = el("form", { class: "review-form", "data-testid": "review-form", novalidate: true },
-    el("h3", { text: "OSAUS" }), scheme.osaus.map((item) => itemField("osaus", item)),
-    el("h3", { text: "Image quality" }), scheme.image_quality.map((item) => itemField("image_quality", item)),
-    el("h3", { text: "Comments" }), commentList,
-    el("div", { class: "comment-buttons" }, pinButton, generalButton),
-    el("div", { class: "report-buttons" }, saveButton, status), error);
-  form.addEventListener("submit", (event) => {
-    event.preventDefault();
-    void submit();
-  });
+class ReviewForm {
+  /** @param {Options} options */
+  constructor({ scheme, currentTime, seek, save }) {
+    this.scheme = scheme;
+    this.seek = seek;
+    this.save = save;
+    /** @type {CommentEntry[]} */ this.comments = [];
+    this.commentList = el("ol", { class: "review-comments", "data-testid": "review-comments", "data-field": "comments" });
+    this.pinButton = el("button", { type: "button", "data-action": "comment-here", text: "Comment at 00:00",
+      onclick: () => this.addComment(round(currentTime()), "", true) });
+    const generalButton = el("button", { type: "button", "data-action": "comment-general", text: "General comment",
+      onclick: () => this.addComment(null, "", true) });
+    this.error = el("p", { class: "error", "data-testid": "review-error", role: "alert", hidden: true });
+    this.status = el("p", { class: "status-line", "data-testid": "review-status" });
+    this.saveButton = el("button", { type: "submit", class: "primary", "data-action": "save-review", text: "Save review" });
+    this.scorePanel = el("div", { class: "session-score", "data-testid": "session-score" });
+    this.form = el("form", { class: "review-form", "data-testid": "review-form", novalidate: true },
+      el("h3", { text: "OSAUS" }), scheme.osaus.map((item) => itemField("osaus", item, scheme.scale)),
+      el("h3", { text: "Image quality" }), scheme.image_quality.map((item) => itemField("image_quality", item, scheme.scale)),
+      el("h3", { text: "Comments" }), this.commentList,
+      el("div", { class: "comment-buttons" }, this.pinButton, generalButton),
+      el("div", { class: "report-buttons" }, this.saveButton, this.status), this.error);
+    this.form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      void this.submit();
+    });
+  }
 
   /**
    * @param {number|null} t
    * @param {string} text
    * @param {boolean} focus
    */
-  function addComment(t, text, focus) {
+  addComment(t, text, focus) {
     const input = el("textarea", { rows: 2, maxlength: 2000, "aria-label": t === null ? "General comment" : `Comment at ${formatClock(t)}` });
     input.value = text;
+    /** @type {CommentEntry} */
     const entry = { t, input, row: el("li") };
     const at = t === null
       ? el("span", { class: "comment-time muted", text: "general" })
       : el("button", { type: "button", class: "link comment-time", "data-action": "seek", "data-t": String(t),
-        text: formatClock(t), onclick: () => seek(/** @type {number} */ (t)) });
+        text: formatClock(t), onclick: () => this.seek(t) });
     const remove = el("button", { type: "button", class: "link", "data-action": "remove-comment", text: "Remove",
       onclick: () => {
-        comments = comments.filter((c) => c !== entry);
+        this.comments = this.comments.filter((c) => c !== entry);
         entry.row.remove();
       } });
     entry.row.append(el("div", { class: "comment-head" }, at, remove), input);
     entry.row.dataset.t = t === null ? "" : String(t);
-    comments.push(entry);
-    comments.sort((a, b) => (a.t ?? Infinity) - (b.t ?? Infinity));
-    commentList.replaceChildren(...comments.map((c) => c.row));
+    this.comments.push(entry);
+    this.comments.sort((a, b) => (a.t ?? Infinity) - (b.t ?? Infinity));
+    this.commentList.replaceChildren(...this.comments.map((c) => c.row));
     if (focus) input.focus();
   }
 
-  function body() {
+  /** @returns {ReviewBody} */
+  body() {
     /** @type {Record<string, Record<string, number|null>>} */
     const groups = { osaus: {}, image_quality: {} };
     for (const group of /** @type {const} */ (["osaus", "image_quality"])) {
-      for (const item of scheme[group]) {
-        const chosen = /** @type {HTMLInputElement|null} */ (form.querySelector(`input[name="${group}.${item.key}"]:checked`));
+      for (const item of this.scheme[group]) {
+        const chosen = /** @type {HTMLInputElement|null} the selector names radio inputs */ (
+          this.form.querySelector(`input[name="${group}.${item.key}"]:checked`));
         if (chosen) groups[group][item.key] = chosen.value === "" ? null : Number(chosen.value);
       }
     }
     return {
       osaus: groups.osaus,
       image_quality: groups.image_quality,
-      comments: comments.filter((c) => c.input.value.trim()).map((c) => ({ t: c.t, text: c.input.value.trim() })),
+      comments: this.comments.filter((c) => c.input.value.trim()).map((c) => ({ t: c.t, text: c.input.value.trim() })),
     };
   }
 
-  async function submit() {
+  async submit() {
+    const { error, status, saveButton, form } = this;
     showError(error, null);
     for (const node of form.querySelectorAll("[aria-invalid]")) node.removeAttribute("aria-invalid");
     saveButton.disabled = true;
     setText(status, "Saving…");
     try {
-      const saved = await save(body());
-      show(saved);
+      const saved = await this.save(this.body());
+      this.show(saved);
       setText(status, `Saved ${new Date(saved.updated_at).toLocaleTimeString([], { timeStyle: "short" })}`);
     } catch (err) {
       const problem = asError(err);
       setText(status, "");
       showError(error, problem);
-      const field = /** @type {any} */ (err)?.field ?? fieldOf(problem.message);
+      const named = err && typeof err === "object" && "field" in err && typeof err.field === "string" ? err.field : null;
+      const field = named ?? fieldOf(problem.message);
       const node = field ? form.querySelector(`[data-field="${CSS.escape(field.replace(/\[.*$/, ""))}"]`) : null;
       node?.setAttribute("aria-invalid", "true");
     } finally {
@@ -130,32 +155,23 @@ export function createReviewForm({ scheme, review, currentTime, seek, save }) {
   }
 
   /** @param {Review|null} saved */
-  function show(saved) {
+  show(saved) {
     if (!saved) {
-      scorePanel.replaceChildren(el("p", { class: "muted", text: "The session score appears once the review is saved." }));
+      this.scorePanel.replaceChildren(el("p", { class: "muted", text: "The session score appears once the review is saved." }));
       return;
     }
     for (const group of /** @type {const} */ (["osaus", "image_quality"])) {
       for (const [key, value] of Object.entries(saved[group] ?? {})) {
-        const input = /** @type {HTMLInputElement|null} */ (
-          form.querySelector(`input[name="${group}.${key}"][value="${value === null ? "" : String(value)}"]`));
+        const input = /** @type {HTMLInputElement|null} the selector names radio inputs */ (
+          this.form.querySelector(`input[name="${group}.${key}"][value="${value === null ? "" : String(value)}"]`));
         if (input) input.checked = true;
       }
     }
-    comments = [];
-    commentList.replaceChildren();
-    for (const comment of saved.comments ?? []) addComment(comment.t, comment.text, false);
-    scorePanel.replaceChildren(...scoreView(saved.score));
+    this.comments = [];
+    this.commentList.replaceChildren();
+    for (const comment of saved.comments ?? []) this.addComment(comment.t, comment.text, false);
+    this.scorePanel.replaceChildren(...scoreView(saved.score));
   }
-
-  show(review);
-  return {
-    element: el("section", { class: "panel review-panel" }, el("h2", { text: "Your review" }), scorePanel, form),
-    /** Keep the pin button's time in step with the video. @param {number} t */
-    setTime(t) {
-      setText(pinButton, `Comment at ${formatClock(t)}`);
-    },
-  };
 }
 
 /**

@@ -1,3 +1,4 @@
+// @ts-check
 // The study page (#/studies/<id>): header with deadline and lock (claimed, renewed every minute while open,
 // released on leaving), series thumbnails from QIDO-RS, the image viewer (views/imagepane.js), a prior study from
 // any site side by side, the report editor and critical findings.
@@ -29,166 +30,208 @@ const REFRESH_MS = 10_000;
  * @param {{api: Api, user: User, studyId: string, navigate: (hash: string) => void}} context
  * @returns {() => void} cleanup
  */
-export function mountStudy(root, { api, user, studyId, navigate }) {
-  const dicomweb = new DicomWeb({ onUnauthenticated: (error) => api.onUnauthenticated(error) });
-  /** @type {StudyDetail|null} */
-  let study = null;
-  let offsetMs = 0;
-  let holding = false;
-  let stopped = false;
-  /** @type {ReturnType<typeof setInterval>|null} */
-  let renewTimer = null;
+export function mountStudy(root, context) {
+  const page = new StudyPage(context);
+  root.append(page.element);
+  void page.load();
+  const timers = [setInterval(() => void page.load(), REFRESH_MS), setInterval(() => page.tick(), 1000)];
+  return () => {
+    for (const timer of timers) clearInterval(timer);
+    page.dispose();
+  };
+}
 
-  // ---- header ----
-  const title = el("h2", { class: "case-title", "data-testid": "study-title", text: "Study" });
-  const meta = el("span", { class: "muted", "data-testid": "study-meta" });
-  const priority = el("span", { class: "badge", "data-testid": "study-priority" });
-  const state = el("span", { class: "badge", "data-testid": "study-state" });
-  const due = el("span", { class: "study-due", "data-testid": "study-due" });
-  const lockStatus = el("span", { class: "lock-status", "data-testid": "lock-status", text: "" });
-  const claimButton = el("button", { "data-action": "claim", class: "primary", text: "Claim", hidden: true,
-    onclick: () => void claim() });
-  const releaseButton = el("button", { "data-action": "release", text: "Release", hidden: true,
-    onclick: () => void release() });
-  const error = el("p", { class: "error", "data-testid": "study-error", role: "alert", hidden: true });
+/** The header's elements; the claim and release buttons call back into the page. @param {StudyPage} page */
+function studyHeader(page) {
+  return {
+    title: el("h2", { class: "case-title", "data-testid": "study-title", text: "Study" }),
+    meta: el("span", { class: "muted", "data-testid": "study-meta" }),
+    priority: el("span", { class: "badge", "data-testid": "study-priority" }),
+    state: el("span", { class: "badge", "data-testid": "study-state" }),
+    due: el("span", { class: "study-due", "data-testid": "study-due" }),
+    lockStatus: el("span", { class: "lock-status", "data-testid": "lock-status", text: "" }),
+    claimButton: el("button", { "data-action": "claim", class: "primary", text: "Claim", hidden: true,
+      onclick: () => void page.claim() }),
+    releaseButton: el("button", { "data-action": "release", text: "Release", hidden: true,
+      onclick: () => void page.release() }),
+    error: el("p", { class: "error", "data-testid": "study-error", role: "alert", hidden: true }),
+  };
+}
 
-  // ---- images ----
-  const seriesList = el("div", { class: "series-list", "data-testid": "series-list" },
-    el("p", { class: "muted", text: "Loading images…" }));
-  const main = new ImagePane({ dicomweb, name: "main", title: "" });
-  const prior = new ImagePane({ dicomweb, name: "prior", title: "Prior" });
-  prior.element.hidden = true;
-  const priorSelect = el("select", { name: "prior", "data-testid": "prior-select", "aria-label": "Compare with a prior study" },
-    el("option", { value: "", text: "Compare with a prior…" }));
-  priorSelect.addEventListener("change", () => void showPrior(priorSelect.value));
-  const priorError = el("span", { class: "error", "data-testid": "prior-error", hidden: true });
-  const panes = el("div", { class: "panes" }, main.element, prior.element);
+/** The study, its lock and deadline, and the panels around the images. */
+class StudyPage {
+  /** @param {{api: Api, user: User, studyId: string, navigate: (hash: string) => void}} context */
+  constructor({ api, user, studyId, navigate }) {
+    this.api = api;
+    this.user = user;
+    this.studyId = studyId;
+    /** @type {StudyDetail|null} */ this.study = null;
+    this.offsetMs = 0;
+    this.holding = false;
+    this.stopped = false;
+    /** @type {ReturnType<typeof setInterval>|null} */ this.renewTimer = null;
+    const dicomweb = new DicomWeb({ onUnauthenticated: (error) => api.onUnauthenticated(error) });
+    this.head = studyHeader(this);
+    this.main = new ImagePane({ dicomweb, name: "main", title: "" });
+    this.series = new SeriesList(dicomweb, this.main, () => this.stopped);
+    this.priors = new PriorCompare(dicomweb, this.main, () => this.study?.priors ?? []);
+    this.findings = createStudyFindings({ api, user, studyId });
+    this.report = createReportEditor({ api, user, studyId, onChanged: () => void this.load() });
+    const h = this.head;
+    this.element = el("div", { class: "study" },
+      el("header", { class: "live-head study-head" },
+        el("button", { "data-action": "back", text: "← Queue", onclick: () => navigate("#/queue") }),
+        el("div", { class: "case" }, h.title, h.priority, h.state), h.meta, h.due,
+        el("div", { class: "controls" }, h.lockStatus, h.claimButton, h.releaseButton)),
+      h.error,
+      el("div", { class: "study-body" },
+        el("aside", { class: "series-column" }, el("h3", { text: "Series" }), this.series.element),
+        el("section", { class: "viewer-column" }, this.priors.bar, this.priors.panes),
+        el("aside", { class: "side study-side" }, this.report.element, this.findings.element)));
+  }
 
-  // ---- side ----
-  const findings = createStudyFindings({ api, user, studyId });
-  const report = createReportEditor({ api, user, studyId, onChanged: () => void load() });
-
-  root.append(el("div", { class: "study" },
-    el("header", { class: "live-head study-head" },
-      el("button", { "data-action": "back", text: "← Queue", onclick: () => navigate("#/queue") }),
-      el("div", { class: "case" }, title, priority, state), meta, due,
-      el("div", { class: "controls" }, lockStatus, claimButton, releaseButton)),
-    error,
-    el("div", { class: "study-body" },
-      el("aside", { class: "series-column" }, el("h3", { text: "Series" }), seriesList),
-      el("section", { class: "viewer-column" },
-        el("div", { class: "priors-bar" }, priorSelect, priorError), panes),
-      el("aside", { class: "side study-side" }, report.element, findings.element))));
-
-  async function load() {
+  async load() {
     let data;
     try {
-      data = await getStudy(api, studyId);
+      data = await getStudy(this.api, this.studyId);
     } catch (err) {
-      if (!stopped) showError(error, asError(err));
+      if (!this.stopped) showError(this.head.error, asError(err));
       return;
     }
-    if (stopped) return;
-    const first = study === null;
-    offsetMs = clockOffset(data.now);
-    apply(data);
-    void findings.refresh(); // acknowledgements arrive from the referring centre meanwhile
+    if (this.stopped) return;
+    const first = this.study === null;
+    this.offsetMs = clockOffset(data.now);
+    this.apply(data);
+    void this.findings.refresh(); // acknowledgements arrive from the referring centre meanwhile
     if (first) {
-      void loadImages(data);
-      void report.load(data);
-      fillPriors(data.priors ?? []);
+      void this.series.load(data);
+      void this.report.load(data);
+      this.priors.fill(data.priors ?? []);
     }
   }
 
   /** @param {StudyDetail} data */
-  function apply(data) {
-    study = data;
-    setText(title, data.patient?.name || "Study");
-    setText(meta, [data.site?.name, data.modality, data.accession, data.description, data.patient?.local_id]
+  apply(data) {
+    const h = this.head;
+    this.study = data;
+    this.series.modality = data.modality;
+    setText(h.title, data.patient?.name || "Study");
+    setText(h.meta, [data.site?.name, data.modality, data.accession, data.description, data.patient?.local_id]
       .filter(Boolean).join(" · "));
-    setText(priority, data.priority === "stat" ? "STAT" : data.priority);
-    priority.className = `badge priority-${data.priority}`;
-    setText(state, data.state);
-    state.className = `badge state study-state-${data.state}`;
-    main.title.textContent = [data.modality, data.accession].filter(Boolean).join(" · ");
-    const wasHolding = holding;
-    holding = heldBy(data, user.id);
+    setText(h.priority, data.priority === "stat" ? "STAT" : data.priority);
+    h.priority.className = `badge priority-${data.priority}`;
+    setText(h.state, data.state);
+    h.state.className = `badge state study-state-${data.state}`;
+    this.main.title.textContent = [data.modality, data.accession].filter(Boolean).join(" · ");
+    this.applyLock(data);
+    this.tick();
+  }
+
+  /** @param {StudyDetail} data */
+  applyLock(data) {
+    const { head: h, user } = this;
+    const wasHolding = this.holding;
+    const holding = heldBy(data, user.id);
+    this.holding = holding;
     if (data.lock) {
-      setText(lockStatus, holding
+      setText(h.lockStatus, holding
         ? `Read by you until ${clockTime(data.lock.expires_at)}` : `Being read by ${data.lock.holder.name}`);
     } else {
-      setText(lockStatus, "Not claimed");
+      setText(h.lockStatus, "Not claimed");
     }
-    lockStatus.dataset.lock = data.lock ? (holding ? "mine" : "other") : "none";
-    claimButton.hidden = user.role !== "expert" || holding || data.state === "registered";
-    releaseButton.hidden = !(holding || (user.role === "admin" && data.lock));
-    if (holding && !renewTimer) renewTimer = setInterval(() => void renew(), RENEW_MS);
-    if (!holding && renewTimer) {
-      clearInterval(renewTimer);
-      renewTimer = null;
+    h.lockStatus.dataset.lock = data.lock ? (holding ? "mine" : "other") : "none";
+    h.claimButton.hidden = user.role !== "expert" || holding || data.state === "registered";
+    h.releaseButton.hidden = !(holding || (user.role === "admin" && data.lock));
+    if (holding && !this.renewTimer) this.renewTimer = setInterval(() => void this.renew(), RENEW_MS);
+    if (!holding && this.renewTimer) {
+      clearInterval(this.renewTimer);
+      this.renewTimer = null;
     }
-    if (holding !== wasHolding || report.lockHeld() !== holding) report.setLock(holding);
-    tick();
+    if (holding !== wasHolding || this.report.lockHeld() !== holding) this.report.setLock(holding);
   }
 
-  function tick() {
-    if (!study) return;
-    const left = secondsLeft(study, offsetMs);
-    const level = escalation(left, targetSeconds(study));
-    setText(due, formatCountdown(left));
-    due.dataset.escalation = level;
+  tick() {
+    if (!this.study) return;
+    const left = secondsLeft(this.study, this.offsetMs);
+    const level = escalation(left, targetSeconds(this.study));
+    setText(this.head.due, formatCountdown(left));
+    this.head.due.dataset.escalation = level;
   }
 
-  async function claim() {
-    showError(error, null);
+  async claim() {
+    showError(this.head.error, null);
     try {
-      const claimed = await claimStudy(api, studyId);
-      if (study) apply({ ...study, ...claimed });
+      const claimed = await claimStudy(this.api, this.studyId);
+      if (this.study) this.apply({ ...this.study, ...claimed });
     } catch (err) {
-      showError(error, asError(err)); // study_locked names the holder
-      await load();
+      showError(this.head.error, asError(err)); // study_locked names the holder
+      await this.load();
     }
   }
 
-  async function renew() {
+  async renew() {
     try {
-      const renewed = await claimStudy(api, studyId);
-      if (!stopped && study) apply({ ...study, ...renewed });
+      const renewed = await claimStudy(this.api, this.studyId);
+      if (!this.stopped && this.study) this.apply({ ...this.study, ...renewed });
     } catch (err) {
-      if (stopped) return;
-      showError(error, { code: asError(err).code, message: `The lock could not be renewed: ${asError(err).message}` });
-      await load();
+      if (this.stopped) return;
+      showError(this.head.error, { code: asError(err).code, message: `The lock could not be renewed: ${asError(err).message}` });
+      await this.load();
     }
   }
 
-  async function release() {
-    showError(error, null);
+  async release() {
+    showError(this.head.error, null);
     try {
-      const released = await releaseStudy(api, studyId);
-      if (study) apply({ ...study, ...released });
+      const released = await releaseStudy(this.api, this.studyId);
+      if (this.study) this.apply({ ...this.study, ...released });
     } catch (err) {
-      showError(error, asError(err));
+      showError(this.head.error, asError(err));
     }
+  }
+
+  dispose() {
+    this.stopped = true;
+    if (this.renewTimer) clearInterval(this.renewTimer);
+    this.main.destroy();
+    this.priors.pane.destroy();
+    this.report.destroy();
+    // Leaving the page gives the study back. A closed browser cannot (no CSRF header on a beacon): the lock
+    // then lapses on its own after TELEUS_LOCK_MINUTES.
+    if (this.holding) void releaseStudy(this.api, this.studyId).catch(() => {});
+  }
+}
+
+/** The series column: thumbnails from QIDO-RS; the first image opens in the main pane. */
+class SeriesList {
+  /**
+   * @param {DicomWeb} dicomweb
+   * @param {ImagePane} main
+   * @param {() => boolean} stopped whether the page is gone
+   */
+  constructor(dicomweb, main, stopped) {
+    this.dicomweb = dicomweb;
+    this.main = main;
+    this.stopped = stopped;
+    /** @type {string|undefined} the study's, for the pane's display defaults */ this.modality = undefined;
+    this.element = el("div", { class: "series-list", "data-testid": "series-list" },
+      el("p", { class: "muted", text: "Loading images…" }));
   }
 
   /** @param {StudyDetail} data */
-  async function loadImages(data) {
+  async load(data) {
     let series;
     try {
-      series = await dicomweb.series(data.study_uid);
+      series = await this.dicomweb.series(data.study_uid);
     } catch (err) {
-      if (stopped) return;
-      seriesList.replaceChildren(el("p", { class: "muted", "data-testid": "images-error",
-        text: `No images: ${asError(err).message}` }));
-      main.say("The images could not be listed.");
+      if (this.stopped()) return;
+      this.say(`No images: ${asError(err).message}`, "The images could not be listed.");
       return;
     }
-    if (stopped) return;
-    seriesList.replaceChildren();
+    if (this.stopped()) return;
+    this.element.replaceChildren();
     if (!series.length) {
-      seriesList.append(el("p", { class: "muted", "data-testid": "images-error",
-        text: "No images stored for this study yet." }));
-      main.say("No images stored for this study yet.");
+      this.say("No images stored for this study yet.", "No images stored for this study yet.");
       return;
     }
     let opened = false;
@@ -198,30 +241,48 @@ export function mountStudy(root, { api, user, studyId, navigate }) {
         el("div", { class: "series-label", text: [
           `#${text(item, TAG.SeriesNumber) || "?"}`, text(item, TAG.Modality), text(item, TAG.SeriesDescription),
         ].filter(Boolean).join(" · ") }));
-      seriesList.append(group);
+      this.element.append(group);
       let instances;
       try {
-        instances = await dicomweb.instances(data.study_uid, seriesUid);
+        instances = await this.dicomweb.instances(data.study_uid, seriesUid);
       } catch (err) {
         group.append(el("p", { class: "muted", text: asError(err).message }));
         continue;
       }
-      if (stopped) return;
+      if (this.stopped()) return;
       for (const instance of instances) {
         const ref = instanceRef(instance, data.study_uid, seriesUid);
         const frames = number(instance, TAG.NumberOfFrames) ?? 1;
-        const thumb = el("button", { type: "button", class: "thumb", "data-sop-uid": ref.sopUid, "data-testid": "thumbnail",
-          title: frames > 1 ? `clip, ${frames} frames` : "image" },
-        el("img", { src: dicomweb.renderedUrl(ref, { frame: frames > 1 ? 1 : undefined }), alt: "", loading: "lazy" }),
-        frames > 1 ? el("span", { class: "thumb-badge", text: `▶ ${frames}` }) : null);
-        thumb.addEventListener("click", () => open(ref, frames, thumb));
+        const thumb = this.thumbnail(ref, frames);
         group.append(thumb);
         if (!opened) {
           opened = true;
-          open(ref, frames, thumb);
+          this.open(ref, frames, thumb);
         }
       }
     }
+  }
+
+  /**
+   * @param {string} listText what the series column says
+   * @param {string} paneText what the image pane says
+   */
+  say(listText, paneText) {
+    this.element.replaceChildren(el("p", { class: "muted", "data-testid": "images-error", text: listText }));
+    this.main.say(paneText);
+  }
+
+  /**
+   * @param {InstanceRef} ref
+   * @param {number} frames
+   */
+  thumbnail(ref, frames) {
+    const thumb = el("button", { type: "button", class: "thumb", "data-sop-uid": ref.sopUid, "data-testid": "thumbnail",
+      title: frames > 1 ? `clip, ${frames} frames` : "image" },
+    el("img", { src: this.dicomweb.renderedUrl(ref, { frame: frames > 1 ? 1 : undefined }), alt: "", loading: "lazy" }),
+    frames > 1 ? el("span", { class: "thumb-badge", text: `▶ ${frames}` }) : null);
+    thumb.addEventListener("click", () => this.open(ref, frames, thumb));
+    return thumb;
   }
 
   /**
@@ -229,57 +290,64 @@ export function mountStudy(root, { api, user, studyId, navigate }) {
    * @param {number} frames
    * @param {HTMLElement} thumb
    */
-  function open(ref, frames, thumb) {
-    for (const other of seriesList.querySelectorAll(".thumb[aria-current]")) other.removeAttribute("aria-current");
+  open(ref, frames, thumb) {
+    for (const other of this.element.querySelectorAll(".thumb[aria-current]")) other.removeAttribute("aria-current");
     thumb.setAttribute("aria-current", "true");
-    void main.show(ref, { modality: study?.modality, frames });
+    void this.main.show(ref, { modality: this.modality, frames });
+  }
+}
+
+/** A prior study from any site, chosen in a list, side by side with the main pane. */
+class PriorCompare {
+  /**
+   * @param {DicomWeb} dicomweb
+   * @param {ImagePane} main
+   * @param {() => Study[]} priorsNow the priors of the study as last fetched
+   */
+  constructor(dicomweb, main, priorsNow) {
+    this.dicomweb = dicomweb;
+    this.priorsNow = priorsNow;
+    this.pane = new ImagePane({ dicomweb, name: "prior", title: "Prior" });
+    this.pane.element.hidden = true;
+    this.select = el("select", { name: "prior", "data-testid": "prior-select", "aria-label": "Compare with a prior study" },
+      el("option", { value: "", text: "Compare with a prior…" }));
+    this.select.addEventListener("change", () => void this.show(this.select.value));
+    this.error = el("span", { class: "error", "data-testid": "prior-error", hidden: true });
+    this.bar = el("div", { class: "priors-bar" }, this.select, this.error);
+    this.panes = el("div", { class: "panes" }, main.element, this.pane.element);
   }
 
   /** @param {Study[]} priors */
-  function fillPriors(priors) {
-    priorSelect.hidden = priors.length === 0;
+  fill(priors) {
+    this.select.hidden = priors.length === 0;
     for (const p of priors) {
       const when = p.study_date ? `${p.study_date.slice(0, 4)}-${p.study_date.slice(4, 6)}-${p.study_date.slice(6, 8)}`
         : clockTime(p.examined_at ?? p.registered_at);
       const label = [when, p.modality, p.site?.name, p.accession].filter(Boolean).join(" · ");
-      priorSelect.append(el("option", { value: p.id, text: label }));
+      this.select.append(el("option", { value: p.id, text: label }));
     }
   }
 
   /** @param {string} priorId */
-  async function showPrior(priorId) {
-    showError(priorError, null);
-    const chosen = study?.priors?.find((p) => p.id === priorId);
-    prior.element.hidden = !chosen;
-    panes.classList.toggle("two", Boolean(chosen));
+  async show(priorId) {
+    showError(this.error, null);
+    const chosen = this.priorsNow().find((p) => p.id === priorId);
+    this.pane.element.hidden = !chosen;
+    this.panes.classList.toggle("two", Boolean(chosen));
     if (!chosen) {
-      prior.stop();
+      this.pane.stop();
       return;
     }
-    prior.title.textContent = ["Prior", chosen.site?.name, chosen.modality, chosen.accession].filter(Boolean).join(" · ");
+    this.pane.title.textContent = ["Prior", chosen.site?.name, chosen.modality, chosen.accession].filter(Boolean).join(" · ");
     try {
-      const [firstSeries] = await dicomweb.series(chosen.study_uid);
+      const [firstSeries] = await this.dicomweb.series(chosen.study_uid);
       if (!firstSeries) throw new Error("the prior study has no images stored");
       const seriesUid = text(firstSeries, TAG.SeriesInstanceUID);
-      const [firstInstance] = await dicomweb.instances(chosen.study_uid, seriesUid);
+      const [firstInstance] = await this.dicomweb.instances(chosen.study_uid, seriesUid);
       if (!firstInstance) throw new Error("the prior study has no images stored");
-      await prior.show(instanceRef(firstInstance, chosen.study_uid, seriesUid), { modality: chosen.modality });
+      await this.pane.show(instanceRef(firstInstance, chosen.study_uid, seriesUid), { modality: chosen.modality });
     } catch (err) {
-      showError(priorError, asError(err));
+      showError(this.error, asError(err));
     }
   }
-
-  void load();
-  const timers = [setInterval(() => void load(), REFRESH_MS), setInterval(tick, 1000)];
-  return () => {
-    stopped = true;
-    for (const timer of timers) clearInterval(timer);
-    if (renewTimer) clearInterval(renewTimer);
-    main.destroy();
-    prior.destroy();
-    report.destroy();
-    // Leaving the page gives the study back. A closed browser cannot (no CSRF header on a beacon): the lock
-    // then lapses on its own after TELEUS_LOCK_MINUTES.
-    if (holding) void releaseStudy(api, studyId).catch(() => {});
-  };
 }

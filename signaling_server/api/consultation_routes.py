@@ -12,7 +12,7 @@ from signaling_server.auth.identity import caller
 from signaling_server.consultations import captures, service
 from signaling_server.consultations.service import ConsultationView
 from signaling_server.consultations.state import OPEN_STATES, ConsultationState
-from signaling_server.signaling.messages import CaptureCommand, CaptureStatus, StateChanged
+from signaling_server.signaling.messages import CaptureStatus, StateChanged
 from signaling_server.signaling.rooms import ROOMS
 
 routes = web.RouteTableDef()
@@ -113,10 +113,7 @@ async def capture(request: web.Request) -> web.Response:
             raise errors.EdgeOffline(
                 "the edge agent is not connected to this consultation; try again when video is back"
             )
-        command = CaptureCommand(
-            wanted.id, wanted.kind, wanted.seconds, wanted.labels, wanted.frame_capture_ms, wanted.by, wanted.by_role
-        )
-        room.send(edge.id, command)
+        room.send(edge.id, wanted)
         room.broadcast(CaptureStatus(wanted.id, "requested", None, {"kind": wanted.kind, "by": wanted.by}))
         await service.record_event(
             db, view.consultation.id, "capture_requested", {"id": wanted.id, "kind": wanted.kind}

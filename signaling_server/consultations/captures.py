@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import secrets
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -21,7 +20,7 @@ from signaling_server.auth.identity import Caller
 from signaling_server.consultations.service import ConsultationView
 from signaling_server.consultations.state import ConsultationState
 from signaling_server.db.models import Instance, Study
-from signaling_server.signaling.messages import CaptureStatus
+from signaling_server.signaling.messages import CaptureCommand, CaptureStatus
 from signaling_server.signaling.rooms import ROOMS
 
 if TYPE_CHECKING:
@@ -32,19 +31,9 @@ MAX_CLIP_SECONDS = 10.0
 MAX_LABELS_BYTES = 2048
 
 
-@dataclass(frozen=True)
-class CaptureRequest:
-    id: str
-    kind: str
-    seconds: float | None
-    labels: dict[str, Any]
-    frame_capture_ms: float | None
-    by: str
-    by_role: str
-
-
-def check(caller: Caller, view: ConsultationView, data: dict[str, Any]) -> CaptureRequest:
-    """Validate a capture request from the consultation's expert or a sonographer of its site."""
+def check(caller: Caller, view: ConsultationView, data: dict[str, Any]) -> CaptureCommand:
+    """Validate a capture request from the consultation's expert or a sonographer of its site; the answer is the
+    command the edge receives (the one capture request of both sides: the edge derives its own from it)."""
     user = caller.require_user("expert", "sonographer")
     consultation = view.consultation
     if user.role == "expert" and consultation.expert_id != user.id:
@@ -71,7 +60,7 @@ def check(caller: Caller, view: ConsultationView, data: dict[str, Any]) -> Captu
     at = data.get("frame_capture_ms")
     if at is not None and (not isinstance(at, int | float) or isinstance(at, bool) or at <= 0):
         raise errors.InvalidRequest("frame_capture_ms: the edge-clock capture time of a displayed frame, or null")
-    return CaptureRequest(
+    return CaptureCommand(
         id=secrets.token_hex(8),
         kind=kind,
         seconds=seconds,

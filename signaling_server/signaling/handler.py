@@ -93,14 +93,14 @@ class _Session:
                 raise m.SignalError("not_allowed", "only the edge offers: it sends the media", "offer")
             self._target(room, message.to, "offer")
             room.negotiations.offer(me.id, message.to)
-            room.send(message.to, m.Relayed("offer", me.id, {"sdp": message.sdp}))
+            room.send(message.to, m.RelayedOffer(me.id, message.sdp))
         elif isinstance(message, m.Answer):
             self._target(room, message.to, "answer")
             room.negotiations.answer(me.id, message.to)
-            room.send(message.to, m.Relayed("answer", me.id, {"sdp": message.sdp}))
+            room.send(message.to, m.RelayedAnswer(me.id, message.sdp))
         elif isinstance(message, m.Ice):
             self._target(room, message.to, "ice")
-            room.send(message.to, m.Relayed("ice", me.id, {"candidate": message.candidate}))
+            room.send(message.to, m.RelayedIce(me.id, message.candidate))
         elif isinstance(message, m.Captured | m.CaptureFailed):
             if me.role != "edge":
                 raise m.SignalError("not_allowed", "only the edge reports captures", message.type)

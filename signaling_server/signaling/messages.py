@@ -1,16 +1,29 @@
-"""The signaling messages of PROTOCOL.md §2 as frozen dataclasses, with pure decode (client → server)
-and encode (server → client). Decoding validates; a refusal is a SignalError carrying the wire code."""
+"""The signaling messages of PROTOCOL.md §2 as frozen dataclasses, with pure codecs for both directions.
+
+    the server:  decode(raw) -> ClientMessage           encode(ServerMessage) -> str
+    the edge:    decode_server_message(raw) -> ServerMessage   encode_client_message(ClientMessage) -> str
+
+The edge agent imports this module (and nothing else of the server), so both ends of the socket speak one
+vocabulary. Decoding validates; a refusal is a SignalError carrying the wire code (`bad_json`, `bad_message`,
+`unknown_type`). For every message x: decode(encode_client_message(x)) == x and
+decode_server_message(encode(x)) == x.
+"""
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 MAX_MESSAGE_BYTES = 64 * 1024
 MAX_CHAT_CHARS = 2000
 MAX_SDP_CHARS = 60 * 1024
+_M = TypeVar("_M")
+ROLES = ("edge", "expert", "sonographer", "observer")
+CAPTURE_KINDS = ("still", "clip")
+CAPTURE_STATES = ("requested", "captured", "stored", "failed")
 
 
 class SignalError(Exception):
@@ -94,6 +107,16 @@ ClientMessage = Join | Offer | Answer | Ice | ChatSend | Leave | Captured | Capt
 
 
 def decode(raw: str | bytes) -> ClientMessage:
+    """A client's message, as the server receives it."""
+    return _decode(raw, _PARSERS)
+
+
+def encode_client_message(message: ClientMessage) -> str:
+    """A client's message, as the edge sends it."""
+    return json.dumps({"type": message.type, **asdict(message)}, ensure_ascii=False)
+
+
+def _decode(raw: str | bytes, parsers: dict[str, Callable[[dict[str, Any]], _M]]) -> _M:
     if len(raw) > MAX_MESSAGE_BYTES:
         raise SignalError("bad_message", f"messages are limited to {MAX_MESSAGE_BYTES} bytes")
     try:
@@ -105,7 +128,7 @@ def decode(raw: str | bytes) -> ClientMessage:
     kind = data.get("type")
     if not isinstance(kind, str):
         raise SignalError("bad_message", "'type' is missing")
-    parse = _PARSERS.get(kind)
+    parse = parsers.get(kind)
     if parse is None:
         raise SignalError("unknown_type", f"unknown message type {kind[:40]!r}", ref=kind[:40])
     try:
@@ -123,6 +146,33 @@ def _str(data: dict[str, Any], key: str, max_len: int, allow_empty: bool = False
     return value
 
 
+def _str_or_none(data: dict[str, Any], key: str, max_len: int) -> str | None:
+    return None if data.get(key) is None else _str(data, key, max_len, allow_empty=True)
+
+
+def _number_or_none(data: dict[str, Any], key: str) -> float | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
+        raise SignalError("bad_message", f"'{key}' must be a number or null")
+    return float(value)
+
+
+def _object(data: dict[str, Any], key: str) -> dict[str, Any]:
+    value = data.get(key)
+    if not isinstance(value, dict):
+        raise SignalError("bad_message", f"'{key}' must be an object")
+    return value
+
+
+def _one_of(data: dict[str, Any], key: str, choices: tuple[str, ...]) -> str:
+    value = data.get(key)
+    if value not in choices:
+        raise SignalError("bad_message", f"'{key}' must be one of {', '.join(choices)}")
+    return str(value)
+
+
 def _join(data: dict[str, Any]) -> Join:
     observe = data.get("observe", False)
     if not isinstance(observe, bool):
@@ -138,10 +188,13 @@ def _sdp(data: dict[str, Any]) -> str:
 
 
 def _ice(data: dict[str, Any]) -> Ice:
-    to = _str(data, "to", 64)
+    return Ice(to=_str(data, "to", 64), candidate=_candidate(data))
+
+
+def _candidate(data: dict[str, Any]) -> dict[str, Any] | None:
     cand = data.get("candidate")
     if cand is None:
-        return Ice(to=to, candidate=None)
+        return None
     if not isinstance(cand, dict) or not isinstance(cand.get("candidate"), str):
         raise SignalError("bad_message", "'candidate' must be an object with a 'candidate' string, or null")
     mid, index = cand.get("sdpMid"), cand.get("sdpMLineIndex")
@@ -151,7 +204,7 @@ def _ice(data: dict[str, Any]) -> Ice:
         raise SignalError("bad_message", "'sdpMLineIndex' must be a non-negative integer")
     if len(cand["candidate"]) > 1024:
         raise SignalError("bad_message", "the candidate is too long")
-    return Ice(to=to, candidate={"candidate": cand["candidate"], "sdpMid": mid, "sdpMLineIndex": index})
+    return {"candidate": cand["candidate"], "sdpMid": mid, "sdpMLineIndex": index}
 
 
 def _chat(data: dict[str, Any]) -> ChatSend:
@@ -165,14 +218,11 @@ def _captured(data: dict[str, Any]) -> Captured:
     frames = data.get("frames")
     if not isinstance(frames, int) or isinstance(frames, bool) or frames < 1:
         raise SignalError("bad_message", "'frames' must be a positive integer")
-    at = data.get("frame_capture_ms")
-    if at is not None and (not isinstance(at, int | float) or isinstance(at, bool)):
-        raise SignalError("bad_message", "'frame_capture_ms' must be a number or null")
     return Captured(
         id=_str(data, "id", 64),
         sop_uid=_str(data, "sop_uid", 64),
         frames=frames,
-        frame_capture_ms=None if at is None else float(at),
+        frame_capture_ms=_number_or_none(data, "frame_capture_ms"),
     )
 
 
@@ -216,12 +266,26 @@ class PeerLeft:
 
 
 @dataclass(frozen=True)
-class Relayed:
-    """An offer, answer or ice message passed on to its target, stamped with the sender."""
+class RelayedOffer:
+    """An offer passed on to its target, stamped with the sender (`from`)."""
 
-    kind: str
+    type: ClassVar[str] = "offer"
     from_: str
-    payload: dict[str, Any] = field(default_factory=dict)
+    sdp: str
+
+
+@dataclass(frozen=True)
+class RelayedAnswer:
+    type: ClassVar[str] = "answer"
+    from_: str
+    sdp: str
+
+
+@dataclass(frozen=True)
+class RelayedIce:
+    type: ClassVar[str] = "ice"
+    from_: str
+    candidate: dict[str, Any] | None  # {"candidate", "sdpMid", "sdpMLineIndex"}; None: end of candidates
 
 
 @dataclass(frozen=True)
@@ -275,14 +339,114 @@ class CaptureStatus:
 
 
 ServerMessage = (
-    Welcome | PeerJoined | PeerLeft | Relayed | ChatLine | StateChanged | ErrorReply | CaptureCommand | CaptureStatus
+    Welcome
+    | PeerJoined
+    | PeerLeft
+    | RelayedOffer
+    | RelayedAnswer
+    | RelayedIce
+    | ChatLine
+    | StateChanged
+    | ErrorReply
+    | CaptureCommand
+    | CaptureStatus
 )
 
 
 def encode(message: ServerMessage) -> str:
-    if isinstance(message, Relayed):
-        return json.dumps({"type": message.kind, "from": message.from_, **message.payload})
+    """A server's message, as the server sends it."""
     data = asdict(message)
     if "from_" in data:
         data["from"] = data.pop("from_")
     return json.dumps({"type": message.type, **data}, ensure_ascii=False)
+
+
+def decode_server_message(raw: str | bytes) -> ServerMessage:
+    """A server's message, as the edge receives it. Unknown fields are ignored, unknown types refused."""
+    return _decode(raw, _SERVER_PARSERS)
+
+
+def _peer(data: Any) -> Peer:
+    if not isinstance(data, dict):
+        raise SignalError("bad_message", "a peer must be an object")
+    return Peer(
+        id=_str(data, "id", 64),
+        role=_one_of(data, "role", ROLES),
+        name=_str(data, "name", 200, allow_empty=True),
+        user_id=_str_or_none(data, "user_id", 64),
+        device_id=_str_or_none(data, "device_id", 64),
+    )
+
+
+def _consultation(data: dict[str, Any]) -> dict[str, Any]:
+    """The consultation as PROTOCOL.md §1 describes it; only its `id` and `state` are checked here."""
+    consultation = _object(data, "consultation")
+    _str(consultation, "id", 64)
+    _str(consultation, "state", 32)
+    return consultation
+
+
+def _welcome(data: dict[str, Any]) -> Welcome:
+    peers = data.get("peers")
+    if not isinstance(peers, list):
+        raise SignalError("bad_message", "'peers' must be a list")
+    return Welcome(you=_peer(data.get("you")), peers=tuple(_peer(p) for p in peers), consultation=_consultation(data))
+
+
+def _chat_line(data: dict[str, Any]) -> ChatLine:
+    line_id = data.get("id")
+    if not isinstance(line_id, int) or isinstance(line_id, bool):
+        raise SignalError("bad_message", "'id' must be an integer")
+    return ChatLine(
+        id=line_id,
+        from_=_str_or_none(data, "from", 64),
+        name=_str(data, "name", 200, allow_empty=True),
+        role=_str(data, "role", 16),
+        text=_str(data, "text", MAX_CHAT_CHARS),
+        at=_str(data, "at", 64),
+    )
+
+
+def _capture_command(data: dict[str, Any]) -> CaptureCommand:
+    kind = _one_of(data, "kind", CAPTURE_KINDS)
+    seconds = _number_or_none(data, "seconds")
+    if kind == "clip" and (seconds is None or seconds <= 0):
+        raise SignalError("bad_message", "a clip needs a positive 'seconds'")
+    return CaptureCommand(
+        id=_str(data, "id", 64),
+        kind=kind,
+        seconds=seconds,
+        labels=_object(data, "labels"),
+        frame_capture_ms=_number_or_none(data, "frame_capture_ms"),
+        by=_str(data, "by", 200, allow_empty=True),
+        by_role=_str(data, "by_role", 16),
+    )
+
+
+def _capture_status(data: dict[str, Any]) -> CaptureStatus:
+    detail = data.get("detail", {})
+    if not isinstance(detail, dict):
+        raise SignalError("bad_message", "'detail' must be an object")
+    return CaptureStatus(
+        id=_str_or_none(data, "id", 64),
+        state=_one_of(data, "state", CAPTURE_STATES),
+        sop_uid=_str_or_none(data, "sop_uid", 64),
+        detail=detail,
+    )
+
+
+_SERVER_PARSERS: dict[str, Callable[[dict[str, Any]], ServerMessage]] = {
+    "welcome": _welcome,
+    "peer-joined": lambda d: PeerJoined(_peer(d.get("peer"))),
+    "peer-left": lambda d: PeerLeft(_str(d, "peer_id", 64)),
+    "offer": lambda d: RelayedOffer(from_=_str(d, "from", 64), sdp=_sdp(d)),
+    "answer": lambda d: RelayedAnswer(from_=_str(d, "from", 64), sdp=_sdp(d)),
+    "ice": lambda d: RelayedIce(from_=_str(d, "from", 64), candidate=_candidate(d)),
+    "chat": _chat_line,
+    "state": lambda d: StateChanged(_consultation(d)),
+    "error": lambda d: ErrorReply(
+        _str(d, "code", 64), _str(d, "message", 2000, allow_empty=True), _str_or_none(d, "ref", 64)
+    ),
+    "capture": _capture_command,
+    "capture-status": _capture_status,
+}

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
+from collections.abc import Callable
 
 import numpy as np
-import pytest
 
 from edge_capture.capture import CaptureThread
 from edge_capture.ring import FrameRing, RingReader
 from edge_capture.sources.base import Pacer, SourceError
 from edge_capture.sources.synthetic import SyntheticSource
+from tests.waiting import wait_until
 
 
 class ScriptedCard:
@@ -37,10 +39,8 @@ class ScriptedCard:
         self.closed = True
 
 
-def wait_for(condition: object, timeout: float = 3.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition() and time.monotonic() < deadline:  # type: ignore[operator]
-        time.sleep(0.005)
+def wait_for(condition: Callable[[], object]) -> None:
+    assert wait_until(condition)
 
 
 def test_frames_are_gap_free_stamped_and_the_run_ends_with_the_source() -> None:
@@ -111,30 +111,40 @@ def test_a_second_run_on_the_same_ring_continues_the_indexes() -> None:
     assert [f.index for f in ring.since(60.0)] == [0, 1, 2]
 
 
+class ThreadNoting(SyntheticSource):
+    """The synthetic scanner, noting which thread each read (and its pacing sleep) ran on."""
+
+    def __init__(self) -> None:
+        super().__init__("carotid", 640, 360, 30.0, cycle_seconds=1.0)
+        self.threads: set[int] = set()
+
+    def read(self) -> np.ndarray:
+        self.threads.add(threading.get_ident())
+        return super().read()
+
+
 async def test_live_synthetic_capture_feeds_an_async_consumer_without_blocking_the_loop() -> None:
     ring = FrameRing()
-    source = await asyncio.to_thread(SyntheticSource, "carotid", 640, 360, 30.0, cycle_seconds=1.0)
+    source = await asyncio.to_thread(ThreadNoting)
     capture = CaptureThread(source, ring, name="synthetic")
     capture.start()
     reader = RingReader(ring)
-    ticks = 0
+    ticks: list[int] = []
 
     async def heartbeat() -> None:
-        nonlocal ticks
         while True:
             await asyncio.sleep(0.01)
-            ticks += 1
+            ticks.append(ring.frames_put)
 
     beat = asyncio.ensure_future(heartbeat())
-    started = time.monotonic()
-    indexes = [(await asyncio.wait_for(reader.next(), 2.0)).index for _ in range(36)]
-    elapsed = time.monotonic() - started
-    stats = capture.stats()
+    indexes = [(await asyncio.wait_for(reader.next(), 30)).index for _ in range(36)]
     beat.cancel()
     assert await asyncio.to_thread(capture.stop)
     assert indexes == sorted(set(indexes))
     assert reader.frames_skipped == indexes[-1] - indexes[0] - (len(indexes) - 1)
-    assert ticks >= 0.5 * elapsed / 0.01  # the loop kept running while capture ran
-    assert stats.fps == pytest.approx(30.0, rel=0.25)
+    # Every read and pacing sleep ran on the capture thread, and the loop kept running while frames came.
+    assert source.threads == {capture._thread.ident} and threading.get_ident() not in source.threads
+    assert len(set(ticks)) >= 5  # the heartbeat ran between frames, again and again
+    assert capture.stats().frames_captured >= 36
     latest = ring.latest()
     assert latest is not None and latest.image.shape == (360, 640, 3)

@@ -22,6 +22,7 @@ from edge_capture.datachannel import (
     decode,
     encode,
 )
+from edge_capture.errors import EdgeError
 
 ARROW = Mark(id="m1", kind="arrow", points=((0.1, 0.2), (0.5, 0.6)), color="#ff8800")
 CIRCLE = Mark(id="c", kind="circle", points=((0.5, 0.5), (0.6, 0.5)))
@@ -213,5 +214,5 @@ def test_nothing_invalid_can_be_built_either() -> None:
 
 def test_a_refusal_becomes_the_error_message_sent_back() -> None:
     error = MessageError("bad_message", "points must be a list of [x, y]")
-    assert error.to_message() == GuidanceError("bad_message", "points must be a list of [x, y]")
-    assert isinstance(error, ValueError)
+    assert GuidanceError.of(error) == GuidanceError("bad_message", "points must be a list of [x, y]")
+    assert isinstance(error, EdgeError) and error.as_json() == {"error": "bad_message", "message": error.message}

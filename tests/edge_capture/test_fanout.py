@@ -34,6 +34,7 @@ from edge_capture.ring import FrameRing
 from edge_capture.tracks import RingVideoTrack, capture_pts
 from edge_capture.viewer import Viewer, answer_sends
 from edge_capture.voice import VoiceHub
+from signaling_server.signaling.messages import Peer
 from tests.edge_capture.test_tracks import Camera, put_frames, read_stamp, received_rtp_timestamp
 
 BITRATE = 2_000_000
@@ -474,7 +475,7 @@ async def test_viewers_share_the_h264_encoder_and_a_vp8_page_gets_its_own(loopba
     viewers = [
         Viewer(
             "c1",
-            {"id": f"p{i}", "role": "observer"},
+            Peer(f"p{i}", "observer", f"observer {i}"),
             ring,
             voice,
             encoding,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import av
@@ -16,6 +15,7 @@ from pydicom.uid import UID, ExplicitVRLittleEndian, generate_uid
 from edge_capture.sources.base import SourceError, open_source
 from edge_capture.sources.dicom import DicomCineSource
 from edge_capture.sources.file import VideoFileSource, open_file
+from tests.clocks import FakeClock
 
 CINE = "color3d_jpeg_baseline.dcm"  # 120 frames 640×480, JPEG baseline YBR_FULL_422, Frame Time 33.333 ms
 
@@ -80,12 +80,13 @@ def test_dicom_cine_is_letterboxed_not_stretched() -> None:
 
 
 def test_dicom_cine_is_paced_at_its_frame_time() -> None:
-    source = open_source("file:" + data_file(CINE), 640, 480)
+    clock = FakeClock()
+    source = open_file(data_file(CINE), 640, 480, pace_clock=clock)
     source.read()
-    started = time.monotonic()
+    started = clock.now
     for _ in range(12):
         source.read()
-    assert time.monotonic() - started == pytest.approx(12 * 0.033333, abs=0.12)
+    assert clock.now - started == pytest.approx(12 * 0.033333, abs=1e-4)  # the cine's Frame Time, 33.33 ms
 
 
 def test_single_frame_dicom_is_a_still_at_the_requested_rate() -> None:
@@ -128,12 +129,13 @@ def test_mp4_without_loop_ends(mp4: Path) -> None:
 
 
 def test_mp4_is_paced_at_its_frame_rate(mp4: Path) -> None:
-    source = open_source(f"file:{mp4}", 320, 240)
+    clock = FakeClock()
+    source = open_file(str(mp4), 320, 240, pace_clock=clock)
     source.read()
-    started = time.monotonic()
+    started = clock.now
     for _ in range(12):
         source.read()
-    assert time.monotonic() - started == pytest.approx(0.5, abs=0.12)
+    assert clock.now - started == pytest.approx(12 / 24)  # the file's 24 fps
     source.close()
 
 

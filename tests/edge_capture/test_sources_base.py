@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 
 from edge_capture.sources.base import FrameSource, Pacer, SourceError, letterbox, open_source, to_bgr
+from tests.clocks import FakeClock
 
 
 @pytest.mark.parametrize("spec", ["", "thyroid", "synthetic:", "camera:0", "device"])
@@ -42,21 +41,26 @@ def test_letterbox_converts_grey_and_passes_exact_sizes_through() -> None:
 
 
 def test_pacer_holds_the_rate_without_drift() -> None:
-    pacer = Pacer(50.0)
-    started = time.monotonic()
+    clock = FakeClock(oversleep=0.003)  # every sleep ends 3 ms late, as on a busy machine
+    pacer = Pacer(50.0, clock)
+    started = clock.now
     for _ in range(26):
         pacer.wait()
-    assert time.monotonic() - started == pytest.approx(0.5, abs=0.08)
+        clock.advance(0.005)  # the reader's own work between frames
+    # 25 periods: each sleep is shortened by the lateness before it, so nothing accumulates
+    assert clock.now - started == pytest.approx(0.5 + 0.003 + 0.005)
 
 
 def test_pacer_does_not_burst_after_a_stall() -> None:
-    pacer = Pacer(50.0)
+    clock = FakeClock()
+    pacer = Pacer(50.0, clock)
     pacer.wait()
-    time.sleep(0.2)  # a stalled reader: ten periods missed
-    started = time.monotonic()
+    clock.advance(0.2)  # a stalled reader: ten periods missed
+    slept_before = len(clock.slept)
     for _ in range(6):
         pacer.wait()
-    assert time.monotonic() - started >= 0.08
+    # the first wait restarts the schedule from now; the next five keep the rate instead of catching up
+    assert clock.slept[slept_before:] == pytest.approx([0.02] * 5)
 
 
 def test_synthetic_source_satisfies_the_protocol() -> None:

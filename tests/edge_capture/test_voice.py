@@ -17,6 +17,7 @@ from aiortc.mediastreams import MediaStreamError
 
 from edge_capture.net import use_loopback_only
 from edge_capture.voice import FRAME_SAMPLES, SAMPLE_RATE, VoiceHub
+from tests.waiting import eventually
 
 
 @pytest.fixture
@@ -181,13 +182,15 @@ async def test_with_nobody_talking_a_listener_gets_silence_in_real_time() -> Non
     hub = VoiceHub("quiet")
     track = hub.listener_track("peer-0")
     try:
-        start = time.monotonic()
+        loop = asyncio.get_running_loop()
+        start = loop.time()
         frames = [await track.recv() for _ in range(10)]
-        elapsed = time.monotonic() - start
+        elapsed = loop.time() - start
     finally:
         hub.close()
         await hub.wait_closed()
-    assert 0.15 <= elapsed <= 0.4  # paced at 20 ms a frame, not as fast as the sender asks
+    # Paced at 20 ms a frame, not as fast as the listener asks (a busy machine only makes it later).
+    assert elapsed >= 9 * 0.020
     for frame in frames:
         assert (frame.format.name, frame.layout.name, frame.sample_rate, frame.samples) == (
             "s16",
@@ -206,8 +209,7 @@ async def test_buffers_stay_bounded_when_a_talker_floods() -> None:
     hub.add_talker("peer-0", flood)
     listener = hub.listener_track("peer-1")  # connected, but its sender never reads
     try:
-        await asyncio.sleep(0.3)
-        assert flood.sent > 100  # far more than 300 ms of voice
+        await eventually(lambda: flood.sent > 100, what="a flood")  # far more voice than the 100 ms a hub keeps
         assert hub.buffered_ms("peer-0") <= 100
         assert hub.dropped_frames("peer-0") >= flood.sent - 5 - 20
         frames = []

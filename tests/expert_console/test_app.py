@@ -43,6 +43,7 @@ MODULES = [
     "views/login.js",
     "views/home.js",
     "views/live.js",
+    "views/guidancetools.js",
     "views/overlay.js",
     "views/chat.js",
     "views/linkpanel.js",

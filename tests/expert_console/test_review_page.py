@@ -56,8 +56,8 @@ async def run(page: Page, body: str, arg: Any = None) -> Any:
 
 # ---- review.js and replay.js ------------------------------------------------------------------------------------
 
-NEW_MODULES = ["review.js", "replay.js", "charts.js", "views/review.js", "views/reviewform.js", "views/recordings.js",
-               "views/dashboard.js", "views/peerreview.js"]
+NEW_MODULES = ["review.js", "replay.js", "charts.js", "views/review.js", "views/reviewplayer.js",
+               "views/reviewform.js", "views/recordings.js", "views/dashboard.js", "views/peerreview.js"]
 
 
 async def test_every_module_of_the_review_pages_parses(page: Page) -> None:

@@ -5,7 +5,6 @@ and released on leaving it, and a critical finding travelling to the referring c
 
 from __future__ import annotations
 
-import asyncio
 import io
 import itertools
 import math
@@ -26,6 +25,7 @@ from signaling_server.appkeys import DB
 from signaling_server.db.models import CriticalFinding
 from tests.expert_console.test_app import Server, context, open_console, server  # noqa: F401  (fixtures)
 from tests.signaling_server.reading.studies import arrive
+from tests.waiting import eventually
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
 
@@ -330,11 +330,11 @@ async def test_lock_renewed_while_open_released_on_leaving_and_finding_acknowled
 
     await page.locator("[data-action=back]").click()  # leaving the study gives it back
     await page.wait_for_url("**/#/queue")
-    for _ in range(50):
-        if await lock_of(expert, sid) is None:
-            break
-        await asyncio.sleep(0.1)
-    assert await lock_of(expert, sid) is None
+
+    async def given_back() -> bool:
+        return await lock_of(expert, sid) is None
+
+    await eventually(given_back, what="the study's lock to be given back")
 
     async with server.app[DB]() as db:  # half an hour unacknowledged, as the escalation timer would leave it
         finding = (await db.scalars(select(CriticalFinding))).one()

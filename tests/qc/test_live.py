@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -14,6 +15,7 @@ from edge_capture.ring import FrameRing
 from edge_capture.sources.synthetic import SyntheticSource
 from qc.live import Alert, Hysteresis, LiveQc, LiveThresholds
 from tests.qc.clips import CLOCK, synthetic
+from tests.waiting import eventually
 
 FAST = LiveThresholds(frozen_seconds=1.0, fov_warmup=5)
 
@@ -39,11 +41,8 @@ class HeldSource:
         self.source.close()
 
 
-async def wait_for(condition: object, seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():  # type: ignore[operator]
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.05)
+async def wait_for(condition: Callable[[], object], seconds: float) -> None:
+    await eventually(condition, max(seconds, 30.0))
 
 
 async def test_a_frozen_scanner_raises_and_clears_frozen() -> None:

@@ -24,6 +24,7 @@ from tests.conftest import THYROID_REQUEST, Api, seed
 from tests.databases import database
 from tests.edge_capture.recording.media import decode, peak_frequency
 from tests.recordings.pages import RtcPage
+from tests.waiting import eventually
 
 FRAME_MS = 1000 / 30
 
@@ -79,13 +80,8 @@ async def clinic(aiohttp_server: Any, aiohttp_client: Any, tmp_path: Path) -> As
                 await api.close()
 
 
-async def until(condition: Any, timeout: float = 20.0, step: float = 0.1) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if result := await condition():
-            return result
-        await asyncio.sleep(step)
-    raise AssertionError("timed out")
+async def until(condition: Any, timeout: float = 60.0) -> Any:
+    return await eventually(condition, timeout, interval=0.1)
 
 
 async def test_a_live_consultation_is_recorded_at_the_edge_and_arrives_whole(
@@ -96,7 +92,7 @@ async def test_a_live_consultation_is_recorded_at_the_edge_and_arrives_whole(
         _, consultation = await sono.post("/api/v1/consultations", THYROID_REQUEST)
         cid = consultation["id"]
         assert consultation["recording"] is True  # every page can show that the session is recorded
-        await until(lambda: asyncio.sleep(0, cid in place.agent.links))
+        await until(lambda: cid in place.agent.links)
 
         expert = RtcPage(expert_api, cid)
         sono_ws = await sono.ws(f"/api/v1/consultations/{cid}/signal")
@@ -126,7 +122,7 @@ async def test_a_live_consultation_is_recorded_at_the_edge_and_arrives_whole(
             return found[0] if found else None
 
         recording = await until(complete)
-        await until(lambda: asyncio.sleep(0, not (place.recordings / cid).exists()))  # deleted once confirmed
+        await until(lambda: not (place.recordings / cid).exists())  # deleted once confirmed
         async with trainer.session.get(f"{trainer.base}/api/v1/recordings/{recording['id']}/media") as response:
             assert response.status == 200
             (tmp_path / "downloaded.mp4").write_bytes(await response.read())
@@ -180,7 +176,7 @@ async def test_a_site_that_does_not_record_is_not_recorded(
         assert status == 200
         _, consultation = await sono.post("/api/v1/consultations", THYROID_REQUEST)
         cid = consultation["id"]
-        await until(lambda: asyncio.sleep(0, cid in place.agent.links))
+        await until(lambda: cid in place.agent.links)
         ws = await expert.ws(f"/api/v1/consultations/{cid}/signal")
         await ws.send_json({"type": "join"})
         welcome = await ws.receive_json()

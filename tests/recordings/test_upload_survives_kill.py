@@ -9,7 +9,6 @@ import hashlib
 import os
 import signal
 import sys
-import time
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -20,6 +19,7 @@ from signaling_server.settings import Settings
 from tests.conftest import THYROID_REQUEST, Api, seed
 from tests.databases import database
 from tests.edge_capture.recording.media import decode
+from tests.waiting import eventually
 
 TELEUS = str(Path(sys.executable).parent / "teleus")
 
@@ -39,13 +39,8 @@ async def start_edge(base: str, credential: str, folder: Path, log: Path, *extra
         )  # fmt: skip
 
 
-async def until(condition: Any, what: str, timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if result := await condition():
-            return result
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
+async def until(condition: Any, what: str, timeout: float = 60.0) -> Any:
+    return await eventually(condition, timeout, interval=0.1, what=what)
 
 
 def sha256(data: bytes) -> str:
@@ -91,7 +86,7 @@ async def test_a_recording_survives_a_killed_edge_agent(
             # Started again while the consultation is still live: it resumes the upload and records segment 1.
             processes.append(await start_edge(base, world.device_a_credential, edge_dir, log))
             second = edge_dir / "recordings" / cid / "media.1.mp4"
-            await until(lambda: asyncio.sleep(0, second.exists() and second.stat().st_size > 0), "segment 1")
+            await until(lambda: second.exists() and second.stat().st_size > 0, "segment 1")
             await asyncio.sleep(1.0)
             status, _ = await sono.post(f"/api/v1/consultations/{cid}/end")
             assert status == 200

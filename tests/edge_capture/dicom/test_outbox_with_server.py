@@ -23,6 +23,7 @@ from signaling_server.db.models import Instance, Study
 from signaling_server.settings import Settings
 from tests.conftest import seed
 from tests.edge_capture.dicom.conftest import context, make_source
+from tests.waiting import eventually
 
 
 def _still() -> Any:
@@ -44,8 +45,8 @@ async def test_a_still_waits_on_disk_through_a_restart_and_lands_once(people: An
     offline = Outbox(spool, unreachable, base_delay=0.05, max_delay=0.2)
     await offline.start()
     await offline.enqueue(ds)
-    await asyncio.sleep(0.5)
-    assert offline.status.pending == 1 and offline.status.last_error
+    await eventually(lambda: offline.status.last_error, what="a failed attempt")
+    assert offline.status.pending == 1
     assert (spool / f"{uid}.dcm").exists()
     await offline.close()  # the agent is stopped (or killed): the file stays
     await unreachable.close()
@@ -115,7 +116,7 @@ async def test_stills_upload_over_https_to_a_server_that_speaks_tls(db_url: str,
         outbox = Outbox(tmp_path / "untrusting", untrusting, base_delay=0.05, max_delay=0.2)
         await outbox.start()
         await outbox.enqueue(ds)
-        await asyncio.sleep(0.5)
+        await eventually(lambda: outbox.status.last_error, what="a refused attempt")
         assert outbox.status.pending == 1 and "certificate" in (outbox.status.last_error or "").lower()
         await outbox.close()
         await untrusting.close()

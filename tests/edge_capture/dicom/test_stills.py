@@ -13,13 +13,14 @@ import pytest
 from edge_capture.datachannel import Mark
 from edge_capture.dicom.calibration import for_synthetic
 from edge_capture.dicom.outbox import Outbox
-from edge_capture.dicom.stills import CaptureError, CaptureRequest, StillCapture, closest_frame
+from edge_capture.dicom.stills import CaptureRequest, StillCapture, closest_frame
 from edge_capture.dicom.stow import StowClient
-from edge_capture.dicom.ultrasound import DicomBuildError
+from edge_capture.errors import BadCaptureRequest, CaptureError, DicomBuildError, InvalidLabels, NoFrame
 from edge_capture.ring import FrameRing
 from edge_capture.sources.synthetic import SyntheticSource
-from qc.labels import CaptureLabels, LabelsError
+from qc.labels import CaptureLabels
 from qc.regions import distance_mm, regions_from_dataset
+from signaling_server.signaling.messages import CaptureCommand
 from tests.edge_capture.dicom.conftest import StowServer, context, dciodvfy, synthetic_frames
 
 LABELS = CaptureLabels(side="R", structure="CCA", plane="transverse")
@@ -126,10 +127,10 @@ async def test_a_request_id_makes_the_capture_idempotent(
 
 async def test_an_empty_ring_has_nothing_to_capture(outbox: Outbox, carotid: SyntheticSource) -> None:
     still_capture = capture(FrameRing(), outbox, carotid)
-    with pytest.raises(CaptureError) as caught:
+    with pytest.raises(NoFrame) as caught:
         await still_capture.capture_still(LABELS)
     assert caught.value.code == "no_frame"
-    with pytest.raises(CaptureError, match="a clip needs two"):
+    with pytest.raises(NoFrame, match="a clip needs two"):
         await still_capture.capture_clip(3.0, LABELS)
 
 
@@ -189,15 +190,34 @@ async def test_handle_serves_requests_with_the_page_or_the_board_marks(
     ],
 )
 def test_malformed_requests_are_refused(request_json: object, message: str) -> None:
-    with pytest.raises(CaptureError) as caught:
+    with pytest.raises(BadCaptureRequest) as caught:
         CaptureRequest.from_dict(request_json)
     assert caught.value.code == "bad_capture_request"
     assert caught.value.message.startswith(message)
 
 
 def test_a_request_with_bad_labels_is_refused_as_labels() -> None:
-    with pytest.raises(LabelsError):
+    with pytest.raises(InvalidLabels) as caught:
         CaptureRequest.from_dict({"kind": "still", "labels": {"side": "up"}})
+    assert isinstance(caught.value, CaptureError) and caught.value.code == "invalid_labels"
+    assert caught.value.message.startswith("side")
+
+
+def test_the_servers_capture_command_is_the_edges_request() -> None:
+    labels = {"side": "R", "structure": "CCA", "plane": "longitudinal"}
+    still = CaptureRequest.from_command(CaptureCommand("c-1", "still", None, labels, 1767000000123.5, "Dr W", "expert"))
+    assert (still.kind, still.id, still.frame_ms, still.seconds, still.marks) == (
+        "still",
+        "c-1",
+        1767000000123.5,
+        None,
+        None,
+    )
+    assert still.labels == CaptureLabels.from_dict(labels)
+    clip = CaptureRequest.from_command(CaptureCommand("c-2", "clip", 6.0, {}, None, "Li", "sonographer"))
+    assert (clip.kind, clip.seconds, clip.labels) == ("clip", 6.0, CaptureLabels())
+    with pytest.raises(InvalidLabels):
+        CaptureRequest.from_command(CaptureCommand("c-3", "still", None, {"mode": "x"}, None, "Li", "sonographer"))
 
 
 def test_closest_frame(carotid: SyntheticSource) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,6 +9,9 @@ import av
 import numpy as np
 
 from edge_capture.sources.base import Pacer
+from tests.waiting import wait_until
+
+__all__ = ["Decoded", "PatternCard", "decode", "peak_frequency", "picture", "tone", "wait_until"]
 
 
 def picture(index: int, width: int = 320, height: int = 240) -> np.ndarray:
@@ -76,12 +78,3 @@ def decode(path: Path) -> Decoded:
 def peak_frequency(samples: np.ndarray) -> float:
     power = np.abs(np.fft.rfft(samples * np.hanning(len(samples)))) ** 2
     return float(np.fft.rfftfreq(len(samples), 1 / 48_000)[int(np.argmax(power[1:])) + 1])
-
-
-def wait_until(condition: object, timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():  # type: ignore[operator]
-            return True
-        time.sleep(0.01)
-    return False

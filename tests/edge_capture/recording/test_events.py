@@ -7,10 +7,11 @@ import pytest
 from edge_capture import datachannel as dc
 from edge_capture.recording import events
 from recordings import timeline as tl
+from signaling_server.signaling import messages as m
 
-EXPERT = {"id": "p1", "role": "expert", "name": "Dr Li", "user_id": "u1", "device_id": None}
-SONO = {"id": "p2", "role": "sonographer", "name": "Wang", "user_id": "u2", "device_id": None}
-EDGE = {"id": "p0", "role": "edge", "name": "north-us-1", "user_id": None, "device_id": "d1"}
+EXPERT = m.Peer("p1", "expert", "Dr Li", "u1", None)
+SONO = m.Peer("p2", "sonographer", "Wang", "u2", None)
+EDGE = m.Peer("p0", "edge", "north-us-1", None, "d1")
 
 
 def test_relayed_guidance_becomes_marks_clears_and_pointers() -> None:
@@ -34,17 +35,16 @@ def test_pointers_are_thinned_to_30_a_second_per_sender_but_hiding_always_counts
 def test_the_room_turns_signaling_into_joins_leaves_chat_and_state() -> None:
     room = events.Room()
     assert room.present([EDGE, EXPERT]) == [tl.Join(0, "p1", "expert", "Dr Li")]  # the edge itself is not news
-    assert room.from_signal({"type": "peer-joined", "peer": SONO}) == [tl.Join(0, "p2", "sonographer", "Wang")]
-    assert room.from_signal({"type": "peer-joined", "peer": SONO}) == []
-    chat = {"type": "chat", "id": 3, "from": "u2", "name": "Wang", "role": "sonographer", "text": "ready", "at": "x"}
+    assert room.from_signal(m.PeerJoined(SONO)) == [tl.Join(0, "p2", "sonographer", "Wang")]
+    assert room.from_signal(m.PeerJoined(SONO)) == []
+    chat = m.ChatLine(3, "u2", "Wang", "sonographer", "ready", "x")
     assert room.from_signal(chat) == [tl.Chat(0, "ready", "Wang", "sonographer", "u2")]
-    assert room.from_signal({"type": "peer-left", "peer_id": "p1"}) == [tl.Leave(0, "p1", "expert", "Dr Li")]
-    assert room.from_signal({"type": "peer-left", "peer_id": "p1"}) == []
-    ended = {"type": "state", "consultation": {"state": "ended"}}
-    assert room.from_signal(ended) == [tl.State(0, "ended")]
-    assert room.from_signal({"type": "offer", "from": "p2", "sdp": "v=0"}) == []
+    assert room.from_signal(m.PeerLeft("p1")) == [tl.Leave(0, "p1", "expert", "Dr Li")]
+    assert room.from_signal(m.PeerLeft("p1")) == []
+    assert room.from_signal(m.StateChanged({"id": "c1", "state": "ended"})) == [tl.State(0, "ended")]
+    assert room.from_signal(m.RelayedOffer("p2", "v=0")) == []
     # The edge reconnected: its welcome says who is there now; what changed meanwhile is recorded.
-    welcome = {"type": "welcome", "you": EDGE, "peers": [EXPERT], "consultation": {}}
+    welcome = m.Welcome(EDGE, (EXPERT,), {"id": "c1", "state": "live"})
     assert room.from_signal(welcome) == [tl.Leave(0, "p2", "sonographer", "Wang"), tl.Join(0, "p1", "expert", "Dr Li")]
 
 

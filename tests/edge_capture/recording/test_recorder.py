@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -39,6 +40,14 @@ def first_frame(ring: FrameRing, header: tl.Header) -> SourceFrame:
     return next(f for f in ring.since(60) if f.capture_time_ns / 1e6 == header.started_at_ms)
 
 
+def on_the_capture_clock(ring: FrameRing, header: tl.Header, count: int) -> list[float]:
+    """The media times (s) of the ``count`` frames the card gave from the segment's first one on, no gap allowed."""
+    origin = first_frame(ring, header)
+    frames = [f for f in ring.since(60) if f.index >= origin.index][:count]
+    assert [f.index for f in frames] == list(range(origin.index, origin.index + count))
+    return [(f.monotonic_ns - origin.monotonic_ns) * 90_000 // 1_000_000_000 / 90_000 for f in frames]
+
+
 def test_a_recording_is_a_playable_mp4_on_the_capture_clock_with_voice_and_events(tmp_path: Path) -> None:
     told: list[Segment] = []
     with capturing(PatternCard(640, 360)) as (ring, capture):
@@ -49,8 +58,11 @@ def test_a_recording_is_a_playable_mp4_on_the_capture_clock_with_voice_and_event
         for k in range(100):  # two seconds of a 440 Hz voice, in the hub's 20 ms frames
             recorder.add_voice(tone(k * 960, 960), start_ns + k * 20_000_000)
         recorder.add_event(tl.Mark(0, "m1", "arrow", ((0.1, 0.1), (0.5, 0.5)), None, "p1"), start_ns + 1_000_000_000)
+        chat_from_ns = time.monotonic_ns()
         recorder.add_event(tl.Chat(0, "hello", "Expert", "expert", "u1"))
-        time.sleep(2.2)
+        chat_until_ns = time.monotonic_ns()
+        # Past the second keyframe (frame 60) and the two seconds of voice, however slowly the card runs.
+        assert wait_until(lambda: recorder.frames_written > 66 and time.monotonic_ns() > start_ns + 2.2e9, 60)
         stats = recorder.stop()
         captured = capture.stats().frames_captured
 
@@ -61,49 +73,66 @@ def test_a_recording_is_a_playable_mp4_on_the_capture_clock_with_voice_and_event
     pts = decoded.video_pts
     assert pts[0] == 0 and all(b > a for a, b in itertools.pairwise(pts))
     assert len(pts) == stats.frames_written and len(pts) <= captured
-    assert len(pts) == pytest.approx(pts[-1] * 30 + 1, abs=3)  # every frame the card gave while recording
-    assert decoded.keyframes[:2] == pytest.approx([0.0, 2.0], abs=0.1)  # a keyframe (a fragment) every ~2 s
+    timeline = tl.decode_timeline((tmp_path / "timeline.jsonl").read_bytes())
+    # Every frame the card gave while recording, each at its capture time (a busy machine makes the card late,
+    # which shows as longer frames, never as frames missing or moved).
+    assert pts == pytest.approx(on_the_capture_clock(ring, timeline.header, len(pts)), abs=1.5 / 90_000)
+    assert decoded.keyframes[:2] == [0.0, pts[60]]  # a keyframe (a fragment) every 60 frames, ~2 s at 30 fps
     assert peak_frequency(decoded.audio[48_000 // 2 :]) == pytest.approx(440, abs=5)
 
-    timeline = tl.decode_timeline((tmp_path / "timeline.jsonl").read_bytes())
     assert (timeline.header.consultation_id, timeline.header.width, timeline.header.height) == ("c1", 640, 360)
     origin = first_frame(ring, timeline.header)
     mark, chat = timeline.events
     assert isinstance(mark, tl.Mark) and mark.t == pytest.approx((start_ns + 1e9 - origin.monotonic_ns) / 1e9, abs=1e-3)
-    assert isinstance(chat, tl.Chat) and 0 <= chat.t < 0.5
+    assert isinstance(chat, tl.Chat)  # stamped when it was added
+    low, high = (chat_from_ns - origin.monotonic_ns) / 1e9, (chat_until_ns - origin.monotonic_ns) / 1e9
+    assert low - 1e-3 <= chat.t <= high + 1e-3  # (the timeline keeps milliseconds)
 
 
-class SlowRecorder(Recorder):
-    """A recorder on a starved machine: every frame takes 80 ms to write."""
+class StuckRecorder(Recorder):
+    """A recorder on a starved machine: after its first frames, writing a frame hangs until ``unstick`` is set."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.stuck, self.unstick = threading.Event(), threading.Event()
 
     def _write_frame(self, frame: SourceFrame) -> None:
-        time.sleep(0.08)
+        if self.frames_written == 5:
+            self.stuck.set()
+            self.unstick.wait(60)
         super()._write_frame(frame)
 
 
 async def test_a_recorder_that_falls_behind_drops_frames_and_never_holds_anyone_up(tmp_path: Path) -> None:
     settings = RecorderSettings(video=VideoSettings(preset="ultrafast"), fps=30.0, max_lag_seconds=0.3)
     with capturing(PatternCard(320, 240)) as (ring, capture):
-        recorder = SlowRecorder(ring, tmp_path, "c2", settings)
+        recorder = StuckRecorder(ring, tmp_path, "c2", settings)
         recorder.start()
-        reader, loop = RingReader(ring), asyncio.get_running_loop()
-        gaps, last = [], loop.time()
-        while loop.time() - last < 2.0 and len(gaps) < 60:  # a live consumer on the event loop meanwhile
-            await reader.next()
-            now = loop.time()
-            gaps.append(now - last)
-            last = now
+        assert await asyncio.to_thread(recorder.stuck.wait, 60)
+        stuck_at = ring.latest()
+        assert stuck_at is not None
+        # While the recorder hangs, the card goes on and a live consumer on the event loop gets frame after frame.
+        reader, seen = RingReader(ring), 0
+        while seen < 45:  # a second and a half of pictures, three times the recorder's allowed lag
+            await asyncio.wait_for(reader.next(), 30)
+            seen += 1
+        assert recorder.frames_written == 5 and capture.stats().running
+        recorder.unstick.set()
+        target = recorder.frames_written + 10
+        assert await asyncio.to_thread(wait_until, lambda: recorder.frames_written >= target, 60)
         stats = await asyncio.to_thread(recorder.stop)
-        card_fps = capture.stats().fps
-    assert stats.frames_dropped > 10 and stats.frames_written > 5
-    assert card_fps == pytest.approx(30, abs=2)  # the capture thread never waited for the recorder
-    assert reader.frames_skipped <= 2 and max(gaps[1:]) < 0.1  # neither did the live reader
+    # The recorder skipped what it could no longer reach within its lag, and counted it.
+    assert stats.frames_dropped > 10 and stats.frames_written >= 15
     decoded = decode(tmp_path / "media.mp4")
     assert len(decoded.video_pts) == stats.frames_written
-    # Still on the capture clock: the frames skipped are gaps in time, not a faster film. The card's own clock
-    # wanders by a frame or two under load; dropped frames (> 10) would shorten a faster film by > 0.33 s.
-    nominal = (stats.frames_written + stats.frames_dropped - 1) / 30
-    assert decoded.video_pts[-1] == pytest.approx(nominal, abs=3 / 30)
+    # Still on the capture clock: the frames skipped are gaps in time, not a faster film. Every picture sits at its
+    # own frame's capture time, and the gap is there.
+    timeline = tl.decode_timeline((tmp_path / "timeline.jsonl").read_bytes())
+    origin = first_frame(ring, timeline.header)
+    times = {(f.monotonic_ns - origin.monotonic_ns) * 90_000 // 1_000_000_000 for f in ring.since(60)}
+    assert all(round(t * 90_000) in times for t in decoded.video_pts)
+    gap = max(b - a for a, b in itertools.pairwise(decoded.video_pts))
+    assert gap > 10 / 30
 
 
 def test_segments_roll_over_at_the_size_cap_and_when_the_picture_changes(tmp_path: Path) -> None:
@@ -112,7 +141,7 @@ def test_segments_roll_over_at_the_size_cap_and_when_the_picture_changes(tmp_pat
     with capturing(PatternCard(320, 240, resize_at=45)) as (ring, _capture):
         recorder = Recorder(ring, tmp_path, "c3", settings, first_segment=2)  # after two earlier runs
         recorder.start()
-        assert wait_until(lambda: recorder.frames_written > 75, timeout=6)
+        assert wait_until(lambda: recorder.frames_written > 75, timeout=60)
         stats = recorder.stop()
     assert stats.segments >= 3
     names = sorted(p.name for p in tmp_path.iterdir())

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 from collections.abc import AsyncIterator
@@ -19,14 +18,11 @@ from recordings.store import RecordingStore
 from signaling_server.appkeys import SETTINGS
 from tests.edge_capture.recording.test_mp4 import write
 from tests.signaling_server.session_recordings.test_routes import live_consultation, put
+from tests.waiting import eventually
 
 
-async def wait_for(condition: Any, timeout: float = 10.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not await condition():
-        assert loop.time() < deadline, "timed out"
-        await asyncio.sleep(0.05)
+async def wait_for(condition: Any, timeout: float = 60.0) -> None:
+    await eventually(condition, timeout)
 
 
 def recorded(folder: Path, cid: str, seconds: float = 2.0) -> None:
@@ -75,7 +71,7 @@ async def test_a_recording_goes_up_while_live_and_is_deleted_once_complete(peopl
         sono = await open_api("sono_a")
         status, _ = await sono.post(f"/api/v1/consultations/{cid}/end")
         assert status == 200
-        await wait_for(lambda: asyncio.sleep(0, not (root / cid).exists()))
+        await wait_for(lambda: not (root / cid).exists())
         rec = await recording_of(trainer, cid)
         assert rec is not None and rec["state"] == "complete" and rec["duration_seconds"] > 1.9
         assert uploader.stats.recordings_completed == 1 and uploader.stats.chunks_sent > 4
@@ -130,7 +126,7 @@ async def test_a_dead_link_pauses_the_upload_and_a_refusal_keeps_the_files(peopl
     root = tmp_path / "edge"  # the server keeps its own in tmp_path / "recordings"
     recorded(root / cid, cid, seconds=1.0)
     async with uploading("http://127.0.0.1:9", world.device_a_credential, root) as uploader:  # nobody listens
-        await wait_for(lambda: asyncio.sleep(0, uploader.stats.last_error is not None))
+        await wait_for(lambda: uploader.stats.last_error is not None)
         uploader.api.base = str(client.make_url("/api/v1"))  # the link is back
         trainer = await open_api("trainer")
 
@@ -145,6 +141,6 @@ async def test_a_dead_link_pauses_the_upload_and_a_refusal_keeps_the_files(peopl
     other = await live_consultation(open_api)
     recorded(root / other, other, seconds=0.5)
     async with uploading(str(client.make_url("")), world.device_a_credential, root):
-        await wait_for(lambda: asyncio.sleep(0, (root / other / "state.json").exists()))
+        await wait_for(lambda: (root / other / "state.json").exists())
     state = json.loads((root / other / "state.json").read_text())
     assert state["refused"].startswith("recording_disabled") and (root / other / "media.mp4").exists()

@@ -10,6 +10,7 @@ from signaling_server.app import create_app
 from signaling_server.settings import Settings
 from tests.conftest import Api, seed
 from tests.signaling_server.reading.studies import arrive
+from tests.waiting import eventually
 
 
 async def test_a_flagged_finding_reaches_the_referring_site_and_records_six_fields(people: Any) -> None:
@@ -64,13 +65,15 @@ async def test_an_unacknowledged_finding_escalates_until_acknowledged(
     await expert.post(f"/api/v1/studies/{study}/claim")
     _, finding = await expert.post(f"/api/v1/studies/{study}/findings", {"finding": "Free air under the diaphragm"})
     assert finding["escalation_level"] == 0
-    await asyncio.sleep(1.6)
-    _, listed = await expert.get("/api/v1/findings")
-    level = listed["findings"][0]["escalation_level"]
-    assert level >= 1, listed
+
+    async def escalated() -> int:
+        _, listed = await expert.get("/api/v1/findings")
+        return int(listed["findings"][0]["escalation_level"])
+
+    level = await eventually(escalated, what="the first escalation")
     _, acked = await sono.post(f"/api/v1/findings/{finding['id']}/acknowledge", {})
     assert acked["next_escalation_at"] is None and acked["escalation_level"] >= level
-    await asyncio.sleep(1.2)
+    await asyncio.sleep(1.2)  # two escalation periods: an acknowledged finding escalates no further
     _, everything = await expert.get("/api/v1/findings?state=all")
     after = everything["findings"][0]
     assert after["acknowledged_at"] and after["escalation_level"] == acked["escalation_level"]

@@ -13,6 +13,7 @@ from signaling_server.db.models import Study
 from signaling_server.reading.service import now
 from signaling_server.settings import Settings
 from tests.conftest import Api, seed
+from tests.waiting import eventually
 
 from .studies import arrive
 
@@ -129,9 +130,12 @@ async def test_an_abandoned_lock_expires_and_another_reader_can_claim(
     await second.login("expert2")
     assert (await first.post(f"/api/v1/studies/{study}/claim"))[0] == 200
     assert (await second.post(f"/api/v1/studies/{study}/claim"))[0] == 409
-    await asyncio.sleep(1.4)  # the first reader's browser is gone: no renewal
-    _, data = await second.get(f"/api/v1/studies/{study}")
-    assert data["lock"] is None
+
+    async def unlocked() -> bool:  # the first reader's browser is gone: no renewal, the lease runs out
+        _, data = await second.get(f"/api/v1/studies/{study}")
+        return data["lock"] is None
+
+    await eventually(unlocked, what="the lease to run out")
     status, data = await second.post(f"/api/v1/studies/{study}/claim")
     assert status == 200 and data["lock"]["holder"]["name"] == "Expert2"
     status, error = await first.post(f"/api/v1/studies/{study}/release")

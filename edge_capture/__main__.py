@@ -1,0 +1,13 @@
+"""`python -m edge_capture ARGS`: the edge agent's own entry point (`teleus edge ARGS` hands over to it)."""
+
+import logging
+import sys
+
+from edge_capture.cli import build_parser, run
+
+args = build_parser().parse_args()
+logging.basicConfig(
+    level=logging.DEBUG if args.verbose else logging.INFO,
+    format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+)
+sys.exit(run(args))

@@ -1,0 +1,136 @@
+"""edge_capture.audience: real aiortc pages in one process (only ICE is kept to loopback). Each page gets an offer
+and its own `Viewer`; the data channels relay guidance between pages, answer pings, and refuse with the stable
+codes of PROTOCOL.md §3."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aioice.ice
+import pytest
+from aiortc import RTCConfiguration, RTCDataChannel, RTCPeerConnection, RTCSessionDescription
+
+from edge_capture import datachannel as dc
+from edge_capture.audience import Audience
+from edge_capture.encoding import VideoEncoding
+from edge_capture.net import use_loopback_only
+from edge_capture.ring import FrameRing
+from edge_capture.voice import VoiceHub
+from signaling_server.signaling.messages import Peer
+
+EXPERT = Peer("p1", "expert", "Dr Wang", "u1")
+OBSERVER = Peer("p2", "observer", "Zhao Min", "u2")
+
+
+@pytest.fixture
+def loopback(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(aioice.ice, "get_host_addresses", aioice.ice.get_host_addresses)
+    use_loopback_only()
+
+
+class Page:
+    """A browser page's side: answers the edge's offer and keeps what arrives on each data channel."""
+
+    def __init__(self) -> None:
+        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        self.channels: dict[str, RTCDataChannel] = {}
+        self.received: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue()
+        self.open = {dc.GUIDANCE: asyncio.Event(), dc.LIVE: asyncio.Event()}
+
+        @self.pc.on("datachannel")
+        def on_channel(channel: RTCDataChannel) -> None:
+            self.channels[channel.label] = channel
+            channel.on("message", lambda text: self.received.put_nowait((channel.label, json.loads(text))))
+            if channel.readyState == "open":
+                self.open[channel.label].set()
+            else:
+                channel.on("open", self.open[channel.label].set)
+
+    async def answer(self, offer: str) -> str:
+        await self.pc.setRemoteDescription(RTCSessionDescription(sdp=offer, type="offer"))
+        await self.pc.setLocalDescription(await self.pc.createAnswer())
+        return self.pc.localDescription.sdp
+
+    async def next(self, kind: str, channel: str = dc.GUIDANCE) -> dict[str, Any]:
+        while True:
+            label, message = await asyncio.wait_for(self.received.get(), 20)
+            if label == channel and message["type"] == kind:
+                return message
+
+    async def send(self, channel: str, message: dict[str, Any]) -> None:
+        await asyncio.wait_for(self.open[channel].wait(), 20)
+        self.channels[channel].send(json.dumps(message))
+
+
+@pytest.fixture
+async def room(loopback: None) -> AsyncIterator[tuple[Audience, list[dc.Mark | dc.Clear | dc.Pointer], list[str]]]:
+    relayed: list[dc.Mark | dc.Clear | dc.Pointer] = []
+    opened: list[str] = []
+    voice = VoiceHub(name="c1")
+    audience = Audience(
+        "c1", FrameRing(), voice, VideoEncoding(codec="vp8"), [], None,
+        on_guidance=relayed.append, on_guidance_open=lambda viewer: opened.append(viewer.peer_id),
+    )  # fmt: skip
+    yield audience, relayed, opened
+    await audience.drop_all()
+    voice.close()
+    await voice.wait_closed()
+
+
+async def join(audience: Audience, peer: Peer) -> Page:
+    page = Page()
+    offer = await audience.offer_to(peer)
+    assert offer is not None and offer.startswith("v=0")
+    await audience.accept_answer(peer.id, await page.answer(offer))
+    return page
+
+
+async def test_pages_get_offers_and_guidance_is_relayed_between_them(room: Any) -> None:
+    audience, relayed, opened = room
+    assert await audience.offer_to(Peer("p0", "edge", "north-us-1")) is None  # the edge does not call itself
+    expert, observer = await join(audience, EXPERT), await join(audience, OBSERVER)
+    assert audience.peers() == [EXPERT, OBSERVER]
+    assert (await expert.next("marks"))["marks"] == [] and (await observer.next("marks"))["marks"] == []
+
+    arrow = {"type": "mark", "id": "a1", "kind": "arrow", "points": [[0.2, 0.3], [0.4, 0.5]], "from": "forged"}
+    await expert.send(dc.GUIDANCE, arrow)
+    seen = await observer.next("mark")
+    assert seen["id"] == "a1" and seen["from"] == "p1" and seen["at"] > 0  # the edge stamps who and when
+    assert (await expert.next("mark"))["id"] == "a1"  # the drawer sees it come back, as everyone does
+    assert [m.id for m in audience.board.marks] == ["a1"] and isinstance(relayed[0], dc.Mark)
+
+    await expert.send(dc.LIVE, {"type": "pointer", "x": 0.5, "y": 0.25})
+    pointer = await observer.next("pointer", dc.LIVE)
+    assert (pointer["x"], pointer["y"], pointer["from"]) == (0.5, 0.25, "p1")
+
+    await observer.send(dc.LIVE, {"type": "ping", "id": "k1", "t": 1000.0})
+    pong = await observer.next("pong", dc.LIVE)
+    assert pong["id"] == "k1" and pong["t"] == 1000.0 and pong["edge_ms"] > 0
+    assert sorted(opened) == ["p1", "p2"]
+
+    late = await join(audience, Peer("p3", "sonographer", "Li Na", "u3"))
+    assert [m["id"] for m in (await late.next("marks"))["marks"]] == ["a1"]  # what is drawn already
+    for page in (expert, observer, late):
+        await page.pc.close()
+
+
+async def test_refusals_are_sent_back_with_their_codes(room: Any) -> None:
+    audience, relayed, _ = room
+    observer = await join(audience, OBSERVER)
+    await observer.next("marks")
+    await observer.send(dc.GUIDANCE, {"type": "clear"})
+    refused = await observer.next("error")
+    assert refused["code"] == "not_allowed" and "view-only" in refused["message"]
+    await observer.send(dc.GUIDANCE, {"type": "marks", "marks": []})
+    assert (await observer.next("error"))["code"] == "not_allowed"  # marks are the edge's to send
+    await observer.send(dc.GUIDANCE, {"type": "mark", "id": "m", "kind": "arrow", "points": [[0, 0]]})
+    assert (await observer.next("error"))["code"] == "bad_message"
+    assert relayed == [] and audience.board.marks == ()
+
+    await audience.drop(OBSERVER.id)
+    assert audience.viewers == {}
+    await audience.add_ice(OBSERVER.id, None)  # a late candidate for a page that left: nothing to do
+    await observer.pc.close()
