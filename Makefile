@@ -10,7 +10,7 @@ TSC := $(NODE_TOOLS)/node_modules/.bin/tsc
 APT_PACKAGES := chromium dcmtk dicom3tools orthanc orthanc-dicomweb
 APT_BINARIES := /usr/bin/chromium /usr/bin/dciodvfy /usr/bin/storescu /usr/sbin/Orthanc
 
-.PHONY: demo test deps system-deps python-deps lint console-check bench-live bench-capture bench-qc clean
+.PHONY: demo test deps system-deps python-deps lint console-check bench-live bench-capture bench-qc bench-dashboard clean
 
 demo: python-deps
 	$(BIN)/teleus demo
@@ -61,6 +61,9 @@ bench-capture: deps
 
 bench-qc: deps
 	$(BIN)/python -m bench.qc --edge
+
+bench-dashboard: python-deps
+	$(BIN)/python -m bench.dashboard
 
 clean:
 	rm -rf $(VENV) $(NODE_TOOLS) *.egg-info .pytest_cache .ruff_cache .mypy_cache

@@ -337,10 +337,10 @@ export function capturesOf(events) {
 export const CONTINUOUS_SEGMENT_GAP = 1.0;
 
 /**
- * The session clock of a recording made of segments (RECORDINGS.md: a new segment when the edge restarts or the
- * picture changes): each segment's offset in seconds since segment 0's first frame, from the headers' wall clocks
- * (never before the previous segment's last event), and every event on that clock, a `clear` added where a
- * restarted edge began with an empty board.
+ * The session clock of a recording made of segments: each segment's offset by the segment rule
+ * (recordings/RECORDINGS.md §2 "The session clock"; recordings/session.py segment_offsets is the same rule, and places
+ * the stored QC moments), and every event on that clock, a `clear` added where a restarted edge began with an empty
+ * board.
  * @param {import("./review.js").Timeline[]} timelines in segment order
  * @returns {{offsets: number[], events: TimelineEvent[]}}
  */

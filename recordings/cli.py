@@ -6,10 +6,12 @@
                                 [--progress | --no-progress] [--indent N]
 
 FILE is an MP4 (or any video PyAV reads) or a DICOM image or cine; FOLDER a recording (media.mp4 +
-timeline.jsonl). Prints one JSON object (offline.score_path): ``media`` (per file: the field of view, per-metric
-summaries over all samples and over the imaging ones, freezes, no-contact and dark stretches, speed),
-``freezes``, ``no_contact``, ``dark``, ``live_alerts``, ``completeness``, ``link``, ``image`` (the five items) and
-``score`` (qc.score.session_score). A progress bar goes to stderr when it is a terminal (or with --progress).
+timeline.jsonl). Prints one JSON object (offline.score_path): ``segments`` (where each starts on the session clock,
+RECORDINGS.md §2), ``media`` (per file: the field of view, per-metric summaries over all samples and over the imaging
+ones, freezes, no-contact and dark stretches, speed), ``freezes``, ``no_contact``, ``dark``, ``live_alerts``,
+``completeness``, ``link``, ``image`` (the five items), ``score`` (qc.score.session_score) and ``record`` (the
+session's QC record as the server stores it, recordings/qc_record.py). Every time is on the session clock. A progress
+bar goes to stderr when it is a terminal (or with --progress).
 
 Exit status: 0 scored; 2 the file cannot be read (``{"error": code, "message": text}`` printed instead);
 64 bad arguments.

@@ -298,11 +298,14 @@ class Timeline:
     header: Header
     events: tuple[Event, ...]
     torn_tail: bool = False  # the last line was cut short (the writer was killed) and was left out
+    skipped: int = 0  # lines left out because they did not decode (only with ``skip_bad``)
 
 
-def decode_timeline(data: str | bytes) -> Timeline:
+def decode_timeline(data: str | bytes, *, skip_bad: bool = False) -> Timeline:
     """A whole timeline file: the header first, then events. A last line without its newline is a write the
-    edge did not finish (it was killed): it is left out when it does not decode, and ``torn_tail`` says so."""
+    edge did not finish (it was killed): it is left out when it does not decode, and ``torn_tail`` says so.
+    With ``skip_bad`` (the offline scorer reading any folder) an event line that does not decode is left out and
+    counted in ``skipped`` instead of refusing the file; the header must still come first."""
     text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
     lines = text.split("\n")
     tail = lines.pop()  # "" when the file ends with a newline
@@ -313,10 +316,20 @@ def decode_timeline(data: str | bytes) -> Timeline:
             lines.append(tail)
         except TimelineError:
             torn = True
-    decoded = [decode(line) for line in lines if line.strip()]
+    decoded: list[Header | Event] = []
+    skipped = 0
+    for line in lines:
+        if not line.strip():
+            continue
+        try:
+            decoded.append(decode(line))
+        except TimelineError:
+            if not skip_bad or not decoded:
+                raise
+            skipped += 1
     if not decoded or not isinstance(decoded[0], Header):
         raise TimelineError("bad_order", "a timeline starts with its header")
     events = decoded[1:]
     if any(isinstance(e, Header) for e in events):
         raise TimelineError("bad_order", "a timeline has one header")
-    return Timeline(decoded[0], tuple(e for e in events if isinstance(e, Event)), torn)
+    return Timeline(decoded[0], tuple(e for e in events if isinstance(e, Event)), torn, skipped)

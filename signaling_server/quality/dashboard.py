@@ -1,9 +1,13 @@
 """The QC dashboard's numbers (QC.md §4): one row per recorded session, and one series per metric over time.
 
 Each session's values: the means of its trainers' reviews (each OSAUS and image-quality item averaged over the
-reviews), its QC (:mod:`.session_qc`: completeness, link quality, automatic image items) and the session
-score made from them with today's weights (:func:`training.reviews.session_score`, shown 0–100 here). A session
-nobody reviewed still has its completeness and link quality, and a score from those.
+reviews), its stored QC record (:mod:`.session_qc`: completeness, link quality, automatic image items) and the
+session score made from them with today's weights (:func:`training.reviews.session_score`, shown 0–100 here). A
+session nobody reviewed still has its completeness and link quality, and a score from those; one not scored yet
+has no QC (``qc_source`` "none") until the scorer stores its record.
+
+Everything comes from stored rows in a fixed number of queries (recordings, reviews, people, QC records), however
+many sessions there are: no timeline is read here.
 The page groups the series by sonographer or by site; a manager looks at a chart, not a table.
 """
 
@@ -17,7 +21,6 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from recordings.store import RecordingStore
 from signaling_server import errors
 from signaling_server.api.representations import iso
 from signaling_server.auth.identity import Caller
@@ -72,15 +75,24 @@ def parse_filters(query: Mapping[str, str]) -> Filters:
     return Filters(query.get("site", "")[:64].strip(), query.get("sonographer", "")[:64].strip(), start, end)
 
 
-def _mean_items(found: Sequence[TrainerReview], group: str, keys: Sequence[str]) -> dict[str, float | None]:
+def _mean_items(found: Sequence[Any], group: str, keys: Sequence[str]) -> dict[str, float | None]:
     """Each item's mean over the session's reviews (None for an item nobody rated)."""
     return {k: reviews.mean([getattr(r, group).get(k) for r in found]) for k in keys}
 
 
+# what a session row needs, read as plain columns (no ORM objects: 500 sessions at a time)
+SESSION_COLUMNS = (
+    Recording.id, Recording.consultation_id, Recording.started_at, Recording.sonographer_id, Consultation.exam_type,
+    Site.id.label("site_id"), Site.code.label("site_code"), Site.name.label("site_name"),
+)  # fmt: skip
+REVIEW_COLUMNS = (TrainerReview.recording_id, TrainerReview.osaus, TrainerReview.image_quality)
+
+
 def session_row(
-    recording: Recording, consultation: Consultation, site: Site, sonographer: User | None,
-    found: Sequence[TrainerReview], qc: session_qc.SessionQc, weights: Mapping[str, float] = reviews.WEIGHTS,
+    session: Any, sonographer: Any, found: Sequence[Any], qc: session_qc.SessionQc,
+    weights: Mapping[str, float] = reviews.WEIGHTS,
 ) -> dict[str, Any]:
+    """One session's values from its SESSION_COLUMNS, its sonographer (id, name), its reviews (REVIEW_COLUMNS)."""
     osaus = _mean_items(found, "osaus", [k for k, _ in reviews.OSAUS_ITEMS]) if found else {}
     items = _mean_items(found, "image_quality", [k for k, _ in (*reviews.IMAGE_QUALITY_ITEMS, reviews.OVERALL)])
     rated = all(v is not None for v in osaus.values())
@@ -88,11 +100,11 @@ def session_row(
         qc, {k: v for k, v in osaus.items() if v is not None} if rated else None, items, weights
     )
     return {
-        "recording_id": recording.id,
-        "consultation_id": recording.consultation_id,
-        "started_at": iso(recording.started_at),
-        "exam_type": consultation.exam_type,
-        "site": {"id": site.id, "code": site.code, "name": site.name},
+        "recording_id": session.id,
+        "consultation_id": session.consultation_id,
+        "started_at": iso(session.started_at),
+        "exam_type": session.exam_type,
+        "site": {"id": session.site_id, "code": session.site_code, "name": session.site_name},
         "sonographer": {"id": sonographer.id, "name": sonographer.name} if sonographer else None,
         "reviews": len(found),
         "score": score["total"],
@@ -148,12 +160,11 @@ def series(rows: Sequence[Mapping[str, Any]]) -> dict[str, list[dict[str, Any]]]
 
 
 async def dashboard(
-    db: AsyncSession, store: RecordingStore, caller: Caller, filters: Filters,
-    weights: Mapping[str, float] = reviews.WEIGHTS,
+    db: AsyncSession, caller: Caller, filters: Filters, weights: Mapping[str, float] = reviews.WEIGHTS
 ) -> dict[str, Any]:
     user = caller.require_user()
     query = (
-        select(Recording, Consultation, Site)
+        select(*SESSION_COLUMNS)
         .join(Consultation, Consultation.id == Recording.consultation_id)
         .join(Site, Site.id == Recording.site_id)
         .where(Recording.state != RecordingState.FAILED)
@@ -170,22 +181,25 @@ async def dashboard(
         query = query.where(Recording.started_at >= filters.start)
     if filters.end:
         query = query.where(Recording.started_at < filters.end)
-    newest = (await db.execute(query.order_by(Recording.started_at.desc()).limit(MAX_SESSIONS))).all()
+    newest_query = query.order_by(Recording.started_at.desc()).limit(MAX_SESSIONS)
+    newest = (await db.execute(newest_query)).all()
     found = list(reversed(newest))  # the newest MAX_SESSIONS, oldest first
-    ids = [recording.id for recording, _, _ in found]
-    by_recording: dict[str, list[TrainerReview]] = {}
-    if ids:
-        for review in (await db.scalars(select(TrainerReview).where(TrainerReview.recording_id.in_(ids)))).all():
+    # the other queries name these sessions by the same query, not by 500 bound ids
+    chosen = newest_query.subquery()
+    by_recording: dict[str, list[Any]] = {}
+    if found:
+        reviews_query = select(*REVIEW_COLUMNS).where(TrainerReview.recording_id.in_(select(chosen.c.id)))
+        for review in (await db.execute(reviews_query)).all():
             by_recording.setdefault(review.recording_id, []).append(review)
-    wanted = {recording.sonographer_id for recording, _, _ in found if recording.sonographer_id}
-    people = {u.id: u for u in (await db.scalars(select(User).where(User.id.in_(wanted)))).all()} if wanted else {}
-    rows = []
-    for recording, consultation, site in found:
-        qc = await session_qc.load(db, store, recording, consultation.exam_type)
-        sonographer = people.get(recording.sonographer_id or "")
-        rows.append(
-            session_row(recording, consultation, site, sonographer, by_recording.get(recording.id, []), qc, weights)
-        )
+    wanted = {session.sonographer_id for session in found if session.sonographer_id}
+    people = {u.id: u for u in (await db.execute(select(User.id, User.name).where(User.id.in_(wanted)))).all()}
+    exams = {session.consultation_id: session.exam_type for session in found}
+    qcs = await session_qc.load_many(db, exams, select(chosen.c.consultation_id))
+    rows = [
+        session_row(session, people.get(session.sonographer_id or ""), by_recording.get(session.id, []),
+                    qcs[session.consultation_id], weights)
+        for session in found
+    ]  # fmt: skip
     sonographers = {r["sonographer"]["id"]: r["sonographer"] for r in rows if r["sonographer"]}
     sites = {r["site"]["id"]: r["site"] for r in rows}
     return {

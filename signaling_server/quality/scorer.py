@@ -1,14 +1,17 @@
-"""Offline QC of every complete recording, on the server: one ``qc_results`` row (kind ``offline``) per recording.
+"""Offline QC of every complete recording, on the server: the session's QC record, one ``qc_results`` row (kind
+``offline``) per recording, computed once.
 
-When a recording becomes complete (its last file checked, or the edge's ``end`` arriving last) the routes call
-:meth:`Scorer.submit`; at start-up the scorer also queues every complete recording that has no offline row yet, so
-a server restarted mid-way (or one that had scoring off) catches up. One recording is scored at a time, in a child
-process (``python -m qc score FOLDER``, at low priority): a long decode never holds the event loop or the GIL, and a
-crash of the decoder on a hostile file costs only that child.
+When a recording becomes complete, the recording service (its ``_settle``, the one place that decides it) hands the
+id to :meth:`Scorer.submit`; at start-up the scorer also queues every complete recording that has no offline row yet,
+so a server restarted mid-way (or one that had scoring off) catches up. One recording is scored at a time, in a child
+process (``python -m recordings.cli score FOLDER``, at low priority): a long decode never holds the event loop or the
+GIL, and a crash of the decoder on a hostile file costs only that child.
 
-The row's ``metrics`` are :func:`recordings.offline.row_metrics` of the report, the shape session_qc.py reads
-(completeness, image items, link, the total); a file that cannot be scored gets a row of kind ``offline_failed`` with
-the error, so it is not retried on every start and an administrator can see why.
+The row's ``metrics`` are the record (:func:`recordings.offline.row_metrics`, the shape of
+:mod:`recordings.qc_record`): completeness, image items and medians, link quality, the live alerts, the link's
+freezes, the frozen-image, no-contact and dark stretches, all on the session clock, and the total. The review page,
+the session score and the dashboard read it (:mod:`.session_qc`). A file that cannot be scored gets a row of kind
+``offline_failed`` with the error, so it is not retried on every start and an administrator can see why.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from recordings.offline import row_metrics
 from recordings.store import RecordingStore
 from signaling_server.appkeys import DB, QC_WEIGHTS, SETTINGS
 from signaling_server.db.models import Consultation, QcResult, Recording
-from signaling_server.session_recordings.files import store_of
+from signaling_server.session_recordings.files import RECORDING_COMPLETE, store_of
 from signaling_server.session_recordings.state import RecordingState
 
 log = logging.getLogger(__name__)
@@ -117,7 +120,7 @@ QC_SCORER = web.AppKey("qc_scorer", Scorer)  # only when TELEUS_QC_SCORING is on
 async def score_folder(
     folder: str, exam_type: str | None, weights: dict[str, float] | None = None
 ) -> tuple[str, dict[str, Any]]:
-    """``(kind, metrics)`` from ``python -m qc score`` run on the folder in a child process."""
+    """``(kind, metrics)`` from ``python -m recordings.cli score`` run on the folder in a child process."""
     command = [sys.executable, "-m", "recordings.cli", "score", folder, "--no-progress", "--indent", "0"]
     if exam_type:
         command += ["--exam", exam_type]
@@ -162,15 +165,9 @@ async def qc_scorer(app: web.Application) -> AsyncIterator[None]:
         return
     scorer = Scorer(app, store_of(app))
     app[QC_SCORER] = scorer
+    app[RECORDING_COMPLETE] = scorer.submit
     task = asyncio.create_task(scorer.run(), name="offline-qc")
     yield
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
-
-
-def recording_complete(app: web.Application, recording: Recording) -> None:
-    """Called by the routes after a change that may have completed the recording."""
-    scorer = app.get(QC_SCORER)
-    if scorer is not None and recording.state == RecordingState.COMPLETE:
-        scorer.submit(recording.id)

@@ -7,8 +7,8 @@ from typing import Any
 
 from aiohttp import web
 
+from recordings.session import read_timeline
 from recordings.store import file_name, parse_name
-from recordings.timeline import decode_timeline
 from recordings.timeline_fields import TimelineError
 from signaling_server import errors
 from signaling_server.api import body
@@ -16,9 +16,8 @@ from signaling_server.api.representations import iso
 from signaling_server.appkeys import DB
 from signaling_server.auth.identity import caller
 from signaling_server.db.models import RecordingFile
-from signaling_server.quality import scorer as scoring
 from signaling_server.session_recordings import service
-from signaling_server.session_recordings.files import store_of
+from signaling_server.session_recordings.files import on_complete, store_of
 from signaling_server.session_recordings.service import RecordingView
 
 routes = web.RouteTableDef()
@@ -141,9 +140,9 @@ async def complete(request: web.Request) -> web.Response:
     sha256 = service.check_sha256(data.get("sha256"), "sha256")
     async with request.app[DB]() as db:
         row = await service.complete_file(
-            db, store_of(request.app), device, request.match_info["id"], request.match_info["name"], size, sha256
+            db, store_of(request.app), device, request.match_info["id"], request.match_info["name"], size, sha256,
+            on_complete(request.app),
         )
-        scoring.recording_complete(request.app, await service.owned(db, device, request.match_info["id"]))
     return web.json_response(file_json(row))
 
 
@@ -159,8 +158,9 @@ async def end(request: web.Request) -> web.Response:
     if duration is not None and (isinstance(duration, bool) or not isinstance(duration, int | float) or duration < 0):
         raise errors.InvalidRequest("duration_seconds: a number >= 0, or null")
     async with request.app[DB]() as db:
-        recording = await service.end(db, store_of(request.app), device, request.match_info["id"], names, duration)
-        scoring.recording_complete(request.app, recording)
+        recording = await service.end(
+            db, store_of(request.app), device, request.match_info["id"], names, duration, on_complete(request.app)
+        )
         view = await service.get_visible(db, who, recording.id)
     return web.json_response(recording_json(view))
 
@@ -209,9 +209,8 @@ async def timeline(request: web.Request) -> web.Response:
     """The segment's timeline, decoded and validated: {"header", "events", "torn_tail"}."""
     recording_id, name = await _readable(request, "timeline")
     path = store_of(request.app).path(recording_id, name)
-    raw = await asyncio.to_thread(path.read_bytes)
     try:
-        decoded = decode_timeline(raw)
+        decoded = await asyncio.to_thread(read_timeline, path, skip_bad=False)
     except TimelineError as exc:
         raise errors.NotRenderable(f"{name} is not a valid timeline: {exc.message}") from None
     return web.json_response(

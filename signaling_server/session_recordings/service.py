@@ -3,7 +3,9 @@
 The edge device that owns a consultation creates its recording and uploads the files chunk by chunk; the
 database row of each file (``received``) is the one truth about how far the server has it, advanced by a
 guarded UPDATE (compare-and-set on the offset) that holds the row while the chunk is written to disk, so two
-writers can never interleave. The recording's state is recomputed by :mod:`.state` after each change.
+writers can never interleave. The recording's state is recomputed by :mod:`.state` after each change, in one
+place (:func:`_settle`), which also tells the caller's ``on_complete`` (the offline QC scorer) when a recording has
+just become complete.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -30,6 +33,11 @@ MAX_FILES = 200
 READER_ROLES = ("expert", "trainer", "admin")
 RECORDABLE_STATES = ("live", "ended")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+OnComplete = Callable[[str], None]  # told the recording id once the recording is complete (and committed)
+
+
+def nobody(recording_id: str) -> None:
+    """An ``on_complete`` that nobody listens to."""
 
 
 @dataclass(frozen=True)
@@ -177,7 +185,8 @@ async def append_chunk(
 
 
 async def complete_file(
-    db: AsyncSession, store: RecordingStore, device: Device, recording_id: str, name: str, size: int, sha256: str
+    db: AsyncSession, store: RecordingStore, device: Device, recording_id: str, name: str, size: int, sha256: str,
+    on_complete: OnComplete = nobody,
 ) -> RecordingFile:
     """Check the whole file against the edge's size and SHA-256; a mismatch empties it (the edge resends)."""
     recording = await owned(db, device, recording_id)
@@ -199,14 +208,13 @@ async def complete_file(
             f"{name}: the server's {stored_size} bytes hash to {digest[:12]}…, not {sha256[:12]}…; send it again", 0
         )
     row.complete, row.size, row.sha256 = True, size, digest
-    await _settle(db, recording)
-    await db.commit()
+    await _settle(db, recording, on_complete)
     return row
 
 
 async def end(
     db: AsyncSession, store: RecordingStore, device: Device, recording_id: str, names: list[str],
-    duration_seconds: float | None,
+    duration_seconds: float | None, on_complete: OnComplete = nobody,
 ) -> Recording:
     """The edge stopped recording for good; ``names`` are every file of the recording (others are dropped)."""
     recording = await owned(db, device, recording_id)
@@ -225,8 +233,7 @@ async def end(
     recording.ended_at = recording.ended_at or now()
     recording.duration_seconds = duration_seconds
     await db.flush()
-    await _settle(db, recording)
-    await db.commit()
+    await _settle(db, recording, on_complete)
     return recording
 
 
@@ -237,14 +244,19 @@ async def fail(db: AsyncSession, device: Device, recording_id: str, reason: str)
     return recording
 
 
-async def _settle(db: AsyncSession, recording: Recording) -> None:
-    """Recompute the recording's state from its files (the one place that does)."""
+async def _settle(db: AsyncSession, recording: Recording, on_complete: OnComplete) -> None:
+    """Recompute the recording's state from its files and commit (the one place that does); a recording that has
+    just become complete is handed to ``on_complete`` after the commit."""
     if recording.state in FINAL_STATES:
+        await db.commit()
         return
     files = (await db.scalars(select(RecordingFile.complete).where(RecordingFile.recording_id == recording.id))).all()
     new = transition(recording, after_upload(recording.ended_at is not None, bool(files) and all(files)), db.add)
     if new == RecordingState.COMPLETE:
         recording.completed_at = now()
+    await db.commit()
+    if new == RecordingState.COMPLETE and old != RecordingState.COMPLETE:
+        on_complete(recording.id)
 
 
 # ---- readers --------------------------------------------------------------------------------------------------

@@ -114,5 +114,5 @@ async def qc_dashboard(request: web.Request) -> web.Response:
     filters = dashboard.parse_filters(request.query)
     async with request.app[DB]() as db:
         weights: dict[str, float] = request.app[QC_WEIGHTS]
-        answer = await dashboard.dashboard(db, store_of(request.app), who, filters, weights)
+        answer = await dashboard.dashboard(db, who, filters, weights)
     return web.json_response(answer)

@@ -8,8 +8,9 @@ A trainer scores a session once: one review per trainer and recording, and savin
 - comments, each pinned to a moment of the video (``t``: seconds on the media clock) or to none (``t`` null).
 
 The session score is :func:`qc.score.session_score` (0–1, the configured and the used weights beside it) over the
-session's QC (:mod:`quality.session_qc`: completeness, link quality), the trainer's OSAUS, and for the image part the
-trainer's five image-quality items, or the qc package's automatic ones when no trainer rated the session.
+session's QC (its stored record, :mod:`quality.session_qc`: completeness, link quality), the trainer's OSAUS, and for
+the image part the trainer's five image-quality items, or the qc package's automatic ones when no trainer rated the
+session.
 
 Errors (signaling_server/errors.py)::
 
@@ -33,10 +34,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from qc import score as qc_score
+from recordings.qc_record import SessionQc
 from signaling_server import errors
 from signaling_server.auth.identity import Caller
 from signaling_server.db.models import Consultation, Recording, Site, TrainerReview, User
-from signaling_server.quality.session_qc import SessionQc
 from signaling_server.session_recordings import service as recordings
 
 log = logging.getLogger(__name__)
@@ -237,7 +238,7 @@ async def save(
     trainer = caller.require_user(*REVIEWER_ROLES)
     view = await recordings.get_visible(db, caller, recording_id)
     duration = view.recording.duration_seconds
-    # comments are pinned to the session clock: a later segment starts at its offset on it (quality/session_qc.py)
+    # comments are pinned to the session clock: a later segment starts at its offset on it (recordings/session.py)
     given = parse_review(data, None if duration is None else duration + qc.last_segment_offset)
     at = now()
     review = await _own(db, view.recording.id, trainer.id)

@@ -25,6 +25,7 @@ from tests.conftest import seed
 from tests.databases import database
 from tests.expert_console.test_app import Server, context, open_console  # noqa: F401  (fixtures)
 from tests.recordings.sessions import link, record_session, review_body
+from tests.recordings.sessions import score as store_qc
 from tests.signaling_server.reports.test_peer_review import final_report
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
@@ -131,6 +132,7 @@ async def test_the_dashboard_draws_one_point_per_session(server: Server, context
     edge_b = await server.api(bearer=server.world.device_b_credential)
     sessions = [await record_session(sono_a, expert, edge_a), await record_session(sono_a, expert, edge_a, steady()),
                 await record_session(sono_b, expert, edge_b, steady())]
+    await store_qc(server.app, *(s["id"] for s in sessions))  # the dashboard reads the stored QC records
     for session, days in zip(sessions, (9, 4, 1), strict=True):
         await backdate(server, session["id"], days)
     trainer = await server.api("trainer")

@@ -8,16 +8,24 @@ after a reload, and found in the sonographer's list of scores. review.js's pure 
 
 from __future__ import annotations
 
+import asyncio
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.async_api import BrowserContext, Page, expect
+from sqlalchemy import select
 
 from qc.score import OSAUS_ITEMS
 from recordings import timeline as tl
+from recordings.offline import score_path
+from recordings.session import segment_offsets
+from signaling_server.appkeys import DB
+from signaling_server.db.models import QcResult
 from signaling_server.training import reviews
 from tests.expert_console.test_app import Server, context, open_console, server  # noqa: F401  (fixtures)
+from tests.qc.conftest import faulty_mp4  # noqa: F401  (fixture)
 from tests.recordings.sessions import (
     BITS,
     BLOCK_Y,
@@ -31,6 +39,8 @@ from tests.recordings.sessions import (
     synthetic_mp4,
     upload,
 )
+from tests.recordings.sessions import link as link_second
+from tests.recordings.sessions import score as store_qc
 from tests.signaling_server.dicomstore.objects import image, multipart
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
@@ -462,6 +472,11 @@ async def test_the_session_clock_of_segments(page: Page) -> None:
     offsets, events, segments = got
     # segment 1's wall clock (0.5 s) is before segment 0's last event (1.0 s): it cannot start before that
     assert offsets == [0, 1.0, 8.0]
+    # the server's rule (recordings/session.py) gives the same offsets for the same headers and event times
+    python = [tl.Timeline(tl.Header("c", line["header"]["started_at_ms"], 320, 240, 30, segment=k),
+                          tuple(tl.Clear(e["t"]) for e in line["events"]))
+              for k, line in enumerate(session_clock_test_lines())]  # fmt: skip
+    assert segment_offsets(python) == offsets
     # a continuous segment keeps the board; one that starts 6.8 s after the last event is a restarted edge: cleared
     assert events == [["mark", 1.0], ["mark", 1.2], ["clear", 8.0], ["chat", 8.5]]
     assert segments == [0, 0, 1, 1, 1, 2, 2]
@@ -500,3 +515,74 @@ async def test_a_recording_in_two_segments_plays_on_one_clock(server: Server, co
                                    headers={"X-CSRF-Token": trainer.csrf or ""}, json=body) as r:
         assert r.status == 201, await r.text()
     assert problems == []
+
+
+# ---- the stored QC record sits on the review page's clock ------------------------------------------------------
+
+SECOND_AFTER_S = 12.5  # the second segment's header, after the first's (its 10 s video, then a restart)
+
+
+def faulty_segment(frozen_second: int, alert_at: float, code: str) -> list[tl.Event]:
+    """An expert watching the 10 s faulty clip: a link second of 5 frames, and a live QC alert."""
+    return [tl.Join(0.0, "p-expert", "expert", "Expert"), tl.Qc(alert_at, code, "raised", code),
+            *(link_second(float(t), 5.0 if t == frozen_second else 30.0) for t in range(1, 11))]  # fmt: skip
+
+
+async def test_the_stored_qc_moments_sit_where_the_review_page_plays_them(
+    server: Server, page: Page, faulty_mp4: Path  # noqa: F811
+) -> None:
+    """A recording in two segments, scored by the server's own scorer: every stored moment (the video's frozen and
+    no-contact stretches, the link's freezes, the live alerts) is its segment's media time plus the offset at which
+    replay.js's sessionClock plays that segment, from the timelines the page loads."""
+    sono, expert = await server.api("sono_a"), await server.api("expert")
+    edge = await server.api(bearer=server.world.device_a_credential)
+    cid = await live_consultation(sono, expert)
+    _, recording = await edge.post("/api/v1/recordings", {"consultation_id": cid})
+    rid = recording["id"]
+    media = await asyncio.to_thread(faulty_mp4.read_bytes)
+    await upload(edge, rid, "media.mp4", media)
+    await upload(edge, rid, "timeline.jsonl", segment_timeline(cid, 0, STARTED_MS, faulty_segment(4, 1.0, "frozen")))
+    await upload(edge, rid, "media.1.mp4", media)
+    second = faulty_segment(7, 0.5, "no_contact")
+    await upload(edge, rid, "timeline.1.jsonl", segment_timeline(cid, 1, STARTED_MS + 1000 * SECOND_AFTER_S, second))
+    names = ["media.mp4", "timeline.jsonl", "media.1.mp4", "timeline.1.jsonl"]
+    status, ended = await edge.post(f"/api/v1/recordings/{rid}/end", {"files": names, "duration_seconds": 20.0})
+    assert status == 200 and ended["state"] == "complete", ended
+    await store_qc(server.app, rid)
+    async with server.app[DB]() as db:
+        (row,) = (await db.scalars(select(QcResult).where(QcResult.consultation_id == cid))).all()
+    assert row.kind == "offline", row.metrics
+    record = row.metrics
+
+    trainer = await server.api("trainer")
+    timelines = [(await trainer.get(f"/api/v1/recordings/{rid}/timeline?segment={k}"))[1] for k in (0, 1)]
+    page_clock = await run(
+        page,
+        """const clock = r.sessionClock(arg);
+           const freezes = arg.map((line) => r.timelineMarkers(line.events).filter((m) => m.kind === "freeze")
+             .map((m) => [m.t, m.end]));
+           return {offsets: clock.offsets, freezes};""",
+        timelines,
+    )
+    offsets = page_clock["offsets"]
+    assert offsets == [0, SECOND_AFTER_S] and record["segments"] == offsets  # not 10 s, where the first video ends
+
+    alone = await asyncio.to_thread(score_path, faulty_mp4)  # the video alone: its moments on its media clock
+
+    def placed(runs: list[dict[str, Any]]) -> list[float]:  # start, end, start, end… of every segment in turn
+        return [o + r[edge] for o in offsets for r in runs for edge in ("start", "end")]
+
+    def stored(key: str) -> list[float]:
+        return [s[edge] for s in record[key] for edge in ("start", "end")]
+
+    assert alone["no_contact"] and stored("no_contact") == pytest.approx(placed(alone["no_contact"]), abs=1e-3)
+    assert alone["freezes"] and stored("frozen_image") == pytest.approx(placed(alone["freezes"]), abs=1e-3)
+    assert stored("dark") == pytest.approx(placed(alone["dark"]), abs=1e-3)
+    link_freezes = [o + t for o, found in zip(offsets, page_clock["freezes"], strict=True) for span in found
+                    for t in span]  # fmt: skip
+    assert len(link_freezes) == 4 and stored("freezes") == pytest.approx(link_freezes, abs=1e-3)
+    assert [(a["code"], a["raised_at"]) for a in record["alerts"]] == [("frozen", 1.0), ("no_contact", 13.0)]
+
+    status, qc = await trainer.get(f"/api/v1/recordings/{rid}/qc")  # what the review page's QC panel shows
+    assert status == 200 and qc["source"] == "qc_results"
+    assert qc["no_contact"] == record["no_contact"] and qc["freezes"] == record["freezes"]

@@ -22,6 +22,8 @@ from PIL import Image, ImageDraw
 
 from qc.score import OSAUS_ITEMS
 from recordings import timeline as tl
+from signaling_server.quality.scorer import Scorer
+from signaling_server.session_recordings.files import store_of
 from tests.conftest import Api, make_app, seed
 
 WIDTH, HEIGHT, FPS = 320, 240, 30
@@ -137,6 +139,14 @@ async def record_session(
                                     {"files": ["media.mp4", "timeline.jsonl"], "duration_seconds": seconds})
     assert status == 200 and ended["state"] == "complete", ended
     return dict(ended)
+
+
+async def score(app: web.Application, *recording_ids: str) -> None:
+    """Store each recording's QC record now, with the server's own scorer (a child process scoring the files), as a
+    server with scoring on does when the recording becomes complete."""
+    scorer = Scorer(app, store_of(app))
+    for recording_id in recording_ids:
+        await scorer.score(recording_id)
 
 
 def review_body(score: int = 4, **changes: Any) -> dict[str, Any]:

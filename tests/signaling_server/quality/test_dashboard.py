@@ -7,13 +7,16 @@ import datetime as dt
 from typing import Any
 
 import pytest
+from sqlalchemy import event
 
+from qc.score import OSAUS_ITEMS
+from recordings import qc_record
 from recordings import timeline as tl
 from signaling_server import errors
-from signaling_server.appkeys import DB
-from signaling_server.db.models import Recording
+from signaling_server.appkeys import DB, ENGINE
+from signaling_server.db.models import Consultation, QcResult, Recording, TrainerReview
 from signaling_server.quality import dashboard
-from tests.recordings.sessions import link, record_session, review_body
+from tests.recordings.sessions import link, record_session, review_body, score, timeline_bytes
 from tests.signaling_server.training.test_reviews import put
 
 DAY = dt.timedelta(days=1)
@@ -65,6 +68,7 @@ async def test_sessions_and_series_over_time_per_site_and_sonographer(people: An
     old = await record_session(sono_a, expert, edge_a)  # thyroid with two stills and a frozen second
     middle = await record_session(sono_a, expert, edge_a, events=steady())
     other = await record_session(sono_b, expert, edge_b, events=steady())
+    await score(client.app, old["id"], middle["id"], other["id"])  # the dashboard reads the stored QC records
     await backdate(client.app, old["id"], 10)
     await backdate(client.app, middle["id"], 5)
     await put(trainer, f"/api/v1/recordings/{old['id']}/review", review_body(2))
@@ -77,11 +81,15 @@ async def test_sessions_and_series_over_time_per_site_and_sonographer(people: An
     assert [s["reviews"] for s in sessions] == [1, 1, 0]
     assert sessions[0]["osaus"] == 2 and sessions[0]["completeness"] == pytest.approx(1 / 3, abs=1e-4)
     assert sessions[0]["link"]["seconds"] == 3 and sessions[0]["image_source"] == "trainer"
+    assert all(s["qc_source"] == "qc_results" for s in sessions)
     unreviewed = sessions[2]  # scored from its QC alone: a perfect link, nothing of the protocol captured
     assert unreviewed["osaus"] is None and unreviewed["link"]["value"] == 1 and unreviewed["completeness"] == 0
-    weights = board["weights"]
-    assert unreviewed["score"] == pytest.approx(weights["link"] / (weights["link"] + weights["completeness"]), abs=1e-4)
-    assert unreviewed["parts"] == {"completeness": 0, "image": None, "link": 1, "osaus": None}
+    weights, parts = board["weights"], unreviewed["parts"]
+    assert parts["completeness"] == 0 and parts["link"] == 1 and parts["osaus"] is None
+    assert unreviewed["image_source"] == "qc" and 0 <= parts["image"] <= 1  # the video's automatic image items
+    used = weights["link"] + weights["completeness"] + weights["image"]
+    expected = (weights["link"] + weights["image"] * parts["image"]) / used
+    assert unreviewed["score"] == pytest.approx(expected, abs=1e-3)
     assert sessions[1]["score"] > sessions[0]["score"]
     series = board["series"]
     assert [p["recording_id"] for p in series["score"]] == [s["recording_id"] for s in sessions]
@@ -110,3 +118,61 @@ async def test_sessions_and_series_over_time_per_site_and_sonographer(people: An
     assert [s["recording_id"] for s in own["sessions"]] == [other["id"]]
     status, error = await edge_a.get("/api/v1/qc/dashboard")
     assert (status, error["error"]) == (403, "forbidden")
+
+
+async def test_the_dashboard_asks_the_same_few_queries_for_any_number_of_sessions(people: Any) -> None:
+    """Stored rows only: the statements one dashboard request runs do not grow with its sessions (counted on the
+    engine), and no timeline is read (the sessions here have no files at all)."""
+    client, world, open_api = people
+    trainer = await open_api("trainer")
+    app = client.app
+    record = qc_record.record_metrics(
+        qc_record.from_timelines("thyroid", [tl.decode_timeline(timeline_bytes("c", steady()))]), {}, 0.5
+    )
+    statements: list[str] = []
+
+    def counted(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    async def add_sessions(count: int, reviewed: bool) -> None:
+        async with app[DB]() as db:
+            for _ in range(count):
+                consultation = Consultation(
+                    state="ended", exam_type="thyroid", site_id=world.site_a, device_id=world.device_a,
+                    patient_id="P1", patient_name="Doe^Jane", patient_sex="F", patient_birth_date="1970-05-01",
+                    accession="A1", requested_by_id=world.users["sono_a"],
+                )  # fmt: skip
+                db.add(consultation)
+                await db.flush()
+                recording = Recording(consultation_id=consultation.id, site_id=world.site_a, state="complete",
+                                      sonographer_id=world.users["sono_a"])  # fmt: skip
+                db.add_all([recording, QcResult(consultation_id=consultation.id, kind="offline", metrics=record)])
+                await db.flush()
+                if reviewed:
+                    db.add(TrainerReview(
+                        recording_id=recording.id, trainer_id=world.users["trainer"],
+                        sonographer_id=world.users["sono_a"], osaus=dict.fromkeys(OSAUS_ITEMS, 4),
+                        image_quality=review_body(4)["image_quality"], comments=[], score={},
+                    ))  # fmt: skip
+            await db.commit()
+
+    async def board_statements() -> tuple[int, dict[str, Any]]:
+        engine = app[ENGINE].sync_engine
+        statements.clear()
+        event.listen(engine, "before_cursor_execute", counted)
+        try:
+            status, board = await trainer.get("/api/v1/qc/dashboard")
+        finally:
+            event.remove(engine, "before_cursor_execute", counted)
+        assert status == 200, board
+        return len(statements), board
+
+    await add_sessions(2, reviewed=True)
+    few, board = await board_statements()
+    assert len(board["sessions"]) == 2 and board["sessions"][0]["qc_source"] == "qc_results"
+    assert board["sessions"][0]["completeness"] == 0 and board["sessions"][0]["link"]["value"] == 1
+    await add_sessions(20, reviewed=True)
+    await add_sessions(20, reviewed=False)
+    many, board = await board_statements()
+    assert len(board["sessions"]) == 42 and sum(s["reviews"] for s in board["sessions"]) == 22
+    assert many == few <= 6, statements  # the caller's session, then recordings, reviews, people, QC records

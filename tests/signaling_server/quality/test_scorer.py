@@ -43,6 +43,11 @@ async def test_a_complete_recording_is_scored_and_the_review_reads_the_score(
         assert metrics["image"]["gain"]["score"] in (1, 2, 3, 4, 5)
         assert metrics["completeness"]["protocol"] == "thyroid" and len(metrics["completeness"]["items"]) == 6
         assert metrics["link"]["seconds"] == 3 and 0 <= metrics["score"] <= 1
+        # the session's QC record, stored once: the moments too, on the session clock
+        assert metrics["version"] == 2 and metrics["segments"] == [0.0]
+        assert metrics["alerts"] == [{"code": "gain_saturation", "text": "too much gain", "raised_at": 1.8,
+                                      "cleared_at": 2.2}]  # fmt: skip
+        assert len(metrics["freezes"]) == 1 and metrics["freezes"][0]["start"] == 1.0
 
         status, qc = await trainer.get(f"/api/v1/recordings/{recording['id']}/qc")
         assert status == 200 and qc["source"] == "qc_results"

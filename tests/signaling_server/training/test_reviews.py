@@ -1,6 +1,6 @@
 """signaling_server.training.reviews and .quality.session_qc: the pure parts (validation, the session score, QC from a
-timeline), then the review and QC routes with the real app on SQLite and PostgreSQL, on sessions uploaded by the
-edge's API."""
+timeline by recordings.qc_record), then the review and QC routes with the real app on SQLite and PostgreSQL, on
+sessions uploaded by the edge's API."""
 
 from __future__ import annotations
 
@@ -9,11 +9,12 @@ from typing import Any
 import pytest
 
 from qc.score import OSAUS_ITEMS
+from recordings import qc_record
 from recordings import timeline as tl
+from recordings.session import segment_offsets
 from signaling_server.appkeys import DB
 from signaling_server.db.models import QcResult
 from signaling_server.errors import InvalidReview
-from signaling_server.quality import session_qc
 from signaling_server.training import reviews
 from signaling_server.training.reviews import parse_review, session_score
 from tests.conftest import Api, make_app
@@ -78,8 +79,8 @@ def decoded(events: list[tl.Event]) -> tl.Timeline:
     return tl.decode_timeline(timeline_bytes("c1", events))
 
 
-def session(events: list[tl.Event] | None = None) -> session_qc.SessionQc:
-    return session_qc.from_timelines("thyroid", [decoded(thyroid_events() if events is None else events)])
+def session(events: list[tl.Event] | None = None) -> qc_record.SessionQc:
+    return qc_record.from_timelines("thyroid", [decoded(thyroid_events() if events is None else events)])
 
 
 def test_the_trainers_ratings_make_the_osaus_and_image_parts() -> None:
@@ -99,9 +100,9 @@ def test_without_a_review_the_score_stands_on_the_sessions_qc() -> None:
     assert score["parts"]["osaus"] is None and score["parts"]["image"] is None and score["image_source"] is None
     assert set(score["weights_used"]) == {"completeness", "link"}
     assert score["parts"]["completeness"]["value"] == pytest.approx(2 / 6, abs=1e-4)
-    automatic = session_qc.SessionQc("qc_results", qc.completeness, {"gain": {"score": 5.0}, "tgc": None}, qc.link)
+    automatic = qc_record.SessionQc("qc_results", qc.completeness, {"gain": {"score": 5.0}, "tgc": None}, qc.link)
     assert session_score(automatic)["image_source"] == "qc" and session_score(automatic)["parts"]["image"]["value"] == 1
-    assert session_score(session_qc.NO_QC)["total"] is None
+    assert session_score(qc_record.NO_QC)["total"] is None
 
 
 # ---- QC from a timeline -----------------------------------------------------------------------------------------
@@ -124,7 +125,7 @@ def test_alerts_and_the_thyroid_checklist_come_from_the_timeline() -> None:
     assert qc.completeness is not None and qc.completeness.protocol == "thyroid"
     done = [i.key for i in qc.completeness.items if i.done]
     assert done == ["right_transverse", "right_longitudinal"]
-    assert session_qc.completeness("abdomen", []) is None
+    assert qc_record.completeness("abdomen", []) is None
 
 
 # ---- through the app -----------------------------------------------------------------------------------------------
@@ -256,10 +257,10 @@ def test_qc_moments_of_every_segment_are_on_the_session_clock() -> None:
                                   link(1.0, 30.0), link(2.0, 30.0), link(3.0, 30.0)])
     second = line(1, 1_005_000.0, [tl.Qc(0.5, "no_contact", "raised", "no contact"),
                                    link(1.0, 30.0), link(2.0, 5.0), link(3.0, 30.0)])
-    qc = session_qc.from_timelines("thyroid", [second, first])  # any order in: segment order out
-    assert session_qc.segment_offsets([first, second]) == [0.0, 5.0]
+    qc = qc_record.from_timelines("thyroid", [second, first])  # any order in: segment order out
+    assert segment_offsets([first, second]) == [0.0, 5.0]
     assert [(a.code, a.raised_at, a.cleared_at) for a in qc.alerts] == [("frozen", 1.0, 2.0), ("no_contact", 5.5, None)]
     assert len(qc.freezes) == 1 and 6.0 <= qc.freezes[0][0] < 7.0  # the second segment's frozen second
     assert qc.last_segment_offset == 5.0
     # a clock set back between two runs: the later segment never starts before the earlier one's last event
-    assert session_qc.segment_offsets([first, line(1, 999_000.0, [])]) == [0.0, 3.0]
+    assert segment_offsets([first, line(1, 999_000.0, [])]) == [0.0, 3.0]
