@@ -255,7 +255,7 @@ async def _settle(db: AsyncSession, recording: Recording, on_complete: OnComplet
     if new == RecordingState.COMPLETE:
         recording.completed_at = now()
     await db.commit()
-    if new == RecordingState.COMPLETE and old != RecordingState.COMPLETE:
+    if new == RecordingState.COMPLETE:  # a final state returned above: this is the move into complete
         on_complete(recording.id)
 
 
