@@ -134,6 +134,10 @@ class ReportEditor {
     if (this.destroyed) return;
     this.loaded = true;
     const last = latest(this.reports);
+    if (last && this.mode === "new" && this.amends?.id === last.id) {
+      this.render(); // an addendum being written to the still-latest version survives a refresh (claiming the study)
+      return;
+    }
     this.amends = null;
     if (last) {
       this.show(last);

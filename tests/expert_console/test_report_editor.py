@@ -4,10 +4,11 @@ an addendum; and a carotid side measured at more than 60° flagged and not grade
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, BrowserContext, Locator, Page, expect
+from playwright.async_api import Browser, BrowserContext, Locator, Page, Route, expect
 
 from tests.expert_console.test_app import Server, api_calls, context, open_console, server  # noqa: F401  (fixtures)
 from tests.signaling_server.reading.studies import arrive
@@ -165,10 +166,21 @@ async def test_thyroid_live_score_sign_approve_and_addendum(
         printed = await other.request.get(href)
         assert printed.status == 200 and "text/html" in printed.headers["content-type"]
 
-        # a correction after approval is an addendum: a new version, the final one untouched
+        # a correction after approval is an addendum: a new version, the final one untouched. The reader starts it
+        # while the claim is still on its way (held here until then): the page's refresh after the claim keeps it.
         await page.reload()
+        held: asyncio.Future[Route] = asyncio.get_running_loop().create_future()
+
+        async def hold(route: Route) -> None:
+            held.set_result(route)
+
+        await page.route("**/api/v1/studies/*/claim", hold)
         await page.locator("header [data-action=claim]").click()
+        claim = await held
         await editor.locator("[data-action=addendum]").click()
+        await expect(editor.locator("[data-testid=report-status]")).to_have_text("Addendum to v1 (not saved yet)")
+        await claim.continue_()
+        await expect(page.locator("[data-testid=lock-status]")).to_contain_text("Read by you")
         await expect(editor.locator("[data-testid=report-status]")).to_have_text("Addendum to v1 (not saved yet)")
         await editor.locator("textarea[name=comment]").fill("Addendum: left lobe also reviewed, no nodule.")
         await editor.locator("[data-action=save-report]").click()
