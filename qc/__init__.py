@@ -14,10 +14,11 @@ in its docstring, and thresholds are configuration (calibrate per probe and pres
     completeness  the exam protocols of CLINICAL.md §3 as data, and the live checklist
     link          link quality from per-second webrtc-stats samples (W3C freezes)
     score         the session score: completeness, five image items, link, OSAUS; weights shown with the total
-    media         frames from files (MP4 via PyAV, DICOM via pydicom)
-    offline       one pass over a file: metrics, freezes, no-contact and dark stretches
-    session       a whole session's report from a file or a recording folder
-    cli           `teleus qc score FILE`
+    labels        what a capture shows (side, structure, plane, mode): the vocabulary the protocols are written in
+    regions       the US region calibration (PS3.3 C.8.5.5) as plain records, read from and written to a dataset
+    offline       one pass over any `Media` (frames with their times): metrics, freezes, no-contact and dark stretches
 
-Only :mod:`qc.live` knows that frames arrive live: it samples the capture ring and raises alerts.
+Only :mod:`qc.live` knows that frames arrive live: it samples any `FrameSource` (the edge passes its capture ring)
+and raises alerts. This package imports no other package of teleus (import-linter, docs/ARCHITECTURE.md); reading
+files, recording folders and `teleus qc score` are recordings/ (media, offline, cli).
 """
