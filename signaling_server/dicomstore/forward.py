@@ -171,15 +171,15 @@ class Forwarder:
         while True:
             self._wake.clear()
             try:
-                tried = await self.send_due()
-            except Exception:
+                if await self.send_due():
+                    continue
+                timeout = await self._seconds_to_next()
+            except Exception:  # a database or network hiccup must not stop forwarding for good
                 log.exception("forwarding to %s failed; trying again later", self.destination)
                 await asyncio.sleep(max(1.0, self.backoff.total_seconds()))
                 continue
-            if tried:
-                continue
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), await self._seconds_to_next())
+                await asyncio.wait_for(self._wake.wait(), timeout)
 
     async def send_due(self, now: datetime | None = None) -> int:
         """Send one batch of due jobs and record the outcome; returns how many were tried."""

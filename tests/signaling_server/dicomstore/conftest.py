@@ -81,8 +81,9 @@ Start = Callable[..., Awaitable[Running]]
 
 
 @pytest.fixture
-async def start(aiohttp_client: Any, db_url: str, tmp_path: Path) -> AsyncIterator[Start]:
-    """`await start(**settings)`: the real app on each database, seeded; settings default to the tests' bare ones."""
+async def start(db_url: str, aiohttp_client: Any, tmp_path: Path) -> AsyncIterator[Start]:
+    """`await start(**settings)`: the real app on each database, seeded; settings default to the tests' bare ones.
+    The database is asked for first, so it is dropped only after the app has stopped."""
     running: list[Running] = []
 
     async def _start(**overrides: Any) -> Running:

@@ -4,8 +4,10 @@ that cannot be delivered are retried with backoff until they fail."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -13,9 +15,12 @@ from pydicom.uid import generate_uid
 from sqlalchemy import select
 
 from signaling_server.appkeys import DB
+from signaling_server.db.engine import make_engine, make_sessionmaker
 from signaling_server.db.models import ForwardJob
-from signaling_server.dicomstore.forward import FORWARDER, MACHINE, Destination, JobState, record_attempt
+from signaling_server.dicomstore.blobs import BlobStore
+from signaling_server.dicomstore.forward import FORWARDER, MACHINE, Destination, Forwarder, JobState, record_attempt
 from signaling_server.states import IllegalMove
+from tests.waiting import eventually
 
 from .conftest import Running, Start
 from .objects import image, read, real_file
@@ -127,3 +132,24 @@ def test_a_finished_job_takes_no_more_attempts(final: JobState) -> None:
     with pytest.raises(IllegalMove, match=f"a forward job that is {final} cannot become"):
         record_attempt(job, None if other is JobState.SENT else "down", now, timedelta(seconds=30), 1)
     assert (job.state, job.attempts) == (final, 3)
+
+
+async def test_the_forwarder_outlives_a_database_that_fails(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A database that answers with errors (here: a real SQLite file without the tables) is logged and retried; the
+    forwarding task keeps running and stops cleanly when cancelled. (The same holds now when the error comes while
+    it asks for the next due time, which used to end the task: that path is not staged here.)"""
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'empty.sqlite3'}")
+    forwarder = Forwarder(
+        make_sessionmaker(engine), BlobStore(tmp_path / "blobs"), Destination.parse("PACS@127.0.0.1:1"),
+        calling_ae="TELEUS", backoff_seconds=0.05, max_attempts=3,
+    )  # fmt: skip
+    task = asyncio.create_task(forwarder.run())
+    try:
+        await eventually(lambda: sum("trying again later" in r.getMessage() for r in caplog.records) >= 2,
+                         timeout=60, what="two logged failures")  # fmt: skip
+        assert not task.done()  # two failures survived
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await engine.dispose()
