@@ -27,6 +27,7 @@ from signaling_server.settings import Settings
 from tests.conftest import PASSWORD, seed
 from tests.databases import database
 from tests.e2e.browser import chromium
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.browser
 
@@ -70,9 +71,15 @@ async def _check_capture(app: Any, agent: EdgeAgent, sop: str, cid: str) -> None
         study = await db.get(Study, instance.study_id)
         assert study is not None and study.consultation_id == cid and study.modality == "US"
         assert study.state == "matched"  # in the reading queue with its turnaround clock running
-        classes = set((await db.scalars(select(Instance.sop_class_uid).where(Instance.study_id == study.id))).all())
         raw = await app[BLOBS].read(instance.sha256)
-    assert "1.2.840.10008.5.1.4.1.1.11.2" in classes or "1.2.840.10008.5.1.4.1.1.11.1" in classes  # the marks
+    marks = {"1.2.840.10008.5.1.4.1.1.11.2", "1.2.840.10008.5.1.4.1.1.11.1"}  # colour or grey softcopy state
+
+    async def marks_stored() -> bool:  # the outbox sends the marks' presentation state after the image
+        async with app[DB]() as db:
+            query = select(Instance.sop_class_uid).where(Instance.study_id == instance.study_id)
+            return bool(marks & set((await db.scalars(query)).all()))
+
+    await eventually(marks_stored, timeout=60, what="the marks' presentation state stored beside the still")
     ds = pydicom.dcmread(BytesIO(raw))
     assert ds.BodyPartExamined == "THYROID" and str(ds.PatientName) == "王^芳"
     assert "LossyImageCompression" not in ds or ds.LossyImageCompression == "00"
