@@ -61,16 +61,17 @@ function editorParts(editor) {
     formSlot: el("div", { class: "report-form" }),
     previewStatus: el("p", { class: "status-line", "data-testid": "preview-status" }),
     error: el("p", { class: "error", "data-testid": "report-error", role: "alert", hidden: true }),
-    saveButton: el("button", { "data-action": "save-report", text: "Save draft", onclick: () => void editor.run(() => editor.save()) }),
-    signButton: el("button", { "data-action": "sign-report", class: "primary", text: "Sign",
+    saveButton: el("button", { "data-action": "save-report", hidden: true, text: "Save draft", onclick: () => void editor.run(() => editor.save()) }),
+    signButton: el("button", { "data-action": "sign-report", class: "primary", hidden: true, text: "Sign",
       onclick: () => void editor.run(() => editor.sign()) }),
-    approveButton: el("button", { "data-action": "approve-report", class: "primary", text: "Approve",
+    approveButton: el("button", { "data-action": "approve-report", class: "primary", hidden: true, text: "Approve",
       onclick: () => void editor.run(() => editor.approve()) }),
-    addendumButton: el("button", { "data-action": "addendum", text: "Write addendum", onclick: () => editor.startAddendum() }),
-    cancelButton: el("button", { "data-action": "cancel-addendum", text: "Cancel addendum", onclick: () => editor.cancelAddendum() }),
-    printLink: el("a", { class: "print-link", "data-testid": "print-link", target: "_blank", rel: "noopener",
+    addendumButton: el("button", { "data-action": "addendum", hidden: true, text: "Write addendum", onclick: () => editor.startAddendum() }),
+    cancelButton: el("button", { "data-action": "cancel-addendum", hidden: true, text: "Cancel addendum", onclick: () => editor.cancelAddendum() }),
+    printLink: el("a", { class: "print-link", "data-testid": "print-link", target: "_blank", rel: "noopener", hidden: true,
       text: "Printable report" }),
   };
+  // every action stays hidden until the reports are loaded (renderButtons): a click before then would do nothing
   const buttons = el("div", { class: "report-buttons" }, parts.saveButton, parts.signButton, parts.approveButton,
     parts.addendumButton, parts.cancelButton, parts.printLink);
   const element = el("section", { class: "panel report-editor", "data-testid": "report-editor" },
