@@ -372,3 +372,15 @@ class PeerReview(Base):
     significance: Mapped[str | None] = mapped_column(String(1))
     comment: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+# --- accounts: sign-in, passwords, tokens, second factor (issue 10) ---------------------------------------------
+
+
+# --- the audit trail (issue 10) ---------------------------------------------------------------------------------
+
+
+# --- patient links, access grants, expert assignments (issue 10) ------------------------------------------------
+
+
+# --- DICOM peers (issue 10) -------------------------------------------------------------------------------------
