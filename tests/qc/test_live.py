@@ -62,7 +62,9 @@ async def test_a_frozen_scanner_raises_and_clears_frozen() -> None:
     assert [(a.code, a.state) for a in alerts] == [("frozen", "raised"), ("frozen", "cleared")]
     raised, cleared = alerts
     assert raised.text == "image frozen for 1 s" and raised.value is not None and raised.value >= 1.0
-    assert raised.frame_index is not None and 45 + 30 <= raised.frame_index <= 90
+    # Raised on a frame of the held stretch once it has been still for a second (measured on the frames' clock, so on a
+    # busy machine, where the paced source skips frames, fewer than 30 frames into it), cleared on the first moving one.
+    assert raised.frame_index is not None and 45 < raised.frame_index < 90
     assert cleared.frame_index is not None and 90 <= cleared.frame_index <= 90 + 15
     snapshot = qc.snapshot()
     assert snapshot["fov"]["how"] == "temporal" and snapshot["metrics"]["dark_fraction"] < 0.5
