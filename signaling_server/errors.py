@@ -46,7 +46,7 @@
     ├── UnsupportedMediaType         unsupported_media_type 415
     ├── NotRenderable                not_renderable       422
     ├── TooManyAttempts              too_many_attempts    429  (+ "retry_after" seconds and a Retry-After header)
-    └── ServerBusy                   server_busy          503  (+ "retry_after", Retry-After: the password hashing pool is full)
+    └── ServerBusy                   server_busy          503  (+ "retry_after": the password hashing pool is full)
 
 Errors of the recording domain (recordings/errors.py: not_found, conflict, invalid_dicom, not_renderable) are
 turned into the server's error of the same code by `from_recordings`, in the same middleware.
