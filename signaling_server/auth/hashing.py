@@ -30,6 +30,7 @@ class HashingPool:
         self.admitted = 0  # running or waiting; changed on the event loop only
         self.running = 0  # inside the function now (counted by the worker threads)
         self.peak_running = 0  # the most ever run at once: never more than `workers`
+        self.calls = 0  # computations started, ever
 
     async def run(self, fn: Callable[..., T], *args: object) -> T:
         """`fn(*args)` on a hashing thread; ServerBusy when `workers + queue` calls are admitted already."""
@@ -48,6 +49,7 @@ class HashingPool:
     def _measured(self, fn: Callable[..., T], *args: object) -> T:
         with self._lock:
             self.running += 1
+            self.calls += 1
             self.peak_running = max(self.peak_running, self.running)
         try:
             return fn(*args)
