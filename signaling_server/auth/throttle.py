@@ -107,8 +107,8 @@ class LoginThrottle:
         record.failures += 1
         record.last_failure = now
         free = self.policy.account_free if key.startswith("user:") else self.policy.address_free
-        if record.failures >= free:
-            delay = min(self.policy.max_delay, self.policy.first_delay * 2 ** (record.failures - free))
+        if record.failures > free:
+            delay = min(self.policy.max_delay, self.policy.first_delay * 2 ** (record.failures - free - 1))
             record.blocked_until = now + timedelta(seconds=delay)
 
     def _forget(self, key: str) -> None:
