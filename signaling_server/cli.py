@@ -257,12 +257,20 @@ def _db_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--database-url", help="SQLAlchemy URL, e.g. postgresql+asyncpg://… (TELEUS_DATABASE_URL)")
 
 
+class _NoPasswordArgument(argparse.Action):
+    """`--password P` (and its abbreviations) is refused outright, not taken for `--password-file P`."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
+        parser.error("passwords are never given on the command line: use --password-file FILE, stdin or the prompt")
+
+
 def _password_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--password-file",
         help="read the password from the first line of this file (else from stdin, else a prompt); "
         "passwords are never given on the command line",
     )
+    p.add_argument("--password", "--pass", nargs="?", action=_NoPasswordArgument, help=argparse.SUPPRESS)
 
 
 def build_parser() -> argparse.ArgumentParser:
