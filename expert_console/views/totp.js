@@ -26,7 +26,8 @@ export function totpEnrolment({ api, password, forced = false, onDone }) {
   const error = el("p", { class: "error", "data-testid": "totp-error", role: "alert", hidden: true });
   const body = el("div", { class: "totp-step" });
   const panel = el("section", { class: "totp-enrolment", "data-testid": "totp-enrolment" },
-    el("h2", { text: TEXT.title }), forced ? el("p", { class: "notice", text: TEXT.forcedNote }) : null, body, error);
+    forced ? el("h2", { text: TEXT.title }) : null, forced ? el("p", { class: "notice", text: TEXT.forcedNote }) : null,
+    body, error);
 
   /** @param {string} known */
   const begin = async (known) => {
