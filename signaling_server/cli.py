@@ -106,12 +106,12 @@ def _read_password(args: argparse.Namespace) -> str:
             text = Path(args.password_file).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise errors.InvalidRequest(f"cannot read the password file: {exc}") from None
-        password = text.splitlines()[0] if text else ""
+        password = text.splitlines()[0].strip() if text else ""
     elif not sys.stdin.isatty():
-        password = sys.stdin.readline().rstrip("\r\n")
+        password = sys.stdin.readline().strip()
     else:
-        password = getpass.getpass("password: ")
-        if getpass.getpass("password again: ") != password:
+        password = getpass.getpass("password: ").strip()
+        if getpass.getpass("password again: ").strip() != password:
             raise errors.InvalidRequest("the two passwords differ")
     if not password:
         raise errors.InvalidRequest("no password given")
