@@ -652,9 +652,13 @@ async def api_post(session: aiohttp.ClientSession, base: str, path: str, body: d
 async def start_teleus(stack: AsyncExitStack, name: str, opts: Options) -> Teleus:
     """A fresh server on a free port with a temp data dir: admin from the CLI, the rest over the REST API."""
     data_dir = Path(stack.enter_context(_tempdir(f"teleus-bench-{name}-")))
+    password_file = Path(data_dir) / "admin-password"
+    password_file.write_text(PASSWORD + "\n")
     await procs.run_command(
-        [TELEUS, "user", "add", "admin", "--role", "admin", "--password", PASSWORD, "--data-dir", str(data_dir)], ROOT
-    )
+        [TELEUS, "user", "add", "admin", "--role", "admin", "--password-file", str(password_file),
+         "--data-dir", str(data_dir)], ROOT,
+    )  # fmt: skip
+    password_file.unlink()
     port = procs.free_port()
     server = await procs.spawn(
         f"server-{name}",
@@ -680,7 +684,8 @@ async def start_teleus(stack: AsyncExitStack, name: str, opts: Options) -> Teleu
     csrf = await api_login(admin, base, "admin")
     site = await api_post(admin, base, "api/v1/sites", {"code": "bench", "name": "Bench clinic"}, csrf)
     for username, role in (("sono", "sonographer"), ("expert", "expert")):
-        body = {"username": username, "name": f"Bench {role}", "role": role, "password": PASSWORD}
+        body = {"username": username, "name": f"Bench {role}", "role": role, "password": PASSWORD,
+                "must_change_password": False}  # fmt: skip
         if role == "sonographer":
             body["site_id"] = site["id"]
         await api_post(admin, base, "api/v1/users", body, csrf)

@@ -11,18 +11,22 @@ export class ApiError extends Error {
    * @param {string} code
    * @param {string} message
    * @param {number} status HTTP status, 0 for network failures
+   * @param {number} [retryAfter] seconds to wait before trying again (429 `too_many_attempts`, 503 `server_busy`)
    */
-  constructor(code, message, status) {
+  constructor(code, message, status, retryAfter = 0) {
     super(message);
     this.name = "ApiError";
     this.code = code;
     this.status = status;
+    this.retryAfter = retryAfter;
   }
 }
 
 /**
  * @typedef {{id: string, username: string, name: string, role: "sonographer"|"expert"|"trainer"|"admin",
- *   site_id: string|null}} User
+ *   site_id: string|null, active?: boolean, must_change_password?: boolean, totp?: boolean}} User
+ * @typedef {"password_change_required"|"totp_enrolment_required"|null} Restriction what the account must do
+ *   before anything else (PROTOCOL.md §1 Authentication)
  * @typedef {{id: string, role: string, name: string, user_id: string|null, device_id: string|null}} Peer
  * @typedef {{id: string, state: string, exam_type: string, site: {id: string, code: string, name: string},
  *   device_id: string|null, patient: {id: string, name: string, sex: string, birth_date: string},
@@ -33,6 +37,10 @@ export class ApiError extends Error {
  */
 
 const UNSAFE = new Set(["POST", "PUT", "PATCH", "DELETE"]);
+/** 401 codes that mean the session is gone (a wrong password, a missing TOTP code… do not). */
+const SESSION_ENDED = new Set(["unauthenticated", "account_disabled", "token_expired"]);
+/** 403 codes that mean the account must do something first. */
+const RESTRICTIONS = new Set(["password_change_required", "totp_enrolment_required"]);
 
 export class Api {
   /** @param {{base?: string, fetch?: typeof fetch}} [options] */
@@ -43,8 +51,13 @@ export class Api {
     this.csrfToken = null;
     /** @type {User|null} */
     this.user = null;
-    /** Called on any 401 except a refused login: the session is gone. @type {(error: ApiError) => void} */
+    /** @type {Restriction} */
+    this.restriction = null;
+    /** Called on a 401 that means the session is gone. @type {(error: ApiError) => void} */
     this.onUnauthenticated = () => {};
+    /** Called on a 403 that means the account must change its password or enrol TOTP first.
+     * @type {(error: ApiError) => void} */
+    this.onRestricted = () => {};
   }
 
   /**
@@ -79,8 +92,10 @@ export class Api {
     if (!response.ok) {
       const code = data && typeof data.error === "string" ? data.error : `http_${response.status}`;
       const message = data && typeof data.message === "string" ? data.message : response.statusText || code;
-      const error = new ApiError(code, message, response.status);
-      if (response.status === 401 && code !== "bad_credentials") this.onUnauthenticated(error);
+      const retryAfter = data && typeof data.retry_after === "number" ? data.retry_after : 0;
+      const error = new ApiError(code, message, response.status, retryAfter);
+      if (response.status === 401 && SESSION_ENDED.has(code)) this.onUnauthenticated(error);
+      if (response.status === 403 && RESTRICTIONS.has(code)) this.onRestricted(error);
       throw error;
     }
     if (data === null) throw new ApiError("bad_answer", "the server's answer was not JSON", response.status);
@@ -88,22 +103,47 @@ export class Api {
   }
 
   /**
+   * Sign in; `totp` is the 6-digit code when the account has a second factor (the server answers
+   * `totp_required` without it).
    * @param {string} username
    * @param {string} password
+   * @param {string} [totp]
    * @returns {Promise<User>}
    */
-  async login(username, password) {
-    const data = await this.request("POST", "/auth/login", { username, password });
-    this.user = data.user;
-    this.csrfToken = data.csrf_token;
-    return data.user;
+  async login(username, password, totp) {
+    /** @type {{username: string, password: string, totp?: string}} */
+    const body = { username, password };
+    if (totp) body.totp = totp;
+    return this._signedIn(await this.request("POST", "/auth/login", body));
   }
 
   /** @returns {Promise<User>} who is signed in (and the CSRF token of the session) */
   async me() {
-    const data = await this.request("GET", "/auth/me");
+    return this._signedIn(await this.request("GET", "/auth/me"));
+  }
+
+  /**
+   * Change one's own password; the account's other sessions end.
+   * @param {string} currentPassword
+   * @param {string} newPassword
+   * @returns {Promise<User>}
+   */
+  async changePassword(currentPassword, newPassword) {
+    const data = await this.request("POST", "/auth/password", {
+      current_password: currentPassword,
+      new_password: newPassword,
+    });
+    return this._signedIn(data);
+  }
+
+  /**
+   * @param {{user: User, csrf_token?: string|null, restriction?: Restriction}} data
+   * @returns {User}
+   */
+  _signedIn(data) {
     this.user = data.user;
     this.csrfToken = data.csrf_token ?? null;
+    this.restriction = data.restriction ?? null;
     return data.user;
   }
 
@@ -113,6 +153,7 @@ export class Api {
     } finally {
       this.user = null;
       this.csrfToken = null;
+      this.restriction = null;
     }
   }
 

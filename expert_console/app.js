@@ -1,16 +1,20 @@
 // @ts-check
 // The single-page app: hash routes (#/login, #/, #/c/<id>[?observe=1], #/queue[?filters], #/studies/<id>,
-// #/recordings[?filters], #/recordings/<id>, #/qc[?filters]), the header with its navigation, the critical-findings
-// banner (sonographers, admins), the signed-in user.
+// #/recordings[?filters], #/recordings/<id>, #/qc[?filters], #/accounts (admins), #/account), the header with its
+// navigation, the critical-findings banner (sonographers, admins), the signed-in user. A restricted account (a
+// password to change, an admin's TOTP to enrol) is kept on the sign-in page until it has done what it must.
 // Test hooks: window.teleus = {live, api, user}; `live` is the current LiveSession or null.
 
 import { Api } from "./api.js";
+import { mountAccount } from "./views/account.js";
+import { mountAccounts } from "./views/accounts.js";
 import { mountDashboard } from "./views/dashboard.js";
 import { el, setText } from "./views/dom.js";
 import { mountFindingsBanner } from "./views/findings.js";
 import { mountHome } from "./views/home.js";
 import { mountLive } from "./views/live.js";
 import { mountLogin } from "./views/login.js";
+import { openPasswordDialog } from "./views/password.js";
 import { mountQueue } from "./views/queue.js";
 import { mountRecordings } from "./views/recordings.js";
 import { mountReview } from "./views/review.js";
@@ -35,6 +39,9 @@ Object.assign(window, { teleus });
 const main = /** @type {HTMLElement} */ (document.getElementById("app"));
 const userLabel = /** @type {HTMLElement} */ (document.querySelector("[data-testid=current-user]"));
 const logoutButton = /** @type {HTMLButtonElement} */ (document.querySelector("[data-action=logout]"));
+const passwordButton = /** @type {HTMLButtonElement} */ (document.querySelector("[data-action=change-password]"));
+const accountLink = /** @type {HTMLElement} */ (document.querySelector("[data-nav=account]"));
+const accountsLink = /** @type {HTMLElement} */ (document.querySelector("[data-nav=accounts]"));
 const navigation = /** @type {HTMLElement} */ (document.querySelector(".topnav"));
 const queueLink = /** @type {HTMLElement} */ (document.querySelector("[data-nav=queue]"));
 const qcLinks = /** @type {HTMLElement[]} */ ([...document.querySelectorAll("[data-nav=recordings], [data-nav=qc]")]);
@@ -77,12 +84,19 @@ api.onUnauthenticated = () => {
   navigate("#/login");
 };
 
+api.onRestricted = () => {
+  if (parseHash(location.hash).path !== "/login") navigate("#/login");
+};
+
 /** @param {import("./api.js").User|null} user */
 function showUser(user) {
   teleus.user = user;
   userLabel.replaceChildren();
   if (user) userLabel.append(el("span", { class: "user-name", text: user.name }), el("span", { class: "user-role", text: user.role }));
   logoutButton.hidden = !user;
+  passwordButton.hidden = !user;
+  accountLink.hidden = !user;
+  accountsLink.hidden = user?.role !== "admin";
   document.body.dataset.role = user?.role ?? "";
   navigation.hidden = !user;
   queueLink.hidden = !user || !QUEUE_ROLES.includes(user.role);
@@ -101,7 +115,7 @@ function markNavigation(path) {
     const target = /** @type {HTMLElement} */ (link).dataset.nav;
     const current = target === "queue" ? path === "/queue" || path.startsWith("/studies/")
       : target === "recordings" ? path === "/recordings" || path.startsWith("/recordings/")
-        : target === "qc" ? path === "/qc" : path === "/";
+        : target === "qc" || target === "accounts" || target === "account" ? path === `/${target}` : path === "/";
     if (current) link.setAttribute("aria-current", "page");
     else link.removeAttribute("aria-current");
   }
@@ -116,6 +130,15 @@ async function route() {
 
   if (path === "/login") {
     showUser(null);
+    if (!api.user) {
+      try {
+        await api.me(); // a restricted session (a reload) resumes at the step it must take
+      } catch {
+        // not signed in: the form
+      }
+      if (token !== routeToken) return;
+      if (api.user && !api.restriction) api.user = null; // signed in already: the form all the same
+    }
     const notice = loginNotice;
     loginNotice = undefined;
     unmount = mountLogin(main, {
@@ -145,6 +168,10 @@ async function route() {
     if (token !== routeToken) return;
     main.replaceChildren();
   }
+  if (api.restriction) {
+    navigate("#/login");
+    return;
+  }
   const user = /** @type {import("./api.js").User} */ (api.user);
   showUser(user);
   markNavigation(path);
@@ -162,6 +189,10 @@ async function route() {
     unmount = mountReview(main, { api, user, recordingId: decodeURIComponent(recording[1]), navigate });
   } else if (path === "/qc") {
     unmount = mountDashboard(main, { api, user, query, navigate });
+  } else if (path === "/accounts" && user.role === "admin") {
+    unmount = mountAccounts(main, { api, user });
+  } else if (path === "/account") {
+    unmount = mountAccount(main, { api, user });
   } else if (live) {
     unmount = mountLive(main, {
       api,
@@ -178,6 +209,8 @@ async function route() {
     unmount = mountHome(main, { api, user, navigate });
   }
 }
+
+passwordButton.addEventListener("click", () => openPasswordDialog(api));
 
 logoutButton.addEventListener("click", async () => {
   unmount?.();

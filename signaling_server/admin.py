@@ -42,8 +42,16 @@ async def set_recording(db: AsyncSession, site_id: str, enabled: bool) -> Site:
 
 
 async def create_user(
-    db: AsyncSession, username: str, name: str, role: str, password: str, site_id: str | None = None
+    db: AsyncSession,
+    username: str,
+    name: str,
+    role: str,
+    password: str,
+    site_id: str | None = None,
+    *,
+    must_change_password: bool = False,
 ) -> User:
+    """A new account; `must_change_password`: the password was chosen by someone else, for one sign-in only."""
     if role not in ROLES:
         raise errors.InvalidRequest(f"role must be one of {', '.join(ROLES)}")
     if role == "sonographer" and not site_id:
@@ -53,7 +61,14 @@ async def create_user(
     if len(password) < MIN_PASSWORD:
         raise errors.InvalidRequest(f"a password has at least {MIN_PASSWORD} characters")
     password_hash = await asyncio.to_thread(hash_password, password)  # slow by design: off the event loop
-    user = User(username=username, name=name, role=role, site_id=site_id, password_hash=password_hash)
+    user = User(
+        username=username,
+        name=name,
+        role=role,
+        site_id=site_id,
+        password_hash=password_hash,
+        must_change_password=must_change_password,
+    )
     db.add(user)
     await _commit_unique(db, f"the username {username!r} is taken")
     return user

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
 
 from aiohttp import web
 
@@ -12,9 +13,12 @@ from expert_console import STATIC_DIR
 from qc.score import parse_weights
 from recordings.errors import RecordingsError
 from signaling_server import errors
-from signaling_server.api import admin_routes, consultation_routes
-from signaling_server.appkeys import DB, ENGINE, QC_WEIGHTS, SETTINGS
+from signaling_server.api import account_routes, admin_routes, consultation_routes
+from signaling_server.appkeys import CLOCK, DB, ENGINE, QC_WEIGHTS, SETTINGS
+from signaling_server.auth import credential_routes
 from signaling_server.auth import routes as auth_routes
+from signaling_server.auth.hashing import hashing_pool
+from signaling_server.auth.throttle import THROTTLE, login_throttle
 from signaling_server.db.engine import make_engine, make_sessionmaker
 from signaling_server.db.migrate import upgrade
 from signaling_server.dicomstore import blobs as dicom_blobs
@@ -28,6 +32,7 @@ from signaling_server.reports import peer_routes as report_peer_routes
 from signaling_server.reports import routes as report_routes
 from signaling_server.session_recordings import routes as recording_routes
 from signaling_server.settings import Settings
+from signaling_server.signaling.credential_watch import credential_watch
 from signaling_server.signaling.handler import signal
 from signaling_server.signaling.rooms import ROOMS, RoomRegistry
 from signaling_server.training import review_routes as recording_review_routes
@@ -35,6 +40,8 @@ from signaling_server.training import teaching_exports
 from signaling_server.training import teaching_routes as recording_teaching_routes
 
 log = logging.getLogger(__name__)
+
+_HSTS = "max-age=31536000"
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -49,7 +56,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     try:
         response = await handler(request)
     except errors.TeleusError as exc:
-        return web.json_response(exc.as_json(), status=exc.status)
+        response = web.json_response(exc.as_json(), status=exc.status, headers=exc.headers)
     except RecordingsError as exc:
         mapped = errors.from_recordings(exc)
         return web.json_response(mapped.as_json(), status=mapped.status)
@@ -64,6 +71,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except Exception:
         log.exception("unexpected error on %s %s", request.method, request.path)
         return web.json_response({"error": "internal", "message": "internal server error"}, status=500)
+    if request.app[SETTINGS].https:  # browsers keep to HTTPS for a year once they have seen this over HTTPS
+        response.headers.setdefault("Strict-Transport-Security", _HSTS)
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "no-referrer")
     if response.content_type == "text/html":
@@ -101,6 +110,10 @@ async def _close_sockets(app: web.Application) -> None:
     await app[ROOMS].close_all()
 
 
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
 async def _index(request: web.Request) -> web.FileResponse:
     return web.FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})
 
@@ -111,8 +124,12 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app[SETTINGS] = settings
     app[TARGETS] = Targets.from_json(settings.turnaround_json)
     app[QC_WEIGHTS] = parse_weights(settings.qc_weights)  # a bad TELEUS_QC_WEIGHTS stops the server here
+    app[CLOCK] = _utc_now  # tests set their own before the app starts
+    app[THROTTLE] = login_throttle(app)
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_rooms)
+    app.cleanup_ctx.append(hashing_pool)
+    app.cleanup_ctx.append(credential_watch)
     app.cleanup_ctx.append(dicom_blobs.blob_store)
     app.cleanup_ctx.append(forward.forwarder)
     app.cleanup_ctx.append(ingest.dicom_store)
@@ -123,7 +140,9 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app.cleanup_ctx.append(_startup_objects_frozen)  # last: after every resource is made
     app.on_shutdown.append(_close_sockets)
     app.add_routes(auth_routes.routes)
+    app.add_routes(credential_routes.routes)
     app.add_routes(admin_routes.routes)
+    app.add_routes(account_routes.routes)
     app.add_routes(consultation_routes.routes)
     app.add_routes(reading_routes.routes)
     app.add_routes(dicomweb.routes)

@@ -95,13 +95,103 @@ async def _site_add(ctx: Any) -> str:
     return f"site {site.code} ({site.id})"
 
 
+def _read_password(args: argparse.Namespace) -> str:
+    """A password from --password-file (its first line), else from standard input when it is not a terminal
+    (its first line), else typed twice at a prompt. Never from the command line: argv is readable by every user
+    of the machine (ps, /proc) and stays in shell histories."""
+    import getpass
+
+    if args.password_file:
+        try:
+            text = Path(args.password_file).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise errors.InvalidRequest(f"cannot read the password file: {exc}") from None
+        password = text.splitlines()[0].strip() if text else ""
+    elif not sys.stdin.isatty():
+        password = sys.stdin.readline().strip()
+    else:
+        password = getpass.getpass("password: ").strip()
+        if getpass.getpass("password again: ").strip() != password:
+            raise errors.InvalidRequest("the two passwords differ")
+    if not password:
+        raise errors.InvalidRequest("no password given")
+    return password
+
+
 async def _user_add(ctx: Any) -> str:
     from signaling_server import admin
 
     db, args = ctx
     site_id = (await admin.find_site(db, args.site)).id if args.site else None
-    user = await admin.create_user(db, args.username, args.name or args.username, args.role, args.password, site_id)
+    password = _read_password(args)
+    user = await admin.create_user(
+        db, args.username, args.name or args.username, args.role, password, site_id, must_change_password=args.temporary
+    )
     return f"user {user.username} ({user.role}, {user.id})"
+
+
+async def _user_list(ctx: Any) -> str:
+    from sqlalchemy import select
+
+    from signaling_server.db.models import Site, User
+
+    db, _ = ctx
+    sites = {s.id: s.code for s in (await db.scalars(select(Site))).all()}
+    lines = []
+    for u in (await db.scalars(select(User).order_by(User.username))).all():
+        flags = [f for f, on in (("disabled", not u.active), ("must-change", u.must_change_password),
+                                 ("totp", u.totp_secret is not None)) if on]  # fmt: skip
+        lines.append(f"{u.username}\t{u.role}\t{sites.get(u.site_id or '', '-')}\t{','.join(flags) or '-'}")
+    return "\n".join(lines) or "no users"
+
+
+async def _user_disable(ctx: Any) -> str:
+    from signaling_server.auth import accounts
+
+    db, args = ctx
+    user = await accounts.disable_user(db, (await accounts.find_user(db, args.username)).id)
+    return f"user {user.username} disabled; their sessions ended (a running server closes their sockets shortly)"
+
+
+async def _user_enable(ctx: Any) -> str:
+    from signaling_server.auth import accounts
+
+    db, args = ctx
+    user = await accounts.enable_user(db, (await accounts.find_user(db, args.username)).id)
+    return f"user {user.username} enabled"
+
+
+async def _user_reset_password(ctx: Any) -> str:
+    from signaling_server.auth import accounts
+    from signaling_server.auth.passwords import hash_password
+
+    db, args = ctx
+    user = await accounts.find_user(db, args.username)
+    password = accounts.temporary_password() if args.generate else _read_password(args)
+
+    async def hasher(value: str) -> str:
+        return await asyncio.to_thread(hash_password, value)
+
+    await accounts.reset_password(db, user.id, password, hasher)
+    shown = f"\ntemporary password (shown once): {password}" if args.generate else ""
+    return f"password of {user.username} reset: to be changed at the next sign-in; sessions and tokens ended{shown}"
+
+
+async def _user_set(ctx: Any) -> str:
+    from signaling_server.auth import accounts
+
+    db, args = ctx
+    user = await accounts.find_user(db, args.username)
+    user = await accounts.update_user(db, user.id, name=args.name, role=args.role, site_code_or_id=args.site or "")
+    return f"user {user.username}: {user.role}, site {user.site_id or '-'}"
+
+
+async def _user_remove_totp(ctx: Any) -> str:
+    from signaling_server.auth import accounts
+
+    db, args = ctx
+    user = await accounts.remove_totp(db, (await accounts.find_user(db, args.username)).id)
+    return f"second factor of {user.username} removed"
 
 
 async def _device_add(ctx: Any) -> str:
@@ -167,6 +257,22 @@ def _db_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--database-url", help="SQLAlchemy URL, e.g. postgresql+asyncpg://… (TELEUS_DATABASE_URL)")
 
 
+class _NoPasswordArgument(argparse.Action):
+    """`--password P` (and its abbreviations) is refused outright, not taken for `--password-file P`."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
+        parser.error("passwords are never given on the command line: use --password-file FILE, stdin or the prompt")
+
+
+def _password_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--password-file",
+        help="read the password from the first line of this file (else from stdin, else a prompt); "
+        "passwords are never given on the command line",
+    )
+    p.add_argument("--password", "--pass", nargs="?", action=_NoPasswordArgument, help=argparse.SUPPRESS)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="teleus", description="tele-ultrasound live consultation")
     parser.add_argument("-v", "--verbose", action="store_true")
@@ -214,14 +320,40 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_with_db(_site_add))
 
     user = sub.add_parser("user", help="people").add_subparsers(dest="action", required=True)
-    p = user.add_parser("add")
+    p = user.add_parser("add", help="a new account; the password is prompted for, or read from a file or stdin")
     p.add_argument("username")
     p.add_argument("--name")
     p.add_argument("--role", required=True, choices=["sonographer", "expert", "trainer", "admin"])
     p.add_argument("--site", help="site code (sonographers)")
-    p.add_argument("--password", required=True)
+    _password_options(p)
+    p.add_argument("--temporary", action="store_true", help="the person must change the password at first sign-in")
     _db_options(p)
     p.set_defaults(func=_with_db(_user_add))
+    p = user.add_parser("list", help="every account: username, role, site, flags")
+    _db_options(p)
+    p.set_defaults(func=_with_db(_user_list))
+    for name, func, text in (
+        ("disable", _user_disable, "no more sign-ins; sessions end, tokens are refused"),
+        ("enable", _user_enable, "let a disabled account sign in again"),
+        ("remove-totp", _user_remove_totp, "forget the account's second factor (a lost phone)"),
+    ):
+        p = user.add_parser(name, help=text)
+        p.add_argument("username")
+        _db_options(p)
+        p.set_defaults(func=_with_db(func))
+    p = user.add_parser("reset-password", help="a new password, to be changed at the next sign-in")
+    p.add_argument("username")
+    _password_options(p)
+    p.add_argument("--generate", action="store_true", help="make a temporary password and print it once")
+    _db_options(p)
+    p.set_defaults(func=_with_db(_user_reset_password))
+    p = user.add_parser("set", help="change an account's role, site or name")
+    p.add_argument("username")
+    p.add_argument("--role", choices=["sonographer", "expert", "trainer", "admin"])
+    p.add_argument("--site", help="site code, or - for none")
+    p.add_argument("--name")
+    _db_options(p)
+    p.set_defaults(func=_with_db(_user_set))
 
     device = sub.add_parser("device", help="edge devices").add_subparsers(dest="action", required=True)
     p = device.add_parser("add")

@@ -12,10 +12,17 @@
     │   └── ChunkChecksumMismatch    chunk_checksum_mismatch 400
     ├── Unauthenticated              unauthenticated      401
     │   ├── BadCredentials           bad_credentials      401
-    │   └── DeviceRevoked            device_revoked       401
+    │   ├── DeviceRevoked            device_revoked       401
+    │   ├── AccountDisabled          account_disabled     401  (the right password, or a token, of a disabled user)
+    │   ├── TokenExpired             token_expired        401
+    │   ├── TotpRequired             totp_required        401  (the password was right: send the 6-digit code too)
+    │   └── TotpInvalid              totp_invalid         401  (a wrong, stale or replayed code)
     ├── Forbidden                    forbidden            403
     │   ├── CsrfFailed               csrf_failed          403
     │   ├── BadOrigin                bad_origin           403
+    │   ├── ScopeForbidden           scope_forbidden      403  (a read-only token, or a token where a session is needed)
+    │   ├── PasswordChangeRequired   password_change_required 403 (until the user sets a new password)
+    │   ├── TotpEnrolmentRequired    totp_enrolment_required 403 (an admin without TOTP when TELEUS_ADMIN_TOTP is on)
     │   ├── NotParticipant           not_participant      403
     │   ├── OwnReport                own_report           403  (a reader does not peer-review their own report)
     │   └── RecordingDisabled        recording_disabled   403
@@ -33,10 +40,13 @@
     │   ├── NotReviewable            not_reviewable       409  (not a final CR/DX/CT report)
     │   ├── AlreadyReviewed          already_reviewed     409  (one peer review per reviewer and report)
     │   ├── RecordingNotComplete     recording_not_complete 409
-    │   └── ExportBusy               export_busy          409
+    │   ├── ExportBusy               export_busy          409
+    │   └── LastAdmin                last_admin           409  (the last active admin is not disabled or demoted)
     ├── TooLarge                     too_large            413
     ├── UnsupportedMediaType         unsupported_media_type 415
-    └── NotRenderable                not_renderable       422
+    ├── NotRenderable                not_renderable       422
+    ├── TooManyAttempts              too_many_attempts    429  (+ "retry_after" seconds and a Retry-After header)
+    └── ServerBusy                   server_busy          503  (+ "retry_after": the password hashing pool is full)
 
 Errors of the recording domain (recordings/errors.py: not_found, conflict, invalid_dicom, not_renderable) are
 turned into the server's error of the same code by `from_recordings`, in the same middleware.
@@ -61,6 +71,7 @@ class TeleusError(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+        self.headers: dict[str, str] = {}  # extra HTTP headers of the answer (Retry-After)
 
     def as_json(self) -> dict[str, str]:
         return {"error": self.code, "message": self.message}
@@ -129,6 +140,22 @@ class DeviceRevoked(Unauthenticated):
     code = "device_revoked"
 
 
+class AccountDisabled(Unauthenticated):
+    code = "account_disabled"
+
+
+class TokenExpired(Unauthenticated):
+    code = "token_expired"
+
+
+class TotpRequired(Unauthenticated):
+    code = "totp_required"
+
+
+class TotpInvalid(Unauthenticated):
+    code = "totp_invalid"
+
+
 class Forbidden(TeleusError):
     code, status = "forbidden", 403
 
@@ -139,6 +166,18 @@ class CsrfFailed(Forbidden):
 
 class BadOrigin(Forbidden):
     code = "bad_origin"
+
+
+class ScopeForbidden(Forbidden):
+    code = "scope_forbidden"
+
+
+class PasswordChangeRequired(Forbidden):
+    code = "password_change_required"
+
+
+class TotpEnrolmentRequired(Forbidden):
+    code = "totp_enrolment_required"
 
 
 class NotParticipant(Forbidden):
@@ -246,6 +285,36 @@ class ExportBusy(Conflict):
     """A teaching export asked while another runs: the server makes one at a time."""
 
     code = "export_busy"
+
+
+class LastAdmin(Conflict):
+    """Disabling or demoting the last active admin would leave nobody to administer the server."""
+
+    code = "last_admin"
+
+
+class _RetryLater(TeleusError):
+    """A refusal that says when to come back: `retry_after` seconds, in the body and as Retry-After."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = max(1, retry_after)
+        self.headers["Retry-After"] = str(self.retry_after)
+
+    def as_json(self) -> dict[str, object]:  # type: ignore[override]
+        return {**super().as_json(), "retry_after": self.retry_after}
+
+
+class TooManyAttempts(_RetryLater):
+    """Sign-in attempts are backed off per account and per address; this one was not even checked."""
+
+    code, status = "too_many_attempts", 429
+
+
+class ServerBusy(_RetryLater):
+    """Every slot of the password hashing pool is taken: the attempt was not checked."""
+
+    code, status = "server_busy", 503
 
 
 def from_recordings(exc: RecordingsError) -> TeleusError:

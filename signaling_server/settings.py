@@ -33,6 +33,23 @@ class Settings:
     forward_max_attempts: int = 10  # then the job is `failed`
     qc_weights: str = ""  # JSON: the session score's part weights (qc.score.parse_weights); "": the defaults
     qc_scoring: bool = False  # score every complete recording offline (quality/scorer.py); from_env: on
+    # accounts and sign-in (docs/SECURITY.md §4)
+    public_url: str = ""  # how people reach the server, e.g. https://teleus.example.cn; https:// means HTTPS
+    admin_totp_required: bool = False  # an admin must enrol a TOTP second factor before doing anything else
+    token_days: float = 90.0  # an API token's lifetime unless its creator asks for less
+    hash_workers: int = 2  # password hashes (46 MiB each) computed at once; more wait in the queue
+    hash_queue: int = 8  # attempts waiting for a hashing slot; past that: 503 server_busy
+    credential_check_seconds: float = 30.0  # how often open sockets are checked against ended credentials
+    trusted_proxies: tuple[str, ...] = field(default_factory=tuple)  # whose X-Forwarded-For names the client
+
+    @property
+    def https(self) -> bool:
+        """People reach the server over HTTPS: its public URL says so, or it speaks TLS itself."""
+        return self.public_url.lower().startswith("https://") or bool(self.tls_cert)
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.cookie_secure or self.https
 
     def ssl_context(self) -> ssl.SSLContext | None:
         """The server's TLS context when a certificate is configured (TLS 1.2 or newer)."""
@@ -82,7 +99,21 @@ class Settings:
             forward_max_attempts=int(env.get("TELEUS_FORWARD_MAX_ATTEMPTS", base.forward_max_attempts)),
             qc_weights=env.get("TELEUS_QC_WEIGHTS", ""),
             qc_scoring=env.get("TELEUS_QC_SCORING", "1").lower() not in {"0", "false", "no", "off"},
+            public_url=_public_url(env.get("TELEUS_PUBLIC_URL", "")),
+            admin_totp_required=env.get("TELEUS_ADMIN_TOTP", "").lower() in {"1", "true", "yes", "on"},
+            token_days=float(env.get("TELEUS_TOKEN_DAYS", base.token_days)),
+            hash_workers=int(env.get("TELEUS_HASH_WORKERS", base.hash_workers)),
+            hash_queue=int(env.get("TELEUS_HASH_QUEUE", base.hash_queue)),
+            trusted_proxies=tuple(s.strip() for s in env.get("TELEUS_TRUSTED_PROXIES", "").split(",") if s.strip()),
         )
+
+
+def _public_url(value: str) -> str:
+    """TELEUS_PUBLIC_URL: empty, or an http:// or https:// URL (a typo must not silently turn HTTPS defaults off)."""
+    value = value.strip().rstrip("/")
+    if value and not value.lower().startswith(("http://", "https://")):
+        raise ValueError(f"TELEUS_PUBLIC_URL must start with http:// or https://, not {value!r}")
+    return value
 
 
 def _optional_port(value: str) -> int | None:

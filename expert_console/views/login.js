@@ -1,15 +1,55 @@
 // @ts-check
-// The sign-in form (#/login).
+// The sign-in page (#/login): username and password, then the 6-digit code when the account has a second factor,
+// then what the account must do first (choose its own password, an admin's TOTP enrolment).
 
-import { el, showError, asError } from "./dom.js";
+import { ApiError } from "../api.js";
+import { asError, el, showError } from "./dom.js";
+import { passwordForm } from "./password.js";
+import { totpEnrolment } from "./totp.js";
+
+const TEXT = {
+  subtitle: "Tele-ultrasound live consultation",
+  username: "Username",
+  password: "Password",
+  code: "6-digit code from your authenticator app",
+  submit: "Sign in",
+  missing: "Enter your username and password.",
+  retry: (/** @type {number} */ seconds) => `Too many attempts: try again in ${seconds} s.`,
+};
 
 /**
  * @param {HTMLElement} root
  * @param {{api: import("../api.js").Api, onSignedIn: (user: import("../api.js").User) => void,
- *   notice?: string|undefined}} context
+ *   notice?: string|undefined}} context when the api already holds a restricted session (a reload), the page
+ *   starts at the step the restriction asks for
  * @returns {() => void} cleanup
  */
 export function mountLogin(root, { api, onSignedIn, notice }) {
+  const panel = el("div", { class: "panel login-panel", "data-testid": "login-panel" });
+  root.append(el("div", { class: "centre" }, panel));
+
+  /** What the account must do next, or onSignedIn. @param {string|undefined} password known when just typed */
+  const next = (/** @type {string|undefined} */ password) => {
+    const user = /** @type {import("../api.js").User} */ (api.user);
+    if (api.restriction === "password_change_required") {
+      panel.replaceChildren(passwordForm({
+        api,
+        forced: true,
+        ...(password === undefined ? {} : { currentPassword: password }),
+        onChanged: (_, chosen) => next(chosen),
+      }));
+    } else if (api.restriction === "totp_enrolment_required") {
+      panel.replaceChildren(totpEnrolment({ api, password, forced: true, onDone: () => next(password) }));
+    } else {
+      onSignedIn(user);
+    }
+  };
+
+  if (api.user && api.restriction) {
+    next(undefined);
+    return () => {};
+  }
+
   const error = el("p", { class: "error", "data-testid": "login-error", role: "alert", hidden: true });
   const username = el("input", { name: "username", id: "login-username", autocomplete: "username", required: true });
   const password = el("input", {
@@ -19,17 +59,21 @@ export function mountLogin(root, { api, onSignedIn, notice }) {
     autocomplete: "current-password",
     required: true,
   });
-  const submit = el("button", { type: "submit", class: "primary", text: "Sign in" });
+  const code = el("input", { name: "totp", id: "login-totp", inputmode: "numeric", autocomplete: "one-time-code", maxlength: 6 });
+  const codeField = el("div", { class: "login-code", hidden: true },
+    el("label", { for: "login-totp", text: TEXT.code }), code);
+  const submit = el("button", { type: "submit", class: "primary", text: TEXT.submit });
   const form = el(
     "form",
-    { id: "login-form", class: "panel login-panel", novalidate: true },
+    { id: "login-form", novalidate: true },
     el("h1", { text: "teleus" }),
-    el("p", { class: "muted", text: "Tele-ultrasound live consultation" }),
+    el("p", { class: "muted", text: TEXT.subtitle }),
     notice ? el("p", { class: "notice", text: notice }) : null,
-    el("label", { for: "login-username", text: "Username" }),
+    el("label", { for: "login-username", text: TEXT.username }),
     username,
-    el("label", { for: "login-password", text: "Password" }),
+    el("label", { for: "login-password", text: TEXT.password }),
     password,
+    codeField,
     submit,
     error,
   );
@@ -37,22 +81,31 @@ export function mountLogin(root, { api, onSignedIn, notice }) {
     event.preventDefault();
     showError(error, null);
     if (!username.value || !password.value) {
-      showError(error, { code: "invalid_request", message: "Enter your username and password." });
+      showError(error, { code: "invalid_request", message: TEXT.missing });
       return;
     }
     submit.disabled = true;
     try {
-      const user = await api.login(username.value, password.value);
-      onSignedIn(user);
+      await api.login(username.value, password.value, codeField.hidden ? undefined : code.value.trim());
+      next(password.value);
     } catch (err) {
-      showError(error, asError(err));
-      password.value = "";
-      password.focus();
+      const refusal = asError(err);
+      if (refusal.code === "totp_required" || refusal.code === "totp_invalid") {
+        codeField.hidden = false;
+        code.value = "";
+        code.focus();
+        if (refusal.code === "totp_invalid") showError(error, refusal);
+      } else {
+        const retry = err instanceof ApiError ? err.retryAfter : 0;
+        showError(error, retry ? { code: refusal.code, message: TEXT.retry(retry) } : refusal);
+        password.value = "";
+        password.focus();
+      }
     } finally {
       submit.disabled = false;
     }
   });
-  root.append(el("div", { class: "centre" }, form));
+  panel.append(form);
   username.focus();
   return () => {};
 }

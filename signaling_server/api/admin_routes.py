@@ -7,6 +7,7 @@ from sqlalchemy import select
 
 from signaling_server import admin, errors
 from signaling_server.api import body
+from signaling_server.api.account_routes import must_change
 from signaling_server.api.representations import device_json, site_json, user_json
 from signaling_server.appkeys import DB, SETTINGS
 from signaling_server.auth.identity import ROLES, caller
@@ -78,6 +79,7 @@ async def create_user(request: web.Request) -> web.Response:
             body.choice(data, "role", ROLES),
             body.text(data, "password", max_len=256),
             body.text(data, "site_id", max_len=32, required=False) or None,
+            must_change_password=must_change(data),
         )
     return web.json_response(user_json(user), status=201)
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from signaling_server.consultations.service import ConsultationView
-from signaling_server.db.models import ChatMessage, Device, Site, User
+from signaling_server.db.models import ApiToken, ChatMessage, Device, Site, User, WebSession
 from signaling_server.signaling.messages import Peer
 
 
@@ -22,6 +22,34 @@ def user_json(user: User) -> dict[str, Any]:
         "role": user.role,
         "site_id": user.site_id,
         "active": user.active,
+        "must_change_password": user.must_change_password,
+        "totp": user.totp_secret is not None,
+    }
+
+
+def token_json(token: ApiToken, now: datetime) -> dict[str, Any]:
+    """An API token as its owner and admins see it: never its secret (shown once, when made)."""
+    return {
+        "id": token.id,
+        "label": token.label,
+        "scope": token.scope,
+        "created_at": iso(token.created_at),
+        "last_used_at": iso(token.last_used_at),
+        "expires_at": iso(token.expires_at),
+        "expired": token.expires_at <= now,
+        "revoked": token.revoked,
+    }
+
+
+def session_json(session: WebSession, current_id: str | None = None) -> dict[str, Any]:
+    return {
+        "id": session.id,
+        "created_at": iso(session.created_at),
+        "last_seen_at": iso(session.last_seen_at),
+        "expires_at": iso(session.expires_at),
+        "address": session.address,
+        "user_agent": session.user_agent,
+        "current": session.id == current_id,
     }
 
 

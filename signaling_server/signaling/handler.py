@@ -2,34 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from aiohttp import WSMsgType, web
 
 from signaling_server import errors
 from signaling_server.api.representations import chat_json, consultation_json, peer_json
-from signaling_server.appkeys import DB
-from signaling_server.auth.identity import Caller, caller
+from signaling_server.appkeys import CLOCK, DB
+from signaling_server.auth.identity import WRITE, Caller, caller, check_origin, credential_ended
 from signaling_server.consultations import service
 from signaling_server.signaling import messages as m
-from signaling_server.signaling.rooms import ROOMS, Member, Room, new_peer_id
+from signaling_server.signaling.rooms import CLOSE_CREDENTIALS_ENDED, ROOMS, Member, Room, new_peer_id
 
 log = logging.getLogger(__name__)
-
-
-def _check_origin(request: web.Request, who: Caller) -> None:
-    if who.via != "cookie":
-        return
-    origin = request.headers.get("Origin")
-    expected = {f"{scheme}://{request.host}" for scheme in ("http", "https")}
-    if origin not in expected:
-        raise errors.BadOrigin("a WebSocket with the session cookie must come from this server's pages")
 
 
 async def signal(request: web.Request) -> web.WebSocketResponse:
     consultation_id = request.match_info["id"]
     who = await caller(request)
-    _check_origin(request, who)
+    if who.via == "cookie":
+        check_origin(request, required=True)
+    if who.scope != WRITE:
+        raise errors.ScopeForbidden("a read-only API token cannot take part in a consultation")
     async with request.app[DB]() as db:  # refuse before the upgrade (PROTOCOL.md §2)
         await service.admissible(db, who, consultation_id)
     ws = web.WebSocketResponse(heartbeat=20, max_msg_size=m.MAX_MESSAGE_BYTES * 2)
@@ -49,6 +44,8 @@ class _Session:
         self.app, self.ws, self.who, self.cid = request.app, ws, who, cid
         self.member: Member | None = None
         self.room: Room | None = None
+        self.closing: asyncio.Task[bool] | None = None
+        self.ended = False
 
     async def run(self) -> None:
         async for frame in self.ws:
@@ -60,6 +57,12 @@ class _Session:
                 break
 
     async def _handle_text(self, text: str) -> None:
+        if self.ended or (self.member is not None and self.member.ended):
+            return  # told to close (signed out, disabled…): nothing it sends now is acted on
+        expires = self.who.expires_at
+        if expires is not None and self.app[CLOCK]() >= expires:
+            self._end("session expired" if self.who.session_id else "token expired")
+            return
         try:
             message = m.decode(text)
             await self._dispatch(message)
@@ -116,10 +119,23 @@ class _Session:
         if peer_id not in room.members:
             raise m.SignalError("unknown_peer", f"no peer {peer_id[:64]!r} in this room", ref)
 
+    def _end(self, reason: str) -> None:
+        self.ended = True
+        if self.member is not None:
+            self.member.end(CLOSE_CREDENTIALS_ENDED, reason)
+        elif self.closing is None:
+            self.closing = asyncio.create_task(self.ws.close(code=CLOSE_CREDENTIALS_ENDED, message=reason.encode()))
+
     async def _join(self, join: m.Join) -> None:
         if self.member is not None:
             raise m.SignalError("already_joined", "this socket has already joined", "join")
         async with self.app[DB]() as db:
+            # The credential may have ended since the upgrade (a logout in another tab): asked again here, after
+            # which the room registry closes the socket the moment it ends.
+            ended = await credential_ended(db, self.who, self.app[CLOCK]())
+            if ended is not None:
+                self._end(ended)
+                return
             role, view = await service.admit(db, self.who, self.cid, join.observe)
             await service.record_event(db, self.cid, "joined", {"role": role, **_who(self.who)})
         user, device = self.who.user, self.who.device
@@ -132,7 +148,7 @@ class _Session:
         )
         rooms = self.app[ROOMS]
         others = rooms.peers(self.cid)
-        self.member = Member(peer, self.ws)
+        self.member = Member(peer, self.ws, caller=self.who)
         self.room = rooms.add(self.cid, self.member)
         state = consultation_json(view, [peer_json(p) for p in self.room.peers()])
         self.member.deliver(m.encode(m.Welcome(you=peer, peers=tuple(others), consultation=state)))

@@ -11,10 +11,12 @@ import asyncio
 import contextlib
 import logging
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from signaling_server.auth.identity import Caller
 from signaling_server.signaling.messages import Peer, ServerMessage, encode
 from signaling_server.signaling.negotiation import Negotiations
 
@@ -22,6 +24,7 @@ log = logging.getLogger(__name__)
 
 OUTBOX_LIMIT = 256
 CLOSE_GOING_AWAY = 4001
+CLOSE_CREDENTIALS_ENDED = 4003  # signed out, session revoked or expired, token revoked, account disabled or reset
 
 
 def new_peer_id() -> str:
@@ -35,6 +38,8 @@ class Member:
     outbox: asyncio.Queue[str | None] = field(default_factory=lambda: asyncio.Queue(OUTBOX_LIMIT))
     writer: asyncio.Task[None] | None = None
     closing: asyncio.Task[bool] | None = None
+    caller: Caller | None = None  # whose credential opened the socket
+    ended: bool = False  # set the moment the socket is told to close: nothing it sends after is acted on
 
     def start(self) -> None:
         self.writer = asyncio.create_task(self._write(), name=f"ws-writer-{self.peer.id}")
@@ -53,6 +58,13 @@ class Member:
             log.warning("peer %s is not reading; closing its socket", self.peer.id)
             if self.closing is None:
                 self.closing = asyncio.create_task(self.ws.close(code=1008, message=b"slow consumer"))
+
+    def end(self, code: int, reason: str) -> None:
+        """Close the socket now, without waiting for the other side's close frame; drop whatever it sends next."""
+        self.ended = True
+        if self.closing is None:
+            message = reason.encode()[:120]
+            self.closing = asyncio.create_task(self.ws.close(code=code, message=message))
 
     async def stop(self) -> None:
         with contextlib.suppress(asyncio.QueueFull):
@@ -139,6 +151,30 @@ class RoomRegistry:
             for member in list(room.members.values()):
                 if member.peer.device_id == device_id:
                     await member.ws.close(code=CLOSE_GOING_AWAY, message=b"device revoked")
+
+    def members(self) -> list[tuple[str, Member]]:
+        """Every member of every room, with its consultation id."""
+        return [(cid, member) for cid, room in self._rooms.items() for member in room.members.values()]
+
+    def end_where(self, match: Callable[[Caller], bool], reason: str, code: int = CLOSE_CREDENTIALS_ENDED) -> int:
+        """Close, at once, every socket whose credential `match`es; returns how many."""
+        ended = 0
+        for cid, member in self.members():
+            if member.caller is not None and not member.ended and match(member.caller):
+                log.info("consultation %s: closing %s %s: %s", cid, member.peer.role, member.peer.id, reason)
+                member.end(code, reason)
+                ended += 1
+        return ended
+
+    def end_user(self, user_id: str, reason: str, code: int = CLOSE_CREDENTIALS_ENDED) -> int:
+        return self.end_where(lambda who: who.user is not None and who.user.id == user_id, reason, code)
+
+    def end_sessions(self, session_ids: list[str], reason: str) -> int:
+        wanted = set(session_ids)
+        return self.end_where(lambda who: who.session_id in wanted, reason)
+
+    def end_token(self, token_id: str, reason: str) -> int:
+        return self.end_where(lambda who: who.token_id == token_id, reason)
 
     async def close_all(self) -> None:
         for room in list(self._rooms.values()):

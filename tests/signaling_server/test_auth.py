@@ -62,7 +62,7 @@ async def test_logout_revokes_the_session(people: Any) -> None:
 async def test_api_token_works_without_csrf_and_bad_tokens_are_refused(people: Any) -> None:
     _, _, open_api = people
     api = await open_api("admin")
-    status, data = await api.post("/api/v1/auth/tokens", {"label": "backup script"})
+    status, data = await api.post("/api/v1/auth/tokens", {"label": "backup script", "scope": "write"})
     assert status == 201 and data["token"].startswith("tok_")
     script = await open_api(bearer=data["token"])
     status, data = await script.post("/api/v1/sites", {"code": "hill", "name": "Hill CHC"}, csrf=False)
@@ -119,9 +119,11 @@ async def test_roles_are_enforced_on_administration(people: Any) -> None:
 async def test_malformed_bodies_get_invalid_request(people: Any) -> None:
     _, _, open_api = people
     api = await open_api()
-    async with api.session.post(api.base + "/api/v1/auth/login", data=b"{not json") as r:
+    json_type = {"Content-Type": "application/json"}
+    async with api.session.post(api.base + "/api/v1/auth/login", data=b"{not json", headers=json_type) as r:
         assert r.status == 400 and (await r.json())["error"] == "invalid_request"
     async with api.session.post(api.base + "/api/v1/auth/login", json=["a"]) as r:
         assert r.status == 400 and (await r.json())["error"] == "invalid_request"
-    async with api.session.post(api.base + "/api/v1/auth/login", data=io.BytesIO(b"x" * (2 << 20))) as r:
+    big = io.BytesIO(b"x" * (2 << 20))
+    async with api.session.post(api.base + "/api/v1/auth/login", data=big, headers=json_type) as r:
         assert r.status == 413 and (await r.json())["error"] == "too_large"

@@ -42,3 +42,77 @@ def test_no_module_of_the_server_imports_the_edge() -> None:
                 names = [node.module]
             importing += [f"{path.relative_to(root)}: {n}" for n in names if n.split(".")[0] == "edge_capture"]
     assert importing == []
+
+
+def _db_of(data_dir: Path) -> str:
+    return str(data_dir / "teleus.sqlite3")
+
+
+def _stored_user(data_dir: Path, username: str) -> tuple[str, int, int]:
+    import sqlite3
+
+    with sqlite3.connect(_db_of(data_dir)) as db:
+        row = db.execute(
+            "SELECT password_hash, must_change_password, active FROM users WHERE username = ?", (username,)
+        ).fetchone()
+    return row[0], row[1], row[2]
+
+
+def run_with_input(stdin: str, *argv: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TELEUS_")}
+    return subprocess.run(argv, input=stdin, capture_output=True, text=True, env=env, timeout=120, check=False)
+
+
+def test_user_add_takes_the_password_from_a_file_or_stdin_never_from_argv(tmp_path: Path) -> None:
+    from signaling_server.auth.passwords import verify_password
+
+    data = str(tmp_path)
+    refused = run(TELEUS, "user", "add", "ann", "--role", "admin", "--password", "in plain sight", "--data-dir", data)
+    assert refused.returncode == 2 and "passwords are never given on the command line" in refused.stderr
+    assert not (tmp_path / "teleus.sqlite3").exists()
+
+    secret_file = tmp_path / "password"
+    secret_file.write_text("from a file only\nsecond line ignored\n")
+    made = run(TELEUS, "user", "add", "ann", "--role", "admin", "--password-file", str(secret_file), "--data-dir", data)
+    assert made.returncode == 0, made.stderr
+    stored, must_change, _ = _stored_user(tmp_path, "ann")
+    assert verify_password(stored, "from a file only") and must_change == 0
+
+    piped = run_with_input(
+        "piped secret\n", TELEUS, "user", "add", "bo", "--role", "expert", "--temporary", "--data-dir", data
+    )
+    assert piped.returncode == 0, piped.stderr
+    stored, must_change, _ = _stored_user(tmp_path, "bo")
+    assert verify_password(stored, "piped secret") and must_change == 1
+    assert "piped secret" not in piped.stdout + piped.stderr
+
+    empty = run_with_input("", TELEUS, "user", "add", "cy", "--role", "expert", "--data-dir", data)
+    assert empty.returncode == 1 and "error: invalid_request: no password given" in empty.stderr
+    missing = run(
+        TELEUS, "user", "add", "cy", "--role", "expert", "--password-file", str(tmp_path / "nope"), "--data-dir", data
+    )
+    assert missing.returncode == 1 and "cannot read the password file" in missing.stderr
+
+
+def test_user_commands_disable_reset_and_change_accounts(tmp_path: Path) -> None:
+    from signaling_server.auth.passwords import verify_password
+
+    data = str(tmp_path)
+    made = run_with_input("first password\n", TELEUS, "user", "add", "dee", "--role", "expert", "--data-dir", data)
+    assert made.returncode == 0, made.stderr
+    assert run(TELEUS, "user", "disable", "dee", "--data-dir", data).returncode == 0
+    assert _stored_user(tmp_path, "dee")[2] == 0
+    refused = run(TELEUS, "user", "disable", "nobody", "--data-dir", data)
+    assert refused.returncode == 1 and "error: not_found" in refused.stderr
+    assert run(TELEUS, "user", "enable", "dee", "--data-dir", data).returncode == 0
+
+    reset = run(TELEUS, "user", "reset-password", "dee", "--generate", "--data-dir", data)
+    assert reset.returncode == 0, reset.stderr
+    temporary = reset.stdout.rsplit("temporary password (shown once): ", 1)[1].strip()
+    stored, must_change, active = _stored_user(tmp_path, "dee")
+    assert verify_password(stored, temporary) and must_change == 1 and active == 1
+
+    changed = run(TELEUS, "user", "set", "dee", "--role", "trainer", "--data-dir", data)
+    assert changed.returncode == 0 and "dee: trainer" in changed.stdout
+    listed = run(TELEUS, "user", "list", "--data-dir", data)
+    assert listed.returncode == 0 and "dee\ttrainer\t-\tmust-change" in listed.stdout

@@ -48,7 +48,7 @@ class Running:
         """A `tok_` bearer token of a seeded user (for scripts and dicomweb-client); one per user and app."""
         if username not in self.tokens:
             api = await self.api(username)  # a login costs an Argon2 verification: do it once
-            status, data = await api.post("/api/v1/auth/tokens", {"label": "tests"})
+            status, data = await api.post("/api/v1/auth/tokens", {"label": "tests", "scope": "write"})
             assert status == 201, data
             self.tokens[username] = str(data["token"])
         return self.tokens[username]
