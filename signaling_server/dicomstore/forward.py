@@ -114,8 +114,12 @@ def record_attempt(
 
 
 def requeue(job: ForwardJob, now: datetime) -> None:
-    """An admin's second chance for a failed job: pending again, due now, with its attempts counted afresh."""
-    job.state = move(MACHINE, JobState(job.state), JobState.PENDING, entity_id=job.id, context_id=job.instance_id)
+    """An admin's second chance for a failed job: pending again, due now, with its attempts counted afresh.
+    Only a failed job: a pending one is not a repeat of this (IllegalMove)."""
+    old = JobState(job.state)
+    if old is not JobState.FAILED:
+        raise IllegalMove(MACHINE.name, old, JobState.PENDING, str(job.id))
+    job.state = move(MACHINE, old, JobState.PENDING, entity_id=job.id, context_id=job.instance_id)
     log.info("forward job %s re-queued after %d attempts (last error: %s)", job.id, job.attempts, job.last_error)
     job.attempts = 0
     job.next_attempt_at = now
@@ -132,8 +136,11 @@ def send_c_store(
         with socket.create_connection((destination.host, destination.port), timeout=10) as probe:
             if context is not None:
                 context.wrap_socket(probe, server_hostname=destination.host).close()
+    except ssl.SSLCertVerificationError as exc:
+        return {i.job_id: f"TLS with {destination} failed: certificate verify failed: {exc.verify_message}"
+                for i in items}  # fmt: skip
     except ssl.SSLError as exc:
-        why = getattr(exc, "verify_message", None) or exc.reason or str(exc)
+        why = exc.reason or str(exc)
         return {i.job_id: f"TLS with {destination} failed: {why}" for i in items}
     except OSError as exc:
         return {i.job_id: f"association with {destination} failed: {exc.strerror or exc}" for i in items}

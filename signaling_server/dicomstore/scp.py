@@ -76,8 +76,11 @@ class Listener:
 
 class _BoundedSocket(AssociationSocket):
     def recv(self, nr_bytes: int) -> bytearray:
-        if nr_bytes > MAX_PDU_BYTES:  # the DUL answers the OSError by closing the connection
-            raise OSError(f"a PDU of {nr_bytes} bytes is over the {MAX_PDU_BYTES} this listener reads")
+        if nr_bytes > MAX_PDU_BYTES:
+            log.warning("a PDU of %d bytes (over the %d read) ends the connection from %s",
+                        nr_bytes, MAX_PDU_BYTES, self._assoc.requestor.address)  # fmt: skip
+            self.close()
+            return bytearray()  # the DUL sees a short read: the connection is gone
         return super().recv(nr_bytes)
 
 
