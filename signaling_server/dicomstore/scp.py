@@ -9,10 +9,11 @@ association in its own thread; the handlers hand the received bytes (the encoded
 meta naming the negotiated transfer syntax) to `ingest.store_instance` on the app's event loop and wait for its
 answer.
 
-Two guards pynetdicom lacks are added by :class:`PeerServer`: the TLS handshake runs in the connection's own thread
-with a deadline (pynetdicom does it in the thread that accepts, where one silent client would stop all others),
-and a PDU declaring more than :data:`MAX_PDU_BYTES` ends the connection before it is read (pynetdicom reads
-whatever length a PDU declares, up to 4 GiB, before any handler runs).
+Three guards pynetdicom lacks are added by :class:`PeerServer`: the TLS handshake runs in the connection's own thread
+with a deadline (pynetdicom does it in the thread that accepts, where one silent client would stop all others), a PDU
+declaring more than :data:`MAX_PDU_BYTES` ends the connection before it is read (pynetdicom reads whatever length a
+PDU declares, up to 4 GiB, before any handler runs), and a PDU that stalls half-way for the AE's network timeout
+(60 s) ends it too (pynetdicom would wait for the rest for ever).
 """
 
 from __future__ import annotations
@@ -93,7 +94,7 @@ class _PeerRequestHandler(RequestHandler):
 
 
 class PeerServer(ThreadedAssociationServer):
-    """pynetdicom's threaded association server, with the two guards of the module's docstring."""
+    """pynetdicom's threaded association server, with the guards of the module's docstring."""
 
     def get_request(self) -> tuple[Any, Any]:
         assert self.socket is not None
@@ -108,11 +109,13 @@ class PeerServer(ThreadedAssociationServer):
             try:
                 request.settimeout(HANDSHAKE_SECONDS)
                 request.do_handshake()
-                request.settimeout(None)
             except (OSError, ValueError) as exc:
                 log.warning("DICOM TLS handshake with %s failed: %s", client_address[0], exc)
                 self.shutdown_request(request)
                 return
+        # pynetdicom reads a PDU only once data is there, but then blocks until all of it came: without a deadline
+        # a peer that stops half-way holds its threads, and one of the AE's associations, for ever.
+        request.settimeout(self.ae.network_timeout)
         super().finish_request(request, client_address)
 
     def shutdown(self) -> None:

@@ -252,3 +252,20 @@ async def test_a_pdu_declaring_gigabytes_ends_the_connection_before_it_is_read(s
                 return b""
 
     assert await asyncio.to_thread(knock) == b""  # closed by the listener, not after reading 2 GiB
+
+
+async def test_a_pdu_that_stalls_half_way_ends_the_connection(start: Start) -> None:
+    """One byte, then nothing: the listener gives up after its network timeout instead of holding an association."""
+    server, port = await _listening(start)
+    server.app[DICOM_SCP].ae.network_timeout = 1  # the real AE's own setting (60 s by default), read per connection
+
+    def stall() -> bytes:
+        with socket.create_connection(("127.0.0.1", port), timeout=60) as conn:
+            conn.sendall(b"\x01")  # the first byte of an A-ASSOCIATE-RQ
+            try:
+                return conn.recv(1)
+            except ConnectionResetError:
+                return b""
+
+    assert await asyncio.to_thread(stall) == b""
+    assert (await asyncio.to_thread(_associate, port, SITE_A_AE))[0] == "established"
