@@ -21,6 +21,7 @@ from signaling_server.dicomstore import peers
 from signaling_server.dicomstore.blobs import BLOBS
 from signaling_server.dicomstore.scp import CANNOT_UNDERSTAND, DICOM_SCP, SUCCESS
 from signaling_server.settings import Settings
+from tests.waiting import eventually
 
 from .conftest import Running, Start
 from .objects import SOP_CLASSES, image, read, real_file, snapshot
@@ -237,7 +238,11 @@ async def test_a_peer_gets_no_more_associations_than_its_limit(start: Start) -> 
 
     # the first stays open; the second is rejected-transient, presentation provider, local limit exceeded
     assert await asyncio.to_thread(two_at_once) == (True, (0x02, 0x03, 0x02))
-    assert (await asyncio.to_thread(_associate, port, SITE_A_AE))[0] == "established"  # the first one ended
+
+    async def admitted_again() -> bool:  # once the first has ended on the listener's side too
+        return (await asyncio.to_thread(_associate, port, SITE_A_AE))[0] == "established"
+
+    await eventually(admitted_again, what="an association once the first one ended")
 
 
 async def test_a_pdu_declaring_gigabytes_ends_the_connection_before_it_is_read(start: Start) -> None:
