@@ -16,18 +16,16 @@ from signaling_server.auth.passwords import hash_password
 from signaling_server.db.models import Device, Site, User
 
 _CODE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
-_AE = re.compile(r"^[ -~]{1,16}$")
 MIN_PASSWORD = 8
 
 
-async def create_site(db: AsyncSession, code: str, name: str, ae_title: str | None = None) -> Site:
+async def create_site(db: AsyncSession, code: str, name: str) -> Site:
+    """A new site. Its modalities are DICOM peers of their own (`dicomstore/peers.py`)."""
     if not _CODE.match(code):
         raise errors.InvalidRequest("a site code is 1-32 letters, digits, '-' or '_'")
-    if ae_title is not None and (not _AE.match(ae_title) or "\\" in ae_title):
-        raise errors.InvalidRequest("an AE title is 1-16 printable ASCII characters without '\\'")
-    site = Site(code=code, name=name, ae_title=ae_title)
+    site = Site(code=code, name=name)
     db.add(site)
-    await _commit_unique(db, f"a site with code {code!r} or that AE title exists already")
+    await _commit_unique(db, f"a site with code {code!r} exists already")
     return site
 
 

@@ -22,7 +22,7 @@ from signaling_server.auth.throttle import THROTTLE, login_throttle
 from signaling_server.db.engine import make_engine, make_sessionmaker
 from signaling_server.db.migrate import upgrade
 from signaling_server.dicomstore import blobs as dicom_blobs
-from signaling_server.dicomstore import dicomweb, forward, ingest, patient_routes, scp
+from signaling_server.dicomstore import dicomweb, forward, forward_routes, ingest, patient_routes, peer_routes, scp
 from signaling_server.findings import escalation as finding_escalation
 from signaling_server.findings import routes as finding_routes
 from signaling_server.quality import scorer as recording_scoring
@@ -147,6 +147,8 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app.add_routes(reading_routes.routes)
     app.add_routes(dicomweb.routes)
     app.add_routes(patient_routes.routes)
+    app.add_routes(peer_routes.routes)
+    app.add_routes(forward_routes.routes)
     app.add_routes(finding_routes.routes)
     app.add_routes(report_routes.routes)
     app.add_routes(report_peer_routes.routes)

@@ -91,7 +91,7 @@ async def _site_add(ctx: Any) -> str:
     from signaling_server import admin
 
     db, args = ctx
-    site = await admin.create_site(db, args.code, args.name, args.ae_title)
+    site = await admin.create_site(db, args.code, args.name)
     return f"site {site.code} ({site.id})"
 
 
@@ -315,7 +315,6 @@ def build_parser() -> argparse.ArgumentParser:
     p = site.add_parser("add")
     p.add_argument("code")
     p.add_argument("name")
-    p.add_argument("--ae-title")
     _db_options(p)
     p.set_defaults(func=_with_db(_site_add))
 
@@ -366,6 +365,10 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("device_id")
         _db_options(p)
         p.set_defaults(func=_with_db(func))
+
+    from signaling_server.dicomstore.commands import add_commands as add_dicom_commands
+
+    add_dicom_commands(sub, _with_db, _db_options)  # `teleus peer …`, `teleus forward …`
     return parser
 
 

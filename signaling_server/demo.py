@@ -26,6 +26,7 @@ from signaling_server.appkeys import DB
 from signaling_server.consultations import service
 from signaling_server.consultations.state import OPEN_STATES
 from signaling_server.db.models import Consultation, Device, Site, User
+from signaling_server.dicomstore import peers
 from signaling_server.settings import Settings
 from signaling_server.signaling.rooms import ROOMS
 
@@ -48,7 +49,8 @@ async def seed(app: web.Application) -> str:
     async with app[DB]() as db:
         site = (await db.scalars(select(Site).where(Site.code == "demo"))).first()
         if site is None:
-            site = await admin.create_site(db, "demo", "Demo Community Health Centre", "DEMO_US")
+            site = await admin.create_site(db, "demo", "Demo Community Health Centre")
+            await peers.create_peer(db, "DEMO_US", site.id, ["127.0.0.0/8", "::1/128"])  # modalities on this machine
             for username, name, role in DEMO_PEOPLE:
                 site_id = site.id if role == "sonographer" else None
                 await admin.create_user(db, username, name, role, DEMO_PASSWORD, site_id)

@@ -8,7 +8,8 @@
     │   ├── BadMultipart             bad_multipart        400
     │   ├── InvalidField             (+ "field": the first bad one)
     │   │   ├── InvalidReview        invalid_review       400  (a trainer's review form)
-    │   │   └── InvalidPeerReview    invalid_peer_review  400  (a RADPEER review)
+    │   │   ├── InvalidPeerReview    invalid_peer_review  400  (a RADPEER review)
+    │   │   └── InvalidDicomPeer     invalid_dicom_peer   400  (a DICOM peer's AE title, networks, certificate …)
     │   └── ChunkChecksumMismatch    chunk_checksum_mismatch 400
     ├── Unauthenticated              unauthenticated      401
     │   ├── BadCredentials           bad_credentials      401
@@ -120,6 +121,10 @@ class InvalidReview(InvalidField):
 
 class InvalidPeerReview(InvalidField):
     code = "invalid_peer_review"
+
+
+class InvalidDicomPeer(InvalidField):
+    code = "invalid_dicom_peer"
 
 
 class ChunkChecksumMismatch(InvalidRequest):

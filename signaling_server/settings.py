@@ -27,10 +27,19 @@ class Settings:
     dicom_port: int | None = None  # the C-STORE SCP; None: off (from_env turns it on at 11112); 0: any free port
     dicom_host: str = "127.0.0.1"
     dicom_ae_title: str = "TELEUS"
+    dicom_tls_port: int | None = None  # the C-STORE SCP over DICOM TLS (2762 is DICOM's); None: off; 0: any free port
+    dicom_tls_cert: str = ""  # PEM certificate (chain) of the TLS listener
+    dicom_tls_key: str = ""
+    dicom_tls_client_ca: str = ""  # PEM CA bundle the peers' client certificates are checked against
+    dicom_tls_client_cert_required: bool = True  # False: a peer without a pinned certificate may come without one
     regional_id_issuer: str = "CN-RESIDENT-ID"  # IssuerOfPatientID of the ID all sites share (dicomstore/identity.py)
     pacs: str = ""  # "AET@host:port" of the regional PACS to forward every stored instance to; empty: no forwarding
     forward_backoff_seconds: float = 30.0  # the first retry of a failed forward; doubles per attempt (at most an hour)
     forward_max_attempts: int = 10  # then the job is `failed`
+    pacs_tls: bool = False  # forward over DICOM TLS
+    pacs_tls_ca: str = ""  # PEM CA bundle the PACS's certificate is checked against; "": the system's CAs
+    pacs_tls_cert: str = ""  # PEM client certificate (chain) we present to the PACS; "": none
+    pacs_tls_key: str = ""
     qc_weights: str = ""  # JSON: the session score's part weights (qc.score.parse_weights); "": the defaults
     qc_scoring: bool = False  # score every complete recording offline (quality/scorer.py); from_env: on
     # accounts and sign-in (docs/SECURITY.md §4)
@@ -93,10 +102,19 @@ class Settings:
             dicom_port=_optional_port(env.get("TELEUS_DICOM_PORT", "11112")),
             dicom_host=env.get("TELEUS_DICOM_HOST", base.dicom_host),
             dicom_ae_title=env.get("TELEUS_DICOM_AE_TITLE", base.dicom_ae_title),
+            dicom_tls_port=_optional_port(env.get("TELEUS_DICOM_TLS_PORT", "")),
+            dicom_tls_cert=env.get("TELEUS_DICOM_TLS_CERT", ""),
+            dicom_tls_key=env.get("TELEUS_DICOM_TLS_KEY", ""),
+            dicom_tls_client_ca=env.get("TELEUS_DICOM_TLS_CLIENT_CA", ""),
+            dicom_tls_client_cert_required=env.get("TELEUS_DICOM_TLS_CLIENT_CERT", "required").lower() != "optional",
             regional_id_issuer=env.get("TELEUS_REGIONAL_ID_ISSUER", base.regional_id_issuer),
             pacs=env.get("TELEUS_PACS", base.pacs),
             forward_backoff_seconds=float(env.get("TELEUS_FORWARD_BACKOFF_SECONDS", base.forward_backoff_seconds)),
             forward_max_attempts=int(env.get("TELEUS_FORWARD_MAX_ATTEMPTS", base.forward_max_attempts)),
+            pacs_tls=env.get("TELEUS_PACS_TLS", "").lower() in {"1", "true", "yes", "on"},
+            pacs_tls_ca=env.get("TELEUS_PACS_TLS_CA", ""),
+            pacs_tls_cert=env.get("TELEUS_PACS_TLS_CERT", ""),
+            pacs_tls_key=env.get("TELEUS_PACS_TLS_KEY", ""),
             qc_weights=env.get("TELEUS_QC_WEIGHTS", ""),
             qc_scoring=env.get("TELEUS_QC_SCORING", "1").lower() not in {"0", "false", "no", "off"},
             public_url=_public_url(env.get("TELEUS_PUBLIC_URL", "")),
@@ -117,6 +135,6 @@ def _public_url(value: str) -> str:
 
 
 def _optional_port(value: str) -> int | None:
-    """TELEUS_DICOM_PORT: a port number, or "" / "off" for no DICOM listener."""
+    """TELEUS_DICOM_PORT, TELEUS_DICOM_TLS_PORT: a port number, or "" / "off" for no such listener."""
     value = value.strip().lower()
     return None if value in {"", "off", "none"} else int(value)

@@ -18,6 +18,7 @@ from signaling_server.app import create_app
 from signaling_server.appkeys import DB
 from signaling_server.auth.passwords import hash_password
 from signaling_server.db.models import User
+from signaling_server.dicomstore import peers
 from signaling_server.settings import Settings
 from tests.databases import database
 
@@ -55,8 +56,9 @@ class World:
 
 async def seed(app: web.Application) -> World:
     async with app[DB]() as db:
-        a = await admin.create_site(db, "north", "North Community Health Centre", "NORTH_CR")
+        a = await admin.create_site(db, "north", "North Community Health Centre")
         b = await admin.create_site(db, "river", "Riverside Community Health Centre")
+        await peers.create_peer(db, "NORTH_CR", a.id, ["127.0.0.1/32"])  # north's modality, on this machine only
         users = {}
         hashed = _password_hash()
         for username, role, site in [

@@ -12,6 +12,7 @@ from signaling_server.api.representations import device_json, site_json, user_js
 from signaling_server.appkeys import DB, SETTINGS
 from signaling_server.auth.identity import ROLES, caller
 from signaling_server.db.models import Device, Site, User
+from signaling_server.dicomstore import peers
 from signaling_server.signaling.rooms import ROOMS
 
 routes = web.RouteTableDef()
@@ -26,10 +27,13 @@ async def config(request: web.Request) -> web.Response:
 
 @routes.get("/api/v1/sites")
 async def list_sites(request: web.Request) -> web.Response:
-    (await caller(request)).require_user()
+    """Every site; an admin also sees each site's DICOM AE titles (anyone else could use them to pose as a site)."""
+    user = (await caller(request)).require_user()
     async with request.app[DB]() as db:
         sites = (await db.scalars(select(Site).order_by(Site.code))).all()
-    return web.json_response({"sites": [site_json(s) for s in sites]})
+        titles = await peers.ae_titles_by_site(db) if user.role == "admin" else None
+    shown = [site_json(s, None if titles is None else titles.get(s.id, [])) for s in sites]
+    return web.json_response({"sites": shown})
 
 
 @routes.post("/api/v1/sites")
@@ -41,9 +45,8 @@ async def create_site(request: web.Request) -> web.Response:
             db,
             body.text(data, "code", max_len=32),
             body.text(data, "name"),
-            body.text(data, "ae_title", max_len=16, required=False) or None,
         )
-    return web.json_response(site_json(site), status=201)
+    return web.json_response(site_json(site, []), status=201)
 
 
 @routes.post("/api/v1/sites/{id}/recording")

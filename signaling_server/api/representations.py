@@ -53,14 +53,15 @@ def session_json(session: WebSession, current_id: str | None = None) -> dict[str
     }
 
 
-def site_json(site: Site) -> dict[str, Any]:
-    return {
+def site_json(site: Site, ae_titles: list[str] | None = None) -> dict[str, Any]:
+    """A site; `ae_titles` (its DICOM peers' calling AE titles) only when given, which is only to admins."""
+    shown = {
         "id": site.id,
         "code": site.code,
         "name": site.name,
-        "ae_title": site.ae_title,
         "recording_enabled": site.recording_enabled,
     }
+    return shown if ae_titles is None else {**shown, "ae_titles": ae_titles}
 
 
 def device_json(device: Device) -> dict[str, Any]:

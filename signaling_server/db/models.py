@@ -62,7 +62,6 @@ class Site(Base):
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     code: Mapped[str] = mapped_column(String(32), unique=True)
     name: Mapped[str] = mapped_column(String(200))
-    ae_title: Mapped[str | None] = mapped_column(String(16), unique=True)
     recording_enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -399,3 +398,21 @@ class PeerReview(Base):
 
 
 # --- DICOM peers (issue 10) -------------------------------------------------------------------------------------
+
+
+class DicomPeer(Base):
+    """A modality or gateway that may send objects by C-STORE into one site: its calling AE title, the networks it
+    may connect from, the TLS client certificate it must present (pinned by the SHA-256 of its DER encoding) and
+    its limits. The rules that use it live in `dicomstore/peers.py`."""
+
+    __tablename__ = "dicom_peers"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    ae_title: Mapped[str] = mapped_column(String(16), unique=True)
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id"), index=True)
+    networks: Mapped[list[str]] = mapped_column(JSON, default=list)
+    tls_client_sha256: Mapped[str | None] = mapped_column(String(64))
+    tls_client_subject: Mapped[str | None] = mapped_column(String(400))
+    max_dataset_bytes: Mapped[int] = mapped_column(BigInteger)
+    max_associations: Mapped[int] = mapped_column(Integer)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

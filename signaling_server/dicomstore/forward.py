@@ -7,8 +7,11 @@ worker thread (pynetdicom blocks). The job's one state machine (:data:`MACHINE`,
     pending ──accepted (0000, or a B000/B006/B007 warning)──▶ sent
     pending ──refused or unreachable──▶ pending again, after 30 s, 60 s, 120 s … (at most an hour)
     pending ──the last allowed attempt fails──▶ failed      (attempts and last_error say why)
+    failed  ──an admin re-queues it (:func:`requeue`)──▶ pending, due now, attempts back to 0
 
-``sent`` and ``failed`` are final. The job's row is its own trail (attempts, last_error); there are no events.
+``sent`` is final. The job's row is its own trail (attempts, last_error: the last failure's, kept until the next
+attempt); the moves are logged, there are no events. With `TELEUS_PACS_TLS=1` the association is DICOM TLS
+(`tls.py`): the PACS's certificate and host name are checked, and our client certificate is presented.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import contextlib
 import logging
 import re
 import socket
+import ssl
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -31,8 +35,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from signaling_server.appkeys import DB, SETTINGS
 from signaling_server.db.models import ForwardJob, Instance
+from signaling_server.dicomstore import tls
 from signaling_server.dicomstore.blobs import BLOBS, BlobStore
-from signaling_server.states import Machine, move
+from signaling_server.states import IllegalMove, Machine, move
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +55,8 @@ class JobState(StrEnum):
 
 MACHINE = Machine(
     "forward job",
-    {JobState.PENDING: {JobState.SENT, JobState.FAILED}},
-    final={JobState.SENT, JobState.FAILED},
+    {JobState.PENDING: {JobState.SENT, JobState.FAILED}, JobState.FAILED: {JobState.PENDING}},
+    final={JobState.SENT},
     context="instance",  # pending -> pending is a retry: logged below as the attempt that failed
     log=log,
 )
@@ -83,14 +88,16 @@ class Outgoing:
     path: Path
 
 
-Sender = Callable[[Destination, str, list[Outgoing]], dict[int, str | None]]
+Sender = Callable[[Destination, str, list[Outgoing], ssl.SSLContext | None], dict[int, str | None]]
 
 
 def record_attempt(
     job: ForwardJob, error: str | None, now: datetime, backoff: timedelta, max_attempts: int
 ) -> JobState:
-    """The one place a job changes state: after an attempt that failed with `error` (None: accepted)."""
+    """The one place a job changes state after an attempt that failed with `error` (None: accepted)."""
     old = JobState(job.state)
+    if old is not JobState.PENDING:  # only a pending job is sent; a failed one waits for an admin
+        raise IllegalMove(MACHINE.name, old, JobState.SENT if error is None else JobState.PENDING, str(job.id))
     if error is None:
         new = JobState.SENT
     elif job.attempts + 1 >= max_attempts:
@@ -106,17 +113,46 @@ def record_attempt(
     return new
 
 
-def send_c_store(destination: Destination, calling_ae: str, items: list[Outgoing]) -> dict[int, str | None]:
-    """C-STORE each file over one association; job id → None (accepted) or why not. Blocking."""
-    try:  # pynetdicom 3.0 leaks its socket when the connection is refused: find out without it first
-        socket.create_connection((destination.host, destination.port), timeout=10).close()
+def requeue(job: ForwardJob, now: datetime) -> None:
+    """An admin's second chance for a failed job: pending again, due now, with its attempts counted afresh.
+    Only a failed job: a pending one is not a repeat of this (IllegalMove)."""
+    old = JobState(job.state)
+    if old is not JobState.FAILED:
+        raise IllegalMove(MACHINE.name, old, JobState.PENDING, str(job.id))
+    job.state = move(MACHINE, old, JobState.PENDING, entity_id=job.id, context_id=job.instance_id)
+    log.info("forward job %s re-queued after %d attempts (last error: %s)", job.id, job.attempts, job.last_error)
+    job.attempts = 0
+    job.next_attempt_at = now
+
+
+def send_c_store(
+    destination: Destination, calling_ae: str, items: list[Outgoing], context: ssl.SSLContext | None = None
+) -> dict[int, str | None]:
+    """C-STORE each file over one association (DICOM TLS with `context`); job id → None (accepted) or why not.
+    Blocking."""
+    # pynetdicom 3.0 leaks its socket when the connection is refused, and logs a TLS failure without saying it to
+    # the caller: find out without it first, so that the job's last_error says what went wrong.
+    try:
+        with socket.create_connection((destination.host, destination.port), timeout=10) as probe:
+            if context is not None:
+                context.wrap_socket(probe, server_hostname=destination.host).close()
+    except ssl.SSLCertVerificationError as exc:
+        return {i.job_id: f"TLS with {destination} failed: certificate verify failed: {exc.verify_message}"
+                for i in items}  # fmt: skip
+    except ssl.SSLError as exc:
+        why = exc.reason or str(exc)
+        return {i.job_id: f"TLS with {destination} failed: {why}" for i in items}
     except OSError as exc:
         return {i.job_id: f"association with {destination} failed: {exc.strerror or exc}" for i in items}
     ae = AE(calling_ae)
     ae.acse_timeout, ae.dimse_timeout, ae.network_timeout = 30, 120, 60
     for sop_class, syntax in sorted({(i.sop_class_uid, i.transfer_syntax_uid) for i in items}):
         ae.add_requested_context(sop_class, [syntax])  # one context per pair: the file is sent as stored
-    assoc = ae.associate(destination.host, destination.port, ae_title=destination.ae_title)
+    tls_args = (context, destination.host) if context is not None else None
+    try:
+        assoc = ae.associate(destination.host, destination.port, ae_title=destination.ae_title, tls_args=tls_args)
+    except (OSError, ValueError) as exc:  # a TLS context pynetdicom cannot use
+        return {i.job_id: f"association with {destination} failed: {exc}" for i in items}
     if not assoc.is_established:
         reason = "rejected" if assoc.is_rejected else "aborted" if assoc.is_aborted else "failed"
         return {i.job_id: f"association with {destination} {reason}" for i in items}
@@ -154,12 +190,14 @@ class Forwarder:
         calling_ae: str,
         backoff_seconds: float,
         max_attempts: int,
+        tls: ssl.SSLContext | None = None,
         send: Sender = send_c_store,
     ) -> None:
         self.sessions, self.blobs, self.destination = sessions, blobs, destination
         self.calling_ae = calling_ae
         self.backoff = timedelta(seconds=backoff_seconds)
         self.max_attempts = max(1, max_attempts)
+        self.tls = tls
         self.send = send
         self._wake = asyncio.Event()
 
@@ -200,7 +238,7 @@ class Forwarder:
             Outgoing(job.id, i.sop_uid, i.sop_class_uid, i.transfer_syntax_uid, self.blobs.path_for(i.sha256))
             for job, i in rows
         ]
-        results = await asyncio.to_thread(self.send, self.destination, self.calling_ae, items)
+        results = await asyncio.to_thread(self.send, self.destination, self.calling_ae, items, self.tls)
         done = datetime.now(UTC)
         async with self.sessions() as db:
             for item in items:
@@ -238,6 +276,7 @@ async def forwarder(app: web.Application) -> AsyncIterator[None]:
         calling_ae=settings.dicom_ae_title,
         backoff_seconds=settings.forward_backoff_seconds,
         max_attempts=settings.forward_max_attempts,
+        tls=tls.pacs_context(settings),
     )
     app[FORWARDER] = forwarding
     task = asyncio.create_task(forwarding.run(), name="dicom-forwarder")

@@ -18,7 +18,15 @@ from signaling_server.appkeys import DB
 from signaling_server.db.engine import make_engine, make_sessionmaker
 from signaling_server.db.models import ForwardJob
 from signaling_server.dicomstore.blobs import BlobStore
-from signaling_server.dicomstore.forward import FORWARDER, MACHINE, Destination, Forwarder, JobState, record_attempt
+from signaling_server.dicomstore.forward import (
+    FORWARDER,
+    MACHINE,
+    Destination,
+    Forwarder,
+    JobState,
+    record_attempt,
+    requeue,
+)
 from signaling_server.states import IllegalMove
 from tests.waiting import eventually
 
@@ -153,3 +161,17 @@ async def test_the_forwarder_outlives_a_database_that_fails(tmp_path: Path, capl
         with contextlib.suppress(asyncio.CancelledError):
             await task
         await engine.dispose()
+
+
+def test_only_a_failed_job_is_requeued_and_it_starts_afresh() -> None:
+    now = datetime(2025, 1, 1, tzinfo=UTC)
+    job = ForwardJob(id=7, instance_id="i", destination="X@h:1", state="failed", attempts=10, last_error="down",
+                     next_attempt_at=now - timedelta(days=1))  # fmt: skip
+    requeue(job, now)
+    assert (job.state, job.attempts, job.next_attempt_at, job.last_error) == ("pending", 0, now, "down")
+    assert (JobState.FAILED, JobState.PENDING) in MACHINE.edges()
+    for state in (JobState.PENDING, JobState.SENT):
+        other = ForwardJob(id=8, instance_id="i", destination="X@h:1", state=state, attempts=2, next_attempt_at=now)
+        with pytest.raises(IllegalMove, match=f"a forward job that is {state} cannot become pending"):
+            requeue(other, now)
+        assert (other.state, other.attempts) == (state, 2)
