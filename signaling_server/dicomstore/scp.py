@@ -25,6 +25,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from signaling_server import errors
 from signaling_server.appkeys import DB, SETTINGS
+from signaling_server.audit import dicom as audit_dicom
+from signaling_server.audit.trail import AUDIT_TRAIL, AuditTrail
 from signaling_server.db.models import Site
 from signaling_server.dicomstore.ingest import DICOM_STORE, DicomStore, store_instance
 
@@ -58,8 +60,10 @@ class StorageSCP:
         host: str,
         port: int,
         timeout: float = 120.0,
+        trail: AuditTrail | None = None,
     ) -> None:
         self.store, self.sessions, self.loop = store, sessions, loop
+        self.trail = trail
         self.address = (host, port)
         self.timeout = timeout
         self.ae = AE(ae_title)
@@ -111,6 +115,27 @@ class StorageSCP:
         return SUCCESS  # Verification: we are here
 
     def _on_store(self, event: Event) -> Dataset:
+        answer = self._store(event)
+        if self.trail is not None:  # every C-STORE leaves an audit row; the answer stands if it cannot be written
+            try:
+                self._on_loop(self._audit(event, answer, self.trail))
+            except Exception:
+                log.exception("no audit row for a C-STORE from %s", event.assoc.requestor.ae_title)
+        return answer
+
+    async def _audit(self, event: Event, answer: Dataset, trail: AuditTrail) -> None:
+        calling = str(event.assoc.requestor.ae_title).strip()
+        entry = audit_dicom.received(
+            calling_ae=calling,
+            address=event.assoc.requestor.address,
+            sop_uid=str(getattr(event.request, "AffectedSOPInstanceUID", "") or ""),
+            status=int(answer.Status),
+            comment=str(answer.get("ErrorComment", "")),
+            site_id=await self._site_for(calling),
+        )
+        await trail.append(entry)
+
+    def _store(self, event: Event) -> Dataset:
         calling = str(event.assoc.requestor.ae_title).strip()
         try:
             raw = event.encoded_dataset(include_meta=True)
@@ -174,6 +199,7 @@ async def storage_scp(app: web.Application) -> AsyncIterator[None]:
         ae_title=settings.dicom_ae_title,
         host=settings.dicom_host,
         port=settings.dicom_port,
+        trail=app.get(AUDIT_TRAIL),
     )
     await asyncio.to_thread(scp.start)
     app[DICOM_SCP] = scp
