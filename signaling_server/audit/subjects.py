@@ -93,6 +93,9 @@ _RESOLVERS: dict[str, Callable[[AsyncSession, str], Awaitable[Subject]]] = {
 }
 
 
+PATIENT_KINDS = frozenset(_RESOLVERS)  # the kinds of object that lead to a study or a patient
+
+
 async def subject_of(db: AsyncSession, kind: str | None, object_id: str | None) -> Subject:
     """The (study id, patient id) of an object of `kind`; NOBODY for kinds that name no patient's data."""
     resolve = _RESOLVERS.get(kind or "")
