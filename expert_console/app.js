@@ -1,10 +1,11 @@
 // @ts-check
 // The single-page app: hash routes (#/login, #/, #/c/<id>[?observe=1], #/queue[?filters], #/studies/<id>,
-// #/recordings[?filters], #/recordings/<id>, #/qc[?filters]), the header with its navigation, the critical-findings
-// banner (sonographers, admins), the signed-in user.
+// #/recordings[?filters], #/recordings/<id>, #/qc[?filters], #/audit[?filters]), the header with its navigation,
+// the critical-findings banner (sonographers, admins), the signed-in user.
 // Test hooks: window.teleus = {live, api, user}; `live` is the current LiveSession or null.
 
 import { Api } from "./api.js";
+import { mountAudit } from "./views/audit.js";
 import { mountDashboard } from "./views/dashboard.js";
 import { el, setText } from "./views/dom.js";
 import { mountFindingsBanner } from "./views/findings.js";
@@ -20,6 +21,8 @@ import { mountStudy } from "./views/viewer.js";
 const QUEUE_ROLES = ["expert", "trainer", "admin"];
 /** Roles that see the recorded sessions (trainer review) and the QC dashboard. */
 const QC_ROLES = ["expert", "trainer", "admin"];
+/** Roles that see the audit trail (the server refuses everyone else). */
+const AUDIT_ROLES = ["admin"];
 /** Roles that acknowledge critical findings for a referring centre. */
 const FINDINGS_ROLES = ["sonographer", "admin"];
 
@@ -38,6 +41,7 @@ const logoutButton = /** @type {HTMLButtonElement} */ (document.querySelector("[
 const navigation = /** @type {HTMLElement} */ (document.querySelector(".topnav"));
 const queueLink = /** @type {HTMLElement} */ (document.querySelector("[data-nav=queue]"));
 const qcLinks = /** @type {HTMLElement[]} */ ([...document.querySelectorAll("[data-nav=recordings], [data-nav=qc]")]);
+const auditLink = /** @type {HTMLElement} */ (document.querySelector("[data-nav=audit]"));
 const findingsBanner = /** @type {HTMLElement} */ (document.getElementById("findings-banner"));
 /** @type {{userId: string, stop: () => void}|null} */
 let banner = null;
@@ -87,6 +91,7 @@ function showUser(user) {
   navigation.hidden = !user;
   queueLink.hidden = !user || !QUEUE_ROLES.includes(user.role);
   for (const link of qcLinks) link.hidden = !user || !QC_ROLES.includes(user.role);
+  auditLink.hidden = !user || !AUDIT_ROLES.includes(user.role);
   const wantsBanner = user && FINDINGS_ROLES.includes(user.role);
   if (banner && (!wantsBanner || banner.userId !== user?.id)) {
     banner.stop();
@@ -101,7 +106,7 @@ function markNavigation(path) {
     const target = /** @type {HTMLElement} */ (link).dataset.nav;
     const current = target === "queue" ? path === "/queue" || path.startsWith("/studies/")
       : target === "recordings" ? path === "/recordings" || path.startsWith("/recordings/")
-        : target === "qc" ? path === "/qc" : path === "/";
+        : target === "qc" || target === "audit" ? path === `/${target}` : path === "/";
     if (current) link.setAttribute("aria-current", "page");
     else link.removeAttribute("aria-current");
   }
@@ -162,6 +167,8 @@ async function route() {
     unmount = mountReview(main, { api, user, recordingId: decodeURIComponent(recording[1]), navigate });
   } else if (path === "/qc") {
     unmount = mountDashboard(main, { api, user, query, navigate });
+  } else if (path === "/audit") {
+    unmount = mountAudit(main, { api, user, query, navigate });
   } else if (live) {
     unmount = mountLive(main, {
       api,
