@@ -71,8 +71,7 @@ async def middleware(request: web.Request, handler: Handler) -> web.StreamRespon
         raise
     if request.get(_SETTLED):
         return response
-    status = response.status
-    appended = await _append_or_log(request, rule, status, _outcome(response), response)
+    appended = await _append_or_log(request, rule, response.status, _outcome(response), response)
     if not appended and rule.action in READ_ACTIONS:
         refusal = errors.AuditUnavailable("this read of patient data cannot be audited just now: try again later")
         return web.json_response(refusal.as_json(), status=refusal.status)
