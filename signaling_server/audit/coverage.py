@@ -29,6 +29,10 @@ class Rule:
     action: str
 
 
+# Kinds of object that lead to no patient (subjects.py resolves the others to a study and a patient).
+KINDS_WITHOUT_PATIENT = frozenset({"teaching_export", "site", "user", "device", "audit", "unclassified"})
+
+
 def _rules(kind: str, key: str | None, action: str, *routes: str) -> dict[tuple[str, str], Rule]:
     return {(method, pattern): Rule(kind, key, action) for method, _, pattern in (r.partition(" ") for r in routes)}
 
