@@ -1,13 +1,14 @@
 // @ts-check
 // The single-page app: hash routes (#/login, #/, #/c/<id>[?observe=1], #/queue[?filters], #/studies/<id>,
-// #/recordings[?filters], #/recordings/<id>, #/qc[?filters], #/accounts (admins), #/account), the header with its
-// navigation, the critical-findings banner (sonographers, admins), the signed-in user. A restricted account (a
-// password to change, an admin's TOTP to enrol) is kept on the sign-in page until it has done what it must.
+// #/recordings[?filters], #/recordings/<id>, #/qc[?filters], #/audit[?filters], #/accounts (admins), #/account), the
+// header with its navigation, the critical-findings banner (sonographers, admins), the signed-in user. A restricted
+// account (a password to change, an admin's TOTP to enrol) is kept on the sign-in page until it has done what it must.
 // Test hooks: window.teleus = {live, api, user}; `live` is the current LiveSession or null.
 
 import { Api } from "./api.js";
 import { mountAccount } from "./views/account.js";
 import { mountAccounts } from "./views/accounts.js";
+import { mountAudit } from "./views/audit.js";
 import { mountDashboard } from "./views/dashboard.js";
 import { el, setText } from "./views/dom.js";
 import { mountFindingsBanner } from "./views/findings.js";
@@ -24,6 +25,8 @@ import { mountStudy } from "./views/viewer.js";
 const QUEUE_ROLES = ["expert", "trainer", "admin"];
 /** Roles that see the recorded sessions (trainer review) and the QC dashboard. */
 const QC_ROLES = ["expert", "trainer", "admin"];
+/** Roles that see the audit trail (the server refuses everyone else). */
+const AUDIT_ROLES = ["admin"];
 /** Roles that acknowledge critical findings for a referring centre. */
 const FINDINGS_ROLES = ["sonographer", "admin"];
 
@@ -45,6 +48,7 @@ const accountsLink = /** @type {HTMLElement} */ (document.querySelector("[data-n
 const navigation = /** @type {HTMLElement} */ (document.querySelector(".topnav"));
 const queueLink = /** @type {HTMLElement} */ (document.querySelector("[data-nav=queue]"));
 const qcLinks = /** @type {HTMLElement[]} */ ([...document.querySelectorAll("[data-nav=recordings], [data-nav=qc]")]);
+const auditLink = /** @type {HTMLElement} */ (document.querySelector("[data-nav=audit]"));
 const findingsBanner = /** @type {HTMLElement} */ (document.getElementById("findings-banner"));
 /** @type {{userId: string, stop: () => void}|null} */
 let banner = null;
@@ -101,6 +105,7 @@ function showUser(user) {
   navigation.hidden = !user;
   queueLink.hidden = !user || !QUEUE_ROLES.includes(user.role);
   for (const link of qcLinks) link.hidden = !user || !QC_ROLES.includes(user.role);
+  auditLink.hidden = !user || !AUDIT_ROLES.includes(user.role);
   const wantsBanner = user && FINDINGS_ROLES.includes(user.role);
   if (banner && (!wantsBanner || banner.userId !== user?.id)) {
     banner.stop();
@@ -115,7 +120,9 @@ function markNavigation(path) {
     const target = /** @type {HTMLElement} */ (link).dataset.nav;
     const current = target === "queue" ? path === "/queue" || path.startsWith("/studies/")
       : target === "recordings" ? path === "/recordings" || path.startsWith("/recordings/")
-        : target === "qc" || target === "accounts" || target === "account" ? path === `/${target}` : path === "/";
+        : target === "qc" || target === "audit" || target === "accounts" || target === "account"
+          ? path === `/${target}`
+          : path === "/";
     if (current) link.setAttribute("aria-current", "page");
     else link.removeAttribute("aria-current");
   }
@@ -189,6 +196,8 @@ async function route() {
     unmount = mountReview(main, { api, user, recordingId: decodeURIComponent(recording[1]), navigate });
   } else if (path === "/qc") {
     unmount = mountDashboard(main, { api, user, query, navigate });
+  } else if (path === "/audit") {
+    unmount = mountAudit(main, { api, user, query, navigate });
   } else if (path === "/accounts" && user.role === "admin") {
     unmount = mountAccounts(main, { api, user });
   } else if (path === "/account") {

@@ -15,6 +15,9 @@ from recordings.errors import RecordingsError
 from signaling_server import errors
 from signaling_server.api import account_routes, admin_routes, consultation_routes
 from signaling_server.appkeys import CLOCK, DB, ENGINE, QC_WEIGHTS, SETTINGS
+from signaling_server.audit import middleware as audit_hooks
+from signaling_server.audit import routes as audit_routes
+from signaling_server.audit import trail as audit_trail
 from signaling_server.auth import credential_routes
 from signaling_server.auth import routes as auth_routes
 from signaling_server.auth.hashing import hashing_pool
@@ -120,13 +123,15 @@ async def _index(request: web.Request) -> web.FileResponse:
 
 def create_app(settings: Settings | None = None) -> web.Application:
     settings = settings or Settings.from_env()
-    app = web.Application(middlewares=[error_middleware], client_max_size=settings.max_body_bytes)
+    middlewares = [audit_hooks.middleware, error_middleware]  # audit outermost: it records what the errors answered
+    app = web.Application(middlewares=middlewares, client_max_size=settings.max_body_bytes)
     app[SETTINGS] = settings
     app[TARGETS] = Targets.from_json(settings.turnaround_json)
     app[QC_WEIGHTS] = parse_weights(settings.qc_weights)  # a bad TELEUS_QC_WEIGHTS stops the server here
     app[CLOCK] = _utc_now  # tests set their own before the app starts
     app[THROTTLE] = login_throttle(app)
     app.cleanup_ctx.append(_database)
+    app.cleanup_ctx.append(audit_trail.audit_trail)  # before every feature that appends to it, closed after them
     app.cleanup_ctx.append(_rooms)
     app.cleanup_ctx.append(hashing_pool)
     app.cleanup_ctx.append(credential_watch)
@@ -139,6 +144,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app.cleanup_ctx.append(teaching_exports.teaching_exports)
     app.cleanup_ctx.append(_startup_objects_frozen)  # last: after every resource is made
     app.on_shutdown.append(_close_sockets)
+    app.on_response_prepare.append(audit_hooks.before_headers)
     app.add_routes(auth_routes.routes)
     app.add_routes(credential_routes.routes)
     app.add_routes(admin_routes.routes)
@@ -155,6 +161,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app.add_routes(recording_routes.routes)
     app.add_routes(recording_review_routes.routes)
     app.add_routes(recording_teaching_routes.routes)
+    app.add_routes(audit_routes.routes)
     app.router.add_get("/api/v1/consultations/{id}/signal", signal)
     app.router.add_get("/", _index)
     app.router.add_static("/static/", STATIC_DIR, append_version=False)

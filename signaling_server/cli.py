@@ -37,8 +37,11 @@ def _serve(args: argparse.Namespace) -> int:
     from signaling_server.app import create_app
 
     settings = _settings(args)
+    from signaling_server.audit.access_log import AccessLogger
+
     web.run_app(
         create_app(settings),
+        access_log_class=AccessLogger,  # no query strings: a QIDO's carry patient names
         host=settings.host,
         port=settings.port,
         ssl_context=settings.ssl_context(),
@@ -219,6 +222,40 @@ async def _device_revoke(ctx: Any) -> str:
     return f"device {device.id} revoked"
 
 
+def _audit_verify(args: argparse.Namespace) -> int:
+    """Check the audit trail's hash chain: exit 0 intact, 1 broken (the first broken row named), 2 not checked."""
+    from sqlalchemy.exc import DBAPIError
+
+    from signaling_server.audit.chain import parse_anchor
+    from signaling_server.audit.trail import verify
+    from signaling_server.db.engine import make_engine, make_sessionmaker
+
+    try:
+        anchor = parse_anchor(args.anchor) if args.anchor else None
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+    async def main() -> Any:
+        engine = make_engine(_settings(args).effective_database_url)
+        try:
+            return await verify(make_sessionmaker(engine), anchor)
+        finally:
+            await engine.dispose()
+
+    try:
+        verdict = asyncio.run(main())
+    except DBAPIError as exc:
+        print(f"error: the audit trail cannot be read: {exc.orig}", file=sys.stderr)
+        return 2
+    broken = verdict.broken
+    if broken is not None:
+        print(f"audit trail BROKEN at row {broken.seq}: {broken.reason}\n{verdict.rows} row(s) before it verified")
+        return 1
+    print(f"audit trail intact: {verdict.rows} rows; head {verdict.head_seq}:{verdict.head_hash}")
+    return 0
+
+
 def _teaching_export(args: argparse.Namespace) -> int:
     import json
 
@@ -353,6 +390,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name")
     _db_options(p)
     p.set_defaults(func=_with_db(_user_set))
+
+    audit = sub.add_parser("audit", help="the audit trail").add_subparsers(dest="action", required=True)
+    p = audit.add_parser("verify", help="check the audit trail's hash chain (exit 1 at the first broken row)")
+    p.add_argument("--anchor", help="SEQ:SHA256, a head printed by an earlier verify: that row must still be there")
+    _db_options(p)
+    p.set_defaults(func=_audit_verify)
 
     device = sub.add_parser("device", help="edge devices").add_subparsers(dest="action", required=True)
     p = device.add_parser("add")

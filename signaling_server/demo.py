@@ -23,6 +23,7 @@ from sqlalchemy import select
 from signaling_server import admin
 from signaling_server.app import create_app
 from signaling_server.appkeys import DB
+from signaling_server.audit.access_log import AccessLogger
 from signaling_server.consultations import service
 from signaling_server.consultations.state import OPEN_STATES
 from signaling_server.db.models import Consultation, Device, Site, User
@@ -151,7 +152,7 @@ async def _main(port: int, data_dir: Path) -> None:
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)  # the edge polls every second
     settings = Settings.from_env().with_overrides(data_dir=data_dir, port=port)
     app = create_app(settings)
-    runner = web.AppRunner(app)
+    runner = web.AppRunner(app, access_log_class=AccessLogger)  # no query strings (patient names)
     await runner.setup()
     await web.TCPSite(runner, settings.host, port).start()
     stop = asyncio.Event()

@@ -47,7 +47,8 @@
     ├── UnsupportedMediaType         unsupported_media_type 415
     ├── NotRenderable                not_renderable       422
     ├── TooManyAttempts              too_many_attempts    429  (+ "retry_after" seconds and a Retry-After header)
-    └── ServerBusy                   server_busy          503  (+ "retry_after": the password hashing pool is full)
+    ├── ServerBusy                   server_busy          503  (+ "retry_after": the password hashing pool is full)
+    └── AuditUnavailable             audit_unavailable    503  (a read of patient data is never answered unaudited)
 
 Errors of the recording domain (recordings/errors.py: not_found, conflict, invalid_dicom, not_renderable) are
 turned into the server's error of the same code by `from_recordings`, in the same middleware.
@@ -278,6 +279,12 @@ class NotRenderable(TeleusError):
     """Pixel data that cannot be decoded or shown (no pixels, or a codec this server lacks)."""
 
     code, status = "not_renderable", 422
+
+
+class AuditUnavailable(TeleusError):
+    """The audit trail could not record a read of patient data, so the read is not answered (docs/SECURITY.md §6)."""
+
+    code, status = "audit_unavailable", 503
 
 
 class RecordingNotComplete(Conflict):

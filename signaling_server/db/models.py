@@ -394,6 +394,38 @@ class PeerReview(Base):
 # --- the audit trail (issue 10) ---------------------------------------------------------------------------------
 
 
+class AuditEvent(Base):
+    """One read or change of patient data, append-only and chained to the row before it by SHA-256.
+
+    Who (`actor_*`, `site_id`, `client`), when, what (`action`, `method` + `route`, `object_*`, the study and the
+    regional patient it concerns, `detail`) and the result (`status`, `outcome`). No foreign keys: a row outlives
+    anything it names. `row_hash` = SHA-256(`prev_hash` + canonical JSON of the other fields) (audit/chain.py); the
+    application only ever inserts (a trigger refuses UPDATE and DELETE, migration 0006).
+    """
+
+    __tablename__ = "audit_events"
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    actor_kind: Mapped[str] = mapped_column(String(16))
+    actor_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    actor_name: Mapped[str | None] = mapped_column(String(200))
+    actor_role: Mapped[str | None] = mapped_column(String(16))
+    site_id: Mapped[str | None] = mapped_column(String(32))
+    client: Mapped[str | None] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(16))
+    method: Mapped[str] = mapped_column(String(16))
+    route: Mapped[str] = mapped_column(String(200))
+    object_kind: Mapped[str | None] = mapped_column(String(32))
+    object_id: Mapped[str | None] = mapped_column(String(128))
+    study_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    patient_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[int] = mapped_column(Integer)
+    outcome: Mapped[str] = mapped_column(String(64))
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    row_hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
 # --- patient links, access grants, expert assignments (issue 10) ------------------------------------------------
 
 

@@ -12,6 +12,7 @@ from aiohttp import web
 
 from signaling_server import errors
 from signaling_server.appkeys import DB, SETTINGS
+from signaling_server.audit.middleware import note as audit_note
 from signaling_server.auth.identity import caller
 from signaling_server.consultations import captures
 from signaling_server.db.models import Instance, Series
@@ -58,9 +59,13 @@ async def store(request: web.Request) -> web.StreamResponse:
         return response
     study_uid = request.match_info.get("study")
     outcomes = await stow.store_parts(request.app[DICOM_STORE], parts, site_id=site_id, study_uid=study_uid)
-    for outcome in outcomes:
-        if outcome.stored is not None:
-            await captures.announce_stored(request.app, outcome.stored)
+    stored = [outcome.stored for outcome in outcomes if outcome.stored is not None]
+    for instance in stored:
+        await captures.announce_stored(request.app, instance)
+    if stored:  # the audit row names the study stored into, and the objects
+        first = stored[0]
+        audit_note(request, object_id=first.study_uid, study_id=first.study_id, patient_id=first.patient_id)
+        audit_note(request, instances=[instance.sop_uid for instance in stored][:100])
     status, body = stow.answer(outcomes, base_url(request), study_uid)
     return _json(body, status)
 

@@ -34,6 +34,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from signaling_server.appkeys import DB, SETTINGS
+from signaling_server.audit import dicom as audit_dicom
+from signaling_server.audit.trail import AUDIT_TRAIL, AuditTrail
 from signaling_server.db.models import ForwardJob, Instance
 from signaling_server.dicomstore import tls
 from signaling_server.dicomstore.blobs import BLOBS, BlobStore
@@ -192,8 +194,10 @@ class Forwarder:
         max_attempts: int,
         tls: ssl.SSLContext | None = None,
         send: Sender = send_c_store,
+        trail: AuditTrail | None = None,
     ) -> None:
         self.sessions, self.blobs, self.destination = sessions, blobs, destination
+        self.trail = trail
         self.calling_ae = calling_ae
         self.backoff = timedelta(seconds=backoff_seconds)
         self.max_attempts = max(1, max_attempts)
@@ -247,6 +251,10 @@ class Forwarder:
                     error = results.get(item.job_id, "not attempted")
                     record_attempt(job, error, done, self.backoff, self.max_attempts)
             await db.commit()
+        if self.trail is not None:  # each attempt leaves an audit row (not waited for)
+            for item in items:
+                error = results.get(item.job_id, "not attempted")
+                self.trail.submit(audit_dicom.forwarded(self.calling_ae, str(self.destination), item.sop_uid, error))
         return len(items)
 
     async def _seconds_to_next(self) -> float:
@@ -277,6 +285,7 @@ async def forwarder(app: web.Application) -> AsyncIterator[None]:
         backoff_seconds=settings.forward_backoff_seconds,
         max_attempts=settings.forward_max_attempts,
         tls=tls.pacs_context(settings),
+        trail=app.get(AUDIT_TRAIL),
     )
     app[FORWARDER] = forwarding
     task = asyncio.create_task(forwarding.run(), name="dicom-forwarder")

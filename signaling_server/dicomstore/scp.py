@@ -40,6 +40,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from signaling_server import errors
 from signaling_server.appkeys import DB, SETTINGS
+from signaling_server.audit import dicom as audit_dicom
+from signaling_server.audit.trail import AUDIT_TRAIL, AuditTrail
 from signaling_server.dicomstore import peers, tls
 from signaling_server.dicomstore.ingest import DICOM_STORE, DicomStore, store_instance
 from signaling_server.dicomstore.peers import Knock, PeerPolicy, Refusal
@@ -145,8 +147,10 @@ class StorageSCP:
         ae_title: str,
         listeners: Sequence[Listener],
         timeout: float = 120.0,
+        trail: AuditTrail | None = None,
     ) -> None:
         self.store, self.sessions, self.loop = store, sessions, loop
+        self.trail = trail
         self.listeners = list(listeners)
         self.timeout = timeout
         self.ae = AE(ae_title)
@@ -270,6 +274,27 @@ class StorageSCP:
         return SUCCESS  # Verification: we are here
 
     def _on_store(self, event: Event) -> Dataset:
+        answer = self._store(event)
+        if self.trail is not None:  # every C-STORE leaves an audit row; the answer stands if it cannot be written
+            try:
+                self._on_loop(self._audit(event, answer, self.trail))
+            except Exception:
+                log.exception("no audit row for a C-STORE from %s", event.assoc.requestor.ae_title)
+        return answer
+
+    async def _audit(self, event: Event, answer: Dataset, trail: AuditTrail) -> None:
+        receiving = self._accepted.get(event.assoc)
+        entry = audit_dicom.received(
+            calling_ae=str(event.assoc.requestor.ae_title).strip(),
+            address=event.assoc.requestor.address,
+            sop_uid=str(getattr(event.request, "AffectedSOPInstanceUID", "") or ""),
+            status=int(answer.Status),
+            comment=str(answer.get("ErrorComment", "")),
+            site_id=receiving.peer.site_id if receiving is not None else None,
+        )
+        await trail.append(entry)
+
+    def _store(self, event: Event) -> Dataset:
         receiving = self._accepted.get(event.assoc)
         calling = str(event.assoc.requestor.ae_title).strip()
         if receiving is None:  # cannot happen: every accepted association was admitted
@@ -355,7 +380,12 @@ async def storage_scp(app: web.Application) -> AsyncIterator[None]:
             if peer.enabled and PeerPolicy.of(peer).open_to_anywhere:
                 log.warning("DICOM peer %s accepts associations from any address: narrow its networks", peer.ae_title)
     scp = StorageSCP(
-        app[DICOM_STORE], app[DB], asyncio.get_running_loop(), ae_title=settings.dicom_ae_title, listeners=listeners
+        app[DICOM_STORE],
+        app[DB],
+        asyncio.get_running_loop(),
+        ae_title=settings.dicom_ae_title,
+        listeners=listeners,
+        trail=app.get(AUDIT_TRAIL),
     )
     await asyncio.to_thread(scp.start)
     app[DICOM_SCP] = scp

@@ -1,0 +1,46 @@
+"""The audit rows of DICOM's own paths: an object a modality stores by C-STORE, an object the forwarder sends to
+the regional PACS. (STOW-RS, QIDO-RS and WADO-RS are HTTP: the middleware audits them.)
+
+    received   actor: the calling AE title (kind "ae", its site); client: the peer's address; status: the DICOM
+               status answered; outcome: "ok" or the code of the Error Comment (`forbidden`, `invalid_dicom`…)
+    forwarded  actor: this server's AE title (kind "server"); client: the destination "AET@host:port";
+               status: 0 accepted, 1 not (the reason in detail.error); outcome: "ok" or "not_sent"
+"""
+
+from __future__ import annotations
+
+from signaling_server.audit.trail import Actor, Entry
+
+RECEIVED, FORWARDED = "DICOM C-STORE SCP", "DICOM C-STORE SCU"
+
+
+def received(
+    *, calling_ae: str, address: str | None, sop_uid: str, status: int, comment: str, site_id: str | None
+) -> Entry:
+    code = comment.split(":", 1)[0].strip() if status != 0 else ""
+    return Entry(
+        actor=Actor("ae", calling_ae, calling_ae, "modality", site_id),
+        client=address,
+        action="store",
+        method="C-STORE",
+        route=RECEIVED,
+        status=status,
+        outcome=code or ("ok" if status == 0 else f"dicom_{status:04x}"),
+        object_kind="instance",
+        object_id=sop_uid or None,
+    )
+
+
+def forwarded(calling_ae: str, destination: str, sop_uid: str, error: str | None) -> Entry:
+    return Entry(
+        actor=Actor("server", calling_ae, calling_ae),
+        client=destination,
+        action="send",
+        method="C-STORE",
+        route=FORWARDED,
+        status=0 if error is None else 1,
+        outcome="ok" if error is None else "not_sent",
+        object_kind="instance",
+        object_id=sop_uid,
+        detail={"error": error[:256]} if error is not None else {},
+    )
