@@ -31,7 +31,8 @@ class Rule:
 
 # Kinds of object that lead to no patient (subjects.py resolves the others to a study and a patient).
 KINDS_WITHOUT_PATIENT = frozenset(
-    {"teaching_export", "site", "user", "device", "session", "token", "dicom_peer", "forward_job", "audit", "unclassified"}
+    {"teaching_export", "site", "user", "device", "session", "token", "dicom_peer", "forward_job", "audit"}
+    | {"unclassified"}
 )
 
 

@@ -37,8 +37,8 @@ async def test_a_qido_search_by_name_leaves_no_name_in_the_access_log(tmp_path: 
     env.update(TELEUS_DATA_DIR=str(tmp_path), TELEUS_DICOM_PORT="off", TELEUS_QC_SCORING="0")
     made = await asyncio.to_thread(
         subprocess.run,
-        [TELEUS, "user", "add", "auditor", "--role", "admin", "--password", PASSWORD],
-        capture_output=True, text=True, env=env, timeout=120, check=False,
+        [TELEUS, "user", "add", "auditor", "--role", "admin"],  # the password on stdin, never on the command line
+        input=PASSWORD + "\n", capture_output=True, text=True, env=env, timeout=120, check=False,
     )
     assert made.returncode == 0, made.stderr
     port = _free_port()
