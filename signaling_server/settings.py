@@ -23,7 +23,11 @@ class Settings:
     turnaround_json: str = ""  # per-modality/priority targets in minutes, see reading/targets.py
     lock_minutes: float = 10.0  # a reader's claim on a study expires unless renewed
     finding_escalation_minutes: float = 15.0  # an unacknowledged critical finding escalates after this
-    max_dicom_bytes: int = 1 << 30  # the largest STOW-RS body (all parts together)
+    max_dicom_bytes: int = 1 << 30  # the largest STOW-RS body (all parts together), and the largest one object
+    max_pixels_per_frame: int = 1 << 26  # Rows × Columns of an arriving image (64 Mpixel: 8192 × 8192)
+    max_frames: int = 2000  # NumberOfFrames of an arriving image
+    max_pixel_bytes: int = 1 << 30  # its decoded pixel data: Rows × Columns × frames × samples × bits / 8
+    max_stow_parts: int = 1000  # parts of one STOW-RS body
     dicom_port: int | None = None  # the C-STORE SCP; None: off (from_env turns it on at 11112); 0: any free port
     dicom_host: str = "127.0.0.1"
     dicom_ae_title: str = "TELEUS"
@@ -31,6 +35,7 @@ class Settings:
     pacs: str = ""  # "AET@host:port" of the regional PACS to forward every stored instance to; empty: no forwarding
     forward_backoff_seconds: float = 30.0  # the first retry of a failed forward; doubles per attempt (at most an hour)
     forward_max_attempts: int = 10  # then the job is `failed`
+    archive_backoff_seconds: float = 5.0  # the first retry of a report's SR archiving; doubles (at most 10 min)
     qc_weights: str = ""  # JSON: the session score's part weights (qc.score.parse_weights); "": the defaults
     qc_scoring: bool = False  # score every complete recording offline (quality/scorer.py); from_env: on
 
@@ -73,6 +78,10 @@ class Settings:
                 env.get("TELEUS_FINDING_ESCALATION_MINUTES", base.finding_escalation_minutes)
             ),
             max_dicom_bytes=int(env.get("TELEUS_MAX_DICOM_BYTES", base.max_dicom_bytes)),
+            max_pixels_per_frame=int(env.get("TELEUS_MAX_PIXELS_PER_FRAME", base.max_pixels_per_frame)),
+            max_frames=int(env.get("TELEUS_MAX_FRAMES", base.max_frames)),
+            max_pixel_bytes=int(env.get("TELEUS_MAX_PIXEL_BYTES", base.max_pixel_bytes)),
+            max_stow_parts=int(env.get("TELEUS_MAX_STOW_PARTS", base.max_stow_parts)),
             dicom_port=_optional_port(env.get("TELEUS_DICOM_PORT", "11112")),
             dicom_host=env.get("TELEUS_DICOM_HOST", base.dicom_host),
             dicom_ae_title=env.get("TELEUS_DICOM_AE_TITLE", base.dicom_ae_title),
@@ -80,6 +89,7 @@ class Settings:
             pacs=env.get("TELEUS_PACS", base.pacs),
             forward_backoff_seconds=float(env.get("TELEUS_FORWARD_BACKOFF_SECONDS", base.forward_backoff_seconds)),
             forward_max_attempts=int(env.get("TELEUS_FORWARD_MAX_ATTEMPTS", base.forward_max_attempts)),
+            archive_backoff_seconds=float(env.get("TELEUS_ARCHIVE_BACKOFF_SECONDS", base.archive_backoff_seconds)),
             qc_weights=env.get("TELEUS_QC_WEIGHTS", ""),
             qc_scoring=env.get("TELEUS_QC_SCORING", "1").lower() not in {"0", "false", "no", "off"},
         )
