@@ -140,9 +140,13 @@ class Archiver:
         task = asyncio.create_task(self.attempt(job_id), name=f"archive-report-{report_id}")
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+        task.add_done_callback(lambda _: self.wake())  # the task recomputes when to look next (a retry is due)
         try:
             return await asyncio.wait_for(asyncio.shield(task), timeout)
         except TimeoutError:
+            return False
+        except Exception:  # not even the failure could be recorded (the database away): the task retries
+            log.exception("archiving report %s failed", report_id)
             return False
 
     async def attempt(self, job_id: int) -> bool:

@@ -4,7 +4,9 @@ bodies of too many parts. Each is refused with its stable code and leaves nothin
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -66,6 +68,35 @@ def _spool_files_open(tmp: Path) -> list[str]:
     return found
 
 
+async def _post_refused_early(client: TestClient, headers: dict[str, str], body: bytes) -> tuple[int, bytes]:
+    """POST /dicomweb/studies by hand: the server answers and closes before it has read the body, so the sending is
+    allowed to fail while the answer is read (an HTTP client library would report the broken write instead)."""
+    url = client.make_url("/dicomweb/studies")
+    reader, writer = await asyncio.open_connection(url.host, url.port)
+    head = [f"POST {url.path} HTTP/1.1", f"Host: {url.host}:{url.port}", f"Content-Length: {len(body)}"]
+    head += [f"{name}: {value}" for name, value in headers.items()]
+
+    async def send() -> None:
+        with contextlib.suppress(ConnectionError):
+            writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + body)
+            await writer.drain()
+
+    sending = asyncio.create_task(send())
+    try:
+        status = int((await asyncio.wait_for(reader.readline(), 30)).split()[1])
+        length = 0
+        while (line := await asyncio.wait_for(reader.readline(), 30)) not in (b"\r\n", b""):
+            name, _, value = line.decode().partition(":")
+            if name.lower() == "content-length":
+                length = int(value)
+        return status, await asyncio.wait_for(reader.readexactly(length), 30)
+    finally:
+        sending.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sending
+        writer.close()
+
+
 async def test_a_10000_square_rle_bomb_is_refused_from_its_header(people: Any) -> None:
     """The finding: 1.6 MB of RLE claiming 10000 × 10000 pixels was stored, and rendering it took 630 MB."""
     client, world, _ = people
@@ -117,10 +148,9 @@ async def test_a_flood_of_tiny_parts_is_refused_and_leaves_nothing(people: Any) 
     before = await snapshot(client.app)
     content_type, body = multipart([b"x"] * 50_000)
     headers = {"Content-Type": content_type, "Authorization": f"Bearer {world.device_a_credential}"}
-    response = await client.post("/dicomweb/studies", data=io.BytesIO(body), headers=headers)
-    answer = await response.read()
-    assert response.status == 413 and len(answer) < 1000
-    assert (await response.json())["error"] == "too_many_parts"
+    status, answer = await _post_refused_early(client, headers, body)
+    assert status == 413 and len(answer) < 1000
+    assert json.loads(answer)["error"] == "too_many_parts"
     assert await snapshot(client.app) == before
     assert list(tmp.iterdir()) == [] and _spool_files_open(tmp) == []
 
