@@ -6,11 +6,13 @@
 /**
  * @typedef {import("./api.js").Api} Api
  * @typedef {"free_text"|"thyroid"|"carotid"} ReportKind
- * @typedef {"draft"|"preliminary"|"final"} ReportState
+ * @typedef {"draft"|"preliminary"|"archiving"|"final"} ReportState archiving: approved, its SR not stored yet
+ * @typedef {{attempts: number, last_error: string|null, next_attempt_at: string|null}} Archiving
  * @typedef {{id: string, study_id: string, version: number, kind: ReportKind, state: ReportState,
  *   content: Record<string, any>, computed: Record<string, any>, author: {id: string, name: string},
  *   created_at: string, signed_at: string|null, approver: {id: string, name: string}|null,
- *   approved_at: string|null, amends_id: string|null, sr_sop_uid: string|null}} Report
+ *   approved_at: string|null, amends_id: string|null, sr_sop_uid: string|null,
+ *   archiving: Archiving|null}} Report
  * @typedef {[value: string, label: string, points?: number]} Option
  */
 
@@ -78,7 +80,8 @@ export function signReport(api, reportId) {
 }
 
 /**
- * Preliminary → final (an expert other than the author).
+ * Preliminary → archiving → final (an expert other than the author): the answer is the final report when its SR
+ * was stored at once (200), else the archiving one (202) that the server finishes by itself.
  * @param {Api} api
  * @param {string} reportId
  * @returns {Promise<Report>}

@@ -31,6 +31,7 @@ from signaling_server.findings import routes as finding_routes
 from signaling_server.quality import scorer as recording_scoring
 from signaling_server.reading import routes as reading_routes
 from signaling_server.reading.targets import TARGETS, Targets
+from signaling_server.reports import archiver as report_archiving
 from signaling_server.reports import peer_routes as report_peer_routes
 from signaling_server.reports import routes as report_routes
 from signaling_server.session_recordings import routes as recording_routes
@@ -139,6 +140,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app.cleanup_ctx.append(forward.forwarder)
     app.cleanup_ctx.append(ingest.dicom_store)
     app.cleanup_ctx.append(scp.storage_scp)
+    app.cleanup_ctx.append(report_archiving.report_archiver)
     app.cleanup_ctx.append(finding_escalation.escalation_timer)
     app.cleanup_ctx.append(recording_scoring.qc_scorer)
     app.cleanup_ctx.append(teaching_exports.teaching_exports)

@@ -4,7 +4,9 @@
     ├── InvalidRequest               invalid_request      400
     │   ├── InvalidDicom             invalid_dicom        400
     │   │   ├── MissingAttribute     missing_attribute    400
-    │   │   └── StudyMismatch        study_mismatch       400
+    │   │   ├── StudyMismatch        study_mismatch       400
+    │   │   ├── PixelDataMismatch    pixel_data_mismatch  400  (its length is not what Rows, Columns… say)
+    │   │   └── UnknownTransferSyntax unknown_transfer_syntax 400
     │   ├── BadMultipart             bad_multipart        400
     │   ├── InvalidField             (+ "field": the first bad one)
     │   │   ├── InvalidReview        invalid_review       400  (a trainer's review form)
@@ -30,6 +32,7 @@
     ├── NotFound                     not_found            404
     ├── NotAcceptable                not_acceptable       406
     ├── InvalidTransition            invalid_transition   409
+    │   └── AlreadyApproved          already_approved     409  (a report approved before: archiving or final)
     ├── Conflict                     conflict             409
     │   ├── StudyLocked              study_locked         409
     │   ├── NotLockHolder            not_lock_holder      409
@@ -44,6 +47,8 @@
     │   ├── ExportBusy               export_busy          409
     │   └── LastAdmin                last_admin           409  (the last active admin is not disabled or demoted)
     ├── TooLarge                     too_large            413
+    │   ├── ImageTooLarge            image_too_large      413  (over the pixel caps, read from the header)
+    │   └── TooManyParts             too_many_parts       413  (a STOW-RS body of more parts than allowed)
     ├── UnsupportedMediaType         unsupported_media_type 415
     ├── NotRenderable                not_renderable       422
     ├── TooManyAttempts              too_many_attempts    429  (+ "retry_after" seconds and a Retry-After header)
@@ -99,6 +104,18 @@ class StudyMismatch(InvalidDicom):
     """An object sent to /dicomweb/studies/{study} that belongs to another study."""
 
     code = "study_mismatch"
+
+
+class PixelDataMismatch(InvalidDicom):
+    """Native pixel data whose length is not Rows × Columns × frames × samples × bits (one pad byte allowed)."""
+
+    code = "pixel_data_mismatch"
+
+
+class UnknownTransferSyntax(InvalidDicom):
+    """A Transfer Syntax UID that names no transfer syntax (unknown, truncated or malformed)."""
+
+    code = "unknown_transfer_syntax"
 
 
 class BadMultipart(InvalidRequest):
@@ -212,6 +229,12 @@ class InvalidTransition(TeleusError):
     code, status = "invalid_transition", 409
 
 
+class AlreadyApproved(InvalidTransition):
+    """Approving a report that was approved already (its SR is being archived, or it is final)."""
+
+    code = "already_approved"
+
+
 class Conflict(TeleusError):
     code, status = "conflict", 409
 
@@ -269,6 +292,18 @@ class AlreadyReviewed(Conflict):
 
 class TooLarge(TeleusError):
     code, status = "too_large", 413
+
+
+class ImageTooLarge(TooLarge):
+    """An image over the configured pixel caps (per frame, frames, decoded bytes), refused from its header."""
+
+    code = "image_too_large"
+
+
+class TooManyParts(TooLarge):
+    """A STOW-RS body with more parts than `TELEUS_MAX_STOW_PARTS`: refused as soon as one part too many begins."""
+
+    code = "too_many_parts"
 
 
 class UnsupportedMediaType(TeleusError):

@@ -23,7 +23,11 @@ class Settings:
     turnaround_json: str = ""  # per-modality/priority targets in minutes, see reading/targets.py
     lock_minutes: float = 10.0  # a reader's claim on a study expires unless renewed
     finding_escalation_minutes: float = 15.0  # an unacknowledged critical finding escalates after this
-    max_dicom_bytes: int = 1 << 30  # the largest STOW-RS body (all parts together)
+    max_dicom_bytes: int = 1 << 30  # the largest STOW-RS body (all parts together), and the largest one object
+    max_pixels_per_frame: int = 1 << 26  # Rows × Columns of an arriving image (64 Mpixel: 8192 × 8192)
+    max_frames: int = 2000  # NumberOfFrames of an arriving image
+    max_pixel_bytes: int = 1 << 30  # its decoded pixel data: Rows × Columns × frames × samples × bits / 8
+    max_stow_parts: int = 1000  # parts of one STOW-RS body
     dicom_port: int | None = None  # the C-STORE SCP; None: off (from_env turns it on at 11112); 0: any free port
     dicom_host: str = "127.0.0.1"
     dicom_ae_title: str = "TELEUS"
@@ -40,6 +44,7 @@ class Settings:
     pacs_tls_ca: str = ""  # PEM CA bundle the PACS's certificate is checked against; "": the system's CAs
     pacs_tls_cert: str = ""  # PEM client certificate (chain) we present to the PACS; "": none
     pacs_tls_key: str = ""
+    archive_backoff_seconds: float = 5.0  # the first retry of a report's SR archiving; doubles (at most 10 min)
     qc_weights: str = ""  # JSON: the session score's part weights (qc.score.parse_weights); "": the defaults
     qc_scoring: bool = False  # score every complete recording offline (quality/scorer.py); from_env: on
     # accounts and sign-in (docs/SECURITY.md §4)
@@ -99,6 +104,10 @@ class Settings:
                 env.get("TELEUS_FINDING_ESCALATION_MINUTES", base.finding_escalation_minutes)
             ),
             max_dicom_bytes=int(env.get("TELEUS_MAX_DICOM_BYTES", base.max_dicom_bytes)),
+            max_pixels_per_frame=int(env.get("TELEUS_MAX_PIXELS_PER_FRAME", base.max_pixels_per_frame)),
+            max_frames=int(env.get("TELEUS_MAX_FRAMES", base.max_frames)),
+            max_pixel_bytes=int(env.get("TELEUS_MAX_PIXEL_BYTES", base.max_pixel_bytes)),
+            max_stow_parts=int(env.get("TELEUS_MAX_STOW_PARTS", base.max_stow_parts)),
             dicom_port=_optional_port(env.get("TELEUS_DICOM_PORT", "11112")),
             dicom_host=env.get("TELEUS_DICOM_HOST", base.dicom_host),
             dicom_ae_title=env.get("TELEUS_DICOM_AE_TITLE", base.dicom_ae_title),
@@ -115,6 +124,7 @@ class Settings:
             pacs_tls_ca=env.get("TELEUS_PACS_TLS_CA", ""),
             pacs_tls_cert=env.get("TELEUS_PACS_TLS_CERT", ""),
             pacs_tls_key=env.get("TELEUS_PACS_TLS_KEY", ""),
+            archive_backoff_seconds=float(env.get("TELEUS_ARCHIVE_BACKOFF_SECONDS", base.archive_backoff_seconds)),
             qc_weights=env.get("TELEUS_QC_WEIGHTS", ""),
             qc_scoring=env.get("TELEUS_QC_SCORING", "1").lower() not in {"0", "false", "no", "off"},
             public_url=_public_url(env.get("TELEUS_PUBLIC_URL", "")),

@@ -3,6 +3,8 @@ test says so, so the assertions hold however busy the machine is."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 
 class FakeClock:
     """Monotonic seconds that advance by exactly what is slept (plus ``oversleep``, a scheduler's lateness)."""
@@ -25,3 +27,16 @@ class FakeClock:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
+
+
+class FakeWallClock:
+    """Aware UTC datetimes that move only when the test says (for workers that schedule by `next_attempt_at`)."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self.now = start or datetime.now(UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)

@@ -16,7 +16,10 @@ Each file's upload is a small state machine (:data:`MACHINE`, moved only by ``Ou
 Retries back off exponentially (``base_delay`` doubling up to ``max_delay``, at least the server's
 Retry-After) with jitter, for the whole outbox at once (a dead link is one problem, not one per file), and
 the failed file goes to the back of the queue so one bad file cannot block the others. A refused file is
-moved to ``rejected/`` beside a ``<uid>.json`` holding the reason: kept, never retried by itself.
+moved to ``rejected/`` beside a ``<uid>.json`` holding the reason: kept, never retried by itself. A file the
+server failed to process (failure reason 0110H) ``processing_failure_limit`` times in a row is rejected too:
+the server's trouble with that one file is no reason to send it for ever (a 5xx or A7xxH, the server's trouble
+with everything, is retried without limit).
 
 Enqueueing a SOP Instance UID that is already pending is a no-op (one file, one upload). Callers learn the
 outcome from the future :meth:`Outbox.acknowledged` returns, or from listeners added with
@@ -39,7 +42,7 @@ from pathlib import Path
 
 from pydicom.dataset import Dataset
 
-from edge_capture.dicom.stow import StowClient, failure_is_retryable
+from edge_capture.dicom.stow import PROCESSING_FAILURE, StowClient, failure_is_retryable
 from edge_capture.dicom.ultrasound import is_valid_uid
 from edge_capture.errors import StowError, UploadRejected
 from signaling_server.states import Machine, move
@@ -112,12 +115,15 @@ class Outbox:
         max_delay: float = 300.0,
         jitter: float = 0.5,
         rng: Callable[[], float] = random.random,
+        processing_failure_limit: int = 5,
     ) -> None:
         self.folder = Path(folder)
         self.rejected_folder = self.folder / REJECTED
         self.rejected_folder.mkdir(parents=True, exist_ok=True)
         self.client = client
         self.base_delay, self.max_delay, self.jitter, self._rng = base_delay, max_delay, jitter, rng
+        self.processing_failure_limit = max(1, processing_failure_limit)
+        self._processing_failures: dict[str, int] = {}  # UID → 0110H answers in a row
         self._queue: list[str] = []  # SOP Instance UIDs, oldest first
         self._states: dict[str, UploadState] = {}
         self._futures: dict[str, asyncio.Future[str]] = {}
@@ -206,6 +212,7 @@ class Outbox:
             logger.info("upload %s: %s after %s", uid, new, error)
         if new in (UploadState.ACKNOWLEDGED, UploadState.REJECTED):
             del self._states[uid]
+            self._processing_failures.pop(uid, None)
             self._queue.remove(uid)
             future = self._futures.pop(uid)
             if new is UploadState.ACKNOWLEDGED:
@@ -279,8 +286,13 @@ class Outbox:
             self._failures, self.last_error = 0, None
             return None
         reason, teleus = result.failed.get(uid), result.reasons.get(uid)
+        failures = self._processing_failures.pop(uid, 0) + 1 if reason == PROCESSING_FAILURE else 0
         if reason is None or failure_is_retryable(reason):  # not listed, or the server's own trouble
             code, message = teleus or ("store_failed", f"failure reason {reason or 0:04X}H")
+            if failures >= self.processing_failure_limit:  # with this one file, again and again: give it up
+                return StowError(code, f"{message} ({failures} processing failures in a row)", result.status)
+            if failures:
+                self._processing_failures[uid] = failures
             return StowError(code, message, result.status, retryable=True)
         code, message = teleus or ("store_refused", f"failure reason {reason:04X}H")
         return StowError(code, message, result.status)

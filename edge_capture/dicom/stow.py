@@ -15,7 +15,9 @@ The teleus server adds its stable error code and message to each failed item in 
 "TELEUS 1.0", (0009,xx01) code, (0009,xx02) message); they are kept in ``StowResult.reasons``.
 
 Failure reasons A7xxH (out of resources) and 0110H (processing failure) are the server's trouble and are
-retried; any other reason is a refusal of that file.
+retried (the outbox gives a file up after a few 0110H in a row); any other reason is a refusal of that file:
+A9xxH, Cxxx (C122H: a transfer syntax the server does not know; C000H: an object it cannot understand or will
+not take, such as one over its image limits), 0124H.
 
 Errors (edge_capture/errors.py)::
 

@@ -12,6 +12,7 @@ import { asError, el, setText, showError } from "./dom.js";
 import { carotidEditor, freeTextEditor, thyroidEditor } from "./reportforms.js";
 
 const PREVIEW_DEBOUNCE_MS = 350;
+const ARCHIVING_POLL_MS = 5000; // while the shown report is archiving, look again this often
 const KIND_LABELS = Object.fromEntries(KINDS);
 
 /**
@@ -100,6 +101,7 @@ class ReportEditor {
     this.loaded = false;
     this.destroyed = false;
     /** @type {ReturnType<typeof setTimeout>|null} */ this.previewTimer = null;
+    /** @type {ReturnType<typeof setTimeout>|null} */ this.archivingTimer = null;
     this.previewToken = 0;
     /** @type {KindEditor|null} */ this.editor = null;
     this.parts = editorParts(this);
@@ -202,6 +204,18 @@ class ReportEditor {
     this.renderButtons();
     this.renderVersions();
     this.renderForm();
+    this.watchArchiving();
+  }
+
+  /** An approved report whose SR is not stored yet becomes final by itself: look again until it has. */
+  watchArchiving() {
+    if (this.archivingTimer) clearTimeout(this.archivingTimer);
+    this.archivingTimer = null;
+    if (this.destroyed || !this.reports.some((r) => r.state === "archiving")) return;
+    this.archivingTimer = setTimeout(() => {
+      this.archivingTimer = null;
+      if (this.mode === "view") void this.reload(); // the study is approved already: only the report changes
+    }, ARCHIVING_POLL_MS);
   }
 
   renderButtons() {
@@ -229,7 +243,12 @@ class ReportEditor {
     if (current.state === "preliminary") {
       return `Preliminary ${v}, signed by ${who} at ${clockTime(current.signed_at)}: awaiting approval by another expert`;
     }
-    return `Final ${v} by ${who}, approved by ${current.approver?.name ?? "?"} at ${clockTime(current.approved_at)}`;
+    const approved = `by ${who}, approved by ${current.approver?.name ?? "?"} at ${clockTime(current.approved_at)}`;
+    if (current.state === "archiving") {
+      const failed = current.archiving?.last_error;
+      return `Approved ${v} ${approved}: archiving its DICOM SR` + (failed ? ` (retrying: ${failed})` : "…");
+    }
+    return `Final ${v} ${approved}`;
   }
 
   renderVersions() {
@@ -337,6 +356,7 @@ class ReportEditor {
   destroy() {
     this.destroyed = true;
     if (this.previewTimer) clearTimeout(this.previewTimer);
+    if (this.archivingTimer) clearTimeout(this.archivingTimer);
   }
 }
 

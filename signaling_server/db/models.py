@@ -448,3 +448,24 @@ class DicomPeer(Base):
     max_associations: Mapped[int] = mapped_column(Integer)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+# --- report archiving: the SR outbox (issue 10) -----------------------------------------------------------------
+
+
+class ReportArchiveJob(Base):
+    """An approved report's DICOM SR waiting to be stored; the report stays `archiving` until then (archiver.py).
+
+    The SR's UIDs are chosen at approval, so every attempt stores the same SR instance (and finds it if an earlier
+    attempt stored it before failing to say so)."""
+
+    __tablename__ = "report_archive_jobs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    report_id: Mapped[str] = mapped_column(ForeignKey("reports.id"), unique=True)
+    sop_uid: Mapped[str] = mapped_column(String(64))
+    series_uid: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

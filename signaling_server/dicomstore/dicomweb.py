@@ -50,15 +50,20 @@ async def store(request: web.Request) -> web.StreamResponse:
     who = await caller(request)
     async with request.app[DB]() as db:
         site_id = await access.storing_site(db, who, request.query.get("site"))
-    blobs = request.app[BLOBS]
+    settings = request.app[SETTINGS]
     try:
-        parts = await stow.read_parts(request, request.app[SETTINGS].max_dicom_bytes, blobs.tmp)
-    except errors.TooLarge as exc:
+        parser = await stow.read_parts(
+            request, settings.max_dicom_bytes, settings.max_stow_parts, request.app[BLOBS].tmp
+        )
+    except errors.TooLarge as exc:  # too_large, too_many_parts
         response = web.json_response(exc.as_json(), status=exc.status)
         response.force_close()  # the rest of the body is not wanted: do not linger reading it
         return response
     study_uid = request.match_info.get("study")
-    outcomes = await stow.store_parts(request.app[DICOM_STORE], parts, site_id=site_id, study_uid=study_uid)
+    try:
+        outcomes = await stow.store_parts(request.app[DICOM_STORE], parser.parts, site_id=site_id, study_uid=study_uid)
+    finally:
+        parser.close()
     stored = [outcome.stored for outcome in outcomes if outcome.stored is not None]
     for instance in stored:
         await captures.announce_stored(request.app, instance)
@@ -147,4 +152,4 @@ async def retrieve_metadata(request: web.Request) -> web.Response:
 async def retrieve_rendered(request: web.Request) -> web.Response:
     frame = wado.frame_number(request.match_info["frame"]) if "frame" in request.match_info else None
     (instance, _), *_ = await _rows(request)
-    return await wado.rendered(request, request.app[BLOBS], instance, frame)
+    return await wado.rendered(request, request.app[BLOBS], instance, frame, request.app[DICOM_STORE].limits)

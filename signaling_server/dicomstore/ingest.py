@@ -1,6 +1,9 @@
 """Storing one arriving DICOM object: the single entry point for STOW-RS, C-STORE and the server's own objects.
 
+    size over TELEUS_MAX_DICOM_BYTES                → TooLarge, before anything reads it
     parse (refuse non-DICOM, truncated, UID-less)   → InvalidDicom / MissingAttribute / StudyMismatch
+    the header's pixel claims over the caps         → ImageTooLarge; a native length that contradicts them,
+                                                      an unknown transfer syntax → InvalidDicom (`limits.py`)
     same SOP Instance UID stored already?           → same bytes: answer "already stored"; else InstanceConflict
     write the blob (content-addressed, atomic)
     one transaction: regional identity, Series, Instance, reading-queue intake (`images_arrived`), ForwardJob
@@ -15,7 +18,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from aiohttp import web
@@ -29,6 +32,7 @@ from signaling_server.db.models import ForwardJob, Instance, Series, Site, Study
 from signaling_server.dicomstore import identity
 from signaling_server.dicomstore.blobs import BLOBS, BlobStore
 from signaling_server.dicomstore.forward import FORWARDER
+from signaling_server.dicomstore.limits import ImageLimits
 from signaling_server.dicomstore.parsing import ParsedInstance, parse_instance
 from signaling_server.reading.intake import ArrivingStudy, images_arrived
 from signaling_server.reading.targets import TARGETS, Targets
@@ -48,6 +52,7 @@ class DicomStore:
     regional_id_issuer: str
     forward_to: str = ""  # "AET@host:port", or "" for no forwarding
     on_forward: Callable[[], None] | None = None  # wakes the forwarder after a commit that added jobs
+    limits: ImageLimits = field(default_factory=ImageLimits)  # what one arriving object may cost (limits.py)
 
     def __post_init__(self) -> None:
         self._in_flight: dict[str, tuple[asyncio.Lock, int]] = {}
@@ -90,6 +95,7 @@ async def dicom_store(app: web.Application) -> AsyncIterator[None]:
         regional_id_issuer=app[SETTINGS].regional_id_issuer,
         forward_to=str(forwarder.destination) if forwarder is not None else "",
         on_forward=forwarder.wake if forwarder is not None else None,
+        limits=ImageLimits.from_settings(app[SETTINGS]),
     )
     yield
 
@@ -123,11 +129,13 @@ async def store_instance(
     """Store one Part 10 object for `site_id` (received_via: "stow", "c-store", "report", ...).
 
     `study_uid`, when given, is the study the sender addressed (STOW-RS /studies/{study}): another study in the
-    object is refused with StudyMismatch. Idempotent per SOP Instance UID. Raises InvalidDicom, MissingAttribute,
-    StudyMismatch, InstanceConflict, Forbidden (the study belongs to another site) or InvalidRequest (no such site).
+    object is refused with StudyMismatch. Idempotent per SOP Instance UID. Raises TooLarge or ImageTooLarge (over
+    the store's limits), InvalidDicom (and its subclasses), InstanceConflict, Forbidden (the study belongs to another
+    site) or InvalidRequest (no such site).
     """
     store = target if isinstance(target, DicomStore) else DicomStore.from_app(target)
-    parsed = await asyncio.to_thread(parse_instance, raw)
+    store.limits.check_size(len(raw))
+    parsed = await asyncio.to_thread(parse_instance, raw, store.limits)
     if study_uid is not None and parsed.study_uid != study_uid:
         raise errors.StudyMismatch(f"the object belongs to study {parsed.study_uid}, not {study_uid}")
     at = now or datetime.now(UTC)

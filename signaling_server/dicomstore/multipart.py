@@ -1,9 +1,11 @@
 """multipart/related (RFC 2387, RFC 2046 §5.1) as DICOMweb uses it: read incrementally, written part by part.
 
-`MultipartParser` is pure: feed it bytes as they arrive and it writes each part's body to its own sink (a spooled
-temporary file, so a large object does not sit in memory twice); `finish()` hands back the complete parts.
-It never needs more memory than one delimiter's worth beyond the caller's chunk. The bytes before the first
-boundary are capped, so a wrong boundary is refused after 64 KiB, not after the whole body.
+`MultipartParser` is pure: feed it bytes as they arrive and it appends each part's body to one spool file (an
+anonymous temporary file on disk: no part sits in memory, and one file descriptor serves any number of parts);
+`finish()` hands back the complete parts as (offset, size) slices of it, and `close()` gives the file back, which
+leaves nothing behind on disk. It never needs more memory than one delimiter's worth beyond the caller's chunk.
+The bytes before the first boundary are capped, so a wrong boundary is refused after 64 KiB, not after the whole
+body; so is the number of parts (`max_parts`): the part one too many is refused as it begins (`too_many_parts`).
 
 `media_type()` and `media_ranges()` parse Content-Type and Accept values (quoted parameters included).
 """
@@ -13,7 +15,6 @@ from __future__ import annotations
 import re
 import tempfile
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -23,7 +24,7 @@ from signaling_server import errors
 
 MAX_PREAMBLE = 64 * 1024
 MAX_PART_HEADERS = 16 * 1024
-SPOOL_IN_MEMORY = 16 * 1024 * 1024
+MAX_PARTS = 1000
 _BCHARS = re.compile(r"^[0-9A-Za-z'()+_,\-./:=? ]{0,69}[0-9A-Za-z'()+_,\-./:=?]$")
 _PARAM = re.compile(r';\s*([!#$%&\'*+.^_`|~0-9A-Za-z-]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;,\s]*)\s*')
 _TOKEN = re.compile(r"\s*([^;,\s]+)\s*")
@@ -79,8 +80,11 @@ def boundary_of(content_type: str) -> str:
 
 @dataclass
 class Part:
+    """One part: its headers and where its body lies in the parser's spool file."""
+
     headers: dict[str, str]  # names lower-case
-    body: IO[bytes]
+    spool: IO[bytes]
+    offset: int
     size: int = 0
 
     @property
@@ -88,11 +92,9 @@ class Part:
         return media_type(self.headers.get("content-type", "text/plain"))[0]
 
     def read(self) -> bytes:
-        self.body.seek(0)
-        return self.body.read()
-
-    def close(self) -> None:
-        self.body.close()
+        """The body (blocking: call it in a thread for a large part)."""
+        self.spool.seek(self.offset)
+        return self.spool.read(self.size)
 
 
 class _State(Enum):
@@ -104,13 +106,16 @@ class _State(Enum):
 
 
 def spool(folder: Path | None = None) -> IO[bytes]:
-    return tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY, dir=str(folder) if folder else None)
+    """An anonymous file on disk (O_TMPFILE where the system has it): gone when closed, or when the process dies."""
+    return tempfile.TemporaryFile(dir=str(folder) if folder else None)
 
 
 @dataclass
 class MultipartParser:
     boundary: str
-    new_sink: Callable[[], IO[bytes]] = field(default=spool)
+    folder: Path | None = None  # where the spool file lives (the system's temporary folder when None)
+    max_parts: int = MAX_PARTS
+    spool: IO[bytes] = field(init=False)
 
     def __post_init__(self) -> None:
         self._delimiter = b"\r\n--" + self.boundary.encode("ascii")
@@ -119,9 +124,11 @@ class MultipartParser:
         self._seen = 0
         self._current: Part | None = None
         self.parts: list[Part] = []
+        self.spool = spool(self.folder)
 
     def feed(self, data: bytes) -> None:
-        """Take the next bytes of the body; BadMultipart (with every sink closed) when they cannot be right."""
+        """Take the next bytes of the body; BadMultipart or TooManyParts (the spool closed) when they cannot be
+        right."""
         self._buffer += data
         self._seen += len(data)
         try:
@@ -140,9 +147,8 @@ class MultipartParser:
         return self.parts
 
     def close(self) -> None:
-        """Close every part's sink (the caller does this itself once it has read the parts it got)."""
-        for part in [*self.parts, *([self._current] if self._current else [])]:
-            part.close()
+        """Give the spool file back (the caller does this itself once it has read the parts it got)."""
+        self.spool.close()
 
     def _step(self) -> bool:
         """Advance as far as the buffer allows; False when more bytes are needed."""
@@ -201,8 +207,10 @@ class MultipartParser:
             if not colon or not name.strip():
                 raise errors.BadMultipart(f"a malformed part header line: {line[:80]!r}")
             headers[name.strip().lower()] = value.strip()
+        if len(self.parts) >= self.max_parts:
+            raise errors.TooManyParts(f"a STOW-RS request holds at most {self.max_parts} parts")
         del self._buffer[:rest]
-        self._current = Part(headers, self.new_sink())
+        self._current = Part(headers, self.spool, self.spool.tell())
         self._state = _State.BODY
         return True
 
@@ -224,7 +232,7 @@ class MultipartParser:
 
     def _write(self, data: bytearray) -> None:
         assert self._current is not None
-        self._current.body.write(data)
+        self.spool.write(data)
         self._current.size += len(data)
 
 

@@ -7,6 +7,10 @@ object and the last one exactly at its end; an image storage object must have pi
 exactly between two elements of a non-image object (an SR, say) leaves a valid, shorter object and cannot be seen.
 
 Refused with `missing_attribute`: no SOP Instance UID, SOP Class UID, Study Instance UID or Series Instance UID.
+
+Refused by what they claim (`limits.py`, checked on the header before any pixel is decoded): a Transfer Syntax
+UID of no standard transfer syntax (`unknown_transfer_syntax`), an image over the pixel caps (`image_too_large`),
+native pixel data of another length than its header says (`pixel_data_mismatch`).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from pydicom.uid import UID
 from recordings.media import quiet_pydicom
 from signaling_server import errors
 from signaling_server.dicomstore.blobs import sha256_of
+from signaling_server.dicomstore.limits import ImageLimits, check_pixels, check_transfer_syntax
 
 UNDEFINED_LENGTH = 0xFFFFFFFF
 _REQUIRED = ("SOPInstanceUID", "SOPClassUID", "StudyInstanceUID", "SeriesInstanceUID")
@@ -78,8 +83,11 @@ def read_dataset(raw: bytes) -> Dataset:
     return pydicom.dcmread(io.BytesIO(raw))
 
 
-def parse_instance(raw: bytes) -> ParsedInstance:
-    """Check and read one arriving object; raises InvalidDicom or MissingAttribute. CPU-bound: run in a thread."""
+def parse_instance(raw: bytes, limits: ImageLimits | None = None) -> ParsedInstance:
+    """Check and read one arriving object; raises InvalidDicom (or a subclass) or ImageTooLarge. CPU-bound: run in
+    a thread. `limits` defaults to the caps of bare settings."""
+    limits = limits or ImageLimits()
+    limits.check_size(len(raw))
     with quiet_pydicom() as caught:
         try:
             ds = read_dataset(raw)
@@ -88,6 +96,7 @@ def parse_instance(raw: bytes) -> ParsedInstance:
         if any("End of file" in str(w.message) for w in caught):
             raise errors.InvalidDicom("the object is truncated: it ends inside a sequence or pixel data")
         _check_complete(ds, len(raw))
+        check_pixels(ds, UID(ds.file_meta.TransferSyntaxUID), limits)
         return _extract(ds, raw)
 
 
@@ -95,6 +104,7 @@ def _check_complete(ds: Dataset, size: int) -> None:
     """Every top-level element must end inside the object, the last exactly at its end (before any value is read)."""
     if ds.file_meta.get("TransferSyntaxUID") is None:
         raise errors.InvalidDicom("the file meta information has no Transfer Syntax UID")
+    check_transfer_syntax(str(ds.file_meta.TransferSyntaxUID))  # before is_deflated, which raises on a stranger
     end: int | None = None
     for tag in ds.keys():
         element = ds.get_item(tag)

@@ -8,10 +8,17 @@ Colour: YBR_* arrive converted to RGB by pydicom's decoders; PALETTE COLOR goes 
 with more than 8 bits are scaled down.
 
 Output images are numpy uint8 arrays, (rows, columns) for grey and (rows, columns, 3) in RGB order.
+
+Memory (SECURITY.md §7, bench/render_memory.py): a frame is never copied whole into float64. A viewport shrinks
+the decoded frame first, in its own dtype (area averaging; nearest for palette indices, which must not be
+averaged), so a thumbnail of a large image is windowed at thumbnail size. The grey and colour pipelines then run
+over blocks of rows (`BLOCK_PIXELS` at a time) in float32 into one uint8 output: besides the decoded frame, a
+render holds its 8-bit result and a few megabytes.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import cv2
@@ -25,6 +32,8 @@ from signaling_server import errors
 
 JPEG, PNG = "image/jpeg", "image/png"
 MEDIA_TYPES = (JPEG, PNG)
+BLOCK_PIXELS = 1 << 20  # pixels per block of rows: float32 temporaries of a few MB whatever the frame's size
+_RESIZABLE = frozenset(np.dtype(t) for t in (np.uint8, np.uint16, np.int16, np.float32, np.float64))  # cv2.resize
 
 
 @dataclass(frozen=True)
@@ -66,22 +75,80 @@ def decode_frame(ds: Dataset, index: int = 0) -> np.ndarray:
 
 
 def display_pixels(ds: Dataset, frame: np.ndarray, window: Window | None = None) -> np.ndarray:
-    """Decoded stored values of one frame → 8-bit pixels for a screen."""
-    photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).strip().upper()
+    """Decoded stored values of one frame → 8-bit pixels for a screen (block by block, see the module's notes)."""
+    photometric = _photometric(ds)
     if photometric == "PALETTE COLOR":
         return _palette(ds, frame)
     if frame.ndim == 3:
         return _colour(ds, frame)
-    values = apply_modality_lut(frame, ds).astype(np.float64)
+    grey = _grey(ds, frame, window)
+    if photometric == "MONOCHROME1":
+        np.subtract(255, grey, out=grey)
+    return grey
+
+
+def _grey(ds: Dataset, frame: np.ndarray, window: Window | None) -> np.ndarray:
+    modality = _modality(ds, frame)
     if window is None:
         window = stored_window(ds)
     if window is not None:
-        grey = linear_window(values, window)
-    elif "VOILUTSequence" in ds:
-        grey = _stretch(apply_voi_lut(values, ds, prefer_lut=True).astype(np.float64))
-    else:
-        grey = _stretch(values)
-    return 255 - grey if photometric == "MONOCHROME1" else grey
+        chosen = window
+        return _map_blocks(frame, lambda block: _window_in_place(modality(block), chosen))
+    if "VOILUTSequence" in ds:
+        def voi(block: np.ndarray) -> np.ndarray:
+            return np.asarray(apply_voi_lut(modality(block), ds, prefer_lut=True), np.float32)
+
+        low, high = _range(frame, voi)
+        return _map_blocks(frame, lambda block: _stretch(voi(block), low, high))
+    if "ModalityLUTSequence" in ds:
+        low, high = _range(frame, modality)
+    else:  # a linear rescale: the range follows from the stored values' own, without converting them
+        ends = modality(np.array([frame.min(), frame.max()], dtype=frame.dtype))
+        low, high = float(ends.min()), float(ends.max())
+    return _map_blocks(frame, lambda block: _stretch(modality(block), low, high))
+
+
+def _modality(ds: Dataset, frame: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    """Stored values → modality values as float32, for one block at a time (PS3.3 C.11.1)."""
+    if "ModalityLUTSequence" in ds:
+        return lambda block: np.asarray(apply_modality_lut(block, ds), np.float32)
+    slope, intercept = 1.0, 0.0
+    if "RescaleSlope" in ds and "RescaleIntercept" in ds:  # as pydicom: a rescale needs both
+        slope, intercept = float(ds.RescaleSlope), float(ds.RescaleIntercept)
+
+    def rescale(block: np.ndarray) -> np.ndarray:
+        values = block.astype(np.float32)
+        if slope != 1.0:
+            values *= np.float32(slope)
+        if intercept != 0.0:
+            values += np.float32(intercept)
+        return values
+
+    return rescale
+
+
+def _blocks(rows: int, columns: int) -> Iterator[slice]:
+    step = max(1, BLOCK_PIXELS // max(1, columns))
+    for start in range(0, rows, step):
+        yield slice(start, min(rows, start + step))
+
+
+def _map_blocks(frame: np.ndarray, to_uint8: Callable[[np.ndarray], np.ndarray], channels: int = 0) -> np.ndarray:
+    """`to_uint8` over blocks of rows of `frame`, into one uint8 image (with `channels` when it makes colour)."""
+    shape = frame.shape[:2] + ((channels,) if channels else frame.shape[2:])
+    out = np.empty(shape, np.uint8)
+    for rows in _blocks(frame.shape[0], frame.shape[1]):
+        out[rows] = to_uint8(frame[rows])
+    return out
+
+
+def _range(frame: np.ndarray, values: Callable[[np.ndarray], np.ndarray]) -> tuple[float, float]:
+    """min and max of `values` over the frame, block by block."""
+    low, high = np.inf, -np.inf
+    for rows in _blocks(frame.shape[0], frame.shape[1]):
+        block = values(frame[rows])
+        low, high = min(low, float(block.min())), max(high, float(block.max()))
+    return low, high
 
 
 def stored_window(ds: Dataset) -> Window | None:
@@ -94,23 +161,50 @@ def stored_window(ds: Dataset) -> Window | None:
 
 def linear_window(values: np.ndarray, window: Window) -> np.ndarray:
     """PS3.3 C.11.2.1.2.1 (LINEAR) onto 0..255."""
+    return _window_in_place(np.array(values, dtype=np.float32), window)
+
+
+def _window_in_place(scaled: np.ndarray, window: Window) -> np.ndarray:
+    """linear_window on a float32 array of its own, which it overwrites (no temporary the size of the input)."""
     c, w = window.center, window.width
     if w <= 1:
-        return np.where(values > c - 0.5, 255, 0).astype(np.uint8)
-    scaled = ((values - (c - 0.5)) / (w - 1) + 0.5) * 255.0
-    return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+        return np.where(scaled > c - 0.5, 255, 0).astype(np.uint8)
+    # ((x - (c - 0.5)) / (w - 1) + 0.5) * 255 as one multiply-add
+    scale = 255.0 / (w - 1)
+    scaled *= np.float32(scale)
+    scaled += np.float32(127.5 - (c - 0.5) * scale)
+    np.rint(scaled, out=scaled)
+    np.clip(scaled, 0, 255, out=scaled)
+    return scaled.astype(np.uint8)
 
 
 def fit_viewport(image: np.ndarray, width: int, height: int) -> np.ndarray:
     """Scaled to fit inside width x height, aspect ratio kept (PS3.18 `viewport`)."""
-    if width < 1 or height < 1:
-        raise ValueError("the viewport is at least 1x1")
-    rows, cols = image.shape[:2]
-    scale = min(width / cols, height / rows)
-    size = (max(1, round(cols * scale)), max(1, round(rows * scale)))
-    if size == (cols, rows):
+    size, scale = _fitted(image.shape[:2], width, height)
+    if size == (image.shape[1], image.shape[0]):
         return image
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+
+
+def shrink(ds: Dataset, frame: np.ndarray, width: int, height: int) -> np.ndarray:
+    """A decoded frame brought down to the viewport before it is windowed, in its own dtype: area averaging of
+    stored values, but nearest-neighbour for palette indices (an average of two indices is a third colour)."""
+    size, scale = _fitted(frame.shape[:2], width, height)
+    if scale >= 1:
+        return frame
+    if _photometric(ds) == "PALETTE COLOR" or frame.dtype not in _RESIZABLE:
+        step = max(1, int(1 / scale))  # every step-th pixel: a view, no copy; fit_viewport finishes on 8 bits
+        return frame[::step, ::step]
+    shrunk: np.ndarray = cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
+    return shrunk
+
+
+def _fitted(shape: tuple[int, ...], width: int, height: int) -> tuple[tuple[int, int], float]:
+    if width < 1 or height < 1:
+        raise ValueError("the viewport is at least 1x1")
+    rows, cols = shape[0], shape[1]
+    scale = min(width / cols, height / rows)
+    return (max(1, round(cols * scale)), max(1, round(rows * scale))), scale
 
 
 def encode(image: np.ndarray, media_type: str = JPEG, quality: int = 90) -> bytes:
@@ -137,38 +231,55 @@ def render(
     quality: int = 90,
 ) -> bytes:
     """Frame `index` (from 0) of `ds` as a JPEG or PNG image."""
-    image = display_pixels(ds, decode_frame(ds, index), window)
+    frame = decode_frame(ds, index)
+    if viewport is not None:
+        frame = shrink(ds, frame, *viewport)
+    image = display_pixels(ds, frame, window)
+    del frame  # the decoded frame is not needed past this point (one fewer large array alive while encoding)
     if viewport is not None:
         image = fit_viewport(image, *viewport)
     return encode(np.ascontiguousarray(image), media_type, quality)
 
 
+def _photometric(ds: Dataset) -> str:
+    return str(ds.get("PhotometricInterpretation", "MONOCHROME2")).strip().upper()
+
+
 def _palette(ds: Dataset, frame: np.ndarray) -> np.ndarray:
-    rgb = apply_color_lut(frame, ds)
     descriptor = ds.get("RedPaletteColorLookupTableDescriptor") or [0, 0, 8]
     bits = int(descriptor[2]) if int(descriptor[2]) in (8, 16) else 8
     if bits == 16:  # some writers declare 16 bits but use only the low 8: trust the values over the descriptor
-        bits = 16 if int(rgb.max()) > 255 else 8
-    return _to_uint8(rgb, bits)
+        bits = 16 if _range(frame, lambda block: apply_color_lut(block, ds))[1] > 255 else 8
+    return _map_blocks(frame, lambda block: _to_uint8(apply_color_lut(block, ds), bits), channels=3)
 
 
 def _colour(ds: Dataset, frame: np.ndarray) -> np.ndarray:
     bits = int(ds.get("BitsStored") or 8)
-    return _to_uint8(frame, bits)
+    if frame.dtype == np.uint8 and bits <= 8:
+        return frame  # already what a screen takes
+    return _map_blocks(frame, lambda block: _to_uint8(block, bits))
 
 
 def _to_uint8(values: np.ndarray, bits: int) -> np.ndarray:
     if bits <= 8:
         clipped: np.ndarray = np.clip(values, 0, 255).astype(np.uint8)
         return clipped
-    return np.rint(values.astype(np.float64) * (255.0 / ((1 << bits) - 1))).clip(0, 255).astype(np.uint8)
+    scaled = values.astype(np.float32)
+    scaled *= np.float32(255.0 / ((1 << bits) - 1))
+    np.rint(scaled, out=scaled)
+    np.clip(scaled, 0, 255, out=scaled)
+    return scaled.astype(np.uint8)
 
 
-def _stretch(values: np.ndarray) -> np.ndarray:
-    low, high = float(values.min()), float(values.max())
+def _stretch(values: np.ndarray, low: float, high: float) -> np.ndarray:
+    """`values` (one block) from low..high (the whole frame's range) onto 0..255."""
     if high <= low:
         return np.zeros(values.shape, np.uint8)
-    return np.rint((values - low) * (255.0 / (high - low))).astype(np.uint8)
+    scaled = values - np.float32(low)  # a new array: `values` may be the caller's
+    scaled *= np.float32(255.0 / (high - low))
+    np.rint(scaled, out=scaled)
+    np.clip(scaled, 0, 255, out=scaled)
+    return scaled.astype(np.uint8)
 
 
 def _first(value: object) -> float | None:

@@ -315,6 +315,8 @@ class StorageSCP:
             return _status(DATA_SET_MISMATCH, exc.code, exc.message)
         except (errors.InvalidDicom, errors.InstanceConflict) as exc:
             return _status(CANNOT_UNDERSTAND, exc.code, exc.message)
+        except errors.TooLarge as exc:  # over a cap (limits.py): Cxxx, not A7xx, which senders retry for ever
+            return _status(CANNOT_UNDERSTAND, exc.code, exc.message)
         except (errors.Forbidden, errors.InvalidRequest) as exc:
             return _status(NOT_AUTHORIZED, exc.code, exc.message)
         except (TimeoutError, OSError) as exc:

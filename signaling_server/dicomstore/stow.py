@@ -1,13 +1,16 @@
 """STOW-RS (PS3.18 §10.5): read a multipart/related body of application/dicom parts, store each, answer per part.
 
-The body is streamed into spooled part files and counted: a Content-Length over `max_dicom_bytes` is refused
-before a byte is read, a body that grows past it as soon as it does; either way nothing is stored, because parts
-are stored only once the whole body has arrived and parsed. Then each part goes through `ingest.store_instance`.
+The body is streamed to one anonymous file on disk and counted: a Content-Length over `max_dicom_bytes` is refused
+before a byte is read, a body that grows past it as soon as it does, and a part beyond `max_stow_parts` as it
+begins (`too_many_parts`); either way nothing is stored, because parts are stored only once the whole body has
+arrived and parsed, and the file is gone once closed. Then each part, read back one at a time, goes through
+`ingest.store_instance`, which holds it to the image caps (`limits.py`).
 
 The answer (application/dicom+json) lists stored parts in ReferencedSOPSequence and failed ones in
 FailedSOPSequence with a FailureReason; 200 when all were stored, 202 when some, 409 when none. Each failed item
 also carries teleus's stable error code and message in a private block (creator "TELEUS 1.0", group 0009:
-(0009,1001) LO code, (0009,1002) LT message). See DICOMWEB.md for the FailureReason of each code.
+(0009,1001) LO code, (0009,1002) LT message, at most 256 characters, so the answer stays bounded by the number
+of parts). See DICOMWEB.md for the FailureReason of each code.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from pydicom.dataset import Dataset
 from recordings.media import quiet_pydicom
 from signaling_server import errors
 from signaling_server.dicomstore.ingest import DicomStore, StoredInstance, store_instance
-from signaling_server.dicomstore.multipart import MultipartParser, Part, boundary_of, media_type, spool
+from signaling_server.dicomstore.multipart import MultipartParser, Part, boundary_of, media_type
 
 log = logging.getLogger(__name__)
 
@@ -34,17 +37,26 @@ CHUNK = 256 * 1024
 PRIVATE_CREATOR = "TELEUS 1.0"
 PRIVATE_GROUP = 0x0009
 
-# FailureReason (0008,1197) per error code (PS3.18 Table 10.5.3-2 and the C-STORE statuses of PS3.4 B.2.3).
+# FailureReason (0008,1197) per error code (PS3.18 Table I.2-2 and the C-STORE statuses of PS3.4 B.2.3).
+# 0110H and A7xxH say "the server's trouble, try again"; every refusal of the object itself is a Cxxx or A9xx
+# (or 0124H), which senders such as the edge's outbox take as final.
 PROCESSING_FAILURE = 0x0110
 NOT_AUTHORIZED = 0x0124  # Refused: not authorized (the object's study belongs to another site)
 OUT_OF_RESOURCES = 0xA700
 DATA_SET_MISMATCH = 0xA900  # Error: data set does not match SOP class (a required attribute missing, wrong study)
 CANNOT_UNDERSTAND = 0xC000  # Error: cannot understand (not DICOM, truncated, UID stored with other content)
+TRANSFER_SYNTAX_NOT_SUPPORTED = 0xC122  # Referenced Transfer Syntax not supported
 OUT_OF_RESOURCES_CODE, PROCESSING_FAILURE_CODE = "out_of_resources", "processing_failure"
+MAX_MESSAGE = 256
 FAILURE_REASONS = {
     OUT_OF_RESOURCES_CODE: OUT_OF_RESOURCES,
     PROCESSING_FAILURE_CODE: PROCESSING_FAILURE,
     "invalid_dicom": CANNOT_UNDERSTAND,
+    "pixel_data_mismatch": CANNOT_UNDERSTAND,
+    "unknown_transfer_syntax": TRANSFER_SYNTAX_NOT_SUPPORTED,
+    # Over a cap: not A7xx "out of resources", which every sender retries; the same object is refused for ever.
+    "too_large": CANNOT_UNDERSTAND,
+    "image_too_large": CANNOT_UNDERSTAND,
     "unsupported_media_type": CANNOT_UNDERSTAND,
     "instance_conflict": CANNOT_UNDERSTAND,  # never 0111H "duplicate": the edge takes that as "already stored"
     "missing_attribute": DATA_SET_MISMATCH,
@@ -65,8 +77,9 @@ class Outcome:
     message: str = ""
 
 
-async def read_parts(request: web.Request, limit: int, folder: Path) -> list[Part]:
-    """The whole multipart/related body as spooled parts; TooLarge, BadMultipart or UnsupportedMediaType."""
+async def read_parts(request: web.Request, limit: int, max_parts: int, folder: Path) -> MultipartParser:
+    """The whole multipart/related body, its parts in the parser's spool file (`parser.parts`; the caller closes
+    the parser); TooLarge, TooManyParts, BadMultipart or UnsupportedMediaType, with nothing left behind."""
     content_type = request.headers.get("Content-Type", "")
     boundary = boundary_of(content_type)
     declared = media_type(content_type)[1].get("type", "application/dicom").lower()
@@ -74,31 +87,25 @@ async def read_parts(request: web.Request, limit: int, folder: Path) -> list[Par
         raise errors.UnsupportedMediaType(f'STOW-RS takes multipart/related; type="application/dicom", not {declared}')
     if request.content_length is not None and request.content_length > limit:
         raise errors.TooLarge(f"the body ({request.content_length} bytes) is over the limit of {limit} bytes")
-    parser = MultipartParser(boundary, lambda: spool(folder))
+    parser = await asyncio.to_thread(MultipartParser, boundary, folder, max_parts)
     received = 0
     try:
         async for chunk in request.content.iter_chunked(CHUNK):
             received += len(chunk)
             if received > limit:
                 raise errors.TooLarge(f"the body is over the limit of {limit} bytes")
-            parser.feed(chunk)
-        parts = parser.finish()
+            await asyncio.to_thread(parser.feed, chunk)  # it writes to disk
+        if not parser.finish():
+            raise errors.BadMultipart("the body has no parts")
     except BaseException:
         parser.close()
         raise
-    if not parts:
-        raise errors.BadMultipart("the body has no parts")
-    return parts
+    return parser
 
 
 async def store_parts(store: DicomStore, parts: list[Part], *, site_id: str, study_uid: str | None) -> list[Outcome]:
-    outcomes = []
-    for part in parts:
-        try:
-            outcomes.append(await _store_part(store, part, site_id, study_uid))
-        finally:
-            part.close()
-    return outcomes
+    """Each part in turn (one in memory at a time)."""
+    return [await _store_part(store, part, site_id, study_uid) for part in parts]
 
 
 async def _store_part(store: DicomStore, part: Part, site_id: str, study_uid: str | None) -> Outcome:
@@ -177,5 +184,5 @@ def _failed(outcome: Outcome) -> Dataset:
     item.FailureReason = FAILURE_REASONS.get(outcome.code, PROCESSING_FAILURE)
     block = item.private_block(PRIVATE_GROUP, PRIVATE_CREATOR, create=True)
     block.add_new(0x01, "LO", outcome.code)
-    block.add_new(0x02, "LT", outcome.message)
+    block.add_new(0x02, "LT", outcome.message[:MAX_MESSAGE])
     return item

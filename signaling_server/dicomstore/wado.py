@@ -25,6 +25,7 @@ from signaling_server import errors
 from signaling_server.db.models import Instance, Series
 from signaling_server.dicomstore import render
 from signaling_server.dicomstore.blobs import BlobStore
+from signaling_server.dicomstore.limits import ImageLimits
 from signaling_server.dicomstore.multipart import MultipartWriter, media_ranges
 from signaling_server.dicomstore.parsing import read_dataset
 from signaling_server.dicomstore.transcode import can_convert, transcode
@@ -116,8 +117,16 @@ def _drop_bulk(ds: Dataset) -> None:
             del ds[element.tag]
 
 
-async def rendered(request: web.Request, blobs: BlobStore, instance: Instance, frame: int | None) -> web.Response:
-    """Frame `frame` (from 1; None: the first) of an instance as JPEG or PNG."""
+async def rendered(
+    request: web.Request, blobs: BlobStore, instance: Instance, frame: int | None, limits: ImageLimits
+) -> web.Response:
+    """Frame `frame` (from 1; None: the first) of an instance as JPEG or PNG. An object over today's caps (stored
+    before they were set or lowered) is not decoded: 422 not_renderable."""
+    pixels = (instance.rows or 0) * (instance.columns or 0)
+    if pixels > limits.max_pixels_per_frame or instance.frames > limits.max_frames:
+        raise errors.NotRenderable(
+            f"{instance.rows} × {instance.columns} × {instance.frames} frames is over this server's image limits"
+        )
     media_type = rendered_type(request.headers.get("Accept", ""), request.query.get("accept"))
     window = _option(request, "window", render.Window.parse)
     viewport = _option(request, "viewport", _viewport)

@@ -1,4 +1,5 @@
-"""A report as a document: the DICOM Structured Report stored with its study, and the printable page.
+"""A report as a document: the DICOM Structured Report stored with its study (by archiver.py), and the printable
+page.
 
 Both are built from the report's input with the rules' defaults, which are the rules the report was signed
 under (signing stores the same computation in `Report.content["computed"]`); if a rule's configuration ever
@@ -10,14 +11,13 @@ from __future__ import annotations
 from io import BytesIO
 from typing import Any
 
-from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from signaling_server.db.models import Instance, Patient, Report, Series, Study, User
 from signaling_server.reports import carotid, sr, tirads
 from signaling_server.reports.printable import render_html
-from signaling_server.reports.state import ReportKind, ReportState
+from signaling_server.reports.state import APPROVED, ReportKind, ReportState
 
 
 async def study_header(db: AsyncSession, study: Study) -> sr.StudyHeader:
@@ -66,8 +66,10 @@ async def _predecessor(db: AsyncSession, report: Report) -> sr.Predecessor | Non
     return sr.Predecessor(row[0], amended.sr_sop_uid, row[1], amended.version)
 
 
-async def report_version(db: AsyncSession, report: Report) -> sr.ReportVersion:
-    final = report.state == ReportState.FINAL
+async def report_version(
+    db: AsyncSession, report: Report, *, sop_uid: str = "", series_uid: str = ""
+) -> sr.ReportVersion:
+    final = report.state in APPROVED  # approved: verified, whether its SR is stored yet or not
     signed = report.signed_at or report.created_at
     return sr.ReportVersion(
         author=await _name(db, report.author_id),
@@ -78,20 +80,21 @@ async def report_version(db: AsyncSession, report: Report) -> sr.ReportVersion:
         approved_at=report.approved_at if final else None,
         complete=final or report.state == ReportState.PRELIMINARY,
         predecessor=await _predecessor(db, report),
+        sop_instance_uid=sop_uid,
+        series_instance_uid=series_uid,
     )
 
 
-async def store_sr(app: web.Application, db: AsyncSession, report: Report, study: Study) -> str:
-    """Write the approved report as a DICOM SR and store it with its study through DICOM ingest; its SOP UID."""
-    from signaling_server.dicomstore.ingest import store_instance  # the store depends on the app, not vice versa
-
+async def sr_part10(db: AsyncSession, report: Report, study: Study, *, sop_uid: str, series_uid: str) -> bytes:
+    """The approved report as a DICOM SR Part 10 file with the given UIDs (the archiver stores it with its study)."""
     dataset = sr.build_sr(
-        await study_header(db, study), await report_version(db, report), report_content(report, study)
+        await study_header(db, study),
+        await report_version(db, report, sop_uid=sop_uid, series_uid=series_uid),
+        report_content(report, study),
     )
     buffer = BytesIO()
     dataset.save_as(buffer, enforce_file_format=True)
-    await store_instance(app, buffer.getvalue(), site_id=study.site_id, received_via="report")
-    return str(dataset.SOPInstanceUID)
+    return buffer.getvalue()
 
 
 async def printable_html(db: AsyncSession, report: Report, study: Study) -> str:

@@ -6,21 +6,38 @@ import logging
 from typing import Any
 
 from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from signaling_server.api import body
 from signaling_server.api.representations import iso
 from signaling_server.appkeys import DB
 from signaling_server.auth.identity import caller
+from signaling_server.db.models import Report, ReportArchiveJob
 from signaling_server.reports import archive, content, service
+from signaling_server.reports.archiver import ARCHIVER
 from signaling_server.reports.service import ReportView
-from signaling_server.reports.state import ReportKind
+from signaling_server.reports.state import ReportKind, ReportState
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
 
 
-def report_json(v: ReportView) -> dict[str, Any]:
+async def _report_json(db: AsyncSession, report: Report) -> dict[str, Any]:
+    view = await service.view(db, report)
+    job = await service.archive_job(db, report) if report.state == ReportState.ARCHIVING else None
+    return report_json(view, job)
+
+
+def report_json(v: ReportView, job: ReportArchiveJob | None = None) -> dict[str, Any]:
+    """A report; an archiving one (approved, its SR not stored yet) says how its archiving goes in `archiving`."""
     r = v.report
+    archiving = None
+    if job is not None:
+        archiving = {
+            "attempts": job.attempts,
+            "last_error": job.last_error,
+            "next_attempt_at": iso(job.next_attempt_at),
+        }
     return {
         "id": r.id,
         "study_id": r.study_id,
@@ -36,6 +53,7 @@ def report_json(v: ReportView) -> dict[str, Any]:
         "approved_at": iso(r.approved_at),
         "amends_id": r.amends_id,
         "sr_sop_uid": r.sr_sop_uid,
+        "archiving": archiving,
     }
 
 
@@ -44,7 +62,8 @@ async def list_reports(request: web.Request) -> web.Response:
     who = await caller(request)
     async with request.app[DB]() as db:
         views = await service.list_for_study(db, who, request.match_info["id"])
-    return web.json_response({"reports": [report_json(v) for v in views]})
+        reports = [await _report_json(db, v.report) for v in views]
+    return web.json_response({"reports": reports})
 
 
 @routes.post("/api/v1/studies/{id}/reports")
@@ -71,7 +90,7 @@ async def read(request: web.Request) -> web.Response:
     who = await caller(request)
     async with request.app[DB]() as db:
         report, _ = await service.get_visible(db, who, request.match_info["id"])
-        return web.json_response(report_json(await service.view(db, report)))
+        return web.json_response(await _report_json(db, report))
 
 
 @routes.put("/api/v1/reports/{id}")
@@ -93,13 +112,15 @@ async def sign(request: web.Request) -> web.Response:
 
 @routes.post("/api/v1/reports/{id}/approve")
 async def approve(request: web.Request) -> web.Response:
-    """Approve, then archive the final report with its study as a DICOM SR (stored through DICOM ingest)."""
+    """Approve (the report becomes archiving, its archive job queued), then one attempt at storing its SR now:
+    200 with the final report when it worked, 202 with the archiving one when the archiver must retry."""
     who = await caller(request)
     async with request.app[DB]() as db:
-        report, study = await service.approve(db, who, request.match_info["id"], service.now())
-        sop_uid = await archive.store_sr(request.app, db, report, study)
-        await service.record_archived(db, report, sop_uid)
-        return web.json_response(report_json(await service.view(db, report)))
+        report, _ = await service.approve(db, who, request.match_info["id"], service.now())
+    final = await request.app[ARCHIVER].archive_now(report.id)
+    async with request.app[DB]() as db:
+        report, _ = await service.get_visible(db, who, report.id)
+        return web.json_response(await _report_json(db, report), status=200 if final else 202)
 
 
 @routes.post("/api/v1/reports/{id}/addenda")

@@ -1,9 +1,11 @@
-"""Named actions on reports: draft, edit, sign (preliminary), approve (final, archived as a DICOM SR), addendum.
+"""Named actions on reports: draft, edit, sign (preliminary), approve (archiving, then final once its DICOM SR is
+stored by the archiver), addendum.
 
 Who may do what (CLINICAL.md §4):
 - the reader holding the study's lock writes, edits and signs drafts, and writes addenda to a final report;
 - a different expert approves a preliminary report (senior review); approval moves the study to approved and
-  stores the report with the study as a DICOM Structured Report;
+  queues the report's archive job in the same transaction; the report is final once its SR is stored with the
+  study (archiver.py);
 - everyone who may see the study may read its reports.
 Signing freezes what the rules computed, so a later change of a configurable rule never rewrites a signed report.
 """
@@ -14,18 +16,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from pydicom.uid import generate_uid
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from signaling_server import errors
 from signaling_server.api import body
 from signaling_server.auth.identity import Caller
-from signaling_server.db.models import Report, Study, StudyEvent, User
+from signaling_server.db.models import Report, ReportArchiveJob, Study, StudyEvent, User
 from signaling_server.reading import service as queue
 from signaling_server.reading.state import StudyState
 from signaling_server.reading.state import transition as study_transition
 from signaling_server.reports import content
-from signaling_server.reports.state import ReportKind, ReportState, transition
+from signaling_server.reports.state import APPROVED, ReportKind, ReportState, transition
 
 
 def now() -> datetime:
@@ -95,6 +98,8 @@ async def add_addendum(db: AsyncSession, caller: Caller, report_id: str, data: d
     amended, study = await get_visible(db, caller, report_id)
     queue.require_lock(study, user, at)
     latest = await _latest(db, study.id)
+    if amended.state == ReportState.ARCHIVING:
+        raise errors.InvalidTransition("this report is approved but its SR is still being archived; try again soon")
     if amended.state != ReportState.FINAL or latest is None or latest.id != amended.id:
         raise errors.InvalidTransition("an addendum amends the newest final report only")
     return await _add_version(db, study, user, ReportKind(amended.kind), body.obj(data, "content"), at, amends=amended)
@@ -162,12 +167,15 @@ async def sign(db: AsyncSession, caller: Caller, report_id: str, at: datetime) -
 
 
 async def approve(db: AsyncSession, caller: Caller, report_id: str, at: datetime) -> tuple[Report, Study]:
-    """A different expert approves a preliminary report: final, study approved. Archiving is the caller's next step."""
+    """A different expert approves a preliminary report: it becomes archiving, the study approved, and its archive
+    job is queued, all in one transaction. The archiver makes it final once its SR is stored (archiver.py)."""
     user = caller.require_user(*queue.READER_ROLES)
     report, study = await get_visible(db, caller, report_id)
     if report.author_id == user.id:
         raise errors.Forbidden("a report is approved by a different expert than its author")
-    old = transition(report, ReportState.FINAL, at, user.id, db.add)  # its event stays only if the update wins
+    if report.state in APPROVED:
+        raise await _already_approved(db, report)
+    old = transition(report, ReportState.ARCHIVING, at, user.id, db.add)  # its event stays only if the update wins
     with db.no_autoflush:  # two seniors approving at once: the guarded UPDATE lets one win
         result = await db.execute(
             update(Report)
@@ -177,16 +185,35 @@ async def approve(db: AsyncSession, caller: Caller, report_id: str, at: datetime
         )
     if result.rowcount != 1:  # type: ignore[attr-defined]
         await db.rollback()
-        raise errors.InvalidTransition("the report changed meanwhile; reload it")
+        raise errors.AlreadyApproved("another expert approved this report meanwhile; reload it")
     report.approver_id = user.id
     study_transition(study, StudyState.APPROVED, at, db.add)
+    db.add(
+        ReportArchiveJob(
+            report_id=report.id,
+            sop_uid=generate_uid(),
+            series_uid=generate_uid(),
+            state="pending",
+            attempts=0,
+            next_attempt_at=at,
+            created_at=at,
+        )
+    )
     await db.commit()
     return report, study
 
 
-async def record_archived(db: AsyncSession, report: Report, sop_uid: str) -> None:
-    report.sr_sop_uid = sop_uid
-    await db.commit()
+async def _already_approved(db: AsyncSession, report: Report) -> errors.AlreadyApproved:
+    approver = await db.get(User, report.approver_id) if report.approver_id else None
+    by = f" by {approver.name}" if approver else ""
+    if report.state == ReportState.FINAL:
+        return errors.AlreadyApproved(f"this report was approved{by} and is final")
+    return errors.AlreadyApproved(f"this report was approved{by}; its SR is being archived")
+
+
+async def archive_job(db: AsyncSession, report: Report) -> ReportArchiveJob | None:
+    """The report's archive job (every approved report has one, done or not)."""
+    return await db.scalar(select(ReportArchiveJob).where(ReportArchiveJob.report_id == report.id))
 
 
 async def predecessor(db: AsyncSession, report: Report) -> Report | None:

@@ -10,6 +10,9 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser, BrowserContext, Locator, Page, Route, expect
 
+from signaling_server.dicomstore.blobs import BLOBS
+from signaling_server.reports.archiver import ARCHIVER
+from tests.clocks import FakeWallClock
 from tests.expert_console.test_app import Server, api_calls, context, open_console, server  # noqa: F401  (fixtures)
 from tests.signaling_server.reading.studies import arrive
 
@@ -217,3 +220,42 @@ async def test_carotid_angle_over_60_is_flagged_not_graded(server: Server, conte
     left = editor.locator('[data-side="left"]')
     await expect(left.locator("[data-field=incomplete]")).to_have_text("To grade: choose plaque and ICA flow")
     assert problems == []
+
+
+async def test_an_approval_whose_sr_cannot_be_stored_yet_shows_archiving_until_it_is(
+    server: Server,  # noqa: F811
+    browser: Browser,
+) -> None:
+    study = await arrive(server.app, server.world.site_a, "CR", name="Archive^Ann")
+    expert = await server.api("expert")
+    await expert.post(f"/api/v1/studies/{study}/claim")
+    content = {"findings": "Clear lungs.", "impression": "Normal chest."}
+    status, draft = await expert.post(f"/api/v1/studies/{study}/reports", {"kind": "free_text", "content": content})
+    assert status == 201, draft
+    assert (await expert.post(f"/api/v1/reports/{draft['id']}/sign"))[0] == 200
+    clock = FakeWallClock()
+    server.app[ARCHIVER].clock = clock
+    blobs = server.app[BLOBS]
+    blobs.tmp.rmdir()
+    blobs.tmp.write_text("not a folder")  # every blob write fails (see tests/signaling_server/reports/test_archiver.py)
+    senior = await browser.new_context(base_url=server.url)
+    try:
+        await server.sign_in(senior, "expert2")
+        page, problems = await open_console(senior, f"#/studies/{study}")
+        editor = page.locator("[data-testid=report-editor]")
+        await editor.locator("[data-action=approve-report]").click()
+        status_line = editor.locator("[data-testid=report-status]")
+        await expect(status_line).to_contain_text("Approved v1 by Expert, approved by Expert2")
+        await expect(status_line).to_contain_text("archiving its DICOM SR (retrying: storage failed")
+        await expect(status_line).to_have_attribute("data-state", "archiving")
+        await expect(editor.locator("[data-testid=report-versions] li").first).to_contain_text("v1 · archiving")
+        await expect(editor.locator("[data-action=approve-report]")).to_be_hidden()
+        blobs.tmp.unlink()
+        blobs.tmp.mkdir()
+        clock.advance(600)
+        server.app[ARCHIVER].wake()
+        await expect(status_line).to_contain_text("Final v1 by Expert, approved by Expert2", timeout=30_000)
+        await expect(editor.locator("[data-testid=report-versions] li").first).to_contain_text("v1 · final")
+        assert problems == []
+    finally:
+        await senior.close()

@@ -135,7 +135,8 @@ class StowServer:
 
     Entries: "ok", "drop" (close the connection), "503", "500", "400" (a refusal with the server's error shape),
     "401", "429" (with Retry-After), "202-fail" (failure reason A700H for every instance), "409-missing"
-    (A900H with the teleus private code and message, as the real server answers).
+    (A900H with the teleus private code and message, as the real server answers), "409-processing" (0110H for
+    every instance: the server failed to process it).
     With nothing scripted it answers "ok", or 409 with reason 0111H for a UID it already holds.
     """
 
@@ -176,6 +177,9 @@ class StowServer:
         if action == "202-fail":
             failed = [_sop_item(uid, classes[uid], 0xA700) for uid in uids]
             return web.json_response({"00081198": {"vr": "SQ", "Value": failed}}, status=202)
+        if action == "409-processing":
+            failed = [_sop_item(uid, classes[uid], 0x0110) for uid in uids]
+            return web.json_response({"00081198": {"vr": "SQ", "Value": failed}}, status=409)
         if action == "409-missing":  # as the teleus server answers: a FailureReason and its own code
             failed = [_teleus_failure(uid, classes[uid]) for uid in uids]
             return web.json_response({"00081198": {"vr": "SQ", "Value": failed}}, status=409)

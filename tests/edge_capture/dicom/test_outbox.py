@@ -216,6 +216,29 @@ async def test_per_instance_failures_retry_or_reject_by_reason(
     assert (caught.value.code, caught.value.message) == ("missing_attribute", "PatientID is missing")
 
 
+async def test_a_file_the_server_keeps_failing_to_process_is_rejected_not_retried_for_ever(
+    stow_server: StowServer, tmp_path: Path, thyroid: SyntheticSource
+) -> None:
+    stow_server.script = ["409-processing", "409-processing", "ok"] + ["409-processing"] * 10
+    client = StowClient(stow_server.url, stow_server.credential)
+    outbox = Outbox(tmp_path, client, base_delay=BASE_DELAY, max_delay=MAX_DELAY, processing_failure_limit=3)
+    try:
+        await outbox.start()
+        passing, failing = stills(thyroid, 2)
+        await asyncio.wait_for(await outbox.enqueue(passing), 5)  # two 0110H, then stored: a passing trouble
+        with pytest.raises(UploadRejected) as caught:
+            await asyncio.wait_for(await outbox.enqueue(failing), 5)
+    finally:
+        await outbox.close()
+        await client.close()
+    assert caught.value.code == "store_failed" and "3 processing failures in a row" in caught.value.message
+    uid = str(failing.SOPInstanceUID)
+    assert stow_server.requests[3:] == [[uid]] * 3  # three attempts, then no more
+    assert spooled(outbox.rejected_folder) == [f"{uid}.dcm", f"{uid}.json"]
+    assert json.loads((outbox.rejected_folder / f"{uid}.json").read_text())["error"] == "store_failed"
+    assert outbox.status.pending == 0 and outbox.status.rejected == 1
+
+
 async def test_a_file_gone_from_the_spool_is_reported_not_retried(
     make_outbox: Callable[[], Outbox], thyroid: SyntheticSource
 ) -> None:

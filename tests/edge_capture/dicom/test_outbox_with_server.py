@@ -4,15 +4,18 @@ of the agent, and lands exactly once in the reading queue when the server is rea
 from __future__ import annotations
 
 import asyncio
+import json
 import ssl
 import subprocess
+from io import BytesIO
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aiohttp import web
 from sqlalchemy import func, select
 
-from edge_capture.dicom.outbox import Outbox
+from edge_capture.dicom.outbox import Outbox, UploadRejected
 from edge_capture.dicom.stow import StowClient
 from edge_capture.dicom.ultrasound import build_still
 from edge_capture.frames import SourceFrame
@@ -23,6 +26,7 @@ from signaling_server.db.models import Instance, Study
 from signaling_server.settings import Settings
 from tests.conftest import seed
 from tests.edge_capture.dicom.conftest import context, make_source
+from tests.signaling_server.dicomstore.objects import snapshot, with_transfer_syntax
 from tests.waiting import eventually
 
 
@@ -69,6 +73,40 @@ async def test_a_still_waits_on_disk_through_a_restart_and_lands_once(people: An
         study = await db.scalar(select(Study).where(Study.study_uid == str(ds.StudyInstanceUID)))
     assert count == 1
     assert study is not None and study.site_id == world.site_a and study.state == "matched"
+
+
+async def test_a_still_the_server_cannot_read_is_rejected_once_not_retried_for_ever(
+    people: Any, tmp_path: Path
+) -> None:
+    """An unknown (here truncated) Transfer Syntax UID used to answer 0110H, which the outbox retried for ever."""
+    client, world, _ = people
+    spool = tmp_path / "outbox"
+    spool.mkdir()
+    ds = _still()
+    uid = str(ds.SOPInstanceUID)
+    raw = await asyncio.to_thread(_part10, ds)
+    (spool / f"{uid}.dcm").write_bytes(with_transfer_syntax(raw, "1.2.840.10008.1.2.4"))  # as a crash left it
+    before = await snapshot(client.app)
+    server = StowClient(str(client.make_url("/")), world.device_a_credential)
+    outbox = Outbox(spool, server, base_delay=0.05, max_delay=0.2)
+    await outbox.start()
+    try:
+        with pytest.raises(UploadRejected) as caught:
+            await asyncio.wait_for(outbox.acknowledged(uid), 20)
+    finally:
+        await outbox.close()
+        await server.close()
+    assert caught.value.code == "unknown_transfer_syntax" and outbox.uploads == 1
+    reason = json.loads((spool / "rejected" / f"{uid}.json").read_text())
+    assert reason["error"] == "unknown_transfer_syntax" and "1.2.840.10008.1.2.4" in reason["message"]
+    assert (spool / "rejected" / f"{uid}.dcm").exists() and not (spool / f"{uid}.dcm").exists()
+    assert await snapshot(client.app) == before
+
+
+def _part10(ds: Any) -> bytes:
+    out = BytesIO()
+    ds.save_as(out, enforce_file_format=True)
+    return out.getvalue()
 
 
 def _self_signed(folder: Path) -> tuple[Path, Path]:

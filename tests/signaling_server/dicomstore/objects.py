@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import uuid
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,10 @@ import pydicom
 from aiohttp import web
 from pydicom.data import get_testdata_file
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+from pydicom.encaps import encapsulate
+from pydicom.filebase import DicomBytesIO
+from pydicom.filewriter import write_dataset, write_file_meta_info
+from pydicom.uid import ExplicitVRLittleEndian, RLELossless, generate_uid
 from sqlalchemy import func, select
 
 from signaling_server.appkeys import DB
@@ -82,6 +86,57 @@ def image(
     out = io.BytesIO()
     ds.save_as(out, enforce_file_format=True)
     return out.getvalue()
+
+
+def with_transfer_syntax(raw: bytes, uid: str) -> bytes:
+    """The object with its file meta naming `uid` as its transfer syntax, whatever that is (pydicom refuses to
+    write an unknown or truncated one); the dataset stays Explicit VR Little Endian."""
+    ds = read(raw)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pydicom warns about an invalid UI value: that is the point
+        ds.file_meta.TransferSyntaxUID = uid
+    out = DicomBytesIO()
+    out.is_little_endian, out.is_implicit_VR = True, False
+    out.write(b"\0" * 128 + b"DICM")
+    write_file_meta_info(out, ds.file_meta, enforce_standard=False)
+    write_dataset(out, ds)
+    return out.getvalue()
+
+
+def lying_image(rows: int, columns: int, pixel_data: bytes, frames: int | None = None, **changes: Any) -> bytes:
+    """A small image whose header claims rows × columns (× frames) while its Pixel Data is `pixel_data`."""
+    ds = read(image())
+    ds.Rows, ds.Columns, ds.PixelData = rows, columns, pixel_data
+    if frames is not None:
+        ds.NumberOfFrames = frames
+    for keyword, value in changes.items():
+        setattr(ds, keyword, value)
+    out = io.BytesIO()
+    ds.save_as(out, enforce_file_format=True)
+    return out.getvalue()
+
+
+def rle_image(rows: int, columns: int, frames: int = 1) -> bytes:
+    """An RLE Lossless image of one grey value: a few KB on the wire, rows × columns × frames bytes decoded."""
+    ds = read(image())
+    ds.Rows, ds.Columns = rows, columns
+    if frames > 1:
+        ds.NumberOfFrames = frames
+    ds.file_meta.TransferSyntaxUID = RLELossless
+    ds.PixelData = encapsulate([_rle_frame(rows, columns)] * frames)
+    ds["PixelData"].VR = "OB"
+    out = io.BytesIO()
+    ds.save_as(out, enforce_file_format=True)
+    return out.getvalue()
+
+
+def _rle_frame(rows: int, columns: int) -> bytes:
+    """One 8-bit RLE segment of zeros (PS3.5 G.3: runs of up to 128 equal bytes, header byte 257 - n)."""
+    runs, rest = divmod(rows * columns, 128)
+    segment = bytes([0x81, 0]) * runs + (bytes([257 - rest, 0]) if rest else b"")
+    segment += b"\0" * (len(segment) % 2)
+    header = (1).to_bytes(4, "little") + (64).to_bytes(4, "little") + b"\0" * 56
+    return header + segment
 
 
 def _other_id(issuer: str, value: str) -> Dataset:

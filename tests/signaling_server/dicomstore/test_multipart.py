@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import tracemalloc
+from pathlib import Path
 
 import pytest
 
@@ -22,8 +24,7 @@ def _parse(body: bytes, boundary: str, chunk: int) -> list[tuple[str, bytes]]:
         parser.feed(body[at : at + chunk])
     parts = parser.finish()
     found = [(part.content_type, part.read()) for part in parts]
-    for part in parts:
-        part.close()
+    parser.close()
     return found
 
 
@@ -37,7 +38,7 @@ def _body(boundary: str, parts: list[bytes], preamble: bytes = b"", epilogue: by
 @pytest.mark.parametrize("chunk", [1, 7, 4096, 1 << 20])
 def test_parts_come_out_whole_whatever_the_chunking(chunk: int) -> None:
     boundary = "b0undary"
-    tricky = b"\r\n--b0undar" + os.urandom(3000) + b"x--b0undary\r\n-b0undary"  # near-delimiters, not delimiters
+    tricky = b"\r\n--b0undarY" + os.urandom(3000) + b"x--b0undary\r\n-b0undary"  # near-delimiters, not delimiters
     parts = [os.urandom(10_000), b"", tricky]
     body = _body(boundary, parts, preamble=b"ignored preamble\r\n", epilogue=b"ignored epilogue")
     assert _parse(body, boundary, chunk) == [("application/dicom", p) for p in parts]
@@ -87,3 +88,32 @@ def test_content_type_and_accept_values() -> None:
         ("*/*", {}),
     ]
     assert media_ranges('a/b; x="1,2", c/d') == [("a/b", {"x": "1,2"}), ("c/d", {})]
+
+
+def test_the_part_one_too_many_is_refused_as_it_begins() -> None:
+    parser = MultipartParser("b", max_parts=3)
+    for _ in range(3):
+        parser.feed(b"--b\r\nContent-Type: application/dicom\r\n\r\nx\r\n")
+    parser.feed(b"--b\r\nContent-Type: application")  # the fourth part's headers are not complete yet
+    with pytest.raises(errors.TooManyParts, match="at most 3 parts"):
+        parser.feed(b"/dicom\r\n\r\n")
+    assert parser.spool.closed  # nothing of the three parts is kept either
+
+
+def test_parts_are_streamed_to_an_anonymous_file_not_kept_in_memory(tmp_path: Path) -> None:
+    payload = os.urandom(1 << 16)
+    parser = MultipartParser("b", tmp_path)
+    tracemalloc.start()
+    try:
+        parser.feed(b"--b\r\nContent-Type: application/dicom\r\n\r\n")
+        for _ in range(320):  # 20 MiB in 64 KiB chunks
+            parser.feed(payload)
+        parser.feed(b"\r\n--b\r\nContent-Type: application/dicom\r\n\r\nsecond\r\n--b--\r\n")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20  # a few chunks' worth, not 20 MiB
+    first, second = parser.finish()
+    assert (first.size, first.read()[-len(payload):], second.read()) == (320 << 16, payload, b"second")
+    assert os.fstat(parser.spool.fileno()).st_nlink == 0 and list(tmp_path.iterdir()) == []  # no name on disk
+    parser.close()

@@ -3,12 +3,14 @@ golden pixels)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import tracemalloc
+from collections.abc import Callable, Iterator
 
 import cv2
 import numpy as np
 import pytest
-from pydicom.dataset import Dataset
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import ExplicitVRLittleEndian
 
 from recordings.media import quiet_pydicom
 from signaling_server import errors
@@ -111,3 +113,48 @@ def test_window_parameter() -> None:
 def test_an_object_without_pixels_is_not_renderable() -> None:
     with pytest.raises(errors.NotRenderable):
         render.decode_frame(_dataset("rtplan.dcm"))
+
+
+def _large_ct(size: int) -> Dataset:
+    ds = Dataset()
+    pixels = (np.arange(size * size, dtype=np.uint32).reshape(size, size) % 4096).astype(np.uint16)
+    ds.set_pixel_data(pixels, "MONOCHROME2", 12, generate_instance_uid=False)
+    ds.RescaleSlope, ds.RescaleIntercept, ds.WindowCenter, ds.WindowWidth = 1, -1024, 40, 400
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    return ds
+
+
+def _peak(call: Callable[[], object]) -> int:
+    tracemalloc.start()
+    try:
+        call()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_rendering_a_large_frame_never_copies_it_whole_into_float64() -> None:
+    """The finding: a 10000 × 10000 frame took 630 MB to render (34 bytes a pixel: float64 copies and temporaries).
+    Now: the decoded frame (2 bytes a pixel here), the 8-bit result, a few MB of blocks; a thumbnail, the frame."""
+    size = 3000
+    ds = _large_ct(size)
+    pixels = size * size
+    decode = _peak(lambda: render.decode_frame(ds))
+    assert decode < 3 * pixels  # the baseline: one uint16 frame (and whatever pydicom needs beside it)
+    full = _peak(lambda: render.render(ds, 0, media_type=render.PNG))
+    assert full < decode + 2 * pixels + 16 * render.BLOCK_PIXELS  # one float64 copy alone would be 8 bytes a pixel
+    thumbnail = _peak(lambda: render.render(ds, 0, viewport=(256, 256)))
+    assert thumbnail < decode + 16 * render.BLOCK_PIXELS
+
+
+def test_a_thumbnail_is_windowed_after_shrinking_and_keeps_palette_indices_whole() -> None:
+    ds = _large_ct(1000)
+    shrunk = render.shrink(ds, render.decode_frame(ds), 100, 100)
+    assert shrunk.shape == (100, 100) and shrunk.dtype == np.uint16  # still stored values
+    thumb = cv2.imdecode(np.frombuffer(render.render(ds, 0, viewport=(100, 50)), np.uint8), cv2.IMREAD_UNCHANGED)
+    assert thumb.shape == (50, 50)
+    palette = _dataset("OBXXXX1A.dcm")
+    frame = render.decode_frame(palette)
+    small = render.shrink(palette, frame, 200, 200)
+    assert set(np.unique(small)) <= set(np.unique(frame))  # every index one of the frame's: none averaged

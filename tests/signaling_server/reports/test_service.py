@@ -1,6 +1,6 @@
 """signaling_server.reports.service on the real database (SQLite and PostgreSQL), on an explicit clock: the report's
-states (draft → preliminary → final, addenda as new versions) and the study's with them, who may write, sign and
-approve, and each refusal's stable code. Routes, SR archiving and printing are tested beside this file."""
+states (draft → preliminary → archiving → final, addenda as new versions) and the study's with them, who may write,
+sign and approve, and each refusal's stable code. Routes, SR archiving and printing are tested beside this file."""
 
 from __future__ import annotations
 
@@ -16,9 +16,10 @@ from sqlalchemy import select
 from signaling_server import errors
 from signaling_server.appkeys import DB
 from signaling_server.auth.identity import Caller
-from signaling_server.db.models import Study, StudyEvent, User
+from signaling_server.db.models import Report, Study, StudyEvent, User
 from signaling_server.reading import service as queue
 from signaling_server.reports import service
+from signaling_server.reports.archiver import ARCHIVER
 from tests.conftest import World, make_app, seed
 from tests.signaling_server.reading.studies import arrive
 
@@ -95,8 +96,16 @@ async def test_drafted_signed_approved_then_amended(desk: Desk) -> None:
     assert signed.state == "preliminary" and study_row.state == "reported" and study_row.lock_holder_id is None
 
     report, approved_study = await desk.do(service.approve, "expert2", draft.id, T0 + timedelta(minutes=30))
-    assert report.state == "final" and report.approver_id == desk.world.users["expert2"]
+    assert report.state == "archiving" and report.approver_id == desk.world.users["expert2"]
     assert approved_study.state == "approved"
+    async with desk.app[DB]() as db:
+        job = await service.archive_job(db, report)
+    assert job is not None and (job.state, job.attempts) == ("pending", 0)
+    assert job.next_attempt_at == T0 + timedelta(minutes=30)  # due at once
+    assert await desk.app[ARCHIVER].attempt(job.id)  # the archiver stores the SR: final
+    async with desk.app[DB]() as db:
+        stored = await db.get(Report, report.id)
+    assert stored is not None and stored.state == "final" and stored.sr_sop_uid == job.sop_uid
 
     await desk.claim(study, "expert2", T0 + timedelta(hours=2))
     addendum = await desk.do(
@@ -150,7 +159,10 @@ async def test_who_may_write_sign_and_approve(desk: Desk) -> None:
     )
     assert message == "an addendum amends the newest final report only"
     await desk.do(service.approve, "expert2", draft.id, later)
-    await refused(desk.do(service.approve, "expert2", draft.id, later), errors.InvalidTransition, "invalid_transition")
+    message = await refused(
+        desk.do(service.approve, "expert2", draft.id, later), errors.AlreadyApproved, "already_approved"
+    )
+    assert message == "this report was approved by Expert2; its SR is being archived"
 
 
 async def test_a_report_from_another_site_is_not_there_for_a_sonographer(desk: Desk) -> None:

@@ -1,0 +1,239 @@
+"""The report archive outbox: an approved report becomes final only once its DICOM SR is stored with its study.
+
+Approval (`service.approve`) moves the report to `archiving` and adds its `ReportArchiveJob` in the same
+transaction, so an approved report cannot be forgotten, across restarts too. The archiver (a background task in
+its own cleanup context, like the forwarder) takes the due jobs one at a time:
+
+    build the SR (its SOP and Series Instance UIDs were fixed in the job at approval)
+    store it through DICOM ingest (blob, index, reading queue and forward job: all or nothing)
+    one transaction: report archiving → final (sr_sop_uid, StudyEvent `report_archived`), job pending → done
+
+A failure (the blob store unwritable, the database away, a bug) leaves the job pending with `attempts`,
+`last_error` and `next_attempt_at` after `TELEUS_ARCHIVE_BACKOFF_SECONDS` (default 5), doubling per attempt up
+to 10 minutes, for as long as it takes: the report stays `archiving` and shows why. Nothing is half-done: ingest
+removes the blob it wrote when its transaction fails, and an SR stored by an attempt that died before it could
+mark the job done is found by its SOP Instance UID on the next attempt, never stored twice.
+
+The approve route asks for one attempt at once (`archive_now`) and answers 200 when it made the report final,
+202 (still archiving) otherwise.
+
+The job's state machine (:data:`MACHINE`, moved by :func:`finish`)::
+
+    pending ──the SR is stored──▶ done        (a failed attempt stays pending: retried after the backoff)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+
+from aiohttp import web
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from signaling_server import errors
+from signaling_server.appkeys import DB, SETTINGS
+from signaling_server.db.models import Instance, Report, ReportArchiveJob, Study, StudyEvent
+from signaling_server.dicomstore.ingest import DICOM_STORE, store_instance
+from signaling_server.reports import archive
+from signaling_server.reports.state import ReportState, transition
+from signaling_server.states import Machine, move
+
+log = logging.getLogger(__name__)
+
+BATCH = 20
+MAX_BACKOFF = timedelta(minutes=10)
+IDLE_POLL_SECONDS = 60.0
+NOW_TIMEOUT_SECONDS = 10.0  # how long the approve route waits for its attempt before answering 202
+
+
+class JobState(StrEnum):
+    PENDING = "pending"
+    DONE = "done"
+
+
+MACHINE = Machine("archive job", {JobState.PENDING: {JobState.DONE}}, final={JobState.DONE}, context="report", log=log)
+
+def record_failure(job: ReportArchiveJob, error: str, now: datetime, backoff: timedelta) -> None:
+    """A failed attempt: the job stays pending and is tried again after the backoff."""
+    job.attempts += 1
+    job.last_error = error[:2000]
+    job.next_attempt_at = now + min(backoff * (2 ** (job.attempts - 1)), MAX_BACKOFF)
+    log.warning(
+        "report %s: archiving attempt %d failed (%s); next at %s",
+        job.report_id,
+        job.attempts,
+        error,
+        job.next_attempt_at,
+    )
+
+
+def finish(job: ReportArchiveJob, report: Report, now: datetime, record: Callable[[StudyEvent], object]) -> None:
+    """The SR is stored: the report becomes final and the job done (the one place either happens)."""
+    transition(report, ReportState.FINAL, now, report.approver_id, record, sr_sop_uid=job.sop_uid)
+    report.sr_sop_uid = job.sop_uid
+    job.state = move(MACHINE, JobState(job.state), JobState.DONE, entity_id=job.id, context_id=job.report_id)
+    job.attempts += 1
+    job.last_error = None
+
+
+class Archiver:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        store_sr: Callable[[bytes, str], Awaitable[object]],
+        *,
+        backoff_seconds: float,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        """`store_sr(raw, site_id)` is awaited to store one SR (ingest.store_instance in the app)."""
+        self.sessions = sessions
+        self.store_sr = store_sr
+        self.backoff = timedelta(seconds=backoff_seconds)
+        self.clock = clock
+        self._wake = asyncio.Event()
+        self._one_at_a_time = asyncio.Lock()
+        self._background: set[asyncio.Task[bool]] = set()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        while True:
+            self._wake.clear()
+            try:
+                if await self.archive_due():
+                    continue
+                timeout = await self._seconds_to_next()
+            except Exception:  # the database away: keep the task alive and look again later
+                log.exception("archiving reports failed; trying again later")
+                await asyncio.sleep(max(1.0, self.backoff.total_seconds()))
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout)
+
+    async def archive_due(self) -> int:
+        """One attempt at each due job (at most BATCH); returns how many were tried."""
+        async with self.sessions() as db:
+            query = (
+                select(ReportArchiveJob.id)
+                .where(ReportArchiveJob.state == JobState.PENDING, ReportArchiveJob.next_attempt_at <= self.clock())
+                .order_by(ReportArchiveJob.next_attempt_at, ReportArchiveJob.id)
+                .limit(BATCH)
+            )
+            due = list((await db.scalars(query)).all())
+        for job_id in due:
+            await self.attempt(job_id)
+        return len(due)
+
+    async def archive_now(self, report_id: str, timeout: float = NOW_TIMEOUT_SECONDS) -> bool:
+        """One attempt at this report's job now (the approve route); True when the report is final. An attempt that
+        takes longer than `timeout` goes on in the background."""
+        async with self.sessions() as db:
+            job_id = await db.scalar(select(ReportArchiveJob.id).where(ReportArchiveJob.report_id == report_id))
+        if job_id is None:
+            return False
+        task = asyncio.create_task(self.attempt(job_id), name=f"archive-report-{report_id}")
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        task.add_done_callback(lambda _: self.wake())  # the task recomputes when to look next (a retry is due)
+        try:
+            return await asyncio.wait_for(asyncio.shield(task), timeout)
+        except TimeoutError:
+            return False
+        except Exception:  # not even the failure could be recorded (the database away): the task retries
+            log.exception("archiving report %s failed", report_id)
+            return False
+
+    async def attempt(self, job_id: int) -> bool:
+        """Store the job's SR and finish it, or record why not; True when the report is final."""
+        async with self._one_at_a_time:  # the route's attempt and the task's never race for one job
+            try:
+                return await self._attempt(job_id)
+            except Exception as exc:
+                if not isinstance(exc, OSError | errors.TeleusError):  # not the disk, not a refusal: a bug
+                    log.exception("archive job %s failed unexpectedly", job_id)
+                await self._failed(job_id, _reason(exc))
+                return False
+
+    async def _attempt(self, job_id: int) -> bool:
+        async with self.sessions() as db:
+            job = await db.get(ReportArchiveJob, job_id)
+            if job is None or job.state == JobState.DONE:
+                return job is not None
+            report = await db.get(Report, job.report_id)
+            study = await db.get(Study, report.study_id) if report is not None else None
+            if report is None or study is None:
+                raise errors.NotFound(f"report {job.report_id} or its study is gone")
+            if not await _stored(db, job.sop_uid):
+                raw = await archive.sr_part10(db, report, study, sop_uid=job.sop_uid, series_uid=job.series_uid)
+                try:
+                    await self.store_sr(raw, study.site_id)
+                except errors.InstanceConflict:  # stored meanwhile by an attempt we lost track of: it is there
+                    pass
+            finish(job, report, self.clock(), db.add)
+            await db.commit()
+        log.info("report %s: SR %s stored; the report is final", job.report_id, job.sop_uid)
+        return True
+
+    async def _failed(self, job_id: int, reason: str) -> None:
+        async with self.sessions() as db:
+            job = await db.get(ReportArchiveJob, job_id)
+            if job is not None and job.state == JobState.PENDING:
+                record_failure(job, reason, self.clock(), self.backoff)
+                await db.commit()
+
+    async def _seconds_to_next(self) -> float:
+        async with self.sessions() as db:
+            query = select(func.min(ReportArchiveJob.next_attempt_at)).where(
+                ReportArchiveJob.state == JobState.PENDING
+            )
+            soonest = await db.scalar(query)
+        if soonest is None:
+            return IDLE_POLL_SECONDS
+        return min(IDLE_POLL_SECONDS, max(0.05, (soonest - self.clock()).total_seconds()))
+
+    async def close(self) -> None:
+        for task in list(self._background):
+            task.cancel()
+        for task in list(self._background):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+async def _stored(db: AsyncSession, sop_uid: str) -> bool:
+    return await db.scalar(select(Instance.id).where(Instance.sop_uid == sop_uid)) is not None
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, errors.TeleusError):
+        return f"{exc.code}: {exc.message}"
+    if isinstance(exc, OSError):
+        return f"storage failed: {exc.strerror or exc}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+ARCHIVER = web.AppKey("report_archiver", Archiver)
+
+
+async def report_archiver(app: web.Application) -> AsyncIterator[None]:
+    """cleanup_ctx (after `dicom_store`): the archiving task, which also finishes jobs left from before a restart."""
+    store = app[DICOM_STORE]
+
+    async def store_sr(raw: bytes, site_id: str) -> None:
+        await store_instance(store, raw, site_id=site_id, received_via="report")
+
+    archiver = Archiver(app[DB], store_sr, backoff_seconds=app[SETTINGS].archive_backoff_seconds)
+    app[ARCHIVER] = archiver
+    task = asyncio.create_task(archiver.run(), name="report-archiver")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await archiver.close()
