@@ -37,6 +37,7 @@ def _serve(args: argparse.Namespace) -> int:
     from signaling_server.app import create_app
 
     settings = _settings(args)
+    os.umask(0o077)  # besides the explicit modes (docs/SECURITY.md §9): whatever else the server writes is private
     web.run_app(
         create_app(settings),
         host=settings.host,
