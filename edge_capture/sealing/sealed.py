@@ -209,7 +209,8 @@ class SealedReader(io.RawIOBase):
         return SealError("spool_tampered", f"{self.path}: {why}: the file was changed, cut or is not this edge's")
 
     def _open_record(self, at: int, offset: int, length: int, body: bytes) -> bytes:
-        nonce, sealed = body[:NONCE_BYTES], body[NONCE_BYTES:]
+        view = memoryview(body)  # no copies of the record
+        nonce, sealed = view[:NONCE_BYTES], view[NONCE_BYTES:]
         try:
             return self.key.aead.decrypt(nonce, sealed, _associated(self.header, offset, length))
         except InvalidTag:
@@ -254,15 +255,15 @@ class SealedReader(io.RawIOBase):
     def read_at(self, offset: int, length: int) -> bytes:
         """Up to ``length`` plaintext bytes from ``offset`` (fewer at the end of the whole records)."""
         end = min(self.size, offset + length)
-        out = bytearray()
+        pieces = []
         while offset < end:
             index = bisect_right(self._starts, offset) - 1
             plain = self._record(index)
             inner = offset - self._starts[index]
-            piece = plain[inner : inner + end - offset]
-            out += piece
+            piece = plain[inner : inner + end - offset]  # the record itself when it is read whole
+            pieces.append(piece)
             offset += len(piece)
-        return bytes(out)
+        return b"".join(pieces)
 
     @property
     def records_end(self) -> int:
