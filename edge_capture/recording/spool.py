@@ -45,6 +45,7 @@ from edge_capture.errors import SealError
 from edge_capture.recording.mp4 import Readable, complete_prefix
 from edge_capture.sealing.keys import Keyring
 from edge_capture.sealing.sealed import SealedReader, finish_at, is_sealed, seal_in_place
+from recordings.private_files import DIR_MODE, private_opener, tighten
 from signaling_server.states import Machine, move
 
 logger = logging.getLogger(__name__)
@@ -93,10 +94,12 @@ def readable_end(source: Readable, suffix: str, known: int = 0) -> int:
 
 
 def recover(root: Path, keys: Keyring) -> list[str]:
-    """Before any recorder runs: cut torn tails and seal the files' ends, drop empty files, seal files left in clear.
-    Returns the consultations with files left. A file that fails authentication is logged and left alone."""
+    """Before any recorder runs: cut torn tails and seal the files' ends, drop empty files, seal files left in clear,
+    make every folder 0700. Returns the consultations with files left. A file that fails authentication is logged
+    and left alone."""
     left = []
     for folder in sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else ():
+        tighten(folder, DIR_MODE)  # an older version made it open to other accounts
         for stale in folder.glob(".*.tmp"):
             stale.unlink()
         for name in data_files(folder):
@@ -216,7 +219,7 @@ class FolderState:
             "damaged": self.damaged,
         }
         temporary = folder / f".{STATE}.tmp"
-        with open(temporary, "w") as out:
+        with open(temporary, "w", opener=private_opener) as out:
             json.dump(data, out)
             out.flush()
             os.fsync(out.fileno())

@@ -206,8 +206,8 @@ class RecordingUploader:
         if job is not None:
             job.close()
         state.move(UploadState.DAMAGED, reason=f"{exc.code}: {exc.message}")
-        await asyncio.to_thread(state.save, folder)
         self.stats.last_error = str(exc)
+        await asyncio.to_thread(state.save, folder)
         logger.error("recording %s: not uploaded any further, kept on disk: %s", folder.name, exc)
 
     async def _forget(self, folder: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import stat
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -79,6 +80,8 @@ async def test_a_recording_goes_up_while_live_and_is_deleted_once_complete(peopl
         assert rec is not None and rec["state"] == "recording"  # still live: the edge may record more
         assert {f["name"]: f["sha256"] for f in rec["files"]} == local
         assert (root / cid).exists() and json.loads((root / cid / "state.json").read_text())["recording_id"]
+        modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in (root, root / cid, *(root / cid).iterdir())}
+        assert modes == {"edge": 0o700, cid: 0o700, "media.mp4": 0o600, "timeline.jsonl": 0o600, "state.json": 0o600}
 
         sono = await open_api("sono_a")
         status, _ = await sono.post(f"/api/v1/consultations/{cid}/end")
