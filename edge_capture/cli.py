@@ -29,7 +29,7 @@ from edge_capture.agent import EdgeAgent, EdgeConfig
 from edge_capture.encoding import VideoEncoding
 from edge_capture.errors import ConfigError, SealError, ServerError, SourceError
 from edge_capture.sealing.keys import default_key_file
-from edge_capture.sealing.sealed import new_key
+from edge_capture.sealing.repairs import new_key
 from edge_capture.server_url import check_server_url
 
 log = logging.getLogger(__name__)

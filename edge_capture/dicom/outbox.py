@@ -47,7 +47,8 @@ from edge_capture.dicom.stow import StowClient, failure_is_retryable
 from edge_capture.dicom.ultrasound import is_valid_uid
 from edge_capture.errors import SealError, StowError, UploadRejected
 from edge_capture.sealing.keys import Keyring, SpoolKey
-from edge_capture.sealing.sealed import is_sealed, read_sealed, seal_in_place, write_sealed
+from edge_capture.sealing.repairs import seal_in_place
+from edge_capture.sealing.sealed import is_sealed, read_sealed, write_sealed
 from recordings.private_files import private_dir, private_opener
 from signaling_server.states import Machine, move
 

@@ -44,7 +44,8 @@ from pathlib import Path
 from edge_capture.errors import SealError
 from edge_capture.recording.mp4 import Readable, complete_prefix
 from edge_capture.sealing.keys import Keyring
-from edge_capture.sealing.sealed import SealedReader, finish_at, is_sealed, seal_in_place
+from edge_capture.sealing.repairs import finish_at, seal_in_place
+from edge_capture.sealing.sealed import SealedReader, is_sealed
 from recordings.private_files import DIR_MODE, private_opener, tighten
 from signaling_server.states import Machine, move
 

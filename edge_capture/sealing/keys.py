@@ -5,7 +5,7 @@ the outbox folder, made there (0600) on the first run. A key file given explicit
 (a USB stick that is not mounted must not turn into a key on the local disk): ``--new-spool-key`` makes it.
 
 The file holds one key per line, ``teleus-spool-key-v1 <base64>``, the first the one that seals; the others only
-open files sealed before a rotation (``--new-spool-key``, :func:`edge_capture.sealing.sealed.new_key`).
+open files sealed before a rotation (``--new-spool-key``, :func:`edge_capture.sealing.repairs.new_key`).
 
 A key lying next to the data protects the spools only from someone who copies the spool folders alone; with
 the whole disk, the thief has the key too. docs/SECURITY.md §9 says what to do about that (full-disk encryption,

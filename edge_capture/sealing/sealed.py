@@ -17,8 +17,7 @@ is still growing (a recording being written) has no end yet; what it holds so fa
 what was flushed is on disk, sealed and readable at once. :class:`SealedReader` is the plaintext view: it finds the
 records (``refresh`` picks up those written since), opens only those a read needs, and raises
 :class:`~edge_capture.errors.SealError` ``spool_tampered`` rather than return a byte that failed authentication.
-The repairs the spools need are here too: :func:`finish_at` (a file a killed recorder left torn), :func:`seal_in_place`
-(a file an older version left in clear) and :func:`new_key` (a new key, every spool file re-sealed under it).
+The repairs the spools need are in :mod:`edge_capture.sealing.repairs`.
 """
 
 from __future__ import annotations
@@ -29,14 +28,13 @@ import os
 import struct
 from array import array
 from bisect import bisect_right
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
 
 from edge_capture.errors import SealError
-from edge_capture.sealing.keys import KEY_ID_BYTES, Keyring, SpoolKey, load, save
+from edge_capture.sealing.keys import KEY_ID_BYTES, Keyring, SpoolKey
 from recordings.private_files import FILE_MODE
 
 logger = logging.getLogger(__name__)
@@ -51,7 +49,6 @@ MAX_RECORD_BYTES = 1 << 24  # what a reader accepts: a length beyond is damage, 
 _LENGTH = struct.Struct(">I")
 _POSITION = struct.Struct(">QI")
 RECORD_OVERHEAD = _LENGTH.size + NONCE_BYTES + TAG_BYTES
-COPY_BLOCK = 1 << 20
 
 
 def is_sealed(path: Path) -> bool:
@@ -64,7 +61,7 @@ def _associated(header: bytes, offset: int, length: int) -> bytes:
     return header + _POSITION.pack(offset, length)
 
 
-def _record(key: SpoolKey, header: bytes, offset: int, plaintext: bytes) -> bytes:
+def seal_record(key: SpoolKey, header: bytes, offset: int, plaintext: bytes) -> bytes:
     """One sealed record (the end record when ``plaintext`` is empty)."""
     nonce = os.urandom(NONCE_BYTES)
     sealed = key.aead.encrypt(nonce, plaintext, _associated(header, offset, len(plaintext)))
@@ -77,7 +74,7 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
-def _fsync_folder(folder: Path) -> None:
+def fsync_folder(folder: Path) -> None:
     fd = os.open(folder, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -138,7 +135,7 @@ class SealedWriter(io.BufferedIOBase):
     def _seal(self, length: int) -> None:
         chunk = bytes(self._pending[:length])
         del self._pending[:length]
-        _write_all(self._fd, _record(self.key, self.header, self._sealed, chunk))
+        _write_all(self._fd, seal_record(self.key, self.header, self._sealed, chunk))
         self._sealed += length
 
     def flush(self) -> None:
@@ -151,7 +148,7 @@ class SealedWriter(io.BufferedIOBase):
             return
         try:
             self.flush()
-            _write_all(self._fd, _record(self.key, self.header, self._sealed, b""))
+            _write_all(self._fd, seal_record(self.key, self.header, self._sealed, b""))
             os.fsync(self._fd)
         finally:
             os.close(self._fd)
@@ -320,118 +317,3 @@ def read_sealed(path: Path, keys: Keyring) -> bytes:
         if not view.finished:
             raise SealError("spool_tampered", f"{path} has no end: it was cut short or is still being written")
         return view.read_at(0, view.size)
-
-
-def finish_at(path: Path, keys: Keyring, end: int) -> None:
-    """Keep the first ``end`` plaintext bytes of a growing or torn file and seal its end (recovery after a kill:
-    the recording's files are then whole and final). A record cut in the middle is sealed again, shorter."""
-    with SealedReader(path, keys) as view:
-        if end > view.size:
-            raise ValueError(f"{path} holds {view.size} bytes, not {end}")
-        if view.finished and end == view.size:
-            return
-        if end == view.size:
-            cut, tail, tail_start = view.records_end, b"", end
-        else:
-            tail_start, cut = view.record_at(end)
-            tail = view.read_at(tail_start, end - tail_start)
-        header, key = view.header, view.key
-    with open(path, "r+b") as out:
-        out.truncate(cut)
-        out.seek(cut)
-        if tail:
-            out.write(_record(key, header, tail_start, tail))
-        out.write(_record(key, header, end, b""))
-        out.flush()
-        os.fsync(out.fileno())
-
-
-def _replace(temporary: Path, path: Path) -> None:
-    os.replace(temporary, path)
-    _fsync_folder(path.parent)
-
-
-def seal_in_place(path: Path, key: SpoolKey, length: int | None = None) -> None:
-    """A file in clear (left by a version that did not seal) becomes a finished sealed file, its first ``length``
-    bytes (all of it when None), atomically."""
-    temporary = path.with_name(f".{path.name}.sealing.tmp")
-    writer = SealedWriter(temporary, key)
-    try:
-        with open(path, "rb") as source:
-            left = os.fstat(source.fileno()).st_size if length is None else length
-            while left > 0 and (block := source.read(min(COPY_BLOCK, left))):
-                writer.write(block)
-                left -= len(block)
-    except BaseException:
-        writer.abandon()
-        temporary.unlink(missing_ok=True)
-        raise
-    writer.close()
-    _replace(temporary, path)
-
-
-def reseal(path: Path, keys: Keyring, key: SpoolKey) -> None:
-    """The file sealed again under ``key``, atomically; a growing (unfinished) file stays unfinished."""
-    temporary = path.with_name(f".{path.name}.sealing.tmp")
-    with SealedReader(path, keys) as view:
-        writer = SealedWriter(temporary, key)
-        try:
-            for offset in range(0, view.size, COPY_BLOCK):
-                writer.write(view.read_at(offset, COPY_BLOCK))
-        except BaseException:
-            writer.abandon()
-            temporary.unlink(missing_ok=True)
-            raise
-        if view.finished:
-            writer.close()
-        else:
-            writer.abandon()
-            _fsync_file(temporary)
-    _replace(temporary, path)
-
-
-def _fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def reseal_all(folders: Iterable[Path], keys: Keyring) -> int:
-    """Every sealed file under ``folders`` not yet under the current key, re-sealed under it; returns how many.
-    A file that cannot be opened (another key, damage) is logged and left as it is."""
-    resealed = 0
-    for folder in folders:
-        for path in sorted(p for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else ():
-            if not is_sealed(path):
-                continue
-            try:
-                with SealedReader(path, keys) as view:
-                    if view.key.id == keys.current.id:
-                        continue
-                reseal(path, keys, keys.current)
-                resealed += 1
-            except SealError as exc:
-                logger.warning("spool key: %s left as it is: %s", path, exc)
-    return resealed
-
-
-def new_key(path: Path, spools: Iterable[Path]) -> tuple[Keyring, int]:
-    """``--new-spool-key``: the first key, or a rotation that re-seals every file in ``spools`` under a new key;
-    returns the new keyring and how many files were re-sealed. Run it while no agent uses the spools. The new key
-    is written in front of the old ones first, so a rotation stopped half-way leaves every file readable (run it
-    again to finish); the old keys are dropped once every file is under the new one."""
-    try:
-        old: tuple[SpoolKey, ...] = load(path).keys
-    except SealError as exc:
-        if exc.code != "spool_key_missing":
-            raise
-        old = ()
-    keyring = Keyring((SpoolKey.generate(), *old))
-    save(path, keyring)
-    resealed = reseal_all(list(spools), keyring) if old else 0
-    final = Keyring((keyring.current,))
-    save(path, final)
-    logger.info("spool key: a new key at %s; %s files re-sealed under it", path, resealed)
-    return final, resealed

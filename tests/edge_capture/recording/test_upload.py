@@ -15,7 +15,8 @@ import aiohttp
 from edge_capture.recording.api import RecordingApi
 from edge_capture.recording.upload import RecordingUploader
 from edge_capture.sealing.keys import Keyring
-from edge_capture.sealing.sealed import SealedReader, SealedWriter, read_sealed, seal_in_place
+from edge_capture.sealing.repairs import seal_in_place
+from edge_capture.sealing.sealed import SealedReader, SealedWriter, read_sealed
 from recordings import timeline as tl
 from recordings.store import RecordingStore
 from signaling_server.appkeys import SETTINGS

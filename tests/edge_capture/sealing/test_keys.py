@@ -1,5 +1,4 @@
-"""edge_capture.sealing.keys and the rotation (sealed.new_key): where the spool key comes from, what is refused, and
-a new key that re-seals every spooled file under it."""
+"""edge_capture.sealing.keys: where the spool key comes from, and what is refused."""
 
 from __future__ import annotations
 
@@ -11,8 +10,7 @@ from pathlib import Path
 import pytest
 
 from edge_capture.errors import SealError
-from edge_capture.sealing.keys import DEFAULT_NAME, Keyring, SpoolKey, default_key_file, encode, load, save
-from edge_capture.sealing.sealed import SealedReader, SealedWriter, new_key, read_sealed, write_sealed
+from edge_capture.sealing.keys import DEFAULT_NAME, Keyring, default_key_file, encode, load
 
 
 def test_the_first_run_makes_a_private_key_beside_the_spool_and_keeps_it(tmp_path: Path) -> None:
@@ -48,41 +46,3 @@ def test_a_key_file_others_can_read_is_used_with_a_warning(tmp_path: Path, caplo
     with caplog.at_level(logging.WARNING, logger="edge_capture.sealing.keys"):
         load(path)
     assert "can be read by other accounts" in caplog.text
-
-
-def test_a_new_key_reseals_every_spooled_file_and_drops_the_old_one(tmp_path: Path) -> None:
-    key_file, outbox, recordings = tmp_path / "edge.key", tmp_path / "outbox", tmp_path / "recordings" / "c1"
-    outbox.mkdir()
-    recordings.mkdir(parents=True)
-    assert new_key(key_file, [outbox, recordings.parent])[1] == 0  # the first key: nothing to re-seal
-    old = load(key_file)
-    write_sealed(outbox / "1.2.3.dcm", b"a still", old.current)
-    write_sealed(recordings / "media.mp4", b"a whole segment", old.current)
-    growing = SealedWriter(recordings / "media.1.mp4", old.current)  # left by a killed recorder
-    growing.write(b"a torn segment")
-    growing.abandon()
-    foreign = Keyring.generate()
-    write_sealed(outbox / "9.9.9.dcm", b"sealed under a key long lost", foreign.current)
-
-    keyring, resealed = new_key(key_file, [outbox, recordings.parent])
-    assert resealed == 3 and len(load(key_file).keys) == 1 and load(key_file).current == keyring.current
-    assert keyring.current.secret != old.current.secret
-    assert read_sealed(outbox / "1.2.3.dcm", keyring) == b"a still"
-    assert read_sealed(recordings / "media.mp4", keyring) == b"a whole segment"
-    with SealedReader(recordings / "media.1.mp4", keyring) as view:
-        assert not view.finished and view.read_at(0, 100) == b"a torn segment"  # recovery still finishes it
-    with pytest.raises(SealError):
-        read_sealed(outbox / "1.2.3.dcm", old)  # the old key opens nothing any more
-    assert read_sealed(outbox / "9.9.9.dcm", foreign) == b"sealed under a key long lost"  # left as it was
-
-
-def test_a_rotation_stopped_half_way_leaves_every_file_readable(tmp_path: Path) -> None:
-    key_file = tmp_path / "edge.key"
-    old, new = SpoolKey.generate(), SpoolKey.generate()
-    write_sealed(tmp_path / "a.dcm", b"a", old)
-    save(key_file, Keyring((new, old)))  # what new_key writes before it re-seals anything
-    write_sealed(tmp_path / "b.dcm", b"b", new)
-    keys = load(key_file)
-    assert read_sealed(tmp_path / "a.dcm", keys) == b"a" and read_sealed(tmp_path / "b.dcm", keys) == b"b"
-    keyring, resealed = new_key(key_file, [tmp_path])  # run again: it finishes
-    assert resealed == 2 and read_sealed(tmp_path / "a.dcm", keyring) == b"a"

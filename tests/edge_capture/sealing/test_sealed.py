@@ -1,11 +1,9 @@
 """edge_capture.sealing.sealed: the sealed file format. What was written reads back at any offset; every change,
-move, splice or cut fails authentication with ``spool_tampered``; a growing file shows its whole records; the repairs
-(finish, seal in place, re-seal) keep the plaintext."""
+move, splice or cut fails authentication with ``spool_tampered``; a growing file shows its whole records."""
 
 from __future__ import annotations
 
 import io
-import os
 import random
 import stat
 from pathlib import Path
@@ -20,11 +18,8 @@ from edge_capture.sealing.sealed import (
     RECORD_OVERHEAD,
     SealedReader,
     SealedWriter,
-    finish_at,
     is_sealed,
     read_sealed,
-    reseal,
-    seal_in_place,
     write_sealed,
 )
 from tests.edge_capture.sealing.damage import cut, flip_byte
@@ -147,40 +142,3 @@ def test_a_growing_file_shows_its_whole_records_as_they_come(tmp_path: Path, spo
         writer.seek(0)
     assert writer.seek(0, io.SEEK_CUR) == 2500  # naming the current position is fine (PyAV does)
     writer.abandon()
-
-
-def test_finishing_a_torn_file_keeps_the_prefix_and_seals_the_end(tmp_path: Path, spool_keys: Keyring) -> None:
-    data = bytes(range(256)) * 20  # 5120 bytes: records end at 1000, 2000, ... 5000, 5120
-    for end in (0, 1000, 1234, 5000):
-        path = tmp_path / f"torn-{end}"
-        sealed(path, data, spool_keys, finished=False)
-        cut(path, 7)  # the last record torn: 5000 bytes whole
-        finish_at(path, spool_keys, end)
-        assert read_sealed(path, spool_keys) == data[:end]
-    path = tmp_path / "unfinished"
-    sealed(path, data, spool_keys, finished=False)  # every record whole, no end: a recorder killed between writes
-    finish_at(path, spool_keys, len(data))
-    assert read_sealed(path, spool_keys) == data
-    path = tmp_path / "whole"
-    sealed(path, data, spool_keys)
-    before = path.read_bytes()
-    finish_at(path, spool_keys, len(data))  # already whole: nothing changes
-    assert path.read_bytes() == before
-
-
-def test_a_file_in_clear_is_sealed_in_place_and_a_sealed_one_resealed(tmp_path: Path, spool_keys: Keyring) -> None:
-    data = os.urandom(7000)
-    path = tmp_path / "left-in-clear.dcm"
-    path.write_bytes(data)
-    seal_in_place(path, spool_keys.current, 6000)
-    assert is_sealed(path) and read_sealed(path, spool_keys) == data[:6000]
-    new = Keyring.generate()
-    both = Keyring((new.current, spool_keys.current))
-    reseal(path, both, new.current)
-    assert read_sealed(path, new) == data[:6000]
-    growing = tmp_path / "growing.mp4"
-    sealed(growing, data, spool_keys, finished=False)
-    reseal(growing, both, new.current)
-    with SealedReader(growing, new) as view:
-        assert not view.finished and view.read_at(0, view.size) == data[: view.size] and view.size == 7000
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
