@@ -96,8 +96,6 @@ async def teleus_captures(
                 "edge",
                 "--server",
                 world.base,
-                "--credential",
-                world.credential,
                 "--source",
                 "synthetic:thyroid",
                 "--resolution",
@@ -109,6 +107,7 @@ async def teleus_captures(
             ],
             log_dir,
             ROOT,
+            secrets={"TELEUS_DEVICE_CREDENTIAL": world.credential},
         )
         stack.push_async_callback(edge.stop)
         consultation = await api_post(

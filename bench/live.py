@@ -749,8 +749,6 @@ async def teleus_case(
                 "bench.stamped_edge",
                 "--server",
                 world.base,
-                "--credential",
-                world.credential,
                 "--source",
                 SOURCE,
                 "--resolution",
@@ -767,6 +765,7 @@ async def teleus_case(
             ],
             opts.log_dir,
             ROOT,
+            secrets={"TELEUS_DEVICE_CREDENTIAL": world.credential},
         )
         stack.push_async_callback(edge.stop)
         consultation = await api_post(

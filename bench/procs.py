@@ -110,7 +110,10 @@ class Child:
         return self.proc.returncode
 
 
-async def spawn(name: str, argv: list[str], log_dir: Path, cwd: Path) -> Child:
+async def spawn(
+    name: str, argv: list[str], log_dir: Path, cwd: Path, secrets: dict[str, str] | None = None
+) -> Child:
+    """``secrets``: environment variables for the child only (a device credential never goes on its argv)."""
     log_path = log_dir / f"{name}.log"
     log = await asyncio.to_thread(_open_log, log_path)
     with log:
@@ -119,7 +122,7 @@ async def spawn(name: str, argv: list[str], log_dir: Path, cwd: Path) -> Child:
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=log,
-            env=child_env(),
+            env={**child_env(), **(secrets or {})},
             cwd=cwd,
             preexec_fn=_die_with_parent,
         )

@@ -1,7 +1,7 @@
 """The real teleus edge agent with stamped frames: a bench-only launcher for `teleus edge`.
 
-    python -m bench.stamped_edge --server URL --credential dev_… --source synthetic:thyroid --resolution 720p \\
-        --ice-host 127.0.0.1
+    TELEUS_DEVICE_CREDENTIAL=dev_… python -m bench.stamped_edge --server URL --source synthetic:thyroid \\
+        --resolution 720p --ice-host 127.0.0.1
 
 Takes exactly the options of `teleus edge` (``edge_capture.cli``), builds the same ``EdgeConfig`` and runs the
 same ``EdgeAgent``; the only difference is the source it is handed: ``StampedSource(open_source(...))``, which

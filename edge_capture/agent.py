@@ -30,6 +30,9 @@ from edge_capture.recording.recorder import RecorderSettings
 from edge_capture.recording.session import RecordingKit
 from edge_capture.recording.upload import RecordingUploader
 from edge_capture.ring import FrameRing
+from edge_capture.sealing.keys import Keyring, default_key_file
+from edge_capture.sealing.keys import load as load_keys
+from edge_capture.server_url import check_server_url
 from edge_capture.sources.base import FrameSource, open_source
 
 log = logging.getLogger(__name__)
@@ -67,6 +70,11 @@ class EdgeConfig:
     upload_max_bytes_per_second: float | None = None  # None: as fast as the link goes
     keep_recordings: bool = False
     live_qc: bool = True  # image QC alerts on sampled frames (qc.live); off only to measure what it costs
+    # The spool key that seals the outbox and the recordings (edge_capture/sealing/keys.py): None means
+    # teleus-edge-spool.key beside spool_dir, made on the first run; a file named here must exist.
+    spool_key_file: Path | None = None
+    # Plain http:// to a server on another machine (edge_capture/server_url.py): refused unless this says so.
+    allow_insecure_http: bool = False
 
 
 class EdgeAgent:
@@ -78,6 +86,7 @@ class EdgeAgent:
         self.capture: CaptureThread | None = None
         self.outbox: Outbox | None = None
         self.uploader: RecordingUploader | None = None
+        self.keys: Keyring | None = None
         self.links: dict[str, tuple[ConsultationLink, asyncio.Task[None]]] = {}
         self.ready = asyncio.Event()
         self._stopping = asyncio.Event()
@@ -94,6 +103,8 @@ class EdgeAgent:
 
     async def run(self) -> None:
         cfg = self.config
+        check_server_url(cfg.server_url, cfg.allow_insecure_http)
+        self.keys = await asyncio.to_thread(self._spool_keys)
         apply_encoding(cfg.encoding)
         if cfg.ice_hosts:
             use_host_addresses(cfg.ice_hosts)
@@ -124,11 +135,17 @@ class EdgeAgent:
                 await asyncio.to_thread(self.capture.stop)  # joins the thread and closes the source
             self.ring.close()
 
+    def _spool_keys(self) -> Keyring:
+        cfg = self.config
+        if cfg.spool_key_file is not None:
+            return load_keys(cfg.spool_key_file)
+        return load_keys(default_key_file(cfg.spool_dir), create=True)
+
     async def _capture_kit(self, stow: StowClient, device_name: str) -> CaptureKit:
         """The device's outbox (started: it uploads whatever an earlier run left) and what every capture shares."""
         cfg = self.config
-        assert self.source is not None
-        self.outbox = Outbox(cfg.spool_dir, stow)
+        assert self.source is not None and self.keys is not None
+        self.outbox = Outbox(cfg.spool_dir, stow, keys=self.keys)
         await self.outbox.start()
         calibration = calibration_of(self.source, cfg.calibration_file, cfg.preset, cfg.width, cfg.height)
         lossy = await asyncio.to_thread(lossy_history_of, self.source, cfg.source_lossy)
@@ -145,9 +162,11 @@ class EdgeAgent:
         cfg = self.config
         root = cfg.recordings_dir or cfg.spool_dir.parent / "edge-recordings"
         api = RecordingApi(cfg.server_url, cfg.credential, session)
+        assert self.keys is not None
         self.uploader = RecordingUploader(
             root,
             api,
+            keys=self.keys,
             chunk_bytes=cfg.upload_chunk_bytes,
             max_bytes_per_second=cfg.upload_max_bytes_per_second,
             keep_uploaded=cfg.keep_recordings,
@@ -157,7 +176,7 @@ class EdgeAgent:
             return None
         video = VideoSettings(preset=cfg.recording_preset, crf=cfg.recording_crf)
         settings = RecorderSettings(video=video, fps=cfg.fps, audio=cfg.recording_audio, nice=cfg.recording_nice)
-        return RecordingKit(root, settings, self.uploader)
+        return RecordingKit(root, settings, self.keys, self.uploader)
 
     async def _poll(
         self,

@@ -2,10 +2,16 @@
 
 `teleus edge ARGS` hands over to `python -m edge_capture ARGS` in place of itself (the server's command line
 imports nothing of the edge); edge_capture/__main__.py parses, configures logging and calls :func:`run`.
-The device credential comes from --credential or, better (it stays out of the process list), from
-TELEUS_DEVICE_CREDENTIAL.
 
-Exit status: 0 when stopped (SIGINT, SIGTERM), 2 when the video source fails, 3 when the server refuses the device.
+Secure defaults (docs/SECURITY.md §9): the device credential never comes from the command line, which every
+account on the PC can read in the process list: it comes from a file (``--credential-file``, ``-`` for stdin) or
+from TELEUS_DEVICE_CREDENTIAL. A server on another machine must be ``https://`` unless ``--allow-insecure-http``.
+The outbox and the recordings are sealed under the spool key (``--spool-key-file``; ``--new-spool-key`` makes or
+rotates it and exits).
+
+Exit status: 0 when stopped (SIGINT, SIGTERM) or after --new-spool-key; 1 when the options are unsafe or
+incomplete; 2 when the video source fails; 3 when the server refuses the device; 4 when the spool key is missing
+or unreadable.
 """
 
 from __future__ import annotations
@@ -15,11 +21,16 @@ import asyncio
 import logging
 import os
 import signal
+import stat
+import sys
 from pathlib import Path
 
 from edge_capture.agent import EdgeAgent, EdgeConfig
 from edge_capture.encoding import VideoEncoding
-from edge_capture.errors import ServerError, SourceError
+from edge_capture.errors import ConfigError, SealError, ServerError, SourceError
+from edge_capture.sealing.keys import default_key_file
+from edge_capture.sealing.repairs import new_key
+from edge_capture.server_url import check_server_url
 
 log = logging.getLogger(__name__)
 
@@ -34,11 +45,35 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--server", default=os.environ.get("TELEUS_SERVER", "http://127.0.0.1:8600"))
     p.add_argument(
-        "--credential",
-        default=os.environ.get("TELEUS_DEVICE_CREDENTIAL"),
-        help="the device credential dev_<id>_<secret> (TELEUS_DEVICE_CREDENTIAL)",
+        "--server",
+        default=os.environ.get("TELEUS_SERVER", "http://127.0.0.1:8600"),
+        help="the server's URL (TELEUS_SERVER); https:// unless the server is on this machine",
+    )
+    p.add_argument(
+        "--allow-insecure-http",
+        action="store_true",
+        help="allow plain http:// to a server on another machine: the credential, video and images then cross the "
+        "network in clear (a lab network only)",
+    )
+    p.add_argument(
+        "--credential-file",
+        default=os.environ.get("TELEUS_DEVICE_CREDENTIAL_FILE"),
+        help="file holding the device credential dev_<id>_<secret>, - for stdin (TELEUS_DEVICE_CREDENTIAL_FILE); "
+        "or put the credential itself in TELEUS_DEVICE_CREDENTIAL. Never on the command line",
+    )
+    p.add_argument("--credential", help=argparse.SUPPRESS)  # refused with a reason (config_from)
+    p.add_argument(
+        "--spool-key-file",
+        default=os.environ.get("TELEUS_EDGE_SPOOL_KEY_FILE"),
+        help="the key that seals the outbox and the recordings (TELEUS_EDGE_SPOOL_KEY_FILE); default: "
+        "teleus-edge-spool.key beside the --spool folder, made on the first run. Better on another medium",
+    )
+    p.add_argument(
+        "--new-spool-key",
+        action="store_true",
+        help="make a new spool key (the first one, or a rotation that seals every spooled file again under it) "
+        "and exit; run it while the agent is stopped",
     )
     p.add_argument(
         "--source",
@@ -104,14 +139,49 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
+def read_credential(args: argparse.Namespace, env: dict[str, str] | None = None) -> str:
+    """The device credential from --credential-file (``-``: the first line of stdin) or TELEUS_DEVICE_CREDENTIAL;
+    ConfigError ``no_credential`` when there is none, or when it was put on the command line."""
+    env = dict(os.environ if env is None else env)
+    if args.credential is not None:
+        raise ConfigError(
+            "no_credential",
+            "--credential is refused: on the command line the credential shows in the process list to every "
+            "account on this PC. Give --credential-file FILE (- for stdin) or TELEUS_DEVICE_CREDENTIAL",
+        )
+    if args.credential_file == "-":
+        credential = sys.stdin.readline().strip()
+    elif args.credential_file:
+        path = Path(args.credential_file)
+        try:
+            credential = path.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError("no_credential", f"cannot read the credential file {path}: {exc}") from None
+        if stat.S_IMODE(path.stat().st_mode) & 0o077:
+            log.warning("the credential file %s can be read by other accounts: chmod 600 it", path)
+    else:
+        credential = env.get("TELEUS_DEVICE_CREDENTIAL", "").strip()
+    if not credential:
+        raise ConfigError("no_credential", "give --credential-file FILE (- for stdin) or TELEUS_DEVICE_CREDENTIAL")
+    return credential
+
+
+def spool_key_file(args: argparse.Namespace) -> Path | None:
+    return Path(args.spool_key_file) if args.spool_key_file else None
+
+
 def config_from(args: argparse.Namespace) -> EdgeConfig:
-    if not args.credential:
-        raise SystemExit("teleus edge: give --credential or TELEUS_DEVICE_CREDENTIAL")
+    """The agent's configuration; SystemExit (status 1) with the reason when the options are unsafe or incomplete."""
+    try:
+        check_server_url(args.server, args.allow_insecure_http)
+        credential = read_credential(args)
+    except ConfigError as exc:
+        raise SystemExit(f"teleus edge: {exc.message}") from None
     width, height = RESOLUTIONS[args.resolution]
     encoding = VideoEncoding(codec=args.codec, bitrate_bps=int(args.bitrate * 1e6), x264_preset=args.x264_preset)
     return EdgeConfig(
         server_url=args.server,
-        credential=args.credential,
+        credential=credential,
         source=args.source,
         width=width,
         height=height,
@@ -134,6 +204,8 @@ def config_from(args: argparse.Namespace) -> EdgeConfig:
         upload_max_bytes_per_second=args.upload_mbps * 1e6 / 8 if args.upload_mbps > 0 else None,
         keep_recordings=args.keep_recordings,
         live_qc=args.live_qc,
+        spool_key_file=spool_key_file(args),
+        allow_insecure_http=args.allow_insecure_http,
     )
 
 
@@ -145,10 +217,26 @@ async def _main(config: EdgeConfig) -> None:
     await agent.run()
 
 
+def _new_spool_key(args: argparse.Namespace) -> int:
+    spool = Path(args.spool)
+    path = spool_key_file(args) or default_key_file(spool)
+    _, resealed = new_key(path, [spool, Path(args.recordings)])
+    print(f"teleus edge: a new spool key in {path}; {resealed} spooled files sealed again under it")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
-    config = config_from(args)
     try:
+        if args.new_spool_key:
+            return _new_spool_key(args)
+        config = config_from(args)
         asyncio.run(_main(config))
+    except SealError as exc:
+        log.error("spool key: %s", exc)
+        return 4
+    except ConfigError as exc:
+        log.error("%s", exc)
+        return 1
     except SourceError as exc:
         log.error("video source: %s", exc)
         return 2

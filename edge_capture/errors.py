@@ -10,6 +10,11 @@
     ├── StowError                network_error | spool_file_missing |    retried when `retryable`
     │   │                        the server's code (+ status, retry_after)
     │   └── UploadRejected       the server's code (+ sop_instance_uid)  the file is kept in rejected/
+    ├── ConfigError              insecure_server | bad_server_url |      `teleus edge` exits 1 before it starts
+    │                            no_credential
+    ├── SealError                spool_key_missing | bad_spool_key |     `teleus edge` exits 4 (the key file);
+    │                            unknown_spool_key | not_sealed |        a spool file it concerns is kept on
+    │                            spool_tampered                          disk and never sent
     ├── MessageError             bad_message | unknown_type |            data-channel `error` (PROTOCOL.md §3)
     │                            not_allowed
     └── CaptureError             capture_failed                          signaling `capture-failed` (§4)
@@ -114,6 +119,22 @@ class UploadRejected(StowError):
     def __init__(self, sop_instance_uid: str, code: str, message: str) -> None:
         super().__init__(code, message)
         self.sop_instance_uid = sop_instance_uid
+
+
+class ConfigError(EdgeError):
+    """The agent's own settings are unsafe or unusable (edge_capture/cli.py, edge_capture/server_url.py)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message, code)
+
+
+class SealError(EdgeError):
+    """The spool key or a sealed spool file (edge_capture/sealing/): missing or malformed key, a file sealed under
+    a key this edge does not hold, a file in clear where a sealed one belongs, or a file whose authentication
+    failed (changed, cut short, or not ours). The file is never uploaded as it is."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message, code)
 
 
 class MessageError(EdgeError):

@@ -16,6 +16,8 @@ import os
 import re
 from pathlib import Path
 
+from recordings.private_files import make_private_dirs, private_opener
+
 NAME = re.compile(r"(media|timeline)(?:\.([1-9][0-9]{0,3}))?\.(mp4|jsonl)")
 _EXTENSIONS = {"media": "mp4", "timeline": "jsonl"}
 HASH_BLOCK = 1 << 20
@@ -58,8 +60,8 @@ class RecordingStore:
     def write_at(self, recording_id: str, name: str, offset: int, data: bytes) -> None:
         """Write ``data`` at ``offset`` and cut the file there; durable (fsync) when this returns."""
         path = self.path(recording_id, name)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "ab+") as out:
+        make_private_dirs(path.parent)
+        with open(path, "ab+", opener=private_opener) as out:
             size = out.seek(0, os.SEEK_END)
             if size < offset:
                 raise StoreBehind(size)

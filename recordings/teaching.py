@@ -52,6 +52,7 @@ from recordings import errors
 from recordings import timeline as tl
 from recordings.deidentify import UidMap, find_banners, scrub, still_banners
 from recordings.media import quiet_pydicom
+from recordings.private_files import FILE_MODE, make_private_dirs, private_opener, write_private
 from recordings.store import file_name, parse_name
 
 log = logging.getLogger(__name__)
@@ -165,7 +166,7 @@ def export_recording(src: Path, dest: Path, progress: Progress | None = None) ->
     segments = media_segments(src)
     if not segments:
         raise errors.NotFound(f"{src} holds no recording media (media.mp4, media.k.mp4)")
-    dest.mkdir(parents=True, exist_ok=True)
+    make_private_dirs(dest)
     written: list[Path] = []
     try:
         return _export_recording(src, dest, segments, progress or (lambda _: None), written)
@@ -223,6 +224,8 @@ def _export_recording(src: Path, dest: Path, segments: list[int], progress: Prog
         reports.append(report)
         log.info("teaching export %s: segment %s, %s frames, banners %s", dest.name, k, video.frames, banners)
     manifest = Manifest("recording", _now(), tuple(files), RECORDING_REMOVED, tuple(reports), warnings=tuple(warnings))
+    for path in written:  # PyAV made the media with the process's umask: the export is the owner's only
+        os.chmod(path, FILE_MODE)
     written.append(dest / f".{MANIFEST}.part")
     write_manifest(dest, manifest)
     progress(1.0)
@@ -241,7 +244,7 @@ def _read_timeline(path: Path) -> tl.Timeline | None:
 def write_manifest(dest: Path, manifest: Manifest) -> None:
     """manifest.json, atomically: a reader sees the whole manifest or none."""
     temporary = dest / f".{MANIFEST}.part"
-    with open(temporary, "w", encoding="utf-8") as out:
+    with open(temporary, "w", encoding="utf-8", opener=private_opener) as out:
         json.dump(manifest.to_dict(), out, ensure_ascii=False, indent=2)
         out.flush()
         os.fsync(out.fileno())
@@ -562,6 +565,6 @@ def export_path(path: Path, out: Path) -> Manifest:
         raise errors.NotFound(f"{path} is neither a recording folder nor a file")
     exported = deidentify_still(path.read_bytes())
     target = out / "teaching.dcm" if out.is_dir() else out
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_bytes(exported.data)
+    make_private_dirs(target.parent)
+    write_private(target, exported.data)
     return still_manifest(exported, target.name)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -12,7 +13,8 @@ from aiohttp import web
 from expert_console import STATIC_DIR
 from qc.score import parse_weights
 from recordings.errors import RecordingsError
-from signaling_server import errors
+from recordings.private_files import private_dir
+from signaling_server import caching, errors
 from signaling_server.api import account_routes, admin_routes, consultation_routes
 from signaling_server.appkeys import CLOCK, DB, ENGINE, QC_WEIGHTS, SETTINGS
 from signaling_server.audit import middleware as audit_hooks
@@ -86,7 +88,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    await asyncio.to_thread(private_dir, settings.data_dir)  # 0700: docs/SECURITY.md §9
     url = settings.effective_database_url
     await upgrade(url)
     engine = make_engine(url)
@@ -147,6 +149,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app.cleanup_ctx.append(_startup_objects_frozen)  # last: after every resource is made
     app.on_shutdown.append(_close_sockets)
     app.on_response_prepare.append(audit_hooks.before_headers)
+    app.on_response_prepare.append(caching.no_store)  # patient data is never cached (docs/SECURITY.md §9)
     app.add_routes(auth_routes.routes)
     app.add_routes(credential_routes.routes)
     app.add_routes(admin_routes.routes)

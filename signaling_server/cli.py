@@ -39,6 +39,7 @@ def _serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
     from signaling_server.audit.access_log import AccessLogger
 
+    os.umask(0o077)  # besides the explicit modes (docs/SECURITY.md §9): whatever else the server writes is private
     web.run_app(
         create_app(settings),
         access_log_class=AccessLogger,  # no query strings: a QIDO's carry patient names

@@ -11,11 +11,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import os
 import signal
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from aiohttp import web
 from sqlalchemy import select
@@ -111,11 +113,29 @@ async def seed_queue(app: web.Application, site_id: str) -> None:
         await store_instance(app, buffer.getvalue(), site_id=site_id, received_via="demo")
 
 
+def edge_url(host: str, port: int) -> str:
+    """Where the demo's edge finds this server: over loopback when the server listens on every address."""
+    if host in ("", "0.0.0.0", "::"):
+        host = "127.0.0.1"
+    return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
+
+
+def _loopback(host: str) -> bool:
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 async def start_edge(url: str, credential: str, data_dir: Path) -> asyncio.subprocess.Process:
     """`python -m edge_capture` streaming the synthetic thyroid to this server, as the demo's device."""
     env = {**os.environ, "TELEUS_DEVICE_CREDENTIAL": credential}
+    env.pop("TELEUS_DEVICE_CREDENTIAL_FILE", None)
+    # The edge refuses plain http to another machine; this one is the same PC, on whichever address it listens.
+    host = urlsplit(url).hostname or ""
+    insecure = [] if _loopback(host) else ["--allow-insecure-http"]
     return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "edge_capture", "--server", url, "--source", "synthetic:thyroid",
+        sys.executable, "-m", "edge_capture", "--server", url, *insecure, "--source", "synthetic:thyroid",
         "--spool", str(data_dir / "edge-outbox"), "--recordings", str(data_dir / "edge-recordings"),
         env=env,
     )  # fmt: skip
@@ -164,7 +184,7 @@ async def _main(port: int, data_dir: Path) -> None:
         demo_site = (await db.scalars(select(Site).where(Site.code == "demo"))).one()
     await seed_queue(app, demo_site.id)
     url = f"http://{settings.host}:{port}/"
-    edge = await start_edge(url, credential, data_dir)
+    edge = await start_edge(edge_url(settings.host, port), credential, data_dir)
     try:
         waited = asyncio.create_task(wait_for_edge(app, edge, EDGE_WAIT_SECONDS))
         await asyncio.wait([waited, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED)
@@ -188,5 +208,6 @@ async def _main(port: int, data_dir: Path) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    os.umask(0o077)  # the demo's data folder and the edge's spools: this account's only (docs/SECURITY.md §9)
     asyncio.run(_main(args.port, Path(args.data_dir)))
     return 0

@@ -1,7 +1,11 @@
 """The edge's persistent upload outbox: a capture is on disk before anyone is told it was taken.
 
 ``enqueue`` writes ``<SOPInstanceUID>.dcm`` into the spool folder atomically (a hidden temporary file,
-fsync, rename, fsync of the folder), so a power cut leaves either the whole file or nothing. One uploader
+fsync, rename, fsync of the folder), so a power cut leaves either the whole file or nothing. The file is sealed
+(AES-256-GCM under the spool key, edge_capture/sealing/): the clinic PC's disk never holds the image or the
+patient's name in clear; the uploader opens it just before sending, and a file that fails authentication (or
+whose key this edge lacks) is refused like a file the server refused, never sent. A file an older version
+spooled in clear is sealed when the outbox starts. One uploader
 task sends the oldest pending file with :class:`~edge_capture.dicom.stow.StowClient` until the server
 acknowledges it, then deletes it. A new ``Outbox`` on the same folder picks up whatever is there: an agent
 restart loses nothing.
@@ -44,7 +48,11 @@ from pydicom.dataset import Dataset
 
 from edge_capture.dicom.stow import PROCESSING_FAILURE, StowClient, failure_is_retryable
 from edge_capture.dicom.ultrasound import is_valid_uid
-from edge_capture.errors import StowError, UploadRejected
+from edge_capture.errors import SealError, StowError, UploadRejected
+from edge_capture.sealing.keys import Keyring, SpoolKey
+from edge_capture.sealing.repairs import seal_in_place
+from edge_capture.sealing.sealed import is_sealed, read_sealed, write_sealed
+from recordings.private_files import private_dir, private_opener
 from signaling_server.states import Machine, move
 
 logger = logging.getLogger(__name__)
@@ -83,13 +91,17 @@ class OutboxStatus:
 Listener = Callable[[str, UploadState, "StowError | None"], None]
 
 
-def _write_atomically(folder: Path, name: str, data: bytes) -> Path:
+def _write_atomically(folder: Path, name: str, data: bytes, key: SpoolKey | None = None) -> Path:
+    """``data`` as ``folder/name`` (0600), sealed under ``key`` when given."""
     final = folder / name
     temporary = folder / f".{name}.tmp"
-    with open(temporary, "wb") as out:
-        out.write(data)
-        out.flush()
-        os.fsync(out.fileno())
+    if key is not None:
+        write_sealed(temporary, data, key)  # fsynced
+    else:
+        with open(temporary, "wb", opener=private_opener) as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
     os.replace(temporary, final)
     directory = os.open(folder, os.O_RDONLY)
     try:
@@ -111,6 +123,7 @@ class Outbox:
         folder: str | Path,
         client: StowClient,
         *,
+        keys: Keyring,
         base_delay: float = 1.0,
         max_delay: float = 300.0,
         jitter: float = 0.5,
@@ -119,8 +132,9 @@ class Outbox:
     ) -> None:
         self.folder = Path(folder)
         self.rejected_folder = self.folder / REJECTED
-        self.rejected_folder.mkdir(parents=True, exist_ok=True)
-        self.client = client
+        private_dir(self.folder)
+        private_dir(self.rejected_folder)
+        self.client, self.keys = client, keys
         self.base_delay, self.max_delay, self.jitter, self._rng = base_delay, max_delay, jitter, rng
         self.processing_failure_limit = max(1, processing_failure_limit)
         self._processing_failures: dict[str, int] = {}  # UID → 0110H answers in a row
@@ -139,9 +153,13 @@ class Outbox:
 
     async def start(self) -> None:
         """Pick up the spool left by an earlier run, then start uploading."""
-        for stale in self.folder.glob(f".*{SUFFIX}.tmp"):
+        for stale in self.folder.glob(".*.tmp"):
             stale.unlink()  # a write the crash interrupted: its capture was never reported taken
         found = sorted(self.folder.glob(f"*{SUFFIX}"), key=lambda p: p.stat().st_mtime_ns)
+        for path in found:
+            if not await asyncio.to_thread(is_sealed, path):  # spooled in clear by an older version
+                await asyncio.to_thread(seal_in_place, path, self.keys.current)
+                logger.info("outbox: %s was in clear (an older version): sealed", path.name)
         for path in found:
             if path.stem not in self._states:  # enqueued before start: already known
                 self._register(path.stem)
@@ -178,7 +196,7 @@ class Outbox:
 
     async def _spool(self, uid: str, dataset: Dataset) -> asyncio.Future[str]:
         data = await asyncio.to_thread(_part10, dataset)
-        await asyncio.to_thread(_write_atomically, self.folder, uid + SUFFIX, data)
+        await asyncio.to_thread(_write_atomically, self.folder, uid + SUFFIX, data, self.keys.current)
         logger.info("outbox: %s spooled (%.1f MB)", uid, len(data) / 1e6)
         return self._register(uid)
 
@@ -273,9 +291,12 @@ class Outbox:
     async def _attempt(self, uid: str, path: Path) -> StowError | None:
         """Send one file; None when the server holds it (and it is deleted), else why not."""
         try:
-            data = await asyncio.to_thread(path.read_bytes)
+            data = await asyncio.to_thread(read_sealed, path, self.keys)
         except FileNotFoundError:
             return StowError("spool_file_missing", f"{path} vanished from the spool")
+        except SealError as refused:  # never sent: kept in rejected/ with the reason, like a file the server refused
+            logger.error("outbox: %s", refused)
+            return StowError(refused.code, refused.message)
         self.uploads += 1
         try:
             result = await self.client.store({uid: data})

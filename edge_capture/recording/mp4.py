@@ -17,11 +17,13 @@ Not thread-safe: one recorder thread owns a writer. Every call blocks (PyAV rele
 from __future__ import annotations
 
 import fractions
+import io
 import logging
 import os
 import struct
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import av
 import numpy as np
@@ -41,6 +43,7 @@ MAX_SILENCE_FILL = 10 * AUDIO_RATE  # a longer gap in the voice is filled no fur
 # lists keep the voice and the pictures in step (x264's B-frame delay, a voice that starts late); with the moov
 # written up front each track would simply start at 0.
 MOVFLAGS = "frag_keyframe+empty_moov+delay_moov+default_base_moof"
+Readable = BinaryIO | io.RawIOBase  # a seekable binary file: a plain one, or a sealed file's plaintext view
 
 
 # Three B-frames always (no adaptive decision) and none of them a reference; macroblock-tree rate control over a
@@ -63,10 +66,19 @@ class VideoSettings:
 
 class Mp4Writer:
     def __init__(
-        self, path: Path, width: int, height: int, fps: float, video: VideoSettings, audio: bool = True
+        self,
+        path: Path,
+        width: int,
+        height: int,
+        fps: float,
+        video: VideoSettings,
+        audio: bool = True,
+        sink: BinaryIO | io.BufferedIOBase | None = None,
     ) -> None:
         self.path = path
-        self._out = open(path, "wb")  # PyAV writes through it; closed in close()
+        # PyAV writes through it; closed in close(). The recorder's is a SealedWriter (edge_capture/sealing/):
+        # the segment is sealed as it is written, never in clear on the disk.
+        self._out: BinaryIO | io.BufferedIOBase = sink if sink is not None else open(path, "wb")
         self._container = av.open(self._out, "w", format="mp4", options={"movflags": MOVFLAGS})
         gop = max(1, round(video.keyframe_seconds * fps))
         options = {"crf": str(video.crf), "preset": video.preset, "g": str(gop), "threads": str(video.threads)}
@@ -169,35 +181,38 @@ class Mp4Writer:
             self._out.close()
 
 
-def complete_prefix(path: Path, start: int = 0) -> int:
+def complete_prefix(media: Path | Readable, start: int = 0) -> int:
     """The end of the last whole top-level box that is not a ``moof`` (whose ``mdat`` may still be coming),
     scanning from ``start``, a box boundary. Bytes up to there never change and play on their own; a file
-    without its ``moov`` yet has no such bytes (0)."""
+    without its ``moov`` yet has no such bytes (0). ``media``: a path, or a seekable binary file (a sealed
+    file's plaintext view)."""
+    if isinstance(media, Path):
+        with open(media, "rb") as source:
+            return complete_prefix(source, start)
     end, seen_moov = start, start > 0
-    with open(path, "rb") as source:
-        size = os.fstat(source.fileno()).st_size
-        position = start
-        while position + 8 <= size:
-            source.seek(position)
-            header = source.read(16)
-            length, kind = struct.unpack(">I4s", header[:8])
-            if length == 1 and len(header) == 16:
-                length = struct.unpack(">Q", header[8:16])[0]
-            elif length == 0:  # "to the end of the file": only ever the last box, and not ours
-                break
-            if length < 8 or position + length > size:
-                break
-            position += length
-            seen_moov = seen_moov or kind == b"moov"
-            if kind != b"moof":
-                end = position
+    size = media.seek(0, os.SEEK_END)
+    position = start
+    while position + 8 <= size:
+        media.seek(position)
+        header = media.read(16)
+        length, kind = struct.unpack(">I4s", header[:8])
+        if length == 1 and len(header) == 16:
+            length = struct.unpack(">Q", header[8:16])[0]
+        elif length == 0:  # "to the end of the file": only ever the last box, and not ours
+            break
+        if length < 8 or position + length > size:
+            break
+        position += length
+        seen_moov = seen_moov or kind == b"moov"
+        if kind != b"moof":
+            end = position
     return end if seen_moov else 0
 
 
-def probe_duration(path: Path) -> float | None:
-    """The playable length of an MP4 in seconds (None when it does not open)."""
+def probe_duration(media: Path | Readable) -> float | None:
+    """The playable length of an MP4 in seconds (None when it does not open); a path or a seekable binary file."""
     try:
-        with av.open(str(path)) as container:
+        with av.open(str(media) if isinstance(media, Path) else media, "r") as container:
             stream = container.streams.video[0]
             if stream.duration is not None and stream.time_base is not None:
                 return float(stream.duration * stream.time_base)

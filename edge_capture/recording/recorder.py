@@ -13,6 +13,8 @@ further behind it skips ahead to what the ring still holds, and counts the skipp
 Segments: ``media[.k].mp4`` with ``timeline[.k].jsonl`` (see :mod:`edge_capture.recording.spool`). Each has its
 own media clock, t = 0 at its first frame. A new one starts when the picture size changes or the MP4 passes
 ``max_segment_bytes``; a new recorder for the same consultation (after an agent restart) continues the count.
+Both files are sealed as they are written (AES-256-GCM records under the spool key, edge_capture/sealing/): the
+recording is never in clear on the clinic PC's disk.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import io
 import logging
 import os
 import queue
@@ -38,7 +41,10 @@ from edge_capture.livefirst import LiveFirst
 from edge_capture.recording.mp4 import AUDIO_RATE, Mp4Writer, VideoSettings
 from edge_capture.recording.spool import segment_files
 from edge_capture.ring import FrameRing
+from edge_capture.sealing.keys import Keyring
+from edge_capture.sealing.sealed import SealedWriter
 from recordings import timeline as tl
+from recordings.private_files import private_dir
 
 logger = logging.getLogger(__name__)
 
@@ -107,8 +113,11 @@ class Recorder:
         first_segment: int = 0,
         on_segment: SegmentListener | None = None,
         live_first: LiveFirst | None = None,
+        *,
+        keys: Keyring,
     ) -> None:
         self.ring, self.folder, self.cid, self.settings = ring, folder, consultation_id, settings
+        self.keys = keys
         self.live_first = live_first  # when given, each frame is encoded after the live encoder has it
         self._next_segment = first_segment
         self._on_segment = on_segment
@@ -129,7 +138,7 @@ class Recorder:
     # ---- any thread -------------------------------------------------------------------------------------------
 
     def start(self) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
+        private_dir(self.folder)
         self._thread.start()
 
     def add_event(self, event: tl.Event, stamp_ns: int | None = None) -> None:
@@ -264,10 +273,17 @@ class Recorder:
         media, timeline = segment_files(number)
         info = Segment(number, media, timeline, first.capture_time_ns / 1e6)
         self._tell(info)  # before the files exist: the uploader must never take a growing file for a whole one
-        writer = Mp4Writer(
-            self.folder / media, first.width, first.height, self.settings.fps, self.settings.video, self.settings.audio
-        )
-        lines = open(self.folder / timeline, "w", encoding="utf-8")  # closed in _close_segment
+        key = self.keys.current
+        sink = SealedWriter(self.folder / media, key)
+        try:
+            writer = Mp4Writer(
+                self.folder / media, first.width, first.height, self.settings.fps, self.settings.video,
+                self.settings.audio, sink=sink,
+            )  # fmt: skip
+        except BaseException:
+            sink.abandon()
+            raise
+        lines = io.TextIOWrapper(SealedWriter(self.folder / timeline, key), encoding="utf-8")  # closed at the end
         header = tl.Header(self.cid, info.started_at_ms, first.width, first.height, self.settings.fps, segment=number)
         lines.write(tl.encode(header) + "\n")
         lines.flush()

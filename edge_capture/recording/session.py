@@ -27,6 +27,7 @@ from edge_capture.recording.recorder import Recorder, RecorderSettings, Recorder
 from edge_capture.recording.spool import next_segment
 from edge_capture.recording.upload import RecordingUploader
 from edge_capture.ring import FrameRing
+from edge_capture.sealing.keys import Keyring
 from edge_capture.viewer import Viewer
 from edge_capture.voice import FRAME_SAMPLES, SAMPLE_RATE, VoiceHub
 from recordings import timeline as tl
@@ -45,6 +46,7 @@ class RecordingKit:
 
     root: Path
     settings: RecorderSettings
+    keys: Keyring  # the spool key: every file is sealed as it is written (edge_capture/sealing/)
     uploader: RecordingUploader | None = None
 
 
@@ -71,7 +73,9 @@ class SessionRecording:
         folder = self.kit.root / self.cid
         first = await asyncio.to_thread(next_segment, folder)
         self._loop = asyncio.get_running_loop()
-        recorder = Recorder(self.ring, folder, self.cid, self.kit.settings, first, self._on_segment, self.live_first)
+        recorder = Recorder(
+            self.ring, folder, self.cid, self.kit.settings, first, self._on_segment, self.live_first, keys=self.kit.keys
+        )
         recorder.start()  # raises (a folder it cannot make) before anything else changed
         self.recorder = recorder
         if self.kit.uploader is not None:

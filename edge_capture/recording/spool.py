@@ -7,19 +7,26 @@
         media.1.mp4      timeline.1.jsonl        segment 1 (an agent restart, a new picture size, a size cap)
         state.json       what the uploader learnt: the server's recording id, the files it confirmed whole
 
+The data files are sealed (edge_capture/sealing/: AES-256-GCM records, the spool key never leaves the edge); every
+function here reads their plaintext through a :class:`~edge_capture.sealing.sealed.SealedReader`, and what goes to
+the server is that plaintext (over TLS), so the server's sizes and SHA-256 are the plaintext's.
+
 Every data file only ever grows, so the part of it the uploader may send is a prefix that never changes:
 whole fragments of an MP4 (:func:`~edge_capture.recording.mp4.complete_prefix`), whole lines of a timeline.
-A recorder that was killed leaves a torn tail; :func:`recover` cuts every file back to that prefix when the
-agent starts, before any recorder runs, so the copy the server assembles is exactly the edge's file and plays.
+A recorder that was killed leaves a torn tail; :func:`recover` cuts every file back to that prefix and seals its
+end when the agent starts, before any recorder runs, so the copy the server assembles is exactly the edge's file and
+plays (a file an older version left in clear is sealed there too). A file that fails authentication is left as it
+is and never sent: its folder's upload becomes ``damaged``.
 
 A folder's upload is a small state machine (:data:`MACHINE`), computed from ``state.json`` by
 :attr:`FolderState.upload_state` and moved only by :meth:`FolderState.move`::
 
     new ──the server made its recording──▶ uploading ──the server says complete──▶ complete
-     │  ◀──the server lost the recording (404): start over──┘
-     └──the server refuses the recording (403/404/409)──▶ refused (kept on disk, never retried)
+     │  ◀──the server lost the recording (404): start over──┘ │
+     ├──the server refuses the recording (403/404/409)──▶ refused (kept on disk, never retried)
+     └──a file fails authentication or its key is unknown──┴──▶ damaged (kept on disk, never sent)
 
-``complete`` and ``refused`` are final; a complete folder is deleted unless --keep-recordings keeps it.
+``complete``, ``refused`` and ``damaged`` are final; a complete folder is deleted unless --keep-recordings keeps it.
 """
 
 from __future__ import annotations
@@ -34,7 +41,12 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
-from edge_capture.recording.mp4 import complete_prefix
+from edge_capture.errors import SealError
+from edge_capture.recording.mp4 import Readable, complete_prefix
+from edge_capture.sealing.keys import Keyring
+from edge_capture.sealing.repairs import finish_at, seal_in_place
+from edge_capture.sealing.sealed import SealedReader, is_sealed
+from recordings.private_files import DIR_MODE, private_opener, tighten
 from signaling_server.states import Machine, move
 
 logger = logging.getLogger(__name__)
@@ -66,43 +78,63 @@ def next_segment(folder: Path) -> int:
     return max(numbers) + 1 if numbers else 0
 
 
-def readable_end(path: Path, known: int = 0) -> int:
-    """How far the file may be sent: the end of its whole fragments (MP4) or lines (timeline).
+def readable_end(source: Readable, suffix: str, known: int = 0) -> int:
+    """How far the file (its plaintext) may be sent: the end of its whole fragments (``.mp4``) or lines (timeline).
     ``known`` is an earlier answer for the same file (a boundary): the scan resumes there."""
-    if path.suffix == ".mp4":
-        return complete_prefix(path, known)
+    if suffix == ".mp4":
+        return complete_prefix(source, known)
     end = known
-    with open(path, "rb") as source:
-        source.seek(known)
-        position = known
-        while block := source.read(SCAN_BLOCK):
-            newline = block.rfind(b"\n")
-            if newline >= 0:
-                end = position + newline + 1
-            position += len(block)
+    source.seek(known)
+    position = known
+    while block := source.read(SCAN_BLOCK):
+        newline = block.rfind(b"\n")
+        if newline >= 0:
+            end = position + newline + 1
+        position += len(block)
     return end
 
 
-def recover(root: Path) -> list[str]:
-    """Before any recorder runs: cut torn tails, drop empty files. Returns the consultations with files left."""
+def recover(root: Path, keys: Keyring) -> list[str]:
+    """Before any recorder runs: cut torn tails and seal the files' ends, drop empty files, seal files left in clear,
+    make every folder 0700. Returns the consultations with files left. A file that fails authentication is logged
+    and left alone."""
     left = []
     for folder in sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else ():
+        tighten(folder, DIR_MODE)  # an older version made it open to other accounts
         for stale in folder.glob(".*.tmp"):
             stale.unlink()
         for name in data_files(folder):
-            path = folder / name
-            size, end = path.stat().st_size, readable_end(path)
-            if end == 0:
-                path.unlink()
-                logger.info("recording %s: %s held nothing usable; removed", folder.name, name)
-            elif end < size:
-                with open(path, "r+b") as out:
-                    out.truncate(end)
-                    os.fsync(out.fileno())
-                logger.info("recording %s: %s cut from %s to %s bytes (torn by a stop)", folder.name, name, size, end)
+            try:
+                _recover_file(folder / name, keys)
+            except SealError as exc:
+                logger.error("recording %s: %s is kept but will not be sent: %s", folder.name, name, exc)
         if data_files(folder):
             left.append(folder.name)
     return left
+
+
+def _recover_file(path: Path, keys: Keyring) -> None:
+    where = f"recording {path.parent.name}: {path.name}"
+    if not is_sealed(path):  # written in clear by a version that did not seal
+        with open(path, "rb") as source:
+            end = readable_end(source, path.suffix)
+        if end == 0:
+            path.unlink()
+            logger.info("%s held nothing usable; removed", where)
+        else:
+            seal_in_place(path, keys.current, end)
+            logger.info("%s was in clear (an older version): sealed, %s bytes", where, end)
+        return
+    with SealedReader(path, keys) as view:
+        if view.finished:
+            return
+        size, end = view.size, readable_end(view, path.suffix)
+    if end == 0:
+        path.unlink()
+        logger.info("%s held nothing usable; removed", where)
+    else:
+        finish_at(path, keys, end)
+        logger.info("%s cut from %s to %s bytes and finished (torn by a stop)", where, size, end)
 
 
 class UploadState(StrEnum):
@@ -110,15 +142,16 @@ class UploadState(StrEnum):
     UPLOADING = "uploading"
     COMPLETE = "complete"
     REFUSED = "refused"
+    DAMAGED = "damaged"
 
 
 MACHINE = Machine(
     "recording upload",
     {
-        UploadState.NEW: {UploadState.UPLOADING, UploadState.REFUSED},
-        UploadState.UPLOADING: {UploadState.COMPLETE, UploadState.NEW},
+        UploadState.NEW: {UploadState.UPLOADING, UploadState.REFUSED, UploadState.DAMAGED},
+        UploadState.UPLOADING: {UploadState.COMPLETE, UploadState.NEW, UploadState.DAMAGED},
     },
-    final={UploadState.COMPLETE, UploadState.REFUSED},
+    final={UploadState.COMPLETE, UploadState.REFUSED, UploadState.DAMAGED},
     log=logger,
 )
 
@@ -132,6 +165,7 @@ class FolderState:
     complete: dict[str, str] = field(default_factory=dict)  # name -> SHA-256 the server confirmed
     refused: str | None = None  # why the server will not take this recording (kept, never retried)
     done: bool = False  # complete on the server, and kept here on purpose (--keep-recordings)
+    damaged: str | None = None  # a file failed authentication or its key is unknown (kept, never sent)
 
     @classmethod
     def load(cls, folder: Path) -> FolderState:
@@ -143,6 +177,7 @@ class FolderState:
                 dict(data.get("complete") or {}),
                 data.get("refused"),
                 bool(data.get("done")),
+                data.get("damaged"),
             )
         except FileNotFoundError:
             return cls(folder.name)
@@ -153,6 +188,8 @@ class FolderState:
     @property
     def upload_state(self) -> UploadState:
         """The folder's upload state, from what ``state.json`` keeps (the one place that reads it as a state)."""
+        if self.damaged:
+            return UploadState.DAMAGED
         if self.refused:
             return UploadState.REFUSED
         if self.done:
@@ -168,6 +205,8 @@ class FolderState:
             self.recording_id = recording_id
         elif new is UploadState.REFUSED:
             self.refused = reason or "refused"
+        elif new is UploadState.DAMAGED:
+            self.damaged = reason or "damaged"
         else:
             self.done = True
 
@@ -178,31 +217,28 @@ class FolderState:
             "complete": self.complete,
             "refused": self.refused,
             "done": self.done,
+            "damaged": self.damaged,
         }
         temporary = folder / f".{STATE}.tmp"
-        with open(temporary, "w") as out:
+        with open(temporary, "w", opener=private_opener) as out:
             json.dump(data, out)
             out.flush()
             os.fsync(out.fileno())
         os.replace(temporary, folder / STATE)
 
 
-def read_chunk(path: Path, offset: int, length: int) -> tuple[bytes, str]:
-    """``length`` bytes at ``offset`` and their SHA-256 (hex)."""
-    with open(path, "rb") as source:
-        source.seek(offset)
-        data = source.read(length)
+def read_chunk(view: SealedReader, offset: int, length: int) -> tuple[bytes, str]:
+    """``length`` plaintext bytes at ``offset`` and their SHA-256 (hex); SealError when they fail authentication."""
+    data = view.read_at(offset, length)
     return data, hashlib.sha256(data).hexdigest()
 
 
-def hash_file(path: Path) -> tuple[int, str]:
-    """(size, SHA-256 hex) of the whole file."""
-    digest, size = hashlib.sha256(), 0
-    with open(path, "rb") as source:
-        while block := source.read(HASH_BLOCK):
-            digest.update(block)
-            size += len(block)
-    return size, digest.hexdigest()
+def hash_file(view: SealedReader) -> tuple[int, str]:
+    """(size, SHA-256 hex) of the whole plaintext (every record authenticated on the way)."""
+    digest = hashlib.sha256()
+    for offset in range(0, view.size, HASH_BLOCK):
+        digest.update(view.read_at(offset, HASH_BLOCK))
+    return view.size, digest.hexdigest()
 
 
 class Writing:

@@ -12,7 +12,10 @@ once when woken)::
 
 A 409 names the server's offset and the upload goes on from there; a whole-file mismatch restarts that file from
 0. A dead link or a 5xx stops the pass and retries with exponential backoff. Killing the agent at any moment loses
-nothing: the next start resumes at the server's offsets. ``max_bytes_per_second`` keeps the upload from taking
+nothing: the next start resumes at the server's offsets. The files on the edge's disk are sealed
+(edge_capture/sealing/); the uploader reads their plaintext through one view per file and sends that, so the wire
+protocol and the server's checks are unchanged. A file that fails authentication is never sent: its folder becomes
+``damaged`` and stays on disk. ``max_bytes_per_second`` keeps the upload from taking
 the uplink the live video needs. Each folder's upload state (new, uploading, complete, refused) is computed and moved
 in one place: :class:`~edge_capture.recording.spool.FolderState`.
 """
@@ -29,7 +32,7 @@ from pathlib import Path
 
 import aiohttp
 
-from edge_capture.errors import OffsetRefused, ServerError
+from edge_capture.errors import OffsetRefused, SealError, ServerError
 from edge_capture.recording.api import RecordingApi
 from edge_capture.recording.mp4 import probe_duration
 from edge_capture.recording.spool import (
@@ -42,6 +45,9 @@ from edge_capture.recording.spool import (
     readable_end,
     recover,
 )
+from edge_capture.sealing.keys import Keyring
+from edge_capture.sealing.sealed import SealedReader
+from recordings.private_files import private_dir
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +58,12 @@ OPEN_STATES = ("requested", "live")
 class _File:
     offset: int | None = None  # the server's, once asked
     boundary: int = 0  # the readable end found last time: the next scan starts there
+    view: SealedReader | None = None  # the plaintext, opened once and refreshed as the file grows
+
+    def close(self) -> None:
+        if self.view is not None:
+            self.view.close()
+            self.view = None
 
 
 @dataclass
@@ -60,6 +72,11 @@ class _Job:
     state: FolderState
     files: dict[str, _File] = field(default_factory=dict)
     checked_at: float = -1e9  # when the consultation's state was last asked
+
+    def close(self) -> None:
+        for file in self.files.values():
+            file.close()
+        self.files.clear()
 
 
 @dataclass
@@ -79,6 +96,7 @@ class RecordingUploader:
         root: Path,
         api: RecordingApi,
         *,
+        keys: Keyring,
         chunk_bytes: int = 1 << 20,
         max_bytes_per_second: float | None = None,
         poll_seconds: float = 1.0,
@@ -89,7 +107,7 @@ class RecordingUploader:
     ) -> None:
         if chunk_bytes < 1:
             raise ValueError("chunk_bytes must be >= 1")
-        self.root, self.api = root, api
+        self.root, self.api, self.keys = root, api, keys
         self.chunk_bytes, self.max_bytes_per_second = chunk_bytes, max_bytes_per_second
         self.poll_seconds, self.check_seconds, self.keep_uploaded = poll_seconds, check_seconds, keep_uploaded
         self.base_delay, self.max_delay = base_delay, max_delay
@@ -102,8 +120,8 @@ class RecordingUploader:
         self._next_slot = 0.0
 
     async def start(self) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
-        left = await asyncio.to_thread(recover, self.root)
+        await asyncio.to_thread(private_dir, self.root)
+        left = await asyncio.to_thread(recover, self.root, self.keys)
         if left:
             logger.info("recordings: %s left by an earlier run to upload: %s", len(left), ", ".join(left))
         self._task = asyncio.create_task(self._run(), name="recording-uploader")
@@ -114,6 +132,8 @@ class RecordingUploader:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        for job in self._jobs.values():
+            job.close()
 
     def wake(self) -> None:
         self._wake.set()
@@ -146,6 +166,8 @@ class RecordingUploader:
         for folder in folders:
             try:
                 pending = await self._sync(folder) or pending
+            except SealError as exc:
+                await self._damaged(folder, exc)
             except ServerError as exc:
                 if exc.status >= 500 or exc.status in (401, 408, 429):
                     raise  # the server or the credential, not this recording: back off as a whole
@@ -161,7 +183,7 @@ class RecordingUploader:
         job = self._jobs.get(cid)
         if job is None:
             job = self._jobs[cid] = _Job(folder, await asyncio.to_thread(FolderState.load, folder))
-        if job.state.upload_state in (UploadState.REFUSED, UploadState.COMPLETE):
+        if job.state.upload_state in (UploadState.REFUSED, UploadState.COMPLETE, UploadState.DAMAGED):
             return False
         if job.state.upload_state is UploadState.NEW and not await self._create(job):
             return False
@@ -172,11 +194,26 @@ class RecordingUploader:
                 await self._sync_file(job, name, final=name not in writing)
         if cid in self.live or writing or any(n not in job.state.complete for n in names):
             return True
+        if await asyncio.to_thread(data_files, folder) != names:
+            return True  # a recorder made a segment while this pass sent the others: not the end yet
         return await self._finish(job, names)
+
+    async def _damaged(self, folder: Path, exc: SealError) -> None:
+        """A file failed authentication or was sealed under a key this edge lacks: nothing more of the folder is
+        sent; it stays on disk for someone to look at."""
+        job = self._jobs.pop(folder.name, None)
+        state = job.state if job is not None else await asyncio.to_thread(FolderState.load, folder)
+        if job is not None:
+            job.close()
+        state.move(UploadState.DAMAGED, reason=f"{exc.code}: {exc.message}")
+        self.stats.last_error = str(exc)
+        await asyncio.to_thread(state.save, folder)
+        logger.error("recording %s: not uploaded any further, kept on disk: %s", folder.name, exc)
 
     async def _forget(self, folder: Path) -> None:
         job = self._jobs.pop(folder.name, None)
         if job is not None:
+            job.close()
             job.state.move(UploadState.NEW)
             await asyncio.to_thread(job.state.save, folder)
 
@@ -205,11 +242,18 @@ class RecordingUploader:
                 await self._completed(job, name, str(status["sha256"]))
                 return
             file.offset = int(status["offset"])
-        end = path.stat().st_size if final else await asyncio.to_thread(readable_end, path, file.boundary)
+        if file.view is None:
+            file.view = await asyncio.to_thread(SealedReader, path, self.keys)
+        view = file.view
+        size = await asyncio.to_thread(view.refresh)
+        # not being written yet without its end: a recorder that did not stop in time; only whole fragments go,
+        # and the next start's recovery finishes the file
+        final = final and view.finished
+        end = size if final else await asyncio.to_thread(readable_end, view, path.suffix, file.boundary)
         file.boundary = end
         while file.offset < end:
             length = min(self.chunk_bytes, end - file.offset)
-            data, sha = await asyncio.to_thread(read_chunk, path, file.offset, length)
+            data, sha = await asyncio.to_thread(read_chunk, view, file.offset, length)
             await self._throttle(len(data))
             try:
                 file.offset = await self.api.put_chunk(rid, name, file.offset, data, sha)
@@ -228,7 +272,8 @@ class RecordingUploader:
     async def _complete(self, job: _Job, name: str, file: _File) -> None:
         rid = job.state.recording_id
         assert rid is not None
-        size, sha = await asyncio.to_thread(hash_file, job.folder / name)
+        assert file.view is not None
+        size, sha = await asyncio.to_thread(hash_file, file.view)
         try:
             await self.api.complete(rid, name, size, sha)
         except OffsetRefused as exc:
@@ -241,7 +286,9 @@ class RecordingUploader:
 
     async def _completed(self, job: _Job, name: str, sha: str) -> None:
         job.state.complete[name] = sha
-        job.files.pop(name, None)
+        done = job.files.pop(name, None)
+        if done is not None:
+            done.close()
         await asyncio.to_thread(job.state.save, job.folder)
         self.stats.files_completed += 1
         logger.info("recording %s: %s is whole on the server (%s…)", job.folder.name, name, sha[:12])
@@ -255,7 +302,7 @@ class RecordingUploader:
         if await self.api.consultation_state(job.state.consultation_id) in OPEN_STATES:
             return True  # the agent will rejoin it and record more
         media = [job.folder / n for n in names if n.endswith(".mp4")]
-        durations = [await asyncio.to_thread(probe_duration, path) for path in media]
+        durations = [await asyncio.to_thread(self._duration, path) for path in media]
         total = sum(d for d in durations if d is not None) if media else None
         assert job.state.recording_id is not None
         recording = await self.api.end(job.state.recording_id, names, total)
@@ -267,9 +314,14 @@ class RecordingUploader:
         if self.keep_uploaded:
             await asyncio.to_thread(job.state.save, job.folder)
         else:
+            job.close()
             await asyncio.to_thread(shutil.rmtree, job.folder)
             del self._jobs[job.folder.name]
         return False
+
+    def _duration(self, path: Path) -> float | None:
+        with SealedReader(path, self.keys) as view:
+            return probe_duration(view)
 
     async def _throttle(self, size: int) -> None:
         rate = self.max_bytes_per_second

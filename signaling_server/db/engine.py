@@ -2,17 +2,36 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from recordings.private_files import FILE_MODE, make_private_dirs, tighten
+
+SQLITE_COMPANIONS = ("-wal", "-shm", "-journal")
+
+
+def private_sqlite_file(url: str) -> None:
+    """A SQLite database file (and its WAL, shared-memory and journal files, which SQLite creates with the
+    database file's mode) readable by the server's account only: made 0600 before SQLite first opens it, and an
+    older, looser file tightened. Other URLs: nothing to do."""
+    if not url.startswith("sqlite"):
+        return
+    path = url.split("///", 1)[-1]
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return
+    database = Path(path)
+    make_private_dirs(database.parent)
+    os.close(os.open(database, os.O_CREAT | os.O_WRONLY, FILE_MODE))  # an empty file is a new database to SQLite
+    for companion in (database, *(database.with_name(database.name + s) for s in SQLITE_COMPANIONS)):
+        tighten(companion, FILE_MODE)
+
 
 def make_engine(url: str) -> AsyncEngine:
     if url.startswith("sqlite"):
-        path = url.split("///", 1)[-1]
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        private_sqlite_file(url)
         engine = create_async_engine(url, connect_args={"timeout": 30})
 
         @event.listens_for(engine.sync_engine, "connect")

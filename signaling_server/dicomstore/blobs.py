@@ -18,6 +18,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from recordings.private_files import make_private_dirs, private_dir
 from signaling_server.appkeys import SETTINGS
 
 log = logging.getLogger(__name__)
@@ -36,7 +37,8 @@ class BlobStore:
 
     def open(self) -> None:
         """Create the folders and sweep what an interrupted write left behind."""
-        self.tmp.mkdir(parents=True, exist_ok=True)
+        private_dir(self.root)
+        private_dir(self.tmp)
         for stray in self.tmp.iterdir():
             log.warning("removing an unfinished write %s", stray.name)
             stray.unlink(missing_ok=True)
@@ -58,8 +60,8 @@ class BlobStore:
         final = self.path_for(digest)
         if final.is_file():
             return digest, False
-        final.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(dir=self.tmp, suffix=".part")
+        make_private_dirs(final.parent)
+        fd, tmp_name = tempfile.mkstemp(dir=self.tmp, suffix=".part")  # 0600, kept by the rename
         try:
             with os.fdopen(fd, "wb") as out:
                 out.write(data)

@@ -134,7 +134,7 @@ async def rendered(
     index = (frame or 1) - 1
     raw = await blobs.read(instance.sha256)
     data = await asyncio.to_thread(_render, raw, index, window, viewport, media_type, quality)
-    return web.Response(body=data, content_type=media_type, headers={"Cache-Control": "private, max-age=3600"})
+    return web.Response(body=data, content_type=media_type, headers={"Cache-Control": "no-store"})
 
 
 def _render(

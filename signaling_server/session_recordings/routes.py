@@ -201,7 +201,7 @@ async def media(request: web.Request) -> web.FileResponse:
     """The segment's MP4 as received so far (whole fragments only), with HTTP Range for seeking."""
     recording_id, name = await _readable(request, "media")
     path = store_of(request.app).path(recording_id, name)
-    return web.FileResponse(path, headers={"Content-Type": "video/mp4", "Cache-Control": "no-cache"})
+    return web.FileResponse(path, headers={"Content-Type": "video/mp4", "Cache-Control": "no-store"})
 
 
 @routes.get("/api/v1/recordings/{id}/timeline")

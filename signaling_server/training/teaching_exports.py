@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import re
 import threading
 import uuid
@@ -31,6 +32,7 @@ from aiohttp import web
 
 from recordings import teaching
 from recordings.errors import RecordingsError
+from recordings.private_files import DIR_MODE, make_private_dirs
 from signaling_server import errors
 from signaling_server.appkeys import SETTINGS
 from signaling_server.states import IllegalMove, Machine, move
@@ -113,7 +115,8 @@ class TeachingExports:
             raise errors.ExportBusy(f"teaching export {busy.id} is running: the server makes one at a time")
         job = ExportJob(uuid.uuid4().hex, recording_id)
         dest = self.root / job.id
-        dest.mkdir(parents=True)
+        make_private_dirs(self.root)
+        os.mkdir(dest, DIR_MODE)
         self.jobs[job.id] = job
         job.task = asyncio.create_task(self._run(job, source, dest), name=f"teaching export {job.id}")
         log.info("teaching export %s (recording %s): started", job.id, recording_id)

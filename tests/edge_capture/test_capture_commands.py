@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from io import BytesIO
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,8 @@ from edge_capture.dicom.outbox import Outbox
 from edge_capture.dicom.stills import CaptureResult
 from edge_capture.dicom.stow import StowClient
 from edge_capture.ring import FrameRing
+from edge_capture.sealing.keys import Keyring
+from edge_capture.sealing.sealed import read_sealed
 from edge_capture.sources.synthetic import SyntheticSource
 from signaling_server.signaling import messages as m
 from tests.edge_capture.dicom.conftest import make_source, synthetic_frames
@@ -40,9 +43,9 @@ def carotid() -> SyntheticSource:
 
 
 @pytest.fixture
-async def kit(tmp_path: Path, carotid: SyntheticSource) -> AsyncIterator[CaptureKit]:
+async def kit(tmp_path: Path, carotid: SyntheticSource, spool_keys: Keyring) -> AsyncIterator[CaptureKit]:
     stow = StowClient("http://127.0.0.1:9", "dev_x_y")  # nobody there: the files stay in the outbox
-    outbox = Outbox(tmp_path / "outbox", stow, base_delay=10.0, max_delay=10.0)
+    outbox = Outbox(tmp_path / "outbox", stow, keys=spool_keys, base_delay=10.0, max_delay=10.0)
     yield CaptureKit(outbox, for_synthetic(carotid), None, "north-us-1")
     await outbox.close()
     await stow.close()
@@ -86,7 +89,7 @@ async def test_a_still_is_taken_spooled_and_answered_captured(kit: CaptureKit, r
     answer = await room.answer()
     assert isinstance(answer, m.Captured) and answer.id == "c-1" and answer.frames == 1
     assert answer.frame_capture_ms == newest.capture_time_ns / 1e6
-    image = pydicom.dcmread(kit.outbox.folder / f"{answer.sop_uid}.dcm")
+    image = pydicom.dcmread(BytesIO(read_sealed(kit.outbox.folder / f"{answer.sop_uid}.dcm", kit.outbox.keys)))
     assert image.StudyInstanceUID == CONSULTATION["study_uid"] and image.Laterality == "R"
     assert [(c.id, r.sop_instance_uid) for c, r in room.captured] == [("c-1", answer.sop_uid)]
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +89,10 @@ def decoded(data: bytes) -> tuple[list[tuple[float, np.ndarray]], int]:
         stream = container.streams.video[0]
         frames = [(float(f.time), f.to_ndarray(format="bgr24")) for f in container.decode(stream)]
         return frames, len(container.streams.audio)
+
+
+def mode_of(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -337,6 +342,11 @@ async def test_a_trainer_exports_a_recording_without_the_patient_in_pixels_or_me
 
     answer = await finished(trainer, started["id"])
     assert answer["state"] == "done" and answer["progress"] == 1.0 and answer["reason"] is None, answer
+    exported_folder = client.app[SETTINGS].data_dir / "teaching" / started["id"]  # the owner's only (SECURITY §9)
+    assert mode_of(exported_folder.parent) == mode_of(exported_folder) == 0o700
+    assert {p.name: mode_of(p) for p in exported_folder.iterdir()} == {
+        "media.mp4": 0o600, "timeline.jsonl": 0o600, teaching.MANIFEST: 0o600
+    }
     manifest = answer["manifest"]
     (segment,) = manifest["segments"]
     assert segment["frames"] == round(SECONDS * FPS) and segment["banners"] == [

@@ -1,6 +1,7 @@
 """A recording survives a killed edge agent: the real `teleus edge` command as a subprocess, SIGKILLed while it
 records and uploads (throttled so the kill lands mid-upload), then started again: the server ends up with the
-edge's MP4 byte for byte, and it plays."""
+edge's MP4 byte for byte, and it plays. On the edge's disk the recording is sealed throughout (a torn sealed file
+is finished by the next start's recovery)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from edge_capture.recording.mp4 import complete_prefix
+from edge_capture.sealing.keys import DEFAULT_NAME, load
+from edge_capture.sealing.sealed import HEADER_BYTES, SealedReader, is_sealed, read_sealed
 from recordings import timeline as tl
 from signaling_server.app import create_app
 from signaling_server.settings import Settings
@@ -30,9 +33,10 @@ def appending(path: Path) -> BinaryIO:
 
 async def start_edge(base: str, credential: str, folder: Path, log: Path, *extra: str) -> asyncio.subprocess.Process:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TELEUS_")}
+    env["TELEUS_DEVICE_CREDENTIAL"] = credential  # never on the command line
     with appending(log) as out:
         return await asyncio.create_subprocess_exec(
-            TELEUS, "edge", "--server", base, "--credential", credential, "--ice-host", "127.0.0.1",
+            TELEUS, "edge", "--server", base, "--ice-host", "127.0.0.1",
             "--spool", str(folder / "outbox"), "--recordings", str(folder / "recordings"), "--keep-recordings",
             "--upload-chunk-kib", "32", *extra,
             stdout=out, stderr=out, env=env,
@@ -76,17 +80,20 @@ async def test_a_recording_survives_a_killed_edge_agent(
             await asyncio.sleep(1.0)
             processes[0].send_signal(signal.SIGKILL)  # mid-upload, mid-fragment, mid-timeline-line
             await processes[0].wait()
-            killed = (edge_dir / "recordings" / cid / "media.mp4").read_bytes()
+            keys = load(edge_dir / DEFAULT_NAME)  # made by the first run, beside its outbox
+            assert is_sealed(edge_dir / "recordings" / cid / "media.mp4")
+            with SealedReader(edge_dir / "recordings" / cid / "media.mp4", keys) as view:
+                killed = view.read_at(0, view.size)  # its whole records; a torn one is cut at the next start
+                whole = complete_prefix(view)
             on_server = await media_file()
             assert on_server is not None
-            whole = complete_prefix(edge_dir / "recordings" / cid / "media.mp4")
             assert 0 < on_server["offset"] < whole <= len(killed), (on_server, whole, len(killed))
             expected = sha256(killed[:whole])
 
             # Started again while the consultation is still live: it resumes the upload and records segment 1.
             processes.append(await start_edge(base, world.device_a_credential, edge_dir, log))
             second = edge_dir / "recordings" / cid / "media.1.mp4"
-            await until(lambda: second.exists() and second.stat().st_size > 0, "segment 1")
+            await until(lambda: second.exists() and second.stat().st_size > HEADER_BYTES, "segment 1")
             await asyncio.sleep(1.0)
             status, _ = await sono.post(f"/api/v1/consultations/{cid}/end")
             assert status == 200
@@ -115,7 +122,7 @@ async def test_a_recording_survives_a_killed_edge_agent(
     files = {f["name"]: f for f in recording["files"]}
     assert list(files) == ["media.mp4", "timeline.jsonl", "media.1.mp4", "timeline.1.jsonl"]
     assert all(f["complete"] for f in files.values())
-    edge_copy = (edge_dir / "recordings" / cid / "media.mp4").read_bytes()
+    edge_copy = read_sealed(edge_dir / "recordings" / cid / "media.mp4", keys)  # finished by the second start
     assert files["media.mp4"]["sha256"] == expected == sha256(edge_copy)  # the server has the edge's file
     assert sha256((tmp_path / "from-server.mp4").read_bytes()) == expected
     played = decode(tmp_path / "from-server.mp4")

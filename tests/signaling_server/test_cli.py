@@ -23,7 +23,13 @@ def test_teleus_edge_is_the_edge_agents_own_command() -> None:
     assert helped.stdout.startswith("usage: teleus edge") and "--credential" in helped.stdout
     assert run(sys.executable, "-m", "edge_capture", "--help").stdout == helped.stdout
     refused = run(TELEUS, "edge", "--server", "http://127.0.0.1:9")
-    assert refused.returncode == 1 and "give --credential or TELEUS_DEVICE_CREDENTIAL" in refused.stderr
+    assert refused.returncode == 1 and "give --credential-file FILE (- for stdin) or TELEUS_DEVICE_CREDENTIAL" in (
+        refused.stderr
+    )
+    on_argv = run(TELEUS, "edge", "--server", "http://127.0.0.1:9", "--credential", "dev_1_secret")
+    assert on_argv.returncode == 1 and "process list" in on_argv.stderr
+    insecure = run(TELEUS, "edge", "--server", "http://192.0.2.7:8600", "--credential-file", "-")
+    assert insecure.returncode == 1 and "in clear" in insecure.stderr
 
 
 def test_other_commands_still_refuse_options_they_do_not_know() -> None:

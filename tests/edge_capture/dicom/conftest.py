@@ -144,6 +144,7 @@ class StowServer:
     script: list[str] = field(default_factory=list)
     stored: dict[str, Dataset] = field(default_factory=dict)
     requests: list[list[str]] = field(default_factory=list)  # the SOP Instance UIDs of each request
+    received: dict[str, bytes] = field(default_factory=dict)  # each instance's bytes as they came over the wire
     url: str = ""
 
     def app(self) -> web.Application:
@@ -155,9 +156,11 @@ class StowServer:
         assert request.headers["Authorization"] == f"Bearer {self.credential}"
         assert request.headers["Accept"] == "application/dicom+json"
         body = await request.read()
-        datasets = parse_multipart(request.headers["Content-Type"], body)
+        payloads = multipart_payloads(request.headers["Content-Type"], body)
+        datasets = [pydicom.dcmread(BytesIO(payload)) for payload in payloads]
         uids = [str(ds.SOPInstanceUID) for ds in datasets]
         self.requests.append(uids)
+        self.received.update(zip(uids, payloads, strict=True))
         action = self.script.pop(0) if self.script else "ok"
         if action == "drop":
             assert request.transport is not None
@@ -197,19 +200,24 @@ class StowServer:
 
 def parse_multipart(content_type: str, body: bytes) -> list[Dataset]:
     """Split a multipart/related body on its boundary and read every part with pydicom."""
+    return [pydicom.dcmread(BytesIO(payload)) for payload in multipart_payloads(content_type, body)]
+
+
+def multipart_payloads(content_type: str, body: bytes) -> list[bytes]:
+    """The parts of a multipart/related body of DICOM files, split on its boundary."""
     media, *params = [p.strip() for p in content_type.split(";")]
     values = dict(p.split("=", 1) for p in params)
     assert media == "multipart/related" and values["type"] == '"application/dicom"'
     boundary = b"--" + values["boundary"].strip('"').encode()
     assert body.startswith(boundary) and body.endswith(boundary + b"--\r\n")
-    datasets: list[Dataset] = []
+    payloads: list[bytes] = []
     for part in body.split(boundary)[1:-1]:
         headers, _, payload = part.partition(b"\r\n\r\n")
         assert b"Content-Type: application/dicom" in headers
         assert payload.endswith(b"\r\n")
-        datasets.append(pydicom.dcmread(BytesIO(payload[:-2])))
-    assert datasets
-    return datasets
+        payloads.append(payload[:-2])
+    assert payloads
+    return payloads
 
 
 @pytest.fixture

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import stat
 from collections.abc import AsyncIterator, Callable
+from io import BytesIO
 from pathlib import Path
 
 import pydicom
@@ -14,10 +16,13 @@ from pydicom.dataset import Dataset
 from edge_capture.dicom.outbox import MACHINE, Outbox, UploadRejected, UploadState
 from edge_capture.dicom.stow import StowClient, StowError
 from edge_capture.dicom.ultrasound import build_still
+from edge_capture.sealing.keys import Keyring
+from edge_capture.sealing.sealed import is_sealed, read_sealed
 from edge_capture.sources.synthetic import SyntheticSource
 from qc.labels import CaptureLabels
 from signaling_server.states import IllegalMove, move
 from tests.edge_capture.dicom.conftest import StowServer, context, synthetic_frames
+from tests.edge_capture.sealing.damage import cut, flip_byte
 
 BASE_DELAY, MAX_DELAY = 0.01, 0.05
 
@@ -27,12 +32,14 @@ def stills(source: SyntheticSource, count: int) -> list[Dataset]:
 
 
 @pytest.fixture
-async def make_outbox(stow_server: StowServer, tmp_path: Path) -> AsyncIterator[Callable[[], Outbox]]:
+async def make_outbox(
+    stow_server: StowServer, tmp_path: Path, spool_keys: Keyring
+) -> AsyncIterator[Callable[[], Outbox]]:
     made: list[tuple[Outbox, StowClient]] = []
 
     def make() -> Outbox:
         client = StowClient(stow_server.url, stow_server.credential)
-        outbox = Outbox(tmp_path / "spool", client, base_delay=BASE_DELAY, max_delay=MAX_DELAY)
+        outbox = Outbox(tmp_path / "spool", client, keys=spool_keys, base_delay=BASE_DELAY, max_delay=MAX_DELAY)
         made.append((outbox, client))
         return outbox
 
@@ -54,7 +61,7 @@ async def test_enqueue_spools_atomically_then_uploads_and_deletes(
     uid = str(ds.SOPInstanceUID)
     acknowledged = await outbox.enqueue(ds)
     assert spooled(outbox.folder) == [f"{uid}.dcm"]  # on disk before anything was sent
-    assert pydicom.dcmread(outbox.folder / f"{uid}.dcm").SOPInstanceUID == uid
+    assert pydicom.dcmread(BytesIO(read_sealed(outbox.folder / f"{uid}.dcm", outbox.keys))).SOPInstanceUID == uid
     assert outbox.status.pending == 1
     await outbox.start()
     assert await asyncio.wait_for(acknowledged, 5) == uid
@@ -165,14 +172,17 @@ async def test_a_refused_credential_keeps_files_pending(
     assert len(stow_server.requests) == 3 and spooled(outbox.rejected_folder) == []
 
 
-async def test_backoff_grows_is_capped_and_jittered(tmp_path: Path, thyroid: SyntheticSource) -> None:
+async def test_backoff_grows_is_capped_and_jittered(
+    tmp_path: Path, thyroid: SyntheticSource, spool_keys: Keyring
+) -> None:
     delays: list[float] = []
 
     class Down(StowClient):
         async def store(self, files: object) -> object:  # type: ignore[override]
             raise StowError("network_error", "down", retryable=True)
 
-    outbox = Outbox(tmp_path, Down("http://127.0.0.1:9", "x"), base_delay=1, max_delay=8, jitter=0.5, rng=lambda: 1.0)
+    down = Down("http://127.0.0.1:9", "x")
+    outbox = Outbox(tmp_path, down, keys=spool_keys, base_delay=1, max_delay=8, jitter=0.5, rng=lambda: 1.0)
     real_sleep = asyncio.sleep
 
     async def recording_sleep(delay: float) -> None:
@@ -191,8 +201,8 @@ async def test_backoff_grows_is_capped_and_jittered(tmp_path: Path, thyroid: Syn
     assert outbox.status.attempts == 6 and outbox.status.pending == 1
 
 
-async def test_enqueue_refuses_an_unsafe_uid(tmp_path: Path, thyroid: SyntheticSource) -> None:
-    outbox = Outbox(tmp_path, StowClient("http://127.0.0.1:9", "x"))
+async def test_enqueue_refuses_an_unsafe_uid(tmp_path: Path, thyroid: SyntheticSource, spool_keys: Keyring) -> None:
+    outbox = Outbox(tmp_path, StowClient("http://127.0.0.1:9", "x"), keys=spool_keys)
     (ds,) = stills(thyroid, 1)
     with pytest.warns(UserWarning, match="Invalid value for VR UI"):  # pydicom only warns
         ds.SOPInstanceUID = "../../etc"
@@ -283,3 +293,86 @@ async def test_the_outbox_moves_a_file_only_as_the_machine_allows(
     outbox._transition(uid, UploadState.UPLOADING)
     outbox._transition(uid, UploadState.PENDING, StowError("unavailable", "try later", 503, retryable=True))
     assert heard == [UploadState.UPLOADING, UploadState.PENDING] and outbox.status.pending == 1
+
+
+# -- at rest: the spool is sealed (docs/SECURITY.md §9) -----------------------------------------------------------
+
+PATIENT = ("张^三".encode(), b"TLS-004217")  # the name and ID of tests.edge_capture.dicom.conftest.context()
+
+
+async def test_a_spooled_still_is_sealed_at_rest_and_sent_as_it_was_taken(
+    make_outbox: Callable[[], Outbox], stow_server: StowServer, thyroid: SyntheticSource
+) -> None:
+    outbox = make_outbox()
+    (ds,) = stills(thyroid, 1)
+    uid = str(ds.SOPInstanceUID)
+    acknowledged = await outbox.enqueue(ds)
+    path = outbox.folder / f"{uid}.dcm"
+    on_disk, opened = path.read_bytes(), read_sealed(path, outbox.keys)
+    assert opened[128:132] == b"DICM" and all(value in opened for value in PATIENT)  # what was taken...
+    assert on_disk[128:132] != b"DICM" and not any(value in on_disk for value in PATIENT)  # ...is not what is kept
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600 and stat.S_IMODE(outbox.folder.stat().st_mode) == 0o700
+    await outbox.start()
+    await asyncio.wait_for(acknowledged, 5)
+    assert stow_server.received[uid] == opened  # the server gets the plaintext, byte for byte
+
+
+async def test_a_changed_still_fails_authentication_and_is_kept_never_sent(
+    make_outbox: Callable[[], Outbox], stow_server: StowServer, thyroid: SyntheticSource
+) -> None:
+    outbox = make_outbox()
+    changed, short, good = stills(thyroid, 3)
+    futures = [await outbox.enqueue(ds) for ds in (changed, short, good)]
+    flip_byte(outbox.folder / f"{changed.SOPInstanceUID}.dcm", 5000)
+    cut(outbox.folder / f"{short.SOPInstanceUID}.dcm", 32)  # the end record gone: cut short at a record boundary
+    await outbox.start()
+    for future, message in ((futures[0], "failed authentication"), (futures[1], "has no end")):
+        with pytest.raises(UploadRejected) as caught:
+            await asyncio.wait_for(future, 5)
+        assert caught.value.code == "spool_tampered" and message in caught.value.message
+    await asyncio.wait_for(futures[2], 5)
+    assert stow_server.requests == [[str(good.SOPInstanceUID)]]  # nothing else went out, not even once
+    for ds in (changed, short):
+        reason = json.loads((outbox.rejected_folder / f"{ds.SOPInstanceUID}.json").read_text())
+        assert reason["error"] == "spool_tampered" and (outbox.rejected_folder / f"{ds.SOPInstanceUID}.dcm").exists()
+
+
+async def test_a_still_sealed_under_a_key_this_edge_lacks_is_kept_never_sent(
+    stow_server: StowServer, thyroid: SyntheticSource, tmp_path: Path
+) -> None:
+    client = StowClient(stow_server.url, stow_server.credential)
+    (ds,) = stills(thyroid, 1)
+    await Outbox(tmp_path / "spool", client, keys=Keyring.generate()).enqueue(ds)  # another key, since lost
+    outbox = Outbox(tmp_path / "spool", client, keys=Keyring.generate(), base_delay=BASE_DELAY)
+    await outbox.start()
+    with pytest.raises(UploadRejected) as caught:
+        await asyncio.wait_for(outbox.acknowledged(str(ds.SOPInstanceUID)), 5)
+    assert caught.value.code == "unknown_spool_key" and stow_server.requests == []
+    await outbox.close()
+    await client.close()
+
+
+async def test_a_still_an_older_version_spooled_in_clear_is_sealed_at_start_then_sent(
+    stow_server: StowServer, thyroid: SyntheticSource, tmp_path: Path, spool_keys: Keyring
+) -> None:
+    (ds,) = stills(thyroid, 1)
+    uid = str(ds.SOPInstanceUID)
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    clear = BytesIO()
+    ds.save_as(clear, enforce_file_format=True)
+    (spool / f"{uid}.dcm").write_bytes(clear.getvalue())
+    offline = StowClient("http://127.0.0.1:9", "x")  # nobody listens: the file stays
+    first = Outbox(spool, offline, keys=spool_keys, base_delay=10.0)
+    await first.start()
+    kept = (spool / f"{uid}.dcm").read_bytes()
+    assert is_sealed(spool / f"{uid}.dcm") and not any(value in kept for value in PATIENT)
+    await first.close()
+    await offline.close()
+    client = StowClient(stow_server.url, stow_server.credential)
+    second = Outbox(spool, client, keys=spool_keys, base_delay=BASE_DELAY)
+    await second.start()
+    assert await asyncio.wait_for(second.acknowledged(uid), 5) == uid
+    assert stow_server.received[uid] == clear.getvalue()
+    await second.close()
+    await client.close()

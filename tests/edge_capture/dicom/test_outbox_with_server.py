@@ -19,6 +19,7 @@ from edge_capture.dicom.outbox import Outbox, UploadRejected
 from edge_capture.dicom.stow import StowClient
 from edge_capture.dicom.ultrasound import build_still
 from edge_capture.frames import SourceFrame
+from edge_capture.sealing.keys import Keyring
 from qc.labels import CaptureLabels
 from signaling_server.app import create_app
 from signaling_server.appkeys import DB
@@ -46,7 +47,8 @@ async def test_a_still_waits_on_disk_through_a_restart_and_lands_once(people: An
 
     # The link is down: nothing listens on this port. The still waits on disk.
     unreachable = StowClient("http://127.0.0.1:9", world.device_a_credential, connect_timeout=0.5)
-    offline = Outbox(spool, unreachable, base_delay=0.05, max_delay=0.2)
+    keys = Keyring.generate()
+    offline = Outbox(spool, unreachable, keys=keys, base_delay=0.05, max_delay=0.2)
     await offline.start()
     await offline.enqueue(ds)
     await eventually(lambda: offline.status.last_error, what="a failed attempt")
@@ -58,7 +60,7 @@ async def test_a_still_waits_on_disk_through_a_restart_and_lands_once(people: An
 
     # The agent restarts with the server reachable: the outbox picks its folder up and uploads it.
     server = StowClient(str(client.make_url("/")), world.device_a_credential)
-    online = Outbox(spool, server, base_delay=0.05, max_delay=0.2)
+    online = Outbox(spool, server, keys=keys, base_delay=0.05, max_delay=0.2)
     await online.start()
     assert await asyncio.wait_for(online.acknowledged(uid), 20) == uid
     assert not (spool / f"{uid}.dcm").exists()
@@ -151,7 +153,8 @@ async def test_stills_upload_over_https_to_a_server_that_speaks_tls(db_url: str,
         ds = _still()
         # An edge that does not trust the certificate cannot upload (and keeps the file).
         untrusting = StowClient(base, world.device_a_credential)
-        outbox = Outbox(tmp_path / "untrusting", untrusting, base_delay=0.05, max_delay=0.2)
+        keys = Keyring.generate()
+        outbox = Outbox(tmp_path / "untrusting", untrusting, keys=keys, base_delay=0.05, max_delay=0.2)
         await outbox.start()
         await outbox.enqueue(ds)
         await eventually(lambda: outbox.status.last_error, what="a refused attempt")
@@ -160,7 +163,7 @@ async def test_stills_upload_over_https_to_a_server_that_speaks_tls(db_url: str,
         await untrusting.close()
         # Given the centre's CA (here the self-signed certificate itself) it uploads over HTTPS.
         trusting = StowClient(base, world.device_a_credential, ssl_context=ssl.create_default_context(cafile=cert))
-        outbox = Outbox(tmp_path / "untrusting", trusting, base_delay=0.05, max_delay=0.2)
+        outbox = Outbox(tmp_path / "untrusting", trusting, keys=keys, base_delay=0.05, max_delay=0.2)
         await outbox.start()
         uid = str(ds.SOPInstanceUID)
         assert await asyncio.wait_for(outbox.acknowledged(uid), 20) == uid

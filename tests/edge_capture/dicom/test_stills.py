@@ -17,6 +17,8 @@ from edge_capture.dicom.stills import CaptureRequest, StillCapture, closest_fram
 from edge_capture.dicom.stow import StowClient
 from edge_capture.errors import BadCaptureRequest, CaptureError, DicomBuildError, InvalidLabels, NoFrame
 from edge_capture.ring import FrameRing
+from edge_capture.sealing.keys import Keyring
+from edge_capture.sealing.sealed import read_sealed
 from edge_capture.sources.synthetic import SyntheticSource
 from qc.labels import CaptureLabels
 from qc.regions import distance_mm, regions_from_dataset
@@ -28,9 +30,9 @@ ARROW = Mark("a1", "arrow", ((0.3, 0.3), (0.5, 0.5)), "#ff0000")
 
 
 @pytest.fixture
-async def outbox(stow_server: StowServer, tmp_path: Path) -> AsyncIterator[Outbox]:
+async def outbox(stow_server: StowServer, tmp_path: Path, spool_keys: Keyring) -> AsyncIterator[Outbox]:
     client = StowClient(stow_server.url, stow_server.credential)
-    outbox = Outbox(tmp_path / "spool", client, base_delay=0.01, max_delay=0.05)
+    outbox = Outbox(tmp_path / "spool", client, keys=spool_keys, base_delay=0.01, max_delay=0.05)
     yield outbox
     await outbox.close()
     await client.close()
@@ -49,7 +51,10 @@ def capture(ring: FrameRing, outbox: Outbox, source: SyntheticSource, **options:
 
 
 def spool(outbox: Outbox, uid: str) -> Path:
-    return outbox.folder / f"{uid}.dcm"
+    """The spooled file's plaintext, as a file of its own beside the spool (the spool itself is sealed)."""
+    plain = outbox.folder.parent / f"{uid}.opened.dcm"
+    plain.write_bytes(read_sealed(outbox.folder / f"{uid}.dcm", outbox.keys))
+    return plain
 
 
 async def test_still_of_the_frame_the_expert_saw_with_its_marks(

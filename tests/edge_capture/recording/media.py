@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
 import av
 import numpy as np
 
+from edge_capture.sealing.keys import Keyring
+from edge_capture.sealing.sealed import read_sealed
 from edge_capture.sources.base import Pacer
 from tests.waiting import wait_until
 
@@ -56,9 +59,11 @@ class Decoded:
     audio: np.ndarray  # mono float samples at 48 kHz (empty without a voice track)
 
 
-def decode(path: Path) -> Decoded:
-    """Every picture's pts, the keyframes and the voice of an MP4 (raises if any of it does not decode)."""
-    with av.open(str(path)) as container:
+def decode(path: Path, keys: Keyring | None = None) -> Decoded:
+    """Every picture's pts, the keyframes and the voice of an MP4 (raises if any of it does not decode); a sealed
+    file (the edge's spool) is opened with ``keys``."""
+    data = read_sealed(path, keys) if keys is not None else path.read_bytes()
+    with av.open(io.BytesIO(data), "r") as container:
         stream = container.streams.video[0]
         width, height = stream.codec_context.width, stream.codec_context.height
         pts, keys = [], []
@@ -68,7 +73,7 @@ def decode(path: Path) -> Decoded:
             if frame.key_frame:
                 keys.append(pts[-1])
     audio = np.zeros(0, np.float32)
-    with av.open(str(path)) as container:
+    with av.open(io.BytesIO(data), "r") as container:
         if container.streams.audio:
             chunks = [f.to_ndarray()[0] for f in container.decode(audio=0)]
             audio = np.concatenate(chunks) if chunks else audio

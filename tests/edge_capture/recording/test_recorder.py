@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import stat
 import threading
 import time
 from collections.abc import Iterator
@@ -17,10 +18,17 @@ from edge_capture.frames import SourceFrame
 from edge_capture.recording.mp4 import VideoSettings
 from edge_capture.recording.recorder import Recorder, RecorderSettings, Segment
 from edge_capture.ring import FrameRing, RingReader
+from edge_capture.sealing.keys import Keyring
+from edge_capture.sealing.sealed import is_sealed, read_sealed
 from recordings import timeline as tl
 from tests.edge_capture.recording.media import PatternCard, decode, peak_frequency, tone, wait_until
 
 SETTINGS = RecorderSettings(video=VideoSettings(preset="ultrafast"), fps=30.0)
+KEYS = Keyring.generate()
+
+
+def timeline_of(path: Path) -> tl.Timeline:
+    return tl.decode_timeline(read_sealed(path, KEYS))
 
 
 @contextmanager
@@ -51,7 +59,7 @@ def on_the_capture_clock(ring: FrameRing, header: tl.Header, count: int) -> list
 def test_a_recording_is_a_playable_mp4_on_the_capture_clock_with_voice_and_events(tmp_path: Path) -> None:
     told: list[Segment] = []
     with capturing(PatternCard(640, 360)) as (ring, capture):
-        recorder = Recorder(ring, tmp_path, "c1", SETTINGS, on_segment=told.append)
+        recorder = Recorder(ring, tmp_path, "c1", SETTINGS, on_segment=told.append, keys=KEYS)
         recorder.start()
         assert wait_until(lambda: recorder.frames_written > 0)
         start_ns = time.monotonic_ns()
@@ -68,12 +76,12 @@ def test_a_recording_is_a_playable_mp4_on_the_capture_clock_with_voice_and_event
 
     assert not stats.running and stats.frames_dropped == 0 and stats.segments == 1 and stats.events == 2
     assert [s.closed for s in told] == [False, True] and told[1].frames == stats.frames_written
-    decoded = decode(tmp_path / "media.mp4")
+    decoded = decode(tmp_path / "media.mp4", KEYS)
     assert (decoded.width, decoded.height) == (640, 360)
     pts = decoded.video_pts
     assert pts[0] == 0 and all(b > a for a, b in itertools.pairwise(pts))
     assert len(pts) == stats.frames_written and len(pts) <= captured
-    timeline = tl.decode_timeline((tmp_path / "timeline.jsonl").read_bytes())
+    timeline = timeline_of(tmp_path / "timeline.jsonl")
     # Every frame the card gave while recording, each at its capture time (a busy machine makes the card late,
     # which shows as longer frames, never as frames missing or moved).
     assert pts == pytest.approx(on_the_capture_clock(ring, timeline.header, len(pts)), abs=1.5 / 90_000)
@@ -106,7 +114,7 @@ class StuckRecorder(Recorder):
 async def test_a_recorder_that_falls_behind_drops_frames_and_never_holds_anyone_up(tmp_path: Path) -> None:
     settings = RecorderSettings(video=VideoSettings(preset="ultrafast"), fps=30.0, max_lag_seconds=0.3)
     with capturing(PatternCard(320, 240)) as (ring, capture):
-        recorder = StuckRecorder(ring, tmp_path, "c2", settings)
+        recorder = StuckRecorder(ring, tmp_path, "c2", settings, keys=KEYS)
         recorder.start()
         assert await asyncio.to_thread(recorder.stuck.wait, 60)
         stuck_at = ring.latest()
@@ -123,11 +131,11 @@ async def test_a_recorder_that_falls_behind_drops_frames_and_never_holds_anyone_
         stats = await asyncio.to_thread(recorder.stop)
     # The recorder skipped what it could no longer reach within its lag, and counted it.
     assert stats.frames_dropped > 10 and stats.frames_written >= 15
-    decoded = decode(tmp_path / "media.mp4")
+    decoded = decode(tmp_path / "media.mp4", KEYS)
     assert len(decoded.video_pts) == stats.frames_written
     # Still on the capture clock: the frames skipped are gaps in time, not a faster film. Every picture sits at its
     # own frame's capture time, and the gap is there.
-    timeline = tl.decode_timeline((tmp_path / "timeline.jsonl").read_bytes())
+    timeline = timeline_of(tmp_path / "timeline.jsonl")
     origin = first_frame(ring, timeline.header)
     times = {(f.monotonic_ns - origin.monotonic_ns) * 90_000 // 1_000_000_000 for f in ring.since(60)}
     assert all(round(t * 90_000) in times for t in decoded.video_pts)
@@ -139,7 +147,7 @@ def test_segments_roll_over_at_the_size_cap_and_when_the_picture_changes(tmp_pat
     settings = RecorderSettings(video=VideoSettings(preset="ultrafast", keyframe_seconds=0.5, x264_params=""), fps=30.0,
                                 max_segment_bytes=20_000, audio=False)
     with capturing(PatternCard(320, 240, resize_at=45)) as (ring, _capture):
-        recorder = Recorder(ring, tmp_path, "c3", settings, first_segment=2)  # after two earlier runs
+        recorder = Recorder(ring, tmp_path, "c3", settings, first_segment=2, keys=KEYS)  # after two earlier runs
         recorder.start()
         assert wait_until(lambda: recorder.frames_written > 75, timeout=60)
         stats = recorder.stop()
@@ -148,8 +156,8 @@ def test_segments_roll_over_at_the_size_cap_and_when_the_picture_changes(tmp_pat
     assert "media.mp4" not in names and "media.2.mp4" in names and "timeline.2.jsonl" in names
     sizes, frames = set(), 0
     for number in range(2, 2 + stats.segments):
-        decoded = decode(tmp_path / f"media.{number}.mp4")
-        header = tl.decode_timeline((tmp_path / f"timeline.{number}.jsonl").read_bytes()).header
+        decoded = decode(tmp_path / f"media.{number}.mp4", KEYS)
+        header = timeline_of(tmp_path / f"timeline.{number}.jsonl").header
         assert header.segment == number and (header.width, header.height) == (decoded.width, decoded.height)
         assert decoded.video_pts[0] == 0
         sizes.add((decoded.width, decoded.height))
@@ -159,9 +167,32 @@ def test_segments_roll_over_at_the_size_cap_and_when_the_picture_changes(tmp_pat
 
 def test_stop_before_any_frame_and_twice_is_harmless(tmp_path: Path) -> None:
     ring = FrameRing()
-    recorder = Recorder(ring, tmp_path, "c4", SETTINGS)
+    recorder = Recorder(ring, tmp_path, "c4", SETTINGS, keys=KEYS)
     recorder.add_event(tl.State(0, "live"))
     recorder.start()
     assert recorder.stop(timeout=5).frames_written == 0
     assert recorder.stop(timeout=5).running is False
     assert list(tmp_path.iterdir()) == []
+
+
+def test_what_the_recorder_writes_is_sealed_on_disk_and_private(tmp_path: Path) -> None:
+    """A thief of the clinic PC's disk finds no MP4 and no chat line: both files are sealed as they are written,
+    0600 in a 0700 folder; opened with the key, they are the playable MP4 and the timeline."""
+    folder = tmp_path / "recordings" / "c5"
+    with capturing(PatternCard(320, 240)) as (ring, _capture):
+        recorder = Recorder(ring, folder, "c5", SETTINGS, keys=KEYS)
+        recorder.start()
+        recorder.add_event(tl.Chat(0, "the patient Zhang San, nodule left lobe", "Expert", "expert", "u1"))
+        assert wait_until(lambda: recorder.frames_written > 40 and recorder.events == 1, 60)
+        recorder.stop()
+    media, timeline = (folder / "media.mp4").read_bytes(), (folder / "timeline.jsonl").read_bytes()
+    assert is_sealed(folder / "media.mp4") and is_sealed(folder / "timeline.jsonl")
+    assert b"ftyp" not in media and b"moof" not in media and b"avc1" not in media
+    assert b"Zhang San" not in timeline and b"consultation_id" not in timeline
+    assert {p.name: stat.S_IMODE(p.stat().st_mode) for p in folder.iterdir()} == {
+        "media.mp4": 0o600, "timeline.jsonl": 0o600
+    }
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    plain = read_sealed(folder / "media.mp4", KEYS)
+    assert plain[4:8] == b"ftyp" and len(decode(folder / "media.mp4", KEYS).video_pts) > 40
+    assert timeline_of(folder / "timeline.jsonl").events[0].text.startswith("the patient")  # type: ignore[union-attr]
