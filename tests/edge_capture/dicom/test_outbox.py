@@ -227,11 +227,13 @@ async def test_per_instance_failures_retry_or_reject_by_reason(
 
 
 async def test_a_file_the_server_keeps_failing_to_process_is_rejected_not_retried_for_ever(
-    stow_server: StowServer, tmp_path: Path, thyroid: SyntheticSource
+    stow_server: StowServer, tmp_path: Path, thyroid: SyntheticSource, spool_keys: Keyring
 ) -> None:
     stow_server.script = ["409-processing", "409-processing", "ok"] + ["409-processing"] * 10
     client = StowClient(stow_server.url, stow_server.credential)
-    outbox = Outbox(tmp_path, client, base_delay=BASE_DELAY, max_delay=MAX_DELAY, processing_failure_limit=3)
+    outbox = Outbox(
+        tmp_path, client, keys=spool_keys, base_delay=BASE_DELAY, max_delay=MAX_DELAY, processing_failure_limit=3
+    )
     try:
         await outbox.start()
         passing, failing = stills(thyroid, 2)

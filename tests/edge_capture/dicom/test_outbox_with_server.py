@@ -90,7 +90,7 @@ async def test_a_still_the_server_cannot_read_is_rejected_once_not_retried_for_e
     (spool / f"{uid}.dcm").write_bytes(with_transfer_syntax(raw, "1.2.840.10008.1.2.4"))  # as a crash left it
     before = await snapshot(client.app)
     server = StowClient(str(client.make_url("/")), world.device_a_credential)
-    outbox = Outbox(spool, server, base_delay=0.05, max_delay=0.2)
+    outbox = Outbox(spool, server, keys=Keyring.generate(), base_delay=0.05, max_delay=0.2)  # seals it at start
     await outbox.start()
     try:
         with pytest.raises(UploadRejected) as caught:

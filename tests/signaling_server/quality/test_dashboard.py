@@ -132,7 +132,8 @@ async def test_the_dashboard_asks_the_same_few_queries_for_any_number_of_session
     statements: list[str] = []
 
     def counted(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
-        statements.append(statement)
+        if "audit_events" not in statement and "advisory" not in statement:  # the audit row: a fixed cost per request
+            statements.append(statement)
 
     async def add_sessions(count: int, reviewed: bool) -> None:
         async with app[DB]() as db:
