@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
 
 from aiohttp import web
 
@@ -12,8 +13,9 @@ from expert_console import STATIC_DIR
 from qc.score import parse_weights
 from recordings.errors import RecordingsError
 from signaling_server import errors
+from signaling_server.access import routes as access_routes
 from signaling_server.api import admin_routes, consultation_routes
-from signaling_server.appkeys import DB, ENGINE, QC_WEIGHTS, SETTINGS
+from signaling_server.appkeys import CLOCK, DB, ENGINE, QC_WEIGHTS, SETTINGS
 from signaling_server.auth import routes as auth_routes
 from signaling_server.db.engine import make_engine, make_sessionmaker
 from signaling_server.db.migrate import upgrade
@@ -101,6 +103,10 @@ async def _close_sockets(app: web.Application) -> None:
     await app[ROOMS].close_all()
 
 
+def _wall_clock() -> datetime:
+    return datetime.now(UTC)
+
+
 async def _index(request: web.Request) -> web.FileResponse:
     return web.FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})
 
@@ -109,6 +115,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     settings = settings or Settings.from_env()
     app = web.Application(middlewares=[error_middleware], client_max_size=settings.max_body_bytes)
     app[SETTINGS] = settings
+    app[CLOCK] = _wall_clock  # a test sets its own before the app starts
     app[TARGETS] = Targets.from_json(settings.turnaround_json)
     app[QC_WEIGHTS] = parse_weights(settings.qc_weights)  # a bad TELEUS_QC_WEIGHTS stops the server here
     app.cleanup_ctx.append(_database)
@@ -128,6 +135,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app.add_routes(reading_routes.routes)
     app.add_routes(dicomweb.routes)
     app.add_routes(patient_routes.routes)
+    app.add_routes(access_routes.routes)
     app.add_routes(finding_routes.routes)
     app.add_routes(report_routes.routes)
     app.add_routes(report_peer_routes.routes)

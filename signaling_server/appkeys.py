@@ -1,4 +1,4 @@
-"""The server's core shared state, declared once as typed AppKeys: settings, the database, the QC weights.
+"""The server's core shared state, declared once as typed AppKeys: settings, the database, the QC weights, the clock.
 
 A feature's own resource (the rooms, the DICOM blob store, the forwarder, the offline QC scorer…) has its key
 declared once beside its class, in the feature's module (e.g. signaling_server/signaling/rooms.py `ROOMS`), so the
@@ -6,6 +6,9 @@ core never imports a feature, not even for a type; the app factory (app.py) is t
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
 
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -16,3 +19,5 @@ SETTINGS = web.AppKey("settings", Settings)
 ENGINE = web.AppKey("engine", AsyncEngine)
 DB = web.AppKey("db", async_sessionmaker[AsyncSession])
 QC_WEIGHTS: web.AppKey[dict[str, float]] = web.AppKey("qc_weights")  # TELEUS_QC_WEIGHTS, checked at start
+# What time it is for access decisions (a grant's validity): the app factory sets the wall clock, a test its own.
+CLOCK: web.AppKey[Callable[[], datetime]] = web.AppKey("clock")

@@ -33,7 +33,8 @@
     │   ├── NotReviewable            not_reviewable       409  (not a final CR/DX/CT report)
     │   ├── AlreadyReviewed          already_reviewed     409  (one peer review per reviewer and report)
     │   ├── RecordingNotComplete     recording_not_complete 409
-    │   └── ExportBusy               export_busy          409
+    │   ├── ExportBusy               export_busy          409
+    │   └── KeptApart                kept_apart           409  (a registrar decided two identities are two people)
     ├── TooLarge                     too_large            413
     ├── UnsupportedMediaType         unsupported_media_type 415
     └── NotRenderable                not_renderable       422
@@ -246,6 +247,12 @@ class ExportBusy(Conflict):
     """A teaching export asked while another runs: the server makes one at a time."""
 
     code = "export_busy"
+
+
+class KeptApart(Conflict):
+    """A registrar rejected this pair of identities (or unlinked them): they are never linked again."""
+
+    code = "kept_apart"
 
 
 def from_recordings(exc: RecordingsError) -> TeleusError:

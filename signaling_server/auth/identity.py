@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import hmac
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from aiohttp import web
 
 from signaling_server import errors
-from signaling_server.appkeys import DB
+from signaling_server.appkeys import CLOCK, DB
 from signaling_server.auth import secrets
 from signaling_server.db.models import ApiToken, Device, User, WebSession
 
@@ -17,7 +17,7 @@ COOKIE = "teleus_session"
 CSRF_HEADER = "X-CSRF-Token"
 _SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
-ROLES = ("sonographer", "expert", "trainer", "admin")
+ROLES = ("sonographer", "expert", "trainer", "admin", "registrar")
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,7 @@ class Caller:
     device: Device | None = None
     csrf_token: str | None = None
     session_id: str | None = None
+    at: datetime = field(default_factory=lambda: datetime.now(UTC))  # the request's moment, by the app's clock
 
     @property
     def role(self) -> str:
@@ -55,6 +56,9 @@ async def caller(request: web.Request) -> Caller:
     found = request.get(_CALLER)
     if found is None:
         found = await _resolve(request)
+        clock = request.app.get(CLOCK)
+        if clock is not None:
+            found = replace(found, at=clock())
         request[_CALLER] = found
     return found
 
