@@ -120,7 +120,9 @@ async def _view(db: AsyncSession, consultation: Consultation) -> ConsultationVie
     return ConsultationView(consultation, site, requester, expert)
 
 
-async def _compare_and_set(db: AsyncSession, consultation: Consultation, new: ConsultationState, **values: Any) -> None:
+async def _compare_and_set(
+    db: AsyncSession, consultation: Consultation, new: ConsultationState, at: datetime | None = None, **values: Any
+) -> None:
     """Persist a transition only if nobody moved the consultation meanwhile (portable optimistic lock)."""
     old = transition(consultation, new, now(), db.add)  # its event is written only if the update below wins
     with db.no_autoflush:  # the guarded UPDATE must see the row as it is, not our pending change
@@ -141,7 +143,7 @@ async def _compare_and_set(db: AsyncSession, consultation: Consultation, new: Co
     for key, value in values.items():
         setattr(consultation, key, value)
     if new in (ConsultationState.ENDED, ConsultationState.CANCELLED):
-        await grants.close_for_consultation(db, consultation.id, now())
+        await grants.close_for_consultation(db, consultation.id, at or now())  # `at`: the access clock
     await db.commit()
 
 
@@ -151,7 +153,7 @@ async def end(db: AsyncSession, caller: Caller, consultation_id: str) -> Consult
     c = view.consultation
     if user.id not in (c.expert_id, c.requested_by_id):
         raise errors.NotParticipant("only the consultation's expert or sonographer ends it")
-    await _compare_and_set(db, c, ConsultationState.ENDED)
+    await _compare_and_set(db, c, ConsultationState.ENDED, caller.at)
     return await _view(db, c)
 
 
@@ -160,7 +162,7 @@ async def cancel(db: AsyncSession, caller: Caller, consultation_id: str) -> Cons
     user = caller.require_user()
     if user.id != view.consultation.requested_by_id and user.role != "admin":
         raise errors.NotParticipant("only the requesting sonographer or an admin cancels")
-    await _compare_and_set(db, view.consultation, ConsultationState.CANCELLED)
+    await _compare_and_set(db, view.consultation, ConsultationState.CANCELLED, caller.at)
     return await _view(db, view.consultation)
 
 
@@ -194,7 +196,7 @@ async def admit(db: AsyncSession, caller: Caller, consultation_id: str, observe:
             try:
                 await _compare_and_set(db, consultation, ConsultationState.LIVE, expert_id=user.id)
                 await grants.open_for_consultation(
-                    db, consultation, user.id, by=user.id, at=now(), reason="took the consultation"
+                    db, consultation, user.id, by=user.id, at=caller.at, reason="took the consultation"
                 )
                 await db.commit()
                 return "expert", await _view(db, consultation)
@@ -220,7 +222,7 @@ async def invite(db: AsyncSession, caller: Caller, consultation_id: str, user_id
     guest = await db.get(User, user_id)
     if guest is None or not guest.active or guest.role not in INVITABLE_ROLES:
         raise errors.InvalidRequest(f"user_id: no active {', '.join(INVITABLE_ROLES)} with this id")
-    grant = await grants.open_for_consultation(db, c, guest.id, by=user.id, at=now(), reason="invited to observe")
+    grant = await grants.open_for_consultation(db, c, guest.id, by=user.id, at=caller.at, reason="invited to observe")
     await db.commit()
     return grant.id
 

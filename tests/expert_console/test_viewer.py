@@ -132,7 +132,7 @@ async def stow(running: Server, objects: list[bytes], credential: str) -> None:
 
 
 async def study_id(running: Server, study_uid: str) -> str:
-    api = await running.api("admin")
+    api = await running.api("expert")
     status, queue = await api.get("/api/v1/studies")
     assert status == 200, queue
     return next(s["id"] for s in queue["studies"] if s["study_uid"] == study_uid)
