@@ -21,7 +21,7 @@ export class ApiError extends Error {
 }
 
 /**
- * @typedef {{id: string, username: string, name: string, role: "sonographer"|"expert"|"trainer"|"admin",
+ * @typedef {{id: string, username: string, name: string, role: "sonographer"|"expert"|"trainer"|"admin"|"registrar",
  *   site_id: string|null}} User
  * @typedef {{id: string, role: string, name: string, user_id: string|null, device_id: string|null}} Peer
  * @typedef {{id: string, state: string, exam_type: string, site: {id: string, code: string, name: string},

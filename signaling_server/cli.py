@@ -104,6 +104,25 @@ async def _user_add(ctx: Any) -> str:
     return f"user {user.username} ({user.role}, {user.id})"
 
 
+async def _user_assign(ctx: Any) -> str:
+    from datetime import UTC, datetime
+
+    from sqlalchemy import select
+
+    from signaling_server import admin, errors
+    from signaling_server.access import assignments
+    from signaling_server.db.models import User
+
+    db, args = ctx
+    site = await admin.find_site(db, args.site)
+    user = (await db.scalars(select(User).where(User.username == args.username))).first()
+    if user is None:
+        raise errors.NotFound(f"no user {args.username!r}")
+    made = await assignments.assign(db, user.id, site.id, by=None, at=datetime.now(UTC))
+    await db.commit()
+    return f"user {user.username} {'now serves' if made else 'already serves'} site {site.code}"
+
+
 async def _device_add(ctx: Any) -> str:
     from signaling_server import admin
 
@@ -217,11 +236,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = user.add_parser("add")
     p.add_argument("username")
     p.add_argument("--name")
-    p.add_argument("--role", required=True, choices=["sonographer", "expert", "trainer", "admin"])
+    p.add_argument("--role", required=True, choices=["sonographer", "expert", "trainer", "admin", "registrar"])
     p.add_argument("--site", help="site code (sonographers)")
     p.add_argument("--password", required=True)
     _db_options(p)
     p.set_defaults(func=_with_db(_user_add))
+
+    p = user.add_parser("assign", help="the user (expert, admin, registrar) serves the site: sees its patients")
+    p.add_argument("username")
+    p.add_argument("--site", required=True, help="site code")
+    _db_options(p)
+    p.set_defaults(func=_with_db(_user_assign))
 
     device = sub.add_parser("device", help="edge devices").add_subparsers(dest="action", required=True)
     p = device.add_parser("add")

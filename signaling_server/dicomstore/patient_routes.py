@@ -126,6 +126,7 @@ async def _match_json(db: AsyncSession, match: PatientMatch) -> dict[str, Any]:
 @routes.get("/api/v1/patients/{id}")
 async def read(request: web.Request) -> web.Response:
     who = await caller(request)
+    who.require_user()  # a device reads no patient
     async with request.app[DB]() as db:
         scope = await policy.scope_of(db, who)
         patient = await identity.live_patient(db, request.match_info["id"])
@@ -139,6 +140,7 @@ async def read(request: web.Request) -> web.Response:
 async def studies(request: web.Request) -> web.Response:
     """The identity's studies the caller sees in full, from every site, newest first."""
     who = await caller(request)
+    who.require_user()  # a device reads no patient
     async with request.app[DB]() as db:
         scope = await policy.scope_of(db, who)
         patient = await identity.live_patient(db, request.match_info["id"])

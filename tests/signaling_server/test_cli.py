@@ -42,3 +42,16 @@ def test_no_module_of_the_server_imports_the_edge() -> None:
                 names = [node.module]
             importing += [f"{path.relative_to(root)}: {n}" for n in names if n.split(".")[0] == "edge_capture"]
     assert importing == []
+
+
+def test_an_operator_assigns_an_expert_to_the_sites_they_serve(tmp_path: Path) -> None:
+    folder = ("--data-dir", str(tmp_path))
+    assert run(TELEUS, "site", "add", "north", "North Centre", *folder).returncode == 0
+    made = run(TELEUS, "user", "add", "wang", "--role", "expert", "--password", "p" * 12, *folder)
+    assert made.returncode == 0, made.stderr
+    assigned = run(TELEUS, "user", "assign", "wang", "--site", "north", *folder)
+    assert assigned.returncode == 0 and "wang now serves site north" in assigned.stdout, assigned.stderr
+    again = run(TELEUS, "user", "assign", "wang", "--site", "north", *folder)
+    assert "already serves" in again.stdout
+    refused = run(TELEUS, "user", "assign", "nobody", "--site", "north", *folder)
+    assert refused.returncode != 0 and "no user 'nobody'" in refused.stderr
