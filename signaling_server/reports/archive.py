@@ -28,7 +28,11 @@ async def study_header(db: AsyncSession, study: Study) -> sr.StudyHeader:
         )
     )
     patient = await db.get(Patient, study.patient_id) if sent is None and study.patient_id else None
-    birth_date, sex = (sent.birth_date, sent.sex) if sent else (patient.birth_date, patient.sex) if patient else ("", "")
+    birth_date, sex = ("", "")
+    if sent is not None:
+        birth_date, sex = sent.birth_date, sent.sex
+    elif patient is not None:
+        birth_date, sex = patient.birth_date, patient.sex
     return sr.StudyHeader(
         patient_name=study.patient_name,
         patient_id=study.local_patient_id,

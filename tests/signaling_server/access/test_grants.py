@@ -130,9 +130,9 @@ async def test_grants_are_checked_and_made_by_registrars_and_admins_only(distric
 
 
 async def test_a_consultation_grants_its_expert_the_patients_studies_while_it_lasts(district: District) -> None:
-    at_b = await district.store(image(patient_id="R-1", name="张^三", birth_date="19700501", other_ids=((ISSUER, "42"),)),
-                                site="b")  # fmt: skip
-    at_a = await district.store(image(patient_id="P-0001", name="张^三", birth_date="19700501", other_ids=((ISSUER, "42"),)))
+    person = {"name": "张^三", "birth_date": "19700501", "other_ids": ((ISSUER, "42"),)}
+    at_b = await district.store(image(patient_id="R-1", **person), site="b")  # type: ignore[arg-type]
+    at_a = await district.store(image(patient_id="P-0001", **person))  # type: ignore[arg-type]
     assert at_a.patient_id == at_b.patient_id  # one person, linked automatically; A still sees nothing of B
     expert_id = await district.new_user("north_expert", "expert")
     status, _ = await (await district.api("admin")).post(f"/api/v1/users/{expert_id}/sites",

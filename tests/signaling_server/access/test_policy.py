@@ -4,7 +4,6 @@ data unless granted, admins administer without browsing patients, devices read o
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
 from tests.conftest import THYROID_REQUEST, Api
 from tests.signaling_server.dicomstore.objects import image

@@ -71,7 +71,8 @@ async def test_a_site_cannot_pull_another_sites_patient_into_its_view(server: Ru
     async with server.app[DB]() as db:
         ours = await db.scalar(select(Study).where(Study.site_id == server.world.site_a))
         assert ours is not None
-        b_rows = list(await db.scalars(select(PatientIdentifier).where(PatientIdentifier.patient_id == theirs.patient_id)))
+        query = select(PatientIdentifier).where(PatientIdentifier.patient_id == theirs.patient_id)
+        b_rows = list(await db.scalars(query))
     assert ours.patient_id != theirs.patient_id  # not joined, not merged
     assert {r.site_id for r in b_rows} == {server.world.site_b}
 
@@ -178,7 +179,8 @@ async def test_a_rejected_match_keeps_the_two_apart_for_good(server: Running) ->
     _, data = await registrar.get("/api/v1/patient-matches")
     [match] = data["matches"]
     status, rejected = await registrar.post(f"/api/v1/patient-matches/{match['id']}/reject")
-    assert status == 200 and rejected["state"] == "rejected" and rejected["decided_by"] == server.world.users["registrar"]
+    assert status == 200 and rejected["state"] == "rejected"
+    assert rejected["decided_by"] == server.world.users["registrar"]
     status, error = await registrar.post(f"/api/v1/patient-matches/{match['id']}/confirm")
     assert (status, error["error"]) == (409, "invalid_transition")
     status, error = await registrar.post(f"/api/v1/patients/{one.patient_id}/link", {"patient_id": two.patient_id})
