@@ -115,8 +115,10 @@ async def create(
         raise errors.InvalidRequest("grantee: no such user")
     if grantee_site_id is not None and await db.get(Site, grantee_site_id) is None:
         raise errors.InvalidRequest("grantee: no such site")
-    if valid_until is None and kind != "consultation":
-        raise errors.InvalidRequest("valid_until: say until when the grant holds")
+    if valid_until is None and (kind != "consultation" or not any(k == "consultation" for k, _ in objects)):
+        raise errors.InvalidRequest(
+            "valid_until: say until when the grant holds (only a consultation's grant runs until it closes)"
+        )
     if valid_until is not None and valid_until <= valid_from:
         raise errors.InvalidRequest("valid_until must be after valid_from")
     if not objects or len(objects) > MAX_OBJECTS:

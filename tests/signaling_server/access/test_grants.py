@@ -122,6 +122,7 @@ async def test_grants_are_checked_and_made_by_registrars_and_admins_only(distric
         ({"objects": []}, "name 1 to"),
         ({"grantee": {"user_id": "nobody"}}, "no such user"),
         ({"grantee": {}}, "one grantee"),
+        ({"kind": "consultation", "valid_until": None}, "until when"),  # open-ended only naming a consultation
     ):
         status, error = await grant(district, {**good, **change})
         assert (status, error["error"]) == (400, "invalid_request") and words in error["message"], (change, error)
