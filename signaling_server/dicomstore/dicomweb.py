@@ -2,8 +2,9 @@
 
 Callers authenticate like everywhere else (cookie + CSRF, `tok_` or `dev_` bearer). Devices only store; a
 reader sees the studies the access policy gives them in full (signaling_server/access/policy.py: their own site,
-the sites they serve, what their grants open). De-identified sight (trainers) does not reach DICOMweb: those
-readers get images through the de-identifying teaching endpoint.
+the sites they serve, what their grants open). De-identified sight (trainers) reaches only what carries no patient
+attributes: the series and instance searches of a study (UIDs, modality, numbers) and rendered frames; never the
+study search, the objects or their metadata (the de-identified object: /api/v1/teaching/instances/{uid}).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from aiohttp import web
 
 from signaling_server import errors
 from signaling_server.access import policy
+from signaling_server.access.policy import Sight
 from signaling_server.appkeys import DB, SETTINGS
 from signaling_server.auth.identity import Caller, caller
 from signaling_server.consultations import captures
@@ -99,7 +101,8 @@ async def search_series(request: web.Request) -> web.Response:
     wado.check_json_accept(request.headers.get("Accept", ""))
     q = qido.parse_query(request.query, qido.SERIES_KEYS)
     async with request.app[DB]() as db:
-        study = await qido.visible_study(db, request.match_info["study"], await policy.scope_of(db, who))
+        scope = await policy.scope_of(db, who)
+        study = await qido.visible_study(db, request.match_info["study"], scope, Sight.DEIDENTIFIED)
         found = await qido.search_series(db, study, q, base_url(request))
     return _json(found, warning=_ignored(q))
 
@@ -112,7 +115,8 @@ async def search_instances(request: web.Request) -> web.Response:
     series_uid = request.match_info.get("series")
     q = qido.parse_query(request.query, qido.INSTANCE_KEYS if series_uid is None else qido.INSTANCE_KEYS - {"Modality"})
     async with request.app[DB]() as db:
-        study = await qido.visible_study(db, request.match_info["study"], await policy.scope_of(db, who))
+        scope = await policy.scope_of(db, who)
+        study = await qido.visible_study(db, request.match_info["study"], scope, Sight.DEIDENTIFIED)
         series = await qido.study_series(db, study, series_uid) if series_uid else None
         found = await qido.search_instances(db, study, series, q, base_url(request))
     return _json(found, warning=_ignored(q))
@@ -121,12 +125,12 @@ async def search_instances(request: web.Request) -> web.Response:
 # --- WADO-RS ----------------------------------------------------------------------------------------------------
 
 
-async def _rows(request: web.Request) -> list[tuple[Instance, Series]]:
-    """The instances a WADO-RS path names (study, series or instance) that the caller may see."""
+async def _rows(request: web.Request, least: Sight = Sight.FULL) -> list[tuple[Instance, Series]]:
+    """The instances a WADO-RS path names (study, series or instance) that the caller sees with `least` sight."""
     who = reader(await caller(request))
     match = request.match_info
     async with request.app[DB]() as db:
-        study = await qido.visible_study(db, match["study"], await policy.scope_of(db, who))
+        study = await qido.visible_study(db, match["study"], await policy.scope_of(db, who), least)
         series = await qido.study_series(db, study, match["series"]) if "series" in match else None
         return await qido.instances_of(db, study, series, match.get("instance"))
 
@@ -152,5 +156,5 @@ async def retrieve_metadata(request: web.Request) -> web.Response:
 @routes.get(_INSTANCE + "/frames/{frame}/rendered")
 async def retrieve_rendered(request: web.Request) -> web.Response:
     frame = wado.frame_number(request.match_info["frame"]) if "frame" in request.match_info else None
-    (instance, _), *_ = await _rows(request)
+    (instance, _), *_ = await _rows(request, Sight.DEIDENTIFIED)  # pixels only, no patient attributes
     return await wado.rendered(request, request.app[BLOBS], instance, frame)

@@ -94,10 +94,10 @@ def _count(params: Mapping[str, str], name: str, default: int, low: int, high: i
 # --- lookups shared with WADO-RS ------------------------------------------------------------------------------
 
 
-async def visible_study(db: AsyncSession, study_uid: str, scope: Scope) -> Study:
-    """The study with images, if the reader sees it in full (access policy); else NotFound."""
+async def visible_study(db: AsyncSession, study_uid: str, scope: Scope, least: Sight = Sight.FULL) -> Study:
+    """The study with images, if the reader sees it with at least `least` sight (access policy); else NotFound."""
     study = await db.scalar(select(Study).where(Study.study_uid == study_uid))
-    if study is None or study.instance_count == 0 or policy.study_sight(scope, study) < Sight.FULL:
+    if study is None or study.instance_count == 0 or policy.study_sight(scope, study) < least:
         raise errors.NotFound(f"no study {study_uid}")
     return study
 

@@ -42,6 +42,7 @@ def recording_json(view: RecordingView) -> dict[str, Any]:
     return {
         "id": r.id,
         "consultation_id": r.consultation_id,
+        "study_uid": c.study_uid,  # the session's stills (a trainer may not read the consultation itself)
         "exam_type": c.exam_type,
         "state": r.state,
         "site": {"id": view.site.id, "code": view.site.code, "name": view.site.name},

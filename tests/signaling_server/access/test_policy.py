@@ -78,10 +78,19 @@ async def test_a_trainer_sees_de_identified_data_unless_granted(district: Distri
     assert status == 200 and page["patient"]["name"] == "" and page["priors"] == []
     assert "Wang" not in str(queue) + str(page) and "N-3" not in str(queue) + str(page)
     assert (await trainer.get(f"/api/v1/patients/{stored.patient_id}"))[0] == 404
-    async with trainer.session.get(f"{trainer.base}/dicomweb/studies/{stored.study_uid}/metadata") as response:
-        assert response.status == 404  # identified DICOM: no
+    for path in ("/metadata", ""):  # the identified objects and their attributes: no
+        async with trainer.session.get(f"{trainer.base}/dicomweb/studies/{stored.study_uid}{path}") as response:
+            assert response.status == 404, path
+    async with trainer.session.get(f"{trainer.base}/dicomweb/studies") as response:
+        assert await response.json(content_type=None) == []
+    instance = f"/dicomweb/studies/{stored.study_uid}/series/{stored.series_uid}/instances/{stored.sop_uid}"
+    async with trainer.session.get(f"{trainer.base}{instance}/rendered") as response:
+        assert response.status == 200 and response.content_type == "image/jpeg"  # pixels, for the review page
+    async with trainer.session.get(f"{trainer.base}/dicomweb/studies/{stored.study_uid}/instances") as response:
+        found = await response.json(content_type=None)
+        assert response.status == 200 and "00100010" not in found[0] and "00100020" not in found[0]
     status, recording = await trainer.get(f"/api/v1/recordings/{rid}")  # a session's recording holds no patient data
-    assert status == 200 and "patient" not in recording
+    assert status == 200 and "patient" not in recording and recording["study_uid"]
     assert (await trainer.get(f"/api/v1/consultations/{cid}"))[0] == 404  # the live view is identified
 
     status, _ = await (await district.api("registrar")).post("/api/v1/grants", {
