@@ -174,7 +174,10 @@ async def submit(db: AsyncSession, caller: Caller, report_id: str, data: Mapping
 
 async def for_report(db: AsyncSession, caller: Caller, report_id: str) -> list[PeerReviewView]:
     caller.require_user(*SUMMARY_ROLES)
-    if await db.get(Report, report_id) is None:
+    report = await db.get(Report, report_id)
+    study = await db.get(Study, report.study_id) if report else None
+    scope = await policy.scope_of(db, caller)
+    if report is None or study is None or policy.report_sight(scope, report, study) < Sight.DEIDENTIFIED:
         raise errors.NotFound("no such report")
     query = select(PeerReview).where(PeerReview.report_id == report_id).order_by(PeerReview.created_at)
     return [await _view(db, r) for r in (await db.scalars(query)).all()]
