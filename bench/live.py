@@ -688,7 +688,9 @@ async def start_teleus(stack: AsyncExitStack, name: str, opts: Options) -> Teleu
                 "must_change_password": False}  # fmt: skip
         if role == "sonographer":
             body["site_id"] = site["id"]
-        await api_post(admin, base, "api/v1/users", body, csrf)
+        user = await api_post(admin, base, "api/v1/users", body, csrf)
+        if role == "expert":  # an expert sees the sites they serve (docs/SECURITY.md §2)
+            await api_post(admin, base, f"api/v1/users/{user['id']}/sites", {"site_id": site["id"]}, csrf)
     device = await api_post(admin, base, "api/v1/devices", {"site_id": site["id"], "name": "bench edge"}, csrf)
     sono = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
     stack.push_async_callback(sono.close)

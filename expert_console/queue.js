@@ -7,7 +7,8 @@
  * @typedef {import("./api.js").Api} Api
  * @typedef {{id: string, code: string, name: string}} Site
  * @typedef {{holder: {id: string, name: string}, expires_at: string}} Lock
- * @typedef {{id: string, study_uid: string, site: Site, patient: {id: string|null, local_id: string, name: string},
+ * @typedef {{id: string, study_uid: string, site: Site,
+ *   patient: {id: string|null, local_id: string, name: string, deidentified?: boolean},
  *   accession: string, modality: string, description: string, study_date?: string, state: string, priority: string,
  *   registered_at: string, examined_at: string|null, due_at: string|null, reported_at?: string|null,
  *   approved_at?: string|null, seconds_left: number|null, overdue: boolean, lock: Lock|null,

@@ -8,8 +8,8 @@
  * @typedef {{id: string, code: string, name: string}} Site
  * @typedef {{id: string, name: string}} Person
  * @typedef {{name: string, offset: number, complete: boolean, size: number|null}} RecordingFile
- * @typedef {{id: string, consultation_id: string, exam_type: string, state: string, site: Site,
- *   sonographer: Person|null, expert: Person|null, started_at: string, ended_at: string|null,
+ * @typedef {{id: string, consultation_id: string, study_uid: string|null, exam_type: string, state: string,
+ *   site: Site, sonographer: Person|null, expert: Person|null, started_at: string, ended_at: string|null,
  *   duration_seconds: number|null, segments: number[], files: RecordingFile[]}} Recording
  * @typedef {{type: string, t: number, [key: string]: any}} TimelineEvent
  * @typedef {{type: "header", consultation_id: string, started_at_ms: number, width: number, height: number,

@@ -15,6 +15,7 @@ from qc.score import parse_weights
 from recordings.errors import RecordingsError
 from recordings.private_files import private_dir
 from signaling_server import caching, errors
+from signaling_server.access import routes as access_routes
 from signaling_server.api import account_routes, admin_routes, consultation_routes
 from signaling_server.appkeys import CLOCK, DB, ENGINE, QC_WEIGHTS, SETTINGS
 from signaling_server.audit import middleware as audit_hooks
@@ -160,6 +161,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app.add_routes(patient_routes.routes)
     app.add_routes(peer_routes.routes)
     app.add_routes(forward_routes.routes)
+    app.add_routes(access_routes.routes)
     app.add_routes(finding_routes.routes)
     app.add_routes(report_routes.routes)
     app.add_routes(report_peer_routes.routes)

@@ -19,5 +19,5 @@ SETTINGS = web.AppKey("settings", Settings)
 ENGINE = web.AppKey("engine", AsyncEngine)
 DB = web.AppKey("db", async_sessionmaker[AsyncSession])
 QC_WEIGHTS: web.AppKey[dict[str, float]] = web.AppKey("qc_weights")  # TELEUS_QC_WEIGHTS, checked at start
-# The wall clock (aware UTC) that sign-in, sessions, tokens and TOTP read; tests set their own before the app starts.
+# The wall clock (aware UTC) that sign-in, sessions, tokens, TOTP and access grants read; a test sets its own.
 CLOCK: web.AppKey[Callable[[], datetime]] = web.AppKey("clock")

@@ -196,6 +196,23 @@ async def _user_remove_totp(ctx: Any) -> str:
     db, args = ctx
     user = await accounts.remove_totp(db, (await accounts.find_user(db, args.username)).id)
     return f"second factor of {user.username} removed"
+async def _user_assign(ctx: Any) -> str:
+    from datetime import UTC, datetime
+
+    from sqlalchemy import select
+
+    from signaling_server import admin, errors
+    from signaling_server.access import assignments
+    from signaling_server.db.models import User
+
+    db, args = ctx
+    site = await admin.find_site(db, args.site)
+    user = (await db.scalars(select(User).where(User.username == args.username))).first()
+    if user is None:
+        raise errors.NotFound(f"no user {args.username!r}")
+    made = await assignments.assign(db, user.id, site.id, by=None, at=datetime.now(UTC))
+    await db.commit()
+    return f"user {user.username} {'now serves' if made else 'already serves'} site {site.code}"
 
 
 async def _device_add(ctx: Any) -> str:
@@ -360,7 +377,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = user.add_parser("add", help="a new account; the password is prompted for, or read from a file or stdin")
     p.add_argument("username")
     p.add_argument("--name")
-    p.add_argument("--role", required=True, choices=["sonographer", "expert", "trainer", "admin"])
+    p.add_argument("--role", required=True, choices=["sonographer", "expert", "trainer", "admin", "registrar"])
     p.add_argument("--site", help="site code (sonographers)")
     _password_options(p)
     p.add_argument("--temporary", action="store_true", help="the person must change the password at first sign-in")
@@ -397,6 +414,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--anchor", help="SEQ:SHA256, a head printed by an earlier verify: that row must still be there")
     _db_options(p)
     p.set_defaults(func=_audit_verify)
+
+    p = user.add_parser("assign", help="the user (expert, admin, registrar) serves the site: sees its patients")
+    p.add_argument("username")
+    p.add_argument("--site", required=True, help="site code")
+    _db_options(p)
+    p.set_defaults(func=_with_db(_user_assign))
 
     device = sub.add_parser("device", help="edge devices").add_subparsers(dest="action", required=True)
     p = device.add_parser("add")

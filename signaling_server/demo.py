@@ -16,6 +16,7 @@ import logging
 import os
 import signal
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -23,6 +24,7 @@ from aiohttp import web
 from sqlalchemy import select
 
 from signaling_server import admin
+from signaling_server.access import assignments, grants
 from signaling_server.app import create_app
 from signaling_server.appkeys import DB
 from signaling_server.audit.access_log import AccessLogger
@@ -44,7 +46,9 @@ DEMO_PEOPLE = [
     ("expert2", "Dr Chen Jie (expert)", "expert"),
     ("trainer", "Zhao Min (trainer)", "trainer"),
     ("admin", "Centre administrator", "admin"),
+    ("registrar", "Sun Li (regional registrar)", "registrar"),
 ]
+DEMO_EXPERTS = ("expert", "expert2")  # serve the demo site (docs/SECURITY.md §2): experts see the sites they serve
 
 
 async def seed(app: web.Application) -> str:
@@ -58,13 +62,18 @@ async def seed(app: web.Application) -> str:
                 site_id = site.id if role == "sonographer" else None
                 await admin.create_user(db, username, name, role, DEMO_PASSWORD, site_id)
             await admin.register_device(db, site.id, "demo ultrasound (synthetic thyroid)")
+        for username in DEMO_EXPERTS:  # also for a demo database made before site assignments existed
+            expert = (await db.scalars(select(User).where(User.username == username))).first()
+            if expert is not None:
+                await assignments.assign(db, expert.id, site.id, by=None, at=datetime.now(UTC))
+        await db.commit()
         device = (await db.scalars(select(Device).where(Device.site_id == site.id))).first()
         assert device is not None
         _, credential = await admin.rotate_device(db, device.id)
         waiting = await db.scalars(select(Consultation).where(Consultation.state.in_(OPEN_STATES)))
         if waiting.first() is None:
             sono = (await db.scalars(select(User).where(User.username == "sono"))).one()
-            await service.create(
+            consultation = await service.create(
                 db,
                 sono,
                 {
@@ -73,6 +82,12 @@ async def seed(app: web.Application) -> str:
                     "accession": "DEMO1",
                 },
             )
+            trainer = (await db.scalars(select(User).where(User.username == "trainer"))).first()
+            if trainer is not None:  # invited to observe, as the sonographer would (a trainer sees no live view else)
+                await grants.open_for_consultation(
+                    db, consultation, trainer.id, by=sono.id, at=datetime.now(UTC), reason="demo: invited to observe"
+                )
+                await db.commit()
     return credential
 
 

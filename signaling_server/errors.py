@@ -45,7 +45,8 @@
     │   ├── AlreadyReviewed          already_reviewed     409  (one peer review per reviewer and report)
     │   ├── RecordingNotComplete     recording_not_complete 409
     │   ├── ExportBusy               export_busy          409
-    │   └── LastAdmin                last_admin           409  (the last active admin is not disabled or demoted)
+    │   ├── LastAdmin                last_admin           409  (the last active admin is not disabled or demoted)
+    │   └── KeptApart                kept_apart           409  (a registrar decided two identities are two people)
     ├── TooLarge                     too_large            413
     │   ├── ImageTooLarge            image_too_large      413  (over the pixel caps, read from the header)
     │   └── TooManyParts             too_many_parts       413  (a STOW-RS body of more parts than allowed)
@@ -362,6 +363,12 @@ class ServerBusy(_RetryLater):
     """Every slot of the password hashing pool is taken: the attempt was not checked."""
 
     code, status = "server_busy", 503
+
+
+class KeptApart(Conflict):
+    """A registrar rejected this pair of identities (or unlinked them): they are never linked again."""
+
+    code = "kept_apart"
 
 
 def from_recordings(exc: RecordingsError) -> TeleusError:

@@ -17,7 +17,7 @@ from signaling_server import admin
 from signaling_server.app import create_app
 from signaling_server.appkeys import DB
 from signaling_server.auth.passwords import hash_password
-from signaling_server.db.models import User
+from signaling_server.db.models import SiteAssignment, User
 from signaling_server.dicomstore import peers
 from signaling_server.settings import Settings
 from tests.databases import database
@@ -44,7 +44,9 @@ async def sqlite_url(tmp_path: Path) -> AsyncIterator[str]:
 
 @dataclass
 class World:
-    """What the seed made: two sites, one person per role (two sonographers, two experts), one edge device."""
+    """What the seed made: two sites, one person per role (two sonographers, two experts), one edge device.
+
+    Both experts serve both sites (a site assignment each); the admin, the trainer and the registrar serve none."""
 
     site_a: str
     site_b: str
@@ -69,6 +71,7 @@ async def seed(app: web.Application) -> World:
             ("expert2", "expert", None),
             ("trainer", "trainer", None),
             ("admin", "admin", None),
+            ("registrar", "registrar", None),
         ]:
             # Inserted directly with one shared hash: Argon2 is deliberately slow (admin.create_user is tested apart).
             user = User(username=username, name=username.replace("_", " ").title(), role=role, site_id=site)
@@ -76,6 +79,10 @@ async def seed(app: web.Application) -> World:
             db.add(user)
             await db.commit()
             users[username] = user.id
+        for expert in ("expert", "expert2"):
+            for site in (a.id, b.id):
+                db.add(SiteAssignment(user_id=users[expert], site_id=site))
+        await db.commit()
         device, credential = await admin.register_device(db, a.id, "north-us-1")
         _, credential_b = await admin.register_device(db, b.id, "river-us-1")
     return World(a.id, b.id, device.id, credential, credential_b, users)

@@ -12,6 +12,8 @@ const REFRESH_MS = 3000;
 /** The modality chips shown; any other modality in the URL is kept and shown too. */
 const COMMON_MODALITIES = ["CR", "DX", "CT", "US", "MR", "MG"];
 const SHOWN_STATES = ["examined", "matched", "reported", "approved"];
+// Shown for a study the reader sees without its patient's identity (a trainer: docs/SECURITY.md §2).
+const DEIDENTIFIED_TEXT = "de-identified";
 
 /**
  * @typedef {import("../api.js").Api} Api
@@ -264,7 +266,8 @@ class StudyTable {
     cells.priority.replaceChildren(el("span", { class: `badge priority-${s.priority}`, "data-priority": s.priority,
       text: s.priority === "stat" ? "STAT" : s.priority }));
     setText(cells.site, s.site?.name ?? "");
-    cells.patient.replaceChildren(el("span", { text: s.patient?.name ?? "" }),
+    const name = s.patient?.deidentified ? DEIDENTIFIED_TEXT : (s.patient?.name ?? "");
+    cells.patient.replaceChildren(el("span", { text: name, class: s.patient?.deidentified ? "muted" : "" }),
       el("span", { class: "muted small", text: s.patient?.local_id ? ` ${s.patient.local_id}` : "" }));
     setText(cells.modality, s.modality);
     setText(cells.study, [s.description, s.accession].filter(Boolean).join(" · ") || "—");

@@ -278,7 +278,7 @@ async function loadStills(api, user, recording, line, strip, player, life) {
   const seriesOf = new Map();
   let studyUid = "";
   try {
-    studyUid = (await api.consultation(recording.consultation_id)).study_uid ?? "";
+    studyUid = recording.study_uid ?? "";
     if (studyUid) {
       for (const item of await dicomweb.json(`/studies/${encodeURIComponent(studyUid)}/instances`)) {
         seriesOf.set(text(item, TAG.SOPInstanceUID), text(item, TAG.SeriesInstanceUID));

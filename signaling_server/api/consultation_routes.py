@@ -1,4 +1,4 @@
-"""Consultations over REST: request, list, read, end, cancel, chat history."""
+"""Consultations over REST: request, list, read, end, cancel, chat history, invite an observer."""
 
 from __future__ import annotations
 
@@ -94,9 +94,19 @@ async def cancel(request: web.Request) -> web.Response:
 async def chat(request: web.Request) -> web.Response:
     who = await caller(request)
     async with request.app[DB]() as db:
-        view = await service.get_visible(db, who, request.match_info["id"])
+        view = await service.chat_readable(db, who, request.match_info["id"])
         lines = await service.chat_history(db, view.consultation.id)
     return web.json_response({"messages": [chat_json(x) for x in lines]})
+
+
+@routes.post("/api/v1/consultations/{id}/observers")
+async def invite(request: web.Request) -> web.Response:
+    """The expert or sonographer invites `{"user_id"}` to observe: 201 with the grant's id (until it closes)."""
+    who = await caller(request)
+    data = await body.json_body(request)
+    async with request.app[DB]() as db:
+        grant_id = await service.invite(db, who, request.match_info["id"], body.text(data, "user_id", max_len=32))
+    return web.json_response({"grant_id": grant_id}, status=201)
 
 
 @routes.post("/api/v1/consultations/{id}/captures")

@@ -32,7 +32,7 @@ class Rule:
 # Kinds of object that lead to no patient (subjects.py resolves the others to a study and a patient).
 KINDS_WITHOUT_PATIENT = frozenset(
     {"teaching_export", "site", "user", "device", "session", "token", "dicom_peer", "forward_job", "audit"}
-    | {"unclassified"}
+    | {"assignment", "grant", "patient_match", "patient_link", "unclassified"}
 )
 
 
@@ -62,7 +62,11 @@ AUDITED: dict[tuple[str, str], Rule] = {
     **_rules("study", None, "search", "GET /api/v1/studies"),
     **_rules("study", None, "write", "POST /api/v1/studies"),
     **_rules(
-        "study", "id", "read", "GET /api/v1/studies/{id}", "GET /api/v1/studies/{id}/findings",
+        "study",
+        "id",
+        "read",
+        "GET /api/v1/studies/{id}",
+        "GET /api/v1/studies/{id}/findings",
         "GET /api/v1/studies/{id}/reports",
     ),
     **_rules(
@@ -91,7 +95,6 @@ AUDITED: dict[tuple[str, str], Rule] = {
     ),
     **_rules("report", None, "search", "GET /api/v1/peer-reviews/sample"),
     # patients
-    **_rules("patient", None, "search", "GET /api/v1/patients/duplicates"),
     **_rules("patient", "id", "read", "GET /api/v1/patients/{id}", "GET /api/v1/patients/{id}/studies"),
     **_rules("patient", "id", "write", "POST /api/v1/patients/{id}/link"),
     # DICOMweb
@@ -157,6 +160,24 @@ AUDITED: dict[tuple[str, str], Rule] = {
     ),
     **_rules("session", "id", "write", "POST /api/v1/sessions/{id}/revoke"),
     **_rules("token", "id", "write", "POST /api/v1/tokens/{id}/revoke"),
+    # who may see which patient data: site assignments, access grants, invitations to a consultation
+    **_rules("user", "id", "write", "POST /api/v1/users/{id}/sites", "DELETE /api/v1/users/{id}/sites/{site_id}"),
+    **_rules("assignment", None, "search", "GET /api/v1/assignments"),
+    **_rules("grant", None, "search", "GET /api/v1/grants"),
+    **_rules("grant", None, "write", "POST /api/v1/grants"),
+    **_rules("grant", "id", "write", "POST /api/v1/grants/{id}/revoke"),
+    **_rules("consultation", "id", "write", "POST /api/v1/consultations/{id}/observers"),
+    # the registrar's decisions on patient identities: possible matches and links
+    **_rules("patient_match", None, "search", "GET /api/v1/patient-matches"),
+    **_rules(
+        "patient_match",
+        "id",
+        "write",
+        "POST /api/v1/patient-matches/{id}/confirm",
+        "POST /api/v1/patient-matches/{id}/reject",
+    ),
+    **_rules("patient_link", None, "search", "GET /api/v1/patient-links"),
+    **_rules("patient_link", "id", "write", "POST /api/v1/patient-links/{id}/unlink"),
     # DICOM peers and the forward jobs to the PACS (a job names an instance)
     **_rules("dicom_peer", None, "write", "POST /api/v1/dicom-peers"),
     **_rules(

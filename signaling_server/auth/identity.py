@@ -8,8 +8,8 @@ who must enrol TOTP): `caller()` then refuses every call but the few the restric
 from __future__ import annotations
 
 import hmac
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 from aiohttp import web
@@ -25,7 +25,7 @@ COOKIE = "teleus_session"
 CSRF_HEADER = "X-CSRF-Token"
 _SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
-ROLES = ("sonographer", "expert", "trainer", "admin")
+ROLES = ("sonographer", "expert", "trainer", "admin", "registrar")
 READ, WRITE = "read", "write"
 SCOPES = (READ, WRITE)  # an API token's scope: "read" tokens may only GET
 
@@ -49,6 +49,7 @@ class Caller:
     scope: str = WRITE
     expires_at: datetime | None = None  # of the session or token
     restriction: str | None = None  # PASSWORD_CHANGE | TOTP_ENROLMENT | None
+    at: datetime = field(default_factory=lambda: datetime.now(UTC))  # the request's moment, by the app's clock
 
     @property
     def role(self) -> str:
@@ -84,6 +85,9 @@ async def caller(request: web.Request, *, allow_restricted: bool = False) -> Cal
     found = request.get(_CALLER)
     if found is None:
         found = await _resolve(request)
+        clock = request.app.get(CLOCK)
+        if clock is not None:
+            found = replace(found, at=clock())
         request[_CALLER] = found
     if found.restriction and not allow_restricted:
         if found.restriction == PASSWORD_CHANGE:

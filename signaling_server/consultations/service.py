@@ -11,6 +11,8 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from signaling_server import errors
+from signaling_server.access import grants, policy
+from signaling_server.access.policy import Sight
 from signaling_server.api import body
 from signaling_server.auth.identity import Caller
 from signaling_server.consultations.state import OPEN_STATES, ConsultationState, trail, transition
@@ -25,7 +27,7 @@ from signaling_server.db.models import (
 
 EXAM_TYPES = ("thyroid", "carotid")
 SEXES = ("F", "M", "O", "")
-VIEWER_ROLES = ("expert", "trainer", "admin")
+INVITABLE_ROLES = ("expert", "trainer", "admin", "registrar")
 
 
 @dataclass(frozen=True)
@@ -81,31 +83,33 @@ async def _device_for(db: AsyncSession, site_id: str, device_id: str) -> Device:
 
 
 async def list_visible(db: AsyncSession, caller: Caller, states: tuple[str, ...]) -> list[ConsultationView]:
-    query = select(Consultation).where(Consultation.state.in_(states)).order_by(Consultation.requested_at)
-    if caller.device is not None:
-        query = query.where(Consultation.device_id == caller.device.id)
-    else:
-        user = caller.require_user()
-        if user.role == "sonographer":
-            query = query.where(Consultation.site_id == user.site_id)
-    rows = list((await db.scalars(query.limit(500))).all())
+    """The consultations of the sites the caller serves (their own, for a sonographer), those their grants open,
+    and for a device its own (signaling_server/access/policy.py)."""
+    scope = await policy.scope_of(db, caller)
+    query = select(Consultation).where(Consultation.state.in_(states), policy.consultation_clause(scope))
+    rows = list((await db.scalars(query.order_by(Consultation.requested_at).limit(500))).all())
     return [await _view(db, c) for c in rows]
 
 
 async def get_visible(db: AsyncSession, caller: Caller, consultation_id: str) -> ConsultationView:
+    return await _view(db, await _visible(db, caller, consultation_id))
+
+
+async def _visible(db: AsyncSession, caller: Caller, consultation_id: str) -> Consultation:
     consultation = await db.get(Consultation, consultation_id)
-    if consultation is None or not _may_see(caller, consultation):
+    if consultation is None or policy.consultation_sight(await policy.scope_of(db, caller), consultation) < Sight.FULL:
+        raise errors.NotFound("no such consultation")
+    return consultation
+
+
+async def chat_readable(db: AsyncSession, caller: Caller, consultation_id: str) -> ConsultationView:
+    """The consultation, if the caller may read its chat history: its people, never the device that streams it."""
+    consultation = await db.get(Consultation, consultation_id)
+    if consultation is None or not policy.may_read_chat(await policy.scope_of(db, caller), consultation):
+        if caller.device is not None and consultation is not None and policy.device_owns(caller, consultation):
+            raise errors.Forbidden("an edge device streams the consultation; it does not read its chat history")
         raise errors.NotFound("no such consultation")
     return await _view(db, consultation)
-
-
-def _may_see(caller: Caller, consultation: Consultation) -> bool:
-    if caller.device is not None:
-        return consultation.device_id == caller.device.id
-    user = caller.require_user()
-    if user.role == "sonographer":
-        return consultation.site_id == user.site_id
-    return user.role in VIEWER_ROLES
 
 
 async def _view(db: AsyncSession, consultation: Consultation) -> ConsultationView:
@@ -116,7 +120,9 @@ async def _view(db: AsyncSession, consultation: Consultation) -> ConsultationVie
     return ConsultationView(consultation, site, requester, expert)
 
 
-async def _compare_and_set(db: AsyncSession, consultation: Consultation, new: ConsultationState, **values: Any) -> None:
+async def _compare_and_set(
+    db: AsyncSession, consultation: Consultation, new: ConsultationState, at: datetime | None = None, **values: Any
+) -> None:
     """Persist a transition only if nobody moved the consultation meanwhile (portable optimistic lock)."""
     old = transition(consultation, new, now(), db.add)  # its event is written only if the update below wins
     with db.no_autoflush:  # the guarded UPDATE must see the row as it is, not our pending change
@@ -136,6 +142,8 @@ async def _compare_and_set(db: AsyncSession, consultation: Consultation, new: Co
         raise errors.InvalidTransition("the consultation changed meanwhile; reload it")
     for key, value in values.items():
         setattr(consultation, key, value)
+    if new in (ConsultationState.ENDED, ConsultationState.CANCELLED):
+        await grants.close_for_consultation(db, consultation.id, at or now())  # `at`: the access clock
     await db.commit()
 
 
@@ -145,7 +153,7 @@ async def end(db: AsyncSession, caller: Caller, consultation_id: str) -> Consult
     c = view.consultation
     if user.id not in (c.expert_id, c.requested_by_id):
         raise errors.NotParticipant("only the consultation's expert or sonographer ends it")
-    await _compare_and_set(db, c, ConsultationState.ENDED)
+    await _compare_and_set(db, c, ConsultationState.ENDED, caller.at)
     return await _view(db, c)
 
 
@@ -154,15 +162,13 @@ async def cancel(db: AsyncSession, caller: Caller, consultation_id: str) -> Cons
     user = caller.require_user()
     if user.id != view.consultation.requested_by_id and user.role != "admin":
         raise errors.NotParticipant("only the requesting sonographer or an admin cancels")
-    await _compare_and_set(db, view.consultation, ConsultationState.CANCELLED)
+    await _compare_and_set(db, view.consultation, ConsultationState.CANCELLED, caller.at)
     return await _view(db, view.consultation)
 
 
 async def admissible(db: AsyncSession, caller: Caller, consultation_id: str) -> None:
     """Refuse, before a WebSocket upgrade, anyone who may not be in the consultation's room at all."""
-    consultation = await db.get(Consultation, consultation_id)
-    if consultation is None or not _may_see(caller, consultation):
-        raise errors.NotFound("no such consultation")
+    consultation = await _visible(db, caller, consultation_id)
     if consultation.state not in OPEN_STATES:
         raise errors.InvalidTransition(f"the consultation is {consultation.state}")
     user = caller.user
@@ -171,10 +177,9 @@ async def admissible(db: AsyncSession, caller: Caller, consultation_id: str) -> 
 
 
 async def admit(db: AsyncSession, caller: Caller, consultation_id: str, observe: bool) -> tuple[str, ConsultationView]:
-    """Decide who `caller` is in the consultation's room; the first expert makes it live."""
-    consultation = await db.get(Consultation, consultation_id)
-    if consultation is None or not _may_see(caller, consultation):
-        raise errors.NotFound("no such consultation")
+    """Decide who `caller` is in the consultation's room; the first expert makes it live (and is granted its
+    patient's studies until it closes). Anyone else who sees it in full observes."""
+    consultation = await _visible(db, caller, consultation_id)
     if consultation.state not in OPEN_STATES:
         raise errors.InvalidTransition(f"the consultation is {consultation.state}")
     if caller.device is not None:
@@ -190,14 +195,36 @@ async def admit(db: AsyncSession, caller: Caller, consultation_id: str, observe:
                 return "expert", await _view(db, consultation)
             try:
                 await _compare_and_set(db, consultation, ConsultationState.LIVE, expert_id=user.id)
+                await grants.open_for_consultation(
+                    db, consultation, user.id, by=user.id, at=caller.at, reason="took the consultation"
+                )
+                await db.commit()
                 return "expert", await _view(db, consultation)
             except errors.InvalidTransition:
                 await db.refresh(consultation)  # another expert took it a moment ago: observe
                 if consultation.state not in OPEN_STATES:
                     raise
-    if user.role in VIEWER_ROLES:
+    if user.role in INVITABLE_ROLES:
         return "observer", await _view(db, consultation)
     raise errors.NotParticipant("not part of this consultation")
+
+
+async def invite(db: AsyncSession, caller: Caller, consultation_id: str, user_id: str) -> str:
+    """The consultation's expert or sonographer invites someone to observe it: a grant of the consultation and its
+    patient's studies until it closes. Returns the grant's id."""
+    view = await get_visible(db, caller, consultation_id)
+    user = caller.require_user()
+    c = view.consultation
+    if user.id not in (c.expert_id, c.requested_by_id):
+        raise errors.NotParticipant("only the consultation's expert or sonographer invites observers")
+    if c.state not in OPEN_STATES:
+        raise errors.InvalidTransition(f"the consultation is {c.state}")
+    guest = await db.get(User, user_id)
+    if guest is None or not guest.active or guest.role not in INVITABLE_ROLES:
+        raise errors.InvalidRequest(f"user_id: no active {', '.join(INVITABLE_ROLES)} with this id")
+    grant = await grants.open_for_consultation(db, c, guest.id, by=user.id, at=caller.at, reason="invited to observe")
+    await db.commit()
+    return grant.id
 
 
 async def record_event(db: AsyncSession, consultation_id: str, kind: str, detail: dict[str, Any]) -> None:

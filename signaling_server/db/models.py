@@ -175,9 +175,11 @@ class Patient(Base):
     __tablename__ = "patients"
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     name: Mapped[str] = mapped_column(String(200))
-    birth_date: Mapped[str] = mapped_column(String(8))
+    birth_date: Mapped[str] = mapped_column(String(8), index=True)
     sex: Mapped[str] = mapped_column(String(1))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # set while this identity is linked into another (a `PatientLink`); unlinking clears it
+    merged_into_id: Mapped[str | None] = mapped_column(ForeignKey("patients.id"), index=True)
 
 
 class PatientIdentifier(Base):
@@ -188,6 +190,10 @@ class PatientIdentifier(Base):
     site_id: Mapped[str] = mapped_column(ForeignKey("sites.id"))
     local_id: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # the demographics this site sent with this ID (a site is shown its own, never another site's)
+    name: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    birth_date: Mapped[str] = mapped_column(String(8), default="", server_default="")
+    sex: Mapped[str] = mapped_column(String(1), default="", server_default="")
 
 
 class Study(Base):
@@ -427,6 +433,94 @@ class AuditEvent(Base):
 
 
 # --- patient links, access grants, expert assignments (issue 10) ------------------------------------------------
+
+
+class SiteAssignment(Base):
+    """A user (expert, admin, registrar) serves a site: they see its patients (signaling_server/access/)."""
+
+    __tablename__ = "site_assignments"
+    __table_args__ = (UniqueConstraint("user_id", "site_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id"))
+    created_by_id: Mapped[str | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class AccessGrant(Base):
+    """An explicit opening of named objects to a user or a site, from `valid_from` until `valid_until`.
+
+    kind: consultation | referral | shared_report. `valid_until` is empty only for a consultation's grant while
+    the consultation is open; ending it closes the grant.
+    """
+
+    __tablename__ = "access_grants"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    kind: Mapped[str] = mapped_column(String(16))
+    grantee_user_id: Mapped[str | None] = mapped_column(ForeignKey("users.id"), index=True)
+    grantee_site_id: Mapped[str | None] = mapped_column(ForeignKey("sites.id"), index=True)
+    valid_from: Mapped[datetime] = mapped_column(UTCDateTime)
+    valid_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    created_by_id: Mapped[str | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_by_id: Mapped[str | None] = mapped_column(ForeignKey("users.id"))
+
+
+class AccessGrantObject(Base):
+    """One object a grant opens: kind patient | study | report | consultation, and its id."""
+
+    __tablename__ = "access_grant_objects"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    grant_id: Mapped[str] = mapped_column(ForeignKey("access_grants.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    object_id: Mapped[str] = mapped_column(String(32))
+
+
+class PatientLink(Base):
+    """Identity `merged_id` linked into `kept_id`; `moved` records what moved so that unlinking restores it."""
+
+    __tablename__ = "patient_links"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    kept_id: Mapped[str] = mapped_column(ForeignKey("patients.id"), index=True)
+    merged_id: Mapped[str] = mapped_column(ForeignKey("patients.id"), index=True)
+    reason: Mapped[str] = mapped_column(String(32))
+    moved: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # {"identifiers": [ids], "studies": [ids]}
+    by_user_id: Mapped[str | None] = mapped_column(ForeignKey("users.id"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    state: Mapped[str] = mapped_column(String(16))  # linked | unlinked
+    unlinked_by_id: Mapped[str | None] = mapped_column(ForeignKey("users.id"))
+    unlinked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class PatientMatch(Base):
+    """A possible match of two identities for a registrar to confirm (link) or reject (kept apart for good)."""
+
+    __tablename__ = "patient_matches"
+    __table_args__ = (UniqueConstraint("patient_id", "candidate_id"),)
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    patient_id: Mapped[str] = mapped_column(ForeignKey("patients.id"), index=True)
+    candidate_id: Mapped[str] = mapped_column(ForeignKey("patients.id"), index=True)
+    reason: Mapped[str] = mapped_column(String(32))  # regional_id | look_alike
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    state: Mapped[str] = mapped_column(String(16), index=True)  # open | confirmed | rejected
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    decided_by_id: Mapped[str | None] = mapped_column(ForeignKey("users.id"))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    link_id: Mapped[str | None] = mapped_column(ForeignKey("patient_links.id"))
+
+
+class PatientEvent(Base):
+    """The audit trail of a regional identity: possible matches, links, unlinks, rejections."""
+
+    __tablename__ = "patient_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    patient_id: Mapped[str] = mapped_column(ForeignKey("patients.id"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    kind: Mapped[str] = mapped_column(String(32))
+    user_id: Mapped[str | None] = mapped_column(ForeignKey("users.id"))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
 # --- DICOM peers (issue 10) -------------------------------------------------------------------------------------

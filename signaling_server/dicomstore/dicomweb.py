@@ -1,7 +1,10 @@
 """The DICOMweb routes under /dicomweb (DICOMWEB.md): STOW-RS, QIDO-RS and WADO-RS over the DICOM store.
 
-Callers authenticate like everywhere else (cookie + CSRF, `tok_` or `dev_` bearer). Devices only store;
-sonographers read their own site's studies; experts, trainers and admins read every site (`access.py`).
+Callers authenticate like everywhere else (cookie + CSRF, `tok_` or `dev_` bearer). Devices only store; a
+reader sees the studies the access policy gives them in full (signaling_server/access/policy.py: their own site,
+the sites they serve, what their grants open). De-identified sight (trainers) reaches only what carries no patient
+attributes: the series and instance searches of a study (UIDs, modality, numbers) and rendered frames; never the
+study search, the objects or their metadata (the de-identified object: /api/v1/teaching/instances/{uid}).
 """
 
 from __future__ import annotations
@@ -11,12 +14,14 @@ import json
 from aiohttp import web
 
 from signaling_server import errors
+from signaling_server.access import policy
+from signaling_server.access.policy import Sight
 from signaling_server.appkeys import DB, SETTINGS
 from signaling_server.audit.middleware import note as audit_note
-from signaling_server.auth.identity import caller
+from signaling_server.auth.identity import Caller, caller
 from signaling_server.consultations import captures
 from signaling_server.db.models import Instance, Series
-from signaling_server.dicomstore import access, qido, stow, wado
+from signaling_server.dicomstore import qido, stow, wado
 from signaling_server.dicomstore.blobs import BLOBS
 from signaling_server.dicomstore.ingest import DICOM_STORE
 
@@ -49,7 +54,7 @@ def _json(body: object, status: int = 200, warning: str | None = None) -> web.Re
 async def store(request: web.Request) -> web.StreamResponse:
     who = await caller(request)
     async with request.app[DB]() as db:
-        site_id = await access.storing_site(db, who, request.query.get("site"))
+        site_id = await policy.storing_site(db, who, request.query.get("site"))
     settings = request.app[SETTINGS]
     try:
         parser = await stow.read_parts(
@@ -78,27 +83,36 @@ async def store(request: web.Request) -> web.StreamResponse:
 # --- QIDO-RS ----------------------------------------------------------------------------------------------------
 
 
+def reader(who: Caller) -> Caller:
+    if who.device is not None:
+        raise errors.Forbidden("edge devices store objects; they do not read them back")
+    who.require_user()
+    return who
+
+
 def _ignored(q: qido.Query) -> str | None:
     return f"not matched on: {', '.join(q.ignored)}" if q.ignored else None
 
 
 @routes.get(PREFIX + "/studies")
 async def search_studies(request: web.Request) -> web.Response:
-    site_id = access.reading_site(await caller(request))
+    who = reader(await caller(request))
     wado.check_json_accept(request.headers.get("Accept", ""))
     q = qido.parse_query(request.query, qido.STUDY_KEYS)
     async with request.app[DB]() as db:
-        found = await qido.search_studies(db, q, site_id, base_url(request))
+        scope = await policy.scope_of(db, who)
+        found = await qido.search_studies(db, q, scope, base_url(request))
     return _json(found, warning=_ignored(q))
 
 
 @routes.get(_STUDY + "/series")
 async def search_series(request: web.Request) -> web.Response:
-    site_id = access.reading_site(await caller(request))
+    who = reader(await caller(request))
     wado.check_json_accept(request.headers.get("Accept", ""))
     q = qido.parse_query(request.query, qido.SERIES_KEYS)
     async with request.app[DB]() as db:
-        study = await qido.visible_study(db, request.match_info["study"], site_id)
+        scope = await policy.scope_of(db, who)
+        study = await qido.visible_study(db, request.match_info["study"], scope, Sight.DEIDENTIFIED)
         found = await qido.search_series(db, study, q, base_url(request))
     return _json(found, warning=_ignored(q))
 
@@ -106,12 +120,13 @@ async def search_series(request: web.Request) -> web.Response:
 @routes.get(_STUDY + "/instances")
 @routes.get(_SERIES + "/instances")
 async def search_instances(request: web.Request) -> web.Response:
-    site_id = access.reading_site(await caller(request))
+    who = reader(await caller(request))
     wado.check_json_accept(request.headers.get("Accept", ""))
     series_uid = request.match_info.get("series")
     q = qido.parse_query(request.query, qido.INSTANCE_KEYS if series_uid is None else qido.INSTANCE_KEYS - {"Modality"})
     async with request.app[DB]() as db:
-        study = await qido.visible_study(db, request.match_info["study"], site_id)
+        scope = await policy.scope_of(db, who)
+        study = await qido.visible_study(db, request.match_info["study"], scope, Sight.DEIDENTIFIED)
         series = await qido.study_series(db, study, series_uid) if series_uid else None
         found = await qido.search_instances(db, study, series, q, base_url(request))
     return _json(found, warning=_ignored(q))
@@ -120,12 +135,12 @@ async def search_instances(request: web.Request) -> web.Response:
 # --- WADO-RS ----------------------------------------------------------------------------------------------------
 
 
-async def _rows(request: web.Request) -> list[tuple[Instance, Series]]:
-    """The instances a WADO-RS path names (study, series or instance) that the caller may see."""
-    site_id = access.reading_site(await caller(request))
+async def _rows(request: web.Request, least: Sight = Sight.FULL) -> list[tuple[Instance, Series]]:
+    """The instances a WADO-RS path names (study, series or instance) that the caller sees with `least` sight."""
+    who = reader(await caller(request))
     match = request.match_info
     async with request.app[DB]() as db:
-        study = await qido.visible_study(db, match["study"], site_id)
+        study = await qido.visible_study(db, match["study"], await policy.scope_of(db, who), least)
         series = await qido.study_series(db, study, match["series"]) if "series" in match else None
         return await qido.instances_of(db, study, series, match.get("instance"))
 
@@ -151,5 +166,5 @@ async def retrieve_metadata(request: web.Request) -> web.Response:
 @routes.get(_INSTANCE + "/frames/{frame}/rendered")
 async def retrieve_rendered(request: web.Request) -> web.Response:
     frame = wado.frame_number(request.match_info["frame"]) if "frame" in request.match_info else None
-    (instance, _), *_ = await _rows(request)
+    (instance, _), *_ = await _rows(request, Sight.DEIDENTIFIED)  # pixels only, no patient attributes
     return await wado.rendered(request, request.app[BLOBS], instance, frame, request.app[DICOM_STORE].limits)

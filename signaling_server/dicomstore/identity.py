@@ -1,40 +1,43 @@
 """Regional patient identity: each site's own patient ID maps to one `Patient`, the region's person.
 
-Linking across sites must be safe: two people with a common name and the same birth date are not rare, so
-demographics alone never merge identities. The rules, applied to every arriving object:
+Linking across sites must be safe: two people with a common name and the same birth date are not rare, and a
+typing error in a shared ID is not rare either. The rules, applied to every arriving object:
 
 - the same (site, PatientID) as before → the same identity;
 - the object carries the region's shared ID (PatientID whose IssuerOfPatientID is `regional_id_issuer`, or an
-  OtherPatientIDsSequence item with that issuer) → the identity already holding that ID, from any site;
-  a site identity without a shared ID yet is merged into it; two *different* shared IDs are never merged;
-- otherwise → a new identity. People who look alike (same normalised name, birth date and sex) are listed as
-  candidates for an admin to link by hand (`link_patients`), which moves identifiers and studies and audits it.
+  OtherPatientIDsSequence item with that issuer) held by another identity → the two are linked automatically only
+  when issuer, identifier, normalised name and birth date all agree; two *different* shared IDs are never linked;
+- anything else that looks like the same person (the shared ID with other demographics, or the same normalised
+  name, birth date and sex) becomes a *possible match* (`matches.py`) for a regional registrar to confirm or reject.
+
+A link is recorded (`PatientLink`: what moved) and reversible (`unlink`); every link, unlink and decision leaves a
+`PatientEvent` on both identities and a `StudyEvent` on each moved study. A link shows nobody anything new: who
+sees which studies is decided by signaling_server/access/policy.py, from sites and grants, never from identity.
 
 The shared ID is kept as a `PatientIdentifier` row of the site that sent it, its `local_id` being
 "<issuer>\\<value>": a backslash cannot occur in a PatientID (it separates values), so it never collides with a
-site's own numbers.
+site's own numbers. Each identifier row keeps the demographics its site sent, which is what that site is shown.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import re
-import unicodedata
 from collections import defaultdict
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from signaling_server import errors
-from signaling_server.db.models import Patient, PatientIdentifier, Study, StudyEvent
-from signaling_server.dicomstore.parsing import Demographics
+from signaling_server.db.models import Patient, PatientIdentifier, Study
+from signaling_server.dicomstore import matches
+from signaling_server.dicomstore.links import link_patients, shared_keys
+from signaling_server.dicomstore.parsing import Demographics, normalised_name
 
 log = logging.getLogger(__name__)
 
 SEPARATOR = "\\"
-_NAME_NOISE = re.compile(r"[\s^,.\-'·]+")
 
 
 def regional_key(issuer: str, value: str) -> str:
@@ -49,14 +52,12 @@ def is_regional(local_id: str) -> bool:
     return SEPARATOR in local_id
 
 
-def normalised_name(person_name: str) -> str:
-    """A comparison key for names: first non-empty component group, NFKC, upper case, no spaces or separators.
-
-    "Zhang^San=张^三", "ZHANG SAN" and "zhang^san^^" give the same key; "张^三" and "张三" give the same key.
-    """
-    groups = [g for g in person_name.split("=") if g.strip(" ^")]
-    first = unicodedata.normalize("NFKC", groups[0] if groups else "")
-    return _NAME_NOISE.sub("", first).upper()
+def same_person(patient: Patient, person: Demographics) -> bool:
+    """Name and birth date agree (both known): with the same shared ID, that is enough to link automatically."""
+    name = normalised_name(person.name)
+    return bool(name and person.birth_date) and (
+        normalised_name(patient.name) == name and patient.birth_date == person.birth_date
+    )
 
 
 async def resolve_patient(
@@ -76,90 +77,70 @@ async def resolve_patient(
     shared = person.regional_id(issuer)
     key = regional_key(issuer, shared) if shared else None
     known = await _identifier(db, site_id, person.local_id) if person.local_id else None
-    holder = await _holder_of(db, key) if key else None
-    if known is not None and holder is not None and known.patient_id != holder:
-        if await _shared_keys(db, known.patient_id):
-            log.warning(
-                "site %s patient %s: shared ID differs from the one on file; identities %s and %s kept apart",
-                site_id,
-                person.local_id,
-                known.patient_id,
-                holder,
-            )
-            return known.patient_id
-        await link_patients(db, holder, known.patient_id, by_user_id=None, reason="regional_id", now=now)
-        patient_id = holder
-    elif known is not None:
-        patient_id = known.patient_id
-    elif holder is not None:
-        patient_id = holder
-    elif not person.local_id and study_patient_id:
+    if known is None and not person.local_id and study_patient_id:
         return study_patient_id
-    else:
-        patient = Patient(name=person.name, birth_date=person.birth_date, sex=person.sex, created_at=now)
-        db.add(patient)
-        await db.flush()
-        patient_id = patient.id
-        log.info("site %s patient %r: new regional identity %s", site_id, person.local_id, patient_id)
-    if person.local_id and known is None:
-        db.add(PatientIdentifier(patient_id=patient_id, site_id=site_id, local_id=person.local_id, created_at=now))
-    if key is not None and await _identifier(db, site_id, key) is None:
-        theirs = await _shared_keys(db, patient_id)
-        if theirs and key not in theirs:
-            log.warning("identity %s already has another shared ID; %s not added", patient_id, key)
-        else:
-            db.add(PatientIdentifier(patient_id=patient_id, site_id=site_id, local_id=key, created_at=now))
+    created = None if known is not None else await _new_identity(db, site_id, person, now)
+    patient_id = known.patient_id if known is not None else created
+    assert patient_id is not None
+    if key is not None:
+        patient_id = await _shared_id(db, patient_id, site_id, key, person, now)
+    if created is not None and patient_id == created:
+        await matches.propose_look_alikes(db, created, now)
     await _fill_demographics(db, patient_id, person)
     await db.flush()
     return patient_id
 
 
-async def link_patients(
-    db: AsyncSession, keep_id: str, other_id: str, *, by_user_id: str | None, reason: str, now: datetime
-) -> Patient:
-    """Merge identity `other_id` into `keep_id`: identifiers and studies move, each moved study records it.
-
-    Refused when both carry different shared regional IDs (then they are two people). Does not commit.
-    """
-    if keep_id == other_id:
-        raise errors.InvalidRequest("an identity cannot be linked to itself")
-    keep, other = await db.get(Patient, keep_id), await db.get(Patient, other_id)
-    if keep is None or other is None:
-        raise errors.NotFound("no such patient")
-    keep_keys, other_keys = await _shared_keys(db, keep_id), await _shared_keys(db, other_id)
-    if keep_keys and other_keys and keep_keys.isdisjoint(other_keys):
-        raise errors.Conflict("these identities carry different regional IDs: they are different people")
-    moved = list(await db.scalars(select(Study.id).where(Study.patient_id == other_id)))
-    moving = update(PatientIdentifier).where(PatientIdentifier.patient_id == other_id)
-    await db.execute(moving.values(patient_id=keep_id))
-    await db.execute(update(Study).where(Study.patient_id == other_id).values(patient_id=keep_id))
-    detail = {"from": other_id, "into": keep_id, "reason": reason}
-    for study_id in moved:
-        db.add(StudyEvent(study_id=study_id, at=now, kind="patient_linked", user_id=by_user_id, detail=detail))
-    keep.birth_date = keep.birth_date or other.birth_date
-    keep.sex = keep.sex or other.sex
-    keep.name = keep.name or other.name
-    await db.delete(other)
+async def _new_identity(db: AsyncSession, site_id: str, person: Demographics, now: datetime) -> str:
+    patient = Patient(name=person.name, birth_date=person.birth_date, sex=person.sex, created_at=now)
+    db.add(patient)
     await db.flush()
-    log.info("patient %s linked into %s (%s, by %s, %d studies)", other_id, keep_id, reason, by_user_id, len(moved))
-    return keep
+    if person.local_id:
+        db.add(_row(patient.id, site_id, person.local_id, person, now))
+    log.info("site %s patient %r: new regional identity %s", site_id, person.local_id, patient.id)
+    return patient.id
 
 
-async def duplicate_candidates(db: AsyncSession) -> list[list[Patient]]:
-    """Groups of identities with the same normalised name, birth date and sex (birth date known), for review."""
-    pairs = select(Patient.birth_date, Patient.sex).where(Patient.birth_date != "")
-    pairs = pairs.group_by(Patient.birth_date, Patient.sex).having(func.count() > 1)
-    keys = {(b, s) for b, s in (await db.execute(pairs)).all()}
-    if not keys:
-        return []
-    births = {b for b, _ in keys}
-    rows = await db.scalars(select(Patient).where(Patient.birth_date.in_(births)).order_by(Patient.created_at))
-    groups: dict[tuple[str, str, str], list[Patient]] = defaultdict(list)
-    for patient in rows:
-        name = normalised_name(patient.name)
-        if name and (patient.birth_date, patient.sex) in keys:
-            groups[(name, patient.birth_date, patient.sex)].append(patient)
-    return [group for _, group in sorted(groups.items()) if len(group) > 1]
+async def _shared_id(
+    db: AsyncSession, patient_id: str, site_id: str, key: str, person: Demographics, now: datetime
+) -> str:
+    """Place the object's shared ID: add it, link to its holder (all four agree), or propose a possible match."""
+    mine = await shared_keys(db, patient_id)
+    if mine and key not in mine:
+        log.warning("identity %s already has another shared ID; %s from site %s kept apart", patient_id, key, site_id)
+        return patient_id
+    holder = await _holder_of(db, key, other_than=patient_id)
+    if holder is None or key in mine:
+        await _add_key(db, patient_id, site_id, key, person, now)
+        return patient_id
+    holding = await db.get(Patient, holder)
+    assert holding is not None
+    if same_person(holding, person) and not await matches.kept_apart(db, holder, patient_id):
+        await _add_key(db, patient_id, site_id, key, person, now)
+        await link_patients(db, holder, patient_id, by_user_id=None, reason="regional_id", now=now)
+        return holder
+    await matches.propose(db, patient_id, holder, "regional_id", {"site_id": site_id, "regional_id": key}, now)
+    return patient_id
+
+
+async def _add_key(
+    db: AsyncSession, patient_id: str, site_id: str, key: str, person: Demographics, now: datetime
+) -> None:
+    if await _identifier(db, site_id, key) is None:
+        db.add(_row(patient_id, site_id, key, person, now))
+        await db.flush()
+
+
+def _row(patient_id: str, site_id: str, local_id: str, person: Demographics, now: datetime) -> PatientIdentifier:
+    return PatientIdentifier(
+        patient_id=patient_id,
+        site_id=site_id,
+        local_id=local_id,
+        created_at=now,
+        name=person.name[:200],
+        birth_date=person.birth_date,
+        sex=person.sex,
+    )
 
 
 async def identifiers_of(db: AsyncSession, patient_ids: list[str]) -> dict[str, list[PatientIdentifier]]:
@@ -171,12 +152,12 @@ async def identifiers_of(db: AsyncSession, patient_ids: list[str]) -> dict[str, 
     return found
 
 
-async def patient_studies(db: AsyncSession, patient_id: str, site_id: str | None = None) -> list[Study]:
-    """Every study of a regional identity, from every site (or from `site_id` only), newest first."""
-    query = select(Study).where(Study.patient_id == patient_id)
-    if site_id is not None:
-        query = query.where(Study.site_id == site_id)
-    return list(await db.scalars(query.order_by(Study.study_date.desc(), Study.registered_at.desc())))
+async def live_patient(db: AsyncSession, patient_id: str) -> Patient:
+    """An identity that is not linked into another; NotFound otherwise."""
+    patient = await db.get(Patient, patient_id)
+    if patient is None or patient.merged_into_id is not None:
+        raise errors.NotFound("no such patient")
+    return patient
 
 
 async def _identifier(db: AsyncSession, site_id: str, local_id: str) -> PatientIdentifier | None:
@@ -184,22 +165,25 @@ async def _identifier(db: AsyncSession, site_id: str, local_id: str) -> PatientI
     return await db.scalar(query.where(PatientIdentifier.local_id == local_id))
 
 
-async def _holder_of(db: AsyncSession, key: str) -> str | None:
-    """The identity holding a shared regional ID (every site's row for it points at the same one)."""
-    query = select(PatientIdentifier.patient_id).where(PatientIdentifier.local_id == key).limit(1)
-    return await db.scalar(query)
-
-
-async def _shared_keys(db: AsyncSession, patient_id: str) -> set[str]:
-    query = select(PatientIdentifier.local_id).where(PatientIdentifier.patient_id == patient_id)
-    return {k for k in await db.scalars(query) if is_regional(k)}
+async def _holder_of(db: AsyncSession, key: str, other_than: str) -> str | None:
+    """The first identity (other than `other_than`) holding a shared regional ID."""
+    query = select(PatientIdentifier.patient_id).where(
+        PatientIdentifier.local_id == key, PatientIdentifier.patient_id != other_than
+    )
+    return await db.scalar(query.order_by(PatientIdentifier.id).limit(1))
 
 
 async def _fill_demographics(db: AsyncSession, patient_id: str, person: Demographics) -> None:
-    """Fill what the identity lacks; never overwrite what an earlier object (or an admin) said."""
+    """Fill what the identity lacks; never overwrite what an earlier object said."""
     patient = await db.get(Patient, patient_id)
     if patient is None:
         return
     patient.name = patient.name or person.name
     patient.birth_date = patient.birth_date or person.birth_date
     patient.sex = patient.sex or person.sex
+
+
+async def patient_studies(db: AsyncSession, patient_id: str) -> list[Study]:
+    """Every study of a regional identity, newest first (the caller filters by the access policy)."""
+    query = select(Study).where(Study.patient_id == patient_id)
+    return list(await db.scalars(query.order_by(Study.study_date.desc(), Study.registered_at.desc())))

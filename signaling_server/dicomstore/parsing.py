@@ -16,6 +16,7 @@ native pixel data of another length than its header says (`pixel_data_mismatch`)
 from __future__ import annotations
 
 import io
+import re
 import unicodedata
 from dataclasses import dataclass
 
@@ -52,6 +53,19 @@ class Demographics:
         if self.issuer == issuer and self.local_id:
             return self.local_id
         return next((value for who, value in self.other_ids if who == issuer and value), None)
+
+
+_NAME_NOISE = re.compile(r"[\s^,.\-'·]+")
+
+
+def normalised_name(person_name: str) -> str:
+    """A comparison key for names: first non-empty component group, NFKC, upper case, no spaces or separators.
+
+    "Zhang^San=张^三", "ZHANG SAN" and "zhang^san^^" give the same key; "张^三" and "张三" give the same key.
+    """
+    groups = [g for g in person_name.split("=") if g.strip(" ^")]
+    first = unicodedata.normalize("NFKC", groups[0] if groups else "")
+    return _NAME_NOISE.sub("", first).upper()
 
 
 @dataclass(frozen=True)

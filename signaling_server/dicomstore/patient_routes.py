@@ -1,30 +1,48 @@
-"""Regional patient identities over REST (DICOMWEB.md §Patients): read one, its studies from every site, the
-duplicate candidates an admin reviews, and linking two identities into one.
+"""Regional patient identities over REST (DICOMWEB.md §Patients; docs/SECURITY.md §3).
+
+    GET  /api/v1/patients/{id}                 one identity, as far as the caller may see it
+    GET  /api/v1/patients/{id}/studies         its studies the caller may see, from every site
+    GET  /api/v1/patient-matches?state=open    possible matches (registrars)
+    POST /api/v1/patient-matches/{id}/confirm  link the two (registrars)
+    POST /api/v1/patient-matches/{id}/reject   keep the two apart for good (registrars)
+    POST /api/v1/patients/{id}/link            link the identity named in the body into this one (registrars)
+    GET  /api/v1/patient-links?patient_id=     links made, with what moved (registrars)
+    POST /api/v1/patient-links/{id}/unlink     split a link back (registrars)
+
+A site is shown its own identifiers of a person and the demographics it sent, never another site's, unless a
+grant names the patient; registrars see every site's (they keep the regional index) but no studies by that.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from signaling_server import errors
+from signaling_server.access import policy
+from signaling_server.access.policy import Sight
 from signaling_server.api import body
 from signaling_server.api.representations import iso
 from signaling_server.appkeys import DB
 from signaling_server.auth.identity import caller
-from signaling_server.db.models import Patient, PatientIdentifier, Site, Study
-from signaling_server.dicomstore import access, identity
+from signaling_server.db.models import Patient, PatientIdentifier, PatientLink, PatientMatch, Site, Study
+from signaling_server.dicomstore import identity, links, matches
 
 routes = web.RouteTableDef()
 
+REGISTRAR = "registrar"
 
-def patient_json(patient: Patient, identifiers: list[PatientIdentifier], sites: dict[str, Site]) -> dict[str, Any]:
+
+def patient_json(
+    patient: Patient, identifiers: list[PatientIdentifier], sites: dict[str, Site], shown: frozenset[str] | None
+) -> dict[str, Any]:
+    """The identity as shown to a caller who sees the identifiers of the `shown` sites (None: every site)."""
+    rows = [row for row in identifiers if shown is None or row.site_id in shown]
     local, regional = [], []
-    for row in identifiers:
+    for row in rows:
         if identity.is_regional(row.local_id):
             issuer, _, value = row.local_id.partition(identity.SEPARATOR)
             if issuer and {"issuer": issuer, "value": value} not in regional:
@@ -32,11 +50,16 @@ def patient_json(patient: Patient, identifiers: list[PatientIdentifier], sites: 
         else:
             site = sites.get(row.site_id)
             local.append({"site": {"id": row.site_id, "code": site.code if site else None}, "local_id": row.local_id})
+    if shown is None:
+        name, birth_date, sex = patient.name, patient.birth_date, patient.sex
+    else:  # what the caller's sites sent
+        sent = next((r for r in rows if r.name or r.birth_date), None)
+        name, birth_date, sex = (sent.name, sent.birth_date, sent.sex) if sent else ("", "", "")
     return {
         "id": patient.id,
-        "name": patient.name,
-        "birth_date": patient.birth_date,
-        "sex": patient.sex,
+        "name": name,
+        "birth_date": birth_date,
+        "sex": sex,
         "identifiers": local,
         "regional_ids": regional,
         "created_at": iso(patient.created_at),
@@ -59,72 +82,148 @@ def study_json(study: Study, sites: dict[str, Site]) -> dict[str, Any]:
     }
 
 
+def link_json(link: PatientLink) -> dict[str, Any]:
+    return {
+        "id": link.id,
+        "kept_id": link.kept_id,
+        "merged_id": link.merged_id,
+        "reason": link.reason,
+        "state": link.state,
+        "moved": link.moved,
+        "by": link.by_user_id,
+        "at": iso(link.at),
+        "unlinked_by": link.unlinked_by_id,
+        "unlinked_at": iso(link.unlinked_at),
+    }
+
+
 async def _sites(db: AsyncSession) -> dict[str, Site]:
     return {s.id: s for s in await db.scalars(select(Site))}
 
 
-async def _visible_patient(db: AsyncSession, patient_id: str, site_id: str | None) -> Patient:
-    patient = await db.get(Patient, patient_id)
-    if patient is None:
-        raise errors.NotFound("no such patient")
-    if site_id is not None:
-        ids = (await identity.identifiers_of(db, [patient.id])).get(patient.id, [])
-        if not any(row.site_id == site_id for row in ids):
-            raise errors.NotFound("no such patient")
-    return patient
+async def _full(db: AsyncSession, patient: Patient) -> dict[str, Any]:
+    ids = await identity.identifiers_of(db, [patient.id])
+    return patient_json(patient, ids.get(patient.id, []), await _sites(db), None)
 
 
-@routes.get("/api/v1/patients/duplicates")
-async def duplicates(request: web.Request) -> web.Response:
-    (await caller(request)).require_user("admin")
-    async with request.app[DB]() as db:
-        groups = await identity.duplicate_candidates(db)
-        ids = await identity.identifiers_of(db, [p.id for group in groups for p in group])
-        sites = await _sites(db)
-    candidates = [
-        {
-            "name": identity.normalised_name(group[0].name),
-            "birth_date": group[0].birth_date,
-            "sex": group[0].sex,
-            "patients": [patient_json(p, ids.get(p.id, []), sites) for p in group],
-        }
-        for group in groups
-    ]
-    return web.json_response({"candidates": candidates})
+async def _match_json(db: AsyncSession, match: PatientMatch) -> dict[str, Any]:
+    one, two = await db.get(Patient, match.patient_id), await db.get(Patient, match.candidate_id)
+    assert one is not None and two is not None
+    return {
+        "id": match.id,
+        "reason": match.reason,
+        "detail": match.detail,
+        "state": match.state,
+        "patient": await _full(db, one),
+        "candidate": await _full(db, two),
+        "created_at": iso(match.created_at),
+        "decided_by": match.decided_by_id,
+        "decided_at": iso(match.decided_at),
+        "link_id": match.link_id,
+    }
 
 
 @routes.get("/api/v1/patients/{id}")
 async def read(request: web.Request) -> web.Response:
-    site_id = access.reading_site(await caller(request))
+    who = await caller(request)
+    who.require_user()  # a device reads no patient
     async with request.app[DB]() as db:
-        patient = await _visible_patient(db, request.match_info["id"], site_id)
-        ids = await identity.identifiers_of(db, [patient.id])
+        scope = await policy.scope_of(db, who)
+        patient = await identity.live_patient(db, request.match_info["id"])
+        ids = (await identity.identifiers_of(db, [patient.id])).get(patient.id, [])
+        shown = policy.patient_sites(scope, patient.id, ids)
         sites = await _sites(db)
-    return web.json_response(patient_json(patient, ids.get(patient.id, []), sites))
+    return web.json_response(patient_json(patient, ids, sites, shown))
 
 
 @routes.get("/api/v1/patients/{id}/studies")
 async def studies(request: web.Request) -> web.Response:
-    """Every study of the regional identity, from every site (a sonographer: their own site's)."""
-    site_id = access.reading_site(await caller(request))
+    """The identity's studies the caller sees in full, from every site, newest first."""
+    who = await caller(request)
+    who.require_user()  # a device reads no patient
     async with request.app[DB]() as db:
-        patient = await _visible_patient(db, request.match_info["id"], site_id)
-        found = await identity.patient_studies(db, patient.id, site_id)
+        scope = await policy.scope_of(db, who)
+        patient = await identity.live_patient(db, request.match_info["id"])
+        ids = (await identity.identifiers_of(db, [patient.id])).get(patient.id, [])
+        policy.patient_sites(scope, patient.id, ids)
+        found = [
+            s for s in await identity.patient_studies(db, patient.id) if policy.study_sight(scope, s) == Sight.FULL
+        ]
         sites = await _sites(db)
     return web.json_response({"patient_id": patient.id, "studies": [study_json(s, sites) for s in found]})
 
 
+@routes.get("/api/v1/patient-matches")
+async def list_matches(request: web.Request) -> web.Response:
+    (await caller(request)).require_user(REGISTRAR)
+    state = request.query.get("state", "")
+    if state and state not in tuple(matches.MatchState):
+        raise errors.InvalidRequest(f"state must be one of {', '.join(matches.MatchState)}")
+    async with request.app[DB]() as db:
+        found = [await _match_json(db, m) for m in await matches.listing(db, state or None)]
+    return web.json_response({"matches": found})
+
+
+@routes.post("/api/v1/patient-matches/{id}/confirm")
+async def confirm(request: web.Request) -> web.Response:
+    who = await caller(request)
+    registrar = who.require_user(REGISTRAR)
+    async with request.app[DB]() as db:
+        link = await matches.confirm(db, request.match_info["id"], by=registrar.id, at=who.at)
+        await db.commit()
+        match = await db.get(PatientMatch, request.match_info["id"])
+        assert match is not None
+        answer = {"match": await _match_json(db, match), "link": link_json(link)}
+    return web.json_response(answer)
+
+
+@routes.post("/api/v1/patient-matches/{id}/reject")
+async def reject(request: web.Request) -> web.Response:
+    who = await caller(request)
+    registrar = who.require_user(REGISTRAR)
+    async with request.app[DB]() as db:
+        match = await matches.reject(db, request.match_info["id"], by=registrar.id, at=who.at)
+        await db.commit()
+        answer = await _match_json(db, match)
+    return web.json_response(answer)
+
+
 @routes.post("/api/v1/patients/{id}/link")
 async def link(request: web.Request) -> web.Response:
-    """Merge the identity named in the body into this one (admin): its site IDs and studies move here."""
-    admin = (await caller(request)).require_user("admin")
+    """Link the identity named in the body into this one (a registrar's decision without a proposed match)."""
+    who = await caller(request)
+    registrar = who.require_user(REGISTRAR)
     data = await body.json_body(request)
     other_id = body.text(data, "patient_id", max_len=32)
+    keep_id = request.match_info["id"]
     async with request.app[DB]() as db:
-        keep = await identity.link_patients(
-            db, request.match_info["id"], other_id, by_user_id=admin.id, reason="admin", now=datetime.now(UTC)
-        )
+        if await matches.kept_apart(db, keep_id, other_id):
+            raise errors.KeptApart("a registrar decided these are different people: they stay apart")
+        made = await links.link_patients(db, keep_id, other_id, by_user_id=registrar.id, reason="registrar", now=who.at)
         await db.commit()
-        ids = await identity.identifiers_of(db, [keep.id])
-        sites = await _sites(db)
-    return web.json_response(patient_json(keep, ids.get(keep.id, []), sites))
+        keep = await identity.live_patient(db, keep_id)
+        answer = {**await _full(db, keep), "link": link_json(made)}
+    return web.json_response(answer)
+
+
+@routes.get("/api/v1/patient-links")
+async def list_links(request: web.Request) -> web.Response:
+    (await caller(request)).require_user(REGISTRAR)
+    query = select(PatientLink).order_by(PatientLink.at.desc()).limit(500)
+    patient_id = request.query.get("patient_id", "")
+    if patient_id:
+        query = query.where(or_(PatientLink.kept_id == patient_id, PatientLink.merged_id == patient_id))
+    async with request.app[DB]() as db:
+        found = [link_json(x) for x in await db.scalars(query)]
+    return web.json_response({"links": found})
+
+
+@routes.post("/api/v1/patient-links/{id}/unlink")
+async def unlink(request: web.Request) -> web.Response:
+    who = await caller(request)
+    registrar = who.require_user(REGISTRAR)
+    async with request.app[DB]() as db:
+        split = await matches.unlink(db, request.match_info["id"], by=registrar.id, at=who.at)
+        await db.commit()
+        answer = link_json(split)
+    return web.json_response(answer)

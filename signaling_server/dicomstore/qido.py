@@ -20,7 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from signaling_server import errors
-from signaling_server.db.models import Instance, Patient, Series, Study
+from signaling_server.access import policy
+from signaling_server.access.policy import Scope, Sight
+from signaling_server.db.models import Instance, PatientIdentifier, Series, Study
 
 DEFAULT_LIMIT, MAX_LIMIT = 200, 1000
 _CONTROL = {"limit", "offset", "includefield", "fuzzymatching"}
@@ -92,10 +94,10 @@ def _count(params: Mapping[str, str], name: str, default: int, low: int, high: i
 # --- lookups shared with WADO-RS ------------------------------------------------------------------------------
 
 
-async def visible_study(db: AsyncSession, study_uid: str, site_id: str | None) -> Study:
-    """The study with images, if the reader may see it (`site_id` None: every site); else NotFound."""
+async def visible_study(db: AsyncSession, study_uid: str, scope: Scope, least: Sight = Sight.FULL) -> Study:
+    """The study with images, if the reader sees it with at least `least` sight (access policy); else NotFound."""
     study = await db.scalar(select(Study).where(Study.study_uid == study_uid))
-    if study is None or study.instance_count == 0 or (site_id is not None and study.site_id != site_id):
+    if study is None or study.instance_count == 0 or policy.study_sight(scope, study) < least:
         raise errors.NotFound(f"no study {study_uid}")
     return study
 
@@ -130,13 +132,13 @@ def _instance_query(study: Study) -> Select[Instance, Series]:
 # --- searches ---------------------------------------------------------------------------------------------------
 
 
-async def search_studies(db: AsyncSession, q: Query, site_id: str | None, base: str) -> list[dict[str, Any]]:
+async def search_studies(db: AsyncSession, q: Query, scope: Scope, base: str) -> list[dict[str, Any]]:
     series_count = select(func.count(Series.id)).where(Series.study_id == Study.id).scalar_subquery()
-    query = select(Study, Patient.birth_date, Patient.sex, series_count)
-    query = query.outerjoin(Patient, Patient.id == Study.patient_id)
-    query = query.where(Study.instance_count > 0)
-    if site_id is not None:
-        query = query.where(Study.site_id == site_id)
+    # the birth date and sex the study's own site sent, never another site's (a linked identity has several)
+    sent = and_(PatientIdentifier.site_id == Study.site_id, PatientIdentifier.local_id == Study.local_patient_id)
+    query = select(Study, PatientIdentifier.birth_date, PatientIdentifier.sex, series_count)
+    query = query.outerjoin(PatientIdentifier, sent)
+    query = query.where(Study.instance_count > 0, policy.study_clause(scope, least=Sight.FULL))
     for keyword, value in q.matches.items():
         query = query.where(_study_match(keyword, value))
     query = query.order_by(Study.study_date.desc(), Study.study_time.desc(), Study.id).limit(q.limit).offset(q.offset)
@@ -180,9 +182,9 @@ def _study_match(keyword: str, value: str) -> ColumnElement[bool]:
     if keyword == "StudyDate":
         return _date_match(Study.study_date, value)
     if keyword == "PatientBirthDate":
-        return _date_match(Patient.birth_date, value)
+        return _date_match(PatientIdentifier.birth_date, value)
     if keyword == "PatientSex":
-        return Patient.sex == value.upper()
+        return PatientIdentifier.sex == value.upper()
     wanted = [m.strip().upper() for m in re.split(r"[,\\]", value) if m.strip()]
     return exists().where(Series.study_id == Study.id, Series.modality.in_(wanted))  # ModalitiesInStudy
 

@@ -16,6 +16,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from signaling_server import errors
+from signaling_server.access import policy
+from signaling_server.access.policy import Sight
 from signaling_server.api import body
 from signaling_server.auth.identity import Caller
 from signaling_server.db.models import CriticalFinding, Study, StudyEvent, User
@@ -58,12 +60,11 @@ async def flag(
 
 
 async def list_visible(db: AsyncSession, caller: Caller, *, open_only: bool) -> list[CriticalFinding]:
-    user = caller.require_user()
-    query = select(CriticalFinding).order_by(CriticalFinding.found_at.desc())
-    if user.role == "sonographer":
-        query = query.where(CriticalFinding.site_id == user.site_id)
-    elif user.role not in queue.VIEWER_ROLES:
-        raise errors.Forbidden("this role cannot see critical findings")
+    """The findings on the studies the caller sees in full (signaling_server/access/policy.py)."""
+    caller.require_user()
+    scope = await policy.scope_of(db, caller)
+    query = select(CriticalFinding).join(Study, Study.id == CriticalFinding.study_id)
+    query = query.where(policy.study_clause(scope, least=Sight.FULL)).order_by(CriticalFinding.found_at.desc())
     if open_only:
         query = query.where(state.is_open())
     return list((await db.scalars(query.limit(500))).all())
@@ -77,10 +78,10 @@ async def for_study(db: AsyncSession, study_id: str) -> list[CriticalFinding]:
 async def acknowledge(
     db: AsyncSession, caller: Caller, finding_id: str, data: dict[str, Any], at: datetime
 ) -> CriticalFinding:
-    """Someone at the referring centre (a sonographer of that site, or an admin) confirms they received it."""
+    """Someone at the referring centre (a sonographer of that site, or an admin who serves it) confirms they got it."""
     user = caller.require_user("sonographer", "admin")
     finding = await db.get(CriticalFinding, finding_id)
-    if finding is None or (user.role == "sonographer" and finding.site_id != user.site_id):
+    if finding is None or finding.site_id not in (await policy.scope_of(db, caller)).sites:
         raise errors.NotFound("no such critical finding")
     state.acknowledge(finding, user.id, at, db.add)
     person = body.text(data, "notified_person", max_len=200, required=False)

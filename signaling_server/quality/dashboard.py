@@ -22,6 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from signaling_server import errors
+from signaling_server.access import policy
 from signaling_server.api.representations import iso
 from signaling_server.auth.identity import Caller
 from signaling_server.db.models import Consultation, Recording, Site, TrainerReview, User
@@ -162,17 +163,14 @@ def series(rows: Sequence[Mapping[str, Any]]) -> dict[str, list[dict[str, Any]]]
 async def dashboard(
     db: AsyncSession, caller: Caller, filters: Filters, weights: Mapping[str, float] = reviews.WEIGHTS
 ) -> dict[str, Any]:
-    user = caller.require_user()
+    caller.require_user()
     query = (
         select(*SESSION_COLUMNS)
         .join(Consultation, Consultation.id == Recording.consultation_id)
         .join(Site, Site.id == Recording.site_id)
         .where(Recording.state != RecordingState.FAILED)
     )
-    if user.role == "sonographer":
-        query = query.where(Recording.sonographer_id == user.id)
-    elif user.role not in reviews.READER_ROLES:
-        raise errors.Forbidden(f"a {user.role} does not see the QC dashboard")
+    query = query.where(policy.recording_clause(await policy.scope_of(db, caller)))  # as the recordings themselves
     if filters.site:
         query = query.where((Site.id == filters.site) | (Site.code == filters.site))
     if filters.sonographer:

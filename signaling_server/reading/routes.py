@@ -7,6 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
+from signaling_server.access.policy import Sight
 from signaling_server.api import body
 from signaling_server.api.representations import iso, site_json
 from signaling_server.appkeys import DB, SETTINGS
@@ -16,6 +17,14 @@ from signaling_server.reading.service import QueueFilter, StudyView
 from signaling_server.reading.targets import TARGETS
 
 routes = web.RouteTableDef()
+
+
+def patient_json(view: StudyView) -> dict[str, Any]:
+    """The study's patient as its site sent them; without name and IDs for a de-identified view."""
+    s = view.study
+    if view.sight < Sight.FULL:
+        return {"id": None, "local_id": "", "name": "", "deidentified": True}
+    return {"id": s.patient_id, "local_id": s.local_patient_id, "name": s.patient_name}
 
 
 def study_json(view: StudyView, at: datetime) -> dict[str, Any]:
@@ -32,8 +41,8 @@ def study_json(view: StudyView, at: datetime) -> dict[str, Any]:
         "id": s.id,
         "study_uid": s.study_uid,
         "site": site_json(view.site),
-        "patient": {"id": s.patient_id, "local_id": s.local_patient_id, "name": s.patient_name},
-        "accession": s.accession,
+        "patient": patient_json(view),
+        "accession": s.accession if view.sight == Sight.FULL else "",
         "modality": s.modality,
         "description": s.description,
         "study_date": s.study_date,
@@ -84,8 +93,8 @@ async def read(request: web.Request) -> web.Response:
     who = await caller(request)
     at = service.now()
     async with request.app[DB]() as db:
-        view = await service.get_visible(db, who, request.match_info["id"])
-        priors = await service.priors(db, who, view.study)
+        view = await service.get_visible(db, who, request.match_info["id"], least=Sight.DEIDENTIFIED)
+        priors = await service.priors(db, who, view)
     data = study_json(view, at)
     data["priors"] = [study_json(p, at) for p in priors]
     data["now"] = iso(at)

@@ -18,6 +18,8 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from signaling_server import errors
+from signaling_server.access import policy
+from signaling_server.access.policy import Scope, Sight
 from signaling_server.api import body
 from signaling_server.auth.identity import Caller
 from signaling_server.db.models import Consultation, Patient, PatientIdentifier, Site, Study, StudyEvent, User
@@ -27,7 +29,6 @@ from signaling_server.reading.targets import Targets
 log = logging.getLogger(__name__)
 
 READER_ROLES = ("expert",)
-VIEWER_ROLES = ("expert", "trainer", "admin")
 # The turnaround clock runs from examined until approved (CLINICAL.md §4).
 UNAPPROVED_WITH_CLOCK = (StudyState.EXAMINED, StudyState.MATCHED, StudyState.REPORTED)
 MODALITIES = ("CR", "DX", "CT", "US", "MR", "MG", "XA", "RF", "NM", "OT")
@@ -43,6 +44,7 @@ class StudyView:
     site: Site
     lock_holder: User | None
     exam_type: str | None = None  # thyroid | carotid for a study made in a live consultation
+    sight: Sight = Sight.FULL  # DEIDENTIFIED: shown without the patient's name and IDs (trainers)
 
     def lock_active(self, at: datetime) -> bool:
         return (
@@ -81,21 +83,15 @@ class QueueFilter:
         )
 
 
-def _visible(caller: Caller) -> tuple[User, str | None]:
-    """The user and the one site they are limited to (sonographers), or None for every site."""
-    user = caller.require_user()
-    if user.role == "sonographer":
-        return user, user.site_id
-    if user.role not in VIEWER_ROLES:
-        raise errors.Forbidden("this role cannot see the reading queue")
-    return user, None
+async def _scope(db: AsyncSession, caller: Caller) -> Scope:
+    """The reader's scope (signaling_server/access/policy.py); devices do not read the queue."""
+    caller.require_user()
+    return await policy.scope_of(db, caller)
 
 
 async def list_queue(db: AsyncSession, caller: Caller, filt: QueueFilter, at: datetime) -> list[StudyView]:
-    _, only_site = _visible(caller)
-    query = select(Study)
-    if only_site is not None:
-        query = query.where(Study.site_id == only_site)
+    scope = await _scope(db, caller)
+    query = select(Study).where(policy.study_clause(scope))
     if filt.site:
         site_ids = select(Site.id).where(or_(Site.id == filt.site, Site.code == filt.site))
         query = query.where(Study.site_id.in_(site_ids))
@@ -114,35 +110,44 @@ async def list_queue(db: AsyncSession, caller: Caller, filt: QueueFilter, at: da
     rows = list((await db.scalars(query.limit(1000))).all())
     far = datetime.max.replace(tzinfo=UTC)
     rows.sort(key=lambda s: (PRIORITY_RANK[Priority(s.priority)], s.due_at or far, s.registered_at))
-    return [await _view(db, s) for s in rows]
+    return [await _view(db, s, policy.study_sight(scope, s)) for s in rows]
 
 
-async def get_visible(db: AsyncSession, caller: Caller, study_id: str) -> StudyView:
-    _, only_site = _visible(caller)
+async def get_visible(
+    db: AsyncSession, caller: Caller, study_id: str, *, least: Sight = Sight.FULL
+) -> StudyView:
+    """The study if the caller sees it with at least `least` sight (reading: DEIDENTIFIED; acting on it: FULL)."""
+    scope = await _scope(db, caller)
     study = await db.get(Study, study_id)
-    if study is None or (only_site is not None and study.site_id != only_site):
+    sight = policy.study_sight(scope, study) if study is not None else Sight.NONE
+    if study is None or sight < least:
         raise errors.NotFound("no such study")
-    return await _view(db, study)
+    return await _view(db, study, sight)
 
 
-async def priors(db: AsyncSession, caller: Caller, study: Study) -> list[StudyView]:
-    """Every other study of the same regional patient, from every site the caller may see, newest first."""
-    if study.patient_id is None:
+async def priors(db: AsyncSession, caller: Caller, view: StudyView) -> list[StudyView]:
+    """Every other study of the same regional patient that the caller sees in full, from any site, newest first.
+
+    A link between identities shows nobody anything new: a prior from another site appears only when the caller
+    serves that site or holds a grant on it. De-identified readers get no priors (they would tie studies together).
+    """
+    study = view.study
+    if study.patient_id is None or view.sight < Sight.FULL:
         return []
-    _, only_site = _visible(caller)
-    query = select(Study).where(Study.patient_id == study.patient_id, Study.id != study.id)
-    if only_site is not None:
-        query = query.where(Study.site_id == only_site)
+    scope = await _scope(db, caller)
+    query = select(Study).where(
+        Study.patient_id == study.patient_id, Study.id != study.id, policy.study_clause(scope, least=Sight.FULL)
+    )
     rows = (await db.scalars(query.order_by(Study.registered_at.desc()).limit(100))).all()
-    return [await _view(db, s) for s in rows]
+    return [await _view(db, s, Sight.FULL) for s in rows]
 
 
-async def _view(db: AsyncSession, study: Study) -> StudyView:
+async def _view(db: AsyncSession, study: Study, sight: Sight = Sight.FULL) -> StudyView:
     site = await db.get(Site, study.site_id)
     holder = await db.get(User, study.lock_holder_id) if study.lock_holder_id else None
     consultation = await db.get(Consultation, study.consultation_id) if study.consultation_id else None
     assert site is not None
-    return StudyView(study, site, holder, consultation.exam_type if consultation else None)
+    return StudyView(study, site, holder, consultation.exam_type if consultation else None, sight)
 
 
 async def register_order(db: AsyncSession, caller: Caller, data: dict[str, Any], at: datetime) -> Study:
@@ -151,6 +156,8 @@ async def register_order(db: AsyncSession, caller: Caller, data: dict[str, Any],
     site_id = user.site_id if user.role == "sonographer" else body.text(data, "site_id", max_len=32)
     if await db.get(Site, site_id) is None:
         raise errors.InvalidRequest("site_id: no such site")
+    if site_id not in (await _scope(db, caller)).sites:
+        raise errors.Forbidden("you register orders for the sites you serve only")
     patient = body.obj(data, "patient")
     local_id = body.text(patient, "id", max_len=64)
     accession = body.text(data, "accession", max_len=16)
@@ -170,7 +177,16 @@ async def register_order(db: AsyncSession, caller: Caller, data: dict[str, Any],
         )
         db.add(regional)
         await db.flush()
-        db.add(PatientIdentifier(patient_id=regional.id, site_id=site_id, local_id=local_id))
+        db.add(
+            PatientIdentifier(
+                patient_id=regional.id,
+                site_id=site_id,
+                local_id=local_id,
+                name=regional.name,
+                birth_date=regional.birth_date,
+                sex=regional.sex,
+            )
+        )
         patient_id = regional.id
     else:
         patient_id = identifier.patient_id
@@ -261,10 +277,8 @@ async def _drop_lock(db: AsyncSession, study: Study, user: User, at: datetime, r
 
 async def counts(db: AsyncSession, caller: Caller, at: datetime) -> dict[str, int]:
     """Open studies and overdue studies, for the queue's header."""
-    _, only_site = _visible(caller)
-    base = select(func.count(Study.id)).where(Study.state != StudyState.APPROVED)
-    if only_site is not None:
-        base = base.where(Study.site_id == only_site)
+    scope = await _scope(db, caller)
+    base = select(func.count(Study.id)).where(Study.state != StudyState.APPROVED, policy.study_clause(scope))
     open_count = await db.scalar(base) or 0
     overdue = await db.scalar(base.where(Study.due_at < at, Study.state.in_(UNAPPROVED_WITH_CLOCK))) or 0
     return {"open": int(open_count), "overdue": int(overdue)}

@@ -14,19 +14,30 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from signaling_server.db.models import Instance, Patient, Report, Series, Study, User
+from signaling_server.db.models import Instance, Patient, PatientIdentifier, Report, Series, Study, User
 from signaling_server.reports import carotid, sr, tirads
 from signaling_server.reports.printable import render_html
 from signaling_server.reports.state import APPROVED, ReportKind, ReportState
 
 
 async def study_header(db: AsyncSession, study: Study) -> sr.StudyHeader:
-    patient = await db.get(Patient, study.patient_id) if study.patient_id else None
+    """The patient as the study's own site sent them (a linked identity may hold other sites' spellings)."""
+    sent = await db.scalar(
+        select(PatientIdentifier).where(
+            PatientIdentifier.site_id == study.site_id, PatientIdentifier.local_id == study.local_patient_id
+        )
+    )
+    patient = await db.get(Patient, study.patient_id) if sent is None and study.patient_id else None
+    birth_date, sex = ("", "")
+    if sent is not None:
+        birth_date, sex = sent.birth_date, sent.sex
+    elif patient is not None:
+        birth_date, sex = patient.birth_date, patient.sex
     return sr.StudyHeader(
         patient_name=study.patient_name,
         patient_id=study.local_patient_id,
-        patient_birth_date=patient.birth_date if patient else "",
-        patient_sex=patient.sex if patient else "",
+        patient_birth_date=birth_date,
+        patient_sex=sex,
         study_instance_uid=study.study_uid,
         accession_number=study.accession,
         referring_physician="",

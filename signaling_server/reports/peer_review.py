@@ -35,6 +35,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from signaling_server import errors
+from signaling_server.access import policy
+from signaling_server.access.policy import Sight
 from signaling_server.auth.identity import Caller
 from signaling_server.db.models import PeerReview, Report, Site, Study, User
 from signaling_server.reports.state import ReportState
@@ -120,9 +122,11 @@ async def sample(db: AsyncSession, caller: Caller, size: int = DEFAULT_SAMPLE) -
     """A random sample of final CR/DX/CT reports the caller did not write and has not reviewed yet."""
     reviewer = caller.require_user(*REVIEWER_ROLES)
     reviewed = select(PeerReview.report_id).where(PeerReview.reviewer_id == reviewer.id)
+    scope = await policy.scope_of(db, caller)
     query = (
         _reviewable()
         .where(Report.author_id != reviewer.id, Report.id.not_in(reviewed))
+        .where(policy.study_clause(scope, least=Sight.FULL))
         .order_by(func.random())
         .limit(max(1, min(size, MAX_SAMPLE)))
     )
@@ -135,7 +139,7 @@ async def submit(db: AsyncSession, caller: Caller, report_id: str, data: Mapping
     given = parse(data)
     report = await db.get(Report, report_id)
     study = await db.get(Study, report.study_id) if report else None
-    if report is None or study is None:
+    if report is None or study is None or policy.study_sight(await policy.scope_of(db, caller), study) < Sight.FULL:
         raise errors.NotFound("no such report")
     if report.state != ReportState.FINAL or study.modality not in MODALITIES:
         raise errors.NotReviewable(
@@ -170,7 +174,10 @@ async def submit(db: AsyncSession, caller: Caller, report_id: str, data: Mapping
 
 async def for_report(db: AsyncSession, caller: Caller, report_id: str) -> list[PeerReviewView]:
     caller.require_user(*SUMMARY_ROLES)
-    if await db.get(Report, report_id) is None:
+    report = await db.get(Report, report_id)
+    study = await db.get(Study, report.study_id) if report else None
+    scope = await policy.scope_of(db, caller)
+    if report is None or study is None or policy.report_sight(scope, report, study) < Sight.DEIDENTIFIED:
         raise errors.NotFound("no such report")
     query = select(PeerReview).where(PeerReview.report_id == report_id).order_by(PeerReview.created_at)
     return [await _view(db, r) for r in (await db.scalars(query)).all()]

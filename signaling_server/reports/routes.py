@@ -8,6 +8,7 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from signaling_server.access.policy import Sight
 from signaling_server.api import body
 from signaling_server.api.representations import iso
 from signaling_server.appkeys import DB
@@ -89,7 +90,7 @@ async def preview(request: web.Request) -> web.Response:
 async def read(request: web.Request) -> web.Response:
     who = await caller(request)
     async with request.app[DB]() as db:
-        report, _ = await service.get_visible(db, who, request.match_info["id"])
+        report, _ = await service.get_visible(db, who, request.match_info["id"], least=Sight.DEIDENTIFIED)
         return web.json_response(await _report_json(db, report))
 
 

@@ -6,7 +6,8 @@ Who may do what (CLINICAL.md §4):
 - a different expert approves a preliminary report (senior review); approval moves the study to approved and
   queues the report's archive job in the same transaction; the report is final once its SR is stored with the
   study (archiver.py);
-- everyone who may see the study may read its reports.
+- everyone who may see the study may read its reports (de-identified readers too: a report holds no name); a
+  `shared_report` grant opens one report alone (signaling_server/access/policy.py).
 Signing freezes what the rules computed, so a later change of a configurable rule never rewrites a signed report.
 """
 
@@ -21,6 +22,8 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from signaling_server import errors
+from signaling_server.access import policy
+from signaling_server.access.policy import Sight
 from signaling_server.api import body
 from signaling_server.auth.identity import Caller
 from signaling_server.db.models import Report, ReportArchiveJob, Study, StudyEvent, User
@@ -43,19 +46,22 @@ class ReportView:
 
 
 async def list_for_study(db: AsyncSession, caller: Caller, study_id: str) -> list[ReportView]:
-    study = (await queue.get_visible(db, caller, study_id)).study
+    study = (await queue.get_visible(db, caller, study_id, least=Sight.DEIDENTIFIED)).study
     rows = (await db.scalars(select(Report).where(Report.study_id == study.id).order_by(Report.version))).all()
     return [await view(db, r) for r in rows]
 
 
-async def get_visible(db: AsyncSession, caller: Caller, report_id: str) -> tuple[Report, Study]:
+async def get_visible(
+    db: AsyncSession, caller: Caller, report_id: str, *, least: Sight = Sight.FULL
+) -> tuple[Report, Study]:
+    """The report and its study if the caller sees the report with at least `least` sight; else NotFound."""
+    caller.require_user()
     report = await db.get(Report, report_id)
-    if report is None:
+    study = await db.get(Study, report.study_id) if report is not None else None
+    if report is None or study is None:
         raise errors.NotFound("no such report")
-    try:
-        study = (await queue.get_visible(db, caller, report.study_id)).study
-    except errors.NotFound:
-        raise errors.NotFound("no such report") from None
+    if policy.report_sight(await policy.scope_of(db, caller), report, study) < least:
+        raise errors.NotFound("no such report")
     return report, study
 
 

@@ -42,6 +42,7 @@ def recording_json(view: RecordingView) -> dict[str, Any]:
     return {
         "id": r.id,
         "consultation_id": r.consultation_id,
+        "study_uid": c.study_uid,  # the session's stills (a trainer may not read the consultation itself)
         "exam_type": c.exam_type,
         "state": r.state,
         "site": {"id": view.site.id, "code": view.site.code, "name": view.site.name},
@@ -83,7 +84,7 @@ async def create(request: web.Request) -> web.Response:
     consultation_id = body.text(data, "consultation_id", max_len=32)
     async with request.app[DB]() as db:
         recording, created = await service.create(db, device, consultation_id)
-        view = await service.get_visible(db, await caller(request), recording.id)
+        view = await service.get_visible(db, await caller(request), recording.id, uploader=True)
     return web.json_response(recording_json(view), status=201 if created else 200)
 
 
@@ -100,7 +101,7 @@ async def list_(request: web.Request) -> web.Response:
 async def read(request: web.Request) -> web.Response:
     who = await caller(request)
     async with request.app[DB]() as db:
-        view = await service.get_visible(db, who, request.match_info["id"])
+        view = await service.get_visible(db, who, request.match_info["id"], uploader=True)
     return web.json_response(recording_json(view))
 
 
@@ -123,7 +124,7 @@ async def file_status(request: web.Request) -> web.Response:
     who = await caller(request)
     name = service.check_name(request.match_info["name"])
     async with request.app[DB]() as db:
-        view = await service.get_visible(db, who, request.match_info["id"])
+        view = await service.get_visible(db, who, request.match_info["id"], uploader=True)
         row = await service.file_row(db, view.recording.id, name)
     if row is None:
         return web.json_response({"name": name, "offset": 0, "complete": False, "size": None, "sha256": None})
@@ -161,7 +162,7 @@ async def end(request: web.Request) -> web.Response:
         recording = await service.end(
             db, store_of(request.app), device, request.match_info["id"], names, duration, on_complete(request.app)
         )
-        view = await service.get_visible(db, who, recording.id)
+        view = await service.get_visible(db, who, recording.id, uploader=True)
     return web.json_response(recording_json(view))
 
 
@@ -173,7 +174,7 @@ async def fail(request: web.Request) -> web.Response:
     reason = body.text(data, "reason", max_len=500)
     async with request.app[DB]() as db:
         recording = await service.fail(db, device, request.match_info["id"], reason)
-        view = await service.get_visible(db, who, recording.id)
+        view = await service.get_visible(db, who, recording.id, uploader=True)
     return web.json_response(recording_json(view))
 
 

@@ -23,6 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from recordings.store import RecordingStore, StoreBehind, parse_name
 from signaling_server import errors
+from signaling_server.access import policy
+from signaling_server.access.policy import Sight
 from signaling_server.auth.identity import Caller
 from signaling_server.db.models import Consultation, Device, Recording, RecordingFile, Site, User
 from signaling_server.session_recordings.state import FINAL_STATES, RecordingState, after_upload, trail, transition
@@ -30,7 +32,6 @@ from signaling_server.session_recordings.state import FINAL_STATES, RecordingSta
 MAX_CHUNK_BYTES = 4 << 20
 MAX_FILE_BYTES = 64 << 30  # a day of 1080p; the columns are 64-bit (migration 0004)
 MAX_FILES = 200
-READER_ROLES = ("expert", "trainer", "admin")
 RECORDABLE_STATES = ("live", "ended")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 OnComplete = Callable[[str], None]  # told the recording id once the recording is complete (and committed)
@@ -262,28 +263,28 @@ async def _settle(db: AsyncSession, recording: Recording, on_complete: OnComplet
 # ---- readers --------------------------------------------------------------------------------------------------
 
 
-def _may_see(caller: Caller, recording: Recording, consultation: Consultation) -> bool:
-    if caller.device is not None:
-        return consultation.device_id == caller.device.id
-    user = caller.require_user()
-    return user.role in READER_ROLES or (user.role == "sonographer" and recording.sonographer_id == user.id)
-
-
-async def get_visible(db: AsyncSession, caller: Caller, recording_id: str) -> RecordingView:
+async def get_visible(
+    db: AsyncSession, caller: Caller, recording_id: str, *, uploader: bool = False
+) -> RecordingView:
+    """The recording if the caller may see it (signaling_server/access/policy.py); with `uploader`, the edge
+    device that uploads it may too (its state and files' offsets: nothing of the media)."""
     recording = await db.get(Recording, recording_id)
     consultation = await db.get(Consultation, recording.consultation_id) if recording else None
-    if recording is None or consultation is None or not _may_see(caller, recording, consultation):
+    if recording is None or consultation is None:
+        raise errors.NotFound("no such recording")
+    if caller.device is not None:
+        if not (uploader and policy.device_owns(caller, consultation)):
+            raise errors.NotFound("no such recording")
+    elif policy.recording_sight(await policy.scope_of(db, caller), recording, consultation) == Sight.NONE:
         raise errors.NotFound("no such recording")
     return await _view(db, recording, consultation)
 
 
 async def list_visible(db: AsyncSession, caller: Caller, filters: dict[str, str]) -> list[RecordingView]:
-    user = caller.require_user()
+    caller.require_user()
+    scope = await policy.scope_of(db, caller)
     query = select(Recording, Consultation).join(Consultation, Consultation.id == Recording.consultation_id)
-    if user.role == "sonographer":
-        query = query.where(Recording.sonographer_id == user.id)
-    elif user.role not in READER_ROLES:
-        raise errors.Forbidden(f"a {user.role} does not review recordings")
+    query = query.where(policy.recording_clause(scope))
     if filters.get("site"):
         site = filters["site"]
         query = query.join(Site, Site.id == Recording.site_id).where((Site.id == site) | (Site.code == site))

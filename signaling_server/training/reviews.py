@@ -36,6 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from qc import score as qc_score
 from recordings.qc_record import SessionQc
 from signaling_server import errors
+from signaling_server.access import policy
 from signaling_server.auth.identity import Caller
 from signaling_server.db.models import Consultation, Recording, Site, TrainerReview, User
 from signaling_server.session_recordings import service as recordings
@@ -65,7 +66,6 @@ SCALE = (1, 5)
 MAX_COMMENTS = 200
 MAX_COMMENT_CHARS = 2000
 REVIEWER_ROLES = ("trainer",)
-READER_ROLES = ("trainer", "expert", "admin")
 WEIGHTS: dict[str, float] = dict(qc_score.DEFAULT_WEIGHTS)  # the default; the server's come from TELEUS_QC_WEIGHTS
 PART_LABELS = {
     "completeness": "Exam completeness",
@@ -300,16 +300,13 @@ async def for_recording(db: AsyncSession, caller: Caller, recording_id: str) -> 
 async def list_reviews(db: AsyncSession, caller: Caller, filters: Mapping[str, str]) -> list[ReviewView]:
     """Reviews, newest session first; filters: sonographer (user id), site (id or code), trainer (user id).
     A sonographer sees the reviews of their own sessions only."""
-    user = caller.require_user()
+    caller.require_user()
     query = (
         select(TrainerReview)
         .join(Recording, Recording.id == TrainerReview.recording_id)
         .join(Site, Site.id == Recording.site_id)
     )
-    if user.role == "sonographer":
-        query = query.where(TrainerReview.sonographer_id == user.id)
-    elif user.role not in READER_ROLES:
-        raise errors.Forbidden(f"a {user.role} does not read reviews")
+    query = query.where(policy.recording_clause(await policy.scope_of(db, caller)))  # as the recordings themselves
     if filters.get("sonographer"):
         query = query.where(TrainerReview.sonographer_id == filters["sonographer"])
     if filters.get("trainer"):

@@ -3,7 +3,8 @@
     POST /api/v1/recordings/{id}/teaching-export      start exporting a complete recording → 202 (trainers, admins)
     GET  /api/v1/teaching-exports/{id}                its state, and its manifest once done (trainers, admins)
     GET  /api/v1/teaching-exports/{id}/files/{name}   one exported file (trainers, admins)
-    GET  /api/v1/teaching/instances/{sop_uid}         a stored image, de-identified (experts, trainers, admins)
+    GET  /api/v1/teaching/instances/{sop_uid}         a stored image, de-identified (experts, trainers, admins who
+                                                      see its study, trainers every study)
 
 The exports themselves run in the worker of training/teaching_exports.py, one at a time.
 """
@@ -19,10 +20,11 @@ from sqlalchemy import select
 from recordings import teaching
 from recordings.store import parse_name
 from signaling_server import errors
+from signaling_server.access import policy
+from signaling_server.access.policy import Sight
 from signaling_server.appkeys import DB
 from signaling_server.auth.identity import caller
 from signaling_server.db.models import Instance, Study
-from signaling_server.dicomstore import access
 from signaling_server.dicomstore.blobs import BLOBS
 from signaling_server.session_recordings import service
 from signaling_server.session_recordings.files import store_of
@@ -84,12 +86,12 @@ async def teaching_instance(request: web.Request) -> web.Response:
     """A stored image as a de-identified DICOM object (made on each call; nothing is kept)."""
     who = await caller(request)
     who.require_user(*STILL_ROLES)
-    site_id = access.reading_site(who)
     uid = request.match_info["sop_uid"]
     async with request.app[DB]() as db:
         query = select(Instance, Study).join(Study, Study.id == Instance.study_id).where(Instance.sop_uid == uid)
         row = (await db.execute(query)).first()
-    if row is None or (site_id is not None and row[1].site_id != site_id):
+        sight = policy.study_sight(await policy.scope_of(db, who), row[1]) if row is not None else Sight.NONE
+    if row is None or sight == Sight.NONE:
         raise errors.NotFound(f"no instance {uid[:64]}")
     raw = await request.app[BLOBS].read(row[0].sha256)
     data = await asyncio.to_thread(teaching.export_still, raw)

@@ -21,7 +21,9 @@ from edge_capture.sources.base import FrameSource
 from edge_capture.sources.synthetic import SyntheticSource
 from signaling_server.app import create_app
 from signaling_server.appkeys import DB
-from signaling_server.db.models import Instance, Study
+from signaling_server.auth.identity import Caller
+from signaling_server.consultations import service as consultation_service
+from signaling_server.db.models import Instance, Study, User
 from signaling_server.dicomstore.blobs import BLOBS
 from signaling_server.settings import Settings
 from tests.conftest import PASSWORD, seed
@@ -121,6 +123,13 @@ def start_edge(
     )
     agent = EdgeAgent(config, source)
     return agent, asyncio.create_task(agent.run())
+
+
+async def _invite(app: Any, inviter_id: str, cid: str, guest_id: str) -> None:
+    """What the expert's POST /api/v1/consultations/{id}/observers does, as that expert."""
+    async with app[DB]() as db:
+        inviter = await db.get(User, inviter_id)
+        await consultation_service.invite(db, Caller("cookie", user=inviter), cid, guest_id)
 
 
 async def stop_edge(agent: EdgeAgent, task: asyncio.Task[None]) -> None:
@@ -238,7 +247,8 @@ async def _scenario(
         assert len(done) == 1, q["qc"]["completeness"]
     assert await sono.locator("[data-testid=qc-checklist] [data-done=true]").count() == 1
 
-    # An observer (trainer) joins view-only and sees the video and the marks already drawn.
+    # An observer (trainer), invited by the expert, joins view-only and sees the video and the marks already drawn.
+    await _invite(app, world.users["expert"], cid, world.users["trainer"])
     trainer = await (await browser.new_context()).new_page()
     await login(trainer, base, "trainer")
     await trainer.goto(base + f"#/c/{cid}?observe=1")

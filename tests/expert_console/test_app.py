@@ -255,7 +255,12 @@ async def test_expert_home_lists_consultations_with_join_and_observe(server: Ser
 
 
 async def test_trainer_may_only_observe(server: Server, context: BrowserContext) -> None:
-    consultation = await server.request(await server.api("sono_a"))
+    sono = await server.api("sono_a")
+    consultation = await server.request(sono)
+    status, _ = await sono.post(  # invited to observe (a trainer sees no live consultation otherwise)
+        f"/api/v1/consultations/{consultation['id']}/observers", {"user_id": server.world.users["trainer"]}
+    )
+    assert status == 201
     await server.sign_in(context, "trainer")
     page, problems = await open_console(context)
     row = page.locator(f'[data-consultation-id="{consultation["id"]}"]')

@@ -97,15 +97,16 @@ def ultrasound(study_uid: str, sop_class: str) -> Dataset:
 
 def sample_file(name: str, study_uid: str, patient_id: str, *, regional: bool = False) -> bytes:
     """One of pydicom's real test files, moved into `study_uid` and given `patient_id` (the region's shared ID
-    when `regional`, so that the same person links across sites)."""
+    when `regional`, with a birth date, so that the same person links across sites)."""
     ds = pydicom.dcmread(get_testdata_file(name))
     ds.StudyInstanceUID = study_uid
     ds.SeriesInstanceUID = generate_uid()
     ds.SOPInstanceUID = generate_uid()
     ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
     ds.PatientID = patient_id
-    if regional:
+    if regional:  # a shared ID links sites only when the name and birth date agree too (docs/SECURITY.md §3)
         ds.IssuerOfPatientID = REGIONAL_ISSUER
+        ds.PatientBirthDate = "19700101"
     return part10(ds)
 
 
@@ -132,7 +133,7 @@ async def stow(running: Server, objects: list[bytes], credential: str) -> None:
 
 
 async def study_id(running: Server, study_uid: str) -> str:
-    api = await running.api("admin")
+    api = await running.api("expert")
     status, queue = await api.get("/api/v1/studies")
     assert status == 200, queue
     return next(s["id"] for s in queue["studies"] if s["study_uid"] == study_uid)

@@ -337,6 +337,8 @@ async def test_a_trainer_exports_a_recording_without_the_patient_in_pixels_or_me
     assert (status, refused["error"]) == (403, "forbidden")
     status, started = await trainer.post(path)
     assert status == 202 and started["state"] == "running" and started["recording_id"] == recording["id"]
+    status, served = await admin.post(f"/api/v1/users/{world.users['admin']}/sites", {"site_id": world.site_a})
+    assert status == 201, served  # an admin exports the recordings of the sites they serve
     status, busy = await admin.post(path)  # while the first runs (about a second)
     assert (status, busy["error"]) == (409, "export_busy") and started["id"] in busy["message"]
 

@@ -122,3 +122,14 @@ def test_user_commands_disable_reset_and_change_accounts(tmp_path: Path) -> None
     assert changed.returncode == 0 and "dee: trainer" in changed.stdout
     listed = run(TELEUS, "user", "list", "--data-dir", data)
     assert listed.returncode == 0 and "dee\ttrainer\t-\tmust-change" in listed.stdout
+def test_an_operator_assigns_an_expert_to_the_sites_they_serve(tmp_path: Path) -> None:
+    folder = ("--data-dir", str(tmp_path))
+    assert run(TELEUS, "site", "add", "north", "North Centre", *folder).returncode == 0
+    made = run_with_input("p" * 12 + "\n", TELEUS, "user", "add", "wang", "--role", "expert", *folder)
+    assert made.returncode == 0, made.stderr
+    assigned = run(TELEUS, "user", "assign", "wang", "--site", "north", *folder)
+    assert assigned.returncode == 0 and "wang now serves site north" in assigned.stdout, assigned.stderr
+    again = run(TELEUS, "user", "assign", "wang", "--site", "north", *folder)
+    assert "already serves" in again.stdout
+    refused = run(TELEUS, "user", "assign", "nobody", "--site", "north", *folder)
+    assert refused.returncode != 0 and "no user 'nobody'" in refused.stderr

@@ -119,6 +119,11 @@ async def test_observers_and_second_expert_are_view_only(room: Any) -> None:
     expert, expert2, trainer = await open_api("expert"), await open_api("expert2"), await open_api("trainer")
     ws1, w1 = await join(expert, cid)
     ws2, w2 = await join(expert2, cid)
+    with pytest.raises(aiohttp.WSServerHandshakeError) as exc:  # a trainer observes only when invited
+        await trainer.ws(f"/api/v1/consultations/{cid}/signal")
+    assert exc.value.status == 404
+    status, invited = await sono.post(f"/api/v1/consultations/{cid}/observers", {"user_id": world.users["trainer"]})
+    assert status == 201 and invited["grant_id"]
     ws3, w3 = await join(trainer, cid)
     ws4, w4 = await join(expert, cid, observe=True)
     assert [w["you"]["role"] for w in (w1, w2, w3, w4)] == ["expert", "observer", "observer", "observer"]

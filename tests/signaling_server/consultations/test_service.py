@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from aiohttp import web
 from sqlalchemy import select
 
 from signaling_server import errors
+from signaling_server.access import assignments
 from signaling_server.appkeys import DB
 from signaling_server.auth.identity import Caller
 from signaling_server.consultations import service
@@ -44,6 +46,12 @@ class Place:
         assert caller.user is not None
         async with self.app[DB]() as db:
             return (await service.create(db, caller.user, {**THYROID_REQUEST, **changes})).id
+
+    async def assign(self, username: str, site: str = "a") -> None:
+        async with self.app[DB]() as db:
+            site_id = self.world.site_a if site == "a" else self.world.site_b
+            await assignments.assign(db, self.world.users[username], site_id, by=None, at=datetime.now(UTC))
+            await db.commit()
 
     async def call(self, action: Any, *args: Any) -> Any:
         async with self.app[DB]() as db:
@@ -114,8 +122,12 @@ async def test_who_sees_which_consultation(place: Place) -> None:
     assert await visible(await place.user("sono_b")) == {river}
     assert await visible(await place.device("a")) == {north}
     assert await visible(await place.device("b")) == {river}
-    for username in ("expert", "trainer", "admin"):
+    for username in ("expert", "expert2"):  # they serve both sites
         assert await visible(await place.user(username)) == {north, river}
+    for username in ("trainer", "admin", "registrar"):  # neither assigned nor granted: none
+        assert await visible(await place.user(username)) == set()
+    await place.assign("admin", "b")
+    assert await visible(await place.user("admin")) == {river}
     assert await place.call(service.list_visible, await place.user("expert"), ("ended",)) == []
     # Another site's consultation does not exist for them: the same answer as an unknown id.
     for cid in (river, "nope"):
@@ -140,6 +152,9 @@ async def test_the_first_expert_makes_it_live_the_second_observes(place: Place) 
 
 async def test_who_enters_the_room_as_what(place: Place) -> None:
     cid = await place.request()
+    for username in ("trainer", "admin"):  # not invited, not serving the site: for them it does not exist
+        await refused(place.call(service.admit, await place.user(username), cid, False), errors.NotFound, "not_found")
+        await place.call(service.invite, await place.user("sono_a"), cid, place.world.users[username])
     expected = {"sono_a": "sonographer", "trainer": "observer", "admin": "observer"}
     for username, role in expected.items():
         assert (await place.call(service.admit, await place.user(username), cid, False))[0] == role
@@ -161,7 +176,9 @@ async def test_who_enters_the_room_as_what(place: Place) -> None:
 async def test_ending_by_a_participant_only_and_once(place: Place) -> None:
     cid = await place.request()
     await place.call(service.admit, await place.user("expert"), cid, False)
-    for username in ("expert2", "trainer", "admin", "sono_a2"):
+    for username in ("trainer", "admin"):
+        await refused(place.call(service.end, await place.user(username), cid), errors.NotFound, "not_found")
+    for username in ("expert2", "sono_a2"):
         message = await refused(
             place.call(service.end, await place.user(username), cid), errors.NotParticipant, "not_participant"
         )
@@ -191,6 +208,7 @@ async def test_ending_by_a_participant_only_and_once(place: Place) -> None:
 
 async def test_a_waiting_request_is_cancelled_by_its_sonographer_or_an_admin_not_ended(place: Place) -> None:
     mine, theirs = await place.request(), await place.request()
+    await place.assign("admin", "a")  # an admin who serves the site
     message = await refused(
         place.call(service.end, await place.user("sono_a"), mine), errors.InvalidTransition, "invalid_transition"
     )
@@ -217,6 +235,7 @@ async def test_a_waiting_request_is_cancelled_by_its_sonographer_or_an_admin_not
 async def test_a_stale_copy_cannot_move_the_consultation(place: Place) -> None:
     cid = await place.request()
     sono = await place.user("sono_a")
+    await place.assign("admin", "a")
     async with place.app[DB]() as stale_db:
         stale = await service.get_visible(stale_db, sono, cid)  # read before someone else cancels it
         await place.call(service.cancel, await place.user("admin"), cid)

@@ -59,19 +59,24 @@ async def test_a_console_cookie_needs_its_csrf_token(server: Running) -> None:
         assert response.status == 200
 
 
-async def test_sonographers_read_only_their_own_site(server: Running) -> None:
+async def test_readers_see_their_own_site_and_the_sites_they_serve(server: Running) -> None:
     a_study, b_study = generate_uid(), generate_uid()
     await server.store(image(study_uid=a_study), site="a")
     await server.store(image(study_uid=b_study), site="b")
     found = {}
-    for who in ("sono_a", "sono_b", "expert", "trainer", "admin"):
+    sees_a = {"sono_a": True, "sono_b": False, "expert": True, "trainer": False, "admin": False, "registrar": False}
+    for who, sees in sees_a.items():
         session = await server.bearer(who)
         async with session.get(server.base + "/dicomweb/studies") as response:
             assert response.status == 200
             found[who] = {value(s, "0020000D") for s in await response.json(content_type=None)}
+        async with session.get(f"{server.base}/dicomweb/studies/{a_study}/metadata") as response:
+            assert response.status == (200 if sees else 404), who
         async with session.get(f"{server.base}/dicomweb/studies/{a_study}/series") as response:
-            assert response.status == (404 if who == "sono_b" else 200)
+            assert response.status == (200 if sees or who == "trainer" else 404), who  # no patient attributes
     assert found["sono_a"] == {a_study} and found["sono_b"] == {b_study}
-    assert found["expert"] == found["trainer"] == found["admin"] == {a_study, b_study}
+    assert found["expert"] == {a_study, b_study}  # the seeded expert serves both sites
+    # de-identified sight (trainers) and none (admins, registrars without assignment) reach no DICOMweb data
+    assert found["trainer"] == found["admin"] == found["registrar"] == set()
     async with server.device("a").get(server.base + "/dicomweb/studies") as response:
         assert response.status == 403 and (await response.json())["error"] == "forbidden"

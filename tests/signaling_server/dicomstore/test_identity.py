@@ -9,8 +9,8 @@ from sqlalchemy import select
 
 from signaling_server import errors
 from signaling_server.appkeys import DB
-from signaling_server.db.models import Patient, PatientIdentifier, StudyEvent
-from signaling_server.dicomstore import identity
+from signaling_server.db.models import Patient, PatientIdentifier, PatientLink, PatientMatch, StudyEvent
+from signaling_server.dicomstore import identity, links
 from signaling_server.dicomstore.parsing import Demographics
 
 from .conftest import Running
@@ -60,27 +60,30 @@ async def test_a_site_identity_joins_the_regional_one_when_its_id_arrives(server
     async with server.app[DB]() as db:
         moved = await identity.patient_studies(db, str(regional.patient_id))
         events = list(await db.scalars(select(StudyEvent).where(StudyEvent.kind == "patient_linked")))
-        assert await db.get(Patient, local.patient_id) is None
+        kept = await db.get(Patient, local.patient_id)  # kept, so that the link can be split back
+        assert kept is not None and kept.merged_into_id == regional.patient_id
+        [link] = await db.scalars(select(PatientLink))
     assert {s.study_uid for s in moved} == {regional.study_uid, local.study_uid, later.study_uid}
     assert [e.detail for e in events] == [
-        {"from": local.patient_id, "into": regional.patient_id, "reason": "regional_id"}
+        {"from": local.patient_id, "into": regional.patient_id, "reason": "regional_id", "link": link.id}
     ]
+    assert (link.kept_id, link.merged_id, link.reason, link.state) == (
+        regional.patient_id, local.patient_id, "regional_id", "linked"
+    )
 
 
-async def test_look_alikes_stay_apart_until_an_admin_links_them(server: Running) -> None:
+async def test_look_alikes_stay_apart_as_a_possible_match(server: Running) -> None:
     one = await server.store(image(patient_id="A-1", name="Wang^Fang", birth_date="19800202"))
     two = await server.store(image(patient_id="B-1", name="WANG^FANG^^", birth_date="19800202"), site="b")
     await server.store(image(patient_id="B-2", name="Wang^Fang", birth_date="19800203"), site="b")  # not a twin
     assert one.patient_id != two.patient_id
-    now = datetime.now(UTC)
     async with server.app[DB]() as db:
-        groups = await identity.duplicate_candidates(db)
-        assert [{p.id for p in group} for group in groups] == [{one.patient_id, two.patient_id}]
-        await identity.link_patients(db, str(one.patient_id), str(two.patient_id), by_user_id=None, reason="t", now=now)
-        await db.commit()
-        assert await identity.duplicate_candidates(db) == []
+        found = list(await db.scalars(select(PatientMatch)))
         studies = await identity.patient_studies(db, str(one.patient_id))
-    assert {s.study_uid for s in studies} == {one.study_uid, two.study_uid}
+    assert [(m.patient_id, m.candidate_id, m.reason, m.state) for m in found] == [
+        (two.patient_id, one.patient_id, "look_alike", "open")
+    ]
+    assert {s.study_uid for s in studies} == {one.study_uid}
 
 
 async def test_two_different_regional_ids_are_never_merged(server: Running) -> None:
@@ -90,7 +93,7 @@ async def test_two_different_regional_ids_are_never_merged(server: Running) -> N
     assert again.patient_id == one.patient_id != two.patient_id
     async with server.app[DB]() as db:
         with pytest.raises(errors.Conflict, match="different regional IDs"):
-            await identity.link_patients(
+            await links.link_patients(
                 db, str(one.patient_id), str(two.patient_id), by_user_id=None, reason="t", now=datetime.now(UTC)
             )
 

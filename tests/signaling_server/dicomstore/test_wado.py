@@ -62,7 +62,7 @@ async def test_instances_come_back_as_stored_or_as_explicit_little_endian(server
 async def test_metadata_leaves_bulk_data_out(server: Running) -> None:
     raw = real_file("gdcm-US-ALOKA-16.dcm")
     stored = await server.store(raw)
-    session = await server.bearer("trainer")
+    session = await server.bearer("expert")  # a trainer reads identified DICOM only with a grant (SECURITY.md §2)
     for path in (
         f"/dicomweb/studies/{stored.study_uid}/metadata",
         f"/dicomweb/studies/{stored.study_uid}/series/{stored.series_uid}/metadata",

@@ -14,6 +14,7 @@ from aiohttp import web
 from sqlalchemy import select
 
 from signaling_server import errors
+from signaling_server.access import assignments
 from signaling_server.appkeys import DB
 from signaling_server.auth.identity import Caller
 from signaling_server.db.models import StudyEvent, User
@@ -100,8 +101,10 @@ async def test_who_sees_which_findings(place: Any) -> None:
 
     assert await seen("sono_a") == await seen("sono_a2") == {north.id}
     assert await seen("sono_b") == {river.id}
-    for reader in ("expert", "expert2", "admin"):
+    for reader in ("expert", "expert2"):  # they serve both sites
         assert await seen(reader) == {north.id, river.id}
+    for nobody in ("admin", "trainer", "registrar"):  # no assignment, no grant: no patient's finding
+        assert await seen(nobody) == set()
 
 
 async def test_unacknowledged_it_escalates_each_period_and_acknowledged_never_again(place: Any) -> None:
@@ -154,6 +157,11 @@ async def list_open(app: web.Application, world: World) -> list[Any]:
 async def test_an_admin_acknowledges_on_the_centres_behalf_naming_the_person(place: Any) -> None:
     app, world = place
     finding = await flag(app, world, await claimed_study(app, world, site="b"))
+    async with app[DB]() as db:
+        with pytest.raises(errors.NotFound):  # an admin who does not serve the centre does not see the finding
+            await service.acknowledge(db, await caller(app, world, "admin"), finding.id, {}, T0)
+        await assignments.assign(db, world.users["admin"], world.site_b, by=None, at=T0)
+        await db.commit()
     async with app[DB]() as db:
         acked = await service.acknowledge(
             db, await caller(app, world, "admin"), finding.id, {"notified_person": "Nurse Zhao"}, T0

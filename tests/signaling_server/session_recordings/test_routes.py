@@ -186,7 +186,7 @@ async def test_readers_see_what_their_role_allows(people: Any) -> None:
     edge = await open_api(bearer=world.device_a_credential)
     _, rec = await edge.post("/api/v1/recordings", {"consultation_id": cid})
     for username, sees in (("sono_a", True), ("sono_a2", False), ("sono_b", False), ("expert2", True),
-                           ("trainer", True), ("admin", True)):
+                           ("trainer", True), ("admin", False), ("registrar", False)):
         api = await open_api(username)
         status, listed = await api.get("/api/v1/recordings")
         assert status == 200 and [r["id"] for r in listed["recordings"]] == ([rec["id"]] if sees else []), username
