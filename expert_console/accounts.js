@@ -132,3 +132,27 @@ export function stateWords(user, words) {
   if (user.totp) parts.push(words.totp);
   return parts.join(" · ");
 }
+
+/**
+ * Who serves which site (docs/SECURITY.md §2): an expert, admin or registrar sees the patients of the sites they serve.
+ * @typedef {{user_id: string, site_id: string, created_at: string}} Assignment
+ */
+
+/** Roles that take site assignments (the server refuses the others with 400). */
+export const ASSIGNABLE_ROLES = ["expert", "admin", "registrar"];
+
+/** @param {Api} api @param {string} [userId] only this person's; everyone's when left out @returns {Promise<Assignment[]>} */
+export async function listAssignments(api, userId) {
+  return (await api.request("GET", `/assignments${userId ? `?user_id=${id(userId)}` : ""}`)).assignments;
+}
+
+/** The person serves the site from now on. @param {Api} api @param {string} userId @param {string} siteId
+ * @returns {Promise<Assignment[]>} the person's assignments */
+export async function assignSite(api, userId, siteId) {
+  return (await api.request("POST", `/users/${id(userId)}/sites`, { site_id: siteId })).assignments;
+}
+
+/** The person no longer serves the site. @param {Api} api @param {string} userId @param {string} siteId */
+export async function unassignSite(api, userId, siteId) {
+  await api.request("DELETE", `/users/${id(userId)}/sites/${id(siteId)}`);
+}

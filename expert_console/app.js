@@ -1,6 +1,7 @@
 // @ts-check
 // The single-page app: hash routes (#/login, #/, #/c/<id>[?observe=1], #/queue[?filters], #/studies/<id>,
-// #/recordings[?filters], #/recordings/<id>, #/qc[?filters], #/audit[?filters], #/accounts (admins), #/account), the
+// #/recordings[?filters], #/recordings/<id>, #/qc[?filters], #/audit[?filters], #/accounts (admins), #/patients
+// (registrars), #/grants[?patient=] (registrars, admins), #/dicom (admins), #/account), the
 // header with its navigation, the critical-findings banner (sonographers, admins), the signed-in user. A restricted
 // account (a password to change, an admin's TOTP to enrol) is kept on the sign-in page until it has done what it must.
 // Test hooks: window.teleus = {live, api, user}; `live` is the current LiveSession or null.
@@ -10,12 +11,15 @@ import { mountAccount } from "./views/account.js";
 import { mountAccounts } from "./views/accounts.js";
 import { mountAudit } from "./views/audit.js";
 import { mountDashboard } from "./views/dashboard.js";
+import { mountDicom } from "./views/dicom.js";
 import { el, setText } from "./views/dom.js";
 import { mountFindingsBanner } from "./views/findings.js";
+import { mountGrants } from "./views/grants.js";
 import { mountHome } from "./views/home.js";
 import { mountLive } from "./views/live.js";
 import { mountLogin } from "./views/login.js";
 import { openPasswordDialog } from "./views/password.js";
+import { mountPatients } from "./views/patients.js";
 import { mountQueue } from "./views/queue.js";
 import { mountRecordings } from "./views/recordings.js";
 import { mountReview } from "./views/review.js";
@@ -27,6 +31,12 @@ const QUEUE_ROLES = ["expert", "trainer", "admin"];
 const QC_ROLES = ["expert", "trainer", "admin"];
 /** Roles that see the audit trail (the server refuses everyone else). */
 const AUDIT_ROLES = ["admin"];
+/** Roles that decide possible matches and split links (the server refuses everyone else, admins too). */
+const REGISTRY_ROLES = ["registrar"];
+/** Roles that make and revoke access grants. */
+const GRANT_ROLES = ["registrar", "admin"];
+/** Roles that manage DICOM peers and re-queue failed forwards. */
+const DICOM_ROLES = ["admin"];
 /** Roles that acknowledge critical findings for a referring centre. */
 const FINDINGS_ROLES = ["sonographer", "admin"];
 
@@ -49,6 +59,12 @@ const navigation = /** @type {HTMLElement} */ (document.querySelector(".topnav")
 const queueLink = /** @type {HTMLElement} */ (document.querySelector("[data-nav=queue]"));
 const qcLinks = /** @type {HTMLElement[]} */ ([...document.querySelectorAll("[data-nav=recordings], [data-nav=qc]")]);
 const auditLink = /** @type {HTMLElement} */ (document.querySelector("[data-nav=audit]"));
+/** The links shown only to some roles, each with those roles. @type {[HTMLElement, string[]][]} */
+const roleLinks = [
+  [/** @type {HTMLElement} */ (document.querySelector("[data-nav=patients]")), REGISTRY_ROLES],
+  [/** @type {HTMLElement} */ (document.querySelector("[data-nav=grants]")), GRANT_ROLES],
+  [/** @type {HTMLElement} */ (document.querySelector("[data-nav=dicom]")), DICOM_ROLES],
+];
 const findingsBanner = /** @type {HTMLElement} */ (document.getElementById("findings-banner"));
 /** @type {{userId: string, stop: () => void}|null} */
 let banner = null;
@@ -106,6 +122,7 @@ function showUser(user) {
   queueLink.hidden = !user || !QUEUE_ROLES.includes(user.role);
   for (const link of qcLinks) link.hidden = !user || !QC_ROLES.includes(user.role);
   auditLink.hidden = !user || !AUDIT_ROLES.includes(user.role);
+  for (const [link, roles] of roleLinks) link.hidden = !user || !roles.includes(user.role);
   const wantsBanner = user && FINDINGS_ROLES.includes(user.role);
   if (banner && (!wantsBanner || banner.userId !== user?.id)) {
     banner.stop();
@@ -120,7 +137,7 @@ function markNavigation(path) {
     const target = /** @type {HTMLElement} */ (link).dataset.nav;
     const current = target === "queue" ? path === "/queue" || path.startsWith("/studies/")
       : target === "recordings" ? path === "/recordings" || path.startsWith("/recordings/")
-        : target === "qc" || target === "audit" || target === "accounts" || target === "account"
+        : target && ["qc", "audit", "accounts", "account", "patients", "grants", "dicom"].includes(target)
           ? path === `/${target}`
           : path === "/";
     if (current) link.setAttribute("aria-current", "page");
@@ -200,6 +217,12 @@ async function route() {
     unmount = mountAudit(main, { api, user, query, navigate });
   } else if (path === "/accounts" && user.role === "admin") {
     unmount = mountAccounts(main, { api, user });
+  } else if (path === "/patients") {
+    unmount = mountPatients(main, { api, user });
+  } else if (path === "/grants") {
+    unmount = mountGrants(main, { api, user, query });
+  } else if (path === "/dicom") {
+    unmount = mountDicom(main, { api, user });
   } else if (path === "/account") {
     unmount = mountAccount(main, { api, user });
   } else if (live) {

@@ -1,12 +1,16 @@
 // @ts-check
 // The admin's accounts page (#/accounts): every account with its role, site and state; create one; change role
 // and site; disable and re-enable; reset the password (shown once; changed at the next sign-in); remove a lost
-// second factor; list and end a person's sessions and API tokens.
+// second factor; list and end a person's sessions and API tokens; the sites each expert, admin or registrar serves
+// (assign one, stop serving one).
 
 import {
+  ASSIGNABLE_ROLES,
+  assignSite,
   createUser,
   disableUser,
   enableUser,
+  listAssignments,
   listSessions,
   listSites,
   listTokens,
@@ -16,12 +20,13 @@ import {
   revokeSession,
   revokeToken,
   stateWords,
+  unassignSite,
   updateUser,
   when,
 } from "../accounts.js";
 import { asError, el, showError } from "./dom.js";
 
-const ROLES = ["sonographer", "expert", "trainer", "admin"];
+const ROLES = ["sonographer", "expert", "trainer", "admin", "registrar"];
 const TEXT = {
   title: "Accounts",
   create: "Create account",
@@ -31,7 +36,7 @@ const TEXT = {
   site: "Site",
   noSite: "— none —",
   password: "First password (changed at first sign-in)",
-  columns: ["Username", "Name", "Role", "Site", "State", ""],
+  columns: ["Username", "Name", "Role", "Site", "Serves", "State", ""],
   save: "Save",
   disable: "Disable",
   enable: "Enable",
@@ -43,6 +48,11 @@ const TEXT = {
   sessions: "Sessions",
   tokens: "API tokens",
   none: "none",
+  serveSite: "Site to serve",
+  assign: "Assign",
+  unassign: (/** @type {string} */ code) => `Stop serving ${code}`,
+  servesNone: "no site",
+  cross: "×",
   state: { active: "active", disabled: "disabled", mustChange: "must change password", totp: "2FA" },
   confirmDisable: (/** @type {string} */ who) => `Disable ${who}? Their sessions end and their open calls close now.`,
   confirmReset: (/** @type {string} */ who) => `Reset the password of ${who}? Their sessions and tokens end now.`,
@@ -81,6 +91,7 @@ class AccountsPage {
     this.api = api;
     this.stopped = false;
     /** @type {Site[]} */ this.sites = [];
+    /** The sites each person serves, by user id. @type {Map<string, string[]>} */ this.served = new Map();
     this.error = el("p", { class: "error", "data-testid": "accounts-error", role: "alert", hidden: true });
     this.notice = el("p", { class: "notice", "data-testid": "account-notice", hidden: true });
     this.rows = el("tbody");
@@ -137,13 +148,16 @@ class AccountsPage {
 
   async refresh() {
     let users;
+    let assignments;
     try {
-      [users, this.sites] = await Promise.all([listUsers(this.api), listSites(this.api)]);
+      [users, this.sites, assignments] = await Promise.all([listUsers(this.api), listSites(this.api), listAssignments(this.api)]);
     } catch (err) {
       if (!this.stopped) showError(this.error, asError(err));
       return;
     }
     if (this.stopped) return;
+    this.served = new Map();
+    for (const a of assignments) this.served.set(a.user_id, [...(this.served.get(a.user_id) ?? []), a.site_id]);
     const siteSelect = /** @type {HTMLSelectElement} */ (this.createForm.querySelector("[name=site_id]"));
     const chosen = siteSelect.value;
     siteSelect.replaceChildren(...siteOptions(this.sites));
@@ -165,6 +179,7 @@ class AccountsPage {
       el("td", { text: user.name }),
       el("td", {}, role),
       el("td", {}, site),
+      el("td", { "data-field": "serves" }, this.servesCell(user)),
       el("td", { "data-field": "state", text: stateWords(user, TEXT.state) }),
       el("td", { class: "actions" },
         button("save", TEXT.save, () => void this.act(async () => {
@@ -188,6 +203,31 @@ class AccountsPage {
           if (!detail.hidden) void this.fillDetail(user, /** @type {HTMLElement} */ (detail.firstChild));
         })));
     return [row, detail];
+  }
+
+  /**
+   * The sites the person serves, each with its "stop" button, and a choice of the others to assign; a role that
+   * takes no assignment shows nothing.
+   * @param {User} user
+   */
+  servesCell(user) {
+    if (!ASSIGNABLE_ROLES.includes(user.role)) return [];
+    const served = this.served.get(user.id) ?? [];
+    const code = (/** @type {string} */ siteId) => this.sites.find((s) => s.id === siteId)?.code ?? siteId;
+    const chips = served.map((siteId) => el("span", { class: "served-site", "data-site": code(siteId) },
+      el("span", { text: code(siteId) }),
+      el("button", { type: "button", class: "link-button", "data-action": "unassign", "aria-label": TEXT.unassign(code(siteId)),
+        title: TEXT.unassign(code(siteId)), text: TEXT.cross,
+        onclick: () => void this.act(() => unassignSite(this.api, user.id, siteId)) })));
+    const others = this.sites.filter((s) => !served.includes(s.id));
+    if (!others.length) return chips.length ? chips : [el("span", { class: "muted", text: TEXT.servesNone })];
+    const choice = el("select", { "data-field": "serve-site", "aria-label": TEXT.serveSite },
+      others.map((s) => el("option", { value: s.id, text: s.code })));
+    return [
+      ...(chips.length ? chips : [el("span", { class: "muted", text: TEXT.servesNone })]),
+      el("span", { class: "serve-new" }, choice, el("button", { type: "button", "data-action": "assign", text: TEXT.assign,
+        onclick: () => void this.act(async () => void (await assignSite(this.api, user.id, choice.value))) })),
+    ];
   }
 
   /** The person's sessions and tokens, each with its button. @param {User} user @param {HTMLElement} cell */
