@@ -212,7 +212,9 @@ class AccountsPage {
    */
   servesCell(user) {
     if (!ASSIGNABLE_ROLES.includes(user.role)) return [];
-    const served = this.served.get(user.id) ?? [];
+    const mine = this.served.get(user.id) ?? [];
+    const served = [...this.sites.map((s) => s.id).filter((siteId) => mine.includes(siteId)),
+      ...mine.filter((siteId) => !this.sites.some((s) => s.id === siteId))]; // in the sites' order
     const code = (/** @type {string} */ siteId) => this.sites.find((s) => s.id === siteId)?.code ?? siteId;
     const chips = served.map((siteId) => el("span", { class: "served-site", "data-site": code(siteId) },
       el("span", { text: code(siteId) }),
