@@ -218,7 +218,7 @@ class AccountsPage {
     const code = (/** @type {string} */ siteId) => this.sites.find((s) => s.id === siteId)?.code ?? siteId;
     const chips = served.map((siteId) => el("span", { class: "served-site", "data-site": code(siteId) },
       el("span", { text: code(siteId) }),
-      el("button", { type: "button", class: "link-button", "data-action": "unassign", "aria-label": TEXT.unassign(code(siteId)),
+      el("button", { type: "button", "data-action": "unassign", "aria-label": TEXT.unassign(code(siteId)),
         title: TEXT.unassign(code(siteId)), text: TEXT.cross,
         onclick: () => void this.act(() => unassignSite(this.api, user.id, siteId)) })));
     const others = this.sites.filter((s) => !served.includes(s.id));

@@ -166,7 +166,7 @@ class DicomPage {
     return el("tr", { "data-ae": p.ae_title, class: p.enabled ? "peer" : "peer disabled" },
       el("td", { "data-field": "ae_title", text: p.ae_title }),
       el("td", { "data-field": "site", text: this.siteCode(p.site_id) }),
-      el("td", { "data-field": "networks", class: open ? "warn" : "" }, p.networks.join(", "),
+      el("td", { "data-field": "networks", class: open ? "warn" : null }, p.networks.join(", "),
         open ? el("div", { class: "notice", text: TEXT.openToAll }) : null),
       el("td", { "data-field": "certificate", class: "fingerprint", title: p.tls_client_subject ?? "",
         text: p.tls_client_sha256 ?? TEXT.noCertificate }),

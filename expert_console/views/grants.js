@@ -118,7 +118,7 @@ class GrantsPage {
     const form = el("form", { class: "create-grant", "data-testid": "create-grant", novalidate: true },
       field(TEXT.kind, kind), field(TEXT.granteeKind, granteeKind), siteField, userField,
       el("div", { class: "field" }, el("span", { text: TEXT.objects }), objects,
-        el("button", { type: "button", class: "link-button", "data-action": "add-object", text: TEXT.addObject,
+        el("button", { type: "button", "data-action": "add-object", text: TEXT.addObject,
           onclick: () => addObject(OPENS[/** @type {GrantKind} */ (kind.value)][0] ?? "patient", "") })),
       field(TEXT.validUntil, until), field(TEXT.reason, reason),
       el("button", { type: "submit", class: "primary", text: TEXT.create }));

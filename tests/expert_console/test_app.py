@@ -47,6 +47,12 @@ MODULES = [
     "views/overlay.js",
     "views/chat.js",
     "views/linkpanel.js",
+    "registry.js",
+    "grants.js",
+    "dicomadmin.js",
+    "views/patients.js",
+    "views/grants.js",
+    "views/dicom.js",
 ]
 SITE_NAME = "North Community Health Centre"  # site `north` of tests.conftest.seed
 

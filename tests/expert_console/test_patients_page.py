@@ -18,7 +18,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
 CARDS = "[data-testid=match-list] [data-match]"
 
 
-async def _look_alikes(server: Server, name: str, birth: str, n: int) -> tuple[str, str]:
+async def _look_alikes(server: Server, name: str, birth: str, n: int) -> tuple[str, str]:  # noqa: F811
     """One person's look-alike records at north and at river: a possible match (identity.py `look_alike`)."""
     store = server.app[DICOM_STORE]
     one = await store_instance(store, image(patient_id=f"N-{n}", name=name, birth_date=birth),
