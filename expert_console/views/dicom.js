@@ -6,7 +6,7 @@
 import { listSites } from "../accounts.js";
 import { createPeer, failedJobs, listPeers, peerFromForm, requeueAllFailed, requeueJob, setPeerEnabled, sizeText }
   from "../dicomadmin.js";
-import { asError, el, showError } from "./dom.js";
+import { asError, el, showCodedError as showError } from "./dom.js";
 
 /**
  * @typedef {import("../api.js").Api} Api

@@ -85,3 +85,13 @@ export function asError(err) {
   }
   return { code: "error", message: String(err) };
 }
+
+/**
+ * Show a refusal with its stable code in words too ("… (kept_apart)"), for the pages whose users quote it.
+ * @param {HTMLElement} node
+ * @param {{code?: string, message?: string}|null} error null clears it
+ */
+export function showCodedError(node, error) {
+  showError(node, error);
+  if (error?.code && error.message && error.message !== error.code) node.textContent = `${error.message} (${error.code})`;
+}

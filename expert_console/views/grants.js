@@ -6,7 +6,7 @@
 import { listSites, listUsers, when } from "../accounts.js";
 import { DEFAULT_DAYS, GRANT_KINDS, OPENS, createGrant, instantOf, listActiveGrants, localInput, objectsOf,
   revokeGrant } from "../grants.js";
-import { asError, el, showError } from "./dom.js";
+import { asError, el, showCodedError as showError } from "./dom.js";
 
 /**
  * @typedef {import("../api.js").Api} Api

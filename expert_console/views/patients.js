@@ -7,7 +7,7 @@
 import { when } from "../accounts.js";
 import { confirmMatch, dicomDate, identifierLines, listLinks, listMatches, movedCounts, patientsOf, readPatient,
   rejectMatch, unlink } from "../registry.js";
-import { asError, el, showError } from "./dom.js";
+import { asError, el, showCodedError as showError } from "./dom.js";
 
 /**
  * @typedef {import("../api.js").Api} Api

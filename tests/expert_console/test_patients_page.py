@@ -71,7 +71,9 @@ async def test_a_registrar_confirms_rejects_and_unlinks(server: Server, context:
     # decided elsewhere meanwhile: the page's Confirm is refused with the stable code, and the list catches up
     assert (await registrar.post(f"/api/v1/patient-matches/{opened[zhao]}/reject"))[0] == 200
     await page.locator(f'[data-match="{opened[zhao]}"] [data-action=confirm]').click()
-    await expect(page.locator("[data-testid=patients-error]")).to_have_attribute("data-code", "invalid_transition")
+    error = page.locator("[data-testid=patients-error]")  # the message, and the code a registrar can quote
+    await expect(error).to_have_attribute("data-code", "invalid_transition")
+    await expect(error).to_have_text("a possible match that is rejected cannot become confirmed (invalid_transition)")
     await expect(page.locator(CARDS)).to_have_count(0)
 
     await link.locator("[data-action=unlink]").click()
