@@ -29,6 +29,7 @@ from signaling_server.reports import routes as report_routes
 from signaling_server.session_recordings import routes as recording_routes
 from signaling_server.settings import Settings
 from signaling_server.signaling.handler import signal
+from signaling_server.signaling.limits import SIGNAL_LIMITS, SignalLimits
 from signaling_server.signaling.rooms import ROOMS, RoomRegistry
 from signaling_server.training import review_routes as recording_review_routes
 from signaling_server.training import teaching_exports
@@ -62,6 +63,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except web.HTTPException:
         raise
     except Exception:
+        if request.writer.output_size > 0:  # the answer has begun (an upgraded WebSocket): no HTTP answer may follow
+            raise  # aiohttp logs it and drops the connection
         log.exception("unexpected error on %s %s", request.method, request.path)
         return web.json_response({"error": "internal", "message": "internal server error"}, status=500)
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
@@ -111,6 +114,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app[SETTINGS] = settings
     app[TARGETS] = Targets.from_json(settings.turnaround_json)
     app[QC_WEIGHTS] = parse_weights(settings.qc_weights)  # a bad TELEUS_QC_WEIGHTS stops the server here
+    app[SIGNAL_LIMITS] = SignalLimits(settings)
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_rooms)
     app.cleanup_ctx.append(dicom_blobs.blob_store)

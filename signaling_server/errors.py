@@ -35,6 +35,7 @@
     │   ├── RecordingNotComplete     recording_not_complete 409
     │   └── ExportBusy               export_busy          409
     ├── TooLarge                     too_large            413
+    ├── TooManySockets               too_many_sockets     429  (a user's or device's signaling sockets)
     ├── UnsupportedMediaType         unsupported_media_type 415
     └── NotRenderable                not_renderable       422
 
@@ -224,6 +225,12 @@ class AlreadyReviewed(Conflict):
 
 class TooLarge(TeleusError):
     code, status = "too_large", 413
+
+
+class TooManySockets(TeleusError):
+    """One more signaling socket than a user (or an edge device) may hold open at once (signaling/limits.py)."""
+
+    code, status = "too_many_sockets", 429
 
 
 class UnsupportedMediaType(TeleusError):

@@ -33,6 +33,13 @@ class Settings:
     forward_max_attempts: int = 10  # then the job is `failed`
     qc_weights: str = ""  # JSON: the session score's part weights (qc.score.parse_weights); "": the defaults
     qc_scoring: bool = False  # score every complete recording offline (quality/scorer.py); from_env: on
+    # Per-user limits of the signaling sockets (signaling/limits.py, PROTOCOL.md §2 "Limits").
+    max_sockets_per_user: int = 8  # open at once, all consultations together
+    max_sockets_per_device: int = 8
+    signal_messages_per_second: float = 50.0  # every message of one socket (a token bucket)...
+    signal_message_burst: int = 200  # ...holding this many
+    chat_lines_per_second: float = 1.0  # chat lines of one user or device, all their sockets together
+    chat_line_burst: int = 10
 
     def ssl_context(self) -> ssl.SSLContext | None:
         """The server's TLS context when a certificate is configured (TLS 1.2 or newer)."""
@@ -82,6 +89,12 @@ class Settings:
             forward_max_attempts=int(env.get("TELEUS_FORWARD_MAX_ATTEMPTS", base.forward_max_attempts)),
             qc_weights=env.get("TELEUS_QC_WEIGHTS", ""),
             qc_scoring=env.get("TELEUS_QC_SCORING", "1").lower() not in {"0", "false", "no", "off"},
+            max_sockets_per_user=int(env.get("TELEUS_MAX_SOCKETS_PER_USER", base.max_sockets_per_user)),
+            max_sockets_per_device=int(env.get("TELEUS_MAX_SOCKETS_PER_DEVICE", base.max_sockets_per_device)),
+            signal_messages_per_second=float(env.get("TELEUS_SIGNAL_RATE", base.signal_messages_per_second)),
+            signal_message_burst=int(env.get("TELEUS_SIGNAL_BURST", base.signal_message_burst)),
+            chat_lines_per_second=float(env.get("TELEUS_CHAT_RATE", base.chat_lines_per_second)),
+            chat_line_burst=int(env.get("TELEUS_CHAT_BURST", base.chat_line_burst)),
         )
 
 
