@@ -145,7 +145,7 @@ async def test_what_does_not_decode_is_dropped_and_a_failing_handler_does_not_le
     assert heard == [m.PeerLeft("p1"), m.PeerLeft("p2")] and session.finished
     undecodable = [r.getMessage() for r in caplog.records if "undecodable" in r.getMessage()]
     assert [line.split("dropped: ", 1)[1] for line in undecodable] == [
-        "bad_json the message is not JSON",
+        "bad_json the message is not JSON: Expecting property name enclosed in double quotes: line 1 column 2 (char 1)",
         "bad_message 'peer_id' must be a non-empty string",
         "unknown_type unknown message type 'teleport'",
     ]
