@@ -124,14 +124,15 @@ def _device(base: str, credential: str, stack: AsyncExitStack) -> Person:
     return Person(session)
 
 
-async def start_world(stack: AsyncExitStack, log_dir: Path) -> World:
+async def start_world(stack: AsyncExitStack, log_dir: Path, env: dict[str, str] | None = None) -> World:
+    """The seeded server; `env`: its TELEUS_* settings (default: the raised rates of the fuzzing)."""
     data_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="teleus-fuzz-")))
     await procs.run_command(
         [TELEUS, "user", "add", "admin", "--role", "admin", "--password", PASSWORD, "--data-dir", str(data_dir)], ROOT
     )
     port = procs.free_port()
     argv = [TELEUS, "server", "--data-dir", str(data_dir), "--host", "127.0.0.1", "--port", str(port)]
-    server = await procs.spawn("fuzz-server", argv, log_dir, ROOT, env=RAISED_LIMITS)
+    server = await procs.spawn("fuzz-server", argv, log_dir, ROOT, env=RAISED_LIMITS if env is None else env)
     stack.push_async_callback(server.stop)
     base = f"http://127.0.0.1:{port}/"
     await _wait_up(base, server)
