@@ -7,6 +7,7 @@ fails unexpectedly is answered `internal` and logged; the session always leaves 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Coroutine
 from typing import Any
@@ -113,7 +114,8 @@ class _Session:
         if self.member is not None:
             self.member.deliver(reply)
         elif not self.ws.closed:
-            await self.ws.send_str(reply)
+            with contextlib.suppress(ConnectionError, RuntimeError):  # gone meanwhile: the read loop ends next
+                await self.ws.send_str(reply)
 
     async def _dispatch(self, message: m.ClientMessage) -> None:
         if isinstance(message, m.Join):

@@ -57,7 +57,7 @@ class Member:
                 self.drops.event(
                     logging.ERROR,
                     "unsendable",
-                    "peer %s: dropped a message it could not be sent: %r",
+                    "peer %s: dropped a message that could not be sent: %r",
                     self.peer.id,
                     exc,
                 )
