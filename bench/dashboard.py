@@ -108,15 +108,8 @@ def session_record(rng: random.Random, minutes: int = 12) -> dict[str, Any]:
     found = qc_record.from_timelines("thyroid", [timeline])
     image = {k: {"score": float(rng.randint(2, 5)), "metric": k} for k in ("gain", "tgc", "depth", "focus")}
     record = qc_record.SessionQc(
-        "offline",
-        found.completeness,
-        {**image, "visibility": None},
-        found.link,
-        found.alerts,
-        found.freezes,
-        frozen_image=((61.0, 63.5),),
-        no_contact=((200.0, 201.5),),
-        segments=found.segments,
+        "offline", found.completeness, {**image, "visibility": None}, found.link, found.alerts, found.freezes,
+        frozen_image=((61.0, 63.5),), no_contact=((200.0, 201.5),), segments=found.segments,
     )
     frames = {"saturation": 0.002, "dark_fraction": 0.2, "tgc_slope": 8.0, "dynamic_range": 180.0,
               "tenengrad": 2500.0, "laplacian_variance": 700.0}  # fmt: skip
