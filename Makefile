@@ -10,7 +10,7 @@ TSC := $(NODE_TOOLS)/node_modules/.bin/tsc
 APT_PACKAGES := chromium dcmtk dicom3tools orthanc orthanc-dicomweb
 APT_BINARIES := /usr/bin/chromium /usr/bin/dciodvfy /usr/bin/storescu /usr/sbin/Orthanc
 
-.PHONY: demo test deps system-deps python-deps lint console-check bench-live bench-capture bench-qc bench-dashboard clean
+.PHONY: demo test deps system-deps python-deps lint console-check fuzz bench-live bench-capture bench-qc bench-dashboard clean
 
 demo: python-deps
 	$(BIN)/teleus demo
@@ -52,6 +52,18 @@ console-check:
 	@[ "$$($(TSC) --version 2>/dev/null)" = "Version $(TYPESCRIPT_VERSION)" ] || \
 	  npm install --prefix $(NODE_TOOLS) --no-save --no-audit --no-fund --silent typescript@$(TYPESCRIPT_VERSION)
 	$(TSC) -p expert_console/tsconfig.json
+
+# Hostile input (docs/SECURITY.md §10): the property tests with many more examples, then FUZZ_CASES malformed cases
+# against a live server (bench/fuzz.py; report in bench/out/fuzz-*.json). A few minutes; not part of `make test`,
+# which runs both in short.
+FUZZ_CASES ?= 10000
+
+fuzz: python-deps
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/pytest -q -p no:randomly \
+	  tests/signaling_server/test_strictjson.py tests/signaling_server/signaling/test_messages_properties.py \
+	  tests/signaling_server/api/test_body.py tests/signaling_server/dicomstore/test_multipart_properties.py \
+	  tests/signaling_server/dicomstore/test_parsing_properties.py
+	$(BIN)/python -m bench.fuzz --cases $(FUZZ_CASES)
 
 bench-live: deps
 	$(BIN)/python -m bench.live

@@ -767,7 +767,7 @@ async def teleus_case(
             ],
             opts.log_dir,
             ROOT,
-            secrets={"TELEUS_DEVICE_CREDENTIAL": world.credential},
+            env={"TELEUS_DEVICE_CREDENTIAL": world.credential},  # never on its argv
         )
         stack.push_async_callback(edge.stop)
         consultation = await api_post(

@@ -110,10 +110,8 @@ class Child:
         return self.proc.returncode
 
 
-async def spawn(
-    name: str, argv: list[str], log_dir: Path, cwd: Path, secrets: dict[str, str] | None = None
-) -> Child:
-    """``secrets``: environment variables for the child only (a device credential never goes on its argv)."""
+async def spawn(name: str, argv: list[str], log_dir: Path, cwd: Path, env: dict[str, str] | None = None) -> Child:
+    """``env``: settings added to the child's environment (TELEUS_* included)."""
     log_path = log_dir / f"{name}.log"
     log = await asyncio.to_thread(_open_log, log_path)
     with log:
@@ -122,7 +120,7 @@ async def spawn(
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=log,
-            env={**child_env(), **(secrets or {})},
+            env={**child_env(), **(env or {})},
             cwd=cwd,
             preexec_fn=_die_with_parent,
         )

@@ -100,10 +100,15 @@ class SignalingSession:
 
     async def send(self, message: ClientMessage) -> None:
         """Send if the socket is up; a message lost with the socket is for the next session to redo."""
+        try:
+            text = encode_client_message(message)
+        except ValueError:  # NaN or Infinity in a field: the server would refuse it, a page could not parse it
+            log.error("consultation %s: not sent, not JSON: %r", self.cid, message)
+            return
         ws = self._ws
         if ws is not None and not ws.closed:
             with contextlib.suppress(ConnectionError, RuntimeError):
-                await ws.send_str(encode_client_message(message))
+                await ws.send_str(text)
 
     async def finish(self) -> None:
         """The consultation closed: leave the room and do not come back."""

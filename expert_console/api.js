@@ -34,6 +34,8 @@ export class ApiError extends Error {
  *   requested_at: string, started_at: string|null, ended_at: string|null, waiting_seconds: number,
  *   participants: Peer[], recording: boolean}} Consultation
  * @typedef {{id: number, from: string|null, name: string, role: string, text: string, at: string}} ChatLine
+ * @typedef {{messages: ChatLine[], next_before: number|null}} ChatPage one page of the chat, oldest line first;
+ *   `next_before` asks for the page before it (null: there is none)
  */
 
 const UNSAFE = new Set(["POST", "PUT", "PATCH", "DELETE"]);
@@ -206,11 +208,16 @@ export class Api {
   }
 
   /**
+   * A page of a consultation's chat: the newest lines older than line `before` (the newest of all when null).
    * @param {string} id
-   * @returns {Promise<ChatLine[]>}
+   * @param {{before?: number|null, limit?: number}} [page]
+   * @returns {Promise<ChatPage>}
    */
-  async chatHistory(id) {
-    const data = await this.request("GET", `/consultations/${encodeURIComponent(id)}/chat`);
-    return data.messages;
+  async chatHistory(id, { before = null, limit } = {}) {
+    const query = new URLSearchParams();
+    if (before !== null) query.set("before", String(before));
+    if (limit !== undefined) query.set("limit", String(limit));
+    const suffix = query.toString() ? `?${query}` : "";
+    return this.request("GET", `/consultations/${encodeURIComponent(id)}/chat${suffix}`);
   }
 }

@@ -25,12 +25,14 @@ export const MARK_KINDS = /** @type {const} */ (["arrow", "circle", "freehand"])
  * @typedef {{id: string, role: "edge"|"expert"|"sonographer"|"observer", name: string,
  *   user_id: string|null, device_id: string|null}} Peer
  * @typedef {{candidate: string, sdpMid?: string|null, sdpMLineIndex?: number|null}} IceCandidate
+ * @typedef {{type: "chat", id: number|null, from: string|null, name: string, role: string, text: string, at: string}} ChatLine
  * @typedef {{type: "welcome", you: Peer, peers: Peer[], consultation: Record<string, any>}
  *   | {type: "peer-joined", peer: Peer}
  *   | {type: "peer-left", peer_id: string}
  *   | {type: "offer"|"answer", from: string, sdp: string}
  *   | {type: "ice", from: string, candidate: IceCandidate|null}
- *   | {type: "chat", id: number|null, from: string|null, name: string, role: string, text: string, at: string}
+ *   | ChatLine
+ *   | {type: "chat-history", messages: ChatLine[], next_before: number|null}
  *   | {type: "state", consultation: Record<string, any>}
  *   | {type: "capture-status", id: string|null, state: "requested"|"captured"|"stored"|"failed",
  *      sop_uid: string|null, detail: Record<string, any>}
@@ -168,15 +170,15 @@ const SIGNAL_DECODERS = {
   offer: (d) => ({ type: "offer", from: str(d, "from"), sdp: sdp(d) }),
   answer: (d) => ({ type: "answer", from: str(d, "from"), sdp: sdp(d) }),
   ice: (d) => ({ type: "ice", from: str(d, "from"), candidate: candidate(d) }),
-  chat: (d) => ({
-    type: "chat",
-    id: d.id ?? null,
-    from: str(d, "from", { optional: true, nullable: true }),
-    name: str(d, "name", { optional: true, nullable: true }) ?? "",
-    role: str(d, "role", { optional: true, nullable: true }) ?? "",
-    text: str(d, "text"),
-    at: str(d, "at", { optional: true, nullable: true }) ?? "",
-  }),
+  chat: chatLine,
+  "chat-history": (d) => {
+    if (!Array.isArray(d.messages)) throw new ProtocolError("bad_message", "'messages' must be a list");
+    const next = d.next_before ?? null;
+    if (next !== null && !(Number.isInteger(next) && next > 0)) {
+      throw new ProtocolError("bad_message", "'next_before' must be a chat line id or null");
+    }
+    return { type: "chat-history", messages: d.messages.map(chatLine), next_before: next };
+  },
   state: (d) => {
     const consultation = obj(d, "consultation");
     str(consultation, "state");
@@ -200,6 +202,23 @@ const SIGNAL_DECODERS = {
     ref: str(d, "ref", { optional: true, nullable: true }),
   }),
 };
+
+/**
+ * @param {any} d
+ * @returns {ChatLine}
+ */
+function chatLine(d) {
+  if (d === null || typeof d !== "object") throw new ProtocolError("bad_message", "a chat line must be an object");
+  return {
+    type: "chat",
+    id: d.id ?? null,
+    from: str(d, "from", { optional: true, nullable: true }),
+    name: str(d, "name", { optional: true, nullable: true }) ?? "",
+    role: str(d, "role", { optional: true, nullable: true }) ?? "",
+    text: str(d, "text"),
+    at: str(d, "at", { optional: true, nullable: true }) ?? "",
+  };
+}
 
 /** @param {Record<string, any>} d */
 function sdp(d) {

@@ -99,6 +99,7 @@ export class LiveSession extends EventTarget {
     /** @type {number|null} performance.now() when the last remote pointer message arrived */
     this.pointerReceivedAt = null;
     /** @type {Map<string, ChatLine>} */ this.chatLines = new Map();
+    /** @type {number|null} the server's cursor for older chat lines (null: none left) */ this._chatBefore = null;
     this.freezes = new FreezeDetector();
     this.latency = new LatencyTracker();
     /** @type {import("./linkstats.js").StatsEntry[]|null} */ this.previousStats = null;
@@ -136,13 +137,30 @@ export class LiveSession extends EventTarget {
     await this._connect();
   }
 
+  /** The newest page of the chat; `loadEarlierChat` goes back from there, a page at a time. */
   async _loadChatHistory() {
+    await this._loadChatPage(null);
+  }
+
+  /** Whether older chat lines than those shown are stored on the server. */
+  get hasEarlierChat() {
+    return this._chatBefore !== null;
+  }
+
+  /** Fetch the page of chat lines before the oldest one shown. */
+  async loadEarlierChat() {
+    if (this._chatBefore !== null) await this._loadChatPage(this._chatBefore);
+  }
+
+  /** @param {number|null} before */
+  async _loadChatPage(before) {
     try {
-      const lines = await this.api.chatHistory(this.consultationId);
-      for (const line of lines) this._addChat(line, false);
-      // the history may come after lines already received live: keep the log in time order (ISO 8601 sorts)
-      const byTime = [...this.chatLines.entries()].sort((a, b) => String(a[1].at).localeCompare(String(b[1].at)));
-      this.chatLines = new Map(byTime);
+      const page = await this.api.chatHistory(this.consultationId, { before });
+      for (const line of page.messages) this._addChat(line, false);
+      this._chatBefore = page.next_before;
+      // a page may come after lines already received live: keep the log in order (line ids grow with time)
+      const ordered = [...this.chatLines.entries()].sort((a, b) => chatOrder(a[1], b[1]));
+      this.chatLines = new Map(ordered);
       this._emit("chat", this.chat);
     } catch (err) {
       if (!(err instanceof ApiError && err.status === 401)) this._status(`chat history unavailable: ${errorText(err)}`, "warn");
@@ -741,4 +759,14 @@ export class LiveSession extends EventTarget {
 /** @param {unknown} err */
 function errorText(err) {
   return err instanceof Error ? err.message : String(err);
+}
+
+/**
+ * Chat lines in the order they were said: by the server's line id, by time for a line without one.
+ * @param {ChatLine} a
+ * @param {ChatLine} b
+ */
+function chatOrder(a, b) {
+  if (typeof a.id === "number" && typeof b.id === "number") return a.id - b.id;
+  return String(a.at).localeCompare(String(b.at));
 }

@@ -41,6 +41,7 @@ from signaling_server.session_recordings import routes as recording_routes
 from signaling_server.settings import Settings
 from signaling_server.signaling.credential_watch import credential_watch
 from signaling_server.signaling.handler import signal
+from signaling_server.signaling.limits import SIGNAL_LIMITS, SignalLimits
 from signaling_server.signaling.rooms import ROOMS, RoomRegistry
 from signaling_server.training import review_routes as recording_review_routes
 from signaling_server.training import teaching_exports
@@ -76,6 +77,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except web.HTTPException:
         raise
     except Exception:
+        if request.writer.output_size > 0:  # the answer has begun (an upgraded WebSocket): no HTTP answer may follow
+            raise  # aiohttp logs it and drops the connection
         log.exception("unexpected error on %s %s", request.method, request.path)
         return web.json_response({"error": "internal", "message": "internal server error"}, status=500)
     if request.app[SETTINGS].https:  # browsers keep to HTTPS for a year once they have seen this over HTTPS
@@ -134,6 +137,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app[QC_WEIGHTS] = parse_weights(settings.qc_weights)  # a bad TELEUS_QC_WEIGHTS stops the server here
     app[CLOCK] = _utc_now  # tests set their own before the app starts
     app[THROTTLE] = login_throttle(app)
+    app[SIGNAL_LIMITS] = SignalLimits(settings)
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(audit_trail.audit_trail)  # before every feature that appends to it, closed after them
     app.cleanup_ctx.append(_rooms)

@@ -52,6 +52,7 @@
     │   └── TooManyParts             too_many_parts       413  (a STOW-RS body of more parts than allowed)
     ├── UnsupportedMediaType         unsupported_media_type 415
     ├── NotRenderable                not_renderable       422
+    ├── TooManySockets               too_many_sockets     429  (a user's or device's signaling sockets)
     ├── TooManyAttempts              too_many_attempts    429  (+ "retry_after" seconds and a Retry-After header)
     ├── ServerBusy                   server_busy          503  (+ "retry_after": the password hashing pool is full)
     └── AuditUnavailable             audit_unavailable    503  (a read of patient data is never answered unaudited)
@@ -305,6 +306,10 @@ class TooManyParts(TooLarge):
     """A STOW-RS body with more parts than `TELEUS_MAX_STOW_PARTS`: refused as soon as one part too many begins."""
 
     code = "too_many_parts"
+class TooManySockets(TeleusError):
+    """One more signaling socket than a user (or an edge device) may hold open at once (signaling/limits.py)."""
+
+    code, status = "too_many_sockets", 429
 
 
 class UnsupportedMediaType(TeleusError):

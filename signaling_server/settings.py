@@ -64,6 +64,13 @@ class Settings:
     @property
     def secure_cookies(self) -> bool:
         return self.cookie_secure or self.https
+    # Per-user limits of the signaling sockets (signaling/limits.py, PROTOCOL.md §2 "Limits").
+    max_sockets_per_user: int = 8  # open at once, all consultations together
+    max_sockets_per_device: int = 8
+    signal_messages_per_second: float = 50.0  # every message of one socket (a token bucket)...
+    signal_message_burst: int = 200  # ...holding this many
+    chat_lines_per_second: float = 1.0  # chat lines of one user or device, all their sockets together
+    chat_line_burst: int = 10
 
     def ssl_context(self) -> ssl.SSLContext | None:
         """The server's TLS context when a certificate is configured (TLS 1.2 or newer)."""
@@ -133,6 +140,12 @@ class Settings:
             hash_workers=int(env.get("TELEUS_HASH_WORKERS", base.hash_workers)),
             hash_queue=int(env.get("TELEUS_HASH_QUEUE", base.hash_queue)),
             trusted_proxies=tuple(s.strip() for s in env.get("TELEUS_TRUSTED_PROXIES", "").split(",") if s.strip()),
+            max_sockets_per_user=int(env.get("TELEUS_MAX_SOCKETS_PER_USER", base.max_sockets_per_user)),
+            max_sockets_per_device=int(env.get("TELEUS_MAX_SOCKETS_PER_DEVICE", base.max_sockets_per_device)),
+            signal_messages_per_second=float(env.get("TELEUS_SIGNAL_RATE", base.signal_messages_per_second)),
+            signal_message_burst=int(env.get("TELEUS_SIGNAL_BURST", base.signal_message_burst)),
+            chat_lines_per_second=float(env.get("TELEUS_CHAT_RATE", base.chat_lines_per_second)),
+            chat_line_burst=int(env.get("TELEUS_CHAT_BURST", base.chat_line_burst)),
         )
 
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import hypothesis
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
@@ -23,6 +25,16 @@ from signaling_server.settings import Settings
 from tests.databases import database
 
 PASSWORD = "correct horse battery"
+
+# Property tests (hypothesis): few examples and no deadline by default, so the suite stays fast and a busy machine
+# does not fail a test for being slow; HYPOTHESIS_PROFILE=fuzz runs many more (make fuzz does).
+hypothesis.settings.register_profile(
+    "default", max_examples=60, deadline=None, suppress_health_check=[hypothesis.HealthCheck.too_slow]
+)
+hypothesis.settings.register_profile(
+    "fuzz", max_examples=2000, deadline=None, suppress_health_check=[hypothesis.HealthCheck.too_slow]
+)
+hypothesis.settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
 @functools.cache

@@ -1,27 +1,42 @@
 // @ts-check
-// The consultation chat: the log of lines and the input (Enter or the button sends).
+// The consultation chat: the log of lines, a button for earlier lines, and the input (Enter or the button sends).
 
 import { el } from "./dom.js";
+
+/** Every word this view shows. */
+const TEXT = {
+  title: "Chat",
+  placeholder: "Message",
+  label: "Chat message",
+  send: "Send",
+  unavailable: "Chat unavailable",
+  earlier: "Show earlier messages",
+};
 
 /**
  * @typedef {import("../session.js").ChatLine} ChatLine
  */
 
 /**
- * @param {{onSend: (text: string) => boolean}} options onSend returns whether the line went out
- * @returns {{element: HTMLElement, render: (lines: ChatLine[]) => void, setEnabled: (enabled: boolean, why?: string) => void}}
+ * @param {{onSend: (text: string) => boolean, onEarlier?: () => void}} options onSend returns whether the line
+ *   went out; onEarlier asks for the page of lines before the oldest shown
+ * @returns {{element: HTMLElement, render: (lines: ChatLine[], hasEarlier?: boolean) => void,
+ *   setEnabled: (enabled: boolean, why?: string) => void}}
  */
-export function createChat({ onSend }) {
+export function createChat({ onSend, onEarlier = () => {} }) {
   const log = el("div", { class: "chat-log", "data-testid": "chat-log", role: "log", "aria-live": "polite" });
   const input = el("input", {
     class: "chat-input",
     "data-testid": "chat-input",
     maxlength: 2000,
     autocomplete: "off",
-    placeholder: "Message",
-    "aria-label": "Chat message",
+    placeholder: TEXT.placeholder,
+    "aria-label": TEXT.label,
   });
-  const send = el("button", { type: "submit", "data-testid": "chat-send", text: "Send" });
+  const send = el("button", { type: "submit", "data-testid": "chat-send", text: TEXT.send });
+  const earlier = el("button", { type: "button", class: "chat-earlier", "data-testid": "chat-earlier", text: TEXT.earlier });
+  earlier.hidden = true;
+  earlier.addEventListener("click", () => onEarlier());
   const form = el("form", { class: "chat-form" }, input, send);
   form.addEventListener("submit", (event) => {
     event.preventDefault();
@@ -32,15 +47,22 @@ export function createChat({ onSend }) {
   /** @type {ChatLine[]} */
   let shown = [];
 
-  /** @param {ChatLine[]} lines */
-  function render(lines) {
-    const stuckToBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 24;
-    // lines usually only grow at the end; when history lands in between, draw the log again
+  /**
+   * @param {ChatLine[]} lines
+   * @param {boolean} [hasEarlier] whether older lines are stored on the server
+   */
+  function render(lines, hasEarlier = false) {
+    earlier.hidden = !hasEarlier;
+    const fromBottom = log.scrollHeight - log.scrollTop;
+    const stuckToBottom = fromBottom - log.clientHeight < 24;
+    // lines usually only grow at the end; when a page of history lands before them, draw the log again
     const grows = lines.length >= shown.length && shown.every((line, i) => lines[i] === line);
     if (!grows) log.replaceChildren();
     for (const line of grows ? lines.slice(shown.length) : lines) log.append(lineElement(line));
     shown = lines.slice();
-    if (stuckToBottom || !grows) log.scrollTop = log.scrollHeight;
+    // at the bottom: stay there; reading older lines: keep them where they were
+    if (stuckToBottom) log.scrollTop = log.scrollHeight;
+    else if (!grows) log.scrollTop = log.scrollHeight - fromBottom;
   }
 
   /**
@@ -50,10 +72,11 @@ export function createChat({ onSend }) {
   function setEnabled(enabled, why) {
     input.disabled = !enabled;
     send.disabled = !enabled;
-    input.placeholder = enabled ? "Message" : why ?? "Chat unavailable";
+    input.placeholder = enabled ? TEXT.placeholder : why ?? TEXT.unavailable;
   }
 
-  return { element: el("section", { class: "panel chat" }, el("h3", { text: "Chat" }), log, form), render, setEnabled };
+  const element = el("section", { class: "panel chat" }, el("h3", { text: TEXT.title }), earlier, log, form);
+  return { element, render, setEnabled };
 }
 
 /** @param {ChatLine} line */

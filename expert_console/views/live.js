@@ -66,7 +66,7 @@ function livePage(session, navigate) {
   video.muted = true;
   const canvas = el("canvas", { "data-testid": "overlay", class: "overlay" });
   const overlay = new Overlay(canvas, video, (peerId) => (peerId && session.participants.get(peerId)?.role) || null);
-  const chat = createChat({ onSend: (text) => session.sendChat(text) });
+  const chat = createChat({ onSend: (text) => session.sendChat(text), onEarlier: () => void session.loadEarlierChat() });
   chat.setEnabled(false, "Joining…");
   const page = {
     caseTitle: el("h2", { class: "case-title", "data-testid": "case-title", text: "Consultation" }),
@@ -145,7 +145,7 @@ function followSession(session, page) {
   });
   on("marks", (marks) => page.overlay.setMarks(marks));
   on("pointers", (pointers) => page.overlay.setPointers(pointers));
-  on("chat", (lines) => page.chat.render(lines));
+  on("chat", (lines) => page.chat.render(lines, session.hasEarlierChat));
   on("stats", ({ stats }) => {
     page.linkPanel.update(stats);
     showPeerStatus(session, page);

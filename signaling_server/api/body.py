@@ -1,19 +1,23 @@
-"""Reading and validating JSON request bodies; every refusal is an InvalidRequest with a precise message."""
+"""Reading and validating JSON request bodies; every refusal is an InvalidRequest with a precise message.
+
+JSON is read strictly (`signaling_server/strictjson.py`): UTF-8 only, no NaN or Infinity, no lone surrogates, at
+most MAX_DEPTH levels of nesting; anything else is `invalid_request` before a handler sees it.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 from collections.abc import Iterable
 from typing import Any
 
 from aiohttp import web
 
-from signaling_server import errors
+from signaling_server import errors, strictjson
 from signaling_server.appkeys import SETTINGS
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+MAX_DEPTH = 32
 
 
 async def json_body(request: web.Request) -> dict[str, Any]:
@@ -23,9 +27,14 @@ async def json_body(request: web.Request) -> dict[str, Any]:
     raw = await request.content.read(limit + 1)
     if len(raw) > limit:
         raise errors.TooLarge(f"the body is over {limit} bytes")
+    return parse_object(raw)
+
+
+def parse_object(raw: bytes) -> dict[str, Any]:
+    """A body's JSON object (an empty body is `{}`); InvalidRequest for anything else."""
     try:
-        data = json.loads(raw or b"{}")
-    except (ValueError, UnicodeDecodeError) as exc:
+        data = strictjson.loads(raw or b"{}", max_depth=MAX_DEPTH)
+    except strictjson.JsonRefused as exc:
         raise errors.InvalidRequest(f"the body is not JSON: {exc}") from None
     if not isinstance(data, dict):
         raise errors.InvalidRequest("the body must be a JSON object")

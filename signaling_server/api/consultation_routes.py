@@ -12,7 +12,7 @@ from signaling_server.auth.identity import caller
 from signaling_server.consultations import captures, service
 from signaling_server.consultations.service import ConsultationView
 from signaling_server.consultations.state import OPEN_STATES, ConsultationState
-from signaling_server.signaling.messages import CaptureStatus, StateChanged
+from signaling_server.signaling.messages import CHAT_PAGE, MAX_CHAT_PAGE, CaptureStatus, StateChanged
 from signaling_server.signaling.rooms import ROOMS
 
 routes = web.RouteTableDef()
@@ -92,11 +92,24 @@ async def cancel(request: web.Request) -> web.Response:
 
 @routes.get("/api/v1/consultations/{id}/chat")
 async def chat(request: web.Request) -> web.Response:
+    """A page of the chat (`?limit=1..200&before=<line id>`): the newest lines first chosen, sent oldest first."""
     who = await caller(request)
+    before = _query_int(request, "before", 1, 2**63 - 1, None)
+    limit = _query_int(request, "limit", 1, MAX_CHAT_PAGE, CHAT_PAGE)
+    assert limit is not None
     async with request.app[DB]() as db:
         view = await service.chat_readable(db, who, request.match_info["id"])
-        lines = await service.chat_history(db, view.consultation.id)
-    return web.json_response({"messages": [chat_json(x) for x in lines]})
+        lines, next_before = await service.chat_page(db, view.consultation.id, before=before, limit=limit)
+    return web.json_response({"messages": [chat_json(x) for x in lines], "next_before": next_before})
+
+
+def _query_int(request: web.Request, key: str, low: int, high: int, default: int | None) -> int | None:
+    raw = request.query.get(key, "")
+    if not raw:
+        return default
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 19 or not low <= int(raw) <= high:
+        raise errors.InvalidRequest(f"'{key}' must be an integer from {low} to {high}")
+    return int(raw)
 
 
 @routes.post("/api/v1/consultations/{id}/observers")

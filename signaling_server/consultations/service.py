@@ -248,6 +248,14 @@ async def add_chat(
     return message
 
 
-async def chat_history(db: AsyncSession, consultation_id: str) -> list[ChatMessage]:
-    query = select(ChatMessage).where(ChatMessage.consultation_id == consultation_id).order_by(ChatMessage.id)
-    return list((await db.scalars(query)).all())
+async def chat_page(
+    db: AsyncSession, consultation_id: str, *, before: int | None, limit: int
+) -> tuple[list[ChatMessage], int | None]:
+    """The newest `limit` chat lines older than line `before` (None: the newest), oldest first, and the cursor of
+    the page before them (None when there is none)."""
+    query = select(ChatMessage).where(ChatMessage.consultation_id == consultation_id)
+    if before is not None:
+        query = query.where(ChatMessage.id < before)
+    newest_first = list((await db.scalars(query.order_by(ChatMessage.id.desc()).limit(limit + 1))).all())
+    page = newest_first[:limit][::-1]
+    return page, (page[0].id if len(newest_first) > limit else None)

@@ -109,9 +109,14 @@ def parse_instance(raw: bytes, limits: ImageLimits | None = None) -> ParsedInsta
             raise errors.InvalidDicom(f"not a DICOM Part 10 object: {exc}") from None
         if any("End of file" in str(w.message) for w in caught):
             raise errors.InvalidDicom("the object is truncated: it ends inside a sequence or pixel data")
-        _check_complete(ds, len(raw))
-        check_pixels(ds, UID(ds.file_meta.TransferSyntaxUID), limits)
-        return _extract(ds, raw)
+        try:
+            _check_complete(ds, len(raw))
+            check_pixels(ds, UID(ds.file_meta.TransferSyntaxUID), limits)
+            return _extract(ds, raw)
+        except errors.InvalidDicom:
+            raise
+        except Exception as exc:  # a value pydicom reads lazily and cannot convert (a cut transfer syntax UID...)
+            raise errors.InvalidDicom(f"the object cannot be read: {exc}") from None
 
 
 def _check_complete(ds: Dataset, size: int) -> None:

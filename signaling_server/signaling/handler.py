@@ -1,9 +1,16 @@
-"""The signaling WebSocket endpoint: admission, the message loop, relaying, chat."""
+"""The signaling WebSocket endpoint: admission, the message loop, relaying, chat.
+
+No exception leaves the handler once the socket is upgraded (an HTTP answer can no longer follow): a message that
+fails unexpectedly is answered `internal` and logged; the session always leaves the room with `peer-left`.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import Coroutine
+from typing import Any
 
 from aiohttp import WSMsgType, web
 
@@ -13,6 +20,7 @@ from signaling_server.appkeys import CLOCK, DB
 from signaling_server.auth.identity import WRITE, Caller, caller, check_origin, credential_ended
 from signaling_server.consultations import service
 from signaling_server.signaling import messages as m
+from signaling_server.signaling.limits import SIGNAL_LIMITS, LogThrottle
 from signaling_server.signaling.rooms import CLOSE_CREDENTIALS_ENDED, ROOMS, Member, Room, new_peer_id
 
 log = logging.getLogger(__name__)
@@ -27,14 +35,35 @@ async def signal(request: web.Request) -> web.WebSocketResponse:
         raise errors.ScopeForbidden("a read-only API token cannot take part in a consultation")
     async with request.app[DB]() as db:  # refuse before the upgrade (PROTOCOL.md §2)
         await service.admissible(db, who, consultation_id)
-    ws = web.WebSocketResponse(heartbeat=20, max_msg_size=m.MAX_MESSAGE_BYTES * 2)
-    await ws.prepare(request)
-    session = _Session(request, ws, who, consultation_id)
-    try:
-        await session.run()
-    finally:
-        await session.leave()
+    with request.app[SIGNAL_LIMITS].sockets.hold(who):  # 429 too_many_sockets, before the upgrade too
+        # A frame over the limit (UTF-8 bytes) closes the socket with 1009, one that is not UTF-8 with 1007.
+        ws = web.WebSocketResponse(heartbeat=20, max_msg_size=m.MAX_MESSAGE_BYTES)
+        await ws.prepare(request)
+        session = _Session(request, ws, who, consultation_id)
+        try:
+            await session.run()
+        except Exception:
+            log.exception("consultation %s: the signaling session failed", consultation_id)
+            await ws.close(code=1011, message=b"server error")
+        finally:
+            await _to_the_end(session.leave())
     return ws
+
+
+async def _to_the_end(leaving: Coroutine[Any, Any, None]) -> None:
+    """Run `leaving` to its end even if this handler is cancelled meanwhile (the test server cancels handlers when
+    their connection drops): a member half taken out of its room would be a ghost. The cancellation is passed on
+    once it is over."""
+    task = asyncio.ensure_future(leaving)
+    cancelled = False
+    while not task.done():
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            cancelled = True
+    if cancelled:
+        raise asyncio.CancelledError
+    task.result()
 
 
 class _Session:
@@ -46,6 +75,10 @@ class _Session:
         self.room: Room | None = None
         self.closing: asyncio.Task[bool] | None = None
         self.ended = False
+        limits = self.app[SIGNAL_LIMITS]
+        self.messages = limits.message_bucket()
+        self.chats = limits.chat_bucket(who)
+        self.refusals = LogThrottle(log, clock=limits.now)
 
     async def run(self) -> None:
         async for frame in self.ws:
@@ -64,6 +97,8 @@ class _Session:
             self._end("session expired" if self.who.session_id else "token expired")
             return
         try:
+            if not self.messages.take():
+                raise m.SignalError("rate_limited", "too many messages: slow down")
             message = m.decode(text)
             await self._dispatch(message)
         except m.SignalError as exc:
@@ -71,14 +106,18 @@ class _Session:
         except errors.TeleusError as exc:
             code = "consultation_closed" if isinstance(exc, errors.InvalidTransition) else "not_allowed"
             await self._reply_error(m.SignalError(code, exc.message))
+        except Exception:  # one message must not end the socket, nor leave the handler (see the module's docstring)
+            log.exception("consultation %s: failed to handle a message", self.cid)
+            await self._reply_error(m.SignalError("internal", "the server failed to handle this message"))
 
     async def _reply_error(self, exc: m.SignalError) -> None:
-        log.info("consultation %s: refused %s: %s", self.cid, exc.code, exc.message)
-        reply = m.encode(m.ErrorReply(code=exc.code, message=exc.message, ref=exc.ref))
+        self.refusals.event(logging.INFO, exc.code, "consultation %s: refused %s: %s", self.cid, exc.code, exc.message)
+        reply = m.encode(m.ErrorReply(code=exc.code, message=exc.message[:2000], ref=exc.ref))
         if self.member is not None:
             self.member.deliver(reply)
         elif not self.ws.closed:
-            await self.ws.send_str(reply)
+            with contextlib.suppress(ConnectionError, RuntimeError):  # gone meanwhile: the read loop ends next
+                await self.ws.send_str(reply)
 
     async def _dispatch(self, message: m.ClientMessage) -> None:
         if isinstance(message, m.Join):
@@ -91,6 +130,8 @@ class _Session:
             await self.ws.close()
         elif isinstance(message, m.ChatSend):
             await self._chat(me, room, message.text)
+        elif isinstance(message, m.ChatHistoryRequest):
+            await self._chat_history(message)
         elif isinstance(message, m.Offer):
             if me.role != "edge":
                 raise m.SignalError("not_allowed", "only the edge offers: it sends the media", "offer")
@@ -159,24 +200,44 @@ class _Session:
     async def _chat(self, me: m.Peer, room: Room, text: str) -> None:
         if me.role == "observer":
             raise m.SignalError("not_allowed", "observers follow the consultation view-only", "chat")
+        if not self.chats.take():
+            raise m.SignalError("rate_limited", "too many chat lines: slow down", "chat")
         async with self.app[DB]() as db:
             line = await service.add_chat(db, self.cid, me.role, me.user_id, me.name, text)
-        data = chat_json(line)
-        room.broadcast(m.ChatLine(data["id"], data["from"], data["name"], data["role"], text, data["at"]))
+        room.broadcast(m.ChatLine(**_chat_fields(chat_json(line))))
+
+    async def _chat_history(self, ask: m.ChatHistoryRequest) -> None:
+        async with self.app[DB]() as db:
+            try:  # the same decision as GET .../chat: the consultation's people, never the device that streams it
+                await service.chat_readable(db, self.who, self.cid)
+            except errors.TeleusError as exc:
+                raise m.SignalError(exc.code, exc.message, "chat-history") from None
+            lines, next_before = await service.chat_page(db, self.cid, before=ask.before, limit=ask.limit)
+        page = tuple(m.ChatLine(**_chat_fields(chat_json(line))) for line in lines)
+        assert self.member is not None
+        self.member.deliver(m.encode(m.ChatHistory(page, next_before)))
 
     async def leave(self) -> None:
+        self.refusals.flush()
         if self.member is None:
             return
-        peer = self.member.peer
+        peer, self.member = self.member.peer, None
         rooms = self.app[ROOMS]
         await rooms.remove(self.cid, peer.id)
         room = rooms.existing(self.cid)
         if room is not None:
             room.broadcast(m.PeerLeft(peer.id))
-        async with self.app[DB]() as db:
-            await service.record_event(db, self.cid, "left", {"role": peer.role, **_who(self.who)})
-        self.member = None
+        try:
+            async with self.app[DB]() as db:
+                await service.record_event(db, self.cid, "left", {"role": peer.role, **_who(self.who)})
+        except Exception:  # the peer has left all the same; only the event row is missing
+            log.exception("consultation %s: could not record that %s left", self.cid, peer.id)
 
 
 def _who(who: Caller) -> dict[str, str | None]:
     return {"user_id": who.user.id if who.user else None, "device_id": who.device.id if who.device else None}
+
+
+def _chat_fields(data: dict[str, Any]) -> dict[str, Any]:
+    """A stored chat line as ChatLine's fields (`from` is `from_` there)."""
+    return {("from_" if key == "from" else key): value for key, value in data.items()}

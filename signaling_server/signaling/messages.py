@@ -5,20 +5,27 @@
 
 The edge agent imports this module (and nothing else of the server), so both ends of the socket speak one
 vocabulary. Decoding validates; a refusal is a SignalError carrying the wire code (`bad_json`, `bad_message`,
-`unknown_type`). For every message x: decode(encode_client_message(x)) == x and
+`unknown_type`), and never anything else, whatever the input. JSON is read and written strictly
+(`signaling_server/strictjson.py`): no NaN or Infinity, no lone surrogates (text that cannot travel as UTF-8),
+at most MAX_DEPTH levels of nesting; the size limit counts UTF-8 bytes. Chat text is Unicode without control
+characters (tab, CR and LF allowed). For every message x: decode(encode_client_message(x)) == x and
 decode_server_message(encode(x)) == x.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar, TypeVar
 
-MAX_MESSAGE_BYTES = 64 * 1024
+from signaling_server import strictjson
+
+MAX_MESSAGE_BYTES = 64 * 1024  # UTF-8 bytes of one message (the server closes a bigger frame with 1009)
+MAX_DEPTH = 16  # levels of nested arrays and objects in one message (the message itself is level 1)
 MAX_CHAT_CHARS = 2000
+CHAT_PAGE = 100  # chat lines per history page unless the client asks for fewer
+MAX_CHAT_PAGE = 200
 MAX_SDP_CHARS = 60 * 1024
 _M = TypeVar("_M")
 ROLES = ("edge", "expert", "sonographer", "observer")
@@ -103,7 +110,16 @@ class CaptureFailed:
     message: str
 
 
-ClientMessage = Join | Offer | Answer | Ice | ChatSend | Leave | Captured | CaptureFailed
+@dataclass(frozen=True)
+class ChatHistoryRequest:
+    """Ask for a page of the room's stored chat: the newest `limit` lines older than line `before` (None: newest)."""
+
+    type: ClassVar[str] = "chat-history"
+    before: int | None = None
+    limit: int = CHAT_PAGE
+
+
+ClientMessage = Join | Offer | Answer | Ice | ChatSend | Leave | Captured | CaptureFailed | ChatHistoryRequest
 
 
 def decode(raw: str | bytes) -> ClientMessage:
@@ -113,16 +129,16 @@ def decode(raw: str | bytes) -> ClientMessage:
 
 def encode_client_message(message: ClientMessage) -> str:
     """A client's message, as the edge sends it."""
-    return json.dumps({"type": message.type, **asdict(message)}, ensure_ascii=False)
+    return strictjson.dumps({"type": message.type, **asdict(message)})
 
 
 def _decode(raw: str | bytes, parsers: dict[str, Callable[[dict[str, Any]], _M]]) -> _M:
-    if len(raw) > MAX_MESSAGE_BYTES:
-        raise SignalError("bad_message", f"messages are limited to {MAX_MESSAGE_BYTES} bytes")
+    if strictjson.utf8_size(raw) > MAX_MESSAGE_BYTES:
+        raise SignalError("bad_message", f"messages are limited to {MAX_MESSAGE_BYTES} bytes of UTF-8")
     try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise SignalError("bad_json", "the message is not JSON") from None
+        data = strictjson.loads(raw, max_depth=MAX_DEPTH)
+    except strictjson.JsonRefused as exc:
+        raise SignalError("bad_json", f"the message is not JSON: {exc}") from None
     if not isinstance(data, dict):
         raise SignalError("bad_json", "a message is a JSON object")
     kind = data.get("type")
@@ -211,7 +227,29 @@ def _chat(data: dict[str, Any]) -> ChatSend:
     text = _str(data, "text", MAX_CHAT_CHARS).strip()
     if not text:
         raise SignalError("bad_message", "'text' must not be blank")
+    if any((ord(c) < 32 and c not in "\t\n\r") or ord(c) == 127 for c in text):
+        raise SignalError("bad_message", "'text' contains control characters")
     return ChatSend(text=text)
+
+
+def _chat_history_request(data: dict[str, Any]) -> ChatHistoryRequest:
+    return ChatHistoryRequest(before=_line_id_or_none(data, "before"), limit=_page_limit(data, "limit"))
+
+
+def _line_id_or_none(data: dict[str, Any], key: str) -> int | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 < value < 2**63:
+        raise SignalError("bad_message", f"'{key}' must be a chat line id (a positive integer) or null")
+    return value
+
+
+def _page_limit(data: dict[str, Any], key: str) -> int:
+    value = data.get(key, CHAT_PAGE)
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_CHAT_PAGE:
+        raise SignalError("bad_message", f"'{key}' must be an integer from 1 to {MAX_CHAT_PAGE}")
+    return value
 
 
 def _captured(data: dict[str, Any]) -> Captured:
@@ -239,6 +277,7 @@ _PARSERS: dict[str, Callable[[dict[str, Any]], ClientMessage]] = {
     "leave": lambda d: Leave(),
     "captured": _captured,
     "capture-failed": _capture_failed,
+    "chat-history": _chat_history_request,
 }
 
 
@@ -300,6 +339,15 @@ class ChatLine:
 
 
 @dataclass(frozen=True)
+class ChatHistory:
+    """Answer to `chat-history`: lines oldest first; `next_before` asks for the page before them (None: no more)."""
+
+    type: ClassVar[str] = "chat-history"
+    messages: tuple[ChatLine, ...]
+    next_before: int | None
+
+
+@dataclass(frozen=True)
 class StateChanged:
     type: ClassVar[str] = "state"
     consultation: dict[str, Any]
@@ -346,6 +394,7 @@ ServerMessage = (
     | RelayedAnswer
     | RelayedIce
     | ChatLine
+    | ChatHistory
     | StateChanged
     | ErrorReply
     | CaptureCommand
@@ -358,7 +407,13 @@ def encode(message: ServerMessage) -> str:
     data = asdict(message)
     if "from_" in data:
         data["from"] = data.pop("from_")
-    return json.dumps({"type": message.type, **data}, ensure_ascii=False)
+    if isinstance(message, ChatHistory):
+        data["messages"] = [{"type": "chat", **_wire_names(line)} for line in data["messages"]]
+    return strictjson.dumps({"type": message.type, **data})
+
+
+def _wire_names(fields: dict[str, Any]) -> dict[str, Any]:
+    return {("from" if key == "from_" else key): value for key, value in fields.items()}
 
 
 def decode_server_message(raw: str | bytes) -> ServerMessage:
@@ -407,6 +462,15 @@ def _chat_line(data: dict[str, Any]) -> ChatLine:
     )
 
 
+def _chat_history(data: dict[str, Any]) -> ChatHistory:
+    lines = data.get("messages")
+    if not isinstance(lines, list):
+        raise SignalError("bad_message", "'messages' must be a list")
+    if not all(isinstance(line, dict) for line in lines):
+        raise SignalError("bad_message", "a chat line must be an object")
+    return ChatHistory(tuple(_chat_line(line) for line in lines), _line_id_or_none(data, "next_before"))
+
+
 def _capture_command(data: dict[str, Any]) -> CaptureCommand:
     kind = _one_of(data, "kind", CAPTURE_KINDS)
     seconds = _number_or_none(data, "seconds")
@@ -443,6 +507,7 @@ _SERVER_PARSERS: dict[str, Callable[[dict[str, Any]], ServerMessage]] = {
     "answer": lambda d: RelayedAnswer(from_=_str(d, "from", 64), sdp=_sdp(d)),
     "ice": lambda d: RelayedIce(from_=_str(d, "from", 64), candidate=_candidate(d)),
     "chat": _chat_line,
+    "chat-history": _chat_history,
     "state": lambda d: StateChanged(_consultation(d)),
     "error": lambda d: ErrorReply(
         _str(d, "code", 64), _str(d, "message", 2000, allow_empty=True), _str_or_none(d, "ref", 64)

@@ -2,7 +2,8 @@
 
 `RoomRegistry` is the one seam for room messaging: today every participant's socket is in this process;
 fanning out across several server processes (Redis pub/sub per consultation) replaces this class only.
-Each member has a bounded outbox drained by its own writer task, so one slow socket never holds up the room.
+Each member has a bounded outbox drained by its own writer task, so one slow socket never holds up the room; a
+member that does not read is closed with 1008, one whose socket fails with 1011 (and leaves with `peer-left`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from signaling_server.auth.identity import Caller
+from signaling_server.signaling.limits import LogThrottle
 from signaling_server.signaling.messages import Peer, ServerMessage, encode
 from signaling_server.signaling.negotiation import Negotiations
 
@@ -40,24 +42,43 @@ class Member:
     closing: asyncio.Task[bool] | None = None
     caller: Caller | None = None  # whose credential opened the socket
     ended: bool = False  # set the moment the socket is told to close: nothing it sends after is acted on
+    drops: LogThrottle = field(default_factory=lambda: LogThrottle(log))
 
     def start(self) -> None:
         self.writer = asyncio.create_task(self._write(), name=f"ws-writer-{self.peer.id}")
 
     async def _write(self) -> None:
+        """Send the outbox in order until `stop`. One message that cannot be sent (text that is not UTF-8, say) is
+        logged and dropped, and the next ones still go. When the socket itself fails, the writer ends and closes
+        it: the handler's read loop then ends and the member leaves the room with `peer-left`, never a ghost."""
         while (text := await self.outbox.get()) is not None:
             try:
                 await self.ws.send_str(text)
-            except (ConnectionError, RuntimeError):
+            except (ConnectionError, RuntimeError) as exc:
+                log.info("peer %s: its socket failed (%s); closing it", self.peer.id, exc)
+                self._close(1011, b"send failed")
                 return
+            except Exception as exc:
+                self.drops.event(
+                    logging.ERROR,
+                    "unsendable",
+                    "peer %s: dropped a message that could not be sent: %r",
+                    self.peer.id,
+                    exc,
+                )
 
     def deliver(self, text: str) -> None:
         try:
             self.outbox.put_nowait(text)
         except asyncio.QueueFull:
-            log.warning("peer %s is not reading; closing its socket", self.peer.id)
-            if self.closing is None:
-                self.closing = asyncio.create_task(self.ws.close(code=1008, message=b"slow consumer"))
+            self.drops.event(
+                logging.WARNING, "dropped for a full outbox", "peer %s is not reading; closing its socket", self.peer.id
+            )
+            self._close(1008, b"slow consumer")
+
+    def _close(self, code: int, reason: bytes) -> None:
+        if self.closing is None:
+            self.closing = asyncio.create_task(self.ws.close(code=code, message=reason))
 
     def end(self, code: int, reason: str) -> None:
         """Close the socket now, without waiting for the other side's close frame; drop whatever it sends next."""
@@ -70,8 +91,10 @@ class Member:
         with contextlib.suppress(asyncio.QueueFull):
             self.outbox.put_nowait(None)
         if self.writer is not None:
-            with contextlib.suppress(asyncio.CancelledError, asyncio.TimeoutError):
-                await asyncio.wait_for(self.writer, 2)
+            done, _ = await asyncio.wait({self.writer}, timeout=2)
+            if not done:
+                self.writer.cancel()
+        self.drops.flush()
 
 
 class Room:

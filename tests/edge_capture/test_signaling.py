@@ -19,6 +19,7 @@ from edge_capture.signaling import SignalingSession
 from signaling_server.signaling import messages as m
 from signaling_server.signaling.rooms import ROOMS
 from tests.conftest import THYROID_REQUEST
+from tests.waiting import eventually
 
 SDP = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
 
@@ -145,7 +146,48 @@ async def test_what_does_not_decode_is_dropped_and_a_failing_handler_does_not_le
     assert heard == [m.PeerLeft("p1"), m.PeerLeft("p2")] and session.finished
     undecodable = [r.getMessage() for r in caplog.records if "undecodable" in r.getMessage()]
     assert [line.split("dropped: ", 1)[1] for line in undecodable] == [
-        "bad_json the message is not JSON",
+        "bad_json the message is not JSON: Expecting property name enclosed in double quotes: line 1 column 2 (char 1)",
         "bad_message 'peer_id' must be a non-empty string",
         "unknown_type unknown message type 'teleport'",
     ]
+
+
+async def test_a_message_that_is_not_json_is_not_sent(
+    aiohttp_server: Any, edge_session: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture
+) -> None:
+    """NaN in a capture report: the server would refuse it and a page's JSON.parse could not read it; the edge logs
+    it and sends the next message as usual."""
+    received: list[Any] = []
+    sent = asyncio.Event()
+
+    async def signal(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        async for msg in ws:
+            received.append(json.loads(msg.data))
+            if received[-1]["type"] == "capture-failed":
+                sent.set()
+        return ws
+
+    app = web.Application()
+    app.router.add_get("/api/v1/consultations/c1/signal", signal)
+    server = await aiohttp_server(app)
+
+    async def ignore(message: m.ServerMessage) -> None:
+        pass
+
+    async def on_drop() -> None:
+        pass
+
+    session = SignalingSession(ServerClient(str(server.make_url("/")), "dev_x_y", edge_session), "c1", ignore, on_drop)
+    running = asyncio.create_task(session.run())
+    await eventually(lambda: session.connected, what="the edge's socket")
+    await session.send(m.Captured("c-1", "1.2.3", 1, float("nan")))
+    await session.send(m.CaptureFailed("c-2", "no_frame", "no frame yet"))
+    await asyncio.wait_for(sent.wait(), 10)
+    assert [r["type"] for r in received] == ["join", "capture-failed"]
+    assert any("not sent, not JSON" in r.getMessage() for r in caplog.records)
+    await session.finish()
+    running.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await running

@@ -335,3 +335,36 @@ async def test_401_sends_back_to_login(server: Server, context: BrowserContext, 
     answers = [await answer(r) for r in calls]
     assert (401, "unauthenticated") in answers, answers
     assert problems == []
+
+
+async def test_the_live_chat_shows_the_newest_page_and_pages_back_on_demand(
+    server: Server, context: BrowserContext
+) -> None:
+    """The chat history is paged (100 lines a page): the console shows the newest page and fetches older pages when
+    asked, each once, until there are none."""
+    from signaling_server.consultations import service
+
+    sono = await server.api("sono_a")
+    cid = (await server.request(sono))["id"]
+    async with server.app[DB]() as db:
+        for n in range(230):
+            await service.add_chat(db, cid, "sonographer", server.world.users["sono_a"], "Sono A", f"line {n}")
+    await server.sign_in(context, "sono_a")
+    page, problems = await open_console(context, f"#/c/{cid}")
+    calls = api_calls(page)
+    lines = page.locator("[data-testid=chat-line] .chat-text")
+    earlier = page.locator("[data-testid=chat-earlier]")
+    await expect(lines).to_have_count(100)
+    await expect(lines.first).to_have_text("line 130")
+    await expect(lines.last).to_have_text("line 229")
+    await earlier.click()
+    await expect(lines).to_have_count(200)
+    await expect(lines.first).to_have_text("line 30")
+    await earlier.click()
+    await expect(lines).to_have_count(230)
+    await expect(lines.first).to_have_text("line 0")
+    await expect(lines.last).to_have_text("line 229")
+    await expect(earlier).to_be_hidden()
+    chats = [r.url.split("/api/v1", 1)[1] for r in calls if "/chat" in r.url]
+    assert len(chats) <= 3 and ["before=" in url for url in chats][-2:] == [True, True], chats
+    assert problems == []

@@ -54,6 +54,9 @@ async def decode(page: Page, decoder: str, message: object) -> dict:
         ('{"type": "ice", "from": "e1", "candidate": "candidate:1"}', "bad_message"),
         ('{"type": "state", "consultation": {"id": "c"}}', "bad_message"),
         ('{"type": "chat", "from": "u", "name": "A"}', "bad_message"),
+        ('{"type": "chat-history", "messages": {}, "next_before": null}', "bad_message"),
+        ('{"type": "chat-history", "messages": [{"id": 1}], "next_before": null}', "bad_message"),
+        ('{"type": "chat-history", "messages": [], "next_before": "5"}', "bad_message"),
     ],
 )
 async def test_signal_refusals(page: Page, frame: str, code: str) -> None:
@@ -83,6 +86,9 @@ async def test_signal_messages_decode(page: Page) -> None:
         page, "decodeSignal", {"type": "error", "code": "wrong_state", "message": "no", "ref": "answer"}
     )
     assert error == {"type": "error", "code": "wrong_state", "message": "no", "ref": "answer"}
+    line = {"type": "chat", "id": 7, "from": "u1", "name": "Dr A", "role": "expert", "text": "ok", "at": "2026"}
+    page_of_chat = await decode(page, "decodeSignal", {"type": "chat-history", "messages": [line], "next_before": 7})
+    assert page_of_chat == {"type": "chat-history", "messages": [line], "next_before": 7}
 
 
 def mark(**changes: object) -> dict:

@@ -53,9 +53,9 @@ class Place:
             await assignments.assign(db, self.world.users[username], site_id, by=None, at=datetime.now(UTC))
             await db.commit()
 
-    async def call(self, action: Any, *args: Any) -> Any:
+    async def call(self, action: Any, *args: Any, **kwargs: Any) -> Any:
         async with self.app[DB]() as db:
-            return await action(db, *args)
+            return await action(db, *args, **kwargs)
 
     async def trail(self, cid: str) -> list[dict[str, Any]]:
         async with self.app[DB]() as db:
@@ -251,10 +251,23 @@ async def test_chat_is_kept_in_order_with_its_sender(place: Place) -> None:
     expert = place.world.users["expert"]
     await place.call(service.add_chat, cid, "expert", expert, "Expert", "Tilt the probe")
     await place.call(service.add_chat, cid, "sonographer", place.world.users["sono_a"], "Sono A", "好的")
-    history = await place.call(service.chat_history, cid)
+    history, more = await place.call(service.chat_page, cid, before=None, limit=100)
     assert [(m.sender_role, m.sender_user_id, m.text) for m in history] == [
         ("expert", expert, "Tilt the probe"),
         ("sonographer", place.world.users["sono_a"], "好的"),
     ]
+    assert more is None
     assert history[0].id < history[1].id and history[0].at <= history[1].at
-    assert await place.call(service.chat_history, await place.request()) == []
+    assert await place.call(service.chat_page, await place.request(), before=None, limit=100) == ([], None)
+
+
+async def test_chat_pages_go_back_from_the_newest_line(place: Place) -> None:
+    cid = await place.request()
+    for n in range(5):
+        await place.call(service.add_chat, cid, "expert", place.world.users["expert"], "Expert", f"line {n}")
+    newest, before = await place.call(service.chat_page, cid, before=None, limit=2)
+    assert [m.text for m in newest] == ["line 3", "line 4"] and before == newest[0].id
+    middle, before = await place.call(service.chat_page, cid, before=before, limit=2)
+    assert [m.text for m in middle] == ["line 1", "line 2"] and before == middle[0].id
+    oldest, before = await place.call(service.chat_page, cid, before=before, limit=2)
+    assert [m.text for m in oldest] == ["line 0"] and before is None

@@ -31,6 +31,8 @@ CLIENT_MESSAGES: list[m.ClientMessage] = [
     m.Captured("c-1", "1.2.826.0.1.3", 1, 1767000000123.5),
     m.Captured("c-2", "1.2.826.0.1.4", 90, None),
     m.CaptureFailed("c-3", "invalid_labels", "side: use R, L or none"),
+    m.ChatHistoryRequest(),
+    m.ChatHistoryRequest(before=41, limit=20),
 ]
 
 SERVER_MESSAGES: list[m.ServerMessage] = [
@@ -51,6 +53,8 @@ SERVER_MESSAGES: list[m.ServerMessage] = [
     m.CaptureCommand("c-2", "clip", 6.0, {}, None, "Li Na", "sonographer"),
     m.CaptureStatus("c-1", "requested", None, {"kind": "still", "by": "Dr Wang"}),
     m.CaptureStatus("c-1", "stored", "1.2.826.0.1.3", {"study_uid": "1.2.3", "frames": 1}),
+    m.ChatHistory((m.ChatLine(7, "u1", "Dr Wang", "expert", "右叶再扫一次", "2026-01-02T03:04:05Z"),), 7),
+    m.ChatHistory((), None),
 ]
 
 
@@ -98,9 +102,94 @@ def test_frames_that_are_not_messages_are_refused_with_their_codes(decode: Any) 
     assert refusal(decode, b"\xff\xfe").code == "bad_json"
     assert refusal(decode, json.dumps({"to": "p1"})).code == "bad_message"
     too_big = refusal(decode, json.dumps({"type": "chat", "text": "x" * m.MAX_MESSAGE_BYTES}))
-    assert (too_big.code, too_big.message) == ("bad_message", "messages are limited to 65536 bytes")
+    assert (too_big.code, too_big.message) == ("bad_message", "messages are limited to 65536 bytes of UTF-8")
     unknown = refusal(decode, json.dumps({"type": "teleport"}))
     assert (unknown.code, unknown.ref) == ("unknown_type", "teleport")
+
+
+@pytest.mark.parametrize("decode", [m.decode, m.decode_server_message], ids=["server", "edge"])
+def test_deep_nesting_is_refused_as_bad_json_not_a_recursion_error(decode: Any) -> None:
+    for depth in (m.MAX_DEPTH + 1, 5000, 30000):  # 30 000 levels still fit in 64 KiB
+        deep = '{"type": "ice", "to": "p1", "candidate": ' + "[" * depth + "]" * depth + "}"
+        caught = refusal(decode, deep)
+        assert caught.code == "bad_json" and "nested deeper than 16 levels" in caught.message
+    shallow = '{"type": "leave", "x": ' + "[" * (m.MAX_DEPTH - 1) + "]" * (m.MAX_DEPTH - 1) + "}"
+    if decode is m.decode:
+        assert decode(shallow) == m.Leave()
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        '{"type": "captured", "id": "\\ud800", "sop_uid": "1.2.3", "frames": 1, "frame_capture_ms": null}',
+        '{"type": "capture-failed", "id": "c1", "code": "x", "message": "bad \\udfff end"}',
+        '{"type": "chat", "text": "\\ud83d"}',
+        '{"type": "chat", "text": "ok", "\\udc00": 1}',
+        '{"type": "chat", "text": "a\ud800b"}',  # the surrogate itself in a Python str, not escaped
+    ],
+)
+def test_lone_surrogates_are_refused_at_decode(raw: str) -> None:
+    caught = refusal(m.decode, raw)
+    assert caught.code == "bad_json" and "lone surrogate" in caught.message
+    # A proper pair is one character, and fine.
+    assert m.decode('{"type": "chat", "text": "\\ud83d\\ude00"}') == m.ChatSend("\U0001f600")
+
+
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity", "1e999", "-1e400"])
+def test_nan_and_infinity_are_not_json(number: str) -> None:
+    raw = f'{{"type": "captured", "id": "c1", "sop_uid": "1.2.3", "frames": 1, "frame_capture_ms": {number}}}'
+    caught = refusal(m.decode, raw)
+    assert caught.code == "bad_json" and ("not a JSON number" in caught.message or "out of range" in caught.message)
+
+
+def test_encode_never_writes_nan_or_infinity() -> None:
+    # JSON.parse in a browser refuses a bare NaN: better no message than one that breaks every page's decoder.
+    for value in (float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="not JSON compliant"):
+            m.encode(m.CaptureCommand("c-1", "still", None, {}, value, "Dr Wang", "expert"))
+        with pytest.raises(ValueError, match="not JSON compliant"):
+            m.encode_client_message(m.Captured("c-1", "1.2.3", 1, value))
+
+
+def test_the_size_limit_counts_utf8_bytes() -> None:
+    chars = m.MAX_MESSAGE_BYTES // 3 + 100  # under the limit in characters, over it in bytes (3 per character)
+    raw = json.dumps({"type": "chat", "text": "中" * chars}, ensure_ascii=False)
+    assert len(raw) < m.MAX_MESSAGE_BYTES < len(raw.encode())
+    assert refusal(m.decode, raw).message == "messages are limited to 65536 bytes of UTF-8"
+
+
+@pytest.mark.parametrize("text", ["a\x00b", "bell\x07", "esc\x1b[31m", "del\x7f"])
+def test_chat_text_with_control_characters_is_refused(text: str) -> None:
+    caught = refusal(m.decode, json.dumps({"type": "chat", "text": text}))
+    assert (caught.code, caught.message, caught.ref) == ("bad_message", "'text' contains control characters", "chat")
+    assert m.decode(json.dumps({"type": "chat", "text": "two\nlines\tand a tab"})) == m.ChatSend(
+        "two\nlines\tand a tab"
+    )
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({"type": "chat-history", "before": 0}, "'before' must be a chat line id (a positive integer) or null"),
+        ({"type": "chat-history", "before": "5"}, "'before' must be a chat line id (a positive integer) or null"),
+        ({"type": "chat-history", "before": True}, "'before' must be a chat line id (a positive integer) or null"),
+        ({"type": "chat-history", "limit": 0}, "'limit' must be an integer from 1 to 200"),
+        ({"type": "chat-history", "limit": 201}, "'limit' must be an integer from 1 to 200"),
+        ({"type": "chat-history", "limit": 2.5}, "'limit' must be an integer from 1 to 200"),
+    ],
+)
+def test_chat_history_requests_are_bounded(raw: dict[str, Any], message: str) -> None:
+    caught = refusal(m.decode, json.dumps(raw))
+    assert (caught.code, caught.message, caught.ref) == ("bad_message", message, "chat-history")
+
+
+def test_a_chat_history_page_is_chat_lines_on_the_wire() -> None:
+    line = m.ChatLine(7, "u1", "Dr Wang", "expert", "ok", "2026-01-02T03:04:05Z")
+    assert json.loads(m.encode(m.ChatHistory((line,), None))) == {
+        "type": "chat-history",
+        "messages": [json.loads(m.encode(line))],
+        "next_before": None,
+    }
 
 
 @pytest.mark.parametrize(
