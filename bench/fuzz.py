@@ -129,8 +129,8 @@ async def start_world(stack: AsyncExitStack, log_dir: Path, env: dict[str, str] 
     """The seeded server; `env`: its TELEUS_* settings (default: the raised rates of the fuzzing)."""
     data_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="teleus-fuzz-")))
     await procs.run_command(
-        [TELEUS, "user", "add", "admin", "--role", "admin", "--password", PASSWORD, "--data-dir", str(data_dir)], ROOT
-    )
+        [TELEUS, "user", "add", "admin", "--role", "admin", "--data-dir", str(data_dir)], ROOT, stdin=PASSWORD + "\n"
+    )  # the password on stdin: never on a command line
     port = procs.free_port()
     argv = [TELEUS, "server", "--data-dir", str(data_dir), "--host", "127.0.0.1", "--port", str(port)]
     server = await procs.spawn("fuzz-server", argv, log_dir, ROOT, env=RAISED_LIMITS if env is None else env)
@@ -141,6 +141,7 @@ async def start_world(stack: AsyncExitStack, log_dir: Path, env: dict[str, str] 
     sites = {}
     for code, name in (("north", "North Community Health Centre"), ("river", "Riverside Community Health Centre")):
         sites[code] = (await _post(admin, base, "api/v1/sites", {"code": code, "name": name}))["id"]
+    ids = {}
     for username, role, site in (
         ("sono", "sonographer", "north"),
         ("sono_river", "sonographer", "river"),
@@ -148,7 +149,12 @@ async def start_world(stack: AsyncExitStack, log_dir: Path, env: dict[str, str] 
         ("trainer", "trainer", None),
     ):
         user = {"username": username, "name": username.title(), "role": role, "password": PASSWORD}
-        await _post(admin, base, "api/v1/users", {**user, **({"site_id": sites[site]} if site else {})})
+        user["must_change_password"] = False  # a password they chose
+        made = await _post(admin, base, "api/v1/users", {**user, **({"site_id": sites[site]} if site else {})})
+        ids[username] = made["id"]
+        if role == "expert":  # the expert serves both sites (docs/SECURITY.md §2)
+            for code in sites:
+                await _post(admin, base, f"api/v1/users/{made['id']}/sites", {"site_id": sites[code]})
     devices = {}
     for code in sites:
         made = await _post(admin, base, "api/v1/devices", {"site_id": sites[code], "name": f"{code}-us-1"})
@@ -162,6 +168,8 @@ async def start_world(stack: AsyncExitStack, log_dir: Path, env: dict[str, str] 
     }
     cid = (await _post(people["sono"], base, "api/v1/consultations", body))["id"]
     other = (await _post(people["sono_river"], base, "api/v1/consultations", body))["id"]
+    # The trainer who joins the fuzzed room at the end is invited by its sonographer (docs/SECURITY.md §2).
+    await _post(people["sono"], base, f"api/v1/consultations/{cid}/observers", {"user_id": ids["trainer"]})
     study_uid = await _store_one(people["edge"], base)
     return World(base, server, data_dir, people, cid, other, study_uid, stack)
 

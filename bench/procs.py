@@ -132,11 +132,12 @@ def _open_log(path: Path) -> Any:
     return open(path, "ab")  # closed by the caller
 
 
-async def run_command(argv: list[str], cwd: Path, timeout: float = 60.0) -> str:
-    """Run a short command to completion; its stdout, or an error with its output."""
+async def run_command(argv: list[str], cwd: Path, timeout: float = 60.0, stdin: str | None = None) -> str:
+    """Run a short command to completion (`stdin`: what it reads, e.g. a password); its stdout, or an error with
+    its output."""
     proc = await asyncio.create_subprocess_exec(
         *argv,
-        stdin=asyncio.subprocess.DEVNULL,
+        stdin=asyncio.subprocess.DEVNULL if stdin is None else asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
         env=child_env(),
@@ -144,7 +145,7 @@ async def run_command(argv: list[str], cwd: Path, timeout: float = 60.0) -> str:
         preexec_fn=_die_with_parent,
     )
     try:
-        out, _ = await asyncio.wait_for(proc.communicate(), timeout)
+        out, _ = await asyncio.wait_for(proc.communicate(None if stdin is None else stdin.encode()), timeout)
     except TimeoutError:
         proc.kill()
         await proc.wait()

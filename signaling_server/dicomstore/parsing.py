@@ -113,7 +113,7 @@ def parse_instance(raw: bytes, limits: ImageLimits | None = None) -> ParsedInsta
             _check_complete(ds, len(raw))
             check_pixels(ds, UID(ds.file_meta.TransferSyntaxUID), limits)
             return _extract(ds, raw)
-        except errors.InvalidDicom:
+        except errors.TeleusError:  # invalid_dicom and its kinds, and the caps' own refusals (too_large...)
             raise
         except Exception as exc:  # a value pydicom reads lazily and cannot convert (a cut transfer syntax UID...)
             raise errors.InvalidDicom(f"the object cannot be read: {exc}") from None

@@ -17,17 +17,15 @@ BOUNDARY = uuid.uuid4().hex
 
 
 def parse(boundary: str, body: bytes, cuts: list[int]) -> list[bytes]:
-    parser = MultipartParser(boundary)
-    at = 0
-    for cut in [*sorted({min(max(c, 0), len(body)) for c in cuts}), len(body)]:
-        parser.feed(body[at:cut])
-        at = cut
-    parts = parser.finish()
+    parser = MultipartParser(boundary)  # the parts are spooled in one temporary file, closed with the parser
     try:
-        return [part.read() for part in parts]
+        at = 0
+        for cut in [*sorted({min(max(c, 0), len(body)) for c in cuts}), len(body)]:
+            parser.feed(body[at:cut])
+            at = cut
+        return [part.read() for part in parser.finish()]
     finally:
-        for part in parts:
-            part.close()
+        parser.close()
 
 
 @given(st.text(max_size=200))

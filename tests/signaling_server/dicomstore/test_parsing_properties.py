@@ -25,7 +25,9 @@ def parsed_or_refused(raw: bytes) -> ParsedInstance | None:
     try:
         found = parse_instance(raw)
     except errors.InvalidDicom as exc:
-        assert exc.code in {"invalid_dicom", "missing_attribute", "study_mismatch"} and exc.message
+        documented = {"invalid_dicom", "missing_attribute", "study_mismatch", "unknown_transfer_syntax"}
+        documented |= {"pixel_data_mismatch", "image_too_large", "too_large"}  # the caps (docs/SECURITY.md §7)
+        assert exc.code in documented and exc.message
         return None
     for uid in (found.sop_uid, found.sop_class_uid, found.study_uid, found.series_uid):
         assert 0 < len(uid) <= 64 and set(uid) <= _UID_CHARS
