@@ -95,3 +95,23 @@ export function showCodedError(node, error) {
   showError(node, error);
   if (error?.code && error.message && error.message !== error.code) node.textContent = `${error.message} (${error.code})`;
 }
+
+/**
+ * Run one of a page's decisions: clear the last message, show the refusal (with its code) or `done`, then reload
+ * what the page shows either way (another person may have decided meanwhile).
+ * @param {{error: HTMLElement, notice: HTMLElement, refresh: () => Promise<void>}} page
+ * @param {() => Promise<unknown>} action
+ * @param {string} done
+ */
+export async function decide(page, action, done) {
+  showCodedError(page.error, null);
+  page.notice.hidden = true;
+  try {
+    await action();
+    page.notice.textContent = done;
+    page.notice.hidden = false;
+  } catch (err) {
+    showCodedError(page.error, asError(err));
+  }
+  await page.refresh();
+}

@@ -6,7 +6,7 @@
 import { listSites, listUsers, when } from "../accounts.js";
 import { DEFAULT_DAYS, GRANT_KINDS, OPENS, createGrant, instantOf, listActiveGrants, localInput, objectsOf,
   revokeGrant } from "../grants.js";
-import { asError, el, showCodedError as showError } from "./dom.js";
+import { asError, decide, el, showCodedError as showError } from "./dom.js";
 
 /**
  * @typedef {import("../api.js").Api} Api
@@ -150,17 +150,8 @@ class GrantsPage {
   }
 
   /** @param {() => Promise<unknown>} action @param {string} done */
-  async act(action, done) {
-    showError(this.error, null);
-    this.notice.hidden = true;
-    try {
-      await action();
-      this.notice.textContent = done;
-      this.notice.hidden = false;
-    } catch (err) {
-      showError(this.error, asError(err));
-    }
-    await this.refresh();
+  act(action, done) {
+    return decide(this, action, done);
   }
 
   async refresh() {

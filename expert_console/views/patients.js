@@ -7,7 +7,7 @@
 import { when } from "../accounts.js";
 import { confirmMatch, dicomDate, identifierLines, listLinks, listMatches, movedCounts, patientsOf, readPatient,
   rejectMatch, unlink } from "../registry.js";
-import { asError, el, showCodedError as showError } from "./dom.js";
+import { asError, decide, el, showCodedError as showError } from "./dom.js";
 
 /**
  * @typedef {import("../api.js").Api} Api
@@ -94,18 +94,9 @@ class PatientsPage {
           el("thead", {}, el("tr", {}, TEXT.linkColumns.map((h) => el("th", { text: h })))), this.links))));
   }
 
-  /** Run a decision, show its refusal or its result, then reload. @param {() => Promise<unknown>} action @param {string} done */
-  async act(action, done) {
-    showError(this.error, null);
-    this.notice.hidden = true;
-    try {
-      await action();
-      this.notice.textContent = done;
-      this.notice.hidden = false;
-    } catch (err) {
-      showError(this.error, asError(err));
-    }
-    await this.refresh();
+  /** @param {() => Promise<unknown>} action @param {string} done */
+  act(action, done) {
+    return decide(this, action, done);
   }
 
   async refresh() {
