@@ -17,7 +17,6 @@ attempt); the moves are logged, there are no events. With `TELEUS_PACS_TLS=1` th
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import re
 import socket
@@ -39,6 +38,7 @@ from signaling_server.audit.trail import AUDIT_TRAIL, AuditTrail
 from signaling_server.db.models import ForwardJob, Instance
 from signaling_server.dicomstore import tls
 from signaling_server.dicomstore.blobs import BLOBS, BlobStore
+from signaling_server.outbox import DueLoop, background, retry_at
 from signaling_server.states import IllegalMove, Machine, move
 
 log = logging.getLogger(__name__)
@@ -110,7 +110,7 @@ def record_attempt(
     job.attempts += 1
     job.last_error = error
     if new is JobState.PENDING:
-        job.next_attempt_at = now + min(backoff * (2 ** (job.attempts - 1)), MAX_BACKOFF)
+        job.next_attempt_at = retry_at(now, job.attempts, backoff, MAX_BACKOFF)
         log.info("forward job %s: attempt %d failed (%s); next at %s", job.id, job.attempts, error, job.next_attempt_at)
     return new
 
@@ -182,7 +182,9 @@ def send_c_store(
     return results
 
 
-class Forwarder:
+class Forwarder(DueLoop):
+    name = "DICOM forwarder"
+
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],
@@ -196,6 +198,7 @@ class Forwarder:
         send: Sender = send_c_store,
         trail: AuditTrail | None = None,
     ) -> None:
+        super().__init__()
         self.sessions, self.blobs, self.destination = sessions, blobs, destination
         self.trail = trail
         self.calling_ae = calling_ae
@@ -203,25 +206,13 @@ class Forwarder:
         self.max_attempts = max(1, max_attempts)
         self.tls = tls
         self.send = send
-        self._wake = asyncio.Event()
+        self.retry_pause_seconds = max(1.0, self.backoff.total_seconds())
 
-    def wake(self) -> None:
-        """New jobs were committed: look now instead of at the next poll."""
-        self._wake.set()
+    def now(self) -> datetime:
+        return datetime.now(UTC)
 
-    async def run(self) -> None:
-        while True:
-            self._wake.clear()
-            try:
-                if await self.send_due():
-                    continue
-                timeout = await self._seconds_to_next()
-            except Exception:  # a database or network hiccup must not stop forwarding for good
-                log.exception("forwarding to %s failed; trying again later", self.destination)
-                await asyncio.sleep(max(1.0, self.backoff.total_seconds()))
-                continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout)
+    async def work_due(self) -> int:
+        return await self.send_due()
 
     async def send_due(self, now: datetime | None = None) -> int:
         """Send one batch of due jobs and record the outcome; returns how many were tried."""
@@ -257,15 +248,12 @@ class Forwarder:
                 self.trail.submit(audit_dicom.forwarded(self.calling_ae, str(self.destination), item.sop_uid, error))
         return len(items)
 
-    async def _seconds_to_next(self) -> float:
+    async def soonest_due(self) -> datetime | None:
         async with self.sessions() as db:
             query = select(func.min(ForwardJob.next_attempt_at)).where(
                 ForwardJob.state == JobState.PENDING, ForwardJob.destination == str(self.destination)
             )
-            soonest = await db.scalar(query)
-        if soonest is None:
-            return 60.0
-        return min(60.0, max(0.05, (soonest - datetime.now(UTC)).total_seconds()))
+            return await db.scalar(query)
 
 
 FORWARDER = web.AppKey("dicom_forwarder", Forwarder)  # only when TELEUS_PACS is set
@@ -288,10 +276,5 @@ async def forwarder(app: web.Application) -> AsyncIterator[None]:
         trail=app.get(AUDIT_TRAIL),
     )
     app[FORWARDER] = forwarding
-    task = asyncio.create_task(forwarding.run(), name="dicom-forwarder")
-    try:
+    async with background(forwarding.run(), "dicom-forwarder"):
         yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task

@@ -17,7 +17,6 @@ the session score and the dashboard read it (:mod:`.session_qc`). A file that ca
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import os
@@ -33,6 +32,7 @@ from recordings.offline import row_metrics
 from recordings.store import RecordingStore
 from signaling_server.appkeys import DB, QC_WEIGHTS, SETTINGS
 from signaling_server.db.models import Consultation, QcResult, Recording
+from signaling_server.outbox import background
 from signaling_server.session_recordings.files import RECORDING_COMPLETE, store_of
 from signaling_server.session_recordings.state import RecordingState
 
@@ -166,8 +166,5 @@ async def qc_scorer(app: web.Application) -> AsyncIterator[None]:
     scorer = Scorer(app, store_of(app))
     app[QC_SCORER] = scorer
     app[RECORDING_COMPLETE] = scorer.submit
-    task = asyncio.create_task(scorer.run(), name="offline-qc")
-    yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    async with background(scorer.run(), "offline-qc"):
+        yield

@@ -39,6 +39,7 @@ from signaling_server import errors
 from signaling_server.appkeys import DB, SETTINGS
 from signaling_server.db.models import Instance, Report, ReportArchiveJob, Study, StudyEvent
 from signaling_server.dicomstore.ingest import DICOM_STORE, store_instance
+from signaling_server.outbox import DueLoop, background, retry_at
 from signaling_server.reports import archive
 from signaling_server.reports.state import ReportState, transition
 from signaling_server.states import Machine, move
@@ -58,11 +59,12 @@ class JobState(StrEnum):
 
 MACHINE = Machine("archive job", {JobState.PENDING: {JobState.DONE}}, final={JobState.DONE}, context="report", log=log)
 
+
 def record_failure(job: ReportArchiveJob, error: str, now: datetime, backoff: timedelta) -> None:
     """A failed attempt: the job stays pending and is tried again after the backoff."""
     job.attempts += 1
     job.last_error = error[:2000]
-    job.next_attempt_at = now + min(backoff * (2 ** (job.attempts - 1)), MAX_BACKOFF)
+    job.next_attempt_at = retry_at(now, job.attempts, backoff, MAX_BACKOFF)
     log.warning(
         "report %s: archiving attempt %d failed (%s); next at %s",
         job.report_id,
@@ -81,7 +83,10 @@ def finish(job: ReportArchiveJob, report: Report, now: datetime, record: Callabl
     job.last_error = None
 
 
-class Archiver:
+class Archiver(DueLoop):
+    name = "report archiver"
+    idle_poll_seconds = IDLE_POLL_SECONDS
+
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],
@@ -91,30 +96,20 @@ class Archiver:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         """`store_sr(raw, site_id)` is awaited to store one SR (ingest.store_instance in the app)."""
+        super().__init__()
         self.sessions = sessions
         self.store_sr = store_sr
         self.backoff = timedelta(seconds=backoff_seconds)
         self.clock = clock
-        self._wake = asyncio.Event()
+        self.retry_pause_seconds = max(1.0, self.backoff.total_seconds())
         self._one_at_a_time = asyncio.Lock()
         self._background: set[asyncio.Task[bool]] = set()
 
-    def wake(self) -> None:
-        self._wake.set()
+    def now(self) -> datetime:
+        return self.clock()
 
-    async def run(self) -> None:
-        while True:
-            self._wake.clear()
-            try:
-                if await self.archive_due():
-                    continue
-                timeout = await self._seconds_to_next()
-            except Exception:  # the database away: keep the task alive and look again later
-                log.exception("archiving reports failed; trying again later")
-                await asyncio.sleep(max(1.0, self.backoff.total_seconds()))
-                continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout)
+    async def work_due(self) -> int:
+        return await self.archive_due()
 
     async def archive_due(self) -> int:
         """One attempt at each due job (at most BATCH); returns how many were tried."""
@@ -187,15 +182,10 @@ class Archiver:
                 record_failure(job, reason, self.clock(), self.backoff)
                 await db.commit()
 
-    async def _seconds_to_next(self) -> float:
+    async def soonest_due(self) -> datetime | None:
         async with self.sessions() as db:
-            query = select(func.min(ReportArchiveJob.next_attempt_at)).where(
-                ReportArchiveJob.state == JobState.PENDING
-            )
-            soonest = await db.scalar(query)
-        if soonest is None:
-            return IDLE_POLL_SECONDS
-        return min(IDLE_POLL_SECONDS, max(0.05, (soonest - self.clock()).total_seconds()))
+            query = select(func.min(ReportArchiveJob.next_attempt_at)).where(ReportArchiveJob.state == JobState.PENDING)
+            return await db.scalar(query)
 
     async def close(self) -> None:
         for task in list(self._background):
@@ -229,11 +219,8 @@ async def report_archiver(app: web.Application) -> AsyncIterator[None]:
 
     archiver = Archiver(app[DB], store_sr, backoff_seconds=app[SETTINGS].archive_backoff_seconds)
     app[ARCHIVER] = archiver
-    task = asyncio.create_task(archiver.run(), name="report-archiver")
     try:
-        yield
+        async with background(archiver.run(), "report-archiver"):
+            yield
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
         await archiver.close()
