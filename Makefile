@@ -10,7 +10,7 @@ TSC := $(NODE_TOOLS)/node_modules/.bin/tsc
 APT_PACKAGES := chromium dcmtk dicom3tools orthanc orthanc-dicomweb
 APT_BINARIES := /usr/bin/chromium /usr/bin/dciodvfy /usr/bin/storescu /usr/sbin/Orthanc
 
-.PHONY: demo test deps system-deps python-deps lint console-check fuzz bench-live bench-capture bench-qc bench-dashboard clean
+.PHONY: demo test deps system-deps python-deps lint console-check fuzz bench-live bench-capture bench-qc bench-dashboard bench-load clean
 
 demo: python-deps
 	$(BIN)/teleus demo
@@ -76,6 +76,9 @@ bench-qc: deps
 
 bench-dashboard: python-deps
 	$(BIN)/python -m bench.dashboard
+
+bench-load: python-deps
+	$(BIN)/python -m bench.load
 
 clean:
 	rm -rf $(VENV) $(NODE_TOOLS) *.egg-info .pytest_cache .ruff_cache .mypy_cache

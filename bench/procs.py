@@ -132,15 +132,17 @@ def _open_log(path: Path) -> Any:
     return open(path, "ab")  # closed by the caller
 
 
-async def run_command(argv: list[str], cwd: Path, timeout: float = 60.0, stdin: str | None = None) -> str:
-    """Run a short command to completion (`stdin`: what it reads, e.g. a password); its stdout, or an error with
-    its output."""
+async def run_command(
+    argv: list[str], cwd: Path, timeout: float = 60.0, stdin: str | None = None, env: dict[str, str] | None = None
+) -> str:
+    """Run a short command to completion (`stdin`: what it reads, e.g. a password; `env`: settings added to its
+    environment, as for :func:`spawn`); its stdout, or an error with its output."""
     proc = await asyncio.create_subprocess_exec(
         *argv,
         stdin=asyncio.subprocess.DEVNULL if stdin is None else asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
-        env=child_env(),
+        env={**child_env(), **(env or {})},
         cwd=cwd,
         preexec_fn=_die_with_parent,
     )
