@@ -10,8 +10,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
@@ -47,7 +49,8 @@ class EdgeConfig:
     height: int = 720
     fps: float = 30.0
     encoding: VideoEncoding = field(default_factory=VideoEncoding)
-    poll_seconds: float = 1.0
+    poll_seconds: float = 1.0  # at most one question a second, after an answer or a failure
+    wait_seconds: float = 25.0  # how long the server may hold a question while nothing changes
     ice_hosts: tuple[str, ...] = ()
     history_seconds: float = 4.0
     # One H.264 encode per frame for all pages of a consultation (edge_capture/fanout.py); False: one per page.
@@ -185,17 +188,20 @@ class EdgeAgent:
         kit: CaptureKit,
         recordings: RecordingKit | None,
     ) -> None:
+        version: str | None = None
         while not self._stopping.is_set():
-            try:
-                open_ids = {c["id"] for c in await client.open_consultations()}
+            asked = time.monotonic()
+            try:  # a long poll: the server answers when the list changes, or after wait_seconds
+                found, version = await self._ask(client, version)
+                open_ids = {c["id"] for c in found}
             except ServerError as exc:
                 if exc.fatal:
                     log.error("the server refused this device: %s", exc)
                     raise
-                open_ids = set(self.links)
-            except (aiohttp.ClientError, OSError) as exc:
+                open_ids, version = set(self.links), None
+            except (aiohttp.ClientError, OSError, TimeoutError) as exc:
                 log.info("server unreachable: %s", exc)
-                open_ids = set(self.links)
+                open_ids, version = set(self.links), None
             for cid in open_ids - set(self.links):
                 link = ConsultationLink(
                     client,
@@ -212,8 +218,29 @@ class EdgeAgent:
             for cid, (_, task) in list(self.links.items()):
                 if task.done():
                     del self.links[cid]
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), self.config.poll_seconds)
+            pause = self.config.poll_seconds - (time.monotonic() - asked)  # never ask faster than poll_seconds
+            if pause > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), pause)
+
+    async def _ask(self, client: ServerClient, version: str | None) -> tuple[list[dict[str, Any]], str | None]:
+        """The open consultations, waiting on the server (up to wait_seconds) while they are still at `version`;
+        stopping the agent ends the wait."""
+        asking = asyncio.ensure_future(client.wait_for_consultations(version, self.config.wait_seconds))
+        stopping = asyncio.ensure_future(self._stopping.wait())
+        try:
+            deadline = self.config.wait_seconds + 30  # a held answer that never comes: the link died silently
+            await asyncio.wait({asking, stopping}, timeout=deadline, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+        if not asking.done():
+            asking.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await asking
+            if self._stopping.is_set():
+                return [{"id": cid} for cid in self.links], version
+            raise TimeoutError(f"no answer from the server in {deadline:g} s")
+        return asking.result()
 
     async def _stop_links(self) -> None:
         for _, task in self.links.values():

@@ -18,8 +18,8 @@ class ServerClient:
         self.session = session
         self.headers = {"Authorization": f"Bearer {credential}"}
 
-    async def _get(self, path: str) -> Any:
-        async with self.session.get(self.base + path, headers=self.headers) as response:
+    async def _get(self, path: str, params: dict[str, str] | None = None) -> Any:
+        async with self.session.get(self.base + path, headers=self.headers, params=params) as response:
             data = await response.json(content_type=None)
             if response.status != 200:
                 raise ServerError(response.status, data.get("error", "unknown"), data.get("message", ""))
@@ -32,6 +32,15 @@ class ServerClient:
     async def open_consultations(self) -> list[dict[str, Any]]:
         data = await self._get("/api/v1/devices/me/consultations")
         return list(data["consultations"])
+
+    async def wait_for_consultations(self, since: str | None, wait: float) -> tuple[list[dict[str, Any]], str | None]:
+        """The open consultations and their version; while they are still at version `since`, the server holds the
+        answer up to `wait` seconds (PROTOCOL.md §1, the device's long poll). A server without versions answers at
+        once with None."""
+        params = {"wait": f"{wait:g}", "since": since} if since else None
+        data = await self._get("/api/v1/devices/me/consultations", params)
+        version = data.get("version")
+        return list(data["consultations"]), version if isinstance(version, str) else None
 
     async def ice_servers(self) -> list[dict[str, Any]]:
         data = await self._get("/api/v1/config")

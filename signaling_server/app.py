@@ -25,6 +25,7 @@ from signaling_server.auth import credential_routes
 from signaling_server.auth import routes as auth_routes
 from signaling_server.auth.hashing import hashing_pool
 from signaling_server.auth.throttle import THROTTLE, login_throttle
+from signaling_server.consultations import doorbell
 from signaling_server.db.engine import make_engine, make_sessionmaker
 from signaling_server.db.migrate import upgrade
 from signaling_server.dicomstore import blobs as dicom_blobs
@@ -141,6 +142,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(audit_trail.audit_trail)  # before every feature that appends to it, closed after them
     app.cleanup_ctx.append(_rooms)
+    app.cleanup_ctx.append(doorbell.doorbell)
     app.cleanup_ctx.append(hashing_pool)
     app.cleanup_ctx.append(credential_watch)
     app.cleanup_ctx.append(dicom_blobs.blob_store)
@@ -153,6 +155,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app.cleanup_ctx.append(teaching_exports.teaching_exports)
     app.cleanup_ctx.append(_startup_objects_frozen)  # last: after every resource is made
     app.on_shutdown.append(_close_sockets)
+    app.on_shutdown.append(doorbell.close_doorbell)  # waiting devices answered now, not after their wait
     app.on_response_prepare.append(audit_hooks.before_headers)
     app.on_response_prepare.append(caching.no_store)  # patient data is never cached (docs/SECURITY.md §9)
     app.add_routes(auth_routes.routes)

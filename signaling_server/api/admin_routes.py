@@ -11,6 +11,7 @@ from signaling_server.api.account_routes import must_change
 from signaling_server.api.representations import device_json, site_json, user_json
 from signaling_server.appkeys import DB, SETTINGS
 from signaling_server.auth.identity import ROLES, caller
+from signaling_server.consultations.doorbell import DOORBELL
 from signaling_server.db.models import Device, Site, User
 from signaling_server.dicomstore import peers
 from signaling_server.signaling.rooms import ROOMS
@@ -112,6 +113,7 @@ async def rotate_device(request: web.Request) -> web.Response:
     async with request.app[DB]() as db:
         device, credential = await admin.rotate_device(db, request.match_info["id"])
     await request.app[ROOMS].disconnect_device(device.id)
+    request.app[DOORBELL].ring(device.id)  # its waiting long poll answers (refused: the credential changed)
     return web.json_response({"device": device_json(device), "credential": credential})
 
 
@@ -121,6 +123,7 @@ async def revoke_device(request: web.Request) -> web.Response:
     async with request.app[DB]() as db:
         device = await admin.revoke_device(db, request.match_info["id"])
     await request.app[ROOMS].disconnect_device(device.id)
+    request.app[DOORBELL].ring(device.id)
     return web.json_response(device_json(device))
 
 

@@ -7,9 +7,10 @@ from aiohttp import web
 from signaling_server import errors
 from signaling_server.api import body
 from signaling_server.api.representations import chat_json, consultation_json, peer_json
-from signaling_server.appkeys import DB
-from signaling_server.auth.identity import caller
+from signaling_server.appkeys import CLOCK, DB
+from signaling_server.auth.identity import Caller, caller, credential_ended
 from signaling_server.consultations import captures, service
+from signaling_server.consultations.doorbell import DOORBELL, MAX_WAIT_SECONDS
 from signaling_server.consultations.service import ConsultationView
 from signaling_server.consultations.state import OPEN_STATES, ConsultationState
 from signaling_server.signaling.messages import CHAT_PAGE, MAX_CHAT_PAGE, CaptureStatus, StateChanged
@@ -31,6 +32,7 @@ async def create(request: web.Request) -> web.Response:
     async with request.app[DB]() as db:
         consultation = await service.create(db, user, data)
         view = await service.get_visible(db, await caller(request), consultation.id)
+    request.app[DOORBELL].ring(consultation.device_id)
     return web.json_response(_json(request, view), status=201)
 
 
@@ -53,11 +55,43 @@ async def list_(request: web.Request) -> web.Response:
 
 @routes.get("/api/v1/devices/me/consultations")
 async def device_consultations(request: web.Request) -> web.Response:
+    """The device's open consultations and their `version`; with `?since=V&wait=S` (a long poll, doorbell.py) held
+    up to S seconds while the list is still at version V."""
     who = await caller(request)
-    who.require_device()
+    device = who.require_device()
+    wait = _query_float(request, "wait", 0.0, MAX_WAIT_SECONDS)
+    since = request.query.get("since", "")[:64]
+    ticket = request.app[DOORBELL].ticket(device.id) if wait > 0 else None  # before the read: no ring is missed
+    try:
+        views, version = await _device_list(request, who)
+        if ticket is not None and version == since and await ticket.wait(wait):
+            async with request.app[DB]() as db:
+                if await credential_ended(db, who, request.app[CLOCK]()) or not await service.same_secret(db, device):
+                    raise errors.DeviceRevoked("this device credential was revoked or replaced")
+            views, version = await _device_list(request, who)
+    finally:
+        if ticket is not None:
+            ticket.leave()
+    return web.json_response({"consultations": [_json(request, v) for v in views], "version": version})
+
+
+async def _device_list(request: web.Request, who: Caller) -> tuple[list[ConsultationView], str]:
     async with request.app[DB]() as db:
         views = await service.list_visible(db, who, tuple(s.value for s in OPEN_STATES))
-    return web.json_response({"consultations": [_json(request, v) for v in views]})
+    return views, service.list_version(views)
+
+
+def _query_float(request: web.Request, name: str, low: float, high: float) -> float:
+    raw = request.query.get(name)
+    if raw is None:
+        return low
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not low <= value <= high:  # NaN fails both comparisons
+        raise errors.InvalidRequest(f"{name!r} must be a number of seconds from {low:g} to {high:g}")
+    return value
 
 
 @routes.get("/api/v1/consultations/{id}")
@@ -69,6 +103,7 @@ async def read(request: web.Request) -> web.Response:
 
 
 async def _close(request: web.Request, view: ConsultationView) -> web.Response:
+    request.app[DOORBELL].ring(view.consultation.device_id)
     state = _json(request, view)
     await request.app[ROOMS].close_room(view.consultation.id, StateChanged(state))
     return web.json_response(state)

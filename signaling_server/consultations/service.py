@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -89,6 +90,18 @@ async def list_visible(db: AsyncSession, caller: Caller, states: tuple[str, ...]
     query = select(Consultation).where(Consultation.state.in_(states), policy.consultation_clause(scope))
     rows = list((await db.scalars(query.order_by(Consultation.requested_at).limit(500))).all())
     return [await _view(db, c) for c in rows]
+
+
+def list_version(views: list[ConsultationView]) -> str:
+    """A short digest of which consultations are open and in which state: what a waiting edge compares."""
+    seen = sorted(f"{v.consultation.id}:{v.consultation.state}" for v in views)
+    return hashlib.sha256(",".join(seen).encode()).hexdigest()[:16]
+
+
+async def same_secret(db: AsyncSession, device: Device) -> bool:
+    """Whether the device's credential is still the one it called with (not rotated, not revoked, not removed)."""
+    now = await db.get(Device, device.id, populate_existing=True)
+    return now is not None and not now.revoked and now.secret_hash == device.secret_hash
 
 
 async def get_visible(db: AsyncSession, caller: Caller, consultation_id: str) -> ConsultationView:
