@@ -25,6 +25,7 @@ from signaling_server.auth import credential_routes
 from signaling_server.auth import routes as auth_routes
 from signaling_server.auth.hashing import hashing_pool
 from signaling_server.auth.throttle import THROTTLE, login_throttle
+from signaling_server.cluster import CLUSTER, cluster
 from signaling_server.consultations import doorbell
 from signaling_server.db.engine import make_engine, make_sessionmaker
 from signaling_server.db.migrate import upgrade
@@ -43,6 +44,7 @@ from signaling_server.settings import Settings
 from signaling_server.signaling.credential_watch import credential_watch
 from signaling_server.signaling.handler import signal
 from signaling_server.signaling.limits import SIGNAL_LIMITS, SignalLimits
+from signaling_server.signaling.redis_rooms import RedisRoomRegistry
 from signaling_server.signaling.rooms import ROOMS, RoomRegistry
 from signaling_server.training import review_routes as recording_review_routes
 from signaling_server.training import teaching_exports
@@ -113,8 +115,17 @@ async def _startup_objects_frozen(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _rooms(app: web.Application) -> AsyncIterator[None]:
-    app[ROOMS] = RoomRegistry()
+    """The rooms of this process alone, or, with Redis (several server processes), rooms spanning them all."""
+    shared = app.get(CLUSTER)
+    if shared is None:
+        app[ROOMS] = RoomRegistry()
+        yield
+        return
+    registry = RedisRoomRegistry(shared)
+    await registry.start()
+    app[ROOMS] = registry
     yield
+    await registry.stop()
 
 
 async def _close_sockets(app: web.Application) -> None:
@@ -141,6 +152,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app[SIGNAL_LIMITS] = SignalLimits(settings)
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(audit_trail.audit_trail)  # before every feature that appends to it, closed after them
+    app.cleanup_ctx.append(cluster)  # Redis, when several server processes share rooms and limits
     app.cleanup_ctx.append(_rooms)
     app.cleanup_ctx.append(doorbell.doorbell)
     app.cleanup_ctx.append(hashing_pool)

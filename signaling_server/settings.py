@@ -71,6 +71,9 @@ class Settings:
     signal_message_burst: int = 200  # ...holding this many
     chat_lines_per_second: float = 1.0  # chat lines of one user or device, all their sockets together
     chat_line_burst: int = 10
+    # Several server processes (signaling_server/cluster.py, docs/SERVERS.md): "" runs alone, state in memory.
+    redis_url: str = ""  # redis://host:6379/0: rooms, sign-in throttle and socket limits shared through Redis
+    redis_prefix: str = "teleus:"  # every Redis key teleus writes starts with this
 
     def ssl_context(self) -> ssl.SSLContext | None:
         """The server's TLS context when a certificate is configured (TLS 1.2 or newer)."""
@@ -146,6 +149,8 @@ class Settings:
             signal_message_burst=int(env.get("TELEUS_SIGNAL_BURST", base.signal_message_burst)),
             chat_lines_per_second=float(env.get("TELEUS_CHAT_RATE", base.chat_lines_per_second)),
             chat_line_burst=int(env.get("TELEUS_CHAT_BURST", base.chat_line_burst)),
+            redis_url=env.get("TELEUS_REDIS_URL", "").strip(),
+            redis_prefix=env.get("TELEUS_REDIS_PREFIX", base.redis_prefix),
         )
 
 

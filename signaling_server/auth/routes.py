@@ -43,18 +43,18 @@ async def login(request: web.Request) -> web.Response:
     password = body.text(data, "password", max_len=accounts.MAX_PASSWORD)
     code = body.text(data, "totp", max_len=16, required=False)
     app = request.app
-    with app[THROTTLE].attempt(username, client_address(request)) as attempt:
+    async with app[THROTTLE].attempt(username, client_address(request)) as attempt:
         async with app[DB]() as db:
             user = (await db.scalars(select(User).where(User.username == username))).first()
         ok = await app[HASHING].run(verify_password, user.password_hash if user else None, password)
         if user is None or not ok:
-            attempt.failed()
+            await attempt.failed()
             raise errors.BadCredentials("wrong username or password")
         if not user.active:
             raise errors.AccountDisabled("this account is disabled: ask an administrator")
         if user.totp_secret is not None:
             await _second_factor(request, user, user.totp_secret, code, attempt)
-        attempt.succeeded()
+        await attempt.succeeded()
     return await _new_session(request, user)
 
 
@@ -69,7 +69,7 @@ async def _second_factor(request: web.Request, user: User, secret: str, code: st
             await db.commit()
         if result.rowcount == 1:  # type: ignore[attr-defined]
             return
-    attempt.failed()
+    await attempt.failed()
     raise errors.TotpInvalid("the code is wrong, or was used already: wait for the next one")
 
 
@@ -124,11 +124,11 @@ async def me(request: web.Request) -> web.Response:
 async def _check_own_password(request: web.Request, user: User, password: str) -> None:
     """The signed-in person's password again (throttled like a sign-in): before changing credentials."""
     app = request.app
-    with app[THROTTLE].attempt(user.username, client_address(request)) as attempt:
+    async with app[THROTTLE].attempt(user.username, client_address(request)) as attempt:
         if not await app[HASHING].run(verify_password, user.password_hash, password):
-            attempt.failed()
+            await attempt.failed()
             raise errors.BadCredentials("the password is wrong")
-        attempt.succeeded()
+        await attempt.succeeded()
 
 
 @routes.post("/api/v1/auth/password")
@@ -184,7 +184,7 @@ async def confirm_totp(request: web.Request) -> web.Response:
     user = _own_totp_caller(who)
     code = body.text(await body.json_body(request), "code", max_len=16)
     app = request.app
-    with app[THROTTLE].attempt(user.username, client_address(request)) as attempt:
+    async with app[THROTTLE].attempt(user.username, client_address(request)) as attempt:
         async with app[DB]() as db:
             stored = await accounts.get_user(db, user.id)
             pending = stored.totp_pending_secret
@@ -192,11 +192,11 @@ async def confirm_totp(request: web.Request) -> web.Response:
                 raise errors.InvalidRequest("start the enrolment first (POST /api/v1/auth/totp)")
             step = totp.accepted_step(pending, code, app[CLOCK](), None)
             if step is None:
-                attempt.failed()
+                await attempt.failed()
                 raise errors.TotpInvalid("the code does not match: check the phone's clock and try the next one")
             stored.totp_secret, stored.totp_pending_secret, stored.totp_last_step = pending, None, step
             await db.commit()
-        attempt.succeeded()
+        await attempt.succeeded()
     return web.json_response(_me(request, stored, who.csrf_token))
 
 

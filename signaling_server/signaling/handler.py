@@ -157,7 +157,7 @@ class _Session:
 
     @staticmethod
     def _target(room: Room, peer_id: str, ref: str) -> None:
-        if peer_id not in room.members:
+        if not room.has(peer_id):
             raise m.SignalError("unknown_peer", f"no peer {peer_id[:64]!r} in this room", ref)
 
     def _end(self, reason: str) -> None:
@@ -187,12 +187,12 @@ class _Session:
             user_id=user.id if user else None,
             device_id=device.id if device else None,
         )
-        rooms = self.app[ROOMS]
-        others = rooms.peers(self.cid)
         self.member = Member(peer, self.ws, caller=self.who)
-        self.room = rooms.add(self.cid, self.member)
-        state = consultation_json(view, [peer_json(p) for p in self.room.peers()])
-        self.member.deliver(m.encode(m.Welcome(you=peer, peers=tuple(others), consultation=state)))
+        self.room = await self.app[ROOMS].add(self.cid, self.member)
+        everyone = self.room.peers()
+        others = tuple(p for p in everyone if p.id != peer.id)
+        state = consultation_json(view, [peer_json(p) for p in everyone])
+        self.member.deliver(m.encode(m.Welcome(you=peer, peers=others, consultation=state)))
         self.room.broadcast(m.PeerJoined(peer), exclude=peer.id)
         if view.consultation.state == "live" and role == "expert":
             self.room.broadcast(m.StateChanged(state), exclude=peer.id)

@@ -66,6 +66,10 @@ class Negotiations:
     def answer(self, answerer: str, offerer: str) -> None:
         self._move(offerer, answerer, LinkState.STABLE)
 
+    def mirror(self, offerer: str, answerer: str, state: LinkState) -> None:
+        """Take a move another server process checked (the other end of the link is its member), unchecked."""
+        self._states[offerer, answerer] = state
+
     def forget(self, peer_id: str) -> None:
         for key in [k for k in self._states if peer_id in k]:
             del self._states[key]

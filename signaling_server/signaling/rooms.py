@@ -1,7 +1,8 @@
 """Rooms: who is connected to which consultation, and delivery of messages to them.
 
-`RoomRegistry` is the one seam for room messaging: today every participant's socket is in this process;
-fanning out across several server processes (Redis pub/sub per consultation) replaces this class only.
+`RoomRegistry` is the one seam for room messaging. This one keeps every room in this process (one server, no
+Redis); `signaling/redis_rooms.py` `RedisRoomRegistry`, the same interface, spans several server processes
+through Redis (pub/sub per consultation, heartbeated membership). The app factory picks one from the settings.
 Each member has a bounded outbox drained by its own writer task, so one slow socket never holds up the room; a
 member that does not read is closed with 1008, one whose socket fails with 1011 (and leaves with `peer-left`).
 """
@@ -109,6 +110,9 @@ class Room:
     def edge(self) -> Peer | None:
         return next((m.peer for m in self.members.values() if m.peer.role == "edge"), None)
 
+    def has(self, peer_id: str) -> bool:
+        return peer_id in self.members
+
     def send(self, peer_id: str, message: ServerMessage) -> bool:
         member = self.members.get(peer_id)
         if member is None:
@@ -130,8 +134,11 @@ class RoomRegistry:
     def room(self, consultation_id: str) -> Room:
         found = self._rooms.get(consultation_id)
         if found is None:
-            found = self._rooms[consultation_id] = Room(consultation_id)
+            found = self._rooms[consultation_id] = self._new_room(consultation_id)
         return found
+
+    def _new_room(self, consultation_id: str) -> Room:
+        return Room(consultation_id)
 
     def existing(self, consultation_id: str) -> Room | None:
         return self._rooms.get(consultation_id)
@@ -140,7 +147,7 @@ class RoomRegistry:
         room = self._rooms.get(consultation_id)
         return room.peers() if room else []
 
-    def add(self, consultation_id: str, member: Member) -> Room:
+    async def add(self, consultation_id: str, member: Member) -> Room:
         room = self.room(consultation_id)
         room.members[member.peer.id] = member
         member.start()
@@ -165,7 +172,11 @@ class RoomRegistry:
             return
         if final is not None:
             room.broadcast(final)
-        for member in list(room.members.values()):
+        await self._close_local(consultation_id)
+
+    async def _close_local(self, consultation_id: str) -> None:
+        room = self._rooms.get(consultation_id)
+        for member in list(room.members.values()) if room else []:
             await member.stop()  # flush the final message first
             await member.ws.close(code=CLOSE_GOING_AWAY, message=b"consultation closed")
 
@@ -190,19 +201,34 @@ class RoomRegistry:
         return ended
 
     def end_user(self, user_id: str, reason: str, code: int = CLOSE_CREDENTIALS_ENDED) -> int:
-        return self.end_where(lambda who: who.user is not None and who.user.id == user_id, reason, code)
+        return self._end("user", [user_id], reason, code)
 
     def end_sessions(self, session_ids: list[str], reason: str) -> int:
-        wanted = set(session_ids)
-        return self.end_where(lambda who: who.session_id in wanted, reason)
+        return self._end("sessions", session_ids, reason, CLOSE_CREDENTIALS_ENDED)
 
     def end_token(self, token_id: str, reason: str) -> int:
-        return self.end_where(lambda who: who.token_id == token_id, reason)
+        return self._end("token", [token_id], reason, CLOSE_CREDENTIALS_ENDED)
+
+    def _end(self, by: str, ids: list[str], reason: str, code: int) -> int:
+        """Close this process's sockets of the users (`by` "user"), sessions or tokens `ids`; how many.
+        (The Redis registry also tells the other processes: the names are the wire between them.)"""
+        return self.end_where(credential_in(by, set(ids)), reason, code)
 
     async def close_all(self) -> None:
         for room in list(self._rooms.values()):
             for member in list(room.members.values()):
                 await member.ws.close(code=1001, message=b"server shutdown")
+
+
+def credential_in(by: str, ids: set[str]) -> Callable[[Caller], bool]:
+    """Whether a socket's credential is one of the users, sessions or tokens `ids` (`by`: which of the three)."""
+    if by == "user":
+        return lambda who: who.user is not None and who.user.id in ids
+    if by == "sessions":
+        return lambda who: who.session_id in ids
+    if by == "token":
+        return lambda who: who.token_id in ids
+    raise ValueError(f"no such credential kind {by!r}")
 
 
 ROOMS = web.AppKey("rooms", RoomRegistry)

@@ -18,7 +18,8 @@ from signaling_server import errors
 from signaling_server.auth.hashing import HASHING
 from signaling_server.auth.throttle import THROTTLE, LoginThrottle, Policy
 from signaling_server.settings import Settings
-from tests.conftest import PASSWORD, THYROID_REQUEST
+from tests.conftest import PASSWORD, THYROID_REQUEST, Api, seed
+from tests.servers import two_apps
 from tests.signaling_server.accounts_world import Accounts, UtcClock, accounts_world
 from tests.waiting import eventually
 
@@ -99,28 +100,28 @@ async def test_failures_from_one_address_back_off_every_account_from_it(
             assert r.status == 200
 
 
-def _refusal(throttle: LoginThrottle, username: str) -> int:
+async def _refusal(throttle: LoginThrottle, username: str) -> int:
     """The Retry-After an attempt gets now, 0 when it is let through (and then fails)."""
     try:
-        with throttle.attempt(username, "192.0.2.1") as attempt:
-            attempt.failed()
+        async with throttle.attempt(username, "192.0.2.1") as attempt:
+            await attempt.failed()
     except errors.TooManyAttempts as exc:
         return exc.retry_after
     return 0
 
 
-def test_the_throttle_doubles_the_wait_caps_it_and_forgets_after_a_quiet_hour() -> None:
+async def test_the_throttle_doubles_the_wait_caps_it_and_forgets_after_a_quiet_hour() -> None:
     clock = UtcClock()
     throttle = LoginThrottle(clock, Policy(account_free=1, address_free=1000, max_delay=60.0))
-    assert _refusal(throttle, "Admin") == 0  # the free failure; names compare case-insensitively
+    assert await _refusal(throttle, "Admin") == 0  # the free failure; names compare case-insensitively
     waits = []
     for _ in range(8):
-        assert _refusal(throttle, "admin") == 0  # let through once the wait is over, and failed
-        waits.append(_refusal(throttle, "admin"))
+        assert await _refusal(throttle, "admin") == 0  # let through once the wait is over, and failed
+        waits.append(await _refusal(throttle, "admin"))
         clock.advance(seconds=waits[-1])
     assert waits == [1, 2, 4, 8, 16, 32, 60, 60]
     clock.advance(hours=1, seconds=1)
-    assert [_refusal(throttle, "admin") for _ in range(3)] == [0, 0, 1]  # one free failure again, then 1 s
+    assert [await _refusal(throttle, "admin") for _ in range(3)] == [0, 0, 1]  # one free failure again, then 1 s
 
 
 async def test_the_hashing_pool_never_runs_more_than_its_workers(
@@ -286,3 +287,20 @@ async def test_tokens_expire_on_the_clock_and_keep_to_their_scope(
         sono = await w.api("sono_a")  # the first session ended after 12 h
         listed = (await sono.get("/api/v1/auth/tokens"))[1]["tokens"]
         assert {(t["label"], t["expired"]) for t in listed} == {("reader", False), ("writer", True)}
+
+
+@pytest.mark.postgres
+async def test_with_redis_the_throttle_counts_failures_on_every_server(aiohttp_client: Any, tmp_path: Path) -> None:
+    async with two_apps(aiohttp_client, tmp_path) as (a, b):
+        await seed(a.app)
+        apis = [Api(a), Api(b)]
+        try:
+            for n in range(4):  # A, B, A, B: three free failures, the fourth starts the backoff
+                status, err = await apis[n % 2].post(LOGIN, {"username": "expert", "password": "wrong"}, csrf=False)
+                assert (status, err["error"]) == (401, "bad_credentials")
+            for api in apis:  # both servers refuse the next attempt, even with the right password
+                async with api.session.post(api.base + LOGIN, json={"username": "expert", "password": PASSWORD}) as r:
+                    assert r.status == 429 and r.headers["Retry-After"] == "1"
+        finally:
+            for api in apis:
+                await api.close()

@@ -1,0 +1,141 @@
+"""signaling_server.signaling.redis_rooms: one room across two real server processes' apps (servers A and B) on one
+PostgreSQL and one Redis. Every socket, message and Redis key is real; the two apps run in this test process."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from redis.asyncio import Redis
+
+from signaling_server.signaling.rooms import ROOMS
+from tests.conftest import THYROID_REQUEST, Api, seed
+from tests.servers import REDIS_URL, two_apps
+from tests.signaling_server.test_signaling import SDP, join, recv_type
+from tests.waiting import eventually
+
+pytestmark = pytest.mark.postgres
+
+
+async def closed_with(ws: aiohttp.ClientWebSocketResponse) -> int | None:
+    """Read past any messages until the server closes the socket; the server's close code."""
+    while True:
+        msg = await asyncio.wait_for(ws.receive(), 30)
+        if msg.type == aiohttp.WSMsgType.CLOSE:
+            return int(msg.data)
+        if msg.type in (aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):
+            return ws.close_code
+
+
+@pytest.fixture
+async def servers(aiohttp_client: Any, tmp_path: Path) -> Any:
+    async with two_apps(aiohttp_client, tmp_path) as (a, b):
+        world = await seed(a.app)
+        opened: list[Api] = []
+
+        async def api(client: Any, username: str | None = None, bearer: str | None = None) -> Api:
+            made = Api(client, bearer)
+            opened.append(made)
+            if username:
+                await made.login(username)
+            return made
+
+        try:
+            yield a, b, world, api
+        finally:
+            for made in opened:
+                await made.close()
+
+
+async def test_members_on_two_servers_are_one_room(servers: Any) -> None:
+    a, b, world, api = servers
+    sono = await api(a, "sono_a")
+    _, c = await sono.post("/api/v1/consultations", THYROID_REQUEST)
+    cid = c["id"]
+    edge, edge_welcome = await join(await api(a, bearer=world.device_a_credential), cid)  # the edge on A
+    edge_id = edge_welcome["you"]["id"]
+
+    expert = await api(b, "expert")  # the expert on B sees the edge on A, and the edge sees the expert join
+    ws, welcome = await join(expert, cid)
+    me = welcome["you"]["id"]
+    assert [p["id"] for p in welcome["peers"]] == [edge_id] and welcome["consultation"]["state"] == "live"
+    assert (await recv_type(edge, "peer-joined"))["peer"]["id"] == me
+    assert (await recv_type(edge, "state"))["consultation"]["state"] == "live"
+
+    # Negotiation across the servers, checked at both ends: the offer on A, the answer on B.
+    await edge.send_json({"type": "offer", "to": me, "sdp": SDP})
+    assert await recv_type(ws, "offer") == {"type": "offer", "from": edge_id, "sdp": SDP}
+    cand = {"candidate": "candidate:1 1 UDP 1 127.0.0.1 5000 typ host", "sdpMid": "0", "sdpMLineIndex": 0}
+    await edge.send_json({"type": "ice", "to": me, "candidate": cand})
+    assert (await recv_type(ws, "ice"))["candidate"] == cand
+    await ws.send_json({"type": "answer", "to": edge_id, "sdp": SDP})
+    assert (await recv_type(edge, "answer"))["from"] == me
+    await ws.send_json({"type": "answer", "to": edge_id, "sdp": SDP})  # B knows the link is stable now
+    assert (await recv_type(ws, "error"))["code"] == "wrong_state"
+
+    # Chat both ways, stored once.
+    await ws.send_json({"type": "chat", "text": "tilt caudally"})
+    assert (await recv_type(edge, "chat"))["text"] == "tilt caudally"
+    sono_ws, sono_welcome = await join(sono, cid)  # the sonographer on A
+    assert {p["id"] for p in sono_welcome["peers"]} == {edge_id, me}
+    assert (await recv_type(ws, "peer-joined"))["peer"]["role"] == "sonographer"
+    await sono_ws.send_json({"type": "chat", "text": "nodule in view"})
+    assert (await recv_type(ws, "chat"))["text"] == "nodule in view"
+    _, history = await expert.get(f"/api/v1/consultations/{cid}/chat")
+    assert [m["text"] for m in history["messages"]] == ["tilt caudally", "nodule in view"]
+
+    # Either server lists everyone; a capture asked on B reaches the edge on A and is announced on both.
+    for client in (a, b):
+        assert {p.id for p in client.app[ROOMS].peers(cid)} == {edge_id, me, sono_welcome["you"]["id"]}
+    status, asked = await expert.post(f"/api/v1/consultations/{cid}/captures", {"kind": "still"})
+    assert status == 202, asked
+    assert (await recv_type(edge, "capture"))["id"] == asked["id"]
+    assert (await recv_type(sono_ws, "capture-status"))["state"] == "requested"
+
+    # Leaving on A is seen on B; ending the consultation on B closes the sockets on A.
+    await sono_ws.close()
+    assert (await recv_type(ws, "peer-left"))["peer_id"] == sono_welcome["you"]["id"]
+    status, _ = await expert.post(f"/api/v1/consultations/{cid}/end")
+    assert status == 200
+    assert (await recv_type(edge, "state"))["consultation"]["state"] == "ended"
+    assert await closed_with(edge) == 4001
+    await ws.close()
+
+
+async def test_ending_credentials_on_one_server_closes_sockets_on_the_other(servers: Any) -> None:
+    a, b, world, api = servers
+    _, c = await (await api(a, "sono_a")).post("/api/v1/consultations", THYROID_REQUEST)
+    edge, _ = await join(await api(b, bearer=world.device_a_credential), c["id"])
+    ws, _ = await join(await api(b, "expert"), c["id"])
+    admin = await api(a, "admin")
+    status, _ = await admin.post(f"/api/v1/users/{world.users['expert']}/disable")
+    assert status == 200
+    assert await closed_with(ws) == 4003  # the expert's socket on B, closed by the admin's call on A
+    status, _ = await admin.post(f"/api/v1/devices/{world.device_a}/revoke")
+    assert status == 200
+    assert await closed_with(edge) == 4001
+
+
+async def test_the_members_of_a_server_that_stopped_beating_leave_the_room(servers: Any) -> None:
+    a, b, world, api = servers
+    _, c = await (await api(a, "sono_a")).post("/api/v1/consultations", THYROID_REQUEST)
+    cid = c["id"]
+    ws, _ = await join(await api(b, "expert"), cid)
+    # What a killed server leaves behind: its member listed in Redis, under a heartbeat key that no longer exists.
+    redis = Redis.from_url(REDIS_URL, decode_responses=True)
+    prefix = a.app[ROOMS].cluster.prefix  # type: ignore[attr-defined]
+    ghost = {"peer": {"id": "pdead", "role": "edge", "name": "edge", "user_id": None, "device_id": world.device_a},
+             "server": "s-killed"}
+    try:
+        await redis.hset(f"{prefix}members:{cid}", "pdead", json.dumps(ghost))
+        await redis.sadd(f"{prefix}rooms", cid)
+        assert (await recv_type(ws, "peer-left"))["peer_id"] == "pdead"
+        assert await redis.hget(f"{prefix}members:{cid}", "pdead") is None
+    finally:
+        await redis.aclose()
+    await eventually(lambda: all(p.id != "pdead" for p in b.app[ROOMS].peers(cid)), what="the ghost gone from B")
+    await ws.close()
