@@ -7,6 +7,10 @@ still at version V the server holds the request until the device's bell rings or
 answers the list as it is then. Whatever changes a device's open consultations (a request, an end, a cancel, a
 revoked or rotated device) rings its bell after its commit.
 
+With several server processes (`TELEUS_REDIS_URL`), a device may wait on one server while its consultation is
+requested on another: every ring is also published on the Redis channel `{prefix}doorbell`, and every process
+rings its own waiters for what it hears there.
+
 A waiter takes its :meth:`Doorbell.ticket` *before* it reads the list, so a ring between the read and the wait is
 not missed. :meth:`Doorbell.close` (at shutdown) answers every waiter at once, so that no request holds the
 server's shutdown for the length of a wait.
@@ -16,10 +20,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
+from redis.exceptions import RedisError
+
+from signaling_server.cluster import CLUSTER
+from signaling_server.outbox import background
+
+log = logging.getLogger(__name__)
 
 MAX_WAIT_SECONDS = 30.0
 
@@ -49,11 +60,12 @@ class Ticket:
 
 
 class Doorbell:
-    """In this process. Several servers ring each other through the room registry's channel (docs/ARCHITECTURE.md)."""
+    """The waiters of this process; `publish` (set with Redis) tells the other processes of each ring."""
 
-    def __init__(self) -> None:
+    def __init__(self, publish: Callable[[str], None] | None = None) -> None:
         self._tickets: defaultdict[str, set[Ticket]] = defaultdict(set)
         self._closed = False
+        self.publish = publish
 
     def ticket(self, device_id: str) -> Ticket:
         ticket = Ticket(self, device_id)
@@ -64,6 +76,11 @@ class Doorbell:
         return ticket
 
     def ring(self, device_id: str) -> None:
+        self.ring_here(device_id)
+        if self.publish is not None:
+            self.publish(device_id)
+
+    def ring_here(self, device_id: str) -> None:
         for ticket in self._tickets.pop(device_id, set()):
             ticket.ring()
 
@@ -75,7 +92,7 @@ class Doorbell:
     def close(self) -> None:
         self._closed = True
         for device_id in list(self._tickets):
-            self.ring(device_id)
+            self.ring_here(device_id)
 
     def _leave(self, device_id: str, ticket: Ticket) -> None:
         tickets = self._tickets.get(device_id)
@@ -89,10 +106,49 @@ DOORBELL = web.AppKey("doorbell", Doorbell)
 
 
 async def doorbell(app: web.Application) -> AsyncIterator[None]:
-    """cleanup_ctx: the app's doorbell (closed at shutdown by :func:`close_doorbell`)."""
-    app[DOORBELL] = Doorbell()
-    yield
-    app[DOORBELL].close()
+    """cleanup_ctx (after the cluster's): the app's doorbell, rung across processes when they share Redis (closed
+    at shutdown by :func:`close_doorbell`)."""
+    shared = app.get(CLUSTER)
+    if shared is None:
+        app[DOORBELL] = Doorbell()
+        yield
+        app[DOORBELL].close()
+        return
+    channel = shared.key("doorbell")
+    outgoing: asyncio.Queue[str] = asyncio.Queue()
+    bell = app[DOORBELL] = Doorbell(publish=outgoing.put_nowait)
+    pubsub = shared.redis.pubsub()
+    await pubsub.subscribe(channel)
+    if await pubsub.get_message(timeout=10.0) is None:  # confirmed before any device waits: no ring is missed
+        raise RuntimeError("Redis did not confirm the doorbell subscription")
+
+    async def publisher() -> None:
+        while True:
+            device_id = await outgoing.get()
+            try:
+                await shared.redis.publish(channel, f"{shared.server_id} {device_id}")
+            except (RedisError, OSError) as exc:  # the device's wait ends on its own within MAX_WAIT_SECONDS
+                log.warning("a ring for device %s was not heard by the other servers: %s", device_id, exc)
+
+    async def listener() -> None:
+        while True:
+            try:
+                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+            except (RedisError, OSError) as exc:
+                log.warning("server %s: rings from Redis interrupted: %s", shared.server_id, exc)
+                await asyncio.sleep(0.5)
+                continue
+            if message is not None:
+                source, _, device_id = str(message["data"]).partition(" ")
+                if source != shared.server_id:
+                    bell.ring_here(device_id)
+
+    try:
+        async with background(publisher(), "doorbell-publisher"), background(listener(), "doorbell-listener"):
+            yield
+    finally:
+        bell.close()
+        await pubsub.aclose()
 
 
 async def close_doorbell(app: web.Application) -> None:

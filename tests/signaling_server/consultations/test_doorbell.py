@@ -4,10 +4,14 @@ the doorbell on its own, then the real app on both databases."""
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
+import pytest
+
 from signaling_server.consultations.doorbell import DOORBELL, Doorbell
-from tests.conftest import THYROID_REQUEST
+from tests.conftest import THYROID_REQUEST, Api, seed
+from tests.servers import two_apps
 from tests.waiting import eventually
 
 MINE = "/api/v1/devices/me/consultations"
@@ -100,3 +104,24 @@ async def test_a_bad_wait_is_refused(people: Any) -> None:
         status, err = await device.get(f"{MINE}?since=x&wait={wait}")
         assert status == 400 and err["error"] == "invalid_request", (wait, err)
         assert "'wait'" in err["message"]
+
+
+@pytest.mark.postgres
+async def test_a_device_waiting_on_one_server_hears_of_a_request_made_on_another(
+    aiohttp_client: Any, tmp_path: Path
+) -> None:
+    async with two_apps(aiohttp_client, tmp_path) as (a, b):
+        world = await seed(a.app)
+        device, sono = Api(a, world.device_a_credential), Api(b, None)
+        try:
+            _, first = await device.get(MINE)
+            held = asyncio.create_task(device.get(f"{MINE}?since={first['version']}&wait=30"))  # waiting on A
+            await eventually(lambda: a.app[DOORBELL].waiting(world.device_a) == 1, what="held on A")
+            await sono.login("sono_a")
+            status, made = await sono.post("/api/v1/consultations", THYROID_REQUEST)  # requested on B
+            assert status == 201
+            status, answer = await asyncio.wait_for(held, 30)
+            assert status == 200 and [c["id"] for c in answer["consultations"]] == [made["id"]]
+        finally:
+            await device.close()
+            await sono.close()
