@@ -3,21 +3,24 @@
 Each consultation is what the server sees of a real one, over the real protocol, without the media (which flows
 peer to peer and never touches the server):
 
-- its **edge device** polls `GET /api/v1/devices/me/consultations` every `--poll` seconds (the agent's default
-  is 1 s) and holds the consultation's signaling socket; when a page joins, the edge offers to it and the page
-  answers (a minimal SDP; the server relays it and tracks the negotiation, as for a real call);
+- its **edge device** asks for its work list as the agent does, a long poll (`GET /api/v1/devices/me/consultations
+  ?since=V&wait=25`, held by the server while nothing changes; at most one question a second) and holds the
+  consultation's signaling socket; when a page joins, the edge offers to it and the page answers (a minimal SDP;
+  the server relays it and tracks the negotiation, as for a real call);
 - its **sonographer's page** and an **expert's page** (an expert holds up to 8 consultations, the shipped socket
   limit per user) hold their sockets; every `--chat` seconds one of the pages says a chat line, which the
   server stores and broadcasts: the moment the edge reads it, against the moment it was sent, is the relay time;
-- every socket answers the server's heartbeat pings (every 20 s), as aiohttp and browsers do.
+- every socket answers the server's heartbeat pings (every 20 s), as aiohttp and browsers do;
+- every expert's console home asks for the open consultations of the sites they serve every 2 s (home.js): these
+  are the REST requests whose latency is measured.
 
 The **floor** is a bare aiohttp server in the same run, driven by the same clients: the same poll (a JSON list from
-a dict) and the same rooms (a broadcast to the room's sockets), with no database, authentication, access checks
+a dict, held for the wait when the version is current) and the same rooms (a broadcast to the room's sockets), with no database, authentication, access checks
 or audit. What teleus adds is what lies between the two.
 
 For each count in `--counts` (default 100, 250, 500, 1000) the world is seeded (sites, devices, people and
 consultations over the REST API; not measured), every client connects, then `--hold` seconds are measured:
-REST latency of every poll (p50, p95, p99), relay latency of every chat, errors and refusals, the server
+REST latency of every home request (p50, p95, p99), the edges' questions per second, relay latency of every chat, errors and refusals, the server
 process's CPU (one core = 100 %) and RSS. The server runs on PostgreSQL (a fresh database on 127.0.0.1:5432,
 dropped afterwards) unless `--sqlite`. Targets (issue 11): at 1 000 consultations, REST p99 ≤ 100 ms and relay p99
 ≤ 50 ms on the 2-core machine; the report says where it bends. JSON on stdout and in bench/out/load-<time>.json.
@@ -58,6 +61,7 @@ PASSWORD = "load-Pa55word-long-enough"
 PG_ADMIN_DSN = os.environ.get("TELEUS_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 SITES = 12  # a district's community centres
 PER_EXPERT = 8  # the shipped TELEUS_MAX_SOCKETS_PER_USER
+HOME_SECONDS = 2.0  # expert_console/views/home.js REFRESH_MS
 SDP = "v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
 SERVER_ENV = {"TELEUS_DICOM_PORT": "off", "TELEUS_QC_SCORING": "0"}
 
@@ -70,6 +74,7 @@ class Tally:
     relay_ms: list[float] = field(default_factory=list)
     errors: defaultdict[str, int] = field(default_factory=lambda: defaultdict(int))
     measuring: bool = False
+    edge_requests: int = 0  # the edges' work-list questions answered during the hold
     sent: dict[str, float] = field(default_factory=dict)  # chat text -> when it was sent (during the hold)
 
     def error(self, what: str) -> None:
@@ -82,7 +87,9 @@ class Target:
     """How the clients reach one server: teleus or the floor speak the same few calls."""
 
     base: str
-    poll_path: str
+    poll_path: str  # the edge's work list (a long poll)
+    home_path: str  # what an expert's home page asks every 2 s
+
     def signal_url(self, cid: str) -> str:
         return self.base.replace("http://", "ws://") + f"api/v1/consultations/{cid}/signal"
 
@@ -98,29 +105,57 @@ class Consult:
 # ---- the clients ---------------------------------------------------------------------------------------------
 
 
-async def edge(target: Target, c: Consult, tally: Tally, poll: float, stop: asyncio.Event) -> None:
+async def edge(target: Target, c: Consult, tally: Tally, args: argparse.Namespace, stop: asyncio.Event) -> None:
+    """The agent's behaviour: its room's socket, and its work list asked as a long poll (held by the server while
+    nothing changes, `--wait` seconds) at most once every `--poll` seconds."""
     headers = {"Authorization": f"Bearer {c.device}"}
-    async with aiohttp.ClientSession(headers=headers) as session:
+    timeout = aiohttp.ClientTimeout(total=args.wait + 60)
+    async with aiohttp.ClientSession(headers=headers, timeout=timeout) as session:
         ws = await session.ws_connect(target.signal_url(c.cid), heartbeat=20)
         await ws.send_json({"type": "join"})
         reader = asyncio.create_task(_edge_reader(ws, tally))
+        version: str | None = None
         try:
             while not stop.is_set():
-                start, counted = time.perf_counter(), tally.measuring  # requests started in the hold count
+                asked = time.perf_counter()
+                params = {"since": version, "wait": f"{args.wait:g}"} if version else {}
                 try:
-                    async with session.get(target.base + target.poll_path) as r:
-                        await r.read()
+                    async with session.get(target.base + target.poll_path, params=params) as r:
+                        data = await r.json()
+                        version = data.get("version") if r.status == 200 else None
                         if r.status != 200:
-                            tally.error(f"poll {r.status}")
-                except aiohttp.ClientError as exc:
-                    tally.error(f"poll {type(exc).__name__}")
-                if counted:
-                    tally.rest_ms.append((time.perf_counter() - start) * 1000)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), poll)
+                            tally.error(f"edge poll {r.status}")
+                except (aiohttp.ClientError, TimeoutError) as exc:
+                    tally.error(f"edge poll {type(exc).__name__}")
+                    version = None
+                if tally.measuring:
+                    tally.edge_requests += 1
+                pause = args.poll - (time.perf_counter() - asked)
+                if pause > 0:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), pause)
         finally:
             reader.cancel()
             await ws.close()
+
+
+async def home(target: Target, session: aiohttp.ClientSession, tally: Tally, stop: asyncio.Event) -> None:
+    """An expert's console home: the open consultations of the sites they serve, every `HOME_SECONDS`."""
+    with contextlib.suppress(TimeoutError):  # the experts' refreshes spread over the interval
+        await asyncio.wait_for(stop.wait(), random.uniform(0, HOME_SECONDS))
+    while not stop.is_set():
+        start, counted = time.perf_counter(), tally.measuring  # requests started in the hold count
+        try:
+            async with session.get(target.base + target.home_path) as r:
+                await r.read()
+                if r.status != 200:
+                    tally.error(f"home {r.status}")
+        except aiohttp.ClientError as exc:
+            tally.error(f"home {type(exc).__name__}")
+        if counted:
+            tally.rest_ms.append((time.perf_counter() - start) * 1000)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), HOME_SECONDS)
 
 
 async def _edge_reader(ws: aiohttp.ClientWebSocketResponse, tally: Tally) -> None:
@@ -281,7 +316,7 @@ async def start_teleus(stack: AsyncExitStack, log_dir: Path, sqlite: bool) -> tu
     stack.push_async_callback(server.stop)
     base = f"http://127.0.0.1:{port}/"
     await _wait_up(base, server)
-    return Target(base, "api/v1/devices/me/consultations"), server.pid
+    return Target(base, "api/v1/devices/me/consultations", "api/v1/consultations?state=requested,live"), server.pid
 
 
 async def _wait_up(base: str, server: procs.Child) -> None:
@@ -303,9 +338,11 @@ async def _wait_up(base: str, server: procs.Child) -> None:
 def floor_app() -> web.Application:
     """A bare aiohttp server: the poll answers a JSON list from a dict, a room broadcasts to its sockets."""
     rooms: defaultdict[str, set[web.WebSocketResponse]] = defaultdict(set)
-    open_ids = {"consultations": [{"id": "x", "state": "live"}]}
+    open_ids = {"consultations": [{"id": "x", "state": "live"}], "version": "v1"}
 
     async def poll(request: web.Request) -> web.Response:
+        if request.query.get("since") == "v1":  # nothing ever changes here: held for the whole wait
+            await asyncio.sleep(float(request.query.get("wait", "0")))
         return web.json_response(open_ids)
 
     async def signal(request: web.Request) -> web.WebSocketResponse:
@@ -363,7 +400,7 @@ async def start_floor(stack: AsyncExitStack, log_dir: Path) -> tuple[Target, int
             if time.monotonic() > deadline:
                 raise RuntimeError(f"floor did not come up:\n{child.tail()}")
             await asyncio.sleep(0.1)
-    return Target(base, "api/v1/poll"), child.pid
+    return Target(base, "api/v1/poll", "api/v1/poll"), child.pid
 
 
 def floor_world(count: int) -> list[Consult]:
@@ -379,8 +416,10 @@ async def hold(target: Target, pid: int, consults: list[Consult], args: argparse
     tally, stop = Tally(), asyncio.Event()
     tasks: list[asyncio.Task[None]] = []
     ramp = 1.0 / max(1.0, args.ramp)
+    for session in {id(c.expert): c.expert for c in consults}.values():
+        tasks.append(asyncio.create_task(home(target, session, tally, stop)))
     for k, c in enumerate(consults):  # connect at --ramp consultations a second, as clinics open
-        tasks.append(asyncio.create_task(edge(target, c, tally, args.poll, stop)))
+        tasks.append(asyncio.create_task(edge(target, c, tally, args, stop)))
         tasks.append(asyncio.create_task(page(target, c.sonographer, c.cid, tally, args.chat if k % 2 else None, stop)))
         tasks.append(asyncio.create_task(page(target, c.expert, c.cid, tally, None if k % 2 else args.chat, stop)))
         await asyncio.sleep(ramp)
@@ -403,6 +442,7 @@ async def hold(target: Target, pid: int, consults: list[Consult], args: argparse
         "sockets": 3 * len(consults),
         "rest_ms": dist(tally.rest_ms),
         "rest_per_second": rnd(len(tally.rest_ms) / wall),
+        "edge_requests_per_second": rnd(tally.edge_requests / wall),
         "relay_ms": dist(tally.relay_ms),
         "chats_per_second": rnd(len(tally.relay_ms) / wall),
         "chats_not_relayed": unanswered,
@@ -473,7 +513,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hold", type=float, default=30.0, help="seconds measured per count")
     parser.add_argument("--settle", type=float, default=15.0, help="seconds after connecting before measuring")
     parser.add_argument("--ramp", type=float, default=100.0, help="consultations connected per second")
-    parser.add_argument("--poll", type=float, default=1.0, help="seconds between an edge's polls (the agent's)")
+    parser.add_argument("--poll", type=float, default=1.0, help="at most one work-list question a second per edge")
+    parser.add_argument("--wait", type=float, default=25.0, help="seconds the server may hold an edge's question")
     parser.add_argument("--chat", type=float, default=10.0, help="seconds between chat lines per consultation")
     parser.add_argument("--sqlite", action="store_true", help="SQLite instead of PostgreSQL")
     args = parser.parse_args(argv)
