@@ -14,6 +14,11 @@ the decoded frame first, in its own dtype (area averaging; nearest for palette i
 averaged), so a thumbnail of a large image is windowed at thumbnail size. The grey and colour pipelines then run
 over blocks of rows (`BLOCK_PIXELS` at a time) in float32 into one uint8 output: besides the decoded frame, a
 render holds its 8-bit result and a few megabytes.
+
+De-identified readers (`mask_banners`, docs/SECURITY.md §2): the burned-in patient banner is found on the frame's
+8-bit display pixels at full size (recordings/deidentify.py `still_banners`, in the field of view of the image's
+ultrasound regions when it has some) and blacked out there, before any viewport shrinks it: such a render windows
+the whole frame (still in blocks of float32, into one uint8 image) and then fits the viewport.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from pydicom.multival import MultiValue
 from pydicom.pixels.processing import apply_color_lut, apply_modality_lut, apply_voi_lut
 from pydicom.pixels.utils import pixel_array
 
+from recordings.deidentify import dataset_fov, still_banners
 from signaling_server import errors
 
 JPEG, PNG = "image/jpeg", "image/png"
@@ -229,9 +235,17 @@ def render(
     viewport: tuple[int, int] | None = None,
     media_type: str = JPEG,
     quality: int = 90,
+    mask_banners: bool = False,
 ) -> bytes:
-    """Frame `index` (from 0) of `ds` as a JPEG or PNG image."""
+    """Frame `index` (from 0) of `ds` as a JPEG or PNG image; with `mask_banners`, the burned-in banner black."""
     frame = decode_frame(ds, index)
+    if mask_banners:
+        image = display_pixels(ds, frame, window)
+        del frame
+        mask_burned_in_banner(ds, image)
+        if viewport is not None:
+            image = fit_viewport(image, *viewport)
+        return encode(np.ascontiguousarray(image), media_type, quality)
     if viewport is not None:
         frame = shrink(ds, frame, *viewport)
     image = display_pixels(ds, frame, window)
@@ -239,6 +253,13 @@ def render(
     if viewport is not None:
         image = fit_viewport(image, *viewport)
     return encode(np.ascontiguousarray(image), media_type, quality)
+
+
+def mask_burned_in_banner(ds: Dataset, image: np.ndarray) -> None:
+    """Black out, in place, the banner of text above (below) the field of view of a full-size display image."""
+    grey = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+    for box in still_banners(grey, dataset_fov(ds, grey.shape[:2])):
+        image[box.slices] = 0
 
 
 def _photometric(ds: Dataset) -> str:
