@@ -151,10 +151,11 @@ class ReviewCopies:
         except ReviewCopyStopped:
             log.info("recording %s: review copy of %s stopped with the server", recording_id, name)
         except (RecordingsError, OSError) as exc:
-            await asyncio.to_thread(_record_failure, failed, str(exc))
+            await asyncio.to_thread(_record_failure, failed, _without_paths(str(exc), source.parent))
         except Exception as exc:
             log.exception("recording %s: review copy of %s failed", recording_id, name)
-            await asyncio.to_thread(_record_failure, failed, f"internal error: {exc}")
+            reason = f"internal error: {_without_paths(str(exc), source.parent)}"
+            await asyncio.to_thread(_record_failure, failed, reason)
         else:
             failed.unlink(missing_ok=True)
             log.info("recording %s: review copy of %s made in %.1f s", recording_id, name, time.monotonic() - started)
@@ -171,6 +172,11 @@ class ReviewCopies:
 
 
 REVIEW_COPIES = web.AppKey("review_copies", ReviewCopies)
+
+
+def _without_paths(reason: str, folder: Path) -> str:
+    """The reason as a reader may see it: the server's folders left out (the decoder names the file it opened)."""
+    return reason.replace(f"{folder}/", "").replace(str(folder.parent.parent), "…")
 
 
 def _read_failure(path: Path) -> Failure | None:
