@@ -23,6 +23,7 @@ the whole frame (still in blocks of float32, into one uint8 image) and then fits
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -38,6 +39,7 @@ from signaling_server import errors
 
 JPEG, PNG = "image/jpeg", "image/png"
 MEDIA_TYPES = (JPEG, PNG)
+DETECT_PIXELS = 1 << 21  # pixels the burned-in banner is looked for on: a 1080p screen at its own size
 BLOCK_PIXELS = 1 << 20  # pixels per block of rows: float32 temporaries of a few MB whatever the frame's size
 _RESIZABLE = frozenset(np.dtype(t) for t in (np.uint8, np.uint16, np.int16, np.float32, np.float64))  # cv2.resize
 
@@ -256,10 +258,23 @@ def render(
 
 
 def mask_burned_in_banner(ds: Dataset, image: np.ndarray) -> None:
-    """Black out, in place, the banner of text above (below) the field of view of a full-size display image."""
+    """Black out, in place, the banner of text above (below) the field of view of a full-size display image. The
+    text is looked for on at most `DETECT_PIXELS` pixels (an image larger than a 1080p screen is shrunk for the
+    search, its boxes scaled back and rounded outwards), so the search's masks stay a few MB whatever the size."""
     grey = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
-    for box in still_banners(grey, dataset_fov(ds, grey.shape[:2])):
-        image[box.slices] = 0
+    rows, columns = grey.shape[:2]
+    fov = dataset_fov(ds, (rows, columns))
+    scale = min(1.0, (DETECT_PIXELS / (rows * columns)) ** 0.5)
+    if scale < 1:
+        size = (max(1, round(columns * scale)), max(1, round(rows * scale)))
+        grey = cv2.resize(grey, size, interpolation=cv2.INTER_AREA)
+        if fov is not None:
+            fov = cv2.resize(fov.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST).astype(bool)
+    down_y, down_x = grey.shape[0] / rows, grey.shape[1] / columns
+    for box in still_banners(grey, fov):
+        top, bottom = int(box.y / down_y), min(rows, math.ceil((box.y + box.h) / down_y))
+        left, right = int(box.x / down_x), min(columns, math.ceil((box.x + box.w) / down_x))
+        image[top:bottom, left:right] = 0
 
 
 def _photometric(ds: Dataset) -> str:
