@@ -18,6 +18,8 @@ import pytest
 from sqlalchemy import select
 
 from edge_capture.sources.synthetic import SyntheticSource
+from recordings.store import RecordingStore
+from signaling_server import errors
 from signaling_server.appkeys import DB, SETTINGS
 from signaling_server.db.models import AuditEvent
 from signaling_server.session_recordings import review_copies
@@ -27,6 +29,7 @@ from signaling_server.session_recordings.review_copies import (
     REVIEW_COPIES,
     CopyState,
     Failure,
+    ReviewCopies,
     backoff_seconds,
     copy_state,
 )
@@ -184,3 +187,21 @@ async def test_a_file_still_arriving_is_not_copied_for_a_trainer_but_streams_to_
     assert (status, json.loads(body)["error"]) == (409, "recording_not_complete")
     assert (await fetch(expert, path))[0] == 200
     assert client.app[REVIEW_COPIES].queued == set()  # nothing queued for a file that is not whole
+
+
+async def test_a_server_that_stops_mid_copy_leaves_nothing_behind(
+    scanner: SyntheticSource, tmp_path: Path  # noqa: F811
+) -> None:
+    store = RecordingStore(tmp_path / "recordings")
+    source = store.path("ab12", "media.mp4")
+    source.parent.mkdir(parents=True)
+    write_recording(source, scanner, 10.0)  # long enough to be stopped in the middle
+    copies = ReviewCopies(store)
+    copies.start()
+    with pytest.raises(errors.ReviewCopyPending):
+        copies.ready_copy("ab12", "media.mp4")
+    folder = copies.path("ab12", "media.mp4").parent
+    await eventually(lambda: folder.is_dir() and any(folder.iterdir()), 120.0, what="the copy to start writing")
+    await copies.close()  # as the app's cleanup does: the thread stops at its next progress report
+    assert list(folder.iterdir()) == []  # no copy, no partial file, no failure recorded
+    assert copies.state("ab12", "media.mp4")[0] is CopyState.ABSENT  # made on the next request after a restart
