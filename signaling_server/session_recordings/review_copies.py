@@ -101,24 +101,27 @@ class ReviewCopies:
         copy = self.path(recording_id, name)
         return copy.with_name(copy.name + ".failed")
 
-    def state(self, recording_id: str, name: str) -> tuple[CopyState, Failure | None]:
-        failure = _read_failure(self._failure_path(recording_id, name))
-        ready = self.path(recording_id, name).is_file()
+    def _on_disk(self, recording_id: str, name: str) -> tuple[bool, Failure | None]:
+        return self.path(recording_id, name).is_file(), _read_failure(self._failure_path(recording_id, name))
+
+    async def state(self, recording_id: str, name: str) -> tuple[CopyState, Failure | None]:
+        ready, failure = await asyncio.to_thread(self._on_disk, recording_id, name)
         return copy_state(ready, (recording_id, name) in self.queued, failure, time.time()), failure
 
-    def ready_copy(self, recording_id: str, name: str) -> Path:
+    async def ready_copy(self, recording_id: str, name: str) -> Path:
         """The review copy's path when it is made; else queue it (unless queued, or the queue is full) and raise
-        ReviewCopyPending, or ReviewCopyFailed while a failure's backoff runs. Blocks on the disk (tiny reads)."""
-        state, failure = self.state(recording_id, name)
+        ReviewCopyPending, or ReviewCopyFailed while a failure's backoff runs."""
+        state, failure = await self.state(recording_id, name)
         if state is CopyState.READY:
             return self.path(recording_id, name)
         if state is CopyState.FAILED:
             assert failure is not None
             wait = round(failure.at + backoff_seconds(failure.attempts) - time.time())
             raise errors.ReviewCopyFailed(f"the de-identified copy of {name} could not be made: {failure.reason}", wait)
-        if state is CopyState.ABSENT and not self.queue.full():
-            self.queued.add((recording_id, name))
-            self.queue.put_nowait((recording_id, name))
+        key = (recording_id, name)
+        if state is CopyState.ABSENT and key not in self.queued and not self.queue.full():  # two asks at once: one
+            self.queued.add(key)
+            self.queue.put_nowait(key)
             log.info("recording %s: review copy of %s queued", recording_id, name)
         raise errors.ReviewCopyPending(
             f"the de-identified copy of {name} is being made for your review: ask again shortly",

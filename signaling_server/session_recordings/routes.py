@@ -218,7 +218,7 @@ async def media(request: web.Request) -> web.FileResponse:
             raise errors.RecordingNotComplete(
                 f"{row.name} is still arriving: its de-identified copy is made once the file is whole"
             )
-        path = await asyncio.to_thread(request.app[REVIEW_COPIES].ready_copy, recording_id, row.name)
+        path = await request.app[REVIEW_COPIES].ready_copy(recording_id, row.name)
     return web.FileResponse(path, headers={"Content-Type": "video/mp4", "Cache-Control": "no-store"})
 
 

@@ -199,9 +199,9 @@ async def test_a_server_that_stops_mid_copy_leaves_nothing_behind(
     copies = ReviewCopies(store)
     copies.start()
     with pytest.raises(errors.ReviewCopyPending):
-        copies.ready_copy("ab12", "media.mp4")
+        await copies.ready_copy("ab12", "media.mp4")
     folder = copies.path("ab12", "media.mp4").parent
     await eventually(lambda: folder.is_dir() and any(folder.iterdir()), 120.0, what="the copy to start writing")
     await copies.close()  # as the app's cleanup does: the thread stops at its next progress report
     assert list(folder.iterdir()) == []  # no copy, no partial file, no failure recorded
-    assert copies.state("ab12", "media.mp4")[0] is CopyState.ABSENT  # made on the next request after a restart
+    assert (await copies.state("ab12", "media.mp4"))[0] is CopyState.ABSENT  # made on the next request after a restart
