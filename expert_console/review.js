@@ -3,6 +3,8 @@
 // review_routes.py, signaling_server/reports/peer_routes.py), and the small pure helpers of those pages (query
 // strings, the dashboard's series). The replay logic of the review page is in replay.js. No DOM.
 
+import { ApiError } from "./api.js";
+
 /**
  * @typedef {import("./api.js").Api} Api
  * @typedef {{id: string, code: string, name: string}} Site
@@ -96,6 +98,43 @@ export function getTimeline(api, recordingId, segment = 0) {
  */
 export function mediaUrl(api, recordingId, segment = 0) {
   return `${api.base}/recordings/${id(recordingId)}/media${segment ? `?segment=${segment}` : ""}`;
+}
+
+/** The longest wait between two asks for a review copy being made, whatever Retry-After says (seconds). */
+export const MAX_MEDIA_WAIT = 10;
+
+/**
+ * Whether a segment's media can be played now. A de-identified reader (a trainer) is served a review copy with the
+ * patient banner masked, made on their first ask: until it is ready the server answers 409
+ * `review_copy_pending` with `retry_after` (PROTOCOL.md §1). Asks for the first byte only.
+ * @param {Api} api
+ * @param {string} recordingId
+ * @param {number} [segment]
+ * @returns {Promise<{ready: true} | {ready: false, retryAfter: number}>} retryAfter in seconds
+ * @throws {ApiError} any other refusal (`review_copy_failed`, `recording_not_complete`, `not_found`, …)
+ */
+export async function mediaStatus(api, recordingId, segment = 0) {
+  let response;
+  try {
+    response = await api.fetch(mediaUrl(api, recordingId, segment), { headers: { Range: "bytes=0-0" }, credentials: "same-origin" });
+  } catch (err) {
+    throw new ApiError("network", `the server could not be reached (${String(err)})`, 0);
+  }
+  if (response.ok) {
+    await response.arrayBuffer();
+    return { ready: true };
+  }
+  let data = null;
+  try {
+    data = await response.json();
+  } catch {
+    data = null;
+  }
+  const code = data && typeof data.error === "string" ? data.error : `http_${response.status}`;
+  const retryAfter = data && typeof data.retry_after === "number" ? data.retry_after : 0;
+  if (code === "review_copy_pending") return { ready: false, retryAfter: Math.min(MAX_MEDIA_WAIT, Math.max(1, retryAfter)) };
+  throw new ApiError(code, data && typeof data.message === "string" ? data.message : response.statusText || code,
+    response.status, retryAfter);
 }
 
 /**

@@ -36,8 +36,9 @@ from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence as DicomSequence
 from pydicom.uid import generate_uid
 
-from qc.fov import Box, best_fov
+from qc.fov import Box, best_fov, region_fov
 from qc.frame import THUMB_STRIDE, to_grey
+from qc.regions import CalibrationError, regions_from_dataset
 
 STATIC_TOLERANCE = 6  # grey levels a static pixel may wander (video coding noise)
 STROKE_CONTRAST = 60  # morphological gradient of a text stroke
@@ -161,6 +162,16 @@ def _bands(boxes: Sequence[Box], fov: np.ndarray) -> list[Box]:
         start = max(bottom, min(b.y - b.h for b in below))
         banners.append(Box(0, start, width, height - start))
     return banners
+
+
+def dataset_fov(ds: Dataset, shape: tuple[int, int]) -> np.ndarray | None:
+    """The field of view of a DICOM image's 2D tissue regions (US Region Calibration) at `shape`, or None: what
+    :func:`still_banners` wants as `fov_mask` for an image that has regions."""
+    try:
+        regions = regions_from_dataset(ds)
+    except (CalibrationError, AttributeError, TypeError, ValueError):
+        return None
+    return region_fov(shape, regions) if regions else None
 
 
 def mask_frame(frame: np.ndarray, boxes: Sequence[Box]) -> np.ndarray:

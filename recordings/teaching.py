@@ -3,10 +3,8 @@
 A recording (a folder of segments, RECORDINGS.md) becomes a folder of the same names:
 
 - ``media[.k].mp4``: every frame decoded, the burned-in banner blacked out, re-encoded (H.264, yuv420p) at the
-  same size, rate and timestamps, so the timeline still lines up. The banner is found once per segment by
-  :func:`recordings.deidentify.find_banners` on :data:`SAMPLE_FRAMES` frames spread over the whole segment
-  (static text is static for the whole segment: the scanner draws it until the patient changes, and the edge
-  starts a segment per consultation). The voice track is left out: what is said cannot be checked for names.
+  same size, rate and timestamps, so the timeline still lines up (recordings/masked_video.py, which the server's
+  review copy for trainers uses too). The voice track is left out: what is said cannot be checked for names.
 - ``timeline[.k].jsonl``: the same events without identifying content (:func:`deidentify_timeline`).
 - ``manifest.json``, written last and atomically: the files with their SHA-256, the banner boxes per segment
   and what was removed. A folder without it is an export that did not finish.
@@ -30,14 +28,12 @@ import json
 import logging
 import os
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-import av
 import cv2
 import numpy as np
 import pydicom
@@ -46,11 +42,11 @@ from pydicom.pixels.processing import apply_color_lut
 from pydicom.pixels.utils import pixel_array
 from pydicom.uid import ExplicitVRLittleEndian
 
-from qc.fov import Box, region_fov
-from qc.regions import CalibrationError, regions_from_dataset
+from qc.fov import Box
 from recordings import errors
 from recordings import timeline as tl
-from recordings.deidentify import UidMap, find_banners, scrub, still_banners
+from recordings.deidentify import UidMap, dataset_fov, find_banners, scrub, still_banners
+from recordings.masked_video import SAMPLE_FRAMES, count_frames, reencode, sample_frames, spread
 from recordings.media import quiet_pydicom
 from recordings.private_files import FILE_MODE, make_private_dirs, private_opener, write_private
 from recordings.store import file_name, parse_name
@@ -59,12 +55,6 @@ log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
 VERSION = 1
-SAMPLE_FRAMES = 24  # frames find_banners compares per segment
-CRF = 20  # a second generation of a CRF 23 recording: a little better, so that teaching loses little more
-PRESET = "veryfast"
-THREADS = 1  # one core: the server's other work keeps the other
-KEYFRAME_SECONDS = 2.0
-PROGRESS_EVERY = 30  # frames between progress reports
 EXPORT_ID = "teaching-export"  # the consultation id every exported timeline carries
 REMOVED_CHAT_TEXT = "(removed)"
 NO_BANNER = "no burned-in banner found (no static text above or below the image): check the pixels by eye"
@@ -207,7 +197,7 @@ def _export_recording(src: Path, dest: Path, segments: list[int], progress: Prog
             warnings.append(f"segment {k}: {NO_BANNER}")
             log.warning("teaching export %s: segment %s: %s", dest.name, k, NO_BANNER)
         written.append(dest / media)
-        video = reencode(src / media, dest / media, banners, step)
+        video, _ = reencode(src / media, dest / media, banners, step)
         done += video.frames
         files.append(_file(dest / media))
         timeline_name, removed = None, Counter[str]()
@@ -261,131 +251,6 @@ def _file(path: Path) -> ExportedFile:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-# ---- video -------------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class VideoReport:
-    width: int
-    height: int
-    fps: float
-    frames: int
-    duration_s: float
-
-    def as_fields(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-
-def _open_video(path: Path) -> tuple[av.container.InputContainer, av.VideoStream]:
-    try:
-        container = av.open(str(path))
-    except (av.FFmpegError, OSError) as exc:
-        raise errors.NotRenderable(f"{path.name} is not a readable video: {exc}") from None
-    if not container.streams.video:
-        container.close()
-        raise errors.NotRenderable(f"{path.name} holds no video")
-    return container, container.streams.video[0]
-
-
-def count_frames(path: Path) -> int:
-    """The video's frames, by demuxing alone (a fragmented MP4 may not say in its header)."""
-    container, stream = _open_video(path)
-    with container:
-        return sum(1 for packet in container.demux(stream) if packet.size)
-
-
-def sample_frames(path: Path, count: int = SAMPLE_FRAMES) -> list[np.ndarray]:
-    """About `count` frames (BGR) spread over the whole video: its keyframes when it has enough (one seek and
-    one decode each), else every n-th frame of a full decode."""
-    container, stream = _open_video(path)
-    with container:
-        packets = [(p.pts, p.is_keyframe) for p in container.demux(stream) if p.size]
-        keys = [pts for pts, key in packets if key and pts is not None]
-        found: list[np.ndarray] = []
-        try:
-            if len(keys) >= count:
-                for pick in _spread(len(keys), count):
-                    container.seek(keys[pick], stream=stream, backward=True)
-                    found.append(next(container.decode(stream)).to_ndarray(format="bgr24"))
-            else:
-                container.seek(0, stream=stream, backward=True)
-                picks = set(_spread(len(packets), count))
-                for index, frame in enumerate(container.decode(stream)):
-                    if index in picks:
-                        found.append(frame.to_ndarray(format="bgr24"))
-        except (av.FFmpegError, StopIteration) as exc:
-            raise errors.NotRenderable(f"{path.name} cannot be decoded: {exc}") from None
-    if len(found) < 2:
-        raise errors.NotRenderable(f"{path.name} has fewer than two frames to compare")
-    return found
-
-
-def _spread(total: int, count: int) -> list[int]:
-    """Up to `count` indexes from 0 to total - 1, evenly spread, first and last included."""
-    if total <= 0:
-        return []
-    return sorted({round(k * (total - 1) / max(1, count - 1)) for k in range(count)})
-
-
-def reencode(src: Path, dest: Path, banners: Sequence[Box], step: Callable[[int], None]) -> VideoReport:
-    """Every frame of `src`, the banners black, H.264 into `dest` with the same size, rate and timestamps."""
-    container, stream = _open_video(src)
-    with container, av.open(str(dest), "w", format="mp4", options={"movflags": "+faststart"}) as out:
-        stream.codec_context.thread_count = THREADS
-        width, height = stream.codec_context.width, stream.codec_context.height
-        if width % 2 or height % 2:
-            raise errors.NotRenderable(f"{src.name} is {width}×{height}: H.264 4:2:0 needs an even size")
-        rate = stream.average_rate or stream.guessed_rate or Fraction(30)
-        gop = max(1, round(KEYFRAME_SECONDS * float(rate)))
-        options = {"crf": str(CRF), "preset": PRESET, "g": str(gop), "threads": str(THREADS)}
-        video = out.add_stream("libx264", rate=rate, options=options)
-        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
-        time_base = stream.time_base or Fraction(1, 90_000)
-        video.time_base = time_base
-        video.codec_context.time_base = time_base
-        frames, last_pts, first_time, last_time = 0, -1, None, 0.0
-        try:
-            for frame in container.decode(stream):
-                if (frame.width, frame.height) != (width, height):
-                    raise errors.NotRenderable(f"{src.name} changes picture size at frame {frames}")
-                pts = frame.pts if frame.pts is not None else round(frames / rate / time_base)
-                pts = max(pts, last_pts + 1)  # x264 wants strictly increasing timestamps
-                masked = mask_video_frame(frame, banners)
-                masked.pts, masked.time_base = pts, time_base
-                out.mux(video.encode(masked))
-                frames, last_pts = frames + 1, pts
-                seconds = float(pts * time_base)
-                first_time = seconds if first_time is None else first_time
-                last_time = seconds
-                if frames % PROGRESS_EVERY == 0:
-                    step(frames)
-            out.mux(video.encode(None))
-        except av.FFmpegError as exc:
-            raise errors.NotRenderable(f"{src.name} cannot be decoded: {exc}") from None
-    step(frames)
-    duration = last_time - (first_time or 0.0) + (1 / float(rate) if frames else 0.0)
-    return VideoReport(width, height, round(float(rate), 3), frames, round(duration, 3))
-
-
-def mask_video_frame(frame: av.VideoFrame, banners: Sequence[Box]) -> av.VideoFrame:
-    """A yuv420p copy of `frame` with every box black (luma at the frame's black level, chroma neutral). Chroma
-    rows and columns are rounded outwards: half a chroma sample of the box's edge is blackened with it."""
-    source = frame if frame.format.name == "yuv420p" else frame.reformat(format="yuv420p")
-    planes = source.to_ndarray()  # a copy: the decoder's own buffers may be reference pictures
-    height, width = source.height, source.width
-    luma = planes[:height]
-    chroma = planes[height:].reshape(2, height // 2, width // 2)
-    black = 0 if source.color_range == 2 else 16
-    for box in banners:
-        luma[box.slices] = black
-        rows = slice(box.y // 2, -(-(box.y + box.h) // 2))
-        columns = slice(box.x // 2, -(-(box.x + box.w) // 2))
-        chroma[:, rows, columns] = 128
-    masked = av.VideoFrame.from_ndarray(planes, format="yuv420p")
-    masked.color_range = source.color_range
-    return masked
 
 
 # ---- the timeline ------------------------------------------------------------------------------------------------
@@ -454,8 +319,8 @@ def deidentify_still(raw: bytes) -> StillExport:
     ds = _read_dicom(raw)
     pixels, photometric, bits = _stored_pixels(ds)
     count, height, width = pixels.shape[:3]
-    views = [_grey_view(pixels[i], photometric, bits) for i in _spread(count, SAMPLE_FRAMES)]
-    fov = _region_fov(ds, (height, width))
+    views = [_grey_view(pixels[i], photometric, bits) for i in spread(count, SAMPLE_FRAMES)]
+    fov = dataset_fov(ds, (height, width))
     banners = find_banners(views, fov) if len(views) >= 2 else still_banners(views[0], fov)
     black = _black(photometric, bits, pixels.dtype)
     for box in banners:
@@ -532,15 +397,6 @@ def _black(photometric: str, bits: int, dtype: np.dtype[Any]) -> int:
     signed = dtype.kind == "i"
     low, high = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
     return high if photometric == "MONOCHROME1" else low
-
-
-def _region_fov(ds: Dataset, shape: tuple[int, int]) -> np.ndarray | None:
-    """The field of view of the image's 2D tissue regions (US Region Calibration), or None."""
-    try:
-        regions = regions_from_dataset(ds)
-    except (CalibrationError, AttributeError, TypeError, ValueError):
-        return None
-    return region_fov(shape, regions) if regions else None
 
 
 # ---- the command line --------------------------------------------------------------------------------------------

@@ -39,6 +39,7 @@ from signaling_server.reading.targets import TARGETS, Targets
 from signaling_server.reports import archiver as report_archiving
 from signaling_server.reports import peer_routes as report_peer_routes
 from signaling_server.reports import routes as report_routes
+from signaling_server.session_recordings import review_copies
 from signaling_server.session_recordings import routes as recording_routes
 from signaling_server.settings import Settings
 from signaling_server.signaling.credential_watch import credential_watch
@@ -165,6 +166,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app.cleanup_ctx.append(finding_escalation.escalation_timer)
     app.cleanup_ctx.append(recording_scoring.qc_scorer)
     app.cleanup_ctx.append(teaching_exports.teaching_exports)
+    app.cleanup_ctx.append(review_copies.review_copies)
     app.cleanup_ctx.append(_startup_objects_frozen)  # last: after every resource is made
     app.on_shutdown.append(_close_sockets)
     app.on_shutdown.append(doorbell.close_doorbell)  # waiting devices answered now, not after their wait

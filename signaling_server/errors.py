@@ -45,6 +45,7 @@
     │   ├── AlreadyReviewed          already_reviewed     409  (one peer review per reviewer and report)
     │   ├── RecordingNotComplete     recording_not_complete 409
     │   ├── ExportBusy               export_busy          409
+    │   ├── ReviewCopyPending        review_copy_pending  409  (+ "retry_after": a de-identified copy is being made)
     │   ├── LastAdmin                last_admin           409  (the last active admin is not disabled or demoted)
     │   └── KeptApart                kept_apart           409  (a registrar decided two identities are two people)
     ├── TooLarge                     too_large            413
@@ -55,6 +56,7 @@
     ├── TooManySockets               too_many_sockets     429  (a user's or device's signaling sockets)
     ├── TooManyAttempts              too_many_attempts    429  (+ "retry_after" seconds and a Retry-After header)
     ├── ServerBusy                   server_busy          503  (+ "retry_after": the password hashing pool is full)
+    ├── ReviewCopyFailed             review_copy_failed   503  (+ "retry_after": making the de-identified copy failed)
     └── AuditUnavailable             audit_unavailable    503  (a read of patient data is never answered unaudited)
 
 Errors of the recording domain (recordings/errors.py: not_found, conflict, invalid_dicom, not_renderable) are
@@ -368,6 +370,19 @@ class ServerBusy(_RetryLater):
     """Every slot of the password hashing pool is taken: the attempt was not checked."""
 
     code, status = "server_busy", 503
+
+
+class ReviewCopyPending(_RetryLater, Conflict):
+    """The de-identified review copy of a recording's media is being made (or queued): ask again later."""
+
+    code, status = "review_copy_pending", 409
+
+
+class ReviewCopyFailed(_RetryLater):
+    """Making the de-identified review copy failed; it is tried again after `retry_after` (the original is never
+    served instead)."""
+
+    code, status = "review_copy_failed", 503
 
 
 class KeptApart(Conflict):

@@ -10,8 +10,8 @@ import { DicomWeb, TAG, text } from "../dicomweb.js";
 import { clockTime } from "../queue.js";
 import { lineChart } from "../charts.js";
 import { alertsOf, capturesOf, formatClock, linkSamples, linkSummary, sessionClock } from "../replay.js";
-import { getRecording, getScheme, getSessionQc, getTeachingExport, getTimeline, mediaUrl, recordingReviews, saveReview,
-  startTeachingExport, teachingFileUrl, teachingStillUrl } from "../review.js";
+import { getRecording, getScheme, getSessionQc, getTeachingExport, getTimeline, mediaStatus, mediaUrl, recordingReviews,
+  saveReview, startTeachingExport, teachingFileUrl, teachingStillUrl } from "../review.js";
 import { asError, el, setText, showError } from "./dom.js";
 import { ReviewPlayer } from "./reviewplayer.js";
 import { createReviewForm, scoreView } from "./reviewform.js";
@@ -28,6 +28,12 @@ import { createReviewForm, scoreView } from "./reviewform.js";
  * @typedef {ReturnType<typeof reviewPage>} ReviewPage
  * @typedef {{stopped: boolean}} Life whether the page is gone (answers arriving after that are dropped)
  */
+
+/** The words of the review page's media states (to move to the message catalogs with the rest). */
+const TEXT = {
+  reviewCopyPending: "Preparing the de-identified copy of this recording (the patient banner is masked for review). "
+    + "It plays as soon as it is ready…",
+};
 
 /**
  * @param {HTMLElement} root
@@ -60,6 +66,7 @@ function reviewPage(navigate) {
     title: el("h2", { class: "case-title", "data-testid": "recording-title", text: "Recording" }),
     meta: el("span", { class: "muted", "data-testid": "recording-meta" }),
     error: el("p", { class: "error", "data-testid": "recording-error", role: "alert", hidden: true }),
+    waiting: el("p", { class: "muted", "data-testid": "media-waiting", role: "status", hidden: true }),
     video,
     canvas,
     clock: el("span", { class: "review-clock", "data-testid": "review-clock", text: "00:00" }),
@@ -76,6 +83,7 @@ function reviewPage(navigate) {
       el("button", { "data-action": "back", text: "← Recordings", onclick: () => navigate("#/recordings") }),
       el("div", { class: "case" }, page.title), page.meta),
     page.error,
+    page.waiting,
     el("div", { class: "review-body" },
       el("section", { class: "review-stage-column" },
         el("div", { class: "stage review-stage" }, video, canvas),
@@ -117,7 +125,8 @@ async function loadReview({ api, user, recordingId }, page, player, teaching, li
   setText(page.title, `${recording.exam_type} · ${recording.sonographer?.name ?? "unknown sonographer"}`);
   setText(page.meta, [recording.site.name, clockTime(recording.started_at), recording.expert ? `expert ${recording.expert.name}` : "",
     recording.state].filter(Boolean).join(" · "));
-  player.open(segments, session.offsets, timeline, recording.duration_seconds ?? 0);
+  void openWhenReady(api, recordingId, segments, page, life,
+    () => player.open(segments, session.offsets, timeline, recording.duration_seconds ?? 0));
 
   const mine = reviews.find((r) => r.trainer.id === user.id) ?? null;
   if (user.role === "trainer") {
@@ -130,6 +139,50 @@ async function loadReview({ api, user, recordingId }, page, player, teaching, li
   if ((user.role === "trainer" || user.role === "admin") && recording.state === "complete") teaching.offer();
   void loadQc(api, recordingId, timeline, page.qcPanel, player, life);
   void loadStills(api, user, recording, timeline, page.stills, player, life);
+}
+
+/**
+ * Open the player once the media can be played (mediaReady); a refusal meanwhile is shown as the page's error.
+ * @param {Api} api
+ * @param {string} recordingId
+ * @param {number[]} segments
+ * @param {ReviewPage} page
+ * @param {Life} life
+ * @param {() => void} open
+ */
+async function openWhenReady(api, recordingId, segments, page, life, open) {
+  try {
+    if (await mediaReady(api, recordingId, segments, page.waiting, life)) open();
+  } catch (err) {
+    page.waiting.hidden = true;
+    if (!life.stopped) showError(page.error, asError(err));
+  }
+}
+
+/**
+ * Wait until every segment's media can be played: a trainer's review copy (banner masked) is made on their first
+ * ask, and the server says when to ask again. Shows the waiting message meanwhile.
+ * @param {Api} api
+ * @param {string} recordingId
+ * @param {number[]} segments
+ * @param {HTMLElement} waiting
+ * @param {Life} life
+ * @returns {Promise<boolean>} false when the page went away first
+ */
+async function mediaReady(api, recordingId, segments, waiting, life) {
+  for (const segment of segments) {
+    for (;;) {
+      const status = await mediaStatus(api, recordingId, segment);
+      if (life.stopped) return false;
+      if (status.ready) break;
+      setText(waiting, TEXT.reviewCopyPending);
+      waiting.hidden = false;
+      await new Promise((resolve) => setTimeout(resolve, status.retryAfter * 1000));
+      if (life.stopped) return false;
+    }
+  }
+  waiting.hidden = true;
+  return true;
 }
 
 /**

@@ -166,5 +166,14 @@ async def retrieve_metadata(request: web.Request) -> web.Response:
 @routes.get(_INSTANCE + "/frames/{frame}/rendered")
 async def retrieve_rendered(request: web.Request) -> web.Response:
     frame = wado.frame_number(request.match_info["frame"]) if "frame" in request.match_info else None
-    (instance, _), *_ = await _rows(request, Sight.DEIDENTIFIED)  # pixels only, no patient attributes
-    return await wado.rendered(request, request.app[BLOBS], instance, frame, request.app[DICOM_STORE].limits)
+    who = reader(await caller(request))
+    match = request.match_info
+    async with request.app[DB]() as db:  # pixels only, no patient attributes: de-identified sight reaches them
+        scope = await policy.scope_of(db, who)
+        study = await qido.visible_study(db, match["study"], scope, Sight.DEIDENTIFIED)
+        series = await qido.study_series(db, study, match["series"])
+        (instance, _), *_ = await qido.instances_of(db, study, series, match["instance"])
+        identified = policy.study_sight(scope, study) == Sight.FULL
+    audit_note(request, copy="original" if identified else "deidentified")
+    limits = request.app[DICOM_STORE].limits
+    return await wado.rendered(request, request.app[BLOBS], instance, frame, limits, mask_banners=not identified)

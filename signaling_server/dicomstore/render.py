@@ -14,10 +14,16 @@ the decoded frame first, in its own dtype (area averaging; nearest for palette i
 averaged), so a thumbnail of a large image is windowed at thumbnail size. The grey and colour pipelines then run
 over blocks of rows (`BLOCK_PIXELS` at a time) in float32 into one uint8 output: besides the decoded frame, a
 render holds its 8-bit result and a few megabytes.
+
+De-identified readers (`mask_banners`, docs/SECURITY.md §2): the burned-in patient banner is found on the frame's
+8-bit display pixels at full size (recordings/deidentify.py `still_banners`, in the field of view of the image's
+ultrasound regions when it has some) and blacked out there, before any viewport shrinks it: such a render windows
+the whole frame (still in blocks of float32, into one uint8 image) and then fits the viewport.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -28,10 +34,12 @@ from pydicom.multival import MultiValue
 from pydicom.pixels.processing import apply_color_lut, apply_modality_lut, apply_voi_lut
 from pydicom.pixels.utils import pixel_array
 
+from recordings.deidentify import dataset_fov, still_banners
 from signaling_server import errors
 
 JPEG, PNG = "image/jpeg", "image/png"
 MEDIA_TYPES = (JPEG, PNG)
+DETECT_PIXELS = 1 << 21  # pixels the burned-in banner is looked for on: a 1080p screen at its own size
 BLOCK_PIXELS = 1 << 20  # pixels per block of rows: float32 temporaries of a few MB whatever the frame's size
 _RESIZABLE = frozenset(np.dtype(t) for t in (np.uint8, np.uint16, np.int16, np.float32, np.float64))  # cv2.resize
 
@@ -229,9 +237,17 @@ def render(
     viewport: tuple[int, int] | None = None,
     media_type: str = JPEG,
     quality: int = 90,
+    mask_banners: bool = False,
 ) -> bytes:
-    """Frame `index` (from 0) of `ds` as a JPEG or PNG image."""
+    """Frame `index` (from 0) of `ds` as a JPEG or PNG image; with `mask_banners`, the burned-in banner black."""
     frame = decode_frame(ds, index)
+    if mask_banners:
+        image = display_pixels(ds, frame, window)
+        del frame
+        mask_burned_in_banner(ds, image)
+        if viewport is not None:
+            image = fit_viewport(image, *viewport)
+        return encode(np.ascontiguousarray(image), media_type, quality)
     if viewport is not None:
         frame = shrink(ds, frame, *viewport)
     image = display_pixels(ds, frame, window)
@@ -239,6 +255,26 @@ def render(
     if viewport is not None:
         image = fit_viewport(image, *viewport)
     return encode(np.ascontiguousarray(image), media_type, quality)
+
+
+def mask_burned_in_banner(ds: Dataset, image: np.ndarray) -> None:
+    """Black out, in place, the banner of text above (below) the field of view of a full-size display image. The
+    text is looked for on at most `DETECT_PIXELS` pixels (an image larger than a 1080p screen is shrunk for the
+    search, its boxes scaled back and rounded outwards), so the search's masks stay a few MB whatever the size."""
+    grey = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+    rows, columns = grey.shape[:2]
+    fov = dataset_fov(ds, (rows, columns))
+    scale = min(1.0, (DETECT_PIXELS / (rows * columns)) ** 0.5)
+    if scale < 1:
+        size = (max(1, round(columns * scale)), max(1, round(rows * scale)))
+        grey = cv2.resize(grey, size, interpolation=cv2.INTER_AREA)
+        if fov is not None:
+            fov = cv2.resize(fov.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST).astype(bool)
+    down_y, down_x = grey.shape[0] / rows, grey.shape[1] / columns
+    for box in still_banners(grey, fov):
+        top, bottom = int(box.y / down_y), min(rows, math.ceil((box.y + box.h) / down_y))
+        left, right = int(box.x / down_x), min(columns, math.ceil((box.x + box.w) / down_x))
+        image[top:bottom, left:right] = 0
 
 
 def _photometric(ds: Dataset) -> str:

@@ -118,10 +118,17 @@ def _drop_bulk(ds: Dataset) -> None:
 
 
 async def rendered(
-    request: web.Request, blobs: BlobStore, instance: Instance, frame: int | None, limits: ImageLimits
+    request: web.Request,
+    blobs: BlobStore,
+    instance: Instance,
+    frame: int | None,
+    limits: ImageLimits,
+    *,
+    mask_banners: bool = False,
 ) -> web.Response:
-    """Frame `frame` (from 1; None: the first) of an instance as JPEG or PNG. An object over today's caps (stored
-    before they were set or lowered) is not decoded: 422 not_renderable."""
+    """Frame `frame` (from 1; None: the first) of an instance as JPEG or PNG, with the burned-in banner black for a
+    de-identified reader (`mask_banners`). An object over today's caps (stored before they were set or lowered) is
+    not decoded: 422 not_renderable."""
     pixels = (instance.rows or 0) * (instance.columns or 0)
     if pixels > limits.max_pixels_per_frame or instance.frames > limits.max_frames:
         raise errors.NotRenderable(
@@ -133,7 +140,7 @@ async def rendered(
     quality = _option(request, "quality", _quality) or 90
     index = (frame or 1) - 1
     raw = await blobs.read(instance.sha256)
-    data = await asyncio.to_thread(_render, raw, index, window, viewport, media_type, quality)
+    data = await asyncio.to_thread(_render, raw, index, window, viewport, media_type, quality, mask_banners)
     return web.Response(body=data, content_type=media_type, headers={"Cache-Control": "no-store"})
 
 
@@ -144,10 +151,19 @@ def _render(
     viewport: tuple[int, int] | None,
     media_type: str,
     quality: int,
+    mask_banners: bool,
 ) -> bytes:
     with quiet_pydicom():
         ds = read_dataset(raw)
-        return render.render(ds, index, window=window, viewport=viewport, media_type=media_type, quality=quality)
+        return render.render(
+            ds,
+            index,
+            window=window,
+            viewport=viewport,
+            media_type=media_type,
+            quality=quality,
+            mask_banners=mask_banners,
+        )
 
 
 def _option(request: web.Request, name: str, parse: Callable[[str], T]) -> T | None:

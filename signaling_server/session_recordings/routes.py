@@ -11,13 +11,17 @@ from recordings.session import read_timeline
 from recordings.store import file_name, parse_name
 from recordings.timeline_fields import TimelineError
 from signaling_server import errors
+from signaling_server.access import policy
+from signaling_server.access.policy import Sight
 from signaling_server.api import body
 from signaling_server.api.representations import iso
 from signaling_server.appkeys import DB
+from signaling_server.audit.middleware import note as audit_note
 from signaling_server.auth.identity import caller
 from signaling_server.db.models import RecordingFile
 from signaling_server.session_recordings import service
 from signaling_server.session_recordings.files import on_complete, store_of
+from signaling_server.session_recordings.review_copies import REVIEW_COPIES
 from signaling_server.session_recordings.service import RecordingView
 
 routes = web.RouteTableDef()
@@ -185,30 +189,44 @@ def _segment(request: web.Request) -> int:
     return int(raw)
 
 
-async def _readable(request: web.Request, kind: str) -> tuple[str, str]:
-    """(recording id, file name) of a segment's file the caller may read and the server has bytes of."""
+async def _readable(request: web.Request, kind: str) -> tuple[str, RecordingFile, Sight]:
+    """(recording id, file row, the caller's sight) of a segment's file the caller may read and the server has
+    bytes of."""
     who = await caller(request)
     name = file_name(kind, _segment(request))
     async with request.app[DB]() as db:
         view = await service.get_visible(db, who, request.match_info["id"])
         row = await service.file_row(db, view.recording.id, name)
+        sight = policy.recording_sight(await policy.scope_of(db, who), view.recording, view.consultation)
     if row is None or row.received == 0:
         raise errors.NotFound(f"the server has nothing of {name} yet")
-    return view.recording.id, name
+    return view.recording.id, row, sight
 
 
 @routes.get("/api/v1/recordings/{id}/media")
 async def media(request: web.Request) -> web.FileResponse:
-    """The segment's MP4 as received so far (whole fragments only), with HTTP Range for seeking."""
-    recording_id, name = await _readable(request, "media")
-    path = store_of(request.app).path(recording_id, name)
+    """The segment's MP4 with HTTP Range for seeking: as received so far (whole fragments only) for identified
+    readers; for de-identified readers (trainers) the whole file's review copy, banner masked, once it is made
+    (review_copies.py: 409 review_copy_pending until then)."""
+    recording_id, row, sight = await _readable(request, "media")
+    if sight == Sight.FULL:
+        path = store_of(request.app).path(recording_id, row.name)
+        audit_note(request, copy="original")
+    else:
+        audit_note(request, copy="deidentified")
+        if not row.complete:
+            raise errors.RecordingNotComplete(
+                f"{row.name} is still arriving: its de-identified copy is made once the file is whole"
+            )
+        path = await request.app[REVIEW_COPIES].ready_copy(recording_id, row.name)
     return web.FileResponse(path, headers={"Content-Type": "video/mp4", "Cache-Control": "no-store"})
 
 
 @routes.get("/api/v1/recordings/{id}/timeline")
 async def timeline(request: web.Request) -> web.Response:
     """The segment's timeline, decoded and validated: {"header", "events", "torn_tail"}."""
-    recording_id, name = await _readable(request, "timeline")
+    recording_id, row, _ = await _readable(request, "timeline")
+    name = row.name
     path = store_of(request.app).path(recording_id, name)
     try:
         decoded = await asyncio.to_thread(read_timeline, path, skip_bad=False)

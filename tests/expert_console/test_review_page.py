@@ -17,6 +17,7 @@ import pytest
 from playwright.async_api import BrowserContext, Page, expect
 from sqlalchemy import select
 
+from edge_capture.sources.synthetic import SyntheticSource
 from qc.score import OSAUS_ITEMS
 from recordings import timeline as tl
 from recordings.offline import score_path
@@ -41,6 +42,7 @@ from tests.recordings.sessions import (
 )
 from tests.recordings.sessions import link as link_second
 from tests.recordings.sessions import score as store_qc
+from tests.recordings.test_teaching import NAME, write_recording
 from tests.signaling_server.dicomstore.objects import image, multipart
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
@@ -148,8 +150,8 @@ async def recorded(server: Server) -> dict[str, Any]:  # noqa: F811
 
 
 async def ready(page: Page) -> None:
-    video = page.locator("video[data-testid=review-video]")
-    await expect(video).to_have_js_property("readyState", 4, timeout=10_000)
+    video = page.locator("video[data-testid=review-video]")  # a trainer's copy is made first: generous
+    await expect(video).to_have_js_property("readyState", 4, timeout=120_000)
     await expect(page.locator("canvas[data-testid=overlay]")).to_have_attribute("data-media-time", re.compile(r"\d"))
 
 
@@ -240,6 +242,48 @@ async def test_the_review_page_replays_a_mark_at_the_frame_it_was_drawn(
     assert len(exact) >= len(same_frame) // 2, samples  # mostly the very frame
     frames = {s["frame"] for s in same_frame}
     assert frames & set(range(MARK_FRAME - 6, MARK_FRAME)) and frames & set(range(MARK_FRAME, MARK_FRAME + 6)), frames
+    assert problems == []
+
+
+async def test_a_trainer_waits_for_the_de_identified_copy_and_then_it_plays_without_the_banner(
+    server: Server, context: BrowserContext, tmp_path: Path  # noqa: F811
+) -> None:
+    """The scanner's screen with a patient banner: the trainer's first visit asks for the review copy, the page says
+    it is being prepared, asks again when the server says, then plays the masked copy."""
+    scanner = SyntheticSource("thyroid", 640, 360, FPS, cycle_seconds=1.0, paced=False, patient=NAME,
+                              patient_id="PID-551937")  # fmt: skip
+    write_recording(tmp_path / "media.mp4", scanner, 3.0)
+    sono, expert = await server.api("sono_a"), await server.api("expert")
+    edge = await server.api(bearer=server.world.device_a_credential)
+    recording = await record_session(sono, expert, edge, media=(tmp_path / "media.mp4").read_bytes())
+    await server.sign_in(context, "trainer")
+    page, problems = await open_console(context, f"#/recordings/{recording['id']}")
+
+    waiting = page.locator("[data-testid=media-waiting]")
+    await expect(waiting).to_be_visible()
+    await expect(waiting).to_contain_text("Preparing the de-identified copy of this recording")
+    await expect(page.locator("[data-testid=recording-title]")).to_have_text("thyroid · Sono A")  # the rest is there
+    await ready(page)
+    await expect(waiting).to_be_hidden()
+    await expect(page.locator("[data-testid=recording-error]")).to_be_hidden()
+    banner_rows = scanner.layout.banner.y + scanner.layout.banner.h
+    shown = await page.evaluate(
+        """async (rows) => {
+            const video = document.querySelector('video[data-testid=review-video]');
+            await video.play();
+            await new Promise((resolve) => video.requestVideoFrameCallback(resolve));
+            const canvas = document.createElement('canvas');
+            canvas.width = video.videoWidth; canvas.height = video.videoHeight;
+            const g = canvas.getContext('2d');
+            g.drawImage(video, 0, 0);
+            const top = g.getImageData(0, 0, canvas.width, rows).data;
+            let brightest = 0;
+            for (let i = 0; i < top.length; i += 4) brightest = Math.max(brightest, top[i], top[i + 1], top[i + 2]);
+            return {brightest, time: video.currentTime, width: video.videoWidth};
+        }""",
+        banner_rows,
+    )
+    assert shown["width"] == 640 and shown["time"] > 0 and shown["brightest"] <= 8, shown  # the banner is black
     assert problems == []
 
 

@@ -123,7 +123,8 @@ async def test_a_live_consultation_is_recorded_at_the_edge_and_arrives_whole(
 
         recording = await until(complete)
         await until(lambda: not (place.recordings / cid).exists())  # deleted once confirmed
-        async with trainer.session.get(f"{trainer.base}/api/v1/recordings/{recording['id']}/media") as response:
+        # the expert who serves the site reads the original (a trainer gets the masked copy: test_review_copies.py)
+        async with expert_api.session.get(f"{expert_api.base}/api/v1/recordings/{recording['id']}/media") as response:
             assert response.status == 200
             (tmp_path / "downloaded.mp4").write_bytes(await response.read())
         status, timeline = await trainer.get(f"/api/v1/recordings/{recording['id']}/timeline")

@@ -145,16 +145,6 @@ def test_the_timeline_keeps_teaching_events_and_loses_identifying_content() -> N
     assert removed == {"chat_text": 2, "names": 5, "capture_uids": 3, "capture_labels": 1}
 
 
-def test_masking_a_video_frame_blacks_luma_and_neutralises_chroma() -> None:
-    planes = np.random.default_rng(1).integers(0, 256, (48 * 3 // 2, 64), np.uint8)
-    frame = av.VideoFrame.from_ndarray(planes, format="yuv420p")
-    masked = teaching.mask_video_frame(frame, [Box(0, 0, 64, 9)]).to_ndarray()
-    luma, chroma = masked[:48], masked[48:].reshape(2, 24, 32)
-    assert (luma[:9] == 16).all() and np.array_equal(luma[9:], planes[:48][9:])
-    assert (chroma[:, :5] == 128).all() and np.array_equal(chroma[:, 5:], planes[48:].reshape(2, 24, 32)[:, 5:])
-    assert np.array_equal(frame.to_ndarray(), planes)  # the decoded frame is left as it was
-
-
 def test_an_export_is_done_only_with_its_manifest_and_interrupted_without_a_job() -> None:
     job = ExportJob("e" * 32, "r1")
     assert export_state(job, False) == (ExportState.RUNNING, "")

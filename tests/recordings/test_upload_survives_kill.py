@@ -104,7 +104,7 @@ async def test_a_recording_survives_a_killed_edge_agent(
                 return done[0] if done else None
 
             recording = await until(complete, "the recording to be complete")
-            async with trainer.session.get(f"{trainer.base}/api/v1/recordings/{recording['id']}/media") as response:
+            async with expert.session.get(f"{expert.base}/api/v1/recordings/{recording['id']}/media") as response:
                 (tmp_path / "from-server.mp4").write_bytes(await response.read())
             _, timeline = await trainer.get(f"/api/v1/recordings/{recording['id']}/timeline")
             _, timeline_1 = await trainer.get(f"/api/v1/recordings/{recording['id']}/timeline?segment=1")

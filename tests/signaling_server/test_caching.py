@@ -90,7 +90,7 @@ async def test_patient_data_answers_are_never_stored(people: Any) -> None:
         (expert, instance + "/rendered", {"Accept": "image/jpeg"}),
         (expert, instance + "/rendered?viewport=160,120", {"Accept": "image/jpeg"}),  # the captures' thumbnail
         (expert, f"/api/v1/reports/{draft['id']}/print", {}),
-        (trainer, f"/api/v1/recordings/{recording['id']}/media", {"Range": "bytes=0-99"}),
+        (expert, f"/api/v1/recordings/{recording['id']}/media", {"Range": "bytes=0-99"}),
         (trainer, f"/api/v1/recordings/{recording['id']}/timeline", {}),
         (trainer, f"/api/v1/teaching/instances/{stored.sop_uid}", {}),
     ]

@@ -12,9 +12,11 @@ import pytest
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian
 
+from edge_capture.sources.synthetic import SyntheticSource
 from recordings.media import quiet_pydicom
 from signaling_server import errors
 from signaling_server.dicomstore import render
+from tests.recordings.test_teaching import edge_still, scanner  # noqa: F401  (fixture)
 
 from .objects import read, real_file
 
@@ -146,6 +148,35 @@ def test_rendering_a_large_frame_never_copies_it_whole_into_float64() -> None:
     assert full < decode + 2 * pixels + 16 * render.BLOCK_PIXELS  # one float64 copy alone would be 8 bytes a pixel
     thumbnail = _peak(lambda: render.render(ds, 0, viewport=(256, 256)))
     assert thumbnail < decode + 16 * render.BLOCK_PIXELS
+
+
+def test_masking_the_banner_adds_no_frame_sized_float_copy() -> None:
+    """A de-identified reader's render windows the whole frame (in blocks) and looks for the banner on at most
+    DETECT_PIXELS: its peak stays that of a plain full render plus a few MB, not a float64 copy (8 bytes a pixel)."""
+    size = 3000
+    ds = _large_ct(size)
+    pixels = size * size
+    decode = _peak(lambda: render.decode_frame(ds))
+    bound = decode + 2 * pixels + 16 * render.BLOCK_PIXELS + 10 * render.DETECT_PIXELS
+    assert _peak(lambda: render.render(ds, 0, media_type=render.PNG, mask_banners=True)) < bound
+    assert _peak(lambda: render.render(ds, 0, viewport=(256, 256), mask_banners=True)) < bound
+
+
+def test_a_screen_larger_than_the_search_has_its_banner_found_shrunk_and_masked_at_full_size(
+    scanner: SyntheticSource,  # noqa: F811
+) -> None:
+    ds = edge_still(scanner, calibrated=False)
+    times = 4  # 2560 × 1440: over DETECT_PIXELS, so the search runs on a shrunk copy
+    big = cv2.resize(ds.pixel_array, None, fx=times, fy=times, interpolation=cv2.INTER_NEAREST)
+    ds.set_pixel_data(big, "RGB", 8, generate_instance_uid=False)
+    assert big.shape[0] * big.shape[1] > render.DETECT_PIXELS
+    decode = lambda data: cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)  # noqa: E731
+    plain = decode(render.render(ds, 0, media_type=render.PNG))
+    masked = decode(render.render(ds, 0, media_type=render.PNG, mask_banners=True))
+    banner, fov = scanner.layout.banner, scanner.fov
+    assert plain[: times * (banner.y + banner.h)].any() and not masked[: times * (banner.y + banner.h)].any()
+    rows, columns = slice(times * fov.y, times * (fov.y + fov.h)), slice(times * fov.x, times * (fov.x + fov.w))
+    assert np.array_equal(masked[rows, columns], plain[rows, columns])
 
 
 def test_a_thumbnail_is_windowed_after_shrinking_and_keeps_palette_indices_whole() -> None:

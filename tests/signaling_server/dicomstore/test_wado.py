@@ -7,8 +7,12 @@ import numpy as np
 import pytest
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
+from edge_capture.sources.synthetic import SyntheticSource
 from signaling_server import errors
 from signaling_server.dicomstore.wado import rendered_type, wanted_transfer_syntax
+from tests.recordings.test_deidentify import best_match, rendered
+from tests.recordings.test_teaching import NAME, edge_still, part10, scanner  # noqa: F401  (fixture)
+from tests.signaling_server.audit.test_middleware import trail
 
 from .conftest import Running
 from .objects import image, read, real_file, split_multipart
@@ -101,6 +105,34 @@ async def test_rendered_frames(server: Running) -> None:
     saturated = lambda img: np.mean((img == 0) | (img == 255))  # noqa: E731
     assert saturated(narrow_img) > saturated(wide_img)
     assert (await _get(server, ct_path + "?window=40", "image/png"))[0] == 400
+
+
+async def test_a_trainers_rendered_frame_has_the_burned_in_banner_masked(
+    server: Running, scanner: SyntheticSource  # noqa: F811
+) -> None:
+    """The site's sonographer sees the still as captured, banner and all; a trainer (de-identified sight) sees it
+    with the banner black, in every rendered form the console asks for (the viewer, a frame, a thumbnail)."""
+    for calibrated in (True, False):  # the field of view from the ultrasound regions, or estimated from the pixels
+        stored = await server.store(part10(edge_still(scanner, calibrated)), site="a")
+        path = f"/dicomweb/studies/{stored.study_uid}/series/{stored.series_uid}/instances/{stored.sop_uid}"
+        template = rendered(NAME, scanner.layout.font_scale, scanner.layout.thickness)
+        banner, fov = scanner.layout.banner, scanner.fov
+        for form in ("/rendered", "/frames/1/rendered"):
+            status, _, body = await _get(server, path + form, "image/png", who="sono_a")
+            seen = _image(body)
+            assert status == 200 and best_match(seen, template)[0] > 0.9, form
+            status, _, body = await _get(server, path + form, "image/png", who="trainer")
+            masked = _image(body)
+            assert status == 200 and best_match(masked, template)[0] < 0.5, (form, calibrated)
+            assert not masked[: banner.y + banner.h].any()  # black over the full width
+            assert np.array_equal(masked[fov.slices], seen[fov.slices])  # the image itself untouched
+        thumbnail = "/rendered?viewport=160,120"  # the capture strip's thumbnails
+        sono_thumb = _image((await _get(server, path + thumbnail, "image/png", who="sono_a"))[2])
+        trainer_thumb = _image((await _get(server, path + thumbnail, "image/png", who="trainer"))[2])
+        rows = (banner.y + banner.h) * trainer_thumb.shape[0] // scanner.height
+        assert sono_thumb.shape == trainer_thumb.shape and sono_thumb[:rows].any() and not trainer_thumb[:rows].any()
+    copies = {(row.actor_name, row.detail.get("copy")) for row in await trail(server.app) if "rendered" in row.route}
+    assert copies == {("sono_a", "original"), ("trainer", "deidentified")}
 
 
 async def test_readers_see_only_what_they_may(server: Running) -> None:

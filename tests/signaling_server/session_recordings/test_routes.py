@@ -163,8 +163,9 @@ async def test_a_recording_completes_when_every_listed_file_is_whole_and_reads_b
     assert status == 200 and rec["state"] == "complete" and rec["completed_at"] and rec["segments"] == [0]
     assert [f["name"] for f in rec["files"]] == ["media.mp4", "timeline.jsonl"]
 
-    async with trainer.session.get(
-        f"{trainer.base}/api/v1/recordings/{rid}/media", headers={"Range": "bytes=100-199"}
+    expert = await open_api("expert")  # identified: the original as stored (a trainer's copy: test_review_copies.py)
+    async with expert.session.get(
+        f"{expert.base}/api/v1/recordings/{rid}/media", headers={"Range": "bytes=100-199"}
     ) as response:
         assert response.status == 206 and await response.read() == media[100:200]
         assert response.headers["Content-Type"] == "video/mp4"
