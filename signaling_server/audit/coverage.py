@@ -164,6 +164,7 @@ AUDITED: dict[tuple[str, str], Rule] = {
     **_rules("user", "id", "write", "POST /api/v1/users/{id}/sites", "DELETE /api/v1/users/{id}/sites/{site_id}"),
     **_rules("assignment", None, "search", "GET /api/v1/assignments"),
     **_rules("grant", None, "search", "GET /api/v1/grants"),
+    **_rules("user", None, "search", "GET /api/v1/users/lookup"),  # the words typed are kept (detail.query)
     **_rules("grant", None, "write", "POST /api/v1/grants"),
     **_rules("grant", "id", "write", "POST /api/v1/grants/{id}/revoke"),
     **_rules("consultation", "id", "write", "POST /api/v1/consultations/{id}/observers"),
