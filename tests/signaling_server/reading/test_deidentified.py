@@ -35,9 +35,9 @@ async def test_a_trainer_reads_the_patients_identifiers_struck_out_of_every_text
         await db.execute(update(Series).where(Series.study_id == stored.study_id).values(description="N-3 axial"))
         await db.commit()
         assert (await db.scalars(select(Report.id).where(Report.study_id == stored.study_id))).all() == [report_id]
-    expert2, trainer, expert = await district.api("expert2"), await district.api("trainer"), await district.api("expert")
-    status, review = await expert2.post(f"/api/v1/reports/{report_id}/peer-reviews",
-                                        {"score": 2, "significance": "a", "comment": "Wang Fang: missed N-3 nodule"})  # fmt: skip
+    expert, trainer = await district.api("expert"), await district.api("trainer")
+    review = {"score": 2, "significance": "a", "comment": "Wang Fang: missed N-3 nodule"}
+    status, review = await (await district.api("expert2")).post(f"/api/v1/reports/{report_id}/peer-reviews", review)
     assert status == 201, review
 
     for reader, impression, comment, description, series in (
