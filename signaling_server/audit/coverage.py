@@ -14,7 +14,8 @@ upload it resumes).
 
 Actions: `read`, `search` (a list or a query: its parameters are kept), `join` (the signaling WebSocket: the
 live session and its chat history), `print`, `export` (a copy leaves the server), `write`, `store` (STOW-RS; C-STORE
-is audited by the DICOM listener), `send` (the forwarder's C-STORE to the regional PACS).
+is audited by the DICOM listener), `send` (the forwarder's C-STORE to the regional PACS), `associate` (an
+association the DICOM listener rejected: audit/rejections.py).
 """
 
 from __future__ import annotations
