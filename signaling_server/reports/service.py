@@ -55,10 +55,14 @@ class ReportView:
 
 
 async def list_for_study(db: AsyncSession, caller: Caller, study_id: str) -> list[ReportView]:
-    seen = await queue.get_visible(db, caller, study_id, least=Sight.DEIDENTIFIED)
-    patient = await _patient(db, seen.study, seen.sight)
-    rows = (await db.scalars(select(Report).where(Report.study_id == seen.study.id).order_by(Report.version))).all()
-    return [await view(db, r, seen.sight, patient) for r in rows]
+    """The study's reports, each as the caller is shown it (a shared report may be seen in full on a study seen
+    de-identified)."""
+    study = (await queue.get_visible(db, caller, study_id, least=Sight.DEIDENTIFIED)).study
+    scope = await policy.scope_of(db, caller)
+    rows = (await db.scalars(select(Report).where(Report.study_id == study.id).order_by(Report.version))).all()
+    sights = [policy.report_sight(scope, r, study) for r in rows]
+    patient = await _patient(db, study, min(sights, default=Sight.FULL))
+    return [await view(db, r, sight, patient) for r, sight in zip(rows, sights, strict=True)]
 
 
 async def read(db: AsyncSession, caller: Caller, report_id: str) -> ReportView:

@@ -59,6 +59,19 @@ async def test_a_trainer_reads_the_patients_identifiers_struck_out_of_every_text
 
     async with trainer.session.get(f"{trainer.base}/api/v1/reports/{report_id}/print") as response:
         assert response.status == 404  # the printable view needs the patient in full
+
+    status, grant = await (await district.api("registrar")).post("/api/v1/grants", {
+        "kind": "shared_report", "grantee": {"user_id": district.world.users["trainer"]},
+        "objects": [{"kind": "report", "id": report_id}], "valid_until": "2026-06-02T00:00:00+00:00",
+        "reason": "teaching case, with consent",
+    })  # fmt: skip
+    assert status == 201, grant
+    _, report = await trainer.get(f"/api/v1/reports/{report_id}")  # a shared report is the report as written
+    _, listed = await trainer.get(f"/api/v1/studies/{stored.study_id}/reports")
+    assert report["content"]["impression"] == WRITTEN
+    assert [r["content"]["impression"] for r in listed["reports"]] == [WRITTEN]
+    _, study = await trainer.get(f"/api/v1/studies/{stored.study_id}")  # not the study it belongs to
+    assert study["description"] == f"CT neck {MARKER}"
     async with district.app[DB]() as db:  # what is stored stays as written
         report = await db.get(Report, report_id)
         assert report is not None and report.content["input"]["impression"] == WRITTEN
