@@ -264,8 +264,12 @@ class StorageSCP:
 
     def _write(self, entries: list[Entry]) -> None:
         """Hand audit rows to the trail without waiting for them (from any thread; a failure is logged there)."""
-        if self.trail is not None and entries:
+        if self.trail is None or not entries:
+            return
+        try:
             self.loop.call_soon_threadsafe(_submit_all, self.trail, entries)
+        except RuntimeError:  # the loop has closed: the server is gone
+            log.warning("%d audit rows of rejected associations not written: the server has stopped", len(entries))
 
     @staticmethod
     def _reject(event: Event, result: int, source: int, diagnostic: int) -> None:
