@@ -21,7 +21,7 @@ export const FILTER_KEYS = /** @type {const} */ ([
   "user", "patient", "study", "kind", "action", "result", "from", "to",
 ]);
 /** coverage.py's actions. */
-export const ACTIONS = ["read", "search", "join", "print", "export", "write", "store", "send"];
+export const ACTIONS = ["read", "search", "join", "print", "export", "write", "store", "send", "associate"];
 export const PAGE_SIZE = 50;
 
 /**

@@ -12,6 +12,8 @@
  *   objects: GrantObject[], valid_from: string, valid_until: string|null, reason: string, created_by: string|null,
  *   created_at: string, revoked_at: string|null, revoked_by: string|null, active: boolean}} Grant
  * @typedef {{kind: GrantKind, grantee: Grantee, objects: GrantObject[], valid_until: string, reason: string}} NewGrant
+ * @typedef {{id: string, username: string, name: string, role: string, site_id: string|null, serves: string[]}} Person
+ *   someone a grant may name, as the lookup shows them (nothing of their account)
  */
 
 /** The kinds a person makes (a consultation's own grants are made by the server, but one may be made by hand). */
@@ -28,6 +30,35 @@ export const DEFAULT_DAYS = 7;
 /** The grants in force now (registrars and admins see every one). @param {Api} api @returns {Promise<Grant[]>} */
 export async function listActiveGrants(api) {
   return (await api.request("GET", "/grants?active=1")).grants;
+}
+
+/** The fewest characters the people lookup takes (the server refuses fewer with `invalid_request`). */
+export const LOOKUP_MIN = 2;
+
+/**
+ * People whose username or name holds `words` (registrars and admins; at most 20, `truncated` when more matched).
+ * @param {Api} api
+ * @param {string} words
+ * @returns {Promise<{users: Person[], truncated: boolean}>}
+ */
+export function lookupPeople(api, words) {
+  return api.request("GET", `/users/lookup?q=${encodeURIComponent(words.trim())}`);
+}
+
+/**
+ * The user ID the grantee field names: a person the lookup found, by username (any case) or ID; else the text as
+ * typed, taken as a user ID (the server refuses one that names nobody).
+ * @param {string} typed
+ * @param {Iterable<Person>} found
+ * @returns {string}
+ */
+export function granteeId(typed, found) {
+  const text = typed.trim();
+  const folded = text.toLowerCase();
+  for (const person of found) {
+    if (person.username.toLowerCase() === folded || person.id === text) return person.id;
+  }
+  return text;
 }
 
 /** @param {Api} api @param {NewGrant} grant @returns {Promise<Grant>} */

@@ -1,11 +1,12 @@
 // @ts-check
 // The grants page (#/grants[?patient=<id>], registrars and admins): the grants in force, each with Revoke; a form to
-// make one (kind, a grantee user or site, the objects it opens by kind and id, until when, why). `?patient=` fills
-// the first object (the registrar's page links here). Everyone else is refused by the server (403).
+// make one (kind, a grantee user or site, the objects it opens by kind and id, until when, why). A person grantee is
+// found by typing part of their username or name (the people lookup feeds a datalist). `?patient=` fills the first
+// object (the registrar's page links here). Everyone else is refused by the server (403).
 
 import { listSites, listUsers, when } from "../accounts.js";
-import { DEFAULT_DAYS, GRANT_KINDS, OPENS, createGrant, instantOf, listActiveGrants, localInput, objectsOf,
-  revokeGrant } from "../grants.js";
+import { DEFAULT_DAYS, GRANT_KINDS, LOOKUP_MIN, OPENS, createGrant, granteeId, instantOf, listActiveGrants,
+  localInput, lookupPeople, objectsOf, revokeGrant } from "../grants.js";
 import { asError, decide, el, showCodedError as showError } from "./dom.js";
 
 /**
@@ -14,6 +15,7 @@ import { asError, decide, el, showCodedError as showError } from "./dom.js";
  * @typedef {import("../accounts.js").Site} Site
  * @typedef {import("../grants.js").Grant} Grant
  * @typedef {import("../grants.js").GrantKind} GrantKind
+ * @typedef {import("../grants.js").Person} Person
  */
 
 /** Every word of this page (to move to the message catalogs with the rest). */
@@ -29,8 +31,10 @@ const TEXT = {
   granteeKind: "Grantee",
   granteeKinds: [["site", "a site (its staff and those serving it)"], ["user", "a person"]],
   site: "Site",
-  user: "Person",
-  userId: "Person (user ID)",
+  user: "Person (type part of a name)",
+  more: "More people match: type more of the name.",
+  nobody: "Nobody by that name.",
+  chosen: (/** @type {Person} */ p, /** @type {string} */ sites) => `${p.name} · ${p.role}${sites ? ` · ${sites}` : ""}`,
   objects: "Opens",
   objectKind: "Object kind",
   objectId: "ID",
@@ -71,14 +75,24 @@ class GrantsPage {
     this.user = user;
     this.stopped = false;
     /** @type {Site[]} */ this.sites = [];
-    /** Everyone, by id (admins only: a registrar types the person's user ID). @type {Map<string, User>} */
+    /** The people known to this page by id: everyone for admins, and whoever a lookup found.
+     * @type {Map<string, {username: string, name: string, role: string}>} */
     this.people = new Map();
+    /** The people the last lookup found. @type {Person[]} */
+    this.found = [];
+    this.lookups = 0;
     this.error = el("p", { class: "error", role: "alert", "data-testid": "grants-error", hidden: true });
     this.notice = el("p", { class: "notice", role: "status", "data-testid": "grants-notice", hidden: true });
     this.rows = el("tbody");
     this.siteSelect = el("select", { name: "grantee_site" });
-    this.userSelect = el("select", { name: "grantee_user" });
-    this.userInput = el("input", { name: "grantee_user_id", autocomplete: "off", size: 24 });
+    this.peopleList = el("datalist", { id: "grant-people" });
+    this.userInput = el("input", { name: "grantee_user", list: "grant-people", autocomplete: "off", size: 24 });
+    this.userHint = el("span", { class: "hint", "data-testid": "grantee-person", "aria-live": "polite" });
+    /** @type {ReturnType<typeof setTimeout>|undefined} */ this.lookupTimer = undefined;
+    this.userInput.addEventListener("input", () => {
+      clearTimeout(this.lookupTimer);
+      this.lookupTimer = setTimeout(() => void this.lookUp(), 250);
+    });
     this.form = this.makeForm(patient);
     this.element = el("div", { class: "queue grants" },
       el("section", { class: "panel wide" },
@@ -94,8 +108,8 @@ class GrantsPage {
     const granteeKind = el("select", { name: "grantee_kind" },
       TEXT.granteeKinds.map(([value, text]) => el("option", { value, text })));
     const siteField = field(TEXT.site, this.siteSelect);
-    const userField = field(this.user.role === "admin" ? TEXT.user : TEXT.userId,
-      this.user.role === "admin" ? this.userSelect : this.userInput);
+    const userField = el("label", { class: "field" }, el("span", { text: TEXT.user }), this.userInput,
+      this.peopleList, this.userHint);
     userField.hidden = true;
     granteeKind.addEventListener("change", () => {
       siteField.hidden = granteeKind.value !== "site";
@@ -133,7 +147,7 @@ class GrantsPage {
       if (!validUntil) return this.refuse(TEXT.badUntil);
       if (!opened.length) return this.refuse(TEXT.noObject);
       const grantee = granteeKind.value === "site" ? { site_id: this.siteSelect.value }
-        : { user_id: (this.user.role === "admin" ? this.userSelect.value : this.userInput.value).trim() };
+        : { user_id: granteeId(this.userInput.value, this.found) };
       void this.act(async () => {
         await createGrant(this.api, { kind: /** @type {GrantKind} */ (kind.value), grantee, objects: opened,
           valid_until: validUntil, reason: reason.value.trim() });
@@ -142,6 +156,43 @@ class GrantsPage {
       }, TEXT.created);
     });
     return form;
+  }
+
+  /** Ask who matches what is typed in the person field; fill the datalist and say whom the text names. */
+  async lookUp() {
+    const typed = this.userInput.value.trim();
+    const asked = ++this.lookups;
+    if (typed.length < LOOKUP_MIN) {
+      this.showFound([], false);
+      return;
+    }
+    try {
+      const { users, truncated } = await lookupPeople(this.api, typed);
+      if (this.stopped || asked !== this.lookups) return;  // a later lookup is on its way
+      for (const p of users) this.people.set(p.id, p);
+      this.showFound(users, truncated);
+    } catch (err) {
+      if (!this.stopped) showError(this.error, asError(err));
+    }
+  }
+
+  /** @param {Person[]} users @param {boolean} truncated */
+  showFound(users, truncated) {
+    this.found = users;
+    this.peopleList.replaceChildren(...users.map((p) => el("option", { value: p.username, text: this.describe(p) })));
+    const typed = this.userInput.value.trim();
+    const id = granteeId(typed, users);
+    const person = users.find((p) => p.id === id);
+    this.userHint.dataset.userId = person ? person.id : "";
+    this.userHint.textContent = person ? this.describe(person)
+      : typed.length < LOOKUP_MIN ? "" : truncated ? TEXT.more : users.length ? "" : TEXT.nobody;
+  }
+
+  /** @param {Person} person */
+  describe(person) {
+    const codes = [person.site_id, ...person.serves].filter((id) => id !== null)
+      .map((id) => this.sites.find((s) => s.id === id)?.code ?? id);
+    return TEXT.chosen(person, [...new Set(codes)].join(", "));
   }
 
   /** A refusal of the form itself (nothing was sent). @param {string} message */
@@ -159,7 +210,7 @@ class GrantsPage {
     try {
       [grants, this.sites] = await Promise.all([listActiveGrants(this.api), listSites(this.api)]);
       if (this.user.role === "admin" && !this.people.size) {
-        this.people = new Map((await listUsers(this.api)).map((u) => [u.id, u]));
+        for (const u of await listUsers(this.api)) this.people.set(u.id, u);
       }
     } catch (err) {
       if (!this.stopped) showError(this.error, asError(err));
@@ -167,10 +218,6 @@ class GrantsPage {
     }
     if (this.stopped) return;
     keepChoice(this.siteSelect, this.sites.map((s) => el("option", { value: s.id, text: `${s.code} · ${s.name}` })));
-    if (this.userSelect.options.length === 0) {
-      keepChoice(this.userSelect, [...this.people.values()].map((u) =>
-        el("option", { value: u.id, text: `${u.username} · ${u.name} (${u.role})` })));
-    }
     this.rows.replaceChildren(...(grants.length ? grants.map((g) => this.grantRow(g))
       : [el("tr", { class: "empty" }, el("td", { colspan: TEXT.columns.length, text: TEXT.none }))]));
   }

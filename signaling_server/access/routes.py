@@ -3,6 +3,7 @@
 GET    /api/v1/assignments?user_id=            who serves which site (admins)
 POST   /api/v1/users/{id}/sites                {"site_id"}: the user serves the site (admins) → 201, 200 if so
 DELETE /api/v1/users/{id}/sites/{site_id}      the user no longer serves it (admins) → 204
+GET    /api/v1/users/lookup?q=             people a grant may name, by username or name (registrars, admins)
 GET    /api/v1/grants?active=1                 every grant (registrars, admins); anyone else: grants naming them
 POST   /api/v1/grants                          make a grant (registrars, admins) → 201
 POST   /api/v1/grants/{id}/revoke              revoke it now (registrars, admins)
@@ -16,7 +17,8 @@ from typing import Any
 from aiohttp import web
 
 from signaling_server import errors
-from signaling_server.access import assignments, grants
+from signaling_server.access import assignments, directory, grants
+from signaling_server.access.directory import Person
 from signaling_server.api import body
 from signaling_server.api.representations import iso
 from signaling_server.appkeys import DB
@@ -96,6 +98,25 @@ async def unassign(request: web.Request) -> web.Response:
             raise errors.NotFound("this user does not serve this site")
         await db.commit()
     return web.Response(status=204)
+
+
+def person_json(person: Person) -> dict[str, Any]:
+    """A person as a grant's maker sees them: who they are and where they work, nothing of their account."""
+    u = person.user
+    return {
+        "id": u.id, "username": u.username, "name": u.name, "role": u.role, "site_id": u.site_id,
+        "serves": list(person.serves),
+    }  # fmt: skip
+
+
+@routes.get("/api/v1/users/lookup")
+async def lookup_people(request: web.Request) -> web.Response:
+    """`?q=` (2 to 64 characters of a username or name) → `{"users": [...], "truncated"}` (registrars, admins)."""
+    (await caller(request)).require_user(*GRANTING_ROLES)
+    text = directory.query_text(request.query.get("q", ""))
+    async with request.app[DB]() as db:
+        found = await directory.lookup(db, text)
+    return web.json_response({"users": [person_json(p) for p in found.people], "truncated": found.truncated})
 
 
 @routes.get("/api/v1/grants")

@@ -14,7 +14,8 @@ upload it resumes).
 
 Actions: `read`, `search` (a list or a query: its parameters are kept), `join` (the signaling WebSocket: the
 live session and its chat history), `print`, `export` (a copy leaves the server), `write`, `store` (STOW-RS; C-STORE
-is audited by the DICOM listener), `send` (the forwarder's C-STORE to the regional PACS).
+is audited by the DICOM listener), `send` (the forwarder's C-STORE to the regional PACS), `associate` (an
+association the DICOM listener rejected: audit/rejections.py).
 """
 
 from __future__ import annotations
@@ -164,6 +165,7 @@ AUDITED: dict[tuple[str, str], Rule] = {
     **_rules("user", "id", "write", "POST /api/v1/users/{id}/sites", "DELETE /api/v1/users/{id}/sites/{site_id}"),
     **_rules("assignment", None, "search", "GET /api/v1/assignments"),
     **_rules("grant", None, "search", "GET /api/v1/grants"),
+    **_rules("user", None, "search", "GET /api/v1/users/lookup"),  # the words typed are kept (detail.query)
     **_rules("grant", None, "write", "POST /api/v1/grants"),
     **_rules("grant", "id", "write", "POST /api/v1/grants/{id}/revoke"),
     **_rules("consultation", "id", "write", "POST /api/v1/consultations/{id}/observers"),

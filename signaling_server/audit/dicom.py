@@ -5,6 +5,9 @@ the regional PACS. (STOW-RS, QIDO-RS and WADO-RS are HTTP: the middleware audits
                status answered; outcome: "ok" or the code of the Error Comment (`forbidden`, `invalid_dicom`…)
     forwarded  actor: this server's AE title (kind "server"); client: the destination "AET@host:port";
                status: 0 accepted, 1 not (the reason in detail.error); outcome: "ok" or "not_sent"
+    rejected   (audit/rejections.py) actor: the calling AE title; client: its address; status: the A-ASSOCIATE-RJ
+               result (1 permanent, 2 transient); outcome: the reason (`unknown_ae`, `address_not_allowed`, ...);
+               detail: result "rejected", why, kind "first" | "summary", count, first_at, last_at, ae_titles
 """
 
 from __future__ import annotations

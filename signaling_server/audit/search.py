@@ -3,7 +3,7 @@
     user      the actor's id or username (or a device's id or name, a DICOM peer's AE title)
     patient   the regional patient id          study    the study id (or its Study Instance UID)
     site      the actor's site id              kind     the kind of object (study, report, recording…)
-    action    read, search, join, print, export, write, store, send
+    action    read, search, join, print, export, write, store, send, associate
     result    ok, error (anything but ok), or one stable code (forbidden, not_found…)
     from, to  ISO 8601 times, both included (a date alone: from the start of that day, UTC, to its end)
     before    paging: rows older than this seq (the answer's `next`)

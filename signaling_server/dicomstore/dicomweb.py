@@ -24,6 +24,7 @@ from signaling_server.db.models import Instance, Series
 from signaling_server.dicomstore import qido, stow, wado
 from signaling_server.dicomstore.blobs import BLOBS
 from signaling_server.dicomstore.ingest import DICOM_STORE
+from signaling_server.reading.deidentified import identifiers_of
 
 routes = web.RouteTableDef()
 
@@ -113,7 +114,9 @@ async def search_series(request: web.Request) -> web.Response:
     async with request.app[DB]() as db:
         scope = await policy.scope_of(db, who)
         study = await qido.visible_study(db, request.match_info["study"], scope, Sight.DEIDENTIFIED)
-        found = await qido.search_series(db, study, q, base_url(request))
+        deidentified = policy.study_sight(scope, study) == Sight.DEIDENTIFIED
+        patient = (await identifiers_of(db, [study]))[study.id] if deidentified else None
+        found = await qido.search_series(db, study, q, base_url(request), patient)
     return _json(found, warning=_ignored(q))
 
 

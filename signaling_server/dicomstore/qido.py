@@ -20,8 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from signaling_server import errors
-from signaling_server.access import policy
+from signaling_server.access import policy, redaction
 from signaling_server.access.policy import Scope, Sight
+from signaling_server.access.redaction import Identifiers
 from signaling_server.db.models import Instance, PatientIdentifier, Series, Study
 
 DEFAULT_LIMIT, MAX_LIMIT = 200, 1000
@@ -147,13 +148,16 @@ async def search_studies(db: AsyncSession, q: Query, scope: Scope, base: str) ->
     return [_study_json(s, birth, sex, n, modalities.get(s.id, []), base) for s, birth, sex, n in rows]
 
 
-async def search_series(db: AsyncSession, study: Study, q: Query, base: str) -> list[dict[str, Any]]:
+async def search_series(
+    db: AsyncSession, study: Study, q: Query, base: str, patient: Identifiers | None = None
+) -> list[dict[str, Any]]:
+    """The study's series; with `patient` (a de-identified reader), each description cleared of their identifiers."""
     counted = select(func.count(Instance.id)).where(Instance.series_id == Series.id).scalar_subquery()
     query = select(Series, counted).where(Series.study_id == study.id)
     for keyword, value in q.matches.items():
         query = query.where(_series_match(keyword, value))
     query = query.order_by(Series.number, Series.series_uid).limit(q.limit).offset(q.offset)
-    return [_series_json(study, s, n, base) for s, n in (await db.execute(query)).all()]
+    return [_series_json(study, s, n, base, patient) for s, n in (await db.execute(query)).all()]
 
 
 async def search_instances(
@@ -295,11 +299,11 @@ def _study_json(
     )
 
 
-def _series_json(study: Study, s: Series, count: int, base: str) -> dict[str, Any]:
+def _series_json(study: Study, s: Series, count: int, base: str, patient: Identifiers | None) -> dict[str, Any]:
     return _json(
         [
             ("Modality", s.modality),
-            ("SeriesDescription", s.description),
+            ("SeriesDescription", s.description if patient is None else redaction.redact(s.description, patient)),
             ("StudyInstanceUID", study.study_uid),
             ("SeriesInstanceUID", s.series_uid),
             ("SeriesNumber", s.number),

@@ -2,12 +2,13 @@
 included) with Verification (C-ECHO), AE title `TELEUS` by default, on plain TCP, DICOM TLS, or both.
 
 Only DICOM peers (`peers.py`) may associate: the calling AE title, the source address and the TLS client
-certificate are checked when the A-ASSOCIATE-RQ arrives, and a refusal is logged with its reason and answered with
-A-ASSOCIATE-RJ before anything is exchanged. While an association lasts, each arriving dataset is counted as its
-P-DATA comes in, and the association is aborted as soon as one passes the peer's limit. pynetdicom runs each
-association in its own thread; the handlers hand the received bytes (the encoded dataset exactly as sent, with file
-meta naming the negotiated transfer syntax) to `ingest.store_instance` on the app's event loop and wait for its
-answer.
+certificate are checked when the A-ASSOCIATE-RQ arrives, and a refusal is logged with its reason, answered with
+A-ASSOCIATE-RJ before anything is exchanged, and written to the audit trail as `audit/rejections.py` aggregates it
+(the first of each address and reason at once, the rest summed up per minute). While an association lasts, each
+arriving dataset is counted as its P-DATA comes in, and the association is aborted as soon as one passes the peer's
+limit. pynetdicom runs each association in its own thread; the handlers hand the received bytes (the encoded
+dataset exactly as sent, with file meta naming the negotiated transfer syntax) to `ingest.store_instance` on the
+app's event loop and wait for its answer.
 
 Three guards pynetdicom lacks are added by :class:`PeerServer`: the TLS handshake runs in the connection's own thread
 with a deadline (pynetdicom does it in the thread that accepts, where one silent client would stop all others), a PDU
@@ -19,6 +20,7 @@ PDU declares, up to 4 GiB, before any handler runs), and a PDU that stalls half-
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socketserver
 import ssl
@@ -26,6 +28,7 @@ import threading
 import weakref
 from collections.abc import AsyncIterator, Coroutine, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from aiohttp import web
@@ -41,7 +44,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from signaling_server import errors
 from signaling_server.appkeys import DB, SETTINGS
 from signaling_server.audit import dicom as audit_dicom
-from signaling_server.audit.trail import AUDIT_TRAIL, AuditTrail
+from signaling_server.audit.rejections import Rejection, Rejections
+from signaling_server.audit.trail import AUDIT_TRAIL, AuditTrail, Entry
 from signaling_server.dicomstore import peers, tls
 from signaling_server.dicomstore.ingest import DICOM_STORE, DicomStore, store_instance
 from signaling_server.dicomstore.peers import Knock, PeerPolicy, Refusal
@@ -52,6 +56,7 @@ T = TypeVar("T")
 
 MAX_PDU_BYTES = 1 << 20  # we offer 16 KiB P-DATA PDUs; an A-ASSOCIATE-RQ with many contexts stays far below this
 HANDSHAKE_SECONDS = 30.0
+REJECTION_SUMMARY_SECONDS = 5.0  # how often the summaries of rejected associations that are due are written
 
 # C-STORE response statuses (PS3.4 B.2.3, PS3.7 C.4), each answered with an Error Comment naming our error code.
 SUCCESS = 0x0000
@@ -161,6 +166,7 @@ class StorageSCP:
         self._servers: list[tuple[Listener, PeerServer]] = []
         self._accepted: weakref.WeakKeyDictionary[Association, _Receiving] = weakref.WeakKeyDictionary()
         self._lock = threading.Lock()
+        self._rejections = Rejections()
 
     @property
     def port(self) -> int:
@@ -200,6 +206,9 @@ class StorageSCP:
             server.shutdown()
         self.ae.shutdown()  # aborts the associations still open
         self._servers.clear()
+        with self._lock:
+            entries = self._rejections.close()
+        self._write(entries)
         log.info("DICOM listener stopped")
 
     def _on_requested(self, event: Event) -> None:
@@ -234,10 +243,33 @@ class StorageSCP:
             "association from AE %r at %s rejected: %s (%s)",
             knock.calling_ae, knock.address, refusal, peers.explain(refusal, knock, peer),
         )  # fmt: skip
-        if refusal is Refusal.TOO_MANY_ASSOCIATIONS:
+        transient = refusal is Refusal.TOO_MANY_ASSOCIATIONS
+        rejection = Rejection(
+            knock.calling_ae, knock.address, refusal.value, peers.explain(refusal, knock, peer),
+            REJECT_TRANSIENT if transient else REJECT_PERMANENT, peer.site_id if peer is not None else None,
+        )  # fmt: skip
+        with self._lock:  # counted before the peer hears of it: whoever saw the rejection finds it counted
+            entries = self._rejections.note(rejection, datetime.now(UTC))
+        self._write(entries)
+        if transient:
             self._reject(event, REJECT_TRANSIENT, SOURCE_PRESENTATION, LOCAL_LIMIT_EXCEEDED)
         else:
             self._reject(event, REJECT_PERMANENT, SOURCE_SERVICE_USER, CALLING_AE_NOT_RECOGNIZED)
+
+    def summarise_rejections(self, at: datetime | None = None) -> None:
+        """Write the summaries of rejected associations that are due at `at` (now by default)."""
+        with self._lock:
+            entries = self._rejections.due(at or datetime.now(UTC))
+        self._write(entries)
+
+    def _write(self, entries: list[Entry]) -> None:
+        """Hand audit rows to the trail without waiting for them (from any thread; a failure is logged there)."""
+        if self.trail is None or not entries:
+            return
+        try:
+            self.loop.call_soon_threadsafe(_submit_all, self.trail, entries)
+        except RuntimeError:  # the loop has closed: the server is gone
+            log.warning("%d audit rows of rejected associations not written: the server has stopped", len(entries))
 
     @staticmethod
     def _reject(event: Event, result: int, source: int, diagnostic: int) -> None:
@@ -347,6 +379,11 @@ class StorageSCP:
 DICOM_SCP = web.AppKey("dicom_scp", StorageSCP)  # only when a DICOM port is on
 
 
+def _submit_all(trail: AuditTrail, entries: list[Entry]) -> None:
+    for entry in entries:
+        trail.submit(entry)
+
+
 def _client_certificate_pin(assoc: Association) -> str | None:
     """The pin of the TLS client certificate the peer presented, if it came over TLS with one."""
     wrapper = assoc.dul.socket
@@ -391,7 +428,18 @@ async def storage_scp(app: web.Application) -> AsyncIterator[None]:
     )
     await asyncio.to_thread(scp.start)
     app[DICOM_SCP] = scp
+    summaries = asyncio.create_task(_summarise_rejections(scp), name="dicom-rejection-summaries")
     try:
         yield
     finally:
+        summaries.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await summaries
         await asyncio.to_thread(scp.stop)
+        await asyncio.sleep(0)  # the last summaries reach the trail's queue before it closes
+
+
+async def _summarise_rejections(scp: StorageSCP) -> None:
+    while True:
+        await asyncio.sleep(REJECTION_SUMMARY_SECONDS)
+        scp.summarise_rejections()

@@ -7,12 +7,14 @@ from typing import Any
 
 from aiohttp import web
 
+from signaling_server.access import redaction
 from signaling_server.access.policy import Sight
+from signaling_server.access.redaction import Identifiers
 from signaling_server.api import body
 from signaling_server.api.representations import iso, site_json
 from signaling_server.appkeys import DB, SETTINGS
 from signaling_server.auth.identity import caller
-from signaling_server.reading import service
+from signaling_server.reading import deidentified, service
 from signaling_server.reading.service import QueueFilter, StudyView
 from signaling_server.reading.targets import TARGETS
 
@@ -27,7 +29,8 @@ def patient_json(view: StudyView) -> dict[str, Any]:
     return {"id": s.patient_id, "local_id": s.local_patient_id, "name": s.patient_name}
 
 
-def study_json(view: StudyView, at: datetime) -> dict[str, Any]:
+def study_json(view: StudyView, at: datetime, patient: Identifiers = redaction.NONE) -> dict[str, Any]:
+    """A study; a de-identified reader's with its description cleared of `patient`'s identifiers."""
     s = view.study
     seconds_left = (s.due_at - at).total_seconds() if s.due_at is not None else None
     clock_running = s.state in service.UNAPPROVED_WITH_CLOCK
@@ -44,7 +47,7 @@ def study_json(view: StudyView, at: datetime) -> dict[str, Any]:
         "patient": patient_json(view),
         "accession": s.accession if view.sight == Sight.FULL else "",
         "modality": s.modality,
-        "description": s.description,
+        "description": deidentified.text_for(view.sight, s.description, patient),
         "study_date": s.study_date,
         "consultation_id": s.consultation_id,
         "exam_type": view.exam_type,
@@ -74,7 +77,9 @@ async def list_studies(request: web.Request) -> web.Response:
     async with request.app[DB]() as db:
         views = await service.list_queue(db, who, filt, at)
         counts = await service.counts(db, who, at)
-    return web.json_response({"now": iso(at), "counts": counts, "studies": [study_json(v, at) for v in views]})
+        patients = await deidentified.identifiers_of(db, [v.study for v in views if v.sight == Sight.DEIDENTIFIED])
+    studies = [study_json(v, at, patients.get(v.study.id, redaction.NONE)) for v in views]
+    return web.json_response({"now": iso(at), "counts": counts, "studies": studies})
 
 
 @routes.post("/api/v1/studies")
@@ -95,7 +100,8 @@ async def read(request: web.Request) -> web.Response:
     async with request.app[DB]() as db:
         view = await service.get_visible(db, who, request.match_info["id"], least=Sight.DEIDENTIFIED)
         priors = await service.priors(db, who, view)
-    data = study_json(view, at)
+        patients = await deidentified.identifiers_of(db, [view.study] if view.sight == Sight.DEIDENTIFIED else [])
+    data = study_json(view, at, patients.get(view.study.id, redaction.NONE))
     data["priors"] = [study_json(p, at) for p in priors]
     data["now"] = iso(at)
     return web.json_response(data)

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -39,6 +39,7 @@ from signaling_server.access import policy
 from signaling_server.access.policy import Sight
 from signaling_server.auth.identity import Caller
 from signaling_server.db.models import PeerReview, Report, Site, Study, User
+from signaling_server.reading import deidentified
 from signaling_server.reports.state import ReportState
 
 log = logging.getLogger(__name__)
@@ -76,6 +77,7 @@ class PeerReviewView:
     reviewer: User
     report: Report
     study: Study
+    comment: str  # as the reader is shown it: a de-identified reader's without the patient's identifiers
 
 
 def now() -> datetime:
@@ -177,10 +179,15 @@ async def for_report(db: AsyncSession, caller: Caller, report_id: str) -> list[P
     report = await db.get(Report, report_id)
     study = await db.get(Study, report.study_id) if report else None
     scope = await policy.scope_of(db, caller)
-    if report is None or study is None or policy.report_sight(scope, report, study) < Sight.DEIDENTIFIED:
+    sight = policy.report_sight(scope, report, study) if report is not None and study is not None else Sight.NONE
+    if report is None or study is None or sight < Sight.DEIDENTIFIED:
         raise errors.NotFound("no such report")
+    patient = (await deidentified.identifiers_of(db, [study]))[study.id] if sight == Sight.DEIDENTIFIED else None
     query = select(PeerReview).where(PeerReview.report_id == report_id).order_by(PeerReview.created_at)
-    return [await _view(db, r) for r in (await db.scalars(query)).all()]
+    views = [await _view(db, r) for r in (await db.scalars(query)).all()]
+    if patient is None:
+        return views
+    return [replace(v, comment=deidentified.text_for(sight, v.comment, patient)) for v in views]
 
 
 async def summary(
@@ -225,4 +232,4 @@ async def _view(db: AsyncSession, review: PeerReview) -> PeerReviewView:
     report = await db.get(Report, review.report_id)
     study = await db.get(Study, report.study_id) if report else None
     assert reader is not None and reviewer is not None and report is not None and study is not None
-    return PeerReviewView(review, reader, reviewer, report, study)
+    return PeerReviewView(review, reader, reviewer, report, study, review.comment)

@@ -74,7 +74,7 @@ def peer_review_json(v: PeerReviewView) -> dict[str, Any]:
         "score": p.score,
         "significance": p.significance,
         "category": peer_review.category(p.score, p.significance),
-        "comment": p.comment,
+        "comment": v.comment,
         "created_at": iso(p.created_at),
     }
 

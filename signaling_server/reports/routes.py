@@ -8,12 +8,11 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from signaling_server.access.policy import Sight
 from signaling_server.api import body
 from signaling_server.api.representations import iso
 from signaling_server.appkeys import DB
 from signaling_server.auth.identity import caller
-from signaling_server.db.models import Report, ReportArchiveJob
+from signaling_server.db.models import ReportArchiveJob
 from signaling_server.reports import archive, content, service
 from signaling_server.reports.archiver import ARCHIVER
 from signaling_server.reports.service import ReportView
@@ -23,14 +22,15 @@ log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
 
 
-async def _report_json(db: AsyncSession, report: Report) -> dict[str, Any]:
-    view = await service.view(db, report)
+async def _report_json(db: AsyncSession, view: ReportView) -> dict[str, Any]:
+    report = view.report
     job = await service.archive_job(db, report) if report.state == ReportState.ARCHIVING else None
     return report_json(view, job)
 
 
 def report_json(v: ReportView, job: ReportArchiveJob | None = None) -> dict[str, Any]:
-    """A report; an archiving one (approved, its SR not stored yet) says how its archiving goes in `archiving`."""
+    """A report; an archiving one (approved, its SR not stored yet) says how its archiving goes in `archiving`. A
+    de-identified reader gets every text of its content with the patient's identifiers struck out."""
     r = v.report
     archiving = None
     if job is not None:
@@ -45,8 +45,8 @@ def report_json(v: ReportView, job: ReportArchiveJob | None = None) -> dict[str,
         "version": r.version,
         "kind": r.kind,
         "state": r.state,
-        "content": r.content.get("input", {}),
-        "computed": r.content.get("computed", {}),
+        "content": v.shown(r.content.get("input", {})),
+        "computed": v.shown(r.content.get("computed", {})),
         "author": {"id": v.author.id, "name": v.author.name},
         "created_at": iso(r.created_at),
         "signed_at": iso(r.signed_at),
@@ -63,7 +63,7 @@ async def list_reports(request: web.Request) -> web.Response:
     who = await caller(request)
     async with request.app[DB]() as db:
         views = await service.list_for_study(db, who, request.match_info["id"])
-        reports = [await _report_json(db, v.report) for v in views]
+        reports = [await _report_json(db, v) for v in views]
     return web.json_response({"reports": reports})
 
 
@@ -90,8 +90,8 @@ async def preview(request: web.Request) -> web.Response:
 async def read(request: web.Request) -> web.Response:
     who = await caller(request)
     async with request.app[DB]() as db:
-        report, _ = await service.get_visible(db, who, request.match_info["id"], least=Sight.DEIDENTIFIED)
-        return web.json_response(await _report_json(db, report))
+        view = await service.read(db, who, request.match_info["id"])
+        return web.json_response(await _report_json(db, view))
 
 
 @routes.put("/api/v1/reports/{id}")
@@ -121,7 +121,7 @@ async def approve(request: web.Request) -> web.Response:
     final = await request.app[ARCHIVER].archive_now(report.id)
     async with request.app[DB]() as db:
         report, _ = await service.get_visible(db, who, report.id)
-        return web.json_response(await _report_json(db, report), status=200 if final else 202)
+        return web.json_response(await _report_json(db, await service.view(db, report)), status=200 if final else 202)
 
 
 @routes.post("/api/v1/reports/{id}/addenda")

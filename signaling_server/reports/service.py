@@ -6,8 +6,9 @@ Who may do what (CLINICAL.md §4):
 - a different expert approves a preliminary report (senior review); approval moves the study to approved and
   queues the report's archive job in the same transaction; the report is final once its SR is stored with the
   study (archiver.py);
-- everyone who may see the study may read its reports (de-identified readers too: a report holds no name); a
-  `shared_report` grant opens one report alone (signaling_server/access/policy.py).
+- everyone who may see the study may read its reports; a de-identified reader (trainers) reads them with every
+  identifier of the patient struck out of their text (`reading/deidentified.py`); a `shared_report` grant opens one
+  report alone (signaling_server/access/policy.py).
 Signing freezes what the rules computed, so a later change of a configurable rule never rewrites a signed report.
 """
 
@@ -22,11 +23,13 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from signaling_server import errors
-from signaling_server.access import policy
+from signaling_server.access import policy, redaction
 from signaling_server.access.policy import Sight
+from signaling_server.access.redaction import Identifiers
 from signaling_server.api import body
 from signaling_server.auth.identity import Caller
 from signaling_server.db.models import Report, ReportArchiveJob, Study, StudyEvent, User
+from signaling_server.reading import deidentified
 from signaling_server.reading import service as queue
 from signaling_server.reading.state import StudyState
 from signaling_server.reading.state import transition as study_transition
@@ -43,33 +46,64 @@ class ReportView:
     report: Report
     author: User
     approver: User | None
+    sight: Sight = Sight.FULL  # DEIDENTIFIED: its text is shown with the patient's identifiers struck out
+    patient: Identifiers = redaction.NONE  # the identifiers to strike out (only loaded for DEIDENTIFIED)
+
+    def shown(self, value: Any) -> Any:
+        """A JSON value of the report as this view's reader is shown it."""
+        return deidentified.json_for(self.sight, value, self.patient)
 
 
 async def list_for_study(db: AsyncSession, caller: Caller, study_id: str) -> list[ReportView]:
+    """The study's reports, each as the caller is shown it (a shared report may be seen in full on a study seen
+    de-identified)."""
     study = (await queue.get_visible(db, caller, study_id, least=Sight.DEIDENTIFIED)).study
+    scope = await policy.scope_of(db, caller)
     rows = (await db.scalars(select(Report).where(Report.study_id == study.id).order_by(Report.version))).all()
-    return [await view(db, r) for r in rows]
+    sights = [policy.report_sight(scope, r, study) for r in rows]
+    patient = await _patient(db, study, min(sights, default=Sight.FULL))
+    return [await view(db, r, sight, patient) for r, sight in zip(rows, sights, strict=True)]
+
+
+async def read(db: AsyncSession, caller: Caller, report_id: str) -> ReportView:
+    """A report as the caller is shown it (de-identified readers too); else NotFound."""
+    report, study, sight = await _visible(db, caller, report_id, Sight.DEIDENTIFIED)
+    return await view(db, report, sight, await _patient(db, study, sight))
 
 
 async def get_visible(
     db: AsyncSession, caller: Caller, report_id: str, *, least: Sight = Sight.FULL
 ) -> tuple[Report, Study]:
     """The report and its study if the caller sees the report with at least `least` sight; else NotFound."""
+    report, study, _ = await _visible(db, caller, report_id, least)
+    return report, study
+
+
+async def _visible(db: AsyncSession, caller: Caller, report_id: str, least: Sight) -> tuple[Report, Study, Sight]:
     caller.require_user()
     report = await db.get(Report, report_id)
     study = await db.get(Study, report.study_id) if report is not None else None
     if report is None or study is None:
         raise errors.NotFound("no such report")
-    if policy.report_sight(await policy.scope_of(db, caller), report, study) < least:
+    sight = policy.report_sight(await policy.scope_of(db, caller), report, study)
+    if sight < least:
         raise errors.NotFound("no such report")
-    return report, study
+    return report, study, sight
 
 
-async def view(db: AsyncSession, report: Report) -> ReportView:
+async def _patient(db: AsyncSession, study: Study, sight: Sight) -> Identifiers:
+    if sight != Sight.DEIDENTIFIED:
+        return redaction.NONE
+    return (await deidentified.identifiers_of(db, [study]))[study.id]
+
+
+async def view(
+    db: AsyncSession, report: Report, sight: Sight = Sight.FULL, patient: Identifiers = redaction.NONE
+) -> ReportView:
     author = await db.get(User, report.author_id)
     approver = await db.get(User, report.approver_id) if report.approver_id else None
     assert author is not None
-    return ReportView(report, author, approver)
+    return ReportView(report, author, approver, sight, patient)
 
 
 async def _next_version(db: AsyncSession, study_id: str) -> int:

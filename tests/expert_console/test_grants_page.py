@@ -51,3 +51,39 @@ async def test_a_registrar_makes_and_revokes_a_grant(server: Server, context: Br
     await expect(page.locator(ROWS)).to_have_count(0)
     assert (await sono_b.get(f"/api/v1/patients/{patient}"))[0] == 404
     assert problems == []
+
+
+async def test_a_registrar_grants_a_person_found_by_name(server: Server, context: BrowserContext) -> None:  # noqa: F811
+    stored = await store_instance(server.app[DICOM_STORE], image(patient_id="N-8", name="Zhou^Mei"),
+                                  site_id=server.world.site_a, received_via="test")
+    patient = stored.patient_id
+    trainer = await server.api("trainer")
+    assert (await trainer.get(f"/api/v1/patients/{patient}"))[0] == 404
+    await server.sign_in(context, "registrar")
+
+    page, problems = await open_console(context, f"#/grants?patient={patient}")
+    form = page.locator("[data-testid=create-grant]")
+    await form.locator("[name=grantee_kind]").select_option("user")
+    person = form.locator("[name=grantee_user]")
+    hint = form.locator("[data-testid=grantee-person]")
+    await person.press_sequentially("x")  # one character: no lookup yet
+    await expect(form.locator("#grant-people option")).to_have_count(0)
+    await person.fill("exper")  # part of a name: the lookup fills the choices
+    await expect(form.locator("#grant-people option")).to_have_count(2)
+    assert await form.locator("#grant-people option").evaluate_all("os => os.map(o => o.value)") == [
+        "expert", "expert2"]  # fmt: skip
+    await person.fill("nobody here")
+    await expect(hint).to_have_text("Nobody by that name.")
+    await person.fill("Trainer")  # as picked from the list: the username, in any case
+    await expect(hint).to_have_text("Trainer · trainer")
+    await expect(hint).to_have_attribute("data-user-id", server.world.users["trainer"])
+    await form.locator("[name=reason]").fill("teaching case, with consent")
+    await form.locator("[type=submit]").click()
+
+    row = page.locator(ROWS)
+    await expect(row).to_have_count(1)
+    await expect(row.locator("[data-field=grantee]")).to_have_text("person trainer")
+    await expect(row.locator("[data-field=objects]")).to_have_text(f"patient {patient}")
+    status, shown = await trainer.get(f"/api/v1/patients/{patient}")
+    assert status == 200 and shown["name"] == "Zhou^Mei"
+    assert problems == []

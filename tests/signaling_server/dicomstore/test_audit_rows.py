@@ -1,10 +1,14 @@
-"""DICOM's own paths leave audit rows too: each C-STORE a modality sends (actor: its AE title) and each object the
-forwarder sends to the regional PACS (accepted or not), on SQLite and PostgreSQL."""
+"""DICOM's own paths leave audit rows too: each C-STORE a modality sends (actor: its AE title), each object the
+forwarder sends to the regional PACS (accepted or not), and the associations the listener rejects (the first of each
+address and reason at once, the rest summed up per minute), on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from pydicom.dataset import Dataset
@@ -14,12 +18,13 @@ from sqlalchemy import select
 
 from signaling_server.appkeys import DB
 from signaling_server.audit.dicom import FORWARDED, RECEIVED
+from signaling_server.audit.rejections import ASSOCIATION, WINDOW
 from signaling_server.db.models import AuditEvent
 from signaling_server.dicomstore.scp import CANNOT_UNDERSTAND, DICOM_SCP, SUCCESS
 from tests.waiting import eventually
 
 from .conftest import Running, Start
-from .objects import SOP_CLASSES, image, read
+from .objects import SOP_CLASSES, image, read, real_file
 from .orthanc import free_port
 
 SITE_A_AE = "NORTH_CR"
@@ -83,3 +88,56 @@ async def test_each_forwarded_object_leaves_a_row(start: Start, pacs: str, reach
         assert (row.status, row.outcome, row.detail) == (0, "ok", {})
     else:
         assert (row.status, row.outcome) == (1, "not_sent") and "association" in row.detail["error"]
+
+
+def _knock(port: int, title: str, source: str = "127.0.0.1") -> bool:
+    """Ask for an association as `title` from `source` (any 127/8 address is this machine); whether it was rejected."""
+    ae = AE(title)
+    ae.add_requested_context(SOP_CLASSES["CR"])
+    assoc = ae.associate("127.0.0.1", port, ae_title="TELEUS", bind_address=(source, 0))
+    if assoc.is_established:
+        assoc.release()
+    return bool(assoc.is_rejected)
+
+
+async def test_rejected_associations_leave_rows_and_a_flood_is_summed_up(start: Start, tmp_path: Path) -> None:
+    server = await start(dicom_port=0)
+    scp = server.app[DICOM_SCP]
+    port = scp.port
+    (still := tmp_path / "CT_small.dcm").write_bytes(real_file("CT_small.dcm"))
+    storescu = await asyncio.create_subprocess_exec(
+        "storescu", "-aet", "STRANGER", "-aec", "TELEUS", "-to", "20", "127.0.0.1", str(port), str(still),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, env={**os.environ, "TCP_NODELAY": "1"},
+    )  # fmt: skip
+    output, _ = await asyncio.wait_for(storescu.communicate(), 60)
+    assert storescu.returncode != 0 and b"Association Rejected" in output, output
+    assert await asyncio.to_thread(_knock, port, SITE_A_AE, "127.0.0.2")  # a known AE title from elsewhere
+
+    async def firsts() -> list[AuditEvent]:
+        found = await rows(server, ASSOCIATION)
+        return found if len(found) == 2 else []
+
+    stranger, elsewhere = await eventually(firsts, timeout=30)
+    assert (stranger.actor_kind, stranger.actor_id, stranger.client) == ("ae", "STRANGER", "127.0.0.1")
+    assert (stranger.action, stranger.method, stranger.status, stranger.outcome) == ("associate", "A-ASSOCIATE", 1,
+                                                                                   "unknown_ae")  # fmt: skip
+    assert stranger.detail["result"] == "rejected" and stranger.detail["kind"] == "first"
+    assert stranger.site_id is None and stranger.study_id is None and stranger.patient_id is None
+    assert (elsewhere.actor_id, elsewhere.client, elsewhere.outcome) == (SITE_A_AE, "127.0.0.2", "address_not_allowed")
+    assert elsewhere.site_id == server.world.site_a and "outside" in elsewhere.detail["why"]
+
+    def flood() -> list[bool]:
+        return [_knock(port, f"FLOOD{n % 3}") for n in range(40)]
+
+    assert await asyncio.to_thread(flood) == [True] * 40
+    scp.summarise_rejections(datetime.now(UTC) + WINDOW)
+
+    async def summed() -> list[AuditEvent]:
+        found = await rows(server, ASSOCIATION)
+        return found[2:] if len(found) == 3 else []
+
+    (summary,) = await eventually(summed, timeout=30)
+    assert (summary.actor_id, summary.client, summary.outcome) == ("STRANGER", "127.0.0.1", "unknown_ae")
+    assert summary.detail["kind"] == "summary" and summary.detail["count"] == 40
+    assert summary.detail["ae_titles"] == ["STRANGER", "FLOOD0", "FLOOD1", "FLOOD2"]
+    assert len(await rows(server, ASSOCIATION)) == 3  # 42 rejections, 3 rows
