@@ -32,8 +32,8 @@ The model:
 - ``cut()`` / ``restore()`` and ``loss(percent)`` are one nftables table (``netdev netlab``) in the namespace:
   ingress and egress hooks on the namespace's ends of its links (so loopback inside it is never dropped, and a
   sender sees no socket error: the packet is lost on the wire). Set them after making the namespace's links
-  (a later link is covered at the next call). Loss applies to each direction separately: a round trip through a
-  namespace with ``loss(p)`` survives with probability ``(1 - p/100)**2``.
+  (a later link is covered at the next call). Loss drops IP packets only (ARP is kept), in each direction
+  separately: a round trip through a namespace with ``loss(p)`` survives with probability ``(1 - p/100)**2``.
 - ``rate(mbit)`` puts a ``tbf`` shaper on both ends of every link of the namespace (egress of each end is one
   direction), so the namespace sends and receives at most ``mbit`` per link.
 - ``chromium()`` writes a wrapper script that runs ``/usr/bin/chromium`` inside the namespace and returns its
@@ -211,7 +211,8 @@ class Namespace:
             rule = "drop"
         elif self._loss_percent > 0:
             # Hundredths of a percent, so fractional losses work.
-            rule = f"numgen random mod 10000 < {round(self._loss_percent * 100)} drop"
+            # IP only: a lost ARP exchange would drop everything queued behind it, an all-or-nothing loss.
+            rule = f"meta protocol {{ ip, ip6 }} numgen random mod 10000 < {round(self._loss_percent * 100)} drop"
         script = [f"table netdev {NFT_TABLE} {{}}", f"delete table netdev {NFT_TABLE}"]
         own_ends = [link.a_interface if link.a is self else link.b_interface for link in self.links]
         if rule and own_ends:
