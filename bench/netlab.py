@@ -26,7 +26,9 @@ The model:
   subnet one free /24 is taken from 10.231.0.0/16 (allocation is serialised across processes by a file lock and
   skips subnets already on the host, so parallel test workers do not collide). Only connected routes are set: a
   namespace reaches the addresses of its own links and nothing else (no default route, so two namespaces that
-  are each linked to the host cannot reach each other even when the host forwards IP).
+  are each linked to the host cannot reach each other even when the host forwards IP). ``ns.route(dest, via)``
+  adds one: e.g. ``expert.route(up.b_address, via=expert_up.b_address)`` lets the expert reach the host's
+  address on the clinic's link (a service listening there, such as a TURN relay) and still not the clinic.
 - ``Namespace.popen(argv, **kw)`` is ``subprocess.Popen`` inside the namespace; ``Namespace.argv(argv)`` gives the
   prefixed command line for ``asyncio.create_subprocess_exec``; ``Namespace.run(argv)`` runs and checks.
 - ``cut()`` / ``restore()`` and ``loss(percent)`` are one nftables table (``netdev netlab``) in the namespace:
@@ -157,6 +159,11 @@ class Namespace:
 
     def run(self, argv: Sequence[str], *, check: bool = True) -> subprocess.CompletedProcess[str]:
         return _run(self.argv(argv), check=check)
+
+    def route(self, destination: str, via: str) -> None:
+        """Reach ``destination`` (an address or subnet) through the gateway ``via`` on one of this namespace's
+        links (e.g. one address of the host that is on another link)."""
+        self.run(["ip", "route", "replace", destination, "via", via])
 
     @property
     def addresses(self) -> list[str]:

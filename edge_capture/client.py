@@ -33,9 +33,10 @@ class ServerClient:
         data = await self._get("/api/v1/devices/me/consultations")
         return list(data["consultations"])
 
-    async def ice_servers(self) -> list[dict[str, Any]]:
-        data = await self._get("/api/v1/config")
-        return list(data["ice_servers"])
+    async def ice_config(self) -> dict[str, Any]:
+        """``GET /api/v1/config``: ICE servers with this device's TURN credential, and the transport policy."""
+        data: dict[str, Any] = await self._get("/api/v1/config")
+        return data
 
     async def signal(self, consultation_id: str) -> aiohttp.ClientWebSocketResponse:
         url = f"{self.base}/api/v1/consultations/{consultation_id}/signal"
