@@ -13,6 +13,7 @@ Tested by tests/edge_capture/test_ice.py and tests/e2e/test_turn_relay.py.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -71,8 +72,10 @@ class IceSource:
         fetch: Callable[[], Awaitable[dict[str, Any]]],
         prefer: str | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        timeout: float = 10.0,
     ) -> None:
         self._fetch = fetch
+        self._timeout = timeout  # a page waits for its offer meanwhile: a hung server must not hold it for long
         self._prefer = prefer
         self._clock = clock
         self.last: IceConfig | None = None
@@ -88,8 +91,10 @@ class IceSource:
         return cls(same)
 
     async def refresh(self) -> IceConfig:
-        """Fetch now; raises what the fetch raises."""
-        self.last = IceConfig.from_json(await self._fetch(), self._prefer)
+        """Fetch now; raises what the fetch raises, or TimeoutError."""
+        async with asyncio.timeout(self._timeout):
+            data = await self._fetch()
+        self.last = IceConfig.from_json(data, self._prefer)
         return self.last
 
     async def configuration(self) -> RTCConfiguration:

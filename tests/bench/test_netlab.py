@@ -173,6 +173,16 @@ def test_a_host_link_reaches_a_host_process_and_namespaces_stay_apart(lab: Lab) 
     # a cannot reach b's address (no route), b cannot reach a's.
     assert a.run([sys.executable, "-c", CLIENT, up_b.a_address, "9", "1"], check=False).returncode == 2
     assert b.run([sys.executable, "-c", CLIENT, up_a.a_address, "9", "1"], check=False).returncode == 2
+    # A route to the host's address on a's link lets b reach a service there, and still not a.
+    b.route(up_a.b_address, via=up_b.b_address)
+    with socket.create_server((up_a.b_address, 0)) as service:
+        port = service.getsockname()[1]
+        thread = threading.Thread(target=lambda: service.accept()[0].close(), daemon=True)
+        thread.start()
+        probe = "import socket,sys; socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=5).close()"
+        b.run([sys.executable, "-c", probe, up_a.b_address, str(port)])
+        thread.join(timeout=10)
+    assert b.run([sys.executable, "-c", CLIENT, up_a.a_address, "9", "1"], check=False).returncode == 2
 
 
 def test_names_are_unique_per_lab_and_everything_is_removed_after() -> None:

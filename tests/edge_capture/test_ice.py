@@ -4,6 +4,7 @@ gathering against a real coturn."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -81,6 +82,23 @@ async def test_each_peer_connection_gets_a_fresh_credential_and_the_last_one_whe
         await server.close()
         fallback = await source.configuration()  # the server is gone: the last configuration is used
         assert fallback.iceServers and fallback.iceServers[0].username == names[1]
+
+
+async def test_a_server_that_does_not_answer_does_not_hold_a_peer_connection_back() -> None:
+    hung = asyncio.Event()
+    answers = [CONFIG]
+
+    async def fetch() -> dict[str, Any]:
+        if not answers:
+            await hung.wait()  # never set: the server accepted the request and went silent
+        return answers.pop()
+
+    source = IceSource(fetch, timeout=0.2)
+    await source.refresh()
+    config = await source.configuration()  # falls back to the last one after the timeout
+    assert config.iceTransportPolicy == RTCIceTransportPolicy.RELAY
+    with pytest.raises(TimeoutError):
+        await source.refresh()
 
 
 async def test_relay_only_gathers_relayed_candidates_from_the_real_coturn(tmp_path: Path) -> None:
