@@ -8,6 +8,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "docs" / "turnserver.conf"
 TURNSERVER = "/usr/bin/turnserver"
@@ -48,12 +49,18 @@ def config(
     return "\n".join(kept + ours) + "\n"
 
 
+class Turn(NamedTuple):
+    port: int
+    tls_port: int | None
+    pid: int
+
+
 @contextlib.contextmanager
 def coturn(
     directory: Path, listen: list[str], relay: str, secret: str, tls: tuple[Path, Path] | None = None,
-) -> Iterator[tuple[int, int | None]]:
-    """Run turnserver until the block ends; yields (port, TLS port or None) once it accepts TCP on every
-    listening address."""
+) -> Iterator[Turn]:
+    """Run turnserver until the block ends; yields its ports (TLS: None without a certificate) and pid once it
+    accepts TCP on every listening address."""
     directory.mkdir(parents=True, exist_ok=True)
     port = free_port(listen[0])
     tls_port = free_port(listen[0]) if tls else None
@@ -73,7 +80,7 @@ def coturn(
                 pending.pop(0)
                 continue
             time.sleep(0.1)
-        yield port, tls_port
+        yield Turn(port, tls_port, proc.pid)
     finally:
         proc.terminate()
         try:

@@ -104,7 +104,8 @@ async def test_a_server_that_does_not_answer_does_not_hold_a_peer_connection_bac
 async def test_relay_only_gathers_relayed_candidates_from_the_real_coturn(tmp_path: Path) -> None:
     from signaling_server import ice as server_ice
 
-    with coturn(tmp_path / "coturn", ["127.0.0.1"], "127.0.0.1", SECRET) as (port, _):
+    with coturn(tmp_path / "coturn", ["127.0.0.1"], "127.0.0.1", SECRET) as turn_server:
+        port = turn_server.port
         cred = server_ice.mint(SECRET, "d1", datetime.now(UTC), 600)
         servers = [{"urls": [f"turn:127.0.0.1:{port}?transport=udp"], "username": cred.username,
                     "credential": cred.credential}]  # fmt: skip

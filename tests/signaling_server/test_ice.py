@@ -66,7 +66,8 @@ def _self_signed(directory: Path) -> tuple[Path, Path]:
 
 async def test_coturn_accepts_a_minted_credential_and_refuses_a_wrong_secret_or_an_expired_one(tmp_path: Path) -> None:
     cert, key = _self_signed(tmp_path)
-    with coturn(tmp_path / "coturn", ["127.0.0.1"], "127.0.0.1", SECRET, tls=(cert, key)) as (port, tls_port):
+    with coturn(tmp_path / "coturn", ["127.0.0.1"], "127.0.0.1", SECRET, tls=(cert, key)) as turn_server:
+        port, tls_port = turn_server.port, turn_server.tls_port
         assert tls_port is not None
         now = datetime.now(UTC)
         good = ice.mint(SECRET, "device-7", now, 3600)
