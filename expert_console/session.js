@@ -142,7 +142,7 @@ export class LiveSession extends EventTarget {
 
   /**
    * Fetch the ICE configuration, and again half an hour before its TURN credential ends, so that a peer connection
-   * made later (the edge dropped and came back) gets a credential that outlives it (signaling_server/ice.py).
+   * made later (the edge dropped and came back) can still open a relay with it (signaling_server/ice.py).
    */
   async _loadIce() {
     if (this._iceTimer) clearTimeout(this._iceTimer);

@@ -7,11 +7,14 @@ TURN credentials follow the TURN REST API convention that coturn checks with ``u
 secret, and refuses a username whose expiry has passed, so the server never stores a credential and coturn never
 calls back. The subject is the user's or the device's id: coturn's log then says who relayed what.
 
-The lifetime must outlive one call: coturn checks the credential on every Refresh of an allocation (about every
-ten minutes), so a call whose credential expires loses its relay. Both sides fetch a fresh one for each new peer
-connection (the edge always, the console when the one it holds has less than half an hour left), so the lifetime
-bounds one call, not a shift. Default 4 h (``TELEUS_TURN_CREDENTIAL_SECONDS``): longer than any consultation or
-teaching session, while a leaked credential (good only for relaying, through our TURN server) lapses the same day.
+The lifetime bounds when a credential can open an allocation, not how long a call lasts: coturn checks the
+expiry when an allocation is made, and keeps refreshing one made in time after its credential has expired
+(tested against coturn 4.6.1). So a credential only has to be good from the moment it is fetched until the peer
+connection gathers its candidates. The edge fetches one for each new peer connection; the console at the start of
+a live session and again half an hour before the one it holds ends (a later reconnection uses it). Default 4 h
+(``TELEUS_TURN_CREDENTIAL_SECONDS``): ample for clock skew between the server and coturn and for a page whose
+timers a background tab slows down, while a leaked credential (good only for relaying through our coturn, under
+its quotas) can open relays for a few hours at most.
 
 PROTOCOL.md "Configuration"; docs/TURN.md. Tested by tests/signaling_server/test_ice.py.
 """

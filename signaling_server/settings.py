@@ -23,7 +23,7 @@ class Settings:
     # TURN with short-lived credentials (signaling_server/ice.py, docs/TURN.md)
     turn_urls: tuple[str, ...] = field(default_factory=tuple)  # e.g. turn:host:3478?transport=udp, turns:host:443?…
     turn_secret: str = field(default="", repr=False)  # coturn's static-auth-secret (from TELEUS_TURN_SECRET_FILE)
-    turn_credential_seconds: int = 4 * 3600  # a minted credential's lifetime: longer than any one call
+    turn_credential_seconds: int = 4 * 3600  # how long a minted credential can open relays (ice.py says why 4 h)
     ice_transport_policy: str = "all"  # "relay": every page and edge relays through TURN
     relay_sites: tuple[str, ...] = field(default_factory=tuple)  # codes of sites whose edges and sonographers relay
     turnaround_json: str = ""  # per-modality/priority targets in minutes, see reading/targets.py

@@ -84,6 +84,34 @@ async def test_coturn_accepts_a_minted_credential_and_refuses_a_wrong_secret_or_
             await _allocate(port, expired.username, expired.credential, "udp")
 
 
+async def test_an_allocation_made_in_time_outlives_its_credential(tmp_path: Path) -> None:
+    """Why the lifetime need not cover a call: coturn checks the expiry when an allocation is made, and still
+    refreshes the allocation after its credential has expired."""
+    with coturn(tmp_path / "coturn", ["127.0.0.1"], "127.0.0.1", SECRET) as turn_server:
+        cred = ice.mint(SECRET, "device-7", datetime.now(UTC), 2)
+        loop = asyncio.get_running_loop()
+        server = ("127.0.0.1", turn_server.port)
+        transport, client = await loop.create_datagram_endpoint(
+            lambda: turn.TurnClientUdpProtocol(server, username=cred.username, password=cred.credential,
+                                               lifetime=600, channel_refresh_time=300),
+            remote_addr=server,
+        )  # fmt: skip
+        try:
+            await client.connect()
+            # Until the credential has expired (coturn's clock is this machine's).
+            await asyncio.sleep((cred.expires_at - datetime.now(UTC)).total_seconds() + 1.5)
+            refresh = stun.Message(message_method=stun.Method.REFRESH, message_class=stun.Class.REQUEST)
+            refresh.attributes["LIFETIME"] = 600
+            response, _ = await client.request_with_retry(refresh)
+            assert response.attributes["LIFETIME"] == 600
+            with pytest.raises(stun.TransactionFailed, match="401"):  # but it opens no new allocation
+                await _allocate(turn_server.port, cred.username, cred.credential, "udp")
+        finally:
+            if client.refresh_task is not None:
+                client.refresh_task.cancel()
+            transport.close()
+
+
 # ---- settings ------------------------------------------------------------------------------------------------
 
 
