@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import ssl
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -188,6 +191,8 @@ def _secret_file(path: str, name: str) -> str:
         raise ValueError(f"{name}: cannot read {path}: {exc}") from None
     if not secret:
         raise ValueError(f"{name}: {path} is empty")
+    if Path(path).stat().st_mode & 0o077:
+        log.warning("%s: %s can be read by other accounts: chmod 600 it", name, path)
     return secret
 
 

@@ -115,9 +115,12 @@ async def test_an_allocation_made_in_time_outlives_its_credential(tmp_path: Path
 # ---- settings ------------------------------------------------------------------------------------------------
 
 
-def test_the_secret_comes_from_a_file_and_the_lifetime_defaults_to_four_hours(tmp_path: Path) -> None:
+def test_the_secret_comes_from_a_file_and_the_lifetime_defaults_to_four_hours(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     secret = tmp_path / "turn.secret"
     secret.write_text(SECRET + "\n")
+    secret.chmod(0o644)
     settings = Settings.from_env({
         "TELEUS_TURN_URLS": ",".join(TURN_URLS), "TELEUS_TURN_SECRET_FILE": str(secret),
         "TELEUS_ICE_RELAY_SITES": "north, hill",
@@ -126,6 +129,7 @@ def test_the_secret_comes_from_a_file_and_the_lifetime_defaults_to_four_hours(tm
     assert settings.turn_credential_seconds == 4 * 3600
     assert settings.relay_sites == ("north", "hill") and settings.ice_transport_policy == "all"
     assert SECRET not in repr(settings)
+    assert "can be read by other accounts" in caplog.text
 
 
 @pytest.mark.parametrize(
