@@ -25,6 +25,7 @@ from edge_capture.dicom.outbox import Outbox
 from edge_capture.dicom.stow import StowClient
 from edge_capture.encoding import VideoEncoding, apply_encoding
 from edge_capture.errors import ServerError
+from edge_capture.ice import IceSource
 from edge_capture.net import use_host_addresses
 from edge_capture.recording.api import RecordingApi
 from edge_capture.recording.mp4 import VideoSettings
@@ -52,6 +53,7 @@ class EdgeConfig:
     poll_seconds: float = 1.0  # at most one question a second, after an answer or a failure
     wait_seconds: float = 25.0  # how long the server may hold a question while nothing changes
     ice_hosts: tuple[str, ...] = ()
+    turn_transport: str | None = None  # udp | tcp | tls: which TURN URL aiortc uses; None: the server's first
     history_seconds: float = 4.0
     # One H.264 encode per frame for all pages of a consultation (edge_capture/fanout.py); False: one per page.
     shared_encoder: bool = True
@@ -118,13 +120,14 @@ class EdgeAgent:
             async with aiohttp.ClientSession() as session:
                 client = ServerClient(cfg.server_url, cfg.credential, session)
                 me = await client.me()
-                ice_servers = await client.ice_servers()
+                ice = IceSource(client.ice_config, prefer=cfg.turn_transport)
+                await ice.refresh()
                 kit = await self._capture_kit(stow, str(me["device"]["name"]))
                 log.info("edge %s at %s: streaming %s", me["device"]["id"], me["site"]["code"], cfg.source)
                 recordings = await self._recording_kit(session)
                 self.ready.set()
                 try:
-                    await self._poll(client, ice_servers, kit, recordings)
+                    await self._poll(client, ice, kit, recordings)
                 finally:
                     await self._stop_links()  # each recording is finished before the uploader stops
                     if self.uploader is not None:
@@ -184,7 +187,7 @@ class EdgeAgent:
     async def _poll(
         self,
         client: ServerClient,
-        ice_servers: list[dict[str, object]],
+        ice: IceSource,
         kit: CaptureKit,
         recordings: RecordingKit | None,
     ) -> None:
@@ -208,7 +211,7 @@ class EdgeAgent:
                     cid,
                     self.ring,
                     self.config.encoding,
-                    ice_servers,
+                    ice,
                     shared_encoder=self.config.shared_encoder,
                     captures=kit,
                     recordings=recordings,

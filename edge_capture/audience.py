@@ -23,6 +23,7 @@ from edge_capture.encoding import VideoEncoding
 from edge_capture.errors import MessageError
 from edge_capture.fanout import SharedH264Encoder
 from edge_capture.guidance import GuidanceBoard, check_may_draw
+from edge_capture.ice import IceSource
 from edge_capture.ring import FrameRing
 from edge_capture.viewer import Viewer
 from edge_capture.voice import VoiceHub
@@ -44,14 +45,14 @@ class Audience:
         ring: FrameRing,
         voice: VoiceHub,
         encoding: VideoEncoding,
-        ice_servers: list[dict[str, Any]],
+        ice: IceSource,
         shared_video: SharedH264Encoder | None,
         on_guidance: Callable[[Relayed], None] = lambda message: None,
         on_guidance_open: Callable[[Viewer], None] = lambda viewer: None,
     ) -> None:
         self.cid = consultation_id
         self.ring, self.voice, self.encoding = ring, voice, encoding
-        self.ice_servers = ice_servers
+        self.ice = ice
         self.shared_video = shared_video
         self.board = GuidanceBoard(name=consultation_id)
         self.viewers: dict[str, Viewer] = {}  # peer id → its Viewer
@@ -68,13 +69,14 @@ class Audience:
         if peer.role == "edge":
             return None
         await self.drop(peer.id)
+        configuration = await self.ice.configuration()  # a fresh TURN credential for each peer connection
         viewer = Viewer(
             self.cid,
             peer,
             self.ring,
             self.voice,
             self.encoding,
-            self.ice_servers,
+            configuration,
             self._on_message,
             self._on_open,
             shared_video=self.shared_video,

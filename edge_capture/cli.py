@@ -85,6 +85,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--codec", choices=["h264", "vp8"], default="h264")
     p.add_argument("--bitrate", type=float, default=6.0, help="video bitrate cap in Mb/s (default 6)")
     p.add_argument("--x264-preset", default="ultrafast")
+    p.add_argument(
+        "--turn-transport",
+        choices=["udp", "tcp", "tls"],
+        default=os.environ.get("TELEUS_EDGE_TURN_TRANSPORT") or None,
+        help="which of the server's TURN URLs to use (aiortc uses one): udp, tcp, or tls (turns:, e.g. port 443 "
+        "through a firewall that blocks UDP); default the server's first (TELEUS_EDGE_TURN_TRANSPORT)",
+    )
     p.add_argument("--ice-host", action="append", default=[], help="gather ICE candidates only on this address")
     p.add_argument(
         "--spool",
@@ -188,6 +195,7 @@ def config_from(args: argparse.Namespace) -> EdgeConfig:
         fps=args.fps,
         encoding=encoding,
         ice_hosts=tuple(args.ice_host),
+        turn_transport=args.turn_transport,
         shared_encoder=args.shared_encoder,
         spool_dir=Path(args.spool),
         calibration_file=args.calibration,

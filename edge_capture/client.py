@@ -42,9 +42,10 @@ class ServerClient:
         version = data.get("version")
         return list(data["consultations"]), version if isinstance(version, str) else None
 
-    async def ice_servers(self) -> list[dict[str, Any]]:
-        data = await self._get("/api/v1/config")
-        return list(data["ice_servers"])
+    async def ice_config(self) -> dict[str, Any]:
+        """``GET /api/v1/config``: ICE servers with this device's TURN credential, and the transport policy."""
+        data: dict[str, Any] = await self._get("/api/v1/config")
+        return data
 
     async def signal(self, consultation_id: str) -> aiohttp.ClientWebSocketResponse:
         url = f"{self.base}/api/v1/consultations/{consultation_id}/signal"

@@ -29,6 +29,7 @@ from edge_capture.dicom.stills import CaptureResult
 from edge_capture.encoding import VideoEncoding
 from edge_capture.fanout import SharedH264Encoder
 from edge_capture.guidance import GuidanceBoard
+from edge_capture.ice import IceSource
 from edge_capture.livefirst import LiveFirst
 from edge_capture.recording.session import RecordingKit, SessionRecording
 from edge_capture.ring import FrameRing
@@ -51,7 +52,7 @@ class ConsultationLink:
         consultation_id: str,
         ring: FrameRing,
         encoding: VideoEncoding,
-        ice_servers: list[dict[str, Any]],
+        ice: IceSource,
         shared_encoder: bool = True,
         captures: CaptureKit | None = None,
         recordings: RecordingKit | None = None,
@@ -70,7 +71,7 @@ class ConsultationLink:
             )  # fmt: skip
         self.signaling = SignalingSession(client, consultation_id, self._handle, self._drop_all)
         self.audience = Audience(
-            consultation_id, ring, self.voice, encoding, ice_servers, self.shared_video,
+            consultation_id, ring, self.voice, encoding, ice, self.shared_video,
             on_guidance=self._record_guidance, on_guidance_open=lambda viewer: self._send_qc(only=viewer),
         )  # fmt: skip
         self.captures = CaptureCommands(consultation_id, ring, captures, self.signaling.send, self._on_captured)

@@ -21,7 +21,6 @@ from typing import Any
 from aiortc import (
     RTCConfiguration,
     RTCDataChannel,
-    RTCIceServer,
     RTCPeerConnection,
     RTCRtpSender,
     RTCSessionDescription,
@@ -55,7 +54,7 @@ class Viewer:
         ring: FrameRing,
         voice: VoiceHub,
         encoding: VideoEncoding,
-        ice_servers: list[dict[str, Any]],
+        configuration: RTCConfiguration,
         on_message: MessageHandler,
         on_channel_open: Callable[[Viewer, str], None],
         shared_video: SharedH264Encoder | None = None,
@@ -67,8 +66,7 @@ class Viewer:
         self.voice = voice
         self._on_message = on_message
         self._on_channel_open = on_channel_open
-        servers = [RTCIceServer(**s) for s in ice_servers]
-        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=servers))
+        self.pc = RTCPeerConnection(configuration)
         self.ring = ring
         self.video: RingVideoTrack | PacketVideoTrack
         if shared_video is not None and encoding.codec == "h264":

@@ -159,10 +159,18 @@ export class Api {
     }
   }
 
-  /** @returns {Promise<RTCIceServer[]>} */
-  async iceServers() {
+  /**
+   * The ICE configuration: servers (a TURN credential minted for this person), transport policy, and when the
+   * credential expires (ms since the epoch; null without one).
+   * @returns {Promise<{iceServers: RTCIceServer[], iceTransportPolicy: RTCIceTransportPolicy, expiresAt: number|null}>}
+   */
+  async iceConfig() {
     const data = await this.request("GET", "/config");
-    return Array.isArray(data.ice_servers) ? data.ice_servers : [];
+    return {
+      iceServers: Array.isArray(data.ice_servers) ? data.ice_servers : [],
+      iceTransportPolicy: data.ice_transport_policy === "relay" ? "relay" : "all",
+      expiresAt: typeof data.expires_at === "string" ? Date.parse(data.expires_at) : null,
+    };
   }
 
   /**

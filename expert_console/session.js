@@ -54,6 +54,8 @@ const SPEAKING_ROLES = new Set(["expert", "sonographer"]);
 const RECONNECT_DELAYS_MS = [500, 1000, 2000, 4000, 5000];
 /** How long an answer waits for the microphone (a permission prompt): the picture must not wait for the voice. */
 const MICROPHONE_WAIT_MS = 3000;
+const ICE_REFRESH_BEFORE_MS = 30 * 60 * 1000; // a fresh TURN credential this long before the one held ends
+const ICE_RETRY_MS = 60 * 1000;
 
 /** Page clock in ms since the epoch (monotonic within the page). */
 export function epochNow() {
@@ -78,8 +80,10 @@ export class LiveSession extends EventTarget {
     this.microphone = new Microphone(
       getMicrophone ?? (() => navigator.mediaDevices.getUserMedia({ audio: true, video: false })),
     );
-    /** @type {RTCIceServer[]} */
-    this.iceServers = [];
+    /** What each new RTCPeerConnection is given (GET /api/v1/config); `expiresAt`: its TURN credential's end (ms). */
+    /** @type {{iceServers: RTCIceServer[], iceTransportPolicy: RTCIceTransportPolicy, expiresAt: number|null}} */
+    this.ice = { iceServers: [], iceTransportPolicy: "all", expiresAt: null };
+    /** @type {ReturnType<typeof setTimeout>|null} */ this._iceTimer = null;
     /** @type {SignalingClient|null} */
     this.signal = null;
     /** @type {string|null} */ this.role = null;
@@ -128,13 +132,29 @@ export class LiveSession extends EventTarget {
   async start() {
     this._statsTimer = setInterval(() => void this._pollStats(), 1000);
     try {
-      this.iceServers = await this.api.iceServers();
+      await this._loadIce();
     } catch (err) {
       if (err instanceof ApiError && err.status === 401) return;
-      this.iceServers = [];
     }
     void this._loadChatHistory();
     await this._connect();
+  }
+
+  /**
+   * Fetch the ICE configuration, and again half an hour before its TURN credential ends, so that a peer connection
+   * made later (the edge dropped and came back) can still open a relay with it (signaling_server/ice.py).
+   */
+  async _loadIce() {
+    if (this._iceTimer) clearTimeout(this._iceTimer);
+    this._iceTimer = null;
+    try {
+      this.ice = await this.api.iceConfig();
+    } finally {
+      if (this.ice.expiresAt !== null && !this.ended) {
+        const wait = Math.max(this.ice.expiresAt - Date.now() - ICE_REFRESH_BEFORE_MS, ICE_RETRY_MS);
+        this._iceTimer = setTimeout(() => void this._loadIce().catch(() => {}), wait);
+      }
+    }
   }
 
   /** The newest page of the chat; `loadEarlierChat` goes back from there, a page at a time. */
@@ -257,8 +277,8 @@ export class LiveSession extends EventTarget {
 
   _shutdown() {
     for (const timer of [this._statsTimer, this._pingTimer]) if (timer) clearInterval(timer);
-    if (this._reconnectTimer) clearTimeout(this._reconnectTimer);
-    this._statsTimer = this._pingTimer = this._reconnectTimer = null;
+    for (const timer of [this._reconnectTimer, this._iceTimer]) if (timer) clearTimeout(timer);
+    this._statsTimer = this._pingTimer = this._reconnectTimer = this._iceTimer = null;
     const signal = this.signal;
     this.signal = null;
     signal?.close();
@@ -350,7 +370,8 @@ export class LiveSession extends EventTarget {
    */
   async _answerOffer(from, sdp) {
     this._closePeerConnection();
-    const pc = new RTCPeerConnection({ iceServers: this.iceServers });
+    const { iceServers, iceTransportPolicy } = this.ice;
+    const pc = new RTCPeerConnection({ iceServers, iceTransportPolicy });
     this.pc = pc;
     this.pcPeer = from;
     this.iceState = pc.iceConnectionState;

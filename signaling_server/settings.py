@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import ssl
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -19,7 +22,13 @@ class Settings:
     tls_key: str = ""
     session_hours: float = 12.0
     max_body_bytes: int = 1 << 20
-    ice_servers: tuple[str, ...] = field(default_factory=tuple)
+    ice_servers: tuple[str, ...] = field(default_factory=tuple)  # STUN (or static) URLs, handed out as they are
+    # TURN with short-lived credentials (signaling_server/ice.py, docs/TURN.md)
+    turn_urls: tuple[str, ...] = field(default_factory=tuple)  # e.g. turn:host:3478?transport=udp, turns:host:443?…
+    turn_secret: str = field(default="", repr=False)  # coturn's static-auth-secret (from TELEUS_TURN_SECRET_FILE)
+    turn_credential_seconds: int = 4 * 3600  # how long a minted credential can open relays (ice.py says why 4 h)
+    ice_transport_policy: str = "all"  # "relay": every page and edge relays through TURN
+    relay_sites: tuple[str, ...] = field(default_factory=tuple)  # codes of sites whose edges and sonographers relay
     turnaround_json: str = ""  # per-modality/priority targets in minutes, see reading/targets.py
     lock_minutes: float = 10.0  # a reader's claim on a study expires unless renewed
     finding_escalation_minutes: float = 15.0  # an unacknowledged critical finding escalates after this
@@ -55,6 +64,16 @@ class Settings:
     hash_queue: int = 8  # attempts waiting for a hashing slot; past that: 503 server_busy
     credential_check_seconds: float = 30.0  # how often open sockets are checked against ended credentials
     trusted_proxies: tuple[str, ...] = field(default_factory=tuple)  # whose X-Forwarded-For names the client
+
+    def __post_init__(self) -> None:
+        if self.ice_transport_policy not in {"all", "relay"}:
+            raise ValueError(f"TELEUS_ICE_TRANSPORT_POLICY must be all or relay, not {self.ice_transport_policy!r}")
+        if self.turn_urls and not self.turn_secret:
+            raise ValueError("TELEUS_TURN_URLS needs the shared secret: TELEUS_TURN_SECRET_FILE")
+        if (self.ice_transport_policy == "relay" or self.relay_sites) and not self.turn_urls:
+            raise ValueError("a relay-only ICE policy needs a TURN server: TELEUS_TURN_URLS")
+        if self.turn_credential_seconds <= 0:
+            raise ValueError("TELEUS_TURN_CREDENTIAL_SECONDS must be positive")
 
     @property
     def https(self) -> bool:
@@ -108,6 +127,11 @@ class Settings:
             tls_key=env.get("TELEUS_TLS_KEY", ""),
             session_hours=float(env.get("TELEUS_SESSION_HOURS", base.session_hours)),
             ice_servers=tuple(s for s in env.get("TELEUS_ICE_SERVERS", "").split(",") if s),
+            turn_urls=tuple(s.strip() for s in env.get("TELEUS_TURN_URLS", "").split(",") if s.strip()),
+            turn_secret=_secret_file(env.get("TELEUS_TURN_SECRET_FILE", ""), "TELEUS_TURN_SECRET_FILE"),
+            turn_credential_seconds=int(env.get("TELEUS_TURN_CREDENTIAL_SECONDS", base.turn_credential_seconds)),
+            ice_transport_policy=env.get("TELEUS_ICE_TRANSPORT_POLICY", base.ice_transport_policy).strip().lower(),
+            relay_sites=tuple(s.strip() for s in env.get("TELEUS_ICE_RELAY_SITES", "").split(",") if s.strip()),
             turnaround_json=env.get("TELEUS_TURNAROUND", ""),
             lock_minutes=float(env.get("TELEUS_LOCK_MINUTES", base.lock_minutes)),
             finding_escalation_minutes=float(
@@ -160,6 +184,21 @@ def _public_url(value: str) -> str:
     if value and not value.lower().startswith(("http://", "https://")):
         raise ValueError(f"TELEUS_PUBLIC_URL must start with http:// or https://, not {value!r}")
     return value
+
+
+def _secret_file(path: str, name: str) -> str:
+    """A secret read from a file (never from the command line or the environment itself); "" without a path."""
+    if not path:
+        return ""
+    try:
+        secret = Path(path).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{name}: cannot read {path}: {exc}") from None
+    if not secret:
+        raise ValueError(f"{name}: {path} is empty")
+    if Path(path).stat().st_mode & 0o077:
+        log.warning("%s: %s can be read by other accounts: chmod 600 it", name, path)
+    return secret
 
 
 def _optional_port(value: str) -> int | None:

@@ -5,11 +5,11 @@ from __future__ import annotations
 from aiohttp import web
 from sqlalchemy import select
 
-from signaling_server import admin, errors
+from signaling_server import admin, errors, ice
 from signaling_server.api import body
 from signaling_server.api.account_routes import must_change
 from signaling_server.api.representations import device_json, site_json, user_json
-from signaling_server.appkeys import DB, SETTINGS
+from signaling_server.appkeys import CLOCK, DB, SETTINGS
 from signaling_server.auth.identity import ROLES, caller
 from signaling_server.consultations.doorbell import DOORBELL
 from signaling_server.db.models import Device, Site, User
@@ -21,9 +21,18 @@ routes = web.RouteTableDef()
 
 @routes.get("/api/v1/config")
 async def config(request: web.Request) -> web.Response:
-    await caller(request)
-    servers = [{"urls": url} for url in request.app[SETTINGS].ice_servers]
-    return web.json_response({"ice_servers": servers})
+    """The ICE configuration for this caller: STUN/TURN servers with a TURN credential minted for them (user or
+    device id) and the transport policy of their site (signaling_server/ice.py)."""
+    who = await caller(request)
+    subject = who.user or who.device
+    assert subject is not None
+    site_code = None
+    if subject.site_id is not None:
+        async with request.app[DB]() as db:
+            site = await db.get(Site, subject.site_id)
+            site_code = site.code if site is not None else None
+    answer = ice.configuration(request.app[SETTINGS], subject.id, site_code, request.app[CLOCK]())
+    return web.json_response(answer, headers={"Cache-Control": "no-store"})
 
 
 @routes.get("/api/v1/sites")

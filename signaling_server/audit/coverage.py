@@ -203,7 +203,7 @@ NOT_AUDITED: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/auth/logout"): "signing out: no patient data",
     ("GET", "/api/v1/auth/me"): "the caller's own account",
     ("POST", "/api/v1/auth/tokens"): "the caller's own API token",
-    ("GET", "/api/v1/config"): "the ICE servers",
+    ("GET", "/api/v1/config"): "the ICE servers and a TURN credential for the caller (no patient data)",
     ("GET", "/api/v1/sites"): "the directory of sites",
     ("GET", "/api/v1/users"): "the directory of people",
     ("GET", "/api/v1/devices"): "the directory of edge devices",

@@ -16,6 +16,7 @@ from aiortc import RTCConfiguration, RTCDataChannel, RTCPeerConnection, RTCSessi
 from edge_capture import datachannel as dc
 from edge_capture.audience import Audience
 from edge_capture.encoding import VideoEncoding
+from edge_capture.ice import IceSource
 from edge_capture.net import use_loopback_only
 from edge_capture.ring import FrameRing
 from edge_capture.voice import VoiceHub
@@ -71,7 +72,7 @@ async def room(loopback: None) -> AsyncIterator[tuple[Audience, list[dc.Mark | d
     opened: list[str] = []
     voice = VoiceHub(name="c1")
     audience = Audience(
-        "c1", FrameRing(), voice, VideoEncoding(codec="vp8"), [], None,
+        "c1", FrameRing(), voice, VideoEncoding(codec="vp8"), IceSource.fixed(), None,
         on_guidance=relayed.append, on_guidance_open=lambda viewer: opened.append(viewer.peer_id),
     )  # fmt: skip
     yield audience, relayed, opened

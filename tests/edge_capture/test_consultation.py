@@ -16,6 +16,7 @@ from aiortc import RTCConfiguration, RTCDataChannel, RTCPeerConnection, RTCSessi
 from edge_capture.client import ServerClient
 from edge_capture.consultation import ConsultationLink
 from edge_capture.encoding import VideoEncoding
+from edge_capture.ice import IceSource
 from edge_capture.net import use_loopback_only
 from edge_capture.ring import FrameRing
 from tests.conftest import THYROID_REQUEST
@@ -41,7 +42,7 @@ async def test_the_link_offers_greets_refuses_a_capture_and_leaves_when_ended(pe
     cid = consultation["id"]
     async with aiohttp.ClientSession() as session:
         server = ServerClient(str(client.make_url("/")), world.device_a_credential, session)
-        link = ConsultationLink(server, cid, FrameRing(), VideoEncoding(codec="vp8"), [], live_qc=False)
+        link = ConsultationLink(server, cid, FrameRing(), VideoEncoding(codec="vp8"), IceSource.fixed(), live_qc=False)
         running = asyncio.create_task(link.run())
 
         room = await expert.ws(f"/api/v1/consultations/{cid}/signal")

@@ -479,7 +479,7 @@ async def test_viewers_share_the_h264_encoder_and_a_vp8_page_gets_its_own(loopba
             ring,
             voice,
             encoding,
-            [],
+            RTCConfiguration(iceServers=[]),
             lambda *a: None,
             lambda *a: None,
             shared,
