@@ -15,15 +15,16 @@ peer to peer and never touches the server):
   are the REST requests whose latency is measured.
 
 The **floor** is a bare aiohttp server in the same run, driven by the same clients: the same poll (a JSON list from
-a dict, held for the wait when the version is current) and the same rooms (a broadcast to the room's sockets), with no database, authentication, access checks
-or audit. What teleus adds is what lies between the two.
+a dict, held for the wait when the version is current) and the same rooms (a broadcast to the room's sockets),
+with no database, authentication, access checks or audit. What teleus adds is what lies between the two.
 
 For each count in `--counts` (default 100, 250, 500, 1000) the world is seeded (sites, devices, people and
-consultations over the REST API; not measured), every client connects, then `--hold` seconds are measured:
-REST latency of every home request (p50, p95, p99), the edges' questions per second, relay latency of every chat, errors and refusals, the server
-process's CPU (one core = 100 %) and RSS. The server runs on PostgreSQL (a fresh database on 127.0.0.1:5432,
-dropped afterwards) unless `--sqlite`. Targets (issue 11): at 1 000 consultations, REST p99 ≤ 100 ms and relay p99
-≤ 50 ms on the 2-core machine; the report says where it bends. JSON on stdout and in bench/out/load-<time>.json.
+consultations over the REST API; not measured), every client connects, then `--hold` seconds are measured: REST
+latency of every home request (p50, p95, p99), the edges' questions per second, relay latency of every chat, errors
+and refusals, the server process's CPU (one core = 100 %) and RSS. The server runs on PostgreSQL (a fresh database
+on 127.0.0.1:5432, dropped afterwards) unless `--sqlite`. Targets (issue 11): at 1 000 consultations, REST p99 ≤ 100
+ms and relay p99 ≤ 50 ms on the 2-core machine; the report says where it bends. JSON on stdout and in
+bench/out/load-<time>.json.
 
 The load generator shares the machine with the server: its own CPU is reported too, so a bend it causes can be
 told from one the server causes.
