@@ -188,6 +188,8 @@ class _Session:
             device_id=device.id if device else None,
         )
         rooms = self.app[ROOMS]
+        if device is not None:  # the device is back after a drop the server has not noticed yet: no ghost edge
+            rooms.replace_device(self.cid, device.id)
         others = rooms.peers(self.cid)
         self.member = Member(peer, self.ws, caller=self.who)
         self.room = rooms.add(self.cid, self.member)
@@ -223,9 +225,9 @@ class _Session:
             return
         peer, self.member = self.member.peer, None
         rooms = self.app[ROOMS]
-        await rooms.remove(self.cid, peer.id)
+        removed = await rooms.remove(self.cid, peer.id)
         room = rooms.existing(self.cid)
-        if room is not None:
+        if room is not None and removed is not None:  # None: replaced by its device's new socket, already told
             room.broadcast(m.PeerLeft(peer.id))
         try:
             async with self.app[DB]() as db:
