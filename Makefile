@@ -7,8 +7,8 @@ BIN := $(VENV)/bin
 TYPESCRIPT_VERSION := 7.0.2
 NODE_TOOLS := .tools/node
 TSC := $(NODE_TOOLS)/node_modules/.bin/tsc
-APT_PACKAGES := chromium dcmtk dicom3tools orthanc orthanc-dicomweb
-APT_BINARIES := /usr/bin/chromium /usr/bin/dciodvfy /usr/bin/storescu /usr/sbin/Orthanc
+APT_PACKAGES := chromium dcmtk dicom3tools orthanc orthanc-dicomweb nftables coturn
+APT_BINARIES := /usr/bin/chromium /usr/bin/dciodvfy /usr/bin/storescu /usr/sbin/Orthanc /usr/sbin/nft /usr/bin/turnserver
 
 .PHONY: demo test deps system-deps python-deps lint console-check fuzz bench-live bench-capture bench-qc bench-dashboard clean
 
