@@ -207,6 +207,7 @@ class EdgeAgent:
                     captures=kit,
                     recordings=recordings,
                     live_qc=self.config.live_qc,
+                    on_link_back=self._link_back,
                 )
                 self.links[cid] = (link, asyncio.create_task(link.run(), name=f"consultation-{cid}"))
             for cid, (_, task) in list(self.links.items()):
@@ -214,6 +215,13 @@ class EdgeAgent:
                     del self.links[cid]
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), self.config.poll_seconds)
+
+    def _link_back(self) -> None:
+        """A consultation's link came back after a loss: what waits for the server goes now, not after its backoff."""
+        if self.outbox is not None:
+            self.outbox.retry_now()
+        if self.uploader is not None:
+            self.uploader.retry_now()
 
     async def _stop_links(self) -> None:
         for _, task in self.links.values():

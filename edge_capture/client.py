@@ -11,6 +11,10 @@ from edge_capture.errors import ServerError
 
 log = logging.getLogger(__name__)
 
+# A call on a cut link is given up (and the agent's next poll tries afresh) rather than left waiting on TCP's
+# retransmissions, which back off to tens of seconds.
+CALL_TIMEOUT = aiohttp.ClientTimeout(total=10, sock_connect=3)
+
 
 class ServerClient:
     def __init__(self, base_url: str, credential: str, session: aiohttp.ClientSession) -> None:
@@ -19,7 +23,7 @@ class ServerClient:
         self.headers = {"Authorization": f"Bearer {credential}"}
 
     async def _get(self, path: str) -> Any:
-        async with self.session.get(self.base + path, headers=self.headers) as response:
+        async with self.session.get(self.base + path, headers=self.headers, timeout=CALL_TIMEOUT) as response:
             data = await response.json(content_type=None)
             if response.status != 200:
                 raise ServerError(response.status, data.get("error", "unknown"), data.get("message", ""))
@@ -37,9 +41,10 @@ class ServerClient:
         data = await self._get("/api/v1/config")
         return list(data["ice_servers"])
 
-    async def signal(self, consultation_id: str) -> aiohttp.ClientWebSocketResponse:
+    async def signal(self, consultation_id: str, heartbeat: float = 20.0) -> aiohttp.ClientWebSocketResponse:
+        """The room's socket; a ping after ``heartbeat`` s of silence, and closed when its pong is half that late."""
         url = f"{self.base}/api/v1/consultations/{consultation_id}/signal"
         try:
-            return await self.session.ws_connect(url, headers=self.headers, heartbeat=20)
+            return await self.session.ws_connect(url, headers=self.headers, heartbeat=heartbeat)
         except aiohttp.WSServerHandshakeError as exc:
             raise ServerError(exc.status, "refused", exc.message) from None
