@@ -445,15 +445,25 @@ export class SignalingClient extends EventTarget {
   }
 
   /**
-   * Open the socket; resolves once it is open, rejects when it closes first.
+   * Open the socket; resolves once it is open, rejects when it closes first or is not open within `timeoutMs`
+   * (then it is closed: a connection attempt on a cut link would otherwise wait on the browser's retries).
+   * @param {number} [timeoutMs]
    * @returns {Promise<void>}
    */
-  connect() {
+  connect(timeoutMs) {
     return new Promise((resolve, reject) => {
       const socket = new WebSocket(this.url);
       this.socket = socket;
       let opened = false;
+      const timer = timeoutMs === undefined ? null : setTimeout(() => {
+        if (opened) return;
+        if (socket === this.socket) this.socket = null;
+        socket.close();
+        reject(Object.assign(new Error("the signaling socket did not open in time"), { code: 1006, reason: "" }));
+      }, timeoutMs);
       socket.addEventListener("open", () => {
+        if (timer !== null) clearTimeout(timer);
+        if (socket !== this.socket) return; // given up on already
         opened = true;
         this.dispatchEvent(new CustomEvent("open"));
         resolve();
@@ -470,6 +480,7 @@ export class SignalingClient extends EventTarget {
         this.dispatchEvent(new CustomEvent("message", { detail: message }));
       });
       socket.addEventListener("close", (event) => {
+        if (timer !== null) clearTimeout(timer);
         if (socket === this.socket) this.socket = null;
         const detail = { code: event.code, reason: event.reason, wasClean: event.wasClean };
         if (!opened) reject(Object.assign(new Error("the signaling socket could not open"), detail));
