@@ -17,7 +17,7 @@ import aiohttp
 
 from edge_capture.capture import CaptureThread
 from edge_capture.captures import CaptureKit, calibration_of, lossy_history_of
-from edge_capture.client import ServerClient
+from edge_capture.client import SESSION_TIMEOUT, ServerClient
 from edge_capture.consultation import ConsultationLink
 from edge_capture.dicom.outbox import Outbox
 from edge_capture.dicom.stow import StowClient
@@ -112,7 +112,7 @@ class EdgeAgent:
             await self.start_capture()
         stow = StowClient(cfg.server_url, cfg.credential)
         try:
-            async with aiohttp.ClientSession() as session:
+            async with aiohttp.ClientSession(timeout=SESSION_TIMEOUT) as session:
                 client = ServerClient(cfg.server_url, cfg.credential, session)
                 me = await client.me()
                 ice_servers = await client.ice_servers()

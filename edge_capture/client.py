@@ -14,6 +14,9 @@ log = logging.getLogger(__name__)
 # A call on a cut link is given up (and the agent's next poll tries afresh) rather than left waiting on TCP's
 # retransmissions, which back off to tens of seconds.
 CALL_TIMEOUT = aiohttp.ClientTimeout(total=10, sock_connect=3)
+# The agent's session default, which only the signaling socket's opening uses (every other call gives its own): a
+# TCP connection not made within a second is tried again with a fresh SYN (edge_capture/signaling.py).
+SESSION_TIMEOUT = aiohttp.ClientTimeout(total=None, sock_connect=1.0)
 
 
 class ServerClient:
@@ -42,7 +45,8 @@ class ServerClient:
         return list(data["ice_servers"])
 
     async def signal(self, consultation_id: str, heartbeat: float = 20.0) -> aiohttp.ClientWebSocketResponse:
-        """The room's socket; a ping after ``heartbeat`` s of silence, and closed when its pong is half that late."""
+        """The room's socket; a ping after ``heartbeat`` s of silence, and closed when its pong is half that late.
+        The connection's timeouts are the session's (the agent's: `SESSION_TIMEOUT`)."""
         url = f"{self.base}/api/v1/consultations/{consultation_id}/signal"
         try:
             return await self.session.ws_connect(url, headers=self.headers, heartbeat=heartbeat)

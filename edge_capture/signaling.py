@@ -15,9 +15,11 @@ How fast it comes back after a cut link (docs/LIVE.md, Reconnection):
 - a WebSocket ping every `HEARTBEAT_SECONDS` of silence, and the socket counted dead when its pong is
   `HEARTBEAT_SECONDS / 2` late: a stalled TCP connection (whose retransmissions back off to tens of seconds after
   a long cut) is never waited on for more than ~4.5 s;
-- every connection attempt is given up after `CONNECT_SECONDS` and made again with a fresh SYN (the kernel's own
-  SYN retries back off to 16 and 32 s), so the first attempt after the link returns goes out within a second;
-- between attempts, `LIVE_DELAYS` (at most 1 s) while the consultation is live, `RECONNECT_DELAYS` otherwise.
+- a TCP connection not made within a second (the agent's session, edge_capture/client.py `SESSION_TIMEOUT`) is given
+  up and tried again with a fresh SYN (the kernel's own SYN retries back off to 16 and 32 s), so a SYN goes out at
+  least every ~1.25 s while the link is down; the whole opening, TLS and the upgrade included, may take
+  `OPEN_SECONDS` on a slow link;
+- between attempts, `LIVE_DELAYS` while the consultation is live, `RECONNECT_DELAYS` otherwise.
 """
 
 from __future__ import annotations
@@ -44,9 +46,9 @@ from signaling_server.signaling.messages import (
 log = logging.getLogger(__name__)
 
 RECONNECT_DELAYS = (0.5, 1.0, 2.0, 5.0)
-LIVE_DELAYS = (0.1, 0.5, 1.0)  # someone is watching: try again at once, then every second
+LIVE_DELAYS = (0.1, 0.25)  # someone is watching: try again at once, and keep trying
 HEARTBEAT_SECONDS = 3.0
-CONNECT_SECONDS = 2.0
+OPEN_SECONDS = 10.0  # the whole opening: TCP, TLS, the HTTP upgrade
 CLOSE_GOING_AWAY = 4001  # the server closes with it when the device is revoked or the consultation ends
 REFUSED_STATUSES = (401, 404, 409)
 
@@ -62,7 +64,7 @@ class SignalingSession:
         on_drop: Callable[[], Awaitable[None]],
         live: Callable[[], bool] = lambda: False,
         heartbeat: float = HEARTBEAT_SECONDS,
-        connect_seconds: float = CONNECT_SECONDS,
+        open_seconds: float = OPEN_SECONDS,
     ) -> None:
         self.client = client
         self.cid = consultation_id
@@ -70,7 +72,7 @@ class SignalingSession:
         self._on_drop = on_drop
         self._live = live  # whether the consultation is live (someone watches): reconnect without backing off
         self.heartbeat = heartbeat
-        self.connect_seconds = connect_seconds
+        self.open_seconds = open_seconds
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self.finished = False
         self.last_heard_ns: int | None = None  # time.monotonic_ns() of the last message from the server
@@ -85,9 +87,8 @@ class SignalingSession:
         attempt = 0
         while not self.finished:
             try:
-                self._ws = await asyncio.wait_for(
-                    self.client.signal(self.cid, heartbeat=self.heartbeat), self.connect_seconds
-                )
+                opening = self.client.signal(self.cid, heartbeat=self.heartbeat)
+                self._ws = await asyncio.wait_for(opening, self.open_seconds)
                 attempt = 0
                 await self._session(self._ws)
             except ServerError as exc:

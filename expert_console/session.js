@@ -204,7 +204,12 @@ export class LiveSession extends EventTarget {
     this._emitEdge();
     // Why did it close? The consultation's state says whether to come back.
     try {
-      const consultation = await this.api.consultation(this.consultationId);
+      // On a cut link the answer may never come: after CONNECT_TIMEOUT_MS, reconnect (the socket's refusal, if any,
+      // says the rest).
+      const consultation = await Promise.race([
+        this.api.consultation(this.consultationId),
+        new Promise((_, reject) => setTimeout(() => reject(new Error("no answer")), CONNECT_TIMEOUT_MS)),
+      ]);
       this.consultation = consultation;
       if (CLOSED_STATES.has(consultation.state)) {
         this._finish(consultation);

@@ -112,7 +112,10 @@ class _Session:
 
     async def _reply_error(self, exc: m.SignalError) -> None:
         self.refusals.event(logging.INFO, exc.code, "consultation %s: refused %s: %s", self.cid, exc.code, exc.message)
-        reply = m.encode(m.ErrorReply(code=exc.code, message=exc.message[:2000], ref=exc.ref))
+        await self._reply(m.encode(m.ErrorReply(code=exc.code, message=exc.message[:2000], ref=exc.ref)))
+
+    async def _reply(self, reply: str) -> None:
+        """To this socket only: through the member's outbox once joined, in order with everything else."""
         if self.member is not None:
             self.member.deliver(reply)
         elif not self.ws.closed:
@@ -122,6 +125,9 @@ class _Session:
     async def _dispatch(self, message: m.ClientMessage) -> None:
         if isinstance(message, m.Join):
             await self._join(message)
+            return
+        if isinstance(message, m.Ping):  # before join too: it asks about the socket, not the room
+            await self._reply(m.encode(m.Pong()))
             return
         if self.member is None or self.room is None:
             raise m.SignalError("not_joined", "send 'join' first", message.type)

@@ -221,5 +221,22 @@ async def test_an_edge_back_on_a_new_socket_replaces_its_ghost(room: Any) -> Non
     await edge2.close()
 
 
+async def test_a_ping_is_answered_pong_to_its_sender_only(room: Any) -> None:
+    """The page's liveness check: a browser cannot send WebSocket pings, so it asks the room's socket itself."""
+    world, open_api, cid, sono, edge, edge_id = room
+    expert = await open_api("expert")
+    ws = await expert.ws(f"/api/v1/consultations/{cid}/signal")
+    await ws.send_json({"type": "ping"})  # before join too
+    assert await recv(ws) == {"type": "pong"}
+    await ws.send_json({"type": "join"})
+    await recv_type(ws, "welcome")
+    await ws.send_json({"type": "ping"})
+    assert await recv_type(ws, "pong") == {"type": "pong"}
+    await ws.send_json({"type": "chat", "text": "after the ping"})
+    while (data := await recv(edge))["type"] != "chat":
+        assert data["type"] != "pong", data
+    await ws.close()
+
+
 def _peer_id(welcome: dict[str, Any], role: str) -> str:
     return str(next(p["id"] for p in welcome["peers"] if p["role"] == role))
