@@ -14,7 +14,7 @@ How fast it comes back after a cut link (docs/LIVE.md, Reconnection):
 
 - a WebSocket ping every `HEARTBEAT_SECONDS` of silence, and the socket counted dead when its pong is
   `HEARTBEAT_SECONDS / 2` late: a stalled TCP connection (whose retransmissions back off to tens of seconds after
-  a long cut) is never waited on for more than ~4.5 s;
+  a long cut) is never waited on for more than ~9 s; a shorter cut is ridden through by the calls themselves;
 - a TCP connection not made within a second (the agent's session, edge_capture/client.py `SESSION_TIMEOUT`) is given
   up and tried again with a fresh SYN (the kernel's own SYN retries back off to 16 and 32 s), so a SYN goes out at
   least every ~1.25 s while the link is down; the whole opening, TLS and the upgrade included, may take
@@ -47,7 +47,7 @@ log = logging.getLogger(__name__)
 
 RECONNECT_DELAYS = (0.5, 1.0, 2.0, 5.0)
 LIVE_DELAYS = (0.1, 0.25)  # someone is watching: try again at once, and keep trying
-HEARTBEAT_SECONDS = 3.0
+HEARTBEAT_SECONDS = 6.0  # shorter risks taking a loaded server's late pong for a dead link
 OPEN_SECONDS = 10.0  # the whole opening: TCP, TLS, the HTTP upgrade
 CLOSE_GOING_AWAY = 4001  # the server closes with it when the device is revoked or the consultation ends
 REFUSED_STATUSES = (401, 404, 409)

@@ -439,10 +439,10 @@ export function encodePing(id, t) {
 // ---- the signaling socket ---------------------------------------------------------------------------
 
 /** Liveness: a `ping` after this long without a word from the server… */
-export const PING_INTERVAL_MS = 2000;
+export const PING_INTERVAL_MS = 3000;
 /** …and the socket taken for dead (closed with `DEAD_SOCKET`) after this long without one: on a cut link the
  * browser itself would wait on TCP's retransmissions, for minutes. */
-export const SILENCE_LIMIT_MS = 6000;
+export const SILENCE_LIMIT_MS = 9000;
 export const DEAD_SOCKET = 4000;
 
 /**
