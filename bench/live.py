@@ -649,8 +649,9 @@ async def api_post(session: aiohttp.ClientSession, base: str, path: str, body: d
         return await r.json()
 
 
-async def start_teleus(stack: AsyncExitStack, name: str, opts: Options) -> Teleus:
-    """A fresh server on a free port with a temp data dir: admin from the CLI, the rest over the REST API."""
+async def start_teleus(stack: AsyncExitStack, name: str, opts: Options, host: str = "127.0.0.1") -> Teleus:
+    """A fresh server on a free port of ``host`` with a temp data dir: admin from the CLI, the rest over the REST
+    API."""
     data_dir = Path(stack.enter_context(_tempdir(f"teleus-bench-{name}-")))
     password_file = Path(data_dir) / "admin-password"
     password_file.write_text(PASSWORD + "\n")
@@ -662,12 +663,12 @@ async def start_teleus(stack: AsyncExitStack, name: str, opts: Options) -> Teleu
     port = procs.free_port()
     server = await procs.spawn(
         f"server-{name}",
-        [TELEUS, "server", "--data-dir", str(data_dir), "--host", "127.0.0.1", "--port", str(port)],
+        [TELEUS, "server", "--data-dir", str(data_dir), "--host", host, "--port", str(port)],
         opts.log_dir,
         ROOT,
     )
     stack.push_async_callback(server.stop)
-    base = f"http://127.0.0.1:{port}/"
+    base = f"http://{host}:{port}/"
     admin = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
     stack.push_async_callback(admin.close)
     deadline = time.monotonic() + 60

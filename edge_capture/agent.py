@@ -19,7 +19,7 @@ import aiohttp
 
 from edge_capture.capture import CaptureThread
 from edge_capture.captures import CaptureKit, calibration_of, lossy_history_of
-from edge_capture.client import ServerClient
+from edge_capture.client import SESSION_TIMEOUT, ServerClient
 from edge_capture.consultation import ConsultationLink
 from edge_capture.dicom.outbox import Outbox
 from edge_capture.dicom.stow import StowClient
@@ -95,6 +95,7 @@ class EdgeAgent:
         self.links: dict[str, tuple[ConsultationLink, asyncio.Task[None]]] = {}
         self.ready = asyncio.Event()
         self._stopping = asyncio.Event()
+        self._reask = asyncio.Event()  # set when a link comes back: the held work-list question is asked afresh
 
     async def start_capture(self) -> None:
         cfg = self.config
@@ -117,7 +118,7 @@ class EdgeAgent:
             await self.start_capture()
         stow = StowClient(cfg.server_url, cfg.credential)
         try:
-            async with aiohttp.ClientSession() as session:
+            async with aiohttp.ClientSession(timeout=SESSION_TIMEOUT) as session:
                 client = ServerClient(cfg.server_url, cfg.credential, session)
                 me = await client.me()
                 ice = IceSource(client.ice_config, prefer=cfg.turn_transport)
@@ -216,6 +217,7 @@ class EdgeAgent:
                     captures=kit,
                     recordings=recordings,
                     live_qc=self.config.live_qc,
+                    on_link_back=self._link_back,
                 )
                 self.links[cid] = (link, asyncio.create_task(link.run(), name=f"consultation-{cid}"))
             for cid, (_, task) in list(self.links.items()):
@@ -229,21 +231,32 @@ class EdgeAgent:
     async def _ask(self, client: ServerClient, version: str | None) -> tuple[list[dict[str, Any]], str | None]:
         """The open consultations, waiting on the server (up to wait_seconds) while they are still at `version`;
         stopping the agent ends the wait."""
+        self._reask.clear()
         asking = asyncio.ensure_future(client.wait_for_consultations(version, self.config.wait_seconds))
         stopping = asyncio.ensure_future(self._stopping.wait())
+        reasking = asyncio.ensure_future(self._reask.wait())
         try:
             deadline = self.config.wait_seconds + 30  # a held answer that never comes: the link died silently
-            await asyncio.wait({asking, stopping}, timeout=deadline, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait({asking, stopping, reasking}, timeout=deadline, return_when=asyncio.FIRST_COMPLETED)
         finally:
             stopping.cancel()
+            reasking.cancel()
         if not asking.done():
             asking.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await asking
-            if self._stopping.is_set():
-                return [{"id": cid} for cid in self.links], version
+            if self._stopping.is_set() or self._reask.is_set():  # a question on a link that died: asked again
+                return [{"id": cid} for cid in self.links], None
             raise TimeoutError(f"no answer from the server in {deadline:g} s")
         return asking.result()
+
+    def _link_back(self) -> None:
+        """A consultation's link came back after a loss: what waits for the server goes now, not after its backoff."""
+        self._reask.set()  # the work list's held question may be on the connection that died
+        if self.outbox is not None:
+            self.outbox.retry_now()
+        if self.uploader is not None:
+            self.uploader.retry_now()
 
     async def _stop_links(self) -> None:
         for _, task in self.links.values():

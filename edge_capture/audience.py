@@ -56,6 +56,7 @@ class Audience:
         self.shared_video = shared_video
         self.board = GuidanceBoard(name=consultation_id)
         self.viewers: dict[str, Viewer] = {}  # peer id → its Viewer
+        self.last_heard_ns: int | None = None  # time.monotonic_ns() of the last data-channel message from a page
         self._on_guidance = on_guidance  # every relayed mark, clear and pointer, stamped (for the recording)
         self._on_guidance_open = on_guidance_open  # a page's guidance channel opened (to send it the QC state)
 
@@ -117,6 +118,7 @@ class Audience:
             self._on_guidance_open(viewer)
 
     def _on_message(self, viewer: Viewer, label: str, text: str) -> None:
+        self.last_heard_ns = time.monotonic_ns()
         try:
             message = dc.decode(text, channel=label)
             if isinstance(message, dc.Ping):

@@ -18,6 +18,8 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
+from collections.abc import Callable
 from typing import Any
 
 from edge_capture import datachannel as dc
@@ -57,8 +59,10 @@ class ConsultationLink:
         captures: CaptureKit | None = None,
         recordings: RecordingKit | None = None,
         live_qc: bool = True,
+        on_link_back: Callable[[], None] | None = None,
     ) -> None:
         self.cid = consultation_id
+        self.on_link_back = on_link_back  # the agent retries its outbox and uploads at once
         self.ring = ring
         self.live_qc = live_qc
         self.voice = VoiceHub(name=consultation_id)
@@ -69,7 +73,7 @@ class ConsultationLink:
                 ring, preset=encoding.x264_preset, bitrate_bps=encoding.bitrate_bps, name=consultation_id,
                 live_first=self.live_first,
             )  # fmt: skip
-        self.signaling = SignalingSession(client, consultation_id, self._handle, self._drop_all)
+        self.signaling = SignalingSession(client, consultation_id, self._handle, self._link_down, live=self._is_live)
         self.audience = Audience(
             consultation_id, ring, self.voice, encoding, ice, self.shared_video,
             on_guidance=self._record_guidance, on_guidance_open=lambda viewer: self._send_qc(only=viewer),
@@ -79,6 +83,8 @@ class ConsultationLink:
         self.recording: SessionRecording | None = None  # while the consultation is live and its site records
         self.consultation: dict[str, Any] | None = None  # as the server last described it
         self.peer_id: str | None = None  # the edge's own, in this session of the room
+        self.lost_since_ns: int | None = None  # the link to the room is down since (monotonic ns); None: up
+        self.link_losses = 0  # how many times the link was lost and came back
         self._qc_alerts: dict[str, dict[str, Any]] = {}  # code → the raised alert
         self._captured_labels: list[dict[str, Any]] = []  # what completeness counts
 
@@ -123,6 +129,7 @@ class ConsultationLink:
             self.peer_id = message.you.id
             log.info("consultation %s: edge joined as %s", self.cid, self.peer_id)
             await self._follow_recording(message.peers)
+            self._link_back()
             for peer in message.peers:
                 await self._offer_to(peer)
         elif isinstance(message, m.PeerJoined):
@@ -153,6 +160,35 @@ class ConsultationLink:
 
     async def _drop_all(self) -> None:
         await self.audience.drop_all()
+
+    def _is_live(self) -> bool:
+        return (self.consultation or {}).get("state") == "live"
+
+    # ---- losing the link and getting it back (docs/LIVE.md, Reconnection) ---------------------------------------
+
+    async def _link_down(self) -> None:
+        """The signaling socket is gone (or one more attempt to reopen it failed): every call is closed, the pages
+        get fresh offers when the edge is back in the room. The loss dates from the last moment the edge heard
+        from the room: a message on the socket or on a page's data channel (pages ping every second)."""
+        await self._drop_all()
+        if self.lost_since_ns is not None or self.peer_id is None:
+            return  # already lost, or never in the room
+        heard = [t for t in (self.signaling.last_heard_ns, self.audience.last_heard_ns) if t is not None]
+        self.lost_since_ns = max(heard) if heard else time.monotonic_ns()
+        log.warning("consultation %s: link to the room lost", self.cid)
+        if self.recording is not None:
+            self.recording.link_lost("start", self.lost_since_ns)
+
+    def _link_back(self) -> None:
+        lost, self.lost_since_ns = self.lost_since_ns, None
+        if lost is None:
+            return
+        self.link_losses += 1
+        log.warning("consultation %s: back in the room after %.1f s", self.cid, (time.monotonic_ns() - lost) / 1e9)
+        if self.recording is not None:
+            self.recording.link_lost("end")
+        if self.on_link_back is not None:
+            self.on_link_back()
 
     # ---- the recording (recordings/RECORDINGS.md) -----------------------------------------------------
 

@@ -36,7 +36,8 @@ export const MARK_KINDS = /** @type {const} */ (["arrow", "circle", "freehand"])
  *   | {type: "state", consultation: Record<string, any>}
  *   | {type: "capture-status", id: string|null, state: "requested"|"captured"|"stored"|"failed",
  *      sop_uid: string|null, detail: Record<string, any>}
- *   | {type: "error", code: string, message: string, ref: string|null}} ServerMessage
+ *   | {type: "error", code: string, message: string, ref: string|null}
+ *   | {type: "pong"}} ServerMessage
  * @typedef {[number, number]} Point
  * @typedef {{type: "mark", id: string, kind: "arrow"|"circle"|"freehand", points: Point[], color?: string,
  *   from?: string|null, at?: number|null}} Mark
@@ -184,6 +185,7 @@ const SIGNAL_DECODERS = {
     str(consultation, "state");
     return { type: "state", consultation };
   },
+  pong: () => ({ type: "pong" }),
   "capture-status": (d) => {
     const state = str(d, "state");
     if (!CAPTURE_STATES.includes(state)) throw new ProtocolError("bad_message", `unknown capture state ${state}`);
@@ -277,6 +279,11 @@ export function encodeChat(text) {
 
 export function encodeLeave() {
   return JSON.stringify({ type: "leave" });
+}
+
+/** The signaling socket's liveness check (the data channel's clock `ping` is `encodePing`). */
+export function encodeSignalPing() {
+  return JSON.stringify({ type: "ping" });
 }
 
 // ---- data channels ----------------------------------------------------------------------------------
@@ -431,9 +438,17 @@ export function encodePing(id, t) {
 
 // ---- the signaling socket ---------------------------------------------------------------------------
 
+/** Liveness: a `ping` after this long without a word from the server… */
+export const PING_INTERVAL_MS = 3000;
+/** …and the socket taken for dead (closed with `DEAD_SOCKET`) after this long without one: on a cut link the
+ * browser itself would wait on TCP's retransmissions, for minutes. */
+export const SILENCE_LIMIT_MS = 9000;
+export const DEAD_SOCKET = 4000;
+
 /**
- * The signaling WebSocket of one consultation. Emits `open`, `message` (detail: a decoded ServerMessage),
- * `invalid` (detail: a ProtocolError for a refused incoming frame) and `close` (detail: {code, reason, wasClean}).
+ * The signaling WebSocket of one consultation. Emits `open`, `message` (detail: a decoded ServerMessage; `pong`s
+ * are kept to itself), `invalid` (detail: a ProtocolError for a refused incoming frame) and `close` (detail:
+ * {code, reason, wasClean}; code `DEAD_SOCKET` when the server stopped answering pings).
  */
 export class SignalingClient extends EventTarget {
   /** @param {string} url ws:// or wss:// */
@@ -442,24 +457,68 @@ export class SignalingClient extends EventTarget {
     this.url = url;
     /** @type {WebSocket|null} */
     this.socket = null;
+    this._heardAt = 0;
+    /** @type {ReturnType<typeof setInterval>|null} */
+    this._liveness = null;
+  }
+
+  /** Ping the server when it has been quiet, and give the socket up when it stays silent. */
+  _watch() {
+    this._heardAt = Date.now();
+    if (this._liveness) clearInterval(this._liveness);
+    this._liveness = setInterval(() => {
+      const socket = this.socket;
+      if (!socket) return;
+      const quiet = Date.now() - this._heardAt;
+      if (quiet >= SILENCE_LIMIT_MS) {
+        this._giveUp(socket);
+      } else if (quiet >= PING_INTERVAL_MS && socket.readyState === WebSocket.OPEN) {
+        socket.send(encodeSignalPing());
+      }
+    }, PING_INTERVAL_MS / 2);
+  }
+
+  /** @param {WebSocket} socket a socket that no longer answers: closed now, without waiting for its handshake */
+  _giveUp(socket) {
+    this._stopWatching();
+    this.socket = null;
+    socket.close();
+    this.dispatchEvent(new CustomEvent("close", { detail: { code: DEAD_SOCKET, reason: "no answer", wasClean: false } }));
+  }
+
+  _stopWatching() {
+    if (this._liveness) clearInterval(this._liveness);
+    this._liveness = null;
   }
 
   /**
-   * Open the socket; resolves once it is open, rejects when it closes first.
+   * Open the socket; resolves once it is open, rejects when it closes first or is not open within `timeoutMs`
+   * (then it is closed: a connection attempt on a cut link would otherwise wait on the browser's retries).
+   * @param {number} [timeoutMs]
    * @returns {Promise<void>}
    */
-  connect() {
+  connect(timeoutMs) {
     return new Promise((resolve, reject) => {
       const socket = new WebSocket(this.url);
       this.socket = socket;
       let opened = false;
+      const timer = timeoutMs === undefined ? null : setTimeout(() => {
+        if (opened) return;
+        if (socket === this.socket) this.socket = null;
+        socket.close();
+        reject(Object.assign(new Error("the signaling socket did not open in time"), { code: 1006, reason: "" }));
+      }, timeoutMs);
       socket.addEventListener("open", () => {
+        if (timer !== null) clearTimeout(timer);
+        if (socket !== this.socket) return; // given up on already
         opened = true;
+        this._watch();
         this.dispatchEvent(new CustomEvent("open"));
         resolve();
       });
       socket.addEventListener("message", (event) => {
         if (socket !== this.socket) return;
+        this._heardAt = Date.now();
         let message;
         try {
           message = decodeSignal(event.data);
@@ -467,9 +526,12 @@ export class SignalingClient extends EventTarget {
           this.dispatchEvent(new CustomEvent("invalid", { detail: err }));
           return;
         }
-        this.dispatchEvent(new CustomEvent("message", { detail: message }));
+        if (message.type !== "pong") this.dispatchEvent(new CustomEvent("message", { detail: message }));
       });
       socket.addEventListener("close", (event) => {
+        if (timer !== null) clearTimeout(timer);
+        if (opened && socket !== this.socket) return; // given up on (DEAD_SOCKET already said) or closed by us
+        this._stopWatching();
         if (socket === this.socket) this.socket = null;
         const detail = { code: event.code, reason: event.reason, wasClean: event.wasClean };
         if (!opened) reject(Object.assign(new Error("the signaling socket could not open"), detail));
@@ -522,6 +584,7 @@ export class SignalingClient extends EventTarget {
   close() {
     const socket = this.socket;
     this.socket = null;
+    this._stopWatching();
     if (!socket) return;
     if (socket.readyState === WebSocket.OPEN) socket.send(encodeLeave());
     socket.close(1000, "leaving");

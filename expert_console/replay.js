@@ -7,7 +7,7 @@
  * @typedef {import("./review.js").TimelineEvent} TimelineEvent
  * @typedef {import("./review.js").LinkSummary} LinkSummary
  * @typedef {import("./review.js").Alert} Alert
- * @typedef {{kind: "capture"|"chat"|"qc"|"freeze", t: number, end?: number, label: string, id: string}} Marker
+ * @typedef {{kind: "capture"|"chat"|"qc"|"freeze"|"link-lost", t: number, end?: number, label: string, id: string}} Marker
  * @typedef {{id: string, kind: string, points: [number, number][], color?: string, from?: string|null}} ReplayMark
  * @typedef {{x: number|null, y: number|null, visible: boolean, from: string|null, role: string|null}} ReplayPointer
  */
@@ -147,7 +147,36 @@ export function timelineMarkers(events, freezes) {
     markers.push({ kind: "freeze", t: span.start, end: span.end,
       label: `Frozen ${(span.end - span.start).toFixed(1)} s`, id: `freeze-${k}` });
   }
+  for (const [k, span] of linkLostSpans(events).entries()) {
+    markers.push({ kind: "link-lost", t: span.start, end: span.end,
+      label: `Link lost ${(span.end - span.start).toFixed(1)} s`, id: `link-lost-${k}` });
+  }
   return markers.sort((a, b) => a.t - b.t);
+}
+
+/**
+ * The spans in which the edge had lost its link to the room (recordings/timeline.py `link_lost`, format version 2):
+ * each `start` with the next `end`; a `start` never ended (the recording stopped first) runs to the last event.
+ * @param {TimelineEvent[]} events
+ * @returns {{start: number, end: number}[]}
+ */
+export function linkLostSpans(events) {
+  /** @type {{start: number, end: number}[]} */
+  const spans = [];
+  /** @type {number|null} */
+  let start = null;
+  let last = 0;
+  for (const e of [...events].sort((a, b) => a.t - b.t)) {
+    last = Math.max(last, e.t);
+    if (e.type !== "link_lost") continue;
+    if (e.state === "start" && start === null) start = e.t;
+    else if (e.state === "end" && start !== null) {
+      spans.push({ start, end: Math.max(start, e.t) });
+      start = null;
+    }
+  }
+  if (start !== null) spans.push({ start, end: Math.max(start, last) });
+  return spans;
 }
 
 /**

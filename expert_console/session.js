@@ -52,6 +52,11 @@ import { Microphone } from "./microphone.js";
 const CLOSED_STATES = new Set(["ended", "cancelled"]);
 const SPEAKING_ROLES = new Set(["expert", "sonographer"]);
 const RECONNECT_DELAYS_MS = [500, 1000, 2000, 4000, 5000];
+/** While the consultation is live someone is watching: try again at once, then every second. */
+const LIVE_RECONNECT_DELAYS_MS = [100, 500, 1000];
+/** An attempt to open the socket that has not opened by then is abandoned and made afresh (a new connection):
+ * after a cut link, the browser's own connection retries back off to tens of seconds. */
+const CONNECT_TIMEOUT_MS = 3000;
 /** How long an answer waits for the microphone (a permission prompt): the picture must not wait for the voice. */
 const MICROPHONE_WAIT_MS = 3000;
 const ICE_REFRESH_BEFORE_MS = 30 * 60 * 1000; // a fresh TURN credential this long before the one held ends
@@ -202,7 +207,7 @@ export class LiveSession extends EventTarget {
     signal.addEventListener("close", (e) => void this._socketClosed(/** @type {CustomEvent} */ (e).detail));
     this._status("connecting to the server…", "info");
     try {
-      await signal.connect();
+      await signal.connect(CONNECT_TIMEOUT_MS);
     } catch (err) {
       if (this.signal === signal) void this._socketClosed({ code: 1006, reason: "" });
       return;
@@ -219,7 +224,12 @@ export class LiveSession extends EventTarget {
     this._emitEdge();
     // Why did it close? The consultation's state says whether to come back.
     try {
-      const consultation = await this.api.consultation(this.consultationId);
+      // On a cut link the answer may never come: after CONNECT_TIMEOUT_MS, reconnect (the socket's refusal, if any,
+      // says the rest).
+      const consultation = await Promise.race([
+        this.api.consultation(this.consultationId),
+        new Promise((_, reject) => setTimeout(() => reject(new Error("no answer")), CONNECT_TIMEOUT_MS)),
+      ]);
       this.consultation = consultation;
       if (CLOSED_STATES.has(consultation.state)) {
         this._finish(consultation);
@@ -233,7 +243,8 @@ export class LiveSession extends EventTarget {
       }
     }
     if (this.ended || this.closed) return;
-    const delay = RECONNECT_DELAYS_MS[Math.min(this._reconnectAttempt, RECONNECT_DELAYS_MS.length - 1)];
+    const delays = this.consultationState === "live" ? LIVE_RECONNECT_DELAYS_MS : RECONNECT_DELAYS_MS;
+    const delay = delays[Math.min(this._reconnectAttempt, delays.length - 1)];
     this._reconnectAttempt += 1;
     this._status(`signaling connection lost (${info.code}); reconnecting…`, "warn");
     this._reconnectTimer = setTimeout(() => void this._connect(), delay);
@@ -352,12 +363,11 @@ export class LiveSession extends EventTarget {
 
   /** @param {string} peerId */
   _peerLeft(peerId) {
-    const peer = this.participants.get(peerId);
     this.participants.delete(peerId);
     if (this.board.forget(peerId)) this._emit("pointers", this.board.pointerList);
-    if (peerId === this.pcPeer || peer?.role === "edge") {
-      this._closePeerConnection();
-    }
+    // Only the call with that very peer: an edge back on a new socket may already have offered a fresh call
+    // before the server noticed its old socket had died.
+    if (peerId === this.pcPeer) this._closePeerConnection();
     this._emit("participants", this.participantList);
     this._emitEdge();
   }

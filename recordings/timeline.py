@@ -38,7 +38,8 @@ from recordings.timeline_fields import (
     TimelineError as TimelineError,
 )
 
-VERSION = 1
+VERSION = 2  # what this writer writes; version 2 added `link_lost`
+READABLE_VERSIONS = (1, 2)  # a version-1 file is a version-2 file without link_lost events
 MAX_LINE_BYTES = 256 * 1024
 MAX_TEXT = 2000
 MAX_POINTS = 2000
@@ -47,6 +48,7 @@ POINT_COUNTS = {"arrow": (2, 2), "circle": (2, 2), "freehand": (2, MAX_POINTS)}
 CONSULTATION_STATES = ("requested", "live", "ended", "cancelled")
 ROLES = ("edge", "expert", "sonographer", "observer")
 QC_STATES = ("raised", "cleared")
+LINK_LOST_STATES = ("start", "end")
 CAPTURE_KINDS = ("still", "clip")
 Point = tuple[float, float]
 _COLOR = re.compile(r"#[0-9a-fA-F]{6}")
@@ -69,8 +71,8 @@ class Header(JsonLine):
         whole(self.width, "width", 2)
         whole(self.height, "height", 2)
         number(self.fps, "fps", 0.1, 1000)
-        if self.version != VERSION:
-            raise bad(f"version {self.version!r} is not {VERSION}")
+        if self.version not in READABLE_VERSIONS:
+            raise bad(f"version {self.version!r} is none of {', '.join(map(str, READABLE_VERSIONS))}")
         whole(self.segment, "segment")
 
     def to_dict(self) -> Json:
@@ -263,9 +265,40 @@ class Leave(Event):
         optional_string(self.name, "name", 200)
 
 
+@dataclass(frozen=True)
+class LinkLost(Event):
+    """One end of a span in which the edge had lost its link to the room (its signaling socket and, with it, every
+    page's call): ``start`` at the last moment it heard from the room, ``end`` when it is back in the room."""
+
+    TYPE: ClassVar[str] = "link_lost"
+    state: str
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        choice(self.state, "state", LINK_LOST_STATES)
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
-    cls.TYPE: cls for cls in (Mark, Clear, Pointer, Chat, Capture, Qc, Link, State, Join, Leave)
+    cls.TYPE: cls for cls in (Mark, Clear, Pointer, Chat, Capture, Qc, Link, State, Join, Leave, LinkLost)
 }
+
+
+def link_lost_spans(events: tuple[Event, ...] | list[Event], end_of_segment: float) -> list[tuple[float, float]]:
+    """The link-lost spans of one segment as (start, end) in its seconds: a ``start`` without its ``end`` (the
+    recording stopped, or the edge was killed, while the link was down) runs to ``end_of_segment``."""
+    spans: list[tuple[float, float]] = []
+    start: float | None = None
+    for event in events:
+        if not isinstance(event, LinkLost):
+            continue
+        if event.state == "start" and start is None:
+            start = event.t
+        elif event.state == "end" and start is not None:
+            spans.append((start, max(start, event.t)))
+            start = None
+    if start is not None:
+        spans.append((start, max(start, end_of_segment)))
+    return spans
 
 
 def encode(line: Header | Event) -> str:

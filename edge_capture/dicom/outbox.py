@@ -33,6 +33,7 @@ outcome from the future :meth:`Outbox.acknowledged` returns, or from listeners a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -144,6 +145,7 @@ class Outbox:
         self._writing: dict[str, asyncio.Future[asyncio.Future[str]]] = {}
         self._listeners: list[Listener] = []
         self._wake = asyncio.Event()
+        self._retry = asyncio.Event()  # ends a backoff early: the link is back
         self._task: asyncio.Task[None] | None = None
         self._failures = 0
         self.last_error: str | None = None
@@ -213,6 +215,17 @@ class Outbox:
         rejected = sum(1 for _ in self.rejected_folder.glob("*.json"))  # one reason per refused file
         return OutboxStatus(len(self._queue), rejected, self.last_error, self._failures)
 
+    async def _pause(self, delay: float) -> None:
+        """Wait out a backoff of ``delay`` seconds, or until :meth:`retry_now`."""
+        self._retry.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._retry.wait(), delay)
+
+    def retry_now(self) -> None:
+        """The link to the server is back (the edge rejoined a room): end a backoff and try at once."""
+        self._failures = 0
+        self._retry.set()
+
     # -- the uploader ---------------------------------------------------------------------------------------
 
     def _register(self, uid: str) -> asyncio.Future[str]:
@@ -261,7 +274,7 @@ class Outbox:
             delay = min(self.max_delay, self.base_delay * 2 ** (self._failures - 1))
             delay = max(delay * (1 - self.jitter * self._rng()), min(error.retry_after or 0.0, self.max_delay))
             logger.warning("outbox: %s pending; retry in %.1f s after %s", len(self._queue), delay, error)
-            await asyncio.sleep(delay)
+            await self._pause(delay)
 
     async def _upload(self, uid: str) -> StowError | None:
         """One attempt; returns the error that leaves the file pending, None when it left the spool."""

@@ -19,6 +19,7 @@ from recordings import timeline as tl
 from signaling_server.signaling import messages as m
 
 PAGE_ROLES = ("expert", "sonographer", "observer")
+RTT_MS_MAX = 1e6  # the timeline's bound (recordings/timeline.py ViewerLink)
 
 
 def from_guidance(message: dc.Mark | dc.Clear | dc.Pointer) -> tl.Event:
@@ -108,10 +109,13 @@ def viewer_link(
     """One page's link over the last ``seconds``: frames and bytes are the deltas sent to it."""
     seconds = max(seconds, 1e-3)
     kbps = None if bytes_sent is None else bytes_sent * 8 / 1000 / seconds
+    # aiortc's RTT from a receiver report can come out negative (the report's delay since the last sender report
+    # is the page's clock); an RTT that cannot be is unknown, not a reason to lose the second's sample.
+    rtt_ms = None if rtt_s is None or not 0 <= rtt_s * 1000 <= RTT_MS_MAX else rtt_s * 1000
     return tl.ViewerLink(
         peer_id,
         frames / seconds,
         kbps,
-        None if rtt_s is None else rtt_s * 1000,
+        rtt_ms,
         None if loss is None else min(1.0, max(0.0, loss)),
     )

@@ -120,6 +120,11 @@ class SessionRecording:
         if self.recorder is not None:
             self.recorder.add_event(event, stamp_ns)
 
+    def link_lost(self, state: str, at_ns: int | None = None) -> None:
+        """One end of a link-lost span (``start``, ``end``), at ``at_ns`` (monotonic; now if None)."""
+        if self.recorder is not None:
+            self.recorder.add_event(tl.LinkLost(0, state), at_ns)
+
     def _try(self, make: Callable[[], list[tl.Event]], what: object) -> None:
         """Queue the events ``make`` builds; what does not fit the timeline is logged, never raised into the
         live session."""

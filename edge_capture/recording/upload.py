@@ -116,6 +116,7 @@ class RecordingUploader:
         self.stats = UploadStats()
         self._jobs: dict[str, _Job] = {}
         self._wake = asyncio.Event()
+        self._retry = asyncio.Event()  # ends a backoff early: the link is back
         self._task: asyncio.Task[None] | None = None
         self._next_slot = 0.0
 
@@ -138,6 +139,11 @@ class RecordingUploader:
     def wake(self) -> None:
         self._wake.set()
 
+    def retry_now(self) -> None:
+        """The link to the server is back (the edge rejoined a room): end a backoff and go on at once."""
+        self._retry.set()
+        self._wake.set()
+
     # ---- the loop ---------------------------------------------------------------------------------------------
 
     async def _run(self) -> None:
@@ -154,7 +160,11 @@ class RecordingUploader:
                 self.stats.last_error = str(exc) or type(exc).__name__
                 delay = min(self.max_delay, self.base_delay * 2 ** (failures - 1))
                 logger.warning("recordings: upload paused %.1f s after %s", delay, exc)
-                await asyncio.sleep(delay)
+                self._retry.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._retry.wait(), delay)
+                if self._retry.is_set():
+                    failures = 0
                 continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.poll_seconds if pending else None)

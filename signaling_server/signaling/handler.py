@@ -112,7 +112,10 @@ class _Session:
 
     async def _reply_error(self, exc: m.SignalError) -> None:
         self.refusals.event(logging.INFO, exc.code, "consultation %s: refused %s: %s", self.cid, exc.code, exc.message)
-        reply = m.encode(m.ErrorReply(code=exc.code, message=exc.message[:2000], ref=exc.ref))
+        await self._reply(m.encode(m.ErrorReply(code=exc.code, message=exc.message[:2000], ref=exc.ref)))
+
+    async def _reply(self, reply: str) -> None:
+        """To this socket only: through the member's outbox once joined, in order with everything else."""
         if self.member is not None:
             self.member.deliver(reply)
         elif not self.ws.closed:
@@ -122,6 +125,9 @@ class _Session:
     async def _dispatch(self, message: m.ClientMessage) -> None:
         if isinstance(message, m.Join):
             await self._join(message)
+            return
+        if isinstance(message, m.Ping):  # before join too: it asks about the socket, not the room
+            await self._reply(m.encode(m.Pong()))
             return
         if self.member is None or self.room is None:
             raise m.SignalError("not_joined", "send 'join' first", message.type)
@@ -187,6 +193,8 @@ class _Session:
             user_id=user.id if user else None,
             device_id=device.id if device else None,
         )
+        if device is not None:  # the device is back after a drop the server has not noticed yet: no ghost edge
+            await self.app[ROOMS].replace_device(self.cid, device.id)
         self.member = Member(peer, self.ws, caller=self.who)
         self.room = await self.app[ROOMS].add(self.cid, self.member)
         everyone = self.room.peers()
@@ -223,9 +231,9 @@ class _Session:
             return
         peer, self.member = self.member.peer, None
         rooms = self.app[ROOMS]
-        await rooms.remove(self.cid, peer.id)
+        removed = await rooms.remove(self.cid, peer.id)
         room = rooms.existing(self.cid)
-        if room is not None:
+        if room is not None and removed is not None:  # None: replaced by its device's new socket, already told
             room.broadcast(m.PeerLeft(peer.id))
         try:
             async with self.app[DB]() as db:

@@ -92,6 +92,13 @@ class Leave:
 
 
 @dataclass(frozen=True)
+class Ping:
+    """Is the socket alive? Answered `pong` at once (a browser cannot send WebSocket pings of its own)."""
+
+    type: ClassVar[str] = "ping"
+
+
+@dataclass(frozen=True)
 class Captured:
     """The edge took a capture the server asked for and queued it for upload (not yet stored)."""
 
@@ -119,7 +126,9 @@ class ChatHistoryRequest:
     limit: int = CHAT_PAGE
 
 
-ClientMessage = Join | Offer | Answer | Ice | ChatSend | Leave | Captured | CaptureFailed | ChatHistoryRequest
+ClientMessage = (
+    Join | Offer | Answer | Ice | ChatSend | Leave | Ping | Captured | CaptureFailed | ChatHistoryRequest
+)
 
 
 def decode(raw: str | bytes) -> ClientMessage:
@@ -275,6 +284,7 @@ _PARSERS: dict[str, Callable[[dict[str, Any]], ClientMessage]] = {
     "ice": _ice,
     "chat": _chat,
     "leave": lambda d: Leave(),
+    "ping": lambda d: Ping(),
     "captured": _captured,
     "capture-failed": _capture_failed,
     "chat-history": _chat_history_request,
@@ -296,6 +306,13 @@ class Welcome:
 class PeerJoined:
     type: ClassVar[str] = "peer-joined"
     peer: Peer
+
+
+@dataclass(frozen=True)
+class Pong:
+    """The answer to a `ping`, to its sender only."""
+
+    type: ClassVar[str] = "pong"
 
 
 @dataclass(frozen=True)
@@ -399,6 +416,7 @@ ServerMessage = (
     | ErrorReply
     | CaptureCommand
     | CaptureStatus
+    | Pong
 )
 
 
@@ -514,4 +532,5 @@ _SERVER_PARSERS: dict[str, Callable[[dict[str, Any]], ServerMessage]] = {
     ),
     "capture": _capture_command,
     "capture-status": _capture_status,
+    "pong": lambda d: Pong(),
 }

@@ -193,6 +193,29 @@ class RedisRoomRegistry(RoomRegistry):
         self._command({"op": "disconnect_device", "device_id": device_id})
         await super().disconnect_device(device_id)
 
+    async def replace_device(self, consultation_id: str, device_id: str) -> list[Member]:
+        """The device's ghosts here go at once; those on other processes are unlisted now (so the new socket's
+        welcome does not name them) and closed by their process when it hears the command."""
+        ghosts = await super().replace_device(consultation_id, device_id)
+        listed = self.directory.get(consultation_id, {})
+        elsewhere = [pid for pid, entry in listed.items() if entry.peer.device_id == device_id]
+        await self._unlist(consultation_id, [g.peer.id for g in ghosts] + elsewhere)
+        self._command({"op": "replace_device", "cid": consultation_id, "device_id": device_id})
+        return ghosts
+
+    async def _unlist(self, consultation_id: str, peer_ids: list[str]) -> None:
+        """Members taken out without `remove` (replaced ghosts): out of the directory and of Redis."""
+        for peer_id in peer_ids:
+            self.directory.get(consultation_id, {}).pop(peer_id, None)
+        if peer_ids:
+            await self._hdel(consultation_id, peer_ids)
+
+    async def _hdel(self, consultation_id: str, peer_ids: list[str]) -> None:
+        try:
+            await self.cluster.redis.hdel(self._members_key(consultation_id), *peer_ids)
+        except (RedisError, OSError) as exc:  # the owner's sweep cannot help (it is alive): logged, retried by nobody
+            log.warning("consultation %s: could not unlist %s from Redis: %s", consultation_id, peer_ids, exc)
+
     def _end(self, by: str, ids: list[str], reason: str, code: int) -> int:
         self._command({"op": "end", "by": by, "ids": ids, "reason": reason, "code": code})
         return super()._end(by, ids, reason, code)
@@ -268,6 +291,9 @@ class RedisRoomRegistry(RoomRegistry):
             self.end_where(credential_in(data["by"], set(data["ids"])), data["reason"], int(data["code"]))
         elif data.get("op") == "disconnect_device":
             await super().disconnect_device(data["device_id"])
+        elif data.get("op") == "replace_device":
+            ghosts = await RoomRegistry.replace_device(self, data["cid"], data["device_id"])
+            await self._unlist(data["cid"], [g.peer.id for g in ghosts])
 
     # ---- membership: the directory and the sweep -----------------------------------------------------------------
 

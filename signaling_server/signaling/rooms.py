@@ -20,13 +20,14 @@ from aiohttp import web
 
 from signaling_server.auth.identity import Caller
 from signaling_server.signaling.limits import LogThrottle
-from signaling_server.signaling.messages import Peer, ServerMessage, encode
+from signaling_server.signaling.messages import Peer, PeerLeft, ServerMessage, encode
 from signaling_server.signaling.negotiation import Negotiations
 
 log = logging.getLogger(__name__)
 
 OUTBOX_LIMIT = 256
 CLOSE_GOING_AWAY = 4001
+CLOSE_REPLACED = 4002  # the same device joined the room again on a new socket: this one is a ghost
 CLOSE_CREDENTIALS_ENDED = 4003  # signed out, session revoked or expired, token revoked, account disabled or reset
 
 
@@ -87,6 +88,12 @@ class Member:
         if self.closing is None:
             message = reason.encode()[:120]
             self.closing = asyncio.create_task(self.ws.close(code=code, message=message))
+
+    def abandon(self) -> None:
+        """Stop writing at once, whatever is left in the outbox (the socket is dead or being closed)."""
+        if self.writer is not None:
+            self.writer.cancel()
+        self.drops.flush()
 
     async def stop(self) -> None:
         with contextlib.suppress(asyncio.QueueFull):
@@ -165,6 +172,26 @@ class RoomRegistry:
             self._rooms.pop(consultation_id, None)  # two sockets may close together
         log.info("consultation %s: %s %s left", consultation_id, member.peer.role, peer_id)
         return member
+
+    async def replace_device(self, consultation_id: str, device_id: str) -> list[Member]:
+        """Take out of the room every member opened by ``device_id`` and close its socket (4002): the device is
+        joining again, so those sockets died without the server noticing yet (a cut link: the heartbeat takes up
+        to 30 s). The pages are told at once (``peer-left``), before the new socket's ``peer-joined``, so they
+        close the dead call and answer the fresh offer. The ghost's own handler, when its read loop ends, finds
+        it gone and says nothing more (`remove` returns None). Returns the members taken out."""
+        room = self._rooms.get(consultation_id)
+        if room is None:
+            return []
+        ghosts = [m for m in room.members.values() if m.peer.device_id == device_id]
+        for ghost in ghosts:
+            log.info("consultation %s: %s %s replaced by a new socket of its device", consultation_id,
+                     ghost.peer.role, ghost.peer.id)  # fmt: skip
+            ghost.end(CLOSE_REPLACED, "replaced by a new socket of the same device")
+            ghost.abandon()  # a dead socket's writer may be stuck on a full send buffer: not waited for
+            room.members.pop(ghost.peer.id, None)
+            room.negotiations.forget(ghost.peer.id)
+            room.broadcast(PeerLeft(ghost.peer.id))
+        return ghosts
 
     async def close_room(self, consultation_id: str, final: ServerMessage | None = None) -> None:
         room = self._rooms.get(consultation_id)

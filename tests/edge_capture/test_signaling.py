@@ -191,3 +191,41 @@ async def test_a_message_that_is_not_json_is_not_sent(
     running.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await running
+
+
+async def test_a_silent_socket_is_given_up_and_the_edge_joins_again_at_once(
+    aiohttp_server: Any, edge_session: aiohttp.ClientSession
+) -> None:
+    """A cut link looks like a server that stops answering: the heartbeat's pong never comes. The edge gives the
+    socket up and, the consultation being live, opens a fresh one without backing off (the network is the seam: a
+    small aiohttp app plays a server whose first socket goes silent)."""
+    joins: list[float] = []
+
+    async def signal(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(autoping=len(joins) > 0)  # the first socket answers no ping: a dead link
+        await ws.prepare(request)
+        async for msg in ws:
+            if json.loads(msg.data)["type"] == "join":
+                joins.append(asyncio.get_running_loop().time())
+                await ws.send_str(m.encode(m.Welcome(m.Peer("e", "edge", "edge", None, "d"), (), LIVE)))
+        return ws
+
+    app = web.Application()
+    app.router.add_get("/api/v1/consultations/c1/signal", signal)
+    server = await aiohttp_server(app)
+    edge = Edge(ServerClient(str(server.make_url("/")), "dev_x_y", edge_session), "c1")
+    edge.session = SignalingSession(
+        edge.session.client, "c1", edge.on_message, edge.on_drop, live=lambda: True, heartbeat=0.5
+    )
+    running = asyncio.create_task(edge.session.run())
+    try:
+        await eventually(lambda: len(joins) == 2, timeout=30, what="a second join on a fresh socket")
+        assert edge.drops >= 1 and edge.session.sessions == 2
+    finally:
+        await edge.session.finish()
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+
+
+LIVE = {"id": "c1", "state": "live"}

@@ -140,6 +140,24 @@ async def test_markers_link_and_clock(page: Page) -> None:
     assert (clock, long, unknown, query) == ("01:23", "1:02:05", "--:--", "?a=x%20y&d=2")
 
 
+async def test_link_lost_spans_go_on_the_bar(page: Page) -> None:
+    """The edge's link_lost start and end make one span on the timeline bar; one never ended runs to the last event."""
+    events = [
+        {"type": "state", "t": 0, "state": "live"},
+        {"type": "link_lost", "t": 5.5, "state": "start"},
+        {"type": "chat", "t": 20, "text": "anyone?", "name": "Sono", "role": "sonographer"},
+        {"type": "link_lost", "t": 45.7, "state": "end"},
+        {"type": "link_lost", "t": 50, "state": "start"},
+        {"type": "state", "t": 60, "state": "ended"},
+    ]
+    got = await run(
+        page,
+        "return r.timelineMarkers(arg).filter((m) => m.kind === 'link-lost').map((m) => [m.t, m.end, m.label]);",
+        events,
+    )
+    assert got == [[5.5, 45.7, "Link lost 40.2 s"], [50, 60, "Link lost 10.0 s"]]
+
+
 # ---- the page ----------------------------------------------------------------------------------------------------
 
 

@@ -23,6 +23,8 @@ EVENTS: list[tl.Event] = [
     tl.State(7.0, "ended"),
     tl.Join(0.0, "p1", "expert", "Expert"),
     tl.Leave(8.0, "p1", "expert", "Expert"),
+    tl.LinkLost(9.0, "start"),
+    tl.LinkLost(49.5, "end"),
 ]
 
 
@@ -40,6 +42,19 @@ def test_the_header_says_version_first_and_events_say_t() -> None:
     data = json.loads(tl.encode(EVENTS[0]))
     assert data["t"] == 1.0 and data["from"] == "p1" and "from_" not in data
     assert "color" not in json.loads(tl.encode(EVENTS[1]))  # None is left out
+
+
+def test_version_2_is_written_and_a_version_1_file_still_reads() -> None:
+    assert json.loads(tl.encode(HEADER))["version"] == 2
+    old = tl.encode(HEADER).replace('"version":2', '"version":1') + "\n" + tl.encode(EVENTS[2]) + "\n"
+    assert tl.decode_timeline(old).header.version == 1
+
+
+def test_link_lost_spans_pair_start_and_end_and_an_open_one_runs_to_the_end() -> None:
+    events = [tl.LinkLost(2.0, "start"), tl.Chat(3.0, "x"), tl.LinkLost(40.0, "end"),
+              tl.LinkLost(50.0, "end"), tl.LinkLost(60.0, "start")]  # fmt: skip
+    assert tl.link_lost_spans(events, 70.0) == [(2.0, 40.0), (60.0, 70.0)]
+    assert tl.link_lost_spans([], 70.0) == []
 
 
 def test_t_is_kept_to_the_millisecond_and_unknown_fields_are_ignored() -> None:
@@ -87,8 +102,10 @@ def test_a_whole_timeline_decodes_and_a_torn_last_line_is_left_out() -> None:
         ('{"type": "link", "t": 1, "viewers": [{"peer": "p1", "fps": 30, "loss": 2}]}', "bad_event"),
         ('{"type": "link", "t": 1, "viewers": [{"fps": 30}]}', "bad_event"),
         ('{"type": "join", "t": 1, "peer": "p1", "role": "patient"}', "bad_event"),
-        ('{"type": "header", "version": 2, "consultation_id": "c", "started_at_ms": 1, "width": 2, "height": 2,'
+        ('{"type": "header", "version": 3, "consultation_id": "c", "started_at_ms": 1, "width": 2, "height": 2,'
          ' "fps": 30}', "bad_event"),
+        ('{"type": "link_lost", "t": 1, "state": "maybe"}', "bad_event"),
+        ('{"type": "link_lost", "t": 1}', "bad_event"),
         ('{"type": "header", "version": 1, "consultation_id": "c", "started_at_ms": 1, "width": 2, "fps": 30}',
          "bad_event"),
     ],

@@ -191,3 +191,52 @@ async def test_ending_closes_the_room_for_everyone(room: Any) -> None:
     assert exc.value.status == 409
     await ws.close()
     await edge.close()
+
+
+async def test_an_edge_back_on_a_new_socket_replaces_its_ghost(room: Any) -> None:
+    """A cut link leaves the edge's old socket open on the server for up to its heartbeat; the edge, back first on
+    a new socket, takes its place at once: pages hear peer-left (old) before peer-joined (new), never twice."""
+    world, open_api, cid, sono, edge, edge_id = room
+    expert = await open_api("expert")
+    ws, _ = await join(expert, cid)
+    await recv_type(edge, "peer-joined")
+    again = await open_api(bearer=world.device_a_credential)
+    edge2, welcome = await join(again, cid)
+    assert welcome["you"]["role"] == "edge" and welcome["you"]["id"] != edge_id
+    assert [p["role"] for p in welcome["peers"]] == ["expert"]  # no ghost edge in the room
+    assert (await recv_type(ws, "peer-left"))["peer_id"] == edge_id
+    assert (await recv_type(ws, "peer-joined"))["peer"]["id"] == welcome["you"]["id"]
+
+    msg = await asyncio.wait_for(edge.receive(), 5)
+    while msg.type == aiohttp.WSMsgType.TEXT:
+        msg = await asyncio.wait_for(edge.receive(), 5)
+    assert (msg.type, msg.data) == (aiohttp.WSMsgType.CLOSE, 4002)
+    # The new edge negotiates with the page; the ghost's end tells nobody anything more.
+    await edge2.send_json({"type": "offer", "to": _peer_id(welcome, "expert"), "sdp": SDP})
+    assert (await recv_type(ws, "offer"))["from"] == welcome["you"]["id"]
+    await ws.send_json({"type": "chat", "text": "back"})
+    while (data := await recv(ws))["type"] != "chat":
+        assert data["type"] != "peer-left", data
+    await ws.close()
+    await edge2.close()
+
+
+async def test_a_ping_is_answered_pong_to_its_sender_only(room: Any) -> None:
+    """The page's liveness check: a browser cannot send WebSocket pings, so it asks the room's socket itself."""
+    world, open_api, cid, sono, edge, edge_id = room
+    expert = await open_api("expert")
+    ws = await expert.ws(f"/api/v1/consultations/{cid}/signal")
+    await ws.send_json({"type": "ping"})  # before join too
+    assert await recv(ws) == {"type": "pong"}
+    await ws.send_json({"type": "join"})
+    await recv_type(ws, "welcome")
+    await ws.send_json({"type": "ping"})
+    assert await recv_type(ws, "pong") == {"type": "pong"}
+    await ws.send_json({"type": "chat", "text": "after the ping"})
+    while (data := await recv(edge))["type"] != "chat":
+        assert data["type"] != "pong", data
+    await ws.close()
+
+
+def _peer_id(welcome: dict[str, Any], role: str) -> str:
+    return str(next(p["id"] for p in welcome["peers"] if p["role"] == role))

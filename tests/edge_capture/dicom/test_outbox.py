@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import stat
+import time
 from collections.abc import AsyncIterator, Callable
 from io import BytesIO
 from pathlib import Path
@@ -23,6 +24,7 @@ from qc.labels import CaptureLabels
 from signaling_server.states import IllegalMove, move
 from tests.edge_capture.dicom.conftest import StowServer, context, synthetic_frames
 from tests.edge_capture.sealing.damage import cut, flip_byte
+from tests.waiting import eventually
 
 BASE_DELAY, MAX_DELAY = 0.01, 0.05
 
@@ -181,24 +183,41 @@ async def test_backoff_grows_is_capped_and_jittered(
         async def store(self, files: object) -> object:  # type: ignore[override]
             raise StowError("network_error", "down", retryable=True)
 
+    class Counting(Outbox):
+        async def _pause(self, delay: float) -> None:
+            delays.append(delay)
+            if len(delays) >= 6:
+                raise asyncio.CancelledError
+
     down = Down("http://127.0.0.1:9", "x")
-    outbox = Outbox(tmp_path, down, keys=spool_keys, base_delay=1, max_delay=8, jitter=0.5, rng=lambda: 1.0)
-    real_sleep = asyncio.sleep
-
-    async def recording_sleep(delay: float) -> None:
-        delays.append(delay)
-        if len(delays) >= 6:
-            raise asyncio.CancelledError
-        await real_sleep(0)
-
+    outbox = Counting(tmp_path, down, keys=spool_keys, base_delay=1, max_delay=8, jitter=0.5, rng=lambda: 1.0)
     (ds,) = stills(thyroid, 1)
     await outbox.enqueue(ds)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("edge_capture.dicom.outbox.asyncio.sleep", recording_sleep)
-        with pytest.raises(asyncio.CancelledError):
-            await outbox._run()
+    with pytest.raises(asyncio.CancelledError):
+        await outbox._run()
     assert delays == [0.5, 1.0, 2.0, 4.0, 4.0, 4.0]  # doubling, capped at 8, halved by the maximal jitter
     assert outbox.status.attempts == 6 and outbox.status.pending == 1
+
+
+async def test_retry_now_ends_a_backoff(tmp_path: Path, thyroid: SyntheticSource, spool_keys: Keyring) -> None:
+    """The link came back: a file waiting out a long backoff is tried at once, from the first delay again."""
+    attempts: list[float] = []
+
+    class Down(StowClient):
+        async def store(self, files: object) -> object:  # type: ignore[override]
+            attempts.append(time.monotonic())
+            raise StowError("network_error", "down", retryable=True)
+
+    outbox = Outbox(tmp_path, Down("http://127.0.0.1:9", "x"), keys=spool_keys, base_delay=3600, jitter=0)
+    await outbox.start()
+    try:
+        (ds,) = stills(thyroid, 1)
+        await outbox.enqueue(ds)
+        await eventually(lambda: len(attempts) == 1, what="the first attempt")
+        outbox.retry_now()
+        await eventually(lambda: len(attempts) == 2, what="a second attempt long before the hour's backoff")
+    finally:
+        await outbox.close()
 
 
 async def test_enqueue_refuses_an_unsafe_uid(tmp_path: Path, thyroid: SyntheticSource, spool_keys: Keyring) -> None:

@@ -62,3 +62,5 @@ def test_captures_qc_alerts_and_link_samples() -> None:
     link = events.viewer_link("p1", 30, 1.0, 750_000, 0.012, 0.02)
     assert link == tl.ViewerLink("p1", 30.0, 6000.0, 12.0, 0.02)
     assert events.viewer_link("p1", 15, 0.5, None, None, None) == tl.ViewerLink("p1", 30.0)
+    # An RTT that cannot be (aiortc's, from a receiver report, can come out negative) is unknown: the sample stays.
+    assert events.viewer_link("p1", 30, 1.0, None, -0.004, None).rtt_ms is None

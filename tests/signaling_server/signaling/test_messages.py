@@ -28,6 +28,7 @@ CLIENT_MESSAGES: list[m.ClientMessage] = [
     m.Ice("p-exp", None),
     m.ChatSend("图像清楚"),
     m.Leave(),
+    m.Ping(),
     m.Captured("c-1", "1.2.826.0.1.3", 1, 1767000000123.5),
     m.Captured("c-2", "1.2.826.0.1.4", 90, None),
     m.CaptureFailed("c-3", "invalid_labels", "side: use R, L or none"),
@@ -55,6 +56,7 @@ SERVER_MESSAGES: list[m.ServerMessage] = [
     m.CaptureStatus("c-1", "stored", "1.2.826.0.1.3", {"study_uid": "1.2.3", "frames": 1}),
     m.ChatHistory((m.ChatLine(7, "u1", "Dr Wang", "expert", "右叶再扫一次", "2026-01-02T03:04:05Z"),), 7),
     m.ChatHistory((), None),
+    m.Pong(),
 ]
 
 
@@ -291,7 +293,7 @@ def test_every_client_message_decodes(data: dict[str, Any], expected: m.ClientMe
 
 def test_the_message_types_are_the_protocols() -> None:
     decoded = {type(m.decode(wire(d))).type for d in _one_of_each()}
-    assert decoded == {"join", "offer", "answer", "ice", "chat", "leave", "captured", "capture-failed"}
+    assert decoded == {"join", "offer", "answer", "ice", "chat", "leave", "ping", "captured", "capture-failed"}
 
 
 def _one_of_each() -> list[dict[str, Any]]:
@@ -302,6 +304,7 @@ def _one_of_each() -> list[dict[str, Any]]:
         {"type": "ice", "to": "p", "candidate": None},
         {"type": "chat", "text": "hi"},
         {"type": "leave"},
+        {"type": "ping"},
         {"type": "captured", "id": "c", "sop_uid": "1.2", "frames": 1},
         {"type": "capture-failed", "id": "c", "code": "x", "message": "y"},
     ]

@@ -139,3 +139,21 @@ async def test_the_members_of_a_server_that_stopped_beating_leave_the_room(serve
         await redis.aclose()
     await eventually(lambda: all(p.id != "pdead" for p in b.app[ROOMS].peers(cid)), what="the ghost gone from B")
     await ws.close()
+
+
+async def test_an_edge_back_on_the_other_server_replaces_its_ghost(servers: Any) -> None:
+    """A cut link: the edge's socket on A is dead but A has not noticed; the edge comes back through B."""
+    a, b, world, api = servers
+    sono = await api(a, "sono_a")
+    _, c = await sono.post("/api/v1/consultations", THYROID_REQUEST)
+    cid = c["id"]
+    ghost, first = await join(await api(a, bearer=world.device_a_credential), cid)
+    expert, _ = await join(await api(a, "expert"), cid)
+    assert (await recv_type(ghost, "peer-joined"))["peer"]["role"] == "expert"
+    _, again = await join(await api(b, bearer=world.device_a_credential), cid)
+    assert [p["role"] for p in again["peers"]] == ["expert"]  # no ghost edge in the welcome
+    assert (await recv_type(expert, "peer-left"))["peer_id"] == first["you"]["id"]
+    assert (await recv_type(expert, "peer-joined"))["peer"]["id"] == again["you"]["id"]
+    assert await closed_with(ghost) == 4002
+    await eventually(lambda: [p.role for p in a.app[ROOMS].peers(cid)] == ["expert", "edge"], what="A's view")
+    assert [p.id for p in b.app[ROOMS].peers(cid) if p.role == "edge"] == [again["you"]["id"]]
