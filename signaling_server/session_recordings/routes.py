@@ -13,6 +13,7 @@ from recordings.timeline_fields import TimelineError
 from signaling_server import errors
 from signaling_server.access import policy
 from signaling_server.access.policy import Sight
+from signaling_server.access.redaction import Identifiers, redact_json
 from signaling_server.api import body
 from signaling_server.api.representations import iso
 from signaling_server.appkeys import DB
@@ -189,9 +190,9 @@ def _segment(request: web.Request) -> int:
     return int(raw)
 
 
-async def _readable(request: web.Request, kind: str) -> tuple[str, RecordingFile, Sight]:
-    """(recording id, file row, the caller's sight) of a segment's file the caller may read and the server has
-    bytes of."""
+async def _readable(request: web.Request, kind: str) -> tuple[str, RecordingFile, Sight, Identifiers]:
+    """(recording id, file row, the caller's sight, the patient's identifiers) of a segment's file the caller may
+    read and the server has bytes of."""
     who = await caller(request)
     name = file_name(kind, _segment(request))
     async with request.app[DB]() as db:
@@ -200,7 +201,13 @@ async def _readable(request: web.Request, kind: str) -> tuple[str, RecordingFile
         sight = policy.recording_sight(await policy.scope_of(db, who), view.recording, view.consultation)
     if row is None or row.received == 0:
         raise errors.NotFound(f"the server has nothing of {name} yet")
-    return view.recording.id, row, sight
+    c = view.consultation
+    patient = Identifiers(
+        names=(c.patient_name,),
+        ids=tuple(i for i in (c.patient_id, c.accession) if i),
+        birth_dates=(c.patient_birth_date.replace("-", ""),) if c.patient_birth_date else (),
+    )
+    return view.recording.id, row, sight, patient
 
 
 @routes.get("/api/v1/recordings/{id}/media")
@@ -208,7 +215,7 @@ async def media(request: web.Request) -> web.FileResponse:
     """The segment's MP4 with HTTP Range for seeking: as received so far (whole fragments only) for identified
     readers; for de-identified readers (trainers) the whole file's review copy, banner masked, once it is made
     (review_copies.py: 409 review_copy_pending until then)."""
-    recording_id, row, sight = await _readable(request, "media")
+    recording_id, row, sight, _ = await _readable(request, "media")
     if sight == Sight.FULL:
         path = store_of(request.app).path(recording_id, row.name)
         audit_note(request, copy="original")
@@ -224,18 +231,16 @@ async def media(request: web.Request) -> web.FileResponse:
 
 @routes.get("/api/v1/recordings/{id}/timeline")
 async def timeline(request: web.Request) -> web.Response:
-    """The segment's timeline, decoded and validated: {"header", "events", "torn_tail"}."""
-    recording_id, row, _ = await _readable(request, "timeline")
+    """The segment's timeline, decoded and validated: {"header", "events", "torn_tail"}; for a de-identified reader
+    (a trainer) every text in it (chat lines, labels) with the patient's identifiers struck out."""
+    recording_id, row, sight, patient = await _readable(request, "timeline")
     name = row.name
     path = store_of(request.app).path(recording_id, name)
     try:
         decoded = await asyncio.to_thread(read_timeline, path, skip_bad=False)
     except TimelineError as exc:
         raise errors.NotRenderable(f"{name} is not a valid timeline: {exc.message}") from None
-    return web.json_response(
-        {
-            "header": decoded.header.to_dict(),
-            "events": [e.to_dict() for e in decoded.events],
-            "torn_tail": decoded.torn_tail,
-        }
-    )
+    events = [e.to_dict() for e in decoded.events]
+    if sight != Sight.FULL:
+        events = redact_json(events, patient)
+    return web.json_response({"header": decoded.header.to_dict(), "events": events, "torn_tail": decoded.torn_tail})

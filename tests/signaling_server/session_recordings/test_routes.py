@@ -256,3 +256,24 @@ async def test_offsets_past_4_gib_are_kept(people: Any) -> None:
     assert status == 200 and answer["offset"] == far + 4
     status, state = await edge.get(f"/api/v1/recordings/{rec['id']}/files/media.mp4")
     assert state["offset"] == far + 4 and stored.stat().st_size == far + 4
+
+
+async def test_a_trainer_reads_the_timelines_chat_with_the_patient_struck_out(people: Any) -> None:
+    _, world, open_api = people
+    cid = await live_consultation(open_api)
+    edge = await open_api(bearer=world.device_a_credential)
+    _, rec = await edge.post("/api/v1/recordings", {"consultation_id": cid})
+    rid = rec["id"]
+    said = "张三 (P-0001, born 1970-05-01, ACC1): left lobe nodule, see 19700501"
+    lines = [
+        tl.Header(cid, 1_790_000_000_000.0, 1280, 720, 30.0),
+        tl.Chat(2.0, said, "Sono A", "sonographer", world.users["sono_a"]),
+        tl.Chat(3.0, "probe angle 30 degrees", "Expert", "expert", world.users["expert"]),
+    ]
+    await upload(edge, rid, "timeline.jsonl", "".join(tl.encode(line) + "\n" for line in lines).encode())
+    status, as_trainer = await (await open_api("trainer")).get(f"/api/v1/recordings/{rid}/timeline")
+    assert status == 200
+    texts = [e["text"] for e in as_trainer["events"] if e["type"] == "chat"]
+    assert texts == ["■■■ (■■■, born ■■■, ■■■): left lobe nodule, see ■■■", "probe angle 30 degrees"]
+    status, as_expert = await (await open_api("expert")).get(f"/api/v1/recordings/{rid}/timeline")
+    assert status == 200 and [e["text"] for e in as_expert["events"] if e["type"] == "chat"][0] == said
