@@ -164,23 +164,35 @@ def second_row(
 
 def freezes(display_ms: Sequence[float], start_ms: float, end_ms: float) -> list[dict[str, float]]:
     """Gaps longer than FREEZE_MS between frames shown (and from the last one to ``end_ms``), in wall ms."""
-    out = []
     times = sorted(t for t in display_ms if start_ms <= t <= end_ms)
-    for a, b in zip(times, [*times[1:], end_ms], strict=True):
-        if b - a > FREEZE_MS:
-            out.append({"from_ms": a, "to_ms": b})
-    if not times and end_ms - start_ms > FREEZE_MS:
-        out.append({"from_ms": start_ms, "to_ms": end_ms})
-    return out
+    if not times:
+        return [{"from_ms": start_ms, "to_ms": end_ms}] if end_ms - start_ms > FREEZE_MS else []
+    return [{"from_ms": a, "to_ms": b} for a, b in zip(times, [*times[1:], end_ms], strict=True) if b - a > FREEZE_MS]
 
 
 # ---- one case ---------------------------------------------------------------------------------------------------
 
 
-async def _tick_reads(page: Page, edge: procs.Child) -> tuple[dict[str, Any] | None, list[dict[str, Any]], Any]:
+PAGE_TIMES = ("disp", "pres", "cb", "recv")
+
+
+async def _tick_reads(page: Page, edge: procs.Child) -> tuple[dict[str, Any] | None, list[dict[str, Any]], Any, float]:
+    """The page's stats, the stamped frames shown since the last call and the edge's latest report.
+
+    The page's times are ``performance.timeOrigin`` + its monotonic clock; the stamps are the host's wall clock.
+    Where the wall clock is slewed (this host's drifted 14 ms in 3 s against the monotonic clock) the two part
+    over a minute, so each frame's page times are moved onto the wall clock by the page's own offset
+    (performance − ``Date.now()``) read at the same moment; the offset is returned."""
     stats = await live.js(page, "() => window.__bench.stats()")
     drained = await live.js(page, "() => window.__bench.drain()")
-    return stats, drained["samples"], edge.report
+    clock = await live.js(page, "() => window.__bench.clock()")
+    offset = float(clock["perf"]) - float(clock["date"])
+    samples = drained["samples"]
+    for sample in samples:
+        for key in PAGE_TIMES:
+            if sample.get(key) is not None:
+                sample[key] -= offset
+    return stats, samples, edge.report, offset
 
 
 def host_busy_pct(a: tuple[int, int], b: tuple[int, int]) -> float | None:
@@ -197,7 +209,7 @@ async def timeline(
     rows: list[dict[str, Any]] = []
     bounds: dict[str, tuple[float, float]] = {}
     shown: list[dict[str, Any]] = []
-    before, _, _ = await _tick_reads(page, edge)
+    before, _, _, _ = await _tick_reads(page, edge)
     jiffies = procs.host_jiffies()
     began = time.monotonic()
     elapsed = 0.0
@@ -211,8 +223,9 @@ async def timeline(
         while elapsed < phase_end - 1e-6:
             elapsed = min(phase_end, elapsed + 1.0)
             await asyncio.sleep(max(0.0, began + elapsed - time.monotonic()))
-            after, samples, report = await _tick_reads(page, edge)
+            after, samples, report, offset = await _tick_reads(page, edge)
             row = second_row(time.monotonic() - began, phase, before, after, samples, report)
+            row["page_clock_offset_ms"] = st.rnd(offset, 1)
             now_jiffies = procs.host_jiffies()
             row["host_busy_pct"] = host_busy_pct(jiffies, now_jiffies)
             jiffies = now_jiffies
