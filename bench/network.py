@@ -180,9 +180,10 @@ async def _tick_reads(page: Page, edge: procs.Child) -> tuple[dict[str, Any] | N
     """The page's stats, the stamped frames shown since the last call and the edge's latest report.
 
     The page's times are ``performance.timeOrigin`` + its monotonic clock; the stamps are the host's wall clock.
-    Where the wall clock is slewed (this host's drifted 14 ms in 3 s against the monotonic clock) the two part
-    over a minute, so each frame's page times are moved onto the wall clock by the page's own offset
-    (performance − ``Date.now()``) read at the same moment; the offset is returned."""
+    When the wall clock is stepped or slewed the two part (on this host the wall clock once moved 14 ms against
+    the monotonic one within 3 s, and one run read stamps 0.5 s "after" their display), so each frame's page
+    times are moved onto the wall clock by the page's own offset (performance − ``Date.now()``) read at the same
+    moment; the offset is returned."""
     stats = await live.js(page, "() => window.__bench.stats()")
     drained = await live.js(page, "() => window.__bench.drain()")
     clock = await live.js(page, "() => window.__bench.clock()")
