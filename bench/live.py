@@ -649,9 +649,11 @@ async def api_post(session: aiohttp.ClientSession, base: str, path: str, body: d
         return await r.json()
 
 
-async def start_teleus(stack: AsyncExitStack, name: str, opts: Options, host: str = "127.0.0.1") -> Teleus:
+async def start_teleus(
+    stack: AsyncExitStack, name: str, opts: Options, host: str = "127.0.0.1", env: dict[str, str] | None = None
+) -> Teleus:
     """A fresh server on a free port of ``host`` with a temp data dir: admin from the CLI, the rest over the REST
-    API."""
+    API. ``env``: settings added to the server's environment (e.g. ``TELEUS_DICOM_PORT``)."""
     data_dir = Path(stack.enter_context(_tempdir(f"teleus-bench-{name}-")))
     password_file = Path(data_dir) / "admin-password"
     password_file.write_text(PASSWORD + "\n")
@@ -666,6 +668,7 @@ async def start_teleus(stack: AsyncExitStack, name: str, opts: Options, host: st
         [TELEUS, "server", "--data-dir", str(data_dir), "--host", host, "--port", str(port)],
         opts.log_dir,
         ROOT,
+        env=env,
     )
     stack.push_async_callback(server.stop)
     base = f"http://{host}:{port}/"

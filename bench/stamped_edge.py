@@ -7,7 +7,8 @@ Takes exactly the options of `teleus edge` (``edge_capture.cli``), builds the sa
 same ``EdgeAgent``; the only difference is the source it is handed: ``StampedSource(open_source(...))``, which
 paints a frame counter and the capture time into every frame (bench/stamp.py). Every ``--report-seconds`` it
 prints one ``BENCH {json}`` line on stdout with the agent's own counters (capture fps, frames each viewer's
-encoder took and skipped), read from the agent's attributes, the event loop's lag since the last report and the
+encoder took and skipped, the REMB-derived target of each viewer's sender and the bitrate the consultation's shared
+encoder runs at), read from the agent's attributes, the event loop's lag since the last report and the
 process's thread names (bench/loopwatch.py). SIGTERM or SIGINT stops it like `teleus edge`.
 """
 
@@ -27,21 +28,31 @@ from bench.loopwatch import LoopLag, thread_names
 from bench.stamp import StampedSource
 from edge_capture.agent import EdgeAgent, EdgeConfig
 from edge_capture.cli import add_arguments, config_from
+from edge_capture.fanout import PacketVideoTrack
 from edge_capture.sources.base import open_source
 
 
 def agent_report(agent: EdgeAgent, source: StampedSource, lag: LoopLag) -> dict[str, Any]:
     capture = agent.capture.stats() if agent.capture is not None else None
     viewers: list[dict[str, Any]] = []
+    encoders: list[dict[str, Any]] = []
     for link, _ in list(agent.links.values()):
         for peer_id, viewer in list(link.viewers.items()):
-            viewers.append({"peer": peer_id, "role": viewer.role, **viewer.stats})
+            # aiortc's REMB-derived target for this page's sender (read, as the shared encoder reads it)
+            target = viewer.video.target_bitrate() if isinstance(viewer.video, PacketVideoTrack) else None
+            viewers.append({"peer": peer_id, "role": viewer.role, "target_bitrate_bps": target, **viewer.stats})
+        shared = link.shared_video
+        if shared is not None:  # the bitrate the consultation's one x264 runs at (the lowest target, capped)
+            encoders.append({"consultation": link.cid, "bitrate_bps": shared.bitrate_bps,
+                             "max_bitrate_bps": shared.max_bitrate_bps, "frames_encoded": shared.frames_encoded,
+                             "keyframes_encoded": shared.keyframes_encoded})  # fmt: skip
     return {
         "t": time.time(),
         "capture_fps": capture.fps if capture else None,
         "frames_captured": capture.frames_captured if capture else 0,
         "stamp_ms_avg": source.stamp_ns_total / max(1, source.counter) / 1e6,
         "viewers": viewers,
+        "encoders": encoders,
         "loop_lags_ms": lag.drain(),
         "threads": thread_names(),
     }
