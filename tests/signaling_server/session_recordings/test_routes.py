@@ -276,4 +276,4 @@ async def test_a_trainer_reads_the_timelines_chat_with_the_patient_struck_out(pe
     texts = [e["text"] for e in as_trainer["events"] if e["type"] == "chat"]
     assert texts == ["■■■ (■■■, born ■■■, ■■■): left lobe nodule, see ■■■", "probe angle 30 degrees"]
     status, as_expert = await (await open_api("expert")).get(f"/api/v1/recordings/{rid}/timeline")
-    assert status == 200 and [e["text"] for e in as_expert["events"] if e["type"] == "chat"][0] == said
+    assert status == 200 and [e["text"] for e in as_expert["events"] if e["type"] == "chat"] == [said, texts[1]]
