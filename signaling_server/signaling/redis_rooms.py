@@ -193,13 +193,17 @@ class RedisRoomRegistry(RoomRegistry):
         self._command({"op": "disconnect_device", "device_id": device_id})
         await super().disconnect_device(device_id)
 
-    async def replace_device(self, consultation_id: str, device_id: str) -> list[Member]:
+    async def replace_device(self, consultation_id: str, device_id: str, *, announce: bool = True) -> list[Member]:
         """The device's ghosts here go at once; those on other processes are unlisted now (so the new socket's
         welcome does not name them) and closed by their process when it hears the command."""
-        ghosts = await super().replace_device(consultation_id, device_id)
+        ghosts = await super().replace_device(consultation_id, device_id, announce=announce)
         listed = self.directory.get(consultation_id, {})
         elsewhere = [pid for pid, entry in listed.items() if entry.peer.device_id == device_id]
         await self._unlist(consultation_id, [g.peer.id for g in ghosts] + elsewhere)
+        room = self.existing(consultation_id)
+        for peer_id in elsewhere:  # told here, once, even when the process that held it is dead
+            if room is not None:
+                room.broadcast(PeerLeft(peer_id))
         self._command({"op": "replace_device", "cid": consultation_id, "device_id": device_id})
         return ghosts
 
@@ -292,7 +296,8 @@ class RedisRoomRegistry(RoomRegistry):
         elif data.get("op") == "disconnect_device":
             await super().disconnect_device(data["device_id"])
         elif data.get("op") == "replace_device":
-            ghosts = await RoomRegistry.replace_device(self, data["cid"], data["device_id"])
+            # closed quietly: the process the device joined again on has told the room already
+            ghosts = await RoomRegistry.replace_device(self, data["cid"], data["device_id"], announce=False)
             await self._unlist(data["cid"], [g.peer.id for g in ghosts])
 
     # ---- membership: the directory and the sweep -----------------------------------------------------------------

@@ -173,7 +173,7 @@ class RoomRegistry:
         log.info("consultation %s: %s %s left", consultation_id, member.peer.role, peer_id)
         return member
 
-    async def replace_device(self, consultation_id: str, device_id: str) -> list[Member]:
+    async def replace_device(self, consultation_id: str, device_id: str, *, announce: bool = True) -> list[Member]:
         """Take out of the room every member opened by ``device_id`` and close its socket (4002): the device is
         joining again, so those sockets died without the server noticing yet (a cut link: the heartbeat takes up
         to 30 s). The pages are told at once (``peer-left``), before the new socket's ``peer-joined``, so they
@@ -190,7 +190,8 @@ class RoomRegistry:
             ghost.abandon()  # a dead socket's writer may be stuck on a full send buffer: not waited for
             room.members.pop(ghost.peer.id, None)
             room.negotiations.forget(ghost.peer.id)
-            room.broadcast(PeerLeft(ghost.peer.id))
+            if announce:  # (several processes: the process the device joined again on tells the room)
+                room.broadcast(PeerLeft(ghost.peer.id))
         return ghosts
 
     async def close_room(self, consultation_id: str, final: ServerMessage | None = None) -> None:

@@ -170,7 +170,9 @@ async def test_a_live_consultation_is_recorded_at_the_edge_and_arrives_whole(
     seen = [v for link in links for v in link.viewers if v.peer == expert.welcome["you"]["id"]]
     # The expert's link as the edge measured it: frames and bits flowing (how many depends on how busy the machine is).
     assert len(seen) >= 2 and seen[-1].fps > 0 and (seen[-1].kbps or 0) > 0
-    assert seen[-1].rtt_ms is not None and seen[-1].loss is not None
+    # RTT comes from RTCP receiver reports; a second whose report gave none (or aiortc's occasional negative RTT,
+    # recorded as unknown) has null: some second of the call has it.
+    assert any(v.rtt_ms is not None for v in seen) and seen[-1].loss is not None
     ended = events[-1]
     assert isinstance(ended, tl.State) and ended.state == "ended" and ended.t == pytest.approx(pts[-1], abs=0.5)
 
