@@ -89,7 +89,19 @@ async def list_visible(db: AsyncSession, caller: Caller, states: tuple[str, ...]
     scope = await policy.scope_of(db, caller)
     query = select(Consultation).where(Consultation.state.in_(states), policy.consultation_clause(scope))
     rows = list((await db.scalars(query.order_by(Consultation.requested_at).limit(500))).all())
-    return [await _view(db, c) for c in rows]
+    return await _views(db, rows)
+
+
+async def _views(db: AsyncSession, rows: list[Consultation]) -> list[ConsultationView]:
+    """The views of many consultations with two queries in all (sites, people), not three per consultation."""
+    site_ids = {c.site_id for c in rows}
+    user_ids = {c.requested_by_id for c in rows} | {c.expert_id for c in rows if c.expert_id}
+    sites = {s.id: s for s in (await db.scalars(select(Site).where(Site.id.in_(site_ids)))).all()} if rows else {}
+    users = {u.id: u for u in (await db.scalars(select(User).where(User.id.in_(user_ids)))).all()} if rows else {}
+    return [
+        ConsultationView(c, sites[c.site_id], users[c.requested_by_id], users.get(c.expert_id or ""))
+        for c in rows
+    ]
 
 
 def list_version(views: list[ConsultationView]) -> str:
