@@ -15,7 +15,7 @@ import pytest
 from bench import netlab
 from bench.netlab import Lab, Namespace
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the network lab needs root")
+pytestmark = [pytest.mark.netlab, pytest.mark.skipif(os.geteuid() != 0, reason="the network lab needs root")]
 
 # A TCP echo server inside a namespace: prints "ready", then echoes one line per connection (until killed).
 SERVER = """

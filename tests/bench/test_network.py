@@ -11,7 +11,7 @@ import pytest
 
 from bench import network
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the network lab needs root")
+pytestmark = [pytest.mark.netlab, pytest.mark.skipif(os.geteuid() != 0, reason="the network lab needs root")]
 
 
 @pytest.mark.timeout(400)

@@ -32,6 +32,7 @@ from tests.waiting import eventually
 
 pytestmark = [
     pytest.mark.browser,
+    pytest.mark.netlab,
     pytest.mark.skipif(os.geteuid() != 0 or shutil.which("nft") is None, reason="the network lab needs root and nft"),
 ]
 

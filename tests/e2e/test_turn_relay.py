@@ -38,6 +38,7 @@ from tests.turnserver import coturn
 
 pytestmark = [
     pytest.mark.browser,
+    pytest.mark.netlab,
     pytest.mark.skipif(os.geteuid() != 0, reason="the network lab needs root"),
 ]
 
