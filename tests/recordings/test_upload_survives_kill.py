@@ -77,7 +77,15 @@ async def test_a_recording_survives_a_killed_edge_agent(
                 return files[0] if files and files[0]["offset"] > 0 else None
 
             await until(media_file, "the first bytes of media.mp4 on the server")
-            await asyncio.sleep(1.0)
+            recorded = edge_dir / "recordings" / cid / "media.mp4"
+
+            async def edge_ahead() -> bool:  # a whole fragment at the edge that the server does not have yet
+                with SealedReader(recorded, load(edge_dir / DEFAULT_NAME)) as view:
+                    whole = complete_prefix(view)
+                on_server = await media_file()
+                return on_server is not None and whole > on_server["offset"]
+
+            await until(edge_ahead, "a fragment recorded at the edge and not yet uploaded")
             processes[0].send_signal(signal.SIGKILL)  # mid-upload, mid-fragment, mid-timeline-line
             await processes[0].wait()
             keys = load(edge_dir / DEFAULT_NAME)  # made by the first run, beside its outbox
