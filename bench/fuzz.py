@@ -136,7 +136,7 @@ async def start_world(stack: AsyncExitStack, log_dir: Path, env: dict[str, str] 
     server = await procs.spawn("fuzz-server", argv, log_dir, ROOT, env=RAISED_LIMITS if env is None else env)
     stack.push_async_callback(server.stop)
     base = f"http://127.0.0.1:{port}/"
-    await _wait_up(base, server)
+    await procs.wait_up(base, server)
     admin = await _login(base, "admin", stack)
     sites = {}
     for code, name in (("north", "North Community Health Centre"), ("river", "Riverside Community Health Centre")):
@@ -172,19 +172,6 @@ async def start_world(stack: AsyncExitStack, log_dir: Path, env: dict[str, str] 
     await _post(people["sono"], base, f"api/v1/consultations/{cid}/observers", {"user_id": ids["trainer"]})
     study_uid = await _store_one(people["edge"], base)
     return World(base, server, data_dir, people, cid, other, study_uid, stack)
-
-
-async def _wait_up(base: str, server: procs.Child) -> None:
-    deadline = time.monotonic() + 90
-    async with aiohttp.ClientSession() as probe:
-        while True:
-            with contextlib.suppress(aiohttp.ClientError, TimeoutError):
-                async with probe.get(base, timeout=aiohttp.ClientTimeout(total=2)) as r:
-                    if r.status == 200:
-                        return
-            if not server.running or time.monotonic() > deadline:
-                raise RuntimeError(f"teleus server did not come up:\n{server.tail()}")
-            await asyncio.sleep(0.2)
 
 
 async def _store_one(edge: Person, base: str) -> str:

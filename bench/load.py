@@ -316,21 +316,8 @@ async def start_teleus(stack: AsyncExitStack, log_dir: Path, sqlite: bool) -> tu
     server = await procs.spawn("load-server", argv, log_dir, ROOT, env=env)
     stack.push_async_callback(server.stop)
     base = f"http://127.0.0.1:{port}/"
-    await _wait_up(base, server)
+    await procs.wait_up(base, server)
     return Target(base, "api/v1/devices/me/consultations", "api/v1/consultations?state=requested,live"), server.pid
-
-
-async def _wait_up(base: str, server: procs.Child) -> None:
-    deadline = time.monotonic() + 90
-    async with aiohttp.ClientSession() as probe:
-        while True:
-            with contextlib.suppress(aiohttp.ClientError, TimeoutError):
-                async with probe.get(base, timeout=aiohttp.ClientTimeout(total=2)) as r:
-                    if r.status == 200:
-                        return
-            if not server.running or time.monotonic() > deadline:
-                raise RuntimeError(f"teleus server did not come up:\n{server.tail()}")
-            await asyncio.sleep(0.2)
 
 
 # ---- the floor: the same calls, nothing behind them --------------------------------------------------------------

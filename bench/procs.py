@@ -14,6 +14,8 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
+import aiohttp
+
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 PR_SET_PDEATHSIG = 1
 
@@ -125,6 +127,21 @@ async def spawn(name: str, argv: list[str], log_dir: Path, cwd: Path, env: dict[
             preexec_fn=_die_with_parent,
         )
     return Child(name, proc, log_path)
+
+
+async def wait_up(base: str, server: Child, within: float = 90.0) -> None:
+    """Until `base` answers 200 (a teleus server that came up); an error with the server's log tail if it died or
+    did not come up within `within` seconds."""
+    deadline = time.monotonic() + within
+    async with aiohttp.ClientSession() as probe:
+        while True:
+            with contextlib.suppress(aiohttp.ClientError, TimeoutError):
+                async with probe.get(base, timeout=aiohttp.ClientTimeout(total=2)) as r:
+                    if r.status == 200:
+                        return
+            if not server.running or time.monotonic() > deadline:
+                raise RuntimeError(f"teleus server did not come up:\n{server.tail()}")
+            await asyncio.sleep(0.2)
 
 
 def _open_log(path: Path) -> Any:
