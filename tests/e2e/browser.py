@@ -5,9 +5,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from playwright.async_api import Browser, async_playwright
+from playwright.async_api import Browser, async_playwright, expect
 
 CHROMIUM = "/usr/bin/chromium"
+# Playwright's `expect` gives up after 5 s, its actions after 30. Under a full parallel suite on a busy 2-core
+# machine a page's first paint (three dozen ES modules, then its API calls) has taken longer than 5 s: waiting is
+# not what the browser tests assert, so every `expect` in them waits as long as an action does.
+expect.set_options(timeout=30_000)
 # Without the background-networking flags Chromium keeps dialling Google's hosts, which this network refuses.
 BASE_ARGS = [
     "--no-sandbox",

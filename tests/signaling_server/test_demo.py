@@ -25,6 +25,7 @@ def free_port() -> int:
 def test_the_demo_starts_its_edge_without_a_credential_on_any_command_line(tmp_path: Path) -> None:
     data_dir = tmp_path / "demo"
     env = {k: v for k, v in os.environ.items() if not k.startswith("TELEUS_")}
+    env["TELEUS_DICOM_PORT"] = "0"  # the demo's DICOM listener on any free port: 11112 may be another run's
     demo = subprocess.Popen(
         [TELEUS, "demo", "--port", str(free_port()), "--data-dir", str(data_dir)],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
