@@ -2,7 +2,8 @@
 archive jobs): a job row is added in the transaction that creates the work, and a background loop takes the due
 rows until none is left, sleeping until the soonest retry or until woken.
 
-- :func:`retry_at`: when a failed attempt is tried again (the base backoff doubling per attempt, capped);
+- :func:`backoff` and :func:`retry_at`: when a failed attempt is tried again (the first wait doubling per attempt,
+  capped); the review copies of recordings wait by the same rule;
 - :class:`DueLoop`: the loop itself; a subclass says what "the due jobs" are (:meth:`DueLoop.work_due`) and when
   the next one falls due (:meth:`DueLoop.seconds_to_next`);
 - :func:`background`: one task for as long as the app runs (the body of a ``cleanup_ctx``), cancelled and awaited
@@ -24,15 +25,20 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 
-def retry_at(now: datetime, attempts: int, backoff: timedelta, cap: timedelta) -> datetime:
-    """When attempt number ``attempts + 1`` is due, after ``attempts`` failed ones: backoff × 2^(attempts−1), capped.
-    The doubling stops at the cap, so a job that has failed for days does not overflow a timedelta."""
-    delay = backoff
+def backoff(attempts: int, first: timedelta, cap: timedelta) -> timedelta:
+    """The wait after ``attempts`` failed attempts: first × 2^(attempts−1), at most ``cap``. The doubling stops at
+    the cap, so a job that has failed for days does not overflow a timedelta."""
+    delay = first
     for _ in range(attempts - 1):
         if delay >= cap:
             break
         delay *= 2
-    return now + min(delay, cap)
+    return min(delay, cap)
+
+
+def retry_at(now: datetime, attempts: int, first: timedelta, cap: timedelta) -> datetime:
+    """When attempt number ``attempts + 1`` is due, after ``attempts`` failed ones (:func:`backoff`)."""
+    return now + backoff(attempts, first, cap)
 
 
 class DueLoop(ABC):

@@ -48,6 +48,13 @@ async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
         yield url
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def empty_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """A database with no schema at all, for the tests of the migrations themselves (`db_url` is at head)."""
+    async with database(request.param, tmp_path, empty=True) as url:
+        yield url
+
+
 @pytest.fixture
 async def sqlite_url(tmp_path: Path) -> AsyncIterator[str]:
     async with database("sqlite", tmp_path) as url:

@@ -28,6 +28,7 @@ import threading
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
 
@@ -39,6 +40,7 @@ from recordings.private_files import make_private_dirs, write_private
 from recordings.store import RecordingStore
 from signaling_server import errors
 from signaling_server.appkeys import SETTINGS
+from signaling_server.outbox import backoff
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +66,8 @@ class Failure:
 
 def backoff_seconds(attempts: int) -> int:
     """How long a copy that failed `attempts` times waits before the next try."""
-    return int(min(MAX_BACKOFF, FIRST_BACKOFF * 2 ** max(0, attempts - 1)))
+    first, cap = timedelta(seconds=FIRST_BACKOFF), timedelta(seconds=MAX_BACKOFF)
+    return int(backoff(max(1, attempts), first, cap).total_seconds())
 
 
 def copy_state(ready: bool, queued: bool, failure: Failure | None, now: float) -> CopyState:

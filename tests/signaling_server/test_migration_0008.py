@@ -30,23 +30,23 @@ async def _execute(url: str, *statements: str) -> None:
         await engine.dispose()
 
 
-async def test_site_ae_titles_become_peers_open_to_anywhere_and_come_back(db_url: str) -> None:
-    await upgrade(db_url, "0007")
+async def test_site_ae_titles_become_peers_open_to_anywhere_and_come_back(empty_db_url: str) -> None:
+    await upgrade(empty_db_url, "0007")
     await _execute(
-        db_url,
+        empty_db_url,
         "INSERT INTO sites (id, code, name, ae_title, recording_enabled, created_at)"
         " VALUES ('s1', 'north', 'North', 'NORTH_CR', true, '2025-01-01 00:00:00+00')",
         "INSERT INTO sites (id, code, name, ae_title, recording_enabled, created_at)"
         " VALUES ('s2', 'river', 'River', NULL, true, '2025-01-01 00:00:00+00')",
     )
-    await upgrade(db_url, "0008")
+    await upgrade(empty_db_url, "0008")
     peers = await _rows(
-        db_url, "SELECT ae_title, site_id, max_dataset_bytes, max_associations, enabled, tls_client_sha256"
+        empty_db_url, "SELECT ae_title, site_id, max_dataset_bytes, max_associations, enabled, tls_client_sha256"
         " FROM dicom_peers",
     )  # fmt: skip
     assert [p[:2] for p in peers] == [("NORTH_CR", "s1")]
     assert peers[0][2:] in {(256 << 20, 4, True, None), (256 << 20, 4, 1, None)}  # SQLite answers 1 for true
-    [(networks,)] = await _rows(db_url, "SELECT networks FROM dicom_peers")
+    [(networks,)] = await _rows(empty_db_url, "SELECT networks FROM dicom_peers")
     assert networks in (["0.0.0.0/0", "::/0"], '["0.0.0.0/0", "::/0"]')
-    await asyncio.to_thread(command.downgrade, alembic_config(db_url), "0007")
-    assert sorted(await _rows(db_url, "SELECT id, ae_title FROM sites")) == [("s1", "NORTH_CR"), ("s2", None)]
+    await asyncio.to_thread(command.downgrade, alembic_config(empty_db_url), "0007")
+    assert sorted(await _rows(empty_db_url, "SELECT id, ae_title FROM sites")) == [("s1", "NORTH_CR"), ("s2", None)]

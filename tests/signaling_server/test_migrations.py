@@ -24,9 +24,9 @@ def _diff(conn: Connection) -> list[object]:
     return list(compare_metadata(MigrationContext.configure(conn), Base.metadata))
 
 
-async def test_migrations_match_the_models(db_url: str) -> None:
-    await upgrade(db_url)
-    engine = make_engine(db_url)
+async def test_migrations_match_the_models(empty_db_url: str) -> None:
+    await upgrade(empty_db_url)
+    engine = make_engine(empty_db_url)
     try:
         async with engine.connect() as conn:
             diff = await conn.run_sync(_diff)
@@ -36,15 +36,15 @@ async def test_migrations_match_the_models(db_url: str) -> None:
 
 
 async def test_restarting_the_server_upgrades_in_place_without_loss(
-    db_url: str, tmp_path: Path, aiohttp_client: Any
+    empty_db_url: str, tmp_path: Path, aiohttp_client: Any
 ) -> None:
-    await upgrade(db_url)
-    await upgrade(db_url)  # idempotent: already at head
-    engine = make_engine(db_url)
+    await upgrade(empty_db_url)
+    await upgrade(empty_db_url)  # idempotent: already at head
+    engine = make_engine(empty_db_url)
     async with make_sessionmaker(engine)() as db:
         await admin.create_site(db, "kept", "A site created before the restart")
     await engine.dispose()
-    app = create_app(Settings(data_dir=tmp_path, database_url=db_url))
+    app = create_app(Settings(data_dir=tmp_path, database_url=empty_db_url))
     client = await aiohttp_client(app)  # starts the app: its cleanup context runs the migrations again
     async with app[DB]() as db:
         codes = (await db.scalars(select(Site.code))).all()
@@ -52,10 +52,10 @@ async def test_restarting_the_server_upgrades_in_place_without_loss(
     await client.close()
 
 
-async def test_tokens_made_before_accounts_keep_working_and_now_expire(db_url: str) -> None:
+async def test_tokens_made_before_accounts_keep_working_and_now_expire(empty_db_url: str) -> None:
     """0005: a token made before it gets an expiry (90 days after the upgrade) and keeps its power ("write")."""
-    await upgrade(db_url, "0004")
-    engine = make_engine(db_url)
+    await upgrade(empty_db_url, "0004")
+    engine = make_engine(empty_db_url)
     try:
         async with engine.begin() as conn:
             now = datetime.now(UTC)
@@ -73,7 +73,7 @@ async def test_tokens_made_before_accounts_keep_working_and_now_expire(db_url: s
                 ),
                 {"now": now},
             )
-        await upgrade(db_url)
+        await upgrade(empty_db_url)
         async with make_sessionmaker(engine)() as db:
             token = await db.get(ApiToken, "t1")
             user = await db.get(User, "u1")
