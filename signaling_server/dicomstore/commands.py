@@ -1,7 +1,9 @@
 """`teleus peer …` and `teleus forward …`: DICOM peers and forward jobs from the command line (README.md).
 
 `cli.py` adds these subcommands with its own database wrapper (`with_db`), so each runs on the configured database
-after bringing it to the newest schema, exactly like `teleus site` and `teleus device`.
+after bringing it to the newest schema, exactly like `teleus site` and `teleus device`. Building the parser imports
+nothing of the DICOM stack: every `teleus` command (the edge agent's too) builds the whole parser, and pydicom,
+pynetdicom and the models cost over a CPU-second to import; the commands import them when they run.
 """
 
 from __future__ import annotations
@@ -10,13 +12,13 @@ import argparse
 import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from signaling_server import admin, errors
-from signaling_server.db.models import DicomPeer
-from signaling_server.dicomstore import forward_routes, peers
-from signaling_server.dicomstore.forward import JobState
-from signaling_server.dicomstore.peers import PeerChanges, Pin
+from signaling_server import errors
+
+if TYPE_CHECKING:
+    from signaling_server.db.models import DicomPeer
+    from signaling_server.dicomstore.peers import Pin
 
 WithDb = Callable[[Callable[[Any], Awaitable[str]]], Callable[[argparse.Namespace], int]]
 
@@ -52,7 +54,7 @@ def add_commands(sub: Any, with_db: WithDb, db_options: Callable[[argparse.Argum
         dest="action", required=True
     )
     p = forward.add_parser("list", help="forward jobs in one state, as JSON lines")
-    p.add_argument("--state", choices=list(JobState), default=JobState.FAILED)
+    p.add_argument("--state", default="failed", help="pending, sent or failed (default failed)")
     p.add_argument("--limit", type=int, default=100)
     db_options(p)
     p.set_defaults(func=with_db(_forward_list))
@@ -78,6 +80,8 @@ def _peer_options(p: argparse.ArgumentParser, *, adding: bool) -> None:
 
 
 def _pin(args: argparse.Namespace) -> Pin | None:
+    from signaling_server.dicomstore.peers import Pin
+
     if args.cert:
         try:
             pem = args.cert.read_text()
@@ -103,6 +107,9 @@ def _describe(peer: DicomPeer) -> str:
 
 
 async def _peer_add(ctx: Any) -> str:
+    from signaling_server import admin
+    from signaling_server.dicomstore import peers
+
     db, args = ctx
     site = await admin.find_site(db, args.site)
     peer = await peers.create_peer(
@@ -114,6 +121,10 @@ async def _peer_add(ctx: Any) -> str:
 
 
 async def _peer_set(ctx: Any) -> str:
+    from signaling_server import admin
+    from signaling_server.dicomstore import peers
+    from signaling_server.dicomstore.peers import PeerChanges
+
     db, args = ctx
     peer = await peers.find_peer(db, args.peer)
     changes = PeerChanges(
@@ -129,23 +140,32 @@ async def _peer_set(ctx: Any) -> str:
 
 
 async def _peer_disable(ctx: Any) -> str:
+    from signaling_server.dicomstore import peers
+    from signaling_server.dicomstore.peers import PeerChanges
+
     db, args = ctx
     peer = await peers.find_peer(db, args.peer)
     return _describe(await peers.update_peer(db, peer.id, PeerChanges(enabled=False)))
 
 
 async def _peer_list(ctx: Any) -> str:
+    from signaling_server.dicomstore import peers
+
     db, _ = ctx
     return "\n".join(_describe(p) for p in await peers.list_peers(db)) or "no DICOM peers"
 
 
 async def _forward_list(ctx: Any) -> str:
+    from signaling_server.dicomstore import forward_routes
+
     db, args = ctx
     jobs = await forward_routes.list_jobs(db, args.state, args.limit)
     return "\n".join(json.dumps(job, ensure_ascii=False) for job in jobs) or f"no {args.state} forward jobs"
 
 
 async def _forward_requeue(ctx: Any) -> str:
+    from signaling_server.dicomstore import forward_routes
+
     db, args = ctx
     if bool(args.job_ids) == args.all_failed:
         raise errors.InvalidRequest("give the ids of the jobs to re-queue, or --all-failed (not both)")

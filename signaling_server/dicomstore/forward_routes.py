@@ -43,7 +43,9 @@ def job_json(job: ForwardJob, instance: Instance, study: Study) -> dict[str, Any
 
 
 async def list_jobs(db: AsyncSession, state: str, limit: int = 100) -> list[dict[str, Any]]:
-    """The jobs in `state`, oldest first."""
+    """The jobs in `state`, oldest first; another state is refused (invalid_request)."""
+    if state not in set(JobState):
+        raise errors.InvalidRequest(f"'state' must be one of {', '.join(JobState)}")
     query = (
         select(ForwardJob, Instance, Study)
         .join(Instance, Instance.id == ForwardJob.instance_id)
@@ -82,8 +84,6 @@ async def get_jobs(request: web.Request) -> web.Response:
     """`?state=failed` (the default) | `pending` | `sent`, `&limit=` (at most 1000) → `{"jobs": [ForwardJob]}`."""
     (await caller(request)).require_user("admin")
     state = request.query.get("state", JobState.FAILED)
-    if state not in set(JobState):
-        raise errors.InvalidRequest(f"'state' must be one of {', '.join(JobState)}")
     try:
         limit = int(request.query.get("limit", "100"))
     except ValueError:

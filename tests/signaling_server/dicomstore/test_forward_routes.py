@@ -91,6 +91,8 @@ async def test_teleus_forward_requeue(start: Start, db_url: str) -> None:
 
     listed = await teleus("forward", "list")
     assert listed.returncode == 0 and f'"id": {job_id}' in listed.stdout and '"state": "failed"' in listed.stdout
+    lost = await teleus("forward", "list", "--state", "lost")
+    assert lost.returncode == 1 and "'state' must be one of pending, sent, failed" in lost.stderr, lost.stderr
     refused = await teleus("forward", "requeue")
     assert refused.returncode == 1 and "--all-failed" in refused.stderr
     server.app[FORWARDER].max_attempts = 100
