@@ -45,6 +45,10 @@ log = logging.getLogger(__name__)
 
 BATCH = 50  # jobs per association (each may need its own presentation context; at most 128)
 MAX_BACKOFF = timedelta(hours=1)
+# A batch taken for sending is claimed this long: with several server processes on one PostgreSQL, each takes the
+# due jobs no other holds (FOR UPDATE SKIP LOCKED) and moves them past the claim before it sends, so no job goes
+# out twice. A server that dies while sending leaves its batch to be taken again once the claim runs out.
+CLAIM = timedelta(minutes=10)
 ACCEPTED_WARNINGS = frozenset({0xB000, 0xB006, 0xB007})  # stored with coercion / elements discarded / mismatch
 _DESTINATION = re.compile(r"^(?P<aet>[^@\\]{1,16})@(?P<host>[^:@]+):(?P<port>\d{1,5})$")
 
@@ -225,14 +229,18 @@ class Forwarder(DueLoop):
                 .where(ForwardJob.next_attempt_at <= at)
                 .order_by(ForwardJob.next_attempt_at, ForwardJob.id)
                 .limit(BATCH)
+                .with_for_update(of=ForwardJob, skip_locked=True)  # SQLite (one server) has no row locks: ignored
             )
             rows = (await db.execute(query)).all()
-        if not rows:
-            return 0
-        items = [
-            Outgoing(job.id, i.sop_uid, i.sop_class_uid, i.transfer_syntax_uid, self.blobs.path_for(i.sha256))
-            for job, i in rows
-        ]
+            if not rows:
+                return 0
+            items = [
+                Outgoing(job.id, i.sop_uid, i.sop_class_uid, i.transfer_syntax_uid, self.blobs.path_for(i.sha256))
+                for job, i in rows
+            ]
+            for claimed, _ in rows:
+                claimed.next_attempt_at = at + CLAIM
+            await db.commit()
         results = await asyncio.to_thread(self.send, self.destination, self.calling_ae, items, self.tls)
         done = datetime.now(UTC)
         async with self.sessions() as db:

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -17,15 +19,17 @@ from sqlalchemy import select
 from signaling_server.appkeys import DB
 from signaling_server.db.engine import make_engine, make_sessionmaker
 from signaling_server.db.models import ForwardJob
-from signaling_server.dicomstore.blobs import BlobStore
+from signaling_server.dicomstore.blobs import BLOBS, BlobStore
 from signaling_server.dicomstore.forward import (
     FORWARDER,
     MACHINE,
     Destination,
     Forwarder,
     JobState,
+    Outgoing,
     record_attempt,
     requeue,
+    send_c_store,
 )
 from signaling_server.states import IllegalMove
 from tests.waiting import eventually
@@ -85,6 +89,41 @@ async def test_stored_objects_reach_orthanc_intact(start: Start, orthanc: Orthan
         async with http.get(f"{orthanc.http}/dicom-web/studies", params={"PatientID": patient}) as response:
             [study] = await response.json(content_type=None)
     assert study["00100010"]["Value"][0]["Alphabetic"] == "张^三"
+
+
+async def test_two_forwarders_on_one_database_send_each_job_once(start: Start, orthanc: Orthanc) -> None:
+    """Two server processes share the job table: the batch one forwarder sends is claimed before it goes out, so the
+    other, looking for due jobs while the first is still sending, finds none of them."""
+    server = await start()  # no forwarder of its own: the test's two are the only ones
+    destination = Destination.parse(orthanc.destination)
+    stored = [await server.store(image(patient_id=f"TWO-{n}", study_uid=generate_uid())) for n in range(3)]
+    async with server.app[DB]() as db:
+        for instance in stored:
+            db.add(ForwardJob(instance_id=instance.instance_id, destination=str(destination), state="pending",
+                              attempts=0, next_attempt_at=datetime.now(UTC) - timedelta(seconds=1)))  # fmt: skip
+        await db.commit()
+    loop = asyncio.get_running_loop()
+    sent: dict[str, list[int]] = {"first": [], "second": []}
+    second_found: list[int] = []
+
+    def make(name: str) -> Forwarder:
+        def send(dest: Destination, ae: str, items: list[Outgoing], tls: ssl.SSLContext | None) -> dict[int, Any]:
+            sent[name] += [item.job_id for item in items]
+            if name == "first":  # while this batch is on its way, the other server looks for due jobs
+                second_found.append(asyncio.run_coroutine_threadsafe(second.send_due(), loop).result(timeout=60))
+            return send_c_store(dest, ae, items, None)
+
+        return Forwarder(server.app[DB], server.app[BLOBS], destination, calling_ae="TELEUS", backoff_seconds=30,
+                         max_attempts=3, send=send)  # fmt: skip
+
+    first, second = make("first"), make("second")
+    assert await first.send_due() == 3
+    assert second_found == [0] and sent["second"] == [] and len(set(sent["first"])) == 3
+    async with server.app[DB]() as db:
+        jobs = list(await db.scalars(select(ForwardJob)))
+    assert [(j.state, j.attempts) for j in jobs] == [("sent", 1)] * 3
+    for instance in stored:
+        await _from_orthanc(orthanc, instance.sop_uid)
 
 
 async def test_undeliverable_jobs_back_off_then_fail(start: Start) -> None:
