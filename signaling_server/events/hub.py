@@ -1,0 +1,133 @@
+"""This process's listeners to change notices, each judged by the access policy, each told at most twice a second.
+
+`Hub.changed(change)` is called after the commit of whatever changed (a route, a worker). The hub counts the
+topic's version, offers the change to every listener here, and passes it to the other server processes through the
+relay (`{prefix}changes`), whose hubs offer it to theirs. A listener that may hear it (changes.py) marks the topic
+pending and wakes its stream; the stream writes every pending topic at once and then waits `COALESCE_SECONDS`
+before the next write, so a burst of changes costs each page one refetch, not one per change.
+
+A listener's scope (the sites and grants the policy reads) is computed when its stream opens and again every
+`SCOPE_SECONDS`, or sooner when a change names its user (a new grant), by the stream (stream.py), which also ends
+the stream once the credential no longer holds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import Counter
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from signaling_server.access.policy import Scope
+from signaling_server.events.changes import Change, Subject
+from signaling_server.events.relay import Publish, relay
+
+log = logging.getLogger(__name__)
+
+COALESCE_SECONDS = 0.5
+SCOPE_SECONDS = 30.0
+
+
+class Listener:
+    """One open stream: its scope, the topics it has yet to be told, and the event that wakes it."""
+
+    def __init__(self, scope: Scope) -> None:
+        self.scope = scope
+        self.scope_made = time.monotonic()
+        self.pending: set[str] = set()
+        self.woken = asyncio.Event()
+
+    def offer(self, subject: Subject) -> None:
+        change = subject.change
+        if self.scope.user_id is not None and self.scope.user_id in change.user_ids:
+            self.scope_made = float("-inf")  # their grants changed: the stream recomputes the scope before writing
+        if change.topic not in self.pending and subject.heard_by(self.scope):
+            self.pending.add(change.topic)
+            self.woken.set()
+
+    def rescope(self, scope: Scope) -> None:
+        self.scope, self.scope_made = scope, time.monotonic()
+
+    def scope_stale(self) -> bool:
+        return time.monotonic() - self.scope_made >= SCOPE_SECONDS
+
+    async def wait(self, timeout: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.woken.wait(), timeout)
+
+    def take(self) -> list[str]:
+        topics = sorted(self.pending)
+        self.pending.clear()
+        self.woken.clear()
+        return topics
+
+
+class Hub:
+    def __init__(self, publish: Publish | None = None) -> None:
+        self._listeners: set[Listener] = set()
+        self.versions: Counter[str] = Counter()
+        self.publish = publish
+        self.closed = False
+
+    def changed(self, change: Change) -> None:
+        """Tell every listener of every process that may hear it (call after the change is committed)."""
+        self.hear(change)
+        if self.publish is not None:
+            self.publish(change.encode())
+
+    def hear(self, change: Change) -> None:
+        self.versions[change.topic] += 1
+        subject = Subject(change)
+        for listener in list(self._listeners):
+            listener.offer(subject)
+
+    def hear_relayed(self, text: str) -> None:
+        try:
+            change = Change.decode(text)
+        except ValueError as exc:
+            log.warning("a change notice from another server was not understood: %s", exc)
+            return
+        self.hear(change)
+
+    def join(self, scope: Scope) -> Listener:
+        listener = Listener(scope)
+        self._listeners.add(listener)
+        if self.closed:
+            listener.woken.set()
+        return listener
+
+    def leave(self, listener: Listener) -> None:
+        self._listeners.discard(listener)
+
+    def listening(self) -> int:
+        return len(self._listeners)
+
+    def close(self) -> None:
+        """Every stream ends now (shutdown) rather than hold the server for its heartbeat."""
+        self.closed = True
+        for listener in self._listeners:
+            listener.woken.set()
+
+
+CHANGES = web.AppKey("changes", Hub)
+
+
+async def change_hub(app: web.Application) -> AsyncIterator[None]:
+    """cleanup_ctx (after the cluster's): the hub, hearing the other processes' changes when they share Redis."""
+    hub = app[CHANGES] = Hub()
+    try:
+        async with relay(app, "changes", hub.hear_relayed) as publish:
+            hub.publish = publish
+            yield
+    finally:
+        hub.close()
+
+
+async def close_streams(app: web.Application) -> None:
+    """on_shutdown: end every open event stream."""
+    with contextlib.suppress(KeyError):
+        app[CHANGES].close()

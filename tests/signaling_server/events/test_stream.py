@@ -1,0 +1,132 @@
+"""`GET /api/v1/events` (events/stream.py) on the real app: who hears which change, and across two servers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from signaling_server.events.hub import CHANGES
+from tests.conftest import THYROID_REQUEST, Api, seed
+from tests.servers import two_apps
+from tests.waiting import eventually
+
+EVENTS = "/api/v1/events"
+
+
+class Stream:
+    """One open event stream, read line by line as a browser's EventSource would."""
+
+    def __init__(self, response: aiohttp.ClientResponse) -> None:
+        self.response = response
+        self.comments: list[str] = []
+        self.fields: list[str] = []
+
+    async def notice(self, timeout: float = 30) -> dict[str, Any]:
+        """The next `data:` line's JSON (comments and other fields are kept aside)."""
+
+        async def read() -> dict[str, Any]:
+            while True:
+                line = (await self.response.content.readline()).decode()
+                if not line:
+                    raise EOFError("the stream ended")
+                line = line.rstrip("\n")
+                if line.startswith("data: "):
+                    return dict(json.loads(line[len("data: "):]))
+                if line.startswith(":"):
+                    self.comments.append(line)
+                elif line:
+                    self.fields.append(line)
+
+        return await asyncio.wait_for(read(), timeout)
+
+
+@asynccontextmanager
+async def stream(api: Api) -> AsyncIterator[Stream]:
+    async with api.session.get(api.base + EVENTS) as response:
+        assert response.status == 200, await response.text()
+        assert response.headers["Content-Type"].startswith("text/event-stream")
+        assert response.headers["Cache-Control"] == "no-store"
+        yield Stream(response)
+
+
+async def listening(client: Any, count: int) -> None:
+    await eventually(lambda: client.app[CHANGES].listening() == count, what=f"{count} event streams open")
+
+
+async def test_an_expert_hears_of_a_requested_consultation_and_refetches_it(people: Any) -> None:
+    client, _, open_api = people
+    expert, sono = await open_api("expert"), await open_api("sono_a")
+    async with stream(expert) as events:
+        await listening(client, 1)
+        status, made = await sono.post("/api/v1/consultations", THYROID_REQUEST)
+        assert status == 201
+        notice = await events.notice()
+        assert notice == {"topic": "consultations", "version": notice["version"]}  # no patient data, no ids
+        assert notice["version"] >= 1
+        assert events.fields[0].startswith("retry: ") and ": ready" in events.comments
+        _, listed = await expert.get("/api/v1/consultations")  # what the page does on the notice
+        assert [c["id"] for c in listed["consultations"]] == [made["id"]]
+        assert (await sono.post(f"/api/v1/consultations/{made['id']}/cancel"))[0] == 200
+        assert (await events.notice())["topic"] == "consultations"
+
+
+async def test_a_sonographer_of_another_site_hears_nothing_of_it(people: Any) -> None:
+    client, _, open_api = people
+    north, river = await open_api("sono_a"), await open_api("sono_b")
+    async with stream(river) as events:
+        await listening(client, 1)
+        assert (await north.post("/api/v1/consultations", THYROID_REQUEST))[0] == 201  # change 1: north's
+        assert (await river.post("/api/v1/consultations", THYROID_REQUEST))[0] == 201  # change 2: river's own
+        # Had river heard north's request, its stream (woken before river's own request was even sent) would
+        # have written version 1 first.
+        assert await events.notice() == {"topic": "consultations", "version": 2}
+
+
+async def test_the_stream_is_for_signed_in_users(people: Any) -> None:
+    client, world, open_api = people
+    anonymous = await open_api()
+    async with anonymous.session.get(anonymous.base + EVENTS) as response:
+        assert response.status == 401
+        assert (await response.json())["error"] == "unauthenticated"
+    device = await open_api(bearer=world.device_a_credential)
+    async with device.session.get(device.base + EVENTS) as response:
+        assert response.status == 403
+        assert (await response.json())["error"] == "forbidden"
+    assert client.app[CHANGES].listening() == 0
+
+
+async def test_after_signing_out_the_stream_is_not_opened_again(people: Any) -> None:
+    """The open stream ends at its next scope check (SCOPE_SECONDS); the browser's reconnection then meets the
+    401 its REST calls meet, and the router sends it to sign in."""
+    client, _, open_api = people
+    expert = await open_api("expert")
+    async with stream(expert):
+        await listening(client, 1)
+        assert (await expert.post("/api/v1/auth/logout"))[0] in (200, 204)
+    async with expert.session.get(expert.base + EVENTS) as response:
+        assert response.status == 401
+
+
+@pytest.mark.postgres
+async def test_a_change_on_one_server_is_heard_by_a_stream_on_another(aiohttp_client: Any, tmp_path: Path) -> None:
+    async with two_apps(aiohttp_client, tmp_path) as (a, b):
+        await seed(a.app)
+        expert, sono = Api(b, None), Api(a, None)
+        try:
+            await expert.login("expert")
+            await sono.login("sono_a")
+            async with stream(expert) as events:  # listening on B
+                await listening(b, 1)
+                status, _ = await sono.post("/api/v1/consultations", THYROID_REQUEST)  # requested on A
+                assert status == 201
+                assert (await events.notice())["topic"] == "consultations"
+        finally:
+            await expert.close()
+            await sono.close()
