@@ -27,7 +27,7 @@ from typing import Any
 
 from signaling_server.access import policy
 from signaling_server.access.policy import Scope, Sight
-from signaling_server.db.models import Consultation, Study
+from signaling_server.db.models import Consultation, CriticalFinding, Study
 
 CONSULTATIONS = "consultations"
 QUEUE = "queue"
@@ -79,6 +79,12 @@ def of_consultation(consultation: Consultation, *also: str | None) -> Change:
 
 def of_study(study: Study, topic: str = QUEUE) -> Change:
     return Change(topic, study.site_id, study_id=study.id, patient_id=study.patient_id)
+
+
+def of_finding(finding: CriticalFinding, study: Study | None = None) -> Change:
+    """A critical finding changed (its study, when at hand, adds the patient a grant may open)."""
+    patient_id = study.patient_id if study is not None else None
+    return Change(FINDINGS, finding.site_id, study_id=finding.study_id, patient_id=patient_id)
 
 
 class Subject:

@@ -12,9 +12,11 @@ from typing import Any
 import aiohttp
 import pytest
 
+from signaling_server.dicomstore.ingest import DICOM_STORE, store_instance
 from signaling_server.events.hub import CHANGES
 from tests.conftest import THYROID_REQUEST, Api, seed
 from tests.servers import two_apps
+from tests.signaling_server.dicomstore.objects import image
 from tests.waiting import eventually
 
 EVENTS = "/api/v1/events"
@@ -87,6 +89,27 @@ async def test_a_sonographer_of_another_site_hears_nothing_of_it(people: Any) ->
         # Had river heard north's request, its stream (woken before river's own request was even sent) would
         # have written version 1 first.
         assert await events.notice() == {"topic": "consultations", "version": 2}
+
+
+async def test_an_arriving_study_and_a_critical_finding_are_told_to_those_who_see_them(people: Any) -> None:
+    client, world, open_api = people
+    expert, trainer, river = await open_api("expert"), await open_api("trainer"), await open_api("sono_b")
+    async with stream(expert) as reader, stream(trainer) as teacher, stream(river) as other_site:
+        await listening(client, 3)
+        store = client.app[DICOM_STORE]
+        stored = await store_instance(store, image(patient_id="EV-1"), site_id=world.site_a, received_via="test")
+        study = stored.study_id  # stored as STOW-RS and C-STORE store
+        assert (await reader.notice())["topic"] == "queue"
+        assert (await teacher.notice())["topic"] == "queue"  # trainers see every study, de-identified
+        assert (await expert.post(f"/api/v1/studies/{study}/claim"))[0] == 200
+        assert (await reader.notice())["topic"] == "queue"
+        status, _ = await expert.post(f"/api/v1/studies/{study}/findings", {"finding": "Tension pneumothorax"})
+        assert status == 201
+        assert (await reader.notice())["topic"] == "findings"
+        await store_instance(store, image(patient_id="EV-2"), site_id=world.site_b, received_via="test")  # river's
+        # north's arrival and claim were queue changes 1 and 2: river's first notice is its own, the third
+        assert await other_site.notice() == {"topic": "queue", "version": 3}
+        assert (await teacher.notice())["topic"] == "queue"  # never the finding: trainers do not see findings
 
 
 async def test_the_stream_is_for_signed_in_users(people: Any) -> None:
