@@ -8,13 +8,16 @@ before the next write, so a burst of changes costs each page one refetch, not on
 
 A listener's scope (the sites and grants the policy reads) is computed when its stream opens and again every
 `SCOPE_SECONDS`, or sooner when a change names its user (a new grant), by the stream (stream.py), which also ends
-the stream once the credential no longer holds.
+the stream once the credential no longer holds. The calls that end a credential (signing out, revoking a session or
+token, disabling a user, a password reset, a new role or site) end its streams at once through `Hub.end`, in every
+process, as they close its signaling sockets.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 from collections import Counter
@@ -30,6 +33,7 @@ log = logging.getLogger(__name__)
 
 COALESCE_SECONDS = 0.5
 SCOPE_SECONDS = 30.0
+ENDING = ("user", "session", "token")  # what `Hub.end` ends the streams of
 
 
 class Listener:
@@ -40,6 +44,7 @@ class Listener:
         self.scope_made = time.monotonic()
         self.pending: set[str] = set()
         self.woken = asyncio.Event()
+        self.ended = False  # its credential ended: the stream closes
 
     def offer(self, subject: Subject) -> None:
         change = subject.change
@@ -85,8 +90,27 @@ class Hub:
         for listener in list(self._listeners):
             listener.offer(subject)
 
+    def end(self, kind: str, ids: list[str]) -> None:
+        """End the streams of these users, sessions or tokens (`kind`), here and in every other process."""
+        self.end_here(kind, ids)
+        if self.publish is not None:
+            self.publish(json.dumps({"end": kind, "ids": ids}, separators=(",", ":")))
+
+    def end_here(self, kind: str, ids: list[str]) -> None:
+        wanted = set(ids)
+        for listener in self._listeners:
+            who = listener.scope.caller
+            held = {"user": who.user.id if who.user else None, "session": who.session_id, "token": who.token_id}
+            if held.get(kind) in wanted:
+                listener.ended = True
+                listener.woken.set()
+
     def hear_relayed(self, text: str) -> None:
         try:
+            data = json.loads(text)
+            if isinstance(data, dict) and data.get("end") in ENDING and isinstance(data.get("ids"), list):
+                self.end_here(str(data["end"]), [str(i) for i in data["ids"]])
+                return
             change = Change.decode(text)
         except ValueError as exc:
             log.warning("a change notice from another server was not understood: %s", exc)

@@ -72,7 +72,7 @@ async def _serve(request: web.Request, response: web.StreamResponse, who: Caller
     hub = request.app[CHANGES]
     while not hub.closed:
         await listener.wait(HEARTBEAT_SECONDS)
-        if hub.closed:
+        if hub.closed or listener.ended:
             return
         if listener.scope_stale():
             scope = await _scope(request, who)

@@ -125,22 +125,26 @@ async def test_the_stream_is_for_signed_in_users(people: Any) -> None:
     assert client.app[CHANGES].listening() == 0
 
 
-async def test_after_signing_out_the_stream_is_not_opened_again(people: Any) -> None:
-    """The open stream ends at its next scope check (SCOPE_SECONDS); the browser's reconnection then meets the
-    401 its REST calls meet, and the router sends it to sign in."""
+async def test_signing_out_ends_the_stream_and_it_is_not_opened_again(people: Any) -> None:
     client, _, open_api = people
     expert = await open_api("expert")
-    async with stream(expert):
+    other_tab = await open_api("expert")  # another session of the same user: its stream stays
+    async with stream(expert) as events, stream(other_tab) as other_events:
+        await listening(client, 2)
+        assert (await expert.post("/api/v1/auth/logout"))[0] == 204
+        with pytest.raises(EOFError):
+            await events.notice()
         await listening(client, 1)
-        assert (await expert.post("/api/v1/auth/logout"))[0] in (200, 204)
-    async with expert.session.get(expert.base + EVENTS) as response:
+        assert (await (await open_api("sono_a")).post("/api/v1/consultations", THYROID_REQUEST))[0] == 201
+        assert (await other_events.notice())["topic"] == "consultations"
+    async with expert.session.get(expert.base + EVENTS) as response:  # the browser's reconnection
         assert response.status == 401
 
 
 @pytest.mark.postgres
 async def test_a_change_on_one_server_is_heard_by_a_stream_on_another(aiohttp_client: Any, tmp_path: Path) -> None:
     async with two_apps(aiohttp_client, tmp_path) as (a, b):
-        await seed(a.app)
+        world = await seed(a.app)
         expert, sono = Api(b, None), Api(a, None)
         try:
             await expert.login("expert")
@@ -150,6 +154,14 @@ async def test_a_change_on_one_server_is_heard_by_a_stream_on_another(aiohttp_cl
                 status, _ = await sono.post("/api/v1/consultations", THYROID_REQUEST)  # requested on A
                 assert status == 201
                 assert (await events.notice())["topic"] == "consultations"
+                admin = Api(a, None)
+                try:  # disabling the expert on A ends their stream on B at once
+                    await admin.login("admin")
+                    assert (await admin.post(f"/api/v1/users/{world.users['expert']}/disable"))[0] == 200
+                finally:
+                    await admin.close()
+                with pytest.raises(EOFError):
+                    await events.notice()
         finally:
             await expert.close()
             await sono.close()
