@@ -1,5 +1,5 @@
 // @ts-check
-// Change notices from the server: one EventSource on GET /api/v1/events (signaling_server/PROTOCOL.md §8) shared
+// Change notices from the server: one EventSource on GET /api/v1/events (signaling_server/PROTOCOL.md §6) shared
 // by every page. A notice names a topic and carries no data: a page subscribed to the topic asks its own REST call
 // again, at most every COALESCE_MS. When the stream (re)opens, every page asks once, since notices may have
 // been missed while it was down; a slow safety refresh stays for what the stream could not tell. No DOM.

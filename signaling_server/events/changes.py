@@ -1,7 +1,7 @@
 """A change notice: which topic changed, and the keys that decide who may hear of it (never patient data).
 
 A notice tells a console page that its list may be stale; the page then asks its own permission-checked REST
-question again. What goes to the browser is only `{"topic", "version"}` (PROTOCOL.md §8). What stays on the
+question again. What goes to the browser is only `{"topic", "version"}` (PROTOCOL.md §6). What stays on the
 server is what the access policy needs to decide whether the listener could see the changed thing: its site, and
 the consultation, study and patient ids grants may open. People named in `user_ids` hear it whatever their scope
 (an invited observer, whose grant is newer than the scope their stream holds).

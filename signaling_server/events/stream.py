@@ -1,4 +1,4 @@
-"""`GET /api/v1/events`: the change notices of a signed-in user as Server-Sent Events (PROTOCOL.md §8).
+"""`GET /api/v1/events`: the change notices of a signed-in user as Server-Sent Events (PROTOCOL.md §6).
 
 Why Server-Sent Events and not the signaling WebSocket: the notices go one way, the browser's `EventSource`
 reconnects by itself (`retry:`), the stream is plain HTTP through the same cookie, proxy and audit middleware as
