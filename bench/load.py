@@ -177,8 +177,9 @@ async def home(target: Target, session: aiohttp.ClientSession, tally: Tally, sto
 
 
 async def pushed_home(target: Target, session: aiohttp.ClientSession, tally: Tally, stop: asyncio.Event) -> None:
-    """An expert's console home as it is (events.js): the list when the stream opens, on every `consultations`
-    notice at most every `COALESCE_SECONDS`, and every `SAFETY_SECONDS`."""
+    """An expert's console home as it is (events.js): the list when the stream opens, on `consultations` notices
+    (one request at a time, the next no sooner than `COALESCE_SECONDS` or the last one's duration after it ended),
+    and every `SAFETY_SECONDS`."""
     wanted = asyncio.Event()
 
     async def listen() -> None:
@@ -213,7 +214,7 @@ async def pushed_home(target: Target, session: aiohttp.ClientSession, tally: Tal
             wanted.clear()
             last = time.monotonic()
             await _list_once(target, session, tally)
-            await asyncio.sleep(max(0.0, last + COALESCE_SECONDS - time.monotonic()))
+            await asyncio.sleep(max(COALESCE_SECONDS, time.monotonic() - last))
     finally:
         listener.cancel()
         with contextlib.suppress(asyncio.CancelledError):

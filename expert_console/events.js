@@ -8,40 +8,61 @@
 
 /** What each page still refetches on its own, in case a notice was lost (a server killed mid-write, Redis away). */
 export const SAFETY_REFRESH_MS = 60_000;
-/** A page refetches at most this often however many notices arrive. */
+/** A page waits at least this long after a refetch before the next, however many notices arrive; longer when the
+ * refetch itself was slow (as long as it took), so that a busy server is asked less, not more. */
 export const COALESCE_MS = 500;
 /** How long the stream stays open with no page subscribed (route changes unsubscribe, then subscribe again). */
 const IDLE_CLOSE_MS = 5_000;
 /** Waits before opening again after the browser gave up on the stream (an HTTP error: 401, 502 …). */
 const RETRY_MS = [2_000, 5_000, 15_000, 30_000, 60_000];
 
-/** One page's interest: its topics and its refetch, throttled. */
+/** One page's interest: its topics and its refetch, one at a time and spaced. */
 class Subscription {
   /**
    * @param {Set<string>} topics
-   * @param {() => void} onChange
+   * @param {() => unknown} onChange may return a promise: the next refetch waits for it
    */
   constructor(topics, onChange) {
     this.topics = topics;
     this.onChange = onChange;
-    this.lastCall = -Infinity;
+    /** When the last refetch ended, and how long it took. */
+    this.lastEnd = -Infinity;
+    this.lastTook = 0;
+    this.running = false;
+    this.wanted = false;
+    this.stopped = false;
     /** @type {ReturnType<typeof setTimeout>|null} */
     this.timer = null;
     this.safety = setInterval(() => this.poke(), SAFETY_REFRESH_MS);
   }
 
-  /** Refetch soon: at once if the last refetch is old enough, else once when it is. */
+  /** Refetch soon: at once if the last one ended long enough ago, else once it has; never two at a time. */
   poke() {
-    if (this.timer !== null) return;
-    const wait = Math.max(0, this.lastCall + COALESCE_MS - performance.now());
-    this.timer = setTimeout(() => {
-      this.timer = null;
-      this.lastCall = performance.now();
-      this.onChange();
-    }, wait);
+    this.wanted = true;
+    if (this.timer !== null || this.running || this.stopped) return;
+    const wait = Math.max(0, this.lastEnd + Math.max(COALESCE_MS, this.lastTook) - performance.now());
+    this.timer = setTimeout(() => void this.run(), wait);
+  }
+
+  async run() {
+    this.timer = null;
+    this.wanted = false;
+    this.running = true;
+    const start = performance.now();
+    try {
+      await this.onChange();
+    } catch {
+      // the page shows its own errors; the next notice or safety refresh tries again
+    } finally {
+      this.running = false;
+      this.lastEnd = performance.now();
+      this.lastTook = this.lastEnd - start;
+    }
+    if (this.wanted) this.poke(); // notices that came during the refetch
   }
 
   stop() {
+    this.stopped = true;
     if (this.timer !== null) clearTimeout(this.timer);
     clearInterval(this.safety);
   }
@@ -68,7 +89,7 @@ export class ChangeFeed {
   /**
    * Call `onChange` when any of `topics` changes (and after the stream reopens, and every SAFETY_REFRESH_MS).
    * @param {Topic[]} topics
-   * @param {() => void} onChange
+   * @param {() => unknown} onChange a refetch; when it returns a promise, the next call waits for it to settle
    * @returns {() => void} unsubscribe
    */
   subscribe(topics, onChange) {

@@ -102,7 +102,7 @@ export function mountFindingsBanner(container, { api, events }) {
   }
 
   void poll();
-  const unsubscribe = events.subscribe(["findings"], () => void poll());
+  const unsubscribe = events.subscribe(["findings"], () => poll());
   return () => {
     stopped = true;
     unsubscribe();

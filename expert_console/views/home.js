@@ -112,7 +112,7 @@ class ConsultationList {
 
   start() {
     void this.refresh();
-    this.unsubscribe = this.context.events.subscribe(["consultations"], () => void this.refresh());
+    this.unsubscribe = this.context.events.subscribe(["consultations"], () => this.refresh());
     this.timers.push(setInterval(() => this.tick(), 1000));
   }
 

@@ -34,7 +34,7 @@ export function mountQueue(root, context) {
   root.append(page.element);
   void page.filters.loadSites(context.api, () => page.stopped);
   void page.refresh();
-  const unsubscribe = context.events.subscribe(["queue"], () => void page.refresh());
+  const unsubscribe = context.events.subscribe(["queue"], () => page.refresh());
   const clock = setInterval(() => page.table.tick(), 1000);
   return () => {
     page.stopped = true;

@@ -35,7 +35,7 @@ export function mountStudy(root, context) {
   root.append(page.element);
   void page.load();
   // the study, its lock and reports (queue) and its findings' acknowledgements (findings) change elsewhere
-  const unsubscribe = context.events.subscribe(["queue", "findings"], () => void page.load());
+  const unsubscribe = context.events.subscribe(["queue", "findings"], () => page.load());
   const clock = setInterval(() => page.tick(), 1000);
   return () => {
     unsubscribe();

@@ -127,8 +127,11 @@ class Hub:
     def leave(self, listener: Listener) -> None:
         self._listeners.discard(listener)
 
-    def listening(self) -> int:
-        return len(self._listeners)
+    def listening(self, user_id: str | None = None) -> int:
+        """How many streams are open here (of `user_id`, when given)."""
+        if user_id is None:
+            return len(self._listeners)
+        return sum(1 for listener in self._listeners if listener.scope.user_id == user_id)
 
     def close(self) -> None:
         """Every stream ends now (shutdown) rather than hold the server for its heartbeat."""

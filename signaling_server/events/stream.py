@@ -20,6 +20,7 @@ from dataclasses import replace
 
 from aiohttp import web
 
+from signaling_server import errors
 from signaling_server.access import policy
 from signaling_server.access.policy import Scope
 from signaling_server.appkeys import CLOCK, DB
@@ -31,10 +32,11 @@ routes = web.RouteTableDef()
 
 HEARTBEAT_SECONDS = 15.0
 RETRY_MILLISECONDS = 3000
+MAX_STREAMS_PER_USER = 16  # a stream per open tab; more is a runaway script, refused with 429 too_many_streams
 
 
 async def _scope(request: web.Request, who: Caller) -> Scope | None:
-    """What `who` may see now, or None when their credential has ended."""
+    """What `who` may see now, or None when their credential has ended (revoked since `caller` checked it)."""
     now = request.app[CLOCK]()
     async with request.app[DB]() as db:
         if await credential_ended(db, who, now):
@@ -52,8 +54,11 @@ async def events(request: web.Request) -> web.StreamResponse:
     who = await caller(request)
     user = who.require_user()
     hub = request.app[CHANGES]
+    if hub.listening(user.id) >= MAX_STREAMS_PER_USER:
+        raise errors.TooManyStreams(f"at most {MAX_STREAMS_PER_USER} event streams per user; close a tab")
     scope = await _scope(request, who)
-    assert scope is not None  # `caller` has just checked the credential
+    if scope is None:
+        raise errors.Unauthenticated("the session or token has just ended")
     listener = hub.join(scope)  # before the first byte: a change after the client's `open` is never missed
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "X-Accel-Buffering": "no"})
     try:

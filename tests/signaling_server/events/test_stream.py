@@ -13,6 +13,7 @@ import aiohttp
 import pytest
 
 from signaling_server.dicomstore.ingest import DICOM_STORE, store_instance
+from signaling_server.events import stream as stream_route
 from signaling_server.events.hub import CHANGES
 from tests.conftest import THYROID_REQUEST, Api, seed
 from tests.servers import two_apps
@@ -139,6 +140,19 @@ async def test_signing_out_ends_the_stream_and_it_is_not_opened_again(people: An
         assert (await other_events.notice())["topic"] == "consultations"
     async with expert.session.get(expert.base + EVENTS) as response:  # the browser's reconnection
         assert response.status == 401
+
+
+async def test_a_user_holds_a_bounded_number_of_streams(people: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    client, _, open_api = people
+    monkeypatch.setattr(stream_route, "MAX_STREAMS_PER_USER", 1)
+    expert = await open_api("expert")
+    async with stream(expert):
+        await listening(client, 1)
+        async with expert.session.get(expert.base + EVENTS) as response:
+            assert response.status == 429
+            assert (await response.json())["error"] == "too_many_streams"
+        async with stream(await open_api("expert2")):  # another user is not counted against this one
+            await listening(client, 2)
 
 
 @pytest.mark.postgres
