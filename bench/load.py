@@ -11,12 +11,18 @@ peer to peer and never touches the server):
   limit per user) hold their sockets; every `--chat` seconds one of the pages says a chat line, which the
   server stores and broadcasts: the moment the edge reads it, against the moment it was sent, is the relay time;
 - every socket answers the server's heartbeat pings (every 20 s), as aiohttp and browsers do;
-- every expert's console home asks for the open consultations of the sites they serve every 2 s (home.js): these
-  are the REST requests whose latency is measured.
+- every expert's console home behaves as home.js does (`--homes push`, the default): it holds the event stream
+  (`GET /api/v1/events`, PROTOCOL.md §6) and asks for the open consultations of the sites it serves when the stream
+  opens, when a `consultations` notice arrives (at most every 0.5 s, events.js `COALESCE_MS`) and every 60 s
+  (`SAFETY_REFRESH_MS`); with `--homes poll`, as the console did before, every 2 s. These home requests are the REST
+  requests whose latency is measured;
+- so that the pushed homes have something to hear, `--churn` times a second (default 0.5) a sonographer requests a
+  consultation, and cancels it a few seconds later: each is a change every expert serving the site is told of.
 
 The **floor** is a bare aiohttp server in the same run, driven by the same clients: the same poll (a JSON list from
-a dict, held for the wait when the version is current) and the same rooms (a broadcast to the room's sockets),
-with no database, authentication, access checks or audit. What teleus adds is what lies between the two.
+a dict, held for the wait when the version is current), the same rooms (a broadcast to the room's sockets) and the
+same event stream (a notice to every stream for each churned change), with no database, authentication, access
+checks or audit. What teleus adds is what lies between the two.
 
 For each count in `--counts` (default 100, 250, 500, 1000) the world is seeded (sites, devices, people and
 consultations over the REST API; not measured), every client connects, then `--hold` seconds are measured: REST
@@ -44,7 +50,7 @@ import time
 import uuid
 from collections import defaultdict
 from contextlib import AsyncExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +68,10 @@ PASSWORD = "load-Pa55word-long-enough"
 PG_ADMIN_DSN = os.environ.get("TELEUS_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 SITES = 12  # a district's community centres
 PER_EXPERT = 8  # the shipped TELEUS_MAX_SOCKETS_PER_USER
-HOME_SECONDS = 2.0  # expert_console/views/home.js REFRESH_MS
+HOME_SECONDS = 2.0  # what expert_console/views/home.js polled at before the event stream (`--homes poll`)
+COALESCE_SECONDS = 0.5  # expert_console/events.js COALESCE_MS
+SAFETY_SECONDS = 60.0  # expert_console/events.js SAFETY_REFRESH_MS
+CHURN_LIFE = 5.0  # seconds a churned consultation stays requested before its sonographer cancels it
 SDP = "v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
 SERVER_ENV = {"TELEUS_DICOM_PORT": "off", "TELEUS_QC_SCORING": "0"}
 
@@ -76,6 +85,8 @@ class Tally:
     errors: defaultdict[str, int] = field(default_factory=lambda: defaultdict(int))
     measuring: bool = False
     edge_requests: int = 0  # the edges' work-list questions answered during the hold
+    notices: int = 0  # change notices the homes received during the hold
+    changes: int = 0  # churned changes (a request or a cancel) during the hold
     sent: dict[str, float] = field(default_factory=dict)  # chat text -> when it was sent (during the hold)
 
     def error(self, what: str) -> None:
@@ -89,7 +100,9 @@ class Target:
 
     base: str
     poll_path: str  # the edge's work list (a long poll)
-    home_path: str  # what an expert's home page asks every 2 s
+    home_path: str  # what an expert's home page asks
+    events_path: str  # the change notices' stream
+    churn: Churn | None = None  # how a change is made (None: the floor's own poke)
 
     def signal_url(self, cid: str) -> str:
         return self.base.replace("http://", "ws://") + f"api/v1/consultations/{cid}/signal"
@@ -140,23 +153,122 @@ async def edge(target: Target, c: Consult, tally: Tally, args: argparse.Namespac
             await ws.close()
 
 
+async def _list_once(target: Target, session: aiohttp.ClientSession, tally: Tally) -> None:
+    start, counted = time.perf_counter(), tally.measuring  # requests started in the hold count
+    try:
+        async with session.get(target.base + target.home_path) as r:
+            await r.read()
+            if r.status != 200:
+                tally.error(f"home {r.status}")
+    except aiohttp.ClientError as exc:
+        tally.error(f"home {type(exc).__name__}")
+    if counted:
+        tally.rest_ms.append((time.perf_counter() - start) * 1000)
+
+
 async def home(target: Target, session: aiohttp.ClientSession, tally: Tally, stop: asyncio.Event) -> None:
-    """An expert's console home: the open consultations of the sites they serve, every `HOME_SECONDS`."""
+    """An expert's console home as it was: the open consultations of the sites they serve, every `HOME_SECONDS`."""
     with contextlib.suppress(TimeoutError):  # the experts' refreshes spread over the interval
         await asyncio.wait_for(stop.wait(), random.uniform(0, HOME_SECONDS))
     while not stop.is_set():
-        start, counted = time.perf_counter(), tally.measuring  # requests started in the hold count
-        try:
-            async with session.get(target.base + target.home_path) as r:
-                await r.read()
-                if r.status != 200:
-                    tally.error(f"home {r.status}")
-        except aiohttp.ClientError as exc:
-            tally.error(f"home {type(exc).__name__}")
-        if counted:
-            tally.rest_ms.append((time.perf_counter() - start) * 1000)
+        await _list_once(target, session, tally)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), HOME_SECONDS)
+
+
+async def pushed_home(target: Target, session: aiohttp.ClientSession, tally: Tally, stop: asyncio.Event) -> None:
+    """An expert's console home as it is (events.js): the list when the stream opens, on `consultations` notices
+    (one request at a time, the next no sooner than `COALESCE_SECONDS` or the last one's duration after it ended),
+    and every `SAFETY_SECONDS`."""
+    wanted = asyncio.Event()
+
+    async def listen() -> None:
+        while not stop.is_set():
+            try:
+                timeout = aiohttp.ClientTimeout(total=None, sock_read=60)
+                async with session.get(target.base + target.events_path, timeout=timeout) as r:
+                    if r.status != 200:
+                        tally.error(f"events {r.status}")
+                        await asyncio.sleep(2)
+                        continue
+                    async for raw in r.content:
+                        line = raw.decode().rstrip("\n")
+                        if line == ": ready":
+                            wanted.set()
+                        elif line.startswith("data: ") and json.loads(line[6:]).get("topic") == "consultations":
+                            if tally.measuring:
+                                tally.notices += 1
+                            wanted.set()
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                tally.error(f"events {type(exc).__name__}")
+                await asyncio.sleep(2)
+
+    listener = asyncio.create_task(listen())
+    try:
+        last = -SAFETY_SECONDS * random.random()  # the safety refreshes spread over their interval
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wanted.wait(), max(0.0, last + SAFETY_SECONDS - time.monotonic()))
+            if stop.is_set():
+                break
+            wanted.clear()
+            last = time.monotonic()
+            await _list_once(target, session, tally)
+            await asyncio.sleep(max(COALESCE_SECONDS, time.monotonic() - last))
+    finally:
+        listener.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await listener
+
+
+@dataclass
+class Churn:
+    """Teleus's changes: a sonographer (session, CSRF token) requests a consultation and cancels it later."""
+
+    sonographers: list[tuple[aiohttp.ClientSession, str]]
+
+
+async def churn(target: Target, rate: float, tally: Tally, stop: asyncio.Event) -> None:
+    """`rate` changes a second: on teleus a request, then its cancel `CHURN_LIFE` seconds later; on the floor a
+    poke that sends every stream a notice."""
+    if rate <= 0:
+        return
+    pending: set[asyncio.Task[None]] = set()
+
+    async def one(k: int) -> None:
+        if target.churn is None:
+            async with aiohttp.ClientSession() as s, s.post(target.base + "api/v1/poke") as r:
+                await r.read()
+            if tally.measuring:
+                tally.changes += 1
+            return
+        session, csrf = target.churn.sonographers[k % len(target.churn.sonographers)]
+        body = {"exam_type": "thyroid", "patient": {"id": f"C{k:06d}", "name": "Churn^Patient", "sex": "F"}}
+        headers = {"X-CSRF-Token": csrf}
+        async with session.post(target.base + "api/v1/consultations", json=body, headers=headers) as r:
+            if r.status != 201:
+                tally.error(f"churn request {r.status}")
+                return
+            cid = (await r.json())["id"]
+        if tally.measuring:
+            tally.changes += 1
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), CHURN_LIFE)
+        async with session.post(target.base + f"api/v1/consultations/{cid}/cancel", headers=headers) as r:
+            if r.status != 200:
+                tally.error(f"churn cancel {r.status}")
+            elif tally.measuring:
+                tally.changes += 1
+
+    k = 0
+    while not stop.is_set():
+        task = asyncio.create_task(one(k))
+        pending.add(task)
+        task.add_done_callback(pending.discard)
+        k += 1
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), 1.0 / rate * (2 if target.churn is not None else 1))
+    await asyncio.gather(*pending, return_exceptions=True)
 
 
 async def _edge_reader(ws: aiohttp.ClientWebSocketResponse, tally: Tally) -> None:
@@ -245,9 +357,9 @@ async def _bounded(jobs: list[Any], width: int = 4) -> list[Any]:
     return list(await asyncio.gather(*(one(j) for j in jobs)))
 
 
-async def seed(base: str, count: int, stack: AsyncExitStack) -> list[Consult]:
+async def seed(base: str, count: int, stack: AsyncExitStack) -> tuple[list[Consult], Churn]:
     """Sites, a device and a sonographer per consultation, an expert per 8 (serving every site); the
-    consultations requested by their sonographers."""
+    consultations requested by their sonographers; the churn's sonographers (one per site)."""
     admin, csrf = await _login(base, "admin", stack)
     url = base + "api/v1/"
     sites = [
@@ -283,7 +395,7 @@ async def seed(base: str, count: int, stack: AsyncExitStack) -> list[Consult]:
         made = await _post(session, url + "consultations", body, token)
         return Consult(made["id"], devices[i]["credential"], session, expert_sessions[i // PER_EXPERT][0])
 
-    return await _bounded([consult(i) for i in range(count)])
+    return await _bounded([consult(i) for i in range(count)]), Churn(sono[:SITES])
 
 
 @contextlib.asynccontextmanager
@@ -317,15 +429,45 @@ async def start_teleus(stack: AsyncExitStack, log_dir: Path, sqlite: bool) -> tu
     stack.push_async_callback(server.stop)
     base = f"http://127.0.0.1:{port}/"
     await procs.wait_up(base, server)
-    return Target(base, "api/v1/devices/me/consultations", "api/v1/consultations?state=requested,live"), server.pid
+    home = "api/v1/consultations?state=requested,live"
+    return Target(base, "api/v1/devices/me/consultations", home, "api/v1/events"), server.pid
 
 
 # ---- the floor: the same calls, nothing behind them --------------------------------------------------------------
 
 
 def floor_app() -> web.Application:
-    """A bare aiohttp server: the poll answers a JSON list from a dict, a room broadcasts to its sockets."""
+    """A bare aiohttp server: the poll answers a JSON list from a dict, a room broadcasts to its sockets, a poke
+    sends every event stream a notice."""
     rooms: defaultdict[str, set[web.WebSocketResponse]] = defaultdict(set)
+    streams: set[asyncio.Queue[bytes]] = set()
+    version = [0]
+
+    async def events(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        await response.write(b"retry: 3000\n: ready\n\n")
+        queue: asyncio.Queue[bytes] = asyncio.Queue()
+        streams.add(queue)
+        try:
+            while True:
+                try:
+                    await response.write(await asyncio.wait_for(queue.get(), 15))
+                except TimeoutError:
+                    await response.write(b": heartbeat\n\n")
+        except ConnectionError:
+            pass
+        finally:
+            streams.discard(queue)
+        return response
+
+    async def poke(request: web.Request) -> web.Response:
+        version[0] += 1
+        notice = f'data: {{"topic":"consultations","version":{version[0]}}}\n\n'.encode()
+        for queue in streams:
+            queue.put_nowait(notice)
+        return web.Response(status=204)
+
     open_ids = {"consultations": [{"id": "x", "state": "live"}], "version": "v1"}
 
     async def poll(request: web.Request) -> web.Response:
@@ -361,6 +503,8 @@ def floor_app() -> web.Application:
 
     app = web.Application()
     app.router.add_get("/api/v1/poll", poll)
+    app.router.add_get("/api/v1/events", events)
+    app.router.add_post("/api/v1/poke", poke)
     app.router.add_get("/api/v1/consultations/{cid}/signal", signal)
     return app
 
@@ -388,7 +532,7 @@ async def start_floor(stack: AsyncExitStack, log_dir: Path) -> tuple[Target, int
             if time.monotonic() > deadline:
                 raise RuntimeError(f"floor did not come up:\n{child.tail()}")
             await asyncio.sleep(0.1)
-    return Target(base, "api/v1/poll", "api/v1/poll"), child.pid
+    return Target(base, "api/v1/poll", "api/v1/poll", "api/v1/events"), child.pid
 
 
 def floor_world(count: int) -> list[Consult]:
@@ -404,8 +548,10 @@ async def hold(target: Target, pid: int, consults: list[Consult], args: argparse
     tally, stop = Tally(), asyncio.Event()
     tasks: list[asyncio.Task[None]] = []
     ramp = 1.0 / max(1.0, args.ramp)
+    homes = pushed_home if args.homes == "push" else home
     for session in {id(c.expert): c.expert for c in consults}.values():
-        tasks.append(asyncio.create_task(home(target, session, tally, stop)))
+        tasks.append(asyncio.create_task(homes(target, session, tally, stop)))
+    tasks.append(asyncio.create_task(churn(target, args.churn, tally, stop)))
     for k, c in enumerate(consults):  # connect at --ramp consultations a second, as clinics open
         tasks.append(asyncio.create_task(edge(target, c, tally, args, stop)))
         tasks.append(asyncio.create_task(page(target, c.sonographer, c.cid, tally, args.chat if k % 2 else None, stop)))
@@ -431,6 +577,8 @@ async def hold(target: Target, pid: int, consults: list[Consult], args: argparse
         "rest_ms": dist(tally.rest_ms),
         "rest_per_second": rnd(len(tally.rest_ms) / wall),
         "edge_requests_per_second": rnd(tally.edge_requests / wall),
+        "changes_per_second": rnd(tally.changes / wall),
+        "notices_per_second": rnd(tally.notices / wall),
         "relay_ms": dist(tally.relay_ms),
         "chats_per_second": rnd(len(tally.relay_ms) / wall),
         "chats_not_relayed": unanswered,
@@ -455,7 +603,8 @@ async def one_count(count: int, args: argparse.Namespace, log_dir: Path) -> dict
     async with AsyncExitStack() as stack:
         target, pid = await start_teleus(stack, log_dir, args.sqlite)
         started = time.monotonic()
-        world = await seed(target.base, count, stack)
+        world, churners = await seed(target.base, count, stack)
+        target = replace(target, churn=churners)
         row["seed_seconds"] = rnd(time.monotonic() - started)
         row["teleus"] = await hold(target, pid, world, args)
     t, f = row["teleus"], row["floor"]
@@ -485,6 +634,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "bench": "load",
         "database": "sqlite" if args.sqlite else "postgresql",
+        "homes": args.homes,
+        "churn_per_second": args.churn,
         "poll_seconds": args.poll,
         "chat_seconds": args.chat,
         "hold_seconds": args.hold,
@@ -505,6 +656,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--wait", type=float, default=25.0, help="seconds the server may hold an edge's question")
     parser.add_argument("--chat", type=float, default=10.0, help="seconds between chat lines per consultation")
     parser.add_argument("--sqlite", action="store_true", help="SQLite instead of PostgreSQL")
+    parser.add_argument(
+        "--homes", choices=["push", "poll"], default="push",
+        help="experts' homes refetch on change notices (push, as the console does) or every 2 s (poll, as it did)",
+    )
+    parser.add_argument("--churn", type=float, default=0.5, help="consultation changes (requests, cancels) a second")
     args = parser.parse_args(argv)
     report = asyncio.run(run(args))
     OUT_DIR.mkdir(parents=True, exist_ok=True)

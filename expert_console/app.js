@@ -7,6 +7,7 @@
 // Test hooks: window.teleus = {live, api, user}; `live` is the current LiveSession or null.
 
 import { Api } from "./api.js";
+import { ChangeFeed } from "./events.js";
 import { mountAccount } from "./views/account.js";
 import { mountAccounts } from "./views/accounts.js";
 import { mountAudit } from "./views/audit.js";
@@ -41,12 +42,15 @@ const DICOM_ROLES = ["admin"];
 const FINDINGS_ROLES = ["sonographer", "admin"];
 
 const api = new Api();
+/** The server's change notices, one stream shared by every page. */
+const events = new ChangeFeed();
 /**
- * @typedef {{live: import("./session.js").LiveSession|null, api: Api, user: import("./api.js").User|null}} TestHooks
+ * @typedef {{live: import("./session.js").LiveSession|null, api: Api, events: ChangeFeed,
+ *   user: import("./api.js").User|null}} TestHooks
  * @typedef {Window & typeof globalThis & {teleus: TestHooks}} HookedWindow the window once this module set the hooks
  */
 /** @type {TestHooks} */
-const teleus = { live: null, api, user: null };
+const teleus = { live: null, api, events, user: null };
 Object.assign(window, { teleus });
 
 const main = /** @type {HTMLElement} */ (document.getElementById("app"));
@@ -99,6 +103,7 @@ api.onUnauthenticated = () => {
   if (path === "/login" || !teleus.user) return;
   afterLogin = location.hash || "#/";
   loginNotice = "Your session has ended: please sign in again.";
+  events.close();
   api.user = null;
   teleus.user = null;
   navigate("#/login");
@@ -128,7 +133,7 @@ function showUser(user) {
     banner.stop();
     banner = null;
   }
-  if (wantsBanner && !banner) banner = { userId: user.id, stop: mountFindingsBanner(findingsBanner, { api, user }) };
+  if (wantsBanner && !banner) banner = { userId: user.id, stop: mountFindingsBanner(findingsBanner, { api, user, events }) };
 }
 
 /** @param {string} path */
@@ -204,9 +209,9 @@ async function route() {
   const study = path.match(/^\/studies\/([^/]+)$/);
   const recording = path.match(/^\/recordings\/([^/]+)$/);
   if (path === "/queue") {
-    unmount = mountQueue(main, { api, user, query, navigate });
+    unmount = mountQueue(main, { api, user, events, query, navigate });
   } else if (study) {
-    unmount = mountStudy(main, { api, user, studyId: decodeURIComponent(study[1]), navigate });
+    unmount = mountStudy(main, { api, user, events, studyId: decodeURIComponent(study[1]), navigate });
   } else if (path === "/recordings") {
     unmount = mountRecordings(main, { api, user, query, navigate });
   } else if (recording) {
@@ -238,7 +243,7 @@ async function route() {
       navigate("#/");
       return;
     }
-    unmount = mountHome(main, { api, user, navigate });
+    unmount = mountHome(main, { api, user, events, navigate });
   }
 }
 
@@ -252,6 +257,7 @@ logoutButton.addEventListener("click", async () => {
   } catch {
     // signed out locally either way
   }
+  events.close();
   showUser(null);
   afterLogin = "#/";
   navigate("#/login");

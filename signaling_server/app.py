@@ -31,6 +31,8 @@ from signaling_server.db.engine import make_engine, make_sessionmaker
 from signaling_server.db.migrate import upgrade
 from signaling_server.dicomstore import blobs as dicom_blobs
 from signaling_server.dicomstore import dicomweb, forward, forward_routes, ingest, patient_routes, peer_routes, scp
+from signaling_server.events import hub as change_notices
+from signaling_server.events import stream as event_stream
 from signaling_server.findings import escalation as finding_escalation
 from signaling_server.findings import routes as finding_routes
 from signaling_server.quality import scorer as recording_scoring
@@ -156,6 +158,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app.cleanup_ctx.append(cluster)  # Redis, when several server processes share rooms and limits
     app.cleanup_ctx.append(_rooms)
     app.cleanup_ctx.append(doorbell.doorbell)
+    app.cleanup_ctx.append(change_notices.change_hub)  # before every feature that tells of its changes
     app.cleanup_ctx.append(hashing_pool)
     app.cleanup_ctx.append(credential_watch)
     app.cleanup_ctx.append(dicom_blobs.blob_store)
@@ -170,6 +173,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app.cleanup_ctx.append(_startup_objects_frozen)  # last: after every resource is made
     app.on_shutdown.append(_close_sockets)
     app.on_shutdown.append(doorbell.close_doorbell)  # waiting devices answered now, not after their wait
+    app.on_shutdown.append(change_notices.close_streams)  # the consoles' event streams end now
     app.on_response_prepare.append(audit_hooks.before_headers)
     app.on_response_prepare.append(caching.no_store)  # patient data is never cached (docs/SECURITY.md §9)
     app.add_routes(auth_routes.routes)
@@ -177,6 +181,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app.add_routes(admin_routes.routes)
     app.add_routes(account_routes.routes)
     app.add_routes(consultation_routes.routes)
+    app.add_routes(event_stream.routes)
     app.add_routes(reading_routes.routes)
     app.add_routes(dicomweb.routes)
     app.add_routes(patient_routes.routes)

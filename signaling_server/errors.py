@@ -54,6 +54,7 @@
     ├── UnsupportedMediaType         unsupported_media_type 415
     ├── NotRenderable                not_renderable       422
     ├── TooManySockets               too_many_sockets     429  (a user's or device's signaling sockets)
+    ├── TooManyStreams               too_many_streams     429  (a user's change-notice streams in one process)
     ├── TooManyAttempts              too_many_attempts    429  (+ "retry_after" seconds and a Retry-After header)
     ├── ServerBusy                   server_busy          503  (+ "retry_after": the password hashing pool is full)
     ├── ReviewCopyFailed             review_copy_failed   503  (+ "retry_after": making the de-identified copy failed)
@@ -312,6 +313,12 @@ class TooManySockets(TeleusError):
     """One more signaling socket than a user (or an edge device) may hold open at once (signaling/limits.py)."""
 
     code, status = "too_many_sockets", 429
+
+
+class TooManyStreams(TeleusError):
+    """One more change-notice stream (`GET /api/v1/events`) than a user may hold open in one server process."""
+
+    code, status = "too_many_streams", 429
 
 
 class UnsupportedMediaType(TeleusError):

@@ -1,12 +1,11 @@
 // @ts-check
 // Critical findings in the console: the banner of open findings a referring centre must acknowledge (every page,
-// sonographers and admins; polled every 5 s, escalation level visible), and the study page's panel where the
+// sonographers and admins; refetched when the server tells of a change, escalation level visible), and the study page's panel where the
 // reader holding the lock flags one and sees what became of it.
 
 import { FINDING_METHODS, acknowledgeFinding, clockTime, flagFinding, openFindings, studyFindings } from "../queue.js";
 import { asError, el, setText, showError } from "./dom.js";
 
-const POLL_MS = 5000;
 const METHOD_LABELS = /** @type {Record<string, string>} */ ({
   "in-system": "In system", phone: "Phone", "in-person": "In person",
 });
@@ -25,10 +24,10 @@ function levelText(level) {
 /**
  * The banner of open critical findings for the caller's site (all sites for an admin).
  * @param {HTMLElement} container an element of the page outside the routed view (kept across routes)
- * @param {{api: Api, user: User}} context
+ * @param {{api: Api, user: User, events: import("../events.js").ChangeFeed}} context
  * @returns {() => void} cleanup
  */
-export function mountFindingsBanner(container, { api }) {
+export function mountFindingsBanner(container, { api, events }) {
   let stopped = false;
   /** @type {Map<string, {item: HTMLElement, level: HTMLElement, finding: Finding}>} */
   const items = new Map();
@@ -43,7 +42,7 @@ export function mountFindingsBanner(container, { api }) {
     try {
       findings = await openFindings(api);
     } catch {
-      return; // the next poll tries again; a lost session is handled by the router
+      return; // the next notice or safety refresh tries again; a lost session is handled by the router
     }
     if (stopped) return;
     render(findings);
@@ -103,10 +102,10 @@ export function mountFindingsBanner(container, { api }) {
   }
 
   void poll();
-  const timer = setInterval(() => void poll(), POLL_MS);
+  const unsubscribe = events.subscribe(["findings"], () => poll());
   return () => {
     stopped = true;
-    clearInterval(timer);
+    unsubscribe();
     container.replaceChildren();
     container.hidden = true;
   };

@@ -4,14 +4,13 @@
 
 import { asError, el, formatDuration, setText, showError } from "./dom.js";
 
-const REFRESH_MS = 2000;
 const EXAM_LABELS = /** @type {Record<string, string>} */ ({ thyroid: "Thyroid", carotid: "Carotid" });
 
 /**
  * @typedef {import("../api.js").Api} Api
  * @typedef {import("../api.js").User} User
  * @typedef {import("../api.js").Consultation} Consultation
- * @typedef {{api: Api, user: User, navigate: (hash: string) => void}} Context
+ * @typedef {{api: Api, user: User, events: import("../events.js").ChangeFeed, navigate: (hash: string) => void}} Context
  */
 
 /**
@@ -87,7 +86,8 @@ function requestForm({ api, navigate }) {
   return el("section", { class: "panel" }, el("h2", { text: "Request a consultation" }), form);
 }
 
-/** The open consultations, refreshed every 2 s, rows kept in place so buttons stay under the mouse. */
+/** The open consultations, refetched when the server tells of a change (events.js), rows kept in place so buttons
+ * stay under the mouse; the waiting times tick here every second. */
 class ConsultationList {
   /** @param {Context} context */
   constructor(context) {
@@ -105,16 +105,20 @@ class ConsultationList {
     this.rows = new Map();
     /** @type {ReturnType<typeof setInterval>[]} */
     this.timers = [];
+    /** @type {(() => void)|null} */
+    this.unsubscribe = null;
     this.stopped = false;
   }
 
   start() {
     void this.refresh();
-    this.timers.push(setInterval(() => void this.refresh(), REFRESH_MS), setInterval(() => this.tick(), 1000));
+    this.unsubscribe = this.context.events.subscribe(["consultations"], () => this.refresh());
+    this.timers.push(setInterval(() => this.tick(), 1000));
   }
 
   stop() {
     this.stopped = true;
+    this.unsubscribe?.();
     for (const timer of this.timers) clearInterval(timer);
   }
 

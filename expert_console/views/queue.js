@@ -8,7 +8,6 @@ import {
 } from "../queue.js";
 import { asError, el, setText, showError } from "./dom.js";
 
-const REFRESH_MS = 3000;
 /** The modality chips shown; any other modality in the URL is kept and shown too. */
 const COMMON_MODALITIES = ["CR", "DX", "CT", "US", "MR", "MG"];
 const SHOWN_STATES = ["examined", "matched", "reported", "approved"];
@@ -18,6 +17,7 @@ const DEIDENTIFIED_TEXT = "de-identified";
 /**
  * @typedef {import("../api.js").Api} Api
  * @typedef {import("../api.js").User} User
+ * @typedef {import("../events.js").ChangeFeed} ChangeFeed
  * @typedef {import("../queue.js").Study} Study
  * @typedef {import("../queue.js").Filters} Filters
  * @typedef {{row: HTMLTableRowElement, cells: Record<string, HTMLElement>, actions: HTMLElement, study: Study,
@@ -26,7 +26,7 @@ const DEIDENTIFIED_TEXT = "de-identified";
 
 /**
  * @param {HTMLElement} root
- * @param {{api: Api, user: User, query: URLSearchParams, navigate: (hash: string) => void}} context
+ * @param {{api: Api, user: User, events: ChangeFeed, query: URLSearchParams, navigate: (hash: string) => void}} context
  * @returns {() => void} cleanup
  */
 export function mountQueue(root, context) {
@@ -34,10 +34,12 @@ export function mountQueue(root, context) {
   root.append(page.element);
   void page.filters.loadSites(context.api, () => page.stopped);
   void page.refresh();
-  const timers = [setInterval(() => void page.refresh(), REFRESH_MS), setInterval(() => page.table.tick(), 1000)];
+  const unsubscribe = context.events.subscribe(["queue"], () => page.refresh());
+  const clock = setInterval(() => page.table.tick(), 1000);
   return () => {
     page.stopped = true;
-    for (const timer of timers) clearInterval(timer);
+    unsubscribe();
+    clearInterval(clock);
   };
 }
 

@@ -15,7 +15,6 @@ import { createReportEditor } from "./report.js";
 
 /** The lock lasts 10 min by default (TELEUS_LOCK_MINUTES); renewing every minute leaves a wide margin. */
 const RENEW_MS = 60_000;
-const REFRESH_MS = 10_000;
 
 /**
  * @typedef {import("../api.js").Api} Api
@@ -27,16 +26,20 @@ const REFRESH_MS = 10_000;
 
 /**
  * @param {HTMLElement} root
- * @param {{api: Api, user: User, studyId: string, navigate: (hash: string) => void}} context
+ * @param {{api: Api, user: User, events: import("../events.js").ChangeFeed, studyId: string,
+ *   navigate: (hash: string) => void}} context
  * @returns {() => void} cleanup
  */
 export function mountStudy(root, context) {
   const page = new StudyPage(context);
   root.append(page.element);
   void page.load();
-  const timers = [setInterval(() => void page.load(), REFRESH_MS), setInterval(() => page.tick(), 1000)];
+  // the study, its lock and reports (queue) and its findings' acknowledgements (findings) change elsewhere
+  const unsubscribe = context.events.subscribe(["queue", "findings"], () => page.load());
+  const clock = setInterval(() => page.tick(), 1000);
   return () => {
-    for (const timer of timers) clearInterval(timer);
+    unsubscribe();
+    clearInterval(clock);
     page.dispose();
   };
 }

@@ -15,6 +15,7 @@ from signaling_server.auth import accounts
 from signaling_server.auth.hashing import HASHING
 from signaling_server.auth.identity import ROLES, caller
 from signaling_server.auth.passwords import hash_password
+from signaling_server.events.hub import CHANGES
 from signaling_server.signaling.rooms import CLOSE_GOING_AWAY, ROOMS
 
 routes = web.RouteTableDef()
@@ -39,6 +40,7 @@ async def update_user(request: web.Request) -> web.Response:
         )
     if (user.role, user.site_id) != role_and_site:
         request.app[ROOMS].end_user(user.id, "role or site changed", CLOSE_GOING_AWAY)
+        request.app[CHANGES].end("user", [user.id])  # their streams reopen with the new scope
     return web.json_response(user_json(user))
 
 
@@ -49,6 +51,7 @@ async def disable_user(request: web.Request) -> web.Response:
     async with request.app[DB]() as db:
         user = await accounts.disable_user(db, request.match_info["id"])
     request.app[ROOMS].end_user(user.id, "account disabled")
+    request.app[CHANGES].end("user", [user.id])
     return web.json_response(user_json(user))
 
 
@@ -76,6 +79,7 @@ async def reset_password(request: web.Request) -> web.Response:
     async with app[DB]() as db:
         user = await accounts.reset_password(db, request.match_info["id"], password, hasher)
     app[ROOMS].end_user(user.id, "password reset")
+    app[CHANGES].end("user", [user.id])
     answer: dict[str, Any] = {"user": user_json(user), "password": None if given else password}
     return web.json_response(answer)
 

@@ -13,6 +13,8 @@ from signaling_server.consultations import captures, service
 from signaling_server.consultations.doorbell import DOORBELL, MAX_WAIT_SECONDS
 from signaling_server.consultations.service import ConsultationView
 from signaling_server.consultations.state import OPEN_STATES, ConsultationState
+from signaling_server.events import changes
+from signaling_server.events.hub import CHANGES
 from signaling_server.signaling.messages import CHAT_PAGE, MAX_CHAT_PAGE, CaptureStatus, StateChanged
 from signaling_server.signaling.rooms import ROOMS
 
@@ -33,6 +35,7 @@ async def create(request: web.Request) -> web.Response:
         consultation = await service.create(db, user, data)
         view = await service.get_visible(db, await caller(request), consultation.id)
     request.app[DOORBELL].ring(consultation.device_id)
+    request.app[CHANGES].changed(changes.of_consultation(consultation))
     return web.json_response(_json(request, view), status=201)
 
 
@@ -104,6 +107,7 @@ async def read(request: web.Request) -> web.Response:
 
 async def _close(request: web.Request, view: ConsultationView) -> web.Response:
     request.app[DOORBELL].ring(view.consultation.device_id)
+    request.app[CHANGES].changed(changes.of_consultation(view.consultation))
     state = _json(request, view)
     await request.app[ROOMS].close_room(view.consultation.id, StateChanged(state))
     return web.json_response(state)
@@ -153,7 +157,10 @@ async def invite(request: web.Request) -> web.Response:
     who = await caller(request)
     data = await body.json_body(request)
     async with request.app[DB]() as db:
-        grant_id = await service.invite(db, who, request.match_info["id"], body.text(data, "user_id", max_len=32))
+        invited = body.text(data, "user_id", max_len=32)
+        grant_id = await service.invite(db, who, request.match_info["id"], invited)
+        consultation = (await service.get_visible(db, who, request.match_info["id"])).consultation
+    request.app[CHANGES].changed(changes.of_consultation(consultation, invited))  # their home lists it now
     return web.json_response({"grant_id": grant_id}, status=201)
 
 

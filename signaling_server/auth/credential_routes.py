@@ -17,6 +17,7 @@ from signaling_server.appkeys import CLOCK, DB, SETTINGS
 from signaling_server.auth import accounts, secrets
 from signaling_server.auth.identity import READ, SCOPES, caller
 from signaling_server.db.models import ApiToken, User, WebSession
+from signaling_server.events.hub import CHANGES
 from signaling_server.signaling.rooms import ROOMS
 
 routes = web.RouteTableDef()
@@ -70,6 +71,7 @@ async def revoke_token(request: web.Request) -> web.Response:
             raise errors.NotFound("no such token")
         token = await accounts.revoke_token(db, token.id)
     request.app[ROOMS].end_token(token.id, "token revoked")
+    request.app[CHANGES].end("token", [token.id])
     return web.json_response(token_json(token, request.app[CLOCK]()))
 
 
@@ -93,6 +95,7 @@ async def revoke_session(request: web.Request) -> web.Response:
             raise errors.NotFound("no such session")
         session = await accounts.revoke_session(db, session.id)
     request.app[ROOMS].end_sessions([session.id], "session revoked")
+    request.app[CHANGES].end("session", [session.id])
     return web.json_response(session_json(session, who.session_id))
 
 

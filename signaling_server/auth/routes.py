@@ -22,6 +22,7 @@ from signaling_server.auth.identity import COOKIE, PASSWORD_CHANGE, Caller, call
 from signaling_server.auth.passwords import hash_password, verify_password
 from signaling_server.auth.throttle import THROTTLE, Attempt, client_address
 from signaling_server.db.models import User, WebSession
+from signaling_server.events.hub import CHANGES
 from signaling_server.signaling.rooms import ROOMS
 
 routes = web.RouteTableDef()
@@ -110,6 +111,7 @@ async def logout(request: web.Request) -> web.Response:
         async with request.app[DB]() as db:
             await accounts.revoke_session(db, who.session_id)
         request.app[ROOMS].end_sessions([who.session_id], "signed out")
+        request.app[CHANGES].end("session", [who.session_id])
     response = web.Response(status=204)
     response.del_cookie(COOKIE, path="/")
     return response
@@ -153,6 +155,7 @@ async def change_password(request: web.Request) -> web.Response:
         ended = await accounts.change_password(db, user.id, new, hasher, app[CLOCK](), keep_session=who.session_id)
         user = await accounts.get_user(db, user.id)
     app[ROOMS].end_sessions(ended, "password changed")
+    app[CHANGES].end("session", ended)
     return web.json_response(_me(request, user, who.csrf_token))
 
 

@@ -8,8 +8,8 @@ answers the list as it is then. Whatever changes a device's open consultations (
 revoked or rotated device) rings its bell after its commit.
 
 With several server processes (`TELEUS_REDIS_URL`), a device may wait on one server while its consultation is
-requested on another: every ring is also published on the Redis channel `{prefix}doorbell`, and every process
-rings its own waiters for what it hears there.
+requested on another: every ring is also published on the Redis channel `{prefix}doorbell` (events/relay.py),
+and every process rings its own waiters for what it hears there.
 
 A waiter takes its :meth:`Doorbell.ticket` *before* it reads the list, so a ring between the read and the wait is
 not missed. :meth:`Doorbell.close` (at shutdown) answers every waiter at once, so that no request holds the
@@ -20,17 +20,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
-from redis.exceptions import RedisError
 
-from signaling_server.cluster import CLUSTER
-from signaling_server.outbox import background
-
-log = logging.getLogger(__name__)
+from signaling_server.events.relay import relay
 
 MAX_WAIT_SECONDS = 30.0
 
@@ -106,49 +101,15 @@ DOORBELL = web.AppKey("doorbell", Doorbell)
 
 
 async def doorbell(app: web.Application) -> AsyncIterator[None]:
-    """cleanup_ctx (after the cluster's): the app's doorbell, rung across processes when they share Redis (closed
-    at shutdown by :func:`close_doorbell`)."""
-    shared = app.get(CLUSTER)
-    if shared is None:
-        app[DOORBELL] = Doorbell()
-        yield
-        app[DOORBELL].close()
-        return
-    channel = shared.key("doorbell")
-    outgoing: asyncio.Queue[str] = asyncio.Queue()
-    bell = app[DOORBELL] = Doorbell(publish=outgoing.put_nowait)
-    pubsub = shared.redis.pubsub()
-    await pubsub.subscribe(channel)
-    if await pubsub.get_message(timeout=10.0) is None:  # confirmed before any device waits: no ring is missed
-        raise RuntimeError("Redis did not confirm the doorbell subscription")
-
-    async def publisher() -> None:
-        while True:
-            device_id = await outgoing.get()
-            try:
-                await shared.redis.publish(channel, f"{shared.server_id} {device_id}")
-            except (RedisError, OSError) as exc:  # the device's wait ends on its own within MAX_WAIT_SECONDS
-                log.warning("a ring for device %s was not heard by the other servers: %s", device_id, exc)
-
-    async def listener() -> None:
-        while True:
-            try:
-                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
-            except (RedisError, OSError) as exc:
-                log.warning("server %s: rings from Redis interrupted: %s", shared.server_id, exc)
-                await asyncio.sleep(0.5)
-                continue
-            if message is not None:
-                source, _, device_id = str(message["data"]).partition(" ")
-                if source != shared.server_id:
-                    bell.ring_here(device_id)
-
+    """cleanup_ctx (after the cluster's): the app's doorbell, rung across processes when they share Redis
+    (events/relay.py; closed at shutdown by :func:`close_doorbell`)."""
+    bell = app[DOORBELL] = Doorbell()
     try:
-        async with background(publisher(), "doorbell-publisher"), background(listener(), "doorbell-listener"):
+        async with relay(app, "doorbell", bell.ring_here) as publish:
+            bell.publish = publish
             yield
     finally:
         bell.close()
-        await pubsub.aclose()
 
 
 async def close_doorbell(app: web.Application) -> None:

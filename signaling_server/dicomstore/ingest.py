@@ -34,6 +34,8 @@ from signaling_server.dicomstore.blobs import BLOBS, BlobStore
 from signaling_server.dicomstore.forward import FORWARDER
 from signaling_server.dicomstore.limits import ImageLimits
 from signaling_server.dicomstore.parsing import ParsedInstance, parse_instance
+from signaling_server.events.changes import QUEUE, Change
+from signaling_server.events.hub import CHANGES
 from signaling_server.reading.intake import ArrivingStudy, images_arrived
 from signaling_server.reading.targets import TARGETS, Targets
 
@@ -52,6 +54,7 @@ class DicomStore:
     regional_id_issuer: str
     forward_to: str = ""  # "AET@host:port", or "" for no forwarding
     on_forward: Callable[[], None] | None = None  # wakes the forwarder after a commit that added jobs
+    on_stored: Callable[[StoredInstance], None] | None = None  # tells the consoles after a commit that added one
     limits: ImageLimits = field(default_factory=ImageLimits)  # what one arriving object may cost (limits.py)
 
     def __post_init__(self) -> None:
@@ -88,6 +91,7 @@ DICOM_STORE = web.AppKey("dicom_store", DicomStore)  # what ingest needs
 async def dicom_store(app: web.Application) -> AsyncIterator[None]:
     """cleanup_ctx (after the database, the blob store and the forwarder): the ingest entry point's resources."""
     forwarder = app.get(FORWARDER)
+    changes_hub = app[CHANGES]
     app[DICOM_STORE] = DicomStore(
         sessions=app[DB],
         blobs=app[BLOBS],
@@ -95,6 +99,9 @@ async def dicom_store(app: web.Application) -> AsyncIterator[None]:
         regional_id_issuer=app[SETTINGS].regional_id_issuer,
         forward_to=str(forwarder.destination) if forwarder is not None else "",
         on_forward=forwarder.wake if forwarder is not None else None,
+        on_stored=lambda stored: changes_hub.changed(
+            Change(QUEUE, stored.site_id, study_id=stored.study_id, patient_id=stored.patient_id)
+        ),
         limits=ImageLimits.from_settings(app[SETTINGS]),
     )
     yield
@@ -153,6 +160,8 @@ async def store_instance(
             raise
     if forwarded and store.on_forward is not None:
         store.on_forward()
+    if not stored.already_stored and store.on_stored is not None:
+        store.on_stored(stored)
     if not stored.already_stored:
         log.info(
             "stored %s (study %s, site %s, via %s%s)",

@@ -12,6 +12,8 @@ from datetime import timedelta
 from aiohttp import web
 
 from signaling_server.appkeys import DB, SETTINGS
+from signaling_server.events import changes
+from signaling_server.events.hub import CHANGES
 from signaling_server.findings import service
 
 log = logging.getLogger(__name__)
@@ -28,7 +30,9 @@ async def escalation_timer(app: web.Application) -> AsyncIterator[None]:
             await asyncio.sleep(period)
             try:
                 async with app[DB]() as db:
-                    await service.escalate_due(db, after, service.now())
+                    escalated = await service.escalate_due(db, after, service.now())
+                for finding in escalated:
+                    app[CHANGES].changed(changes.of_finding(finding))
             except Exception:  # a database hiccup must not stop escalation for good
                 log.exception("escalating critical findings failed; retrying")
 

@@ -13,7 +13,9 @@ from signaling_server.api import body
 from signaling_server.api.representations import iso
 from signaling_server.appkeys import DB, SETTINGS
 from signaling_server.auth.identity import caller
-from signaling_server.db.models import CriticalFinding
+from signaling_server.db.models import CriticalFinding, Study
+from signaling_server.events import changes
+from signaling_server.events.hub import CHANGES
 from signaling_server.findings import service
 from signaling_server.findings.state import state_of
 from signaling_server.reading import service as queue
@@ -52,6 +54,7 @@ async def flag(request: web.Request) -> web.Response:
     data = await body.json_body(request)
     async with request.app[DB]() as db:
         finding = await service.flag(db, who, request.match_info["id"], data, _escalate_after(request), service.now())
+        request.app[CHANGES].changed(changes.of_finding(finding, await db.get(Study, finding.study_id)))
         return web.json_response(await finding_json(db, finding), status=201)
 
 
@@ -80,4 +83,5 @@ async def acknowledge(request: web.Request) -> web.Response:
     data = await body.json_body(request) if request.can_read_body else {}
     async with request.app[DB]() as db:
         finding = await service.acknowledge(db, who, request.match_info["id"], data, service.now())
+        request.app[CHANGES].changed(changes.of_finding(finding, await db.get(Study, finding.study_id)))
         return web.json_response(await finding_json(db, finding))

@@ -14,6 +14,8 @@ from signaling_server.api import body
 from signaling_server.api.representations import iso, site_json
 from signaling_server.appkeys import DB, SETTINGS
 from signaling_server.auth.identity import caller
+from signaling_server.events import changes
+from signaling_server.events.hub import CHANGES
 from signaling_server.reading import deidentified, service
 from signaling_server.reading.service import QueueFilter, StudyView
 from signaling_server.reading.targets import TARGETS
@@ -90,6 +92,7 @@ async def register(request: web.Request) -> web.Response:
     async with request.app[DB]() as db:
         study = await service.register_order(db, who, data, at)
         view = await service.get_visible(db, who, study.id)
+    request.app[CHANGES].changed(changes.of_study(view.study))
     return web.json_response(study_json(view, at), status=201)
 
 
@@ -114,6 +117,7 @@ async def prioritise(request: web.Request) -> web.Response:
     async with request.app[DB]() as db:
         await service.set_priority(db, who, request.match_info["id"], data, request.app[TARGETS])
         view = await service.get_visible(db, who, request.match_info["id"])
+    request.app[CHANGES].changed(changes.of_study(view.study))
     return web.json_response(study_json(view, service.now()))
 
 
@@ -124,6 +128,7 @@ async def claim(request: web.Request) -> web.Response:
     async with request.app[DB]() as db:
         await service.claim(db, who, request.match_info["id"], request.app[SETTINGS].lock_minutes, at)
         view = await service.get_visible(db, who, request.match_info["id"])
+    request.app[CHANGES].changed(changes.of_study(view.study))
     return web.json_response(study_json(view, at))
 
 
@@ -134,4 +139,5 @@ async def release(request: web.Request) -> web.Response:
     async with request.app[DB]() as db:
         await service.release(db, who, request.match_info["id"], at)
         view = await service.get_visible(db, who, request.match_info["id"])
+    request.app[CHANGES].changed(changes.of_study(view.study))
     return web.json_response(study_json(view, at))

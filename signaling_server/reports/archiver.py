@@ -39,6 +39,8 @@ from signaling_server import errors
 from signaling_server.appkeys import DB, SETTINGS
 from signaling_server.db.models import Instance, Report, ReportArchiveJob, Study, StudyEvent
 from signaling_server.dicomstore.ingest import DICOM_STORE, store_instance
+from signaling_server.events import changes
+from signaling_server.events.hub import CHANGES
 from signaling_server.outbox import DueLoop, background, retry_at
 from signaling_server.reports import archive
 from signaling_server.reports.state import ReportState, transition
@@ -94,9 +96,12 @@ class Archiver(DueLoop):
         *,
         backoff_seconds: float,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        on_final: Callable[[Study], None] | None = None,
     ) -> None:
-        """`store_sr(raw, site_id)` is awaited to store one SR (ingest.store_instance in the app)."""
+        """`store_sr(raw, site_id)` is awaited to store one SR (ingest.store_instance in the app); `on_final(study)` is
+        called once a report of the study is final (committed)."""
         super().__init__()
+        self.on_final = on_final
         self.sessions = sessions
         self.store_sr = store_sr
         self.backoff = timedelta(seconds=backoff_seconds)
@@ -172,6 +177,8 @@ class Archiver(DueLoop):
                     pass
             finish(job, report, self.clock(), db.add)
             await db.commit()
+        if self.on_final is not None:
+            self.on_final(study)
         log.info("report %s: SR %s stored; the report is final", job.report_id, job.sop_uid)
         return True
 
@@ -217,7 +224,13 @@ async def report_archiver(app: web.Application) -> AsyncIterator[None]:
     async def store_sr(raw: bytes, site_id: str) -> None:
         await store_instance(store, raw, site_id=site_id, received_via="report")
 
-    archiver = Archiver(app[DB], store_sr, backoff_seconds=app[SETTINGS].archive_backoff_seconds)
+    hub = app[CHANGES]
+    archiver = Archiver(
+        app[DB],
+        store_sr,
+        backoff_seconds=app[SETTINGS].archive_backoff_seconds,
+        on_final=lambda study: hub.changed(changes.of_study(study)),
+    )
     app[ARCHIVER] = archiver
     try:
         async with background(archiver.run(), "report-archiver"):

@@ -12,7 +12,9 @@ from signaling_server.api import body
 from signaling_server.api.representations import iso
 from signaling_server.appkeys import DB
 from signaling_server.auth.identity import caller
-from signaling_server.db.models import ReportArchiveJob
+from signaling_server.db.models import ReportArchiveJob, Study
+from signaling_server.events import changes
+from signaling_server.events.hub import CHANGES
 from signaling_server.reports import archive, content, service
 from signaling_server.reports.archiver import ARCHIVER
 from signaling_server.reports.service import ReportView
@@ -58,6 +60,13 @@ def report_json(v: ReportView, job: ReportArchiveJob | None = None) -> dict[str,
     }
 
 
+async def _tell(request: web.Request, db: AsyncSession, study_id: str) -> None:
+    """The queue and the study page hear that a report of the study changed (called after the commit)."""
+    study = await db.get(Study, study_id)
+    if study is not None:
+        request.app[CHANGES].changed(changes.of_study(study))
+
+
 @routes.get("/api/v1/studies/{id}/reports")
 async def list_reports(request: web.Request) -> web.Response:
     who = await caller(request)
@@ -73,6 +82,7 @@ async def create(request: web.Request) -> web.Response:
     data = await body.json_body(request)
     async with request.app[DB]() as db:
         report = await service.create_draft(db, who, request.match_info["id"], data, service.now())
+        await _tell(request, db, report.study_id)
         return web.json_response(report_json(await service.view(db, report)), status=201)
 
 
@@ -108,6 +118,7 @@ async def sign(request: web.Request) -> web.Response:
     who = await caller(request)
     async with request.app[DB]() as db:
         report = await service.sign(db, who, request.match_info["id"], service.now())
+        await _tell(request, db, report.study_id)
         return web.json_response(report_json(await service.view(db, report)))
 
 
@@ -121,6 +132,7 @@ async def approve(request: web.Request) -> web.Response:
     final = await request.app[ARCHIVER].archive_now(report.id)
     async with request.app[DB]() as db:
         report, _ = await service.get_visible(db, who, report.id)
+        await _tell(request, db, report.study_id)
         return web.json_response(await _report_json(db, await service.view(db, report)), status=200 if final else 202)
 
 
@@ -130,6 +142,7 @@ async def addendum(request: web.Request) -> web.Response:
     data = await body.json_body(request)
     async with request.app[DB]() as db:
         report = await service.add_addendum(db, who, request.match_info["id"], data, service.now())
+        await _tell(request, db, report.study_id)
         return web.json_response(report_json(await service.view(db, report)), status=201)
 
 

@@ -19,6 +19,9 @@ from signaling_server.api.representations import chat_json, consultation_json, p
 from signaling_server.appkeys import CLOCK, DB
 from signaling_server.auth.identity import WRITE, Caller, caller, check_origin, credential_ended
 from signaling_server.consultations import service
+from signaling_server.events import changes
+from signaling_server.events.changes import Change
+from signaling_server.events.hub import CHANGES
 from signaling_server.signaling import messages as m
 from signaling_server.signaling.limits import SIGNAL_LIMITS, LogThrottle
 from signaling_server.signaling.rooms import CLOSE_CREDENTIALS_ENDED, ROOMS, Member, Room, new_peer_id
@@ -72,6 +75,7 @@ class _Session:
     def __init__(self, request: web.Request, ws: web.WebSocketResponse, who: Caller, cid: str) -> None:
         self.app, self.ws, self.who, self.cid = request.app, ws, who, cid
         self.member: Member | None = None
+        self.site_id: str | None = None  # the consultation's, once joined: what its change notices carry
         self.room: Room | None = None
         self.closing: asyncio.Task[bool] | None = None
         self.ended = False
@@ -197,6 +201,8 @@ class _Session:
             await self.app[ROOMS].replace_device(self.cid, device.id)
         self.member = Member(peer, self.ws, caller=self.who)
         self.room = await self.app[ROOMS].add(self.cid, self.member)
+        self.site_id = view.consultation.site_id
+        self.app[CHANGES].changed(changes.of_consultation(view.consultation))  # taken (live), or who is in it
         everyone = self.room.peers()
         others = tuple(p for p in everyone if p.id != peer.id)
         state = consultation_json(view, [peer_json(p) for p in everyone])
@@ -235,6 +241,8 @@ class _Session:
         room = rooms.existing(self.cid)
         if room is not None and removed is not None:  # None: replaced by its device's new socket, already told
             room.broadcast(m.PeerLeft(peer.id))
+        if self.site_id is not None:
+            self.app[CHANGES].changed(Change(changes.CONSULTATIONS, self.site_id, consultation_id=self.cid))
         try:
             async with self.app[DB]() as db:
                 await service.record_event(db, self.cid, "left", {"role": peer.role, **_who(self.who)})

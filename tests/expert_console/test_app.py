@@ -167,11 +167,12 @@ async def open_console(context: BrowserContext, hash_: str = "") -> tuple[Page, 
 
 
 def api_calls(page: Page) -> list[Request]:
-    """Every /api/v1 request the page makes from now on (observed on their way to the server, not faked)."""
+    """Every /api/v1 REST request the page makes from now on (observed on their way to the server, not faked); the
+    event stream is not one."""
     calls: list[Request] = []
 
     def on_request(request: Request) -> None:
-        if "/api/v1/" in request.url:
+        if "/api/v1/" in request.url and not request.url.endswith("/api/v1/events"):
             calls.append(request)
 
     page.on("request", on_request)
@@ -252,6 +253,11 @@ async def test_expert_home_lists_consultations_with_join_and_observe(server: Ser
     await expect(first.locator("[data-action=observe]")).to_be_visible()
     lists = [r for r in calls if r.method == "GET" and r.url.endswith("/api/v1/consultations?state=requested,live")]
     assert lists and await answer(lists[0]) == (200, "consultations")
+    # A new request shows at once: the server's change notice makes the page ask again (events.js). The page no
+    # longer polls; its safety refresh is 60 s away, far beyond this wait.
+    third = await server.request(sono, "Poe^Ann")
+    await expect(page.locator(f'[data-consultation-id="{third["id"]}"]')).to_contain_text("Poe^Ann", timeout=20_000)
+    assert await page.evaluate("window.teleus.events.received") >= 1
 
     await first.locator("[data-action=observe]").click()
     assert page.url.endswith(f"#/c/{waiting['id']}?observe=1")
@@ -327,9 +333,10 @@ async def test_401_sends_back_to_login(server: Server, context: BrowserContext, 
     if how == "logged_out_elsewhere":
         status, _ = await elsewhere.post("/api/v1/auth/logout")
         assert status == 204  # the server revoked the session the page still holds the cookie of
-    else:
+    else:  # the open event stream does not notice; the page's next call (here: a change notice's refetch) does
         await context.clear_cookies()
-    await page.wait_for_url("**/#/login", timeout=5000)
+        await server.request(await server.api("sono_a"))
+    await page.wait_for_url("**/#/login", timeout=10_000)
     await expect(page.locator("#login-form")).to_be_visible()
     await expect(page.locator("#login-form")).to_contain_text("Your session has ended")
     answers = [await answer(r) for r in calls]

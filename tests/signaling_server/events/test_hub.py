@@ -1,0 +1,75 @@
+"""The hub and its listeners on their own (events/hub.py, events/changes.py): coalescing, scoping, the codec."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from signaling_server.access.grants import Opened
+from signaling_server.access.policy import Scope
+from signaling_server.auth.identity import Caller
+from signaling_server.db.models import User
+from signaling_server.events.changes import CONSULTATIONS, FINDINGS, QUEUE, Change
+from signaling_server.events.hub import Hub
+
+
+def scope(sites: set[str], *, user_id: str = "u1", trainer: bool = False, opened: Opened | None = None) -> Scope:
+    user = User(id=user_id, username=user_id, name=user_id, role="trainer" if trainer else "expert")
+    caller = Caller("cookie", user=user, at=datetime(2026, 1, 1, tzinfo=UTC))
+    return Scope(caller, frozenset(sites), opened or Opened(), deidentified_everywhere=trainer)
+
+
+def test_a_burst_of_changes_is_one_notice_per_topic() -> None:
+    hub = Hub()
+    listener = hub.join(scope({"north"}))
+    for _ in range(5):
+        hub.changed(Change(CONSULTATIONS, "north", consultation_id="c1"))
+    hub.changed(Change(QUEUE, "north", study_id="s1"))
+    assert listener.woken.is_set()
+    assert listener.take() == [CONSULTATIONS, QUEUE]
+    assert listener.take() == [] and not listener.woken.is_set()
+    assert hub.versions[CONSULTATIONS] == 5
+
+
+def test_a_change_is_heard_only_where_the_policy_would_show_it() -> None:
+    hub = Hub()
+    north, river = hub.join(scope({"north"})), hub.join(scope({"river"}, user_id="u2"))
+    trainer = hub.join(scope(set(), user_id="t", trainer=True))
+    hub.changed(Change(CONSULTATIONS, "north", consultation_id="c1"))
+    hub.changed(Change(QUEUE, "north", study_id="s1"))
+    hub.changed(Change(FINDINGS, "north", study_id="s1"))
+    assert north.take() == [CONSULTATIONS, FINDINGS, QUEUE]
+    assert river.take() == []
+    assert trainer.take() == [QUEUE]  # trainers see every study de-identified, not its findings or consultations
+
+
+def test_a_grant_opens_a_consultation_and_a_named_user_hears_whatever_their_scope() -> None:
+    hub = Hub()
+    granted = hub.join(scope(set(), opened=Opened(consultations=frozenset({"c1"}))))
+    invited = hub.join(scope(set(), user_id="u9"))
+    hub.changed(Change(CONSULTATIONS, "north", consultation_id="c1", user_ids=frozenset({"u9"})))
+    assert granted.take() == [CONSULTATIONS]
+    assert invited.take() == [CONSULTATIONS]
+    assert invited.scope_stale()  # its grants changed: the stream recomputes the scope before writing
+
+
+def test_closing_wakes_every_listener_and_every_later_one() -> None:
+    hub = Hub()
+    listener = hub.join(scope({"north"}))
+    hub.close()
+    assert listener.woken.is_set() and hub.join(scope({"north"})).woken.is_set()
+
+
+def test_the_relay_codec_round_trips_and_refuses_garbage() -> None:
+    change = Change(FINDINGS, "north", study_id="s1", patient_id="p1", user_ids=frozenset({"a", "b"}))
+    assert Change.decode(change.encode()) == change
+    bad_ones = ('{"topic": "nope", "site_id": "x"}', '{"topic": "queue"}', "[]")
+    bad_ones += ('{"topic": "queue", "site_id": "x", "user_ids": 3}',)
+    for bad in bad_ones:
+        with pytest.raises(ValueError):
+            Change.decode(bad)
+    hub = Hub()
+    listener = hub.join(scope({"x"}))
+    hub.hear_relayed("not json")  # logged and dropped
+    assert listener.take() == []
