@@ -136,6 +136,20 @@ def edge_bitrates(report: dict[str, Any] | None) -> tuple[float | None, float | 
     return target, encoder
 
 
+def edge_rate(report: dict[str, Any] | None) -> dict[str, Any]:
+    """The shared encoder's rate controller as the edge last reported it (edge_capture.encoding.SenderRate)."""
+    rates = [e["rate"] for e in (report or {}).get("encoders", []) if e.get("rate")]
+    if not rates:
+        return {}
+    rate = rates[0]
+    lost = rate.get("fraction_lost")
+    return {"edge_remb_mbps": st.rnd(rate["remb_bps"] / 1e6, 3) if rate.get("remb_bps") else None,
+            "edge_rr_loss_pct": st.rnd(lost * 100, 1) if lost is not None else None,
+            "edge_rr_rtt_ms": rate.get("rtt_ms"), "edge_rate_reason": rate.get("reason"),
+            "edge_rate_cuts": rate.get("cuts"), "edge_scale": rate.get("scale"),
+            "edge_rate_divisor": rate.get("rate_divisor")}  # fmt: skip
+
+
 def second_row(
     t: float,
     phase: str,
@@ -169,6 +183,7 @@ def second_row(
         "edge_target_mbps": st.rnd(target, 3),
         "edge_encoder_mbps": st.rnd(encoder, 3),
         "rtt_ms": st.rnd((after or {}).get("rttMs"), 2),
+        **edge_rate(edge),
     }
 
 
@@ -237,6 +252,7 @@ async def timeline(
             after, samples, report, offset = await _tick_reads(page, edge)
             row = second_row(time.monotonic() - began, phase, before, after, samples, report)
             row["page_clock_offset_ms"] = st.rnd(offset, 1)
+            row["link_mbps"] = case.rate if phase == "impaired" and case.rate is not None else case.base_rate
             now_jiffies = procs.host_jiffies()
             row["host_busy_pct"] = host_busy_pct(jiffies, now_jiffies)
             jiffies = now_jiffies

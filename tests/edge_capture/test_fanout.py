@@ -342,7 +342,7 @@ async def senders(shared: SharedH264Encoder, count: int) -> AsyncIterator[list[R
         await pc.close()
 
 
-async def test_the_encoder_follows_the_lowest_remb_and_reopens_only_past_ten_percent(
+async def test_the_encoder_follows_the_lowest_remb_in_place_without_a_keyframe(
     loopback: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(h264, "MIN_BITRATE", 300_000)
@@ -351,20 +351,23 @@ async def test_the_encoder_follows_the_lowest_remb_and_reopens_only_past_ten_per
     async with senders(shared, 2) as (a, b):
         assert all(is_keyframe(p) for p in await step(ring, 0, [a, b]))
         assert shared.x264_options["maxrate"] == str(BITRATE)
+        x264 = shared._x264
+        assert x264 is not None and x264.codec is not None
 
         await remb(a, 1_500_000)
         await remb(b, 1_000_000)
-        assert all(is_keyframe(p) for p in await step(ring, 1, [a, b]))  # a new context at the lowest
-        assert shared.bitrate_bps == 1_000_000 and shared.x264_options["maxrate"] == "1000000"
+        assert not any(is_keyframe(p) for p in await step(ring, 1, [a, b]))  # retargeted in place
+        assert shared.bitrate_bps == 1_000_000 and x264.codec.bit_rate == x264.codec.max_bit_rate == 1_000_000
         assert sender_encoder(a).codec is None and sender_encoder(b).codec is None  # the senders only pack
 
-        await remb(b, 1_080_000)  # 8 % up: the context stays
+        await remb(b, 1_080_000)
         assert not any(is_keyframe(p) for p in await step(ring, 2, [a, b]))
-        assert shared.bitrate_bps == 1_080_000 and shared.x264_options["maxrate"] == "1000000"
+        assert shared.bitrate_bps == 1_080_000 and x264.codec.max_bit_rate == 1_080_000
 
         await remb(b, 20_000_000)  # clamped by aiortc to h264.MAX_BITRATE: a's 1.5 Mb/s is now the lowest
-        assert all(is_keyframe(p) for p in await step(ring, 3, [a, b]))
-        assert shared.x264_options["maxrate"] == "1500000" and shared.frames_encoded == 4
+        assert not any(is_keyframe(p) for p in await step(ring, 3, [a, b]))
+        assert x264.codec.max_bit_rate == 1_500_000 and shared.frames_encoded == 4
+        assert x264.contexts_opened == 1  # one context all along: no keyframe for anyone
     ring.close()
 
 
