@@ -148,6 +148,7 @@ class SharedH264Encoder:
         self.queue_frames = queue_frames
         self.keyframe_ask_seconds = keyframe_ask_seconds
         self.frames_encoded = 0
+        self.frames_thinned = 0  # read from the ring but not encoded: the frame rate given up on a slow link
         self.keyframes_encoded = 0
         self.runs = 0
         self._skipped_before = 0
@@ -237,6 +238,7 @@ class SharedH264Encoder:
                 shape = self.rate.shape_for(source.width, source.height)
                 considered += 1
                 if considered % shape.rate_divisor:  # a slow link, frame rate given up: every other frame
+                    self.frames_thinned += 1
                     if self.live_first is not None:
                         self.live_first.encoded(source.index)  # the recorder need not wait for it
                     continue

@@ -13,6 +13,7 @@ from typing import Any
 
 import aioice.ice
 import av
+import numpy as np
 import pytest
 from aiortc import (
     MediaStreamTrack,
@@ -27,8 +28,9 @@ from aiortc.mediastreams import MediaStreamError
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.rtp import RTCP_PSFB_APP, RTCP_PSFB_PLI, RtcpPsfbPacket, pack_remb_fci
 
-from edge_capture.encoding import VideoEncoding, prefer_codec
+from edge_capture.encoding import SenderRate, VideoEncoding, prefer_codec
 from edge_capture.fanout import PacketVideoTrack, SharedH264Encoder
+from edge_capture.frames import SourceFrame
 from edge_capture.net import use_loopback_only
 from edge_capture.ring import FrameRing
 from edge_capture.tracks import RingVideoTrack, capture_pts
@@ -368,6 +370,45 @@ async def test_the_encoder_follows_the_lowest_remb_in_place_without_a_keyframe(
         assert not any(is_keyframe(p) for p in await step(ring, 3, [a, b]))
         assert x264.codec.max_bit_rate == 1_500_000 and shared.frames_encoded == 4
         assert x264.contexts_opened == 1  # one context all along: no keyframe for anyone
+    ring.close()
+
+
+def put_large_frame(ring: FrameRing, index: int) -> None:
+    image = np.full((480, 640, 3), 90, np.uint8)  # large enough for a low rate to be worth degrading
+    ring.put(SourceFrame(index, 1_700_000_000_000_000_000 + index, index * 33_333_333, image))
+
+
+@pytest.mark.parametrize(("degradation", "size", "thinned"), [("resolution", (426, 320), False),
+                                                              ("framerate", (640, 480), True)])  # fmt: skip
+async def test_a_slow_link_degrades_as_set_and_the_ring_keeps_the_full_picture(
+    loopback: None, monkeypatch: pytest.MonkeyPatch, degradation: str, size: tuple[int, int], thinned: bool
+) -> None:
+    monkeypatch.setattr(h264, "MIN_BITRATE", 150_000)
+    ring = FrameRing()
+    shared = SharedH264Encoder(ring, bitrate_bps=BITRATE, rate=SenderRate(BITRATE, degradation))
+    async with senders(shared, 1) as (sender,):
+        asking = asyncio.ensure_future(next_packet(sender))
+        await asyncio.sleep(0.01)
+        put_large_frame(ring, 0)
+        await asyncio.wait_for(asking, 5)
+        assert shared._x264 is not None and shared._x264.codec is not None
+        assert (shared._x264.codec.width, shared._x264.codec.height) == (640, 480)
+
+        await remb(sender, 300_000)  # 0.03 bit a pixel at 30 fps: one step down
+        asking = asyncio.ensure_future(next_packet(sender))
+        for index in range(1, 5):
+            await asyncio.sleep(0.05)
+            put_large_frame(ring, index)
+        await asyncio.wait_for(asking, 5)
+        for _ in range(250):  # until the encoder has read frame 4 (or skipped past it in the ring)
+            if shared.frames_encoded + shared.frames_thinned + shared.frames_skipped >= 5:
+                break
+            await asyncio.sleep(0.02)
+        codec = shared._x264.codec
+        assert (codec.width, codec.height) == size
+        assert (shared.frames_thinned > 0) is thinned  # every other frame read is not encoded
+        latest = ring.latest()
+        assert latest is not None and latest.image.shape[:2] == (480, 640)  # stills come from here, untouched
     ring.close()
 
 
