@@ -400,7 +400,8 @@ async def run_case(
         )  # fmt: skip
         cid = consultation["id"]
         stack.push_async_callback(live.end_consultation, world, cid)
-        page = await live.new_page(stack, browser, live.EXPERT_VIEWPORT, f"expert-{case.name}")
+        # 720p: the reader finds the stamps in a picture the edge scaled down (--degradation resolution)
+        page = await live.new_page(stack, browser, live.EXPERT_VIEWPORT, f"expert-{case.name}", source_width=1280)
         page.set_default_timeout(120_000)  # a busy machine: the sign-in page may take its time
         await live.page_login(page, world.base, "expert")
         await page.goto(world.base + f"#/c/{cid}")

@@ -52,8 +52,9 @@ X264_PRESETS = (
     "slower",
     "veryslow",
 )
-# aiortc clamps every REMB to at least this; the rate controller's own floor is the same. Below ~0.5 Mb/s a 720p30
-# picture falls apart, so there the degradation setting gives up resolution or frame rate (ratecontrol.shape_for).
+# aiortc clamps every REMB to at least this; the rate controller's own floor is the same (ratecontrol.RateLimits:
+# a quieter sender would hold Chromium's estimate down). Under ~1.4 Mb/s at 720p30 the degradation setting gives
+# up resolution or frame rate (ratecontrol.shape_for).
 BITRATE_FLOOR_BPS = ratecontrol.RateLimits.floor_bps
 FRAME_RATE = h264.MAX_FRAME_RATE
 
@@ -329,7 +330,7 @@ def apply_encoding(encoding: VideoEncoding) -> None:
     """Configure aiortc for ``encoding``: senders created from now on use it (process-wide, idempotent).
 
     Both codecs' bounds are set (the codec is negotiated per call): every encoder starts at the target
-    bitrate and never exceeds it; REMB may lower it down to a floor of 150 kb/s.
+    bitrate and never exceeds it; REMB may lower it down to a floor of 500 kb/s.
     """
     target = encoding.bitrate_bps
     floor = min(BITRATE_FLOOR_BPS, target)
@@ -414,7 +415,8 @@ class SenderRate:
     ) -> None:
         if degradation not in ratecontrol.DEGRADATIONS:
             raise ValueError(f"degradation must be one of {ratecontrol.DEGRADATIONS}, not {degradation!r}")
-        self.limits = ratecontrol.RateLimits(max_bps=max_bps, floor_bps=min(ratecontrol.RateLimits.floor_bps, max_bps))
+        floor = min(ratecontrol.RateLimits.floor_bps, max_bps)
+        self.limits = ratecontrol.RateLimits(max_bps=max_bps, floor_bps=floor)
         self.degradation = degradation
         self.adaptive = adaptive
         self.clock = clock

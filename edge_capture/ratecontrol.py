@@ -7,10 +7,14 @@ does not react to random loss at all, and when a bottleneck's queue overflows it
 of packets lost since the last report and (with our sender reports) the round trip. This module combines them, in
 the manner of the loss-based half of Google Congestion Control (draft-ietf-rmcat-gcc):
 
-- the target never exceeds the latest REMB nor the configured maximum, and never falls below a floor;
+- the target never exceeds the latest REMB nor the configured maximum, and never falls below a floor (500 kb/s:
+  Chromium's estimate grows at most to 1.5 × what it receives, so a sender that goes quieter than the link
+  needs is held there by its own silence; the degradation steps make a low rate watchable instead);
 - a report losing more than ``loss_cut_above`` (10 %) cuts the target by half the fraction lost (20 % loss → × 0.9);
 - a round trip grown by more than ``queue_cut_s`` above the lowest seen (a queue building at a bottleneck), and
   still growing, cuts it by ``queue_cut_factor``;
+- at most one cut per ``cut_interval_s`` (1 s): Chromium puts a receiver report in every RTCP packet it sends,
+  and under loss it sends NACKs many times a second, each report covering only the last few milliseconds;
 - after a cut of its own, with little loss (under ``loss_probe_below``, 2 %), no queue and no cut in the last
   ``hold_s``, it probes back up by ``probe_per_s`` (8 %) a second until it reaches REMB again;
 - with no cut of its own to recover from, it follows REMB as it is (as aiortc alone does).
@@ -31,13 +35,14 @@ class RateLimits:
     """The controller's constants; ``max_bps`` is the configured bitrate."""
 
     max_bps: int
-    floor_bps: int = 150_000
+    floor_bps: int = 500_000
     loss_cut_above: float = 0.10
     loss_probe_below: float = 0.02
     queue_cut_s: float = 0.04
     queue_cut_factor: float = 0.85
     probe_per_s: float = 0.08
     hold_s: float = 1.0
+    cut_interval_s: float = 1.0
     min_rtt_drift_per_s: float = 0.002  # the lowest RTT seen creeps up this fast, so a longer new route is learnt
 
     def __post_init__(self) -> None:
@@ -70,6 +75,7 @@ class RateState:
     last_rtt_s: float | None = None
     last_loss: float = 0.0
     hold_until: float = -math.inf
+    last_cut_at: float = -math.inf
     recovering: bool = False  # under REMB after a cut of our own, probing back up
     cuts: int = 0
     reason: str = "start"
@@ -92,11 +98,12 @@ def step(limits: RateLimits, state: RateState, fb: Feedback) -> RateState:
     top = ceiling(limits, fb.remb_bps)
     target = float(min(state.target_bps, top))  # a cut is taken from what would be sent
     cut, reason = False, state.reason
+    may_cut = fb.at - state.last_cut_at >= limits.cut_interval_s
 
     loss = state.last_loss
     if fb.fraction_lost is not None:
         loss = min(1.0, max(0.0, fb.fraction_lost))
-        if loss > limits.loss_cut_above:
+        if loss > limits.loss_cut_above and may_cut:
             target *= 1.0 - 0.5 * loss
             cut, reason = True, f"loss {loss:.0%}"
 
@@ -107,7 +114,7 @@ def step(limits: RateLimits, state: RateState, fb: Feedback) -> RateState:
         rtt = fb.rtt_s
         min_rtt = rtt if min_rtt is None else min(min_rtt, rtt)
         growing = last_rtt is None or rtt > last_rtt
-        if rtt - min_rtt > limits.queue_cut_s and growing and not cut:
+        if rtt - min_rtt > limits.queue_cut_s and growing and not cut and may_cut:
             target *= limits.queue_cut_factor
             cut, reason = True, f"queue {1000 * (rtt - min_rtt):.0f} ms"
         last_rtt = rtt
@@ -136,6 +143,7 @@ def step(limits: RateLimits, state: RateState, fb: Feedback) -> RateState:
         last_loss=loss,
         hold_until=hold_until,
         recovering=recovering,
+        last_cut_at=fb.at if cut else state.last_cut_at,
         cuts=state.cuts + (1 if cut else 0),
         reason=reason,
     )

@@ -227,7 +227,7 @@ def test_apply_encoding_sets_the_bounds_and_installs_once(aiortc_globals: None) 
     encoder.target_bitrate = 20_000_000
     assert encoder.target_bitrate == 5_000_000
     encoder.target_bitrate = 1_000
-    assert encoder.target_bitrate == BITRATE_FLOOR_BPS == 150_000
+    assert encoder.target_bitrate == BITRATE_FLOOR_BPS == 500_000
 
     apply_encoding(VideoEncoding(bitrate_bps=120_000))
     assert h264.MIN_BITRATE == h264.MAX_BITRATE == 120_000

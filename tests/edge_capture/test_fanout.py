@@ -374,12 +374,12 @@ async def test_the_encoder_follows_the_lowest_remb_in_place_without_a_keyframe(
 
 
 def put_large_frame(ring: FrameRing, index: int) -> None:
-    image = np.full((480, 640, 3), 90, np.uint8)  # large enough for a low rate to be worth degrading
+    image = np.full((720, 1280, 3), 90, np.uint8)  # large enough for a low rate to be worth degrading
     ring.put(SourceFrame(index, 1_700_000_000_000_000_000 + index, index * 33_333_333, image))
 
 
-@pytest.mark.parametrize(("degradation", "size", "thinned"), [("resolution", (426, 320), False),
-                                                              ("framerate", (640, 480), True)])  # fmt: skip
+@pytest.mark.parametrize(("degradation", "size", "thinned"), [("resolution", (854, 480), False),
+                                                              ("framerate", (1280, 720), True)])  # fmt: skip
 async def test_a_slow_link_degrades_as_set_and_the_ring_keeps_the_full_picture(
     loopback: None, monkeypatch: pytest.MonkeyPatch, degradation: str, size: tuple[int, int], thinned: bool
 ) -> None:
@@ -392,9 +392,9 @@ async def test_a_slow_link_degrades_as_set_and_the_ring_keeps_the_full_picture(
         put_large_frame(ring, 0)
         await asyncio.wait_for(asking, 5)
         assert shared._x264 is not None and shared._x264.codec is not None
-        assert (shared._x264.codec.width, shared._x264.codec.height) == (640, 480)
+        assert (shared._x264.codec.width, shared._x264.codec.height) == (1280, 720)
 
-        await remb(sender, 300_000)  # 0.03 bit a pixel at 30 fps: one step down
+        await remb(sender, 1_000_000)  # 0.036 bit a pixel at 30 fps: one step down
         asking = asyncio.ensure_future(next_packet(sender))
         for index in range(1, 5):
             await asyncio.sleep(0.05)
@@ -408,7 +408,7 @@ async def test_a_slow_link_degrades_as_set_and_the_ring_keeps_the_full_picture(
         assert (codec.width, codec.height) == size
         assert (shared.frames_thinned > 0) is thinned  # every other frame read is not encoded
         latest = ring.latest()
-        assert latest is not None and latest.image.shape[:2] == (480, 640)  # stills come from here, untouched
+        assert latest is not None and latest.image.shape[:2] == (720, 1280)  # stills come from here, untouched
     ring.close()
 
 
