@@ -200,15 +200,16 @@ def needs_new_context(codec: av.VideoCodecContext, width: int, height: int, bitr
 def fit_context(codec: av.VideoCodecContext, width: int, height: int, bitrate_bps: int) -> bool:
     """Make an open context run at ``bitrate_bps``; True when it cannot and must be replaced (a keyframe).
 
-    A new frame size always needs a new context. A new bitrate is set in place (:func:`retarget`: no keyframe, the
+    A new frame size always needs a new context. A bitrate within 1 % of the current one is left as it is; a new
+    one is set in place (:func:`retarget`: no keyframe, the
     rate control carries on) whenever this PyAV lets us; otherwise a change of more than 10 % needs a new context,
     as aiortc decides.
     """
     if (width, height) != (codec.width, codec.height):
         return True
     current = codec.bit_rate or 0
-    if bitrate_bps == current:
-        return False
+    if abs(bitrate_bps - current) <= 0.01 * current:
+        return False  # a probe moves the target a fraction of a percent a frame: x264 is told every 1 %
     if retarget(codec, bitrate_bps):
         return False
     return abs(bitrate_bps - current) > 0.1 * current
