@@ -369,8 +369,10 @@ class SenderFeedback:
 
     remb_bps: int | None
     report_key: object | None  # changes when a new receiver report arrives
-    fraction_lost: float | None  # 0..1
+    fraction_lost: float | None  # 0..1, over the report's own interval
     rtt_s: float | None
+    packets_lost: int | None = None  # cumulative, as the receiver counts them
+    packets_received: int | None = None  # cumulative: sent by us, less those lost
 
 
 def read_sender_feedback(sender: RTCRtpSender) -> SenderFeedback:
@@ -395,7 +397,18 @@ def read_sender_feedback(sender: RTCRtpSender) -> SenderFeedback:
         report_key=(getattr(report, "timestamp", None), getattr(report, "packetsLost", None)),
         fraction_lost=lost / 256 if isinstance(lost, int | float) else None,  # RFC 3550: fixed point, /256
         rtt_s=float(rtt) if isinstance(rtt, int | float) else None,
+        packets_lost=_int_or_none(getattr(report, "packetsLost", None)),
+        packets_received=_int_or_none(getattr(report, "packetsReceived", None)),
     )
+
+
+def _int_or_none(value: object) -> int | None:
+    return value if isinstance(value, int) else None
+
+
+# Loss is measured over at least this long: Chromium puts a receiver report in every RTCP packet, and under loss it
+# sends NACKs many times a second, so one report's own fraction may cover a few packets (1 lost in 8 is "12 %").
+LOSS_WINDOW_S = 1.0
 
 
 class SenderRate:
@@ -427,6 +440,7 @@ class SenderRate:
         self.last_loss: float | None = None
         self.last_rtt_s: float | None = None
         self._seen: dict[int, object] = {}
+        self._windows: dict[int, tuple[float, int, int]] = {}  # sender -> (start, packets lost, received)
 
     @property
     def target_bps(self) -> int:
@@ -437,21 +451,37 @@ class SenderRate:
         losses: list[float] = []
         rtts: list[float] = []
         seen: dict[int, object] = {}
+        windows: dict[int, tuple[float, int, int]] = {}
+        now = self.clock()
         for sender in senders:
             fb = read_sender_feedback(sender)
             if fb.remb_bps is not None:
                 rembs.append(fb.remb_bps)
             key = id(sender)
             seen[key] = fb.report_key
-            if fb.report_key is not None and self._seen.get(key) != fb.report_key:
-                if fb.fraction_lost is not None:
+            if key in self._windows:
+                windows[key] = self._windows[key]
+            if fb.report_key is None or self._seen.get(key) == fb.report_key:
+                continue
+            if fb.rtt_s is not None:
+                rtts.append(fb.rtt_s)
+            if fb.packets_lost is None or fb.packets_received is None:
+                if fb.fraction_lost is not None:  # no counters: the report's own fraction
                     losses.append(fb.fraction_lost)
-                if fb.rtt_s is not None:
-                    rtts.append(fb.rtt_s)
+                continue
+            start = windows.get(key)
+            if start is None:
+                windows[key] = (now, fb.packets_lost, fb.packets_received)
+            elif now - start[0] >= LOSS_WINDOW_S:
+                lost, received = fb.packets_lost - start[1], fb.packets_received - start[2]
+                if lost + received > 0:
+                    losses.append(min(1.0, max(0.0, lost / (lost + received))))
+                windows[key] = (now, fb.packets_lost, fb.packets_received)
         self._seen = seen
+        self._windows = windows
         remb = min(rembs) if rembs else None
         feedback = ratecontrol.Feedback(
-            at=self.clock(),
+            at=now,
             remb_bps=remb,
             fraction_lost=max(losses) if losses and self.adaptive else None,
             rtt_s=max(rtts) if rtts and self.adaptive else None,

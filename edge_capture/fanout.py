@@ -244,8 +244,9 @@ class SharedH264Encoder:
                     continue
                 reason, self._keyframe_reason = self._keyframe_reason, None
                 opened = x264.contexts_opened
+                # x264 budgets each frame at bitrate / 30: with every other frame left out, it is told twice the rate
                 packets = await loop.run_in_executor(
-                    None, x264.encode, source, pts, bitrate, reason is not None, shape.scale
+                    None, x264.encode, source, pts, bitrate * shape.rate_divisor, reason is not None, shape.scale
                 )
                 self.frames_encoded += 1
                 if self.live_first is not None:

@@ -343,12 +343,22 @@ def test_sender_rate_reads_remb_and_each_receiver_report_once(aiortc_globals: No
         now[0] = 0.5
         assert rate.update([sender]) == 2_000_000
 
-        report = RtcpReceiverInfo(ssrc=sender._ssrc, fraction_lost=64, packets_lost=100, highest_sequence=1000,
-                                  jitter=0, lsr=0, dlsr=0)  # fmt: skip
-        await sender._handle_rtcp_packet(RtcpRrPacket(ssrc=1, reports=[report]))
+        async def receiver_report(lost: int, fraction: int) -> None:
+            info = RtcpReceiverInfo(ssrc=sender._ssrc, fraction_lost=fraction, packets_lost=lost,
+                                    highest_sequence=1000, jitter=0, lsr=0, dlsr=0)  # fmt: skip
+            await sender._handle_rtcp_packet(RtcpRrPacket(ssrc=1, reports=[info]))
+
+        await receiver_report(lost=0, fraction=0)  # opens a loss window
         now[0] = 1.0
-        assert rate.update([sender]) == 1_750_000  # 25 % lost: cut by half of it
-        now[0] = 1.2
+        assert rate.update([sender]) == 2_000_000
+        sender._RTCRtpSender__packet_count = 400  # type: ignore[attr-defined]  # what aiortc counts as sent
+        await receiver_report(lost=20, fraction=200)  # 78 % in its own few milliseconds, 5 % over the window
+        now[0] = 1.5
+        assert rate.update([sender]) == 2_000_000  # a window is a second at least: nothing judged yet
+        await receiver_report(lost=100, fraction=64)
+        now[0] = 2.1
+        assert rate.update([sender]) == 1_750_000  # 100 lost, 300 received since the window opened: cut by 12.5 %
+        now[0] = 2.3
         assert rate.update([sender]) == 1_750_000  # the same report does not cut twice
         assert rate.report()["fraction_lost"] == 0.25 and rate.report()["cuts"] == 1
         assert rate.shape_for(1280, 720).level == 0

@@ -407,6 +407,8 @@ async def test_a_slow_link_degrades_as_set_and_the_ring_keeps_the_full_picture(
         codec = shared._x264.codec
         assert (codec.width, codec.height) == size
         assert (shared.frames_thinned > 0) is thinned  # every other frame read is not encoded
+        # x264 budgets a frame at rate / 30: at 15 fps it is told twice the target, so the link gets the target
+        assert codec.bit_rate == shared.bitrate_bps * (2 if thinned else 1)
         latest = ring.latest()
         assert latest is not None and latest.image.shape[:2] == (720, 1280)  # stills come from here, untouched
     ring.close()
