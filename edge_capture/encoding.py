@@ -409,6 +409,8 @@ def _int_or_none(value: object) -> int | None:
 # Loss is measured over at least this long: Chromium puts a receiver report in every RTCP packet, and under loss it
 # sends NACKs many times a second, so one report's own fraction may cover a few packets (1 lost in 8 is "12 %").
 LOSS_WINDOW_S = 1.0
+# A change of picture size (a keyframe) waits this long after the controller's last cut.
+SHAPE_SETTLE_S = 2.0
 
 
 class SenderRate:
@@ -501,8 +503,15 @@ class SenderRate:
         return self.state.target_bps
 
     def shape_for(self, width: int, height: int, fps: float = FRAME_RATE) -> ratecontrol.Shape:
-        """The degradation for the current target and a ``width`` x ``height`` source at ``fps`` (with hysteresis)."""
+        """The degradation for the current target and a ``width`` x ``height`` source at ``fps`` (with hysteresis).
+
+        A new scale needs a new x264 context, so a keyframe: not while the link is congested (within
+        ``SHAPE_SETTLE_S`` of a cut), when it would be lost in the bottleneck's queue with everything else; it waits
+        until the queue has drained. A new frame rate needs nothing and applies at once.
+        """
         shape = ratecontrol.shape_for(self.degradation, self.state.target_bps, width, height, fps, self.shape)
+        if shape.scale != self.shape.scale and self.clock() - self.state.last_cut_at < SHAPE_SETTLE_S:
+            shape = ratecontrol.Shape(level=self.shape.level, scale=self.shape.scale, rate_divisor=shape.rate_divisor)
         if shape != self.shape:
             logger.info("rate: %s b/s, sending %s (degradation: %s first)", self.state.target_bps, shape,
                         self.degradation)  # fmt: skip

@@ -362,6 +362,10 @@ def test_sender_rate_reads_remb_and_each_receiver_report_once(aiortc_globals: No
         assert rate.update([sender]) == 1_750_000  # the same report does not cut twice
         assert rate.report()["fraction_lost"] == 0.25 and rate.report()["cuts"] == 1
         assert rate.shape_for(1280, 720).level == 0
+        # 1.75 Mb/s is one step down for 1080p30, but a new size (a keyframe) waits for the congestion to pass
+        assert rate.shape_for(1920, 1080).scale == 1.0
+        now[0] = 4.2
+        assert rate.shape_for(1920, 1080).scale < 1.0
         await pc.close()
 
     asyncio.run(scenario())
