@@ -11,8 +11,10 @@ the manner of the loss-based half of Google Congestion Control (draft-ietf-rmcat
   Chromium's estimate grows at most to 1.5 × what it receives, so a sender that goes quieter than the link
   needs is held there by its own silence; the degradation steps make a low rate watchable instead);
 - a report losing more than ``loss_cut_above`` (10 %) cuts the target by half the fraction lost (20 % loss → × 0.9);
-- a round trip grown by more than ``queue_cut_s`` above the lowest seen (a queue building at a bottleneck), and
-  still growing, cuts it by ``queue_cut_factor``;
+- a round trip more than ``queue_cut_s`` above the lowest seen in two reports running, and growing (a queue
+  building at a bottleneck), cuts it by ``queue_cut_factor``. One report is not enough: aiortc's round trip is
+  smoothed (0.85 of the old value each report), so a single late report on a busy host (a receiver report waiting
+  on a starved event loop reads as a round trip of a second) shows as one jump that then decays; a queue rises;
 - at most one cut per ``cut_interval_s`` (1 s): Chromium puts a receiver report in every RTCP packet it sends,
   and under loss it sends NACKs many times a second, each report covering only the last few milliseconds;
 - after a cut of its own, with little loss (under ``loss_probe_below``, 2 %), no queue and no cut in the last
@@ -113,8 +115,8 @@ def step(limits: RateLimits, state: RateState, fb: Feedback) -> RateState:
     if fb.rtt_s is not None and fb.rtt_s >= 0:
         rtt = fb.rtt_s
         min_rtt = rtt if min_rtt is None else min(min_rtt, rtt)
-        growing = last_rtt is None or rtt > last_rtt
-        if rtt - min_rtt > limits.queue_cut_s and growing and not cut and may_cut:
+        standing = last_rtt is not None and last_rtt - min_rtt > limits.queue_cut_s and rtt > last_rtt
+        if rtt - min_rtt > limits.queue_cut_s and standing and not cut and may_cut:
             target *= limits.queue_cut_factor
             cut, reason = True, f"queue {1000 * (rtt - min_rtt):.0f} ms"
         last_rtt = rtt
