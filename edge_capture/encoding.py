@@ -22,6 +22,7 @@ import ctypes
 import ctypes.util
 import fractions
 import logging
+import math
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -450,6 +451,7 @@ class SenderRate:
         self.last_rtt_s: float | None = None
         self._seen: dict[int, object] = {}
         self._windows: dict[int, tuple[float, int, int]] = {}  # sender -> (start, packets lost, received)
+        self._congested_at = -math.inf  # the last sharp fall of the target (a cut of ours, or REMB's)
 
     @property
     def target_bps(self) -> int:
@@ -505,6 +507,8 @@ class SenderRate:
             self.last_loss = max(losses)
         if rtts:
             self.last_rtt_s = max(rtts)
+        if self.state.cuts != before.cuts or self.state.target_bps < 0.8 * before.target_bps:
+            self._congested_at = now
         if self.state.cuts != before.cuts:
             logger.info("rate: cut to %s b/s (%s; REMB %s)", self.state.target_bps, self.state.reason, remb)
         return self.state.target_bps
@@ -513,11 +517,12 @@ class SenderRate:
         """The degradation for the current target and a ``width`` x ``height`` source at ``fps`` (with hysteresis).
 
         A new scale needs a new x264 context, so a keyframe: not while the link is congested (within
-        ``SHAPE_SETTLE_S`` of a cut), when it would be lost in the bottleneck's queue with everything else; it waits
-        until the queue has drained. A new frame rate needs nothing and applies at once.
+        ``SHAPE_SETTLE_S`` of a cut, or of a fall of the target by a fifth or more at once), when it would be lost
+        in the bottleneck's queue with everything else; it waits until the queue has drained. A new frame rate needs
+        nothing and applies at once.
         """
         shape = ratecontrol.shape_for(self.degradation, self.state.target_bps, width, height, fps, self.shape)
-        if shape.scale != self.shape.scale and self.clock() - self.state.last_cut_at < SHAPE_SETTLE_S:
+        if shape.scale != self.shape.scale and self.clock() - self._congested_at < SHAPE_SETTLE_S:
             shape = ratecontrol.Shape(level=self.shape.level, scale=self.shape.scale, rate_divisor=shape.rate_divisor)
         if shape != self.shape:
             logger.info("rate: %s b/s, sending %s (degradation: %s first)", self.state.target_bps, shape,

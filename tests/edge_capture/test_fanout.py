@@ -385,7 +385,8 @@ async def test_a_slow_link_degrades_as_set_and_the_ring_keeps_the_full_picture(
 ) -> None:
     monkeypatch.setattr(h264, "MIN_BITRATE", 150_000)
     ring = FrameRing()
-    shared = SharedH264Encoder(ring, bitrate_bps=BITRATE, rate=SenderRate(BITRATE, degradation))
+    now = [0.0]
+    shared = SharedH264Encoder(ring, bitrate_bps=BITRATE, rate=SenderRate(BITRATE, degradation, clock=lambda: now[0]))
     async with senders(shared, 1) as (sender,):
         asking = asyncio.ensure_future(next_packet(sender))
         await asyncio.sleep(0.01)
@@ -396,7 +397,14 @@ async def test_a_slow_link_degrades_as_set_and_the_ring_keeps_the_full_picture(
 
         await remb(sender, 1_000_000)  # 0.036 bit a pixel at 30 fps: one step down
         asking = asyncio.ensure_future(next_packet(sender))
-        for index in range(1, 5):
+        put_large_frame(ring, 1)  # the fall of the rate is seen with this frame: congestion, at 0 s
+        for _ in range(250):
+            if shared.frames_encoded + shared.frames_thinned + shared.frames_skipped >= 2:
+                break
+            await asyncio.sleep(0.02)
+        assert (shared._x264.codec.width, shared._x264.codec.height) == (1280, 720)  # no new size while congested
+        now[0] = 3.0  # the congestion has passed (SHAPE_SETTLE_S)
+        for index in range(2, 5):
             await asyncio.sleep(0.05)
             put_large_frame(ring, index)
         await asyncio.wait_for(asking, 5)
