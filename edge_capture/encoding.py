@@ -58,7 +58,6 @@ X264_PRESETS = (
 # up resolution or frame rate (ratecontrol.shape_for).
 BITRATE_FLOOR_BPS = ratecontrol.RateLimits.floor_bps
 FRAME_RATE = h264.MAX_FRAME_RATE
-RTP_HISTORY_PACKETS = 1024  # packets a sender keeps to answer NACKs (apply_encoding)
 
 # H.264 Annex A, table A-1: (level_idc, max macroblocks per frame, max macroblocks per second,
 # max Baseline bitrate in kb/s). Levels 1b and 1.0 are left out: no frame we send is that small.
@@ -340,12 +339,6 @@ def apply_encoding(encoding: VideoEncoding) -> None:
     for module in (h264, vpx):
         for name, value in (("DEFAULT_BITRATE", target), ("MAX_BITRATE", target), ("MIN_BITRATE", floor)):
             setattr(module, name, value)
-
-    # aiortc keeps the last 128 packets for NACKs: 0.2 s at 6 Mb/s. On a 100 ms round trip a retransmission that is
-    # itself lost is asked for again after the packet has left that history, and the picture waits for a keyframe
-    # (a 3 s freeze at 1 % loss in bench/network.py rtt100loss1). 1024 packets (a divisor of 65536, as the sequence
-    # number's modulo needs) keep ~1.7 s at 6 Mb/s, ~1.5 MB per sender.
-    rtcrtpsender.RTP_HISTORY_SIZE = RTP_HISTORY_PACKETS  # type: ignore[attr-defined]
 
     current = rtcrtpsender.get_encoder  # type: ignore[attr-defined]
     stock = current.stock if isinstance(current, _EncoderFactory) else current
