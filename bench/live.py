@@ -73,8 +73,11 @@ def log(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-def reader_script() -> str:
+def reader_script(source_width: int | None = None) -> str:
+    """reader.js configured; ``source_width``: the stamped source's width, so the reader finds the strip in a
+    picture the sender scaled down (bench/network.py: the edge may give up resolution on a slow link)."""
     config = {
+        "sourceWidth": source_width,
         "block": stamp.BLOCK,
         "cols": stamp.COLS,
         "rows": stamp.ROWS,
@@ -406,10 +409,12 @@ async def chromium() -> AsyncIterator[Browser]:
                 await browser.close()
 
 
-async def new_page(stack: AsyncExitStack, browser: Browser, viewport: dict[str, int], name: str) -> Page:
+async def new_page(
+    stack: AsyncExitStack, browser: Browser, viewport: dict[str, int], name: str, source_width: int | None = None
+) -> Page:
     context: BrowserContext = await browser.new_context(viewport=viewport)  # type: ignore[arg-type]
     stack.push_async_callback(_close_quietly, context)
-    await context.add_init_script(script=reader_script())
+    await context.add_init_script(script=reader_script(source_width))
     page = await context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))

@@ -1,7 +1,7 @@
 """A small network lab for tests and benchmarks: Linux network namespaces, veth links, nftables and tc.
 
 Needs root (``ip netns``, ``nft`` from Debian ``nftables``, ``tc``). This kernel has no netem: loss is an nftables
-``numgen random`` drop, the rate a ``tc tbf`` shaper; there is no added delay.
+``numgen random`` drop, the rate a ``tc tbf`` shaper, and delay a userspace wire (``bench/netdelay.py``).
 
     with Lab() as lab:
         clinic = lab.namespace("clinic")
@@ -12,6 +12,8 @@ Needs root (``ip netns``, ``nft`` from Debian ``nftables``, ``tc``). This kernel
         clinic.cut(); clinic.restore()        # drop every packet in and out of the clinic, then stop dropping
         clinic.loss(5.0)                      # drop 5 % of the packets each way; loss(0) stops it
         clinic.rate(4.0)                      # 4 Mbit/s each way on every link of the clinic; rate(None) stops it
+        far = lab.link(lab.namespace("far"), None, delay_ms=50)   # 50 ms each way: a 100 ms round trip
+        far.set_delay(150)                    # a 300 ms round trip from now on
         browser = await p.chromium.launch(executable_path=str(expert.chromium()), args=[...])
 
 The model:
@@ -29,6 +31,11 @@ The model:
   are each linked to the host cannot reach each other even when the host forwards IP). ``ns.route(dest, via)``
   adds one: e.g. ``expert.route(up.b_address, via=expert_up.b_address)`` lets the expert reach the host's
   address on the clinic's link (a service listening there, such as a TURN relay) and still not the clinic.
+- ``lab.link(a, b, delay_ms=D)`` makes the pair of TAP devices of a ``bench/netdelay.py`` process instead of a
+  veth pair: the same addresses, routes and interface names, but every frame crosses a userspace wire that holds
+  it ``D`` ms in each direction (``link.set_delay(ms)`` changes it; ``link.delay_ms`` is the current value). Loss,
+  cut and rate apply to these ends as to a veth's (the shaper sits on each end's egress, before the wire). The
+  process lives as long as the lab (it ends when the lab closes its stdin) and runs in the root namespace.
 - ``Namespace.popen(argv, **kw)`` is ``subprocess.Popen`` inside the namespace; ``Namespace.argv(argv)`` gives the
   prefixed command line for ``asyncio.create_subprocess_exec``; ``Namespace.run(argv)`` runs and checks.
 - ``cut()`` / ``restore()`` and ``loss(percent)`` are one nftables table (``netdev netlab``) in the namespace:
@@ -55,6 +62,7 @@ import os
 import secrets
 import shutil
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -116,6 +124,47 @@ def _host_networks() -> list[ipaddress.IPv4Network]:
     return nets
 
 
+class DelayWire:
+    """A running ``bench/netdelay.py``: the userspace wire between a delayed link's two TAP devices."""
+
+    def __init__(self, tap_a: str, tap_b: str, delay_ms: float) -> None:
+        self.delay_ms = _check_delay(delay_ms)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "bench.netdelay", tap_a, tap_b, "--delay-ms", str(delay_ms)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parent.parent,
+        )  # fmt: skip
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline().strip()
+        if line != "ready":
+            self.close()
+            raise RuntimeError(f"netdelay did not start (exit {self.process.returncode}): {line!r}")
+
+    def set_delay(self, delay_ms: float) -> None:
+        self.delay_ms = _check_delay(delay_ms)
+        assert self.process.stdin is not None
+        self.process.stdin.write(f"{delay_ms}\n")
+        self.process.stdin.flush()
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            with contextlib.suppress(OSError):
+                if self.process.stdin is not None:
+                    self.process.stdin.close()
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+
+
+def _check_delay(delay_ms: float) -> float:
+    if not 0.0 <= delay_ms <= 10_000.0:
+        raise ValueError(f"delay must be within 0..10000 ms, not {delay_ms}")
+    return float(delay_ms)
+
+
 @dataclass(frozen=True)
 class Link:
     """One veth pair: ``a`` end in namespace ``a``, ``b`` end in namespace ``b`` (None: the root namespace)."""
@@ -127,6 +176,18 @@ class Link:
     b: Namespace | None
     b_interface: str
     b_address: str
+    wire: DelayWire | None = None
+
+    @property
+    def delay_ms(self) -> float:
+        """The one-way delay this link adds in each direction (0 for a veth pair)."""
+        return self.wire.delay_ms if self.wire else 0.0
+
+    def set_delay(self, delay_ms: float) -> None:
+        """Change the one-way delay of a link made with ``delay_ms`` (frames already on the wire keep theirs)."""
+        if self.wire is None:
+            raise ValueError("this link is a veth pair: make it with lab.link(..., delay_ms=...) to delay it")
+        self.wire.set_delay(delay_ms)
 
     def address_of(self, namespace: Namespace | None) -> str:
         """This link's address in ``namespace`` (None: the host's end)."""
@@ -270,7 +331,9 @@ class Lab:
         for ns in reversed(self.namespaces):
             _run(["ip", "netns", "delete", ns.name], check=False)
         for link in self.links:
-            if link.b is None:  # normally gone with its namespace; make sure
+            if link.wire is not None:  # its TAP devices go with it
+                link.wire.close()
+            elif link.b is None:  # normally gone with its namespace; make sure
                 _run(["ip", "link", "delete", link.b_interface], check=False)
         self.namespaces.clear()
         self.links.clear()
@@ -288,24 +351,35 @@ class Lab:
         ns.run(["ip", "link", "set", "lo", "up"])
         return ns
 
-    def link(self, a: Namespace, b: Namespace | None, subnet: str | None = None) -> Link:
+    def link(
+        self, a: Namespace, b: Namespace | None, subnet: str | None = None, delay_ms: float | None = None
+    ) -> Link:
         index = len(self.links)
         a_if = f"nl{self.token}{index:02d}a"
         b_if = f"nl{self.token}{index:02d}b"
+        wire: DelayWire | None = None
         with self._allocation_lock():
             net = ipaddress.IPv4Network(subnet) if subnet else self._free_subnet()
             hosts = net.hosts()
             a_ip, b_ip = str(next(hosts)), str(next(hosts))
-            _run(["ip", "link", "add", a_if, "type", "veth", "peer", "name", b_if])
-            _run(["ip", "link", "set", a_if, "netns", a.name])
-            if b is not None:
-                _run(["ip", "link", "set", b_if, "netns", b.name])
-            for owner, interface, ip in ((a, a_if, a_ip), (b, b_if, b_ip)):
-                for cmd in (["ip", "addr", "add", f"{ip}/{net.prefixlen}", "dev", interface],
-                            ["ip", "link", "set", interface, "up"]):
-                    _run(owner.argv(cmd) if owner else cmd)
+            if delay_ms is None:
+                _run(["ip", "link", "add", a_if, "type", "veth", "peer", "name", b_if])
+            else:
+                wire = DelayWire(a_if, b_if, delay_ms)
+            try:
+                _run(["ip", "link", "set", a_if, "netns", a.name])
+                if b is not None:
+                    _run(["ip", "link", "set", b_if, "netns", b.name])
+                for owner, interface, ip in ((a, a_if, a_ip), (b, b_if, b_ip)):
+                    for cmd in (["ip", "addr", "add", f"{ip}/{net.prefixlen}", "dev", interface],
+                                ["ip", "link", "set", interface, "up"]):
+                        _run(owner.argv(cmd) if owner else cmd)
+            except Exception:
+                if wire is not None:
+                    wire.close()
+                raise
             self._subnets.add(net)
-        link = Link(net, a, a_if, a_ip, b, b_if, b_ip)
+        link = Link(net, a, a_if, a_ip, b, b_if, b_ip, wire)
         self.links.append(link)
         a.links.append(link)
         if b is not None:

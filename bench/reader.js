@@ -79,10 +79,16 @@
 
   const HALF = CFG.block / 2;
 
+  // A sender may scale the picture down (bench/network.py): with the source's width known, the strip's blocks
+  // are found at the same fraction of the picture.
+  const scaleOf = (width) => (CFG.sourceWidth && width < CFG.sourceWidth ? width / CFG.sourceWidth : 1);
+
   // Fast path: WebCodecs. The presented frame's strip is copied in its own pixel format (I420/NV12: the Y
   // plane is read directly), no canvas, no colour conversion of the whole picture.
   async function decodeFrame(frame) {
     const v = frame.visibleRect;
+    const k = scaleOf(v.width);
+    if (k !== 1) return decodeScaled(frame, v, k);
     const rect = { x: v.x, y: v.y, width: CFG.cols * CFG.block, height: CFG.rows * CFG.block };
     const buffer = new Uint8Array(frame.allocationSize({ rect }));
     const layout = await frame.copyTo(buffer, { rect });
@@ -108,15 +114,25 @@
     throw new Error(`unsupported VideoFrame format ${format}`);
   }
 
+  // A scaled-down picture: the strip drawn from the frame into the small canvas, scaled back.
+  function decodeScaled(frame, v, k) {
+    return decodeStrip(frame, v.x, v.y, CFG.cols * CFG.block * k, CFG.rows * CFG.block * k);
+  }
+
   // Fallback: draw only the strip into a small canvas.
   function decodeCanvas(video) {
+    const k = scaleOf(video.videoWidth);
+    return decodeStrip(video, 0, 0, CFG.cols * CFG.block * k, CFG.rows * CFG.block * k);
+  }
+
+  function decodeStrip(source, sx, sy, sw, sh) {
     if (!ctx) {
       canvas = document.createElement("canvas");
       canvas.width = W;
       canvas.height = H;
       ctx = canvas.getContext("2d", { willReadFrequently: true });
     }
-    ctx.drawImage(video, 0, 0, CFG.cols * CFG.block, CFG.rows * CFG.block, 0, 0, W, H);
+    ctx.drawImage(source, sx, sy, sw, sh, 0, 0, W, H);
     const data = ctx.getImageData(0, 0, W, H).data;
     const c0 = Math.floor(S / 2) - 1;
     const grey = (r, c) => {

@@ -45,7 +45,8 @@ def agent_report(agent: EdgeAgent, source: StampedSource, lag: LoopLag) -> dict[
         if shared is not None:  # the bitrate the consultation's one x264 runs at (the lowest target, capped)
             encoders.append({"consultation": link.cid, "bitrate_bps": shared.bitrate_bps,
                              "max_bitrate_bps": shared.max_bitrate_bps, "frames_encoded": shared.frames_encoded,
-                             "keyframes_encoded": shared.keyframes_encoded})  # fmt: skip
+                             "keyframes_encoded": shared.keyframes_encoded,
+                             "rate": shared.rate.report() if hasattr(shared, "rate") else None})  # fmt: skip
     return {
         "t": time.time(),
         "capture_fps": capture.fps if capture else None,

@@ -86,6 +86,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--bitrate", type=float, default=6.0, help="video bitrate cap in Mb/s (default 6)")
     p.add_argument("--x264-preset", default="ultrafast")
     p.add_argument(
+        "--degradation",
+        choices=["resolution", "framerate"],
+        default=os.environ.get("TELEUS_EDGE_DEGRADATION", "resolution"),
+        help="on a slow link, give up resolution first (keep motion, for guidance; the default) or the frame rate "
+        "first (keep detail); stills are always full quality (TELEUS_EDGE_DEGRADATION)",
+    )
+    p.add_argument(
+        "--no-adaptive-rate",
+        dest="adaptive_rate",
+        action="store_false",
+        help="follow the browser's REMB estimate alone, not the loss and round trip of its receiver reports",
+    )
+    p.add_argument(
         "--turn-transport",
         choices=["udp", "tcp", "tls"],
         default=os.environ.get("TELEUS_EDGE_TURN_TRANSPORT") or None,
@@ -185,7 +198,8 @@ def config_from(args: argparse.Namespace) -> EdgeConfig:
     except ConfigError as exc:
         raise SystemExit(f"teleus edge: {exc.message}") from None
     width, height = RESOLUTIONS[args.resolution]
-    encoding = VideoEncoding(codec=args.codec, bitrate_bps=int(args.bitrate * 1e6), x264_preset=args.x264_preset)
+    encoding = VideoEncoding(codec=args.codec, bitrate_bps=int(args.bitrate * 1e6), x264_preset=args.x264_preset,
+                             degradation=args.degradation, adaptive_rate=args.adaptive_rate)  # fmt: skip
     return EdgeConfig(
         server_url=args.server,
         credential=credential,

@@ -28,7 +28,7 @@ from edge_capture.capture_commands import CaptureCommands
 from edge_capture.captures import CaptureKit
 from edge_capture.client import ServerClient
 from edge_capture.dicom.stills import CaptureResult
-from edge_capture.encoding import VideoEncoding
+from edge_capture.encoding import SenderRate, VideoEncoding
 from edge_capture.fanout import SharedH264Encoder
 from edge_capture.guidance import GuidanceBoard
 from edge_capture.ice import IceSource
@@ -71,7 +71,8 @@ class ConsultationLink:
         if shared_encoder and encoding.codec == "h264":
             self.shared_video = SharedH264Encoder(
                 ring, preset=encoding.x264_preset, bitrate_bps=encoding.bitrate_bps, name=consultation_id,
-                live_first=self.live_first,
+                live_first=self.live_first, rate=SenderRate(encoding.bitrate_bps, encoding.degradation,
+                                                            encoding.adaptive_rate),
             )  # fmt: skip
         self.signaling = SignalingSession(client, consultation_id, self._handle, self._link_down, live=self._is_live)
         self.audience = Audience(

@@ -29,10 +29,12 @@ Seams into aiortc's sender, each on one sender instance (nothing process-wide), 
   the shared encoder (and deferring to the original if the sender carries another track by then).
 - bitrate: a REMB sets ``target_bitrate`` on the sender's encoder object, the private ``_RTCRtpSender__encoder``
   (made at the sender's first packet, clamped to ``aiortc.codecs.h264``'s bounds, which
-  :func:`~edge_capture.encoding.apply_encoding` sets). It is read, never written, once per encoded frame: the
-  encoder follows the lowest target among its tracks, capped at the configured bitrate, and opens a new context
-  (a keyframe for everyone) only when that moves by more than 10 %, as aiortc does. If a later aiortc renames the
-  attribute, the target stays at the configured bitrate (a warning says so).
+  :func:`~edge_capture.encoding.apply_encoding` sets), and the sender's latest receiver report (loss, round trip).
+  They are read, never written, once per encoded frame by the encoder's :class:`~edge_capture.encoding.SenderRate`
+  (the rate controller, docs/NETWORK.md), capped at the configured bitrate; the open x264 context is retargeted in
+  place (no keyframe, :func:`~edge_capture.encoding.fit_context`). Below some rate the controller's shape drops
+  every other frame or scales the picture down (a new context: a keyframe), per the degradation setting. If a later
+  aiortc renames the attributes, the target stays at the configured bitrate (a warning says so).
 - RTP timestamps: :mod:`edge_capture.rtpclock`, read exactly as ``RingVideoTrack`` does.
 """
 
@@ -52,7 +54,7 @@ import av.video.frame
 from aiortc import MediaStreamTrack, RTCRtpSender
 from aiortc.mediastreams import MediaStreamError
 
-from edge_capture.encoding import needs_new_context, open_libx264, read_x264_settings
+from edge_capture.encoding import SenderRate, fit_context, open_libx264, read_x264_settings
 from edge_capture.errors import RingClosed
 from edge_capture.frames import SourceFrame
 from edge_capture.livefirst import LiveFirst
@@ -98,13 +100,17 @@ class _X264:
         self.contexts_opened = 0
         self._first_output = False
 
-    def encode(self, source: SourceFrame, pts: int, bitrate_bps: int, keyframe: bool) -> list[av.Packet[Any]]:
+    def encode(
+        self, source: SourceFrame, pts: int, bitrate_bps: int, keyframe: bool, scale: float = 1.0
+    ) -> list[av.Packet[Any]]:
         # the I420 planes are cached on the frame and never written again: wrapped, not copied
         frame = av.VideoFrame.from_numpy_buffer(source.i420(), format="yuv420p")
+        if scale != 1.0:  # a slow link, resolution given up (SenderRate.shape_for): even sizes for 4:2:0
+            frame = frame.reformat(width=round(frame.width * scale / 2) * 2, height=round(frame.height * scale / 2) * 2)
         frame.pts = pts
         frame.time_base = VIDEO_TIME_BASE
         codec = self.codec
-        if codec is not None and needs_new_context(codec, frame.width, frame.height, bitrate_bps):
+        if codec is not None and fit_context(codec, frame.width, frame.height, bitrate_bps):  # else retargeted
             codec = None
         if codec is None:
             codec, self.options = open_libx264(frame.width, frame.height, bitrate_bps, self.preset)
@@ -130,8 +136,10 @@ class SharedH264Encoder:
         queue_frames: int = QUEUE_FRAMES,
         keyframe_ask_seconds: float = KEYFRAME_ASK_SECONDS,
         live_first: LiveFirst | None = None,
+        rate: SenderRate | None = None,
     ) -> None:
         self.ring = ring
+        self.rate = rate or SenderRate(bitrate_bps)  # the target, from the pages' REMB and receiver reports
         self.live_first = live_first  # told after each frame, so that the recorder encodes it after us
         self.preset = preset
         self.max_bitrate_bps = bitrate_bps
@@ -140,6 +148,7 @@ class SharedH264Encoder:
         self.queue_frames = queue_frames
         self.keyframe_ask_seconds = keyframe_ask_seconds
         self.frames_encoded = 0
+        self.frames_thinned = 0  # read from the ring but not encoded: the frame rate given up on a slow link
         self.keyframes_encoded = 0
         self.runs = 0
         self._skipped_before = 0
@@ -212,6 +221,7 @@ class SharedH264Encoder:
         reader = self._reader = RingReader(self.ring)
         recent: OrderedDict[int, SourceFrame] = OrderedDict()  # pts -> frame, to pair packets with their frame
         first_ns: int | None = None
+        considered = 0
         self.runs += 1
         logger.info("shared encoder %s: started (run %s)", self.name, self.runs)
         try:
@@ -225,9 +235,19 @@ class SharedH264Encoder:
                 while len(recent) > 8:
                     recent.popitem(last=False)
                 bitrate = self._follow_bitrate()
+                shape = self.rate.shape_for(source.width, source.height)
+                considered += 1
+                if considered % shape.rate_divisor:  # a slow link, frame rate given up: every other frame
+                    self.frames_thinned += 1
+                    if self.live_first is not None:
+                        self.live_first.encoded(source.index)  # the recorder need not wait for it
+                    continue
                 reason, self._keyframe_reason = self._keyframe_reason, None
                 opened = x264.contexts_opened
-                packets = await loop.run_in_executor(None, x264.encode, source, pts, bitrate, reason is not None)
+                # x264 budgets each frame at bitrate / 30: with every other frame left out, it is told twice the rate
+                packets = await loop.run_in_executor(
+                    None, x264.encode, source, pts, bitrate * shape.rate_divisor, reason is not None, shape.scale
+                )
                 self.frames_encoded += 1
                 if self.live_first is not None:
                     self.live_first.encoded(source.index)
@@ -254,8 +274,8 @@ class SharedH264Encoder:
             self._task = None
 
     def _follow_bitrate(self) -> int:
-        targets = [t for t in (track.target_bitrate() for track in self._tracks) if t is not None]
-        target = min([self.max_bitrate_bps, *targets])
+        senders = [track._sender for track in self._tracks if track._sender is not None]
+        target = min(self.max_bitrate_bps, self.rate.update(senders))
         if target != self.bitrate_bps:
             logger.debug("shared encoder %s: target %s -> %s b/s", self.name, self.bitrate_bps, target)
             self.bitrate_bps = target

@@ -151,6 +151,52 @@ def test_rate_slows_a_bulk_transfer(lab: Lab) -> None:
     assert "tbf" not in a.run(["tc", "qdisc", "show"]).stdout
 
 
+# A client timing TCP round trips of one small message on one connection; prints the fastest, in ms.
+PINGER = """
+import socket, sys, time
+with socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=30) as c:
+    c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    best = None
+    for _ in range(5):
+        t = time.monotonic(); c.sendall(b"x")
+        c.recv(16)
+        ms = (time.monotonic() - t) * 1000
+        best = ms if best is None else min(best, ms)
+    print(best)
+"""
+
+
+def _fastest_round_trip_ms(ns: Namespace, address: str) -> float:
+    return float(ns.run([sys.executable, "-c", PINGER, address, str(PORT)]).stdout)
+
+
+def test_a_delayed_link_holds_every_packet_for_its_delay_each_way(lab: Lab) -> None:
+    a, b = lab.namespace("a"), lab.namespace("b")
+    link = lab.link(a, b, delay_ms=40)
+    assert link.delay_ms == 40
+    server = _serve(b, link.b_address)
+    try:
+        # the fastest of several round trips: a busy machine only adds to it, never takes from it
+        assert _fastest_round_trip_ms(a, link.b_address) >= 80
+        link.set_delay(0)
+        assert link.delay_ms == 0
+        assert _fastest_round_trip_ms(a, link.b_address) < 80
+        # the lab's other impairments act on a delayed link's ends as on a veth's
+        a.cut()
+        assert not _connects(a, link.b_address, timeout=1.0)
+        a.restore()
+        assert _connects(a, link.b_address)
+    finally:
+        _stop(server)
+    sink = _serve(b, link.b_address, SINK)
+    link.set_delay(20)
+    a.run([sys.executable, "-c", SENDER, link.b_address, str(PORT), "2000000"])
+    assert sink.stdout is not None and int(sink.stdout.readline()) == 2_000_000  # every byte, in order
+    _stop(sink)
+    with pytest.raises(ValueError):
+        lab.link(a, None).set_delay(10)  # a veth pair has no wire to delay
+
+
 def test_a_host_link_reaches_a_host_process_and_namespaces_stay_apart(lab: Lab) -> None:
     a, b = lab.namespace("a"), lab.namespace("b")
     up_a, up_b = lab.link(a, None), lab.link(b, None)

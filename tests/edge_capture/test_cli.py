@@ -99,3 +99,17 @@ def test_a_named_spool_key_that_is_missing_stops_the_agent_with_status_4(
     options = parsed("--spool", str(tmp_path / "outbox"), "--spool-key-file", str(tmp_path / "usb" / "edge.key"))
     assert run(options) == 4
     assert not (tmp_path / "usb").exists() and not (tmp_path / "outbox").exists()
+
+
+def test_the_degradation_preference_comes_from_the_flag_or_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TELEUS_DEVICE_CREDENTIAL", "dev_1_secret")
+    default = config_from(parsed()).encoding
+    assert (default.degradation, default.adaptive_rate) == ("resolution", True)  # keep motion: docs/NETWORK.md
+    chosen = config_from(parsed("--degradation", "framerate", "--no-adaptive-rate")).encoding
+    assert (chosen.degradation, chosen.adaptive_rate) == ("framerate", False)
+    monkeypatch.setenv("TELEUS_EDGE_DEGRADATION", "framerate")
+    assert config_from(parsed()).encoding.degradation == "framerate"
+    with pytest.raises(SystemExit):
+        parsed("--degradation", "colour")

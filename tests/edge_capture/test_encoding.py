@@ -26,11 +26,17 @@ from aiortc.codecs.vpx import Vp8Encoder
 from aiortc.mediastreams import MediaStreamError
 
 from edge_capture.encoding import (
+    BITRATE_FLOOR_BPS,
+    SenderRate,
     TunedH264Encoder,
     VideoEncoding,
     apply_encoding,
+    can_retarget,
+    fit_context,
     h264_level,
+    open_libx264,
     prefer_codec,
+    vbv_bufsize,
 )
 from edge_capture.net import use_loopback_only
 
@@ -152,7 +158,7 @@ async def test_h264_call_runs_the_chosen_preset_above_the_stock_cap(aiortc_globa
             "tune": "zerolatency",
             "level": "31",
             "maxrate": "6000000",
-            "bufsize": "3000000",
+            "bufsize": "1200000",  # a keyframe capped at 0.2 s of the rate
         }
         assert encoder.x264_settings is not None
         assert "subme=0" in encoder.x264_settings and "me=dia" in encoder.x264_settings  # ultrafast's
@@ -186,7 +192,7 @@ async def test_vp8_call_when_asked(aiortc_globals: None) -> None:
         encoder = live_encoder(sender_pc)
         assert isinstance(encoder, Vp8Encoder)
         assert vpx.MAX_BITRATE == 4_000_000
-        assert 500_000 <= encoder.target_bitrate <= 4_000_000
+        assert BITRATE_FLOOR_BPS <= encoder.target_bitrate <= 4_000_000
 
 
 def test_prefer_codec_orders_the_offer_and_keeps_rtx() -> None:
@@ -209,7 +215,8 @@ def test_apply_encoding_sets_the_bounds_and_installs_once(aiortc_globals: None) 
     apply_encoding(VideoEncoding(bitrate_bps=6_000_000, x264_preset="veryfast"))
     apply_encoding(VideoEncoding(bitrate_bps=5_000_000, x264_preset="superfast"))
     for module in (h264, vpx):
-        assert (module.DEFAULT_BITRATE, module.MAX_BITRATE, module.MIN_BITRATE) == (5_000_000, 5_000_000, 500_000)
+        bounds = (module.DEFAULT_BITRATE, module.MAX_BITRATE, module.MIN_BITRATE)
+        assert bounds == (5_000_000, 5_000_000, BITRATE_FLOOR_BPS)
     factory = rtcrtpsender.get_encoder
     assert factory.stock is stock_get_encoder  # type: ignore[attr-defined]
 
@@ -220,10 +227,10 @@ def test_apply_encoding_sets_the_bounds_and_installs_once(aiortc_globals: None) 
     encoder.target_bitrate = 20_000_000
     assert encoder.target_bitrate == 5_000_000
     encoder.target_bitrate = 1_000
-    assert encoder.target_bitrate == 500_000
+    assert encoder.target_bitrate == BITRATE_FLOOR_BPS == 500_000
 
-    apply_encoding(VideoEncoding(bitrate_bps=300_000))
-    assert h264.MIN_BITRATE == h264.MAX_BITRATE == 300_000
+    apply_encoding(VideoEncoding(bitrate_bps=120_000))
+    assert h264.MIN_BITRATE == h264.MAX_BITRATE == 120_000
 
 
 @pytest.mark.parametrize(
@@ -254,8 +261,112 @@ def test_encoder_opens_libx264_with_the_preset_and_a_fitting_level(preset: str, 
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"codec": "av1"}, {"bitrate_bps": 10}, {"x264_preset": "ludicrous"}],
+    [{"codec": "av1"}, {"bitrate_bps": 10}, {"x264_preset": "ludicrous"}, {"degradation": "colour"}],
 )
 def test_video_encoding_refuses_nonsense(kwargs: dict[str, object]) -> None:
     with pytest.raises(ValueError):
         VideoEncoding(**kwargs)  # type: ignore[arg-type]
+
+
+def _speckle_frames(count: int, start: int, width: int = 640, height: int = 360) -> Iterator[av.VideoFrame]:
+    """Noise: the hardest picture for a rate control (x264 overshoots most on it)."""
+    rng = np.random.default_rng(start)
+    for i in range(start, start + count):
+        frame = av.VideoFrame.from_ndarray(rng.integers(0, 256, (height * 3 // 2, width), np.uint8), format="yuv420p")
+        frame.pts, frame.time_base = i * 3000, fractions.Fraction(1, 90000)
+        yield frame
+
+
+def _encode(codec: av.VideoCodecContext, frames: Iterator[av.VideoFrame]) -> tuple[float, int]:
+    """(Mb/s at 30 fps, keyframes) of what ``codec`` made of ``frames``."""
+    sizes, keyframes = [], 0
+    for frame in frames:
+        for packet in codec.encode(frame):
+            sizes.append(packet.size)
+            keyframes += packet.is_keyframe
+    return sum(sizes) * 8 * 30 / len(sizes) / 1e6, keyframes
+
+
+def test_a_new_bitrate_reaches_the_open_x264_without_a_new_context_or_keyframe() -> None:
+    codec, options = open_libx264(640, 360, 3_000_000, "ultrafast")
+    assert options["bufsize"] == str(vbv_bufsize(3_000_000))
+    high, keyframes = _encode(codec, _speckle_frames(30, 0))
+    assert keyframes == 1 and can_retarget(codec)
+
+    assert not fit_context(codec, 640, 360, 600_000)  # no new context needed: changed in place
+    assert codec.bit_rate == 600_000 and codec.max_bit_rate == 600_000  # the VBV cap moved too
+    _encode(codec, _speckle_frames(15, 30))  # x264 settles within its VBV buffer
+    low, keyframes = _encode(codec, _speckle_frames(30, 45))
+    assert keyframes == 0  # the same stream goes on: no IDR, so a page keeps decoding
+    assert low < 0.8 and high > 2 * low  # and it runs at the new rate, capped (not the old 3 Mb/s VBV)
+
+    assert fit_context(codec, 320, 180, 600_000)  # a new size does need a new context
+
+
+def test_the_per_sender_encoder_follows_remb_in_place() -> None:
+    encoder = TunedH264Encoder()
+    opened = []
+    original = encoder._open
+
+    def counting_open(width: int, height: int) -> av.VideoCodecContext:
+        opened.append((width, height))
+        return original(width, height)
+
+    encoder._open = counting_open  # type: ignore[method-assign]
+    frames = _speckle_frames(20, 0)
+    keyframes = 0
+    for i, frame in enumerate(frames):
+        if i == 10:
+            encoder.target_bitrate = h264.MIN_BITRATE  # what a REMB does
+        nals = list(encoder._encode_frame(frame, force_keyframe=False))
+        keyframes += any(nal[0] & 0x1F == 5 for nal in nals)  # an IDR picture (x264 may slice it)
+    assert len(opened) == 1 and keyframes == 1
+    assert encoder.codec is not None and encoder.codec.bit_rate == h264.MIN_BITRATE
+
+
+def test_sender_rate_reads_remb_and_each_receiver_report_once(aiortc_globals: None) -> None:
+    """SenderRate against a real RTCRtpSender whose REMB and receiver report aiortc itself recorded."""
+    from aiortc.rtp import RTCP_PSFB_APP, RtcpPsfbPacket, RtcpReceiverInfo, RtcpRrPacket, pack_remb_fci
+
+    apply_encoding(VideoEncoding(bitrate_bps=4_000_000))
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+
+    async def scenario() -> None:
+        sender = pc.addTransceiver(VideoStreamTrack(), direction="sendonly").sender
+        sender._RTCRtpSender__encoder = TunedH264Encoder()  # type: ignore[attr-defined]  # made at the first packet
+        now = [0.0]
+        rate = SenderRate(4_000_000, clock=lambda: now[0])
+        assert rate.update([sender]) == 4_000_000
+
+        remb = pack_remb_fci(2_000_000, [sender._ssrc])
+        await sender._handle_rtcp_packet(RtcpPsfbPacket(fmt=RTCP_PSFB_APP, ssrc=1, media_ssrc=0, fci=remb))
+        now[0] = 0.5
+        assert rate.update([sender]) == 2_000_000
+
+        async def receiver_report(lost: int, fraction: int) -> None:
+            info = RtcpReceiverInfo(ssrc=sender._ssrc, fraction_lost=fraction, packets_lost=lost,
+                                    highest_sequence=1000, jitter=0, lsr=0, dlsr=0)  # fmt: skip
+            await sender._handle_rtcp_packet(RtcpRrPacket(ssrc=1, reports=[info]))
+
+        await receiver_report(lost=0, fraction=0)  # opens a loss window
+        now[0] = 1.0
+        assert rate.update([sender]) == 2_000_000
+        sender._RTCRtpSender__packet_count = 400  # type: ignore[attr-defined]  # what aiortc counts as sent
+        await receiver_report(lost=20, fraction=200)  # 78 % in its own few milliseconds, 5 % over the window
+        now[0] = 1.5
+        assert rate.update([sender]) == 2_000_000  # a window is a second at least: nothing judged yet
+        await receiver_report(lost=100, fraction=64)
+        now[0] = 2.1
+        assert rate.update([sender]) == 1_750_000  # 100 lost, 300 received since the window opened: cut by 12.5 %
+        now[0] = 2.3
+        assert rate.update([sender]) == 1_750_000  # the same report does not cut twice
+        assert rate.report()["fraction_lost"] == 0.25 and rate.report()["cuts"] == 1
+        assert rate.shape_for(1280, 720).level == 0
+        # 1.75 Mb/s is one step down for 1080p30, but a new size (a keyframe) waits for the congestion to pass
+        assert rate.shape_for(1920, 1080).scale == 1.0
+        now[0] = 4.2
+        assert rate.shape_for(1920, 1080).scale < 1.0
+        await pc.close()
+
+    asyncio.run(scenario())
+

@@ -13,6 +13,7 @@ from typing import Any
 
 import aioice.ice
 import av
+import numpy as np
 import pytest
 from aiortc import (
     MediaStreamTrack,
@@ -27,8 +28,9 @@ from aiortc.mediastreams import MediaStreamError
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.rtp import RTCP_PSFB_APP, RTCP_PSFB_PLI, RtcpPsfbPacket, pack_remb_fci
 
-from edge_capture.encoding import VideoEncoding, prefer_codec
+from edge_capture.encoding import SenderRate, VideoEncoding, prefer_codec
 from edge_capture.fanout import PacketVideoTrack, SharedH264Encoder
+from edge_capture.frames import SourceFrame
 from edge_capture.net import use_loopback_only
 from edge_capture.ring import FrameRing
 from edge_capture.tracks import RingVideoTrack, capture_pts
@@ -342,7 +344,7 @@ async def senders(shared: SharedH264Encoder, count: int) -> AsyncIterator[list[R
         await pc.close()
 
 
-async def test_the_encoder_follows_the_lowest_remb_and_reopens_only_past_ten_percent(
+async def test_the_encoder_follows_the_lowest_remb_in_place_without_a_keyframe(
     loopback: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(h264, "MIN_BITRATE", 300_000)
@@ -351,20 +353,72 @@ async def test_the_encoder_follows_the_lowest_remb_and_reopens_only_past_ten_per
     async with senders(shared, 2) as (a, b):
         assert all(is_keyframe(p) for p in await step(ring, 0, [a, b]))
         assert shared.x264_options["maxrate"] == str(BITRATE)
+        x264 = shared._x264
+        assert x264 is not None and x264.codec is not None
 
         await remb(a, 1_500_000)
         await remb(b, 1_000_000)
-        assert all(is_keyframe(p) for p in await step(ring, 1, [a, b]))  # a new context at the lowest
-        assert shared.bitrate_bps == 1_000_000 and shared.x264_options["maxrate"] == "1000000"
+        assert not any(is_keyframe(p) for p in await step(ring, 1, [a, b]))  # retargeted in place
+        assert shared.bitrate_bps == 1_000_000 and x264.codec.bit_rate == x264.codec.max_bit_rate == 1_000_000
         assert sender_encoder(a).codec is None and sender_encoder(b).codec is None  # the senders only pack
 
-        await remb(b, 1_080_000)  # 8 % up: the context stays
+        await remb(b, 1_080_000)
         assert not any(is_keyframe(p) for p in await step(ring, 2, [a, b]))
-        assert shared.bitrate_bps == 1_080_000 and shared.x264_options["maxrate"] == "1000000"
+        assert shared.bitrate_bps == 1_080_000 and x264.codec.max_bit_rate == 1_080_000
 
         await remb(b, 20_000_000)  # clamped by aiortc to h264.MAX_BITRATE: a's 1.5 Mb/s is now the lowest
-        assert all(is_keyframe(p) for p in await step(ring, 3, [a, b]))
-        assert shared.x264_options["maxrate"] == "1500000" and shared.frames_encoded == 4
+        assert not any(is_keyframe(p) for p in await step(ring, 3, [a, b]))
+        assert x264.codec.max_bit_rate == 1_500_000 and shared.frames_encoded == 4
+        assert x264.contexts_opened == 1  # one context all along: no keyframe for anyone
+    ring.close()
+
+
+def put_large_frame(ring: FrameRing, index: int) -> None:
+    image = np.full((720, 1280, 3), 90, np.uint8)  # large enough for a low rate to be worth degrading
+    ring.put(SourceFrame(index, 1_700_000_000_000_000_000 + index, index * 33_333_333, image))
+
+
+@pytest.mark.parametrize(("degradation", "size", "thinned"), [("resolution", (854, 480), False),
+                                                              ("framerate", (1280, 720), True)])  # fmt: skip
+async def test_a_slow_link_degrades_as_set_and_the_ring_keeps_the_full_picture(
+    loopback: None, monkeypatch: pytest.MonkeyPatch, degradation: str, size: tuple[int, int], thinned: bool
+) -> None:
+    monkeypatch.setattr(h264, "MIN_BITRATE", 150_000)
+    ring = FrameRing()
+    now = [0.0]
+    shared = SharedH264Encoder(ring, bitrate_bps=BITRATE, rate=SenderRate(BITRATE, degradation, clock=lambda: now[0]))
+    async with senders(shared, 1) as (sender,):
+        asking = asyncio.ensure_future(next_packet(sender))
+        await asyncio.sleep(0.01)
+        put_large_frame(ring, 0)
+        await asyncio.wait_for(asking, 5)
+        assert shared._x264 is not None and shared._x264.codec is not None
+        assert (shared._x264.codec.width, shared._x264.codec.height) == (1280, 720)
+
+        await remb(sender, 1_000_000)  # 0.036 bit a pixel at 30 fps: one step down
+        asking = asyncio.ensure_future(next_packet(sender))
+        put_large_frame(ring, 1)  # the fall of the rate is seen with this frame: congestion, at 0 s
+        for _ in range(250):
+            if shared.frames_encoded + shared.frames_thinned + shared.frames_skipped >= 2:
+                break
+            await asyncio.sleep(0.02)
+        assert (shared._x264.codec.width, shared._x264.codec.height) == (1280, 720)  # no new size while congested
+        now[0] = 3.0  # the congestion has passed (SHAPE_SETTLE_S)
+        for index in range(2, 5):
+            await asyncio.sleep(0.05)
+            put_large_frame(ring, index)
+        await asyncio.wait_for(asking, 5)
+        for _ in range(250):  # until the encoder has read frame 4 (or skipped past it in the ring)
+            if shared.frames_encoded + shared.frames_thinned + shared.frames_skipped >= 5:
+                break
+            await asyncio.sleep(0.02)
+        codec = shared._x264.codec
+        assert (codec.width, codec.height) == size
+        assert (shared.frames_thinned > 0) is thinned  # every other frame read is not encoded
+        # x264 budgets a frame at rate / 30: at 15 fps it is told twice the target, so the link gets the target
+        assert codec.bit_rate == shared.bitrate_bps * (2 if thinned else 1)
+        latest = ring.latest()
+        assert latest is not None and latest.image.shape[:2] == (720, 1280)  # stills come from here, untouched
     ring.close()
 
 
