@@ -55,7 +55,7 @@ from aiortc.mediastreams import MediaStreamError
 from edge_capture.encoding import needs_new_context, open_libx264, read_x264_settings
 from edge_capture.errors import RingClosed
 from edge_capture.frames import SourceFrame
-from edge_capture.livefirst import LiveFirst
+from edge_capture.livefirst import LiveEncoding, LiveFirst
 from edge_capture.ring import FrameRing, RingReader
 from edge_capture.rtpclock import RtpClock, sent_rtp_timestamp
 from edge_capture.tracks import VIDEO_TIME_BASE, FrameCallback, capture_pts
@@ -85,6 +85,17 @@ class EncodedFrame:
     index: int
     capture_time_ns: int
     keyframe: bool
+
+
+def live_encoding(
+    packets: list[av.Packet[Any]], source: SourceFrame, pts: int, bitrate_bps: int, x264: _X264
+) -> LiveEncoding | None:
+    """What the recorder may copy of this frame's encode: its access unit (None when x264 gave another frame's)."""
+    if not packets or any(packet.pts != pts for packet in packets):
+        return None
+    data = b"".join(bytes(packet) for packet in packets)
+    keyframe = any(packet.is_keyframe for packet in packets)
+    return LiveEncoding(data, keyframe, source.width, source.height, bitrate_bps, x264.contexts_opened)
 
 
 class _X264:
@@ -229,8 +240,8 @@ class SharedH264Encoder:
                 opened = x264.contexts_opened
                 packets = await loop.run_in_executor(None, x264.encode, source, pts, bitrate, reason is not None)
                 self.frames_encoded += 1
-                if self.live_first is not None:
-                    self.live_first.encoded(source.index)
+                if self.live_first is not None:  # the recorder encodes it after us, or copies what we made
+                    self.live_first.encoded(source.index, live_encoding(packets, source, pts, bitrate, x264))
                 if x264.contexts_opened != opened:
                     logger.info("shared encoder %s: libx264 opened at %s b/s, %s", self.name, bitrate, x264.options)
                 for packet in packets:
