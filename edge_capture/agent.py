@@ -37,6 +37,7 @@ from edge_capture.sealing.keys import Keyring, default_key_file
 from edge_capture.sealing.keys import load as load_keys
 from edge_capture.server_url import check_server_url
 from edge_capture.sources.base import FrameSource, open_source
+from edge_capture.voice import use_fast_audio_level
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +113,7 @@ class EdgeAgent:
         check_server_url(cfg.server_url, cfg.allow_insecure_http)
         self.keys = await asyncio.to_thread(self._spool_keys)
         apply_encoding(cfg.encoding)
+        use_fast_audio_level()
         if cfg.ice_hosts:
             use_host_addresses(cfg.ice_hosts)
         if self.capture is None:
