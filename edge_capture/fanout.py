@@ -21,6 +21,14 @@ and again each second while none came: a stalled sender asks nothing, and a slow
 stream with keyframes. The encoder runs while at least one track reads, and starts afresh (a new context, pts
 from 0) with the next one.
 
+Guidance first: pointer moves and marks are relayed on the same event loop that runs every page's RTP sender. When
+the edge is saturated the loop runs late, and each encoded frame adds a burst of packets to send on it. The encoder
+measures how late the loop is at every frame (from the moment x264 returned in its worker thread to the moment the
+loop resumed the encoder); while that is more than ``shed_after_seconds``, the next frames are dropped before they
+are encoded (``frames_shed``), though never so many that no frame was encoded for ``max_shed_seconds``: the video
+thins out, down to a few frames a second, rather than guidance waiting behind it. The ring keeps nothing but the
+newest frame for the encoder, so nothing ever queues in front of it either.
+
 Seams into aiortc's sender, each on one sender instance (nothing process-wide), set by
 :meth:`PacketVideoTrack.bind_sender`:
 
@@ -66,6 +74,9 @@ logger = logging.getLogger(__name__)
 QUEUE_FRAMES = 4
 # A page waiting for a keyframe asks again after this long; a slow page cannot fill everyone's stream with them.
 KEYFRAME_ASK_SECONDS = 1.0
+# An event loop this late means the edge is saturated: frames are dropped, but at least one goes out in this long.
+SHED_AFTER_SECONDS = 0.05
+MAX_SHED_SECONDS = 0.2
 _ENCODER_ATTRIBUTE = "_RTCRtpSender__encoder"
 
 
@@ -108,6 +119,7 @@ class _X264:
         self.settings: str | None = None
         self.contexts_opened = 0
         self._first_output = False
+        self.finished_ns = 0  # monotonic time the last encode returned (in the worker thread)
 
     def encode(self, source: SourceFrame, pts: int, bitrate_bps: int, keyframe: bool) -> list[av.Packet[Any]]:
         # the I420 planes are cached on the frame and never written again: wrapped, not copied
@@ -126,6 +138,7 @@ class _X264:
         if self._first_output and packets:
             self._first_output = False
             self.settings = read_x264_settings(bytes(packets[0]))
+        self.finished_ns = time.monotonic_ns()
         return packets
 
 
@@ -141,8 +154,13 @@ class SharedH264Encoder:
         queue_frames: int = QUEUE_FRAMES,
         keyframe_ask_seconds: float = KEYFRAME_ASK_SECONDS,
         live_first: LiveFirst | None = None,
+        shed_after_seconds: float = SHED_AFTER_SECONDS,
+        max_shed_seconds: float = MAX_SHED_SECONDS,
     ) -> None:
         self.ring = ring
+        self.shed_after_ns = int(shed_after_seconds * 1e9)
+        self.max_shed_ns = int(max_shed_seconds * 1e9)
+        self.frames_shed = 0  # dropped because they reached the encoder too late (the edge is saturated)
         self.live_first = live_first  # told after each frame, so that the recorder encodes it after us
         self.preset = preset
         self.max_bitrate_bps = bitrate_bps
@@ -223,11 +241,17 @@ class SharedH264Encoder:
         reader = self._reader = RingReader(self.ring)
         recent: OrderedDict[int, SourceFrame] = OrderedDict()  # pts -> frame, to pair packets with their frame
         first_ns: int | None = None
+        last_encoded_ns: int | None = None  # monotonic time of the last encode's start
+        loop_late_ns = 0  # how late the loop resumed the encoder after the last encode
         self.runs += 1
         logger.info("shared encoder %s: started (run %s)", self.name, self.runs)
         try:
             while True:
                 source = await reader.next()
+                now_ns = time.monotonic_ns()
+                if self._sheds(loop_late_ns, now_ns, last_encoded_ns):
+                    continue
+                last_encoded_ns = now_ns
                 first_ns = source.monotonic_ns if first_ns is None else first_ns
                 pts = capture_pts(source.monotonic_ns - first_ns)
                 if recent and pts <= next(reversed(recent)):
@@ -239,6 +263,7 @@ class SharedH264Encoder:
                 reason, self._keyframe_reason = self._keyframe_reason, None
                 opened = x264.contexts_opened
                 packets = await loop.run_in_executor(None, x264.encode, source, pts, bitrate, reason is not None)
+                loop_late_ns = time.monotonic_ns() - x264.finished_ns
                 self.frames_encoded += 1
                 if self.live_first is not None:  # the recorder encodes it after us, or copies what we made
                     self.live_first.encoded(source.index, live_encoding(packets, source, pts, bitrate, x264))
@@ -255,6 +280,20 @@ class SharedH264Encoder:
             self._end_tracks()
         finally:
             logger.info("shared encoder %s: stopped after %s frames", self.name, self.frames_encoded)
+
+    def _sheds(self, loop_late_ns: int, now_ns: int, last_encoded_ns: int | None) -> bool:
+        """Whether to drop the next frame unencoded: the loop runs late (the edge is saturated) and a frame went out
+        recently."""
+        if loop_late_ns <= self.shed_after_ns:
+            return False
+        if last_encoded_ns is None or now_ns - last_encoded_ns >= self.max_shed_ns:
+            return False
+        self.frames_shed += 1
+        if self.frames_shed % 100 == 1:
+            late_ms = loop_late_ns / 1e6
+            logger.warning("shared encoder %s: loop %.0f ms late; frame dropped (%s so far)", self.name, late_ms,
+                           self.frames_shed)  # fmt: skip
+        return True
 
     def _end_tracks(self) -> None:
         for track in list(self._tracks):
