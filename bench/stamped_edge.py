@@ -26,6 +26,7 @@ from typing import Any
 
 from bench.loopwatch import LoopLag, thread_names
 from bench.stamp import StampedSource
+from edge_capture import eventloop
 from edge_capture.agent import EdgeAgent, EdgeConfig
 from edge_capture.cli import add_arguments, config_from
 from edge_capture.fanout import PacketVideoTrack
@@ -91,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     config = config_from(args)
     source = StampedSource(open_source(config.source, config.width, config.height, config.fps))
-    asyncio.run(_main(config, source, args.report_seconds))
+    eventloop.run(_main(config, source, args.report_seconds), args.event_loop)
     return 0
 
 
