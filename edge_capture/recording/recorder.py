@@ -16,9 +16,10 @@ live encoder's bitstream (handed over through :class:`~edge_capture.livefirst.Li
 frame again: a copied segment, starting at a live keyframe (asked for). When the live rate drops below the floor,
 the picture is scaled down, or nobody watches (the live encoder stops), it encodes the frames itself from the next
 one on, in a new segment; back above the floor (by 10 %, and after ``min_segment_seconds``) it copies again from the
-next live keyframe, in a new segment. A recording that starts before anyone watches (the live encoder not running
-yet) is encoded until the live encoder's first keyframe. While copying, a frame the live encoder skipped is not
-recorded either (``frames_not_live``).
+next live keyframe, in a new segment. A recording starts with the live video: frames captured before the live
+encoder's first usable keyframe are not recorded (``frames_before_live``), for ``keyframe_wait_seconds`` at most,
+after which the recorder encodes (nobody came to watch, or the live rate is under the floor). While copying, a
+frame the live encoder skipped is not recorded either (``frames_not_live``).
 
 Segments: ``media[.k].mp4`` with ``timeline[.k].jsonl`` (see :mod:`edge_capture.recording.spool`). Each has its
 own media clock, t = 0 at its first frame. A new one starts when the picture size changes, the MP4 passes
@@ -81,7 +82,7 @@ class RecorderSettings:
     # 720p30, 9.3 Mb/s at 1080p30); None: always encode the recording separately.
     copy_min_bpp: float | None = 0.15
     min_segment_seconds: float = 10.0  # a segment lasts at least this long before the recorder goes back to copying
-    keyframe_wait_seconds: float = 1.0  # how long frames wait for the live keyframe a copied segment starts on
+    keyframe_wait_seconds: float = 5.0  # how long a starting recording waits for the live video to start
     copy_wait_seconds: float = 0.5  # how long a frame waits for the live encoder while copying
 
     def copy_floor_bps(self, width: int, height: int) -> float | None:
@@ -159,6 +160,8 @@ class Recorder:
         self.frames_written = self.frames_dropped = self.voice_frames = self.events = self.segments = 0
         self.frames_copied = self.frames_not_live = 0
         self._keyframe_asked: float | None = None  # monotonic time the recorder last asked the live encoder for one
+        self._first_seen: float | None = None  # monotonic time the recorder saw its first frame
+        self.frames_before_live = 0  # not recorded: the recording waited for the live video to start
         self.voice_dropped = self.events_dropped = 0
 
     # ---- any thread -------------------------------------------------------------------------------------------
@@ -308,7 +311,8 @@ class Recorder:
         live_first = self.live_first
         if live_first is None:
             return None
-        copying = self._segment is not None and self._segment.writer.copied
+        # copying, or about to (the first segment): wait for the live encoder as long as a copy needs, else briefly
+        copying = self._segment is None or self._segment.writer.copied
         live_first.wait(frame.index, self.settings.copy_wait_seconds if copying else None)
         return live_first.take(frame.index)
 
@@ -326,6 +330,14 @@ class Recorder:
                 self.frames_not_live += 1  # the live encoder skipped it (latest-frame-wins): so does the copy
                 return None
             return False  # below the floor, another size, or nobody watching: encoded from here on
+        now = time.monotonic()
+        if segment is None and self._first_seen is None:
+            self._first_seen = now
+        starting = segment is None and self._first_seen is not None
+        within_wait = starting and now - (self._first_seen or now) < self.settings.keyframe_wait_seconds
+        if live is None and within_wait:
+            self.frames_before_live += 1
+            return None  # the first page's video is about to start: the recording starts with it
         if not usable or live is None or live.bitrate_bps < floor * (1.1 if segment is not None else 1.0):
             return False
         recent = segment is not None and segment.writer.duration_seconds < self.settings.min_segment_seconds
@@ -334,12 +346,12 @@ class Recorder:
         if live.keyframe:
             self._keyframe_asked = None
             return True
-        now = time.monotonic()
         if self._keyframe_asked is None or now - self._keyframe_asked > KEYFRAME_ASK_SECONDS:
             self._keyframe_asked = now
             if self.live_first.ask_keyframe is not None:
                 self.live_first.ask_keyframe()
-        if segment is None and now - self._keyframe_asked < self.settings.keyframe_wait_seconds:
+        if within_wait:
+            self.frames_before_live += 1
             return None  # the first frames wait for the keyframe the copy starts on
         return False
 
@@ -372,14 +384,16 @@ class Recorder:
         return self._segment
 
     def _drain(self) -> None:
-        """Write the queued voice and events into the open segment (dropped when none is open)."""
+        """Write the queued voice and events into the open segment (kept queued until the first one opens)."""
         segment = self._segment
+        if segment is None:
+            return
         while True:
             try:
                 stamp_ns, samples = self._voice.get_nowait()
             except queue.Empty:
                 break
-            if segment is not None:
+            if stamp_ns >= segment.origin_ns:  # voice from before the first frame: dropped
                 pts = (stamp_ns - segment.origin_ns) * AUDIO_RATE // 1_000_000_000
                 segment.writer.write_voice(samples, pts)
                 self.voice_frames += 1
@@ -388,15 +402,13 @@ class Recorder:
                 stamp_ns, event = self._events.get_nowait()
             except queue.Empty:
                 break
-            if segment is not None:
-                segment.timeline.write(tl.encode(dataclasses.replace(event, t=segment.t(stamp_ns))) + "\n")
-                self.events += 1
-        if segment is not None:
-            segment.timeline.flush()  # whole lines reach the file together, for the uploader to send
-            if time.monotonic() - self._last_sync >= self.settings.sync_seconds:
-                self._last_sync = time.monotonic()
-                segment.writer.flush_to_disk()
-                os.fsync(segment.timeline.fileno())
+            segment.timeline.write(tl.encode(dataclasses.replace(event, t=segment.t(stamp_ns))) + "\n")
+            self.events += 1
+        segment.timeline.flush()  # whole lines reach the file together, for the uploader to send
+        if time.monotonic() - self._last_sync >= self.settings.sync_seconds:
+            self._last_sync = time.monotonic()
+            segment.writer.flush_to_disk()
+            os.fsync(segment.timeline.fileno())
 
     def _close_segment(self) -> None:
         segment, self._segment = self._segment, None
