@@ -161,6 +161,7 @@ class Recorder:
         self.frames_copied = self.frames_not_live = 0
         self._keyframe_asked: float | None = None  # monotonic time the recorder last asked the live encoder for one
         self._first_seen: float | None = None  # monotonic time the recorder saw its first frame
+        self._link_lost = False  # a link-lost span is open (its start written, not its end)
         self.frames_before_live = 0  # not recorded: the recording waited for the live video to start
         self.voice_dropped = self.events_dropped = 0
 
@@ -374,6 +375,8 @@ class Recorder:
         lines = io.TextIOWrapper(SealedWriter(self.folder / timeline, key), encoding="utf-8")  # closed at the end
         header = tl.Header(self.cid, info.started_at_ms, first.width, first.height, self.settings.fps, segment=number)
         lines.write(tl.encode(header) + "\n")
+        if self._link_lost:  # the link is still down: the span goes on in this segment (from its start)
+            lines.write(tl.encode(tl.LinkLost(0, "start")) + "\n")
         lines.flush()
         self._segment = _Open(info, writer, lines, first.monotonic_ns)
         self.segments += 1
@@ -404,6 +407,8 @@ class Recorder:
                 break
             segment.timeline.write(tl.encode(dataclasses.replace(event, t=segment.t(stamp_ns))) + "\n")
             self.events += 1
+            if isinstance(event, tl.LinkLost):
+                self._link_lost = event.state == "start"
         segment.timeline.flush()  # whole lines reach the file together, for the uploader to send
         if time.monotonic() - self._last_sync >= self.settings.sync_seconds:
             self._last_sync = time.monotonic()

@@ -260,3 +260,21 @@ async def wait_for_async(condition: Callable[[], bool], timeout: float = 60.0) -
             return False
         await asyncio.sleep(0.05)
     return True
+
+
+def test_a_link_lost_span_open_when_a_segment_ends_goes_on_in_the_next(tmp_path: Path) -> None:
+    settings = RecorderSettings(video=VideoSettings(preset="ultrafast"), fps=30.0, audio=False)
+    with capturing(PatternCard(320, 240, resize_at=30)) as (ring, _capture):
+        recorder = Recorder(ring, tmp_path, "c7", settings, keys=KEYS)
+        recorder.start()
+        assert wait_until(lambda: recorder.frames_written > 3, timeout=60)
+        recorder.add_event(tl.LinkLost(0, "start"))
+        assert wait_until(lambda: recorder.segments == 2 and recorder.frames_written > 40, timeout=60)
+        recorder.add_event(tl.LinkLost(0, "end"))
+        assert wait_until(lambda: recorder.events == 2, timeout=60)
+        recorder.stop()
+    first, second = timeline_of(tmp_path / "timeline.jsonl"), timeline_of(tmp_path / "timeline.1.jsonl")
+    assert [(e.TYPE, e.state) for e in first.events] == [("link_lost", "start")]  # type: ignore[attr-defined]
+    assert [(e.TYPE, e.state, e.t > 0) for e in second.events] == [  # type: ignore[attr-defined]
+        ("link_lost", "start", False), ("link_lost", "end", True)
+    ]
