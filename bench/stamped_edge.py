@@ -26,6 +26,7 @@ from typing import Any
 
 from bench.loopwatch import LoopLag, thread_names
 from bench.stamp import StampedSource
+from edge_capture import eventloop
 from edge_capture.agent import EdgeAgent, EdgeConfig
 from edge_capture.cli import add_arguments, config_from
 from edge_capture.fanout import PacketVideoTrack
@@ -36,6 +37,7 @@ def agent_report(agent: EdgeAgent, source: StampedSource, lag: LoopLag) -> dict[
     capture = agent.capture.stats() if agent.capture is not None else None
     viewers: list[dict[str, Any]] = []
     encoders: list[dict[str, Any]] = []
+    recorders: list[dict[str, Any]] = []
     for link, _ in list(agent.links.values()):
         for peer_id, viewer in list(link.viewers.items()):
             # aiortc's REMB-derived target for this page's sender (read, as the shared encoder reads it)
@@ -45,8 +47,14 @@ def agent_report(agent: EdgeAgent, source: StampedSource, lag: LoopLag) -> dict[
         if shared is not None:  # the bitrate the consultation's one x264 runs at (the lowest target, capped)
             encoders.append({"consultation": link.cid, "bitrate_bps": shared.bitrate_bps,
                              "max_bitrate_bps": shared.max_bitrate_bps, "frames_encoded": shared.frames_encoded,
-                             "keyframes_encoded": shared.keyframes_encoded,
+                             "keyframes_encoded": shared.keyframes_encoded, "frames_shed": shared.frames_shed,
+                             "frames_skipped": shared.frames_skipped,
                              "rate": shared.rate.report() if hasattr(shared, "rate") else None})  # fmt: skip
+        recorder = link.recording.recorder if link.recording is not None else None
+        if recorder is not None:  # copied from the live bitstream or encoded again (recordings/RECORDINGS.md §3)
+            recorders.append({"consultation": link.cid, "frames_written": recorder.frames_written,
+                              "frames_copied": recorder.frames_copied, "frames_dropped": recorder.frames_dropped,
+                              "frames_not_live": recorder.frames_not_live, "segments": recorder.segments})  # fmt: skip
     return {
         "t": time.time(),
         "capture_fps": capture.fps if capture else None,
@@ -54,6 +62,7 @@ def agent_report(agent: EdgeAgent, source: StampedSource, lag: LoopLag) -> dict[
         "stamp_ms_avg": source.stamp_ns_total / max(1, source.counter) / 1e6,
         "viewers": viewers,
         "encoders": encoders,
+        "recorders": recorders,
         "loop_lags_ms": lag.drain(),
         "threads": thread_names(),
     }
@@ -92,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     config = config_from(args)
     source = StampedSource(open_source(config.source, config.width, config.height, config.fps))
-    asyncio.run(_main(config, source, args.report_seconds))
+    eventloop.run(_main(config, source, args.report_seconds), args.event_loop)
     return 0
 
 

@@ -37,6 +37,7 @@ from edge_capture.sealing.keys import Keyring, default_key_file
 from edge_capture.sealing.keys import load as load_keys
 from edge_capture.server_url import check_server_url
 from edge_capture.sources.base import FrameSource, open_source
+from edge_capture.voice import use_fast_audio_level
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +72,7 @@ class EdgeConfig:
     recording_crf: int = 22
     recording_audio: bool = True
     recording_nice: int = 0  # > 0: the recorder thread yields to the live path when the CPU is short
+    recording_copy_min_bpp: float | None = 0.15  # copy the live H.264 at or above this rate; None: always encode
     upload_chunk_bytes: int = 1 << 20
     upload_max_bytes_per_second: float | None = None  # None: as fast as the link goes
     keep_recordings: bool = False
@@ -112,6 +114,7 @@ class EdgeAgent:
         check_server_url(cfg.server_url, cfg.allow_insecure_http)
         self.keys = await asyncio.to_thread(self._spool_keys)
         apply_encoding(cfg.encoding)
+        use_fast_audio_level()
         if cfg.ice_hosts:
             use_host_addresses(cfg.ice_hosts)
         if self.capture is None:
@@ -182,7 +185,10 @@ class EdgeAgent:
         if not cfg.record:
             return None
         video = VideoSettings(preset=cfg.recording_preset, crf=cfg.recording_crf)
-        settings = RecorderSettings(video=video, fps=cfg.fps, audio=cfg.recording_audio, nice=cfg.recording_nice)
+        settings = RecorderSettings(
+            video=video, fps=cfg.fps, audio=cfg.recording_audio, nice=cfg.recording_nice,
+            copy_min_bpp=cfg.recording_copy_min_bpp,
+        )  # fmt: skip
         return RecordingKit(root, settings, self.keys, self.uploader)
 
     async def _poll(

@@ -25,9 +25,11 @@ import stat
 import sys
 from pathlib import Path
 
+from edge_capture import eventloop
 from edge_capture.agent import EdgeAgent, EdgeConfig
 from edge_capture.encoding import VideoEncoding
 from edge_capture.errors import ConfigError, SealError, ServerError, SourceError
+from edge_capture.eventloop import EVENT_LOOPS
 from edge_capture.sealing.keys import default_key_file
 from edge_capture.sealing.repairs import new_key
 from edge_capture.server_url import check_server_url
@@ -145,6 +147,25 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="cap on the recording upload in Mb/s, to spare the live video's uplink (default 0: no cap)",
     )
     p.add_argument(
+        "--recording-copy-min-bpp",
+        type=float,
+        default=0.15,
+        help="copy the live H.264 into the recording while its rate is at least this many bits per pixel per frame "
+        "(default 0.15: 4.1 Mb/s at 720p30); below, the recording is encoded separately",
+    )
+    p.add_argument(
+        "--no-recording-copy",
+        dest="recording_copy",
+        action="store_false",
+        help="always encode the recording separately, never copy the live H.264",
+    )
+    p.add_argument(
+        "--event-loop",
+        choices=EVENT_LOOPS,
+        default="uvloop",
+        help="the event loop: uvloop (default, asyncio's own if it is not installed) or asyncio",
+    )
+    p.add_argument(
         "--no-live-qc",
         dest="live_qc",
         action="store_false",
@@ -226,6 +247,7 @@ def config_from(args: argparse.Namespace) -> EdgeConfig:
         upload_max_bytes_per_second=args.upload_mbps * 1e6 / 8 if args.upload_mbps > 0 else None,
         keep_recordings=args.keep_recordings,
         live_qc=args.live_qc,
+        recording_copy_min_bpp=args.recording_copy_min_bpp if args.recording_copy else None,
         spool_key_file=spool_key_file(args),
         allow_insecure_http=args.allow_insecure_http,
     )
@@ -252,7 +274,7 @@ def run(args: argparse.Namespace) -> int:
         if args.new_spool_key:
             return _new_spool_key(args)
         config = config_from(args)
-        asyncio.run(_main(config))
+        eventloop.run(_main(config), args.event_loop)
     except SealError as exc:
         log.error("spool key: %s", exc)
         return 4

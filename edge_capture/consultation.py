@@ -198,6 +198,7 @@ class ConsultationLink:
         consultation = self.consultation or {}
         wanted = consultation.get("state") == "live" and consultation.get("recording") is True
         if wanted and self.recording is None and self.recordings is not None:
+            self.live_first.ask_keyframe = self._keyframe_asker()
             recording = SessionRecording(
                 self.recordings, self.cid, self.ring, self.voice, self.viewers.values,
                 live_first=self.live_first if self.shared_video is not None else None,
@@ -210,6 +211,18 @@ class ConsultationLink:
             self.recording = recording
         elif not wanted and self.recording is not None:
             await self._stop_recording()
+
+    def _keyframe_asker(self) -> Callable[[], None] | None:
+        """How the recorder's thread asks the shared live encoder for a keyframe to start a copied segment on."""
+        shared, loop = self.shared_video, asyncio.get_running_loop()
+        if shared is None:
+            return None
+
+        def ask() -> None:
+            with contextlib.suppress(RuntimeError):  # the loop has closed: nothing to copy any more
+                loop.call_soon_threadsafe(shared.request_keyframe, "a copied recording segment starts")
+
+        return ask
 
     async def _stop_recording(self) -> None:
         recording, self.recording = self.recording, None

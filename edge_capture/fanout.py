@@ -21,6 +21,14 @@ and again each second while none came: a stalled sender asks nothing, and a slow
 stream with keyframes. The encoder runs while at least one track reads, and starts afresh (a new context, pts
 from 0) with the next one.
 
+Guidance first: pointer moves and marks are relayed on the same event loop that runs every page's RTP sender. When
+the edge is saturated the loop runs late, and each encoded frame adds a burst of packets to send on it. The encoder
+measures how late the loop is at every frame (from the moment x264 returned in its worker thread to the moment the
+loop resumed the encoder); while that is more than ``shed_after_seconds``, the next frames are dropped before they
+are encoded (``frames_shed``), though never so many that no frame was encoded for ``max_shed_seconds``: the video
+thins out, down to a few frames a second, rather than guidance waiting behind it. The ring keeps nothing but the
+newest frame for the encoder, so nothing ever queues in front of it either.
+
 Seams into aiortc's sender, each on one sender instance (nothing process-wide), set by
 :meth:`PacketVideoTrack.bind_sender`:
 
@@ -57,7 +65,7 @@ from aiortc.mediastreams import MediaStreamError
 from edge_capture.encoding import SenderRate, fit_context, open_libx264, read_x264_settings
 from edge_capture.errors import RingClosed
 from edge_capture.frames import SourceFrame
-from edge_capture.livefirst import LiveFirst
+from edge_capture.livefirst import LiveEncoding, LiveFirst
 from edge_capture.ring import FrameRing, RingReader
 from edge_capture.rtpclock import RtpClock, sent_rtp_timestamp
 from edge_capture.tracks import VIDEO_TIME_BASE, FrameCallback, capture_pts
@@ -68,6 +76,9 @@ logger = logging.getLogger(__name__)
 QUEUE_FRAMES = 4
 # A page waiting for a keyframe asks again after this long; a slow page cannot fill everyone's stream with them.
 KEYFRAME_ASK_SECONDS = 1.0
+# An event loop this late means the edge is saturated: frames are dropped, but at least one goes out in this long.
+SHED_AFTER_SECONDS = 0.05
+MAX_SHED_SECONDS = 0.2
 _ENCODER_ATTRIBUTE = "_RTCRtpSender__encoder"
 
 
@@ -89,6 +100,26 @@ class EncodedFrame:
     keyframe: bool
 
 
+def scaled_size(width: int, height: int, scale: float) -> tuple[int, int]:
+    """The picture size a frame is encoded at when a slow link gave up resolution: even sizes, for 4:2:0."""
+    if scale == 1.0:
+        return width, height
+    return round(width * scale / 2) * 2, round(height * scale / 2) * 2
+
+
+def live_encoding(
+    packets: list[av.Packet[Any]], source: SourceFrame, pts: int, bitrate_bps: int, x264: _X264, scale: float = 1.0
+) -> LiveEncoding | None:
+    """What the recorder may copy of this frame's encode: its access unit (None when x264 gave another frame's), with
+    the size it was encoded at (a scaled-down picture is not copied: the recorder encodes the full one itself)."""
+    if not packets or any(packet.pts != pts for packet in packets):
+        return None
+    data = b"".join(bytes(packet) for packet in packets)
+    keyframe = any(packet.is_keyframe for packet in packets)
+    width, height = scaled_size(source.width, source.height, scale)
+    return LiveEncoding(data, keyframe, width, height, bitrate_bps, x264.contexts_opened)
+
+
 class _X264:
     """One libx264 context; used by one executor thread at a time (the encoder task awaits each call)."""
 
@@ -99,14 +130,16 @@ class _X264:
         self.settings: str | None = None
         self.contexts_opened = 0
         self._first_output = False
+        self.finished_ns = 0  # monotonic time the last encode returned (in the worker thread)
 
     def encode(
         self, source: SourceFrame, pts: int, bitrate_bps: int, keyframe: bool, scale: float = 1.0
     ) -> list[av.Packet[Any]]:
         # the I420 planes are cached on the frame and never written again: wrapped, not copied
         frame = av.VideoFrame.from_numpy_buffer(source.i420(), format="yuv420p")
-        if scale != 1.0:  # a slow link, resolution given up (SenderRate.shape_for): even sizes for 4:2:0
-            frame = frame.reformat(width=round(frame.width * scale / 2) * 2, height=round(frame.height * scale / 2) * 2)
+        if scale != 1.0:  # a slow link, resolution given up (SenderRate.shape_for)
+            width, height = scaled_size(frame.width, frame.height, scale)
+            frame = frame.reformat(width=width, height=height)
         frame.pts = pts
         frame.time_base = VIDEO_TIME_BASE
         codec = self.codec
@@ -121,6 +154,7 @@ class _X264:
         if self._first_output and packets:
             self._first_output = False
             self.settings = read_x264_settings(bytes(packets[0]))
+        self.finished_ns = time.monotonic_ns()
         return packets
 
 
@@ -137,9 +171,14 @@ class SharedH264Encoder:
         keyframe_ask_seconds: float = KEYFRAME_ASK_SECONDS,
         live_first: LiveFirst | None = None,
         rate: SenderRate | None = None,
+        shed_after_seconds: float = SHED_AFTER_SECONDS,
+        max_shed_seconds: float = MAX_SHED_SECONDS,
     ) -> None:
         self.ring = ring
         self.rate = rate or SenderRate(bitrate_bps)  # the target, from the pages' REMB and receiver reports
+        self.shed_after_ns = int(shed_after_seconds * 1e9)
+        self.max_shed_ns = int(max_shed_seconds * 1e9)
+        self.frames_shed = 0  # dropped because they reached the encoder too late (the edge is saturated)
         self.live_first = live_first  # told after each frame, so that the recorder encodes it after us
         self.preset = preset
         self.max_bitrate_bps = bitrate_bps
@@ -222,11 +261,17 @@ class SharedH264Encoder:
         recent: OrderedDict[int, SourceFrame] = OrderedDict()  # pts -> frame, to pair packets with their frame
         first_ns: int | None = None
         considered = 0
+        last_encoded_ns: int | None = None  # monotonic time of the last encode's start
+        loop_late_ns = 0  # how late the loop resumed the encoder after the last encode
         self.runs += 1
         logger.info("shared encoder %s: started (run %s)", self.name, self.runs)
         try:
             while True:
                 source = await reader.next()
+                now_ns = time.monotonic_ns()
+                if self._sheds(loop_late_ns, now_ns, last_encoded_ns):
+                    continue
+                last_encoded_ns = now_ns
                 first_ns = source.monotonic_ns if first_ns is None else first_ns
                 pts = capture_pts(source.monotonic_ns - first_ns)
                 if recent and pts <= next(reversed(recent)):
@@ -248,9 +293,11 @@ class SharedH264Encoder:
                 packets = await loop.run_in_executor(
                     None, x264.encode, source, pts, bitrate * shape.rate_divisor, reason is not None, shape.scale
                 )
+                loop_late_ns = time.monotonic_ns() - x264.finished_ns
                 self.frames_encoded += 1
-                if self.live_first is not None:
-                    self.live_first.encoded(source.index)
+                if self.live_first is not None:  # the recorder encodes it after us, or copies what we made
+                    made = live_encoding(packets, source, pts, bitrate, x264, shape.scale)
+                    self.live_first.encoded(source.index, made)
                 if x264.contexts_opened != opened:
                     logger.info("shared encoder %s: libx264 opened at %s b/s, %s", self.name, bitrate, x264.options)
                 for packet in packets:
@@ -264,6 +311,20 @@ class SharedH264Encoder:
             self._end_tracks()
         finally:
             logger.info("shared encoder %s: stopped after %s frames", self.name, self.frames_encoded)
+
+    def _sheds(self, loop_late_ns: int, now_ns: int, last_encoded_ns: int | None) -> bool:
+        """Whether to drop the next frame unencoded: the loop runs late (the edge is saturated) and a frame went out
+        recently."""
+        if loop_late_ns <= self.shed_after_ns:
+            return False
+        if last_encoded_ns is None or now_ns - last_encoded_ns >= self.max_shed_ns:
+            return False
+        self.frames_shed += 1
+        if self.frames_shed % 100 == 1:
+            late_ms = loop_late_ns / 1e6
+            logger.warning("shared encoder %s: loop %.0f ms late; frame dropped (%s so far)", self.name, late_ms,
+                           self.frames_shed)  # fmt: skip
+        return True
 
     def _end_tracks(self) -> None:
         for track in list(self._tracks):

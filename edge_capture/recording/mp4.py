@@ -11,6 +11,12 @@ a longer frame, not a shifted picture). Voice arrives as 20 ms s16 stereo 48 kHz
 the same media clock and is written as mono AAC; gaps are filled with silence and overlaps cut, so the AAC track
 stays continuous.
 
+A segment's video is either encoded here from source frames (:meth:`Mp4Writer.write_video`) or copied from the
+live encoder's bitstream (``copy_from`` given, :meth:`Mp4Writer.write_copied`: one encode, two outputs). A copied
+stream is what the pages got: Constrained Baseline, a keyframe when a page asked for one or every ~8 s (x264's
+default interval), so its fragments are also cut every ``keyframe_seconds`` (``frag_duration``) and may start
+between keyframes, which MP4 allows.
+
 Not thread-safe: one recorder thread owns a writer. Every call blocks (PyAV releases the GIL while encoding).
 """
 
@@ -74,20 +80,29 @@ class Mp4Writer:
         video: VideoSettings,
         audio: bool = True,
         sink: BinaryIO | io.BufferedIOBase | None = None,
+        copy_from: bytes | None = None,
     ) -> None:
         self.path = path
+        self.copied = copy_from is not None
+        self.parameter_sets = parameter_sets(copy_from) if copy_from is not None else b""
         # PyAV writes through it; closed in close(). The recorder's is a SealedWriter (edge_capture/sealing/):
         # the segment is sealed as it is written, never in clear on the disk.
         self._out: BinaryIO | io.BufferedIOBase = sink if sink is not None else open(path, "wb")
-        self._container = av.open(self._out, "w", format="mp4", options={"movflags": MOVFLAGS})
-        gop = max(1, round(video.keyframe_seconds * fps))
-        options = {"crf": str(video.crf), "preset": video.preset, "g": str(gop), "threads": str(video.threads)}
-        if video.x264_params:
-            options["x264-params"] = video.x264_params
-        self._video = self._container.add_stream("libx264", rate=round(fps), options=options)
-        self._video.width, self._video.height, self._video.pix_fmt = width, height, "yuv420p"
+        container_options = {"movflags": MOVFLAGS}
+        if copy_from is not None:
+            container_options["frag_duration"] = str(round(video.keyframe_seconds * 1_000_000))
+        self._container = av.open(self._out, "w", format="mp4", options=container_options)
+        if copy_from is not None:
+            self._video = self._copied_stream(copy_from)
+        else:
+            gop = max(1, round(video.keyframe_seconds * fps))
+            options = {"crf": str(video.crf), "preset": video.preset, "g": str(gop), "threads": str(video.threads)}
+            if video.x264_params:
+                options["x264-params"] = video.x264_params
+            self._video = self._container.add_stream("libx264", rate=round(fps), options=options)
+            self._video.width, self._video.height, self._video.pix_fmt = width, height, "yuv420p"
+            self._video.codec_context.time_base = VIDEO_TIME_BASE  # not 1/fps: pts keep the capture clock's precision
         self._video.time_base = VIDEO_TIME_BASE
-        self._video.codec_context.time_base = VIDEO_TIME_BASE  # not 1/fps: pts keep the capture clock's precision
         self._audio: av.audio.stream.AudioStream | None = None
         self._resampler: av.AudioResampler | None = None
         if audio:
@@ -98,6 +113,14 @@ class Mp4Writer:
         self._audio_start: int | None = None  # pts (samples) of the first voice sample
         self._audio_in = 0  # samples taken, silence fills included
         self._audio_out = 0  # samples handed to the AAC encoder
+
+    def _copied_stream(self, keyframe: bytes) -> av.video.stream.VideoStream:
+        """A video stream described by the live encoder's first keyframe (its SPS and PPS become the avcC)."""
+        with av.open(io.BytesIO(keyframe), "r", format="h264") as source:
+            template = source.streams.video[0]
+            stream = self._container.add_stream_from_template(template)
+        assert isinstance(stream, av.video.stream.VideoStream)
+        return stream
 
     def _open_audio(self) -> None:
         try:
@@ -127,6 +150,22 @@ class Mp4Writer:
         frame = av.VideoFrame.from_numpy_buffer(i420, format="yuv420p")  # no copy: x264 copies what it keeps
         frame.pts, frame.time_base = pts, VIDEO_TIME_BASE
         self._container.mux(self._video.encode(frame))
+        self.frames += 1
+        self.last_pts = pts
+
+    def write_copied(self, access_unit: bytes, pts: int, keyframe: bool) -> None:
+        """One picture as the live encoder made it (an Annex B access unit) at ``pts`` (1/90000 s)."""
+        if not self.copied:
+            raise ValueError("this segment encodes its own video")
+        if self.frames == 0 and not keyframe:
+            raise ValueError("a copied segment starts at a keyframe")
+        pts = max(pts, self.last_pts + 1)
+        packet = av.Packet(access_unit)
+        packet.pts = packet.dts = pts  # the live stream has no B-frames: decode order is display order
+        packet.time_base = VIDEO_TIME_BASE
+        packet.is_keyframe = keyframe
+        packet.stream = self._video
+        self._container.mux(packet)
         self.frames += 1
         self.last_pts = pts
 
@@ -170,7 +209,8 @@ class Mp4Writer:
     def close(self) -> None:
         """Flush the encoders, write the last fragment and the index (``mfra``), fsync, close."""
         try:
-            self._container.mux(self._video.encode(None))
+            if not self.copied:
+                self._container.mux(self._video.encode(None))
             if self._audio is not None and self._resampler is not None and self._audio_start is not None:
                 for chunk in self._resampler.resample(None):
                     self._mux_voice(chunk)
@@ -179,6 +219,13 @@ class Mp4Writer:
             self.flush_to_disk()
         finally:
             self._out.close()
+
+
+def parameter_sets(access_unit: bytes) -> bytes:
+    """The SPS and PPS NAL units (types 7 and 8) of an Annex B access unit, concatenated: two keyframes with the same
+    parameter sets can follow each other in one MP4 track."""
+    units = [unit.strip(b"\x00") for unit in access_unit.split(b"\x00\x00\x01")]
+    return b"".join(unit for unit in units if unit and unit[0] & 0x1F in (7, 8))
 
 
 def complete_prefix(media: Path | Readable, start: int = 0) -> int:

@@ -10,9 +10,21 @@ are still in the ring and at most ``max_lag_seconds`` old, so a short stall cost
 further behind it skips ahead to what the ring still holds, and counts the skipped frames
 (``frames_dropped``) rather than stall anything or grow a queue.
 
+One encode, two outputs: while the shared live encoder runs at or above the recording's quality floor
+(``copy_min_bpp`` bits per pixel at the nominal frame rate) and at the source's frame size, the recorder writes the
+live encoder's bitstream (handed over through :class:`~edge_capture.livefirst.LiveFirst`) instead of encoding the
+frame again: a copied segment, starting at a live keyframe (asked for). When the live rate drops below the floor,
+the picture is scaled down, or nobody watches (the live encoder stops), it encodes the frames itself from the next
+one on, in a new segment; back above the floor (by 10 %, and after ``min_segment_seconds``) it copies again from the
+next live keyframe, in a new segment. A recording starts with the live video: frames captured before the live
+encoder's first usable keyframe are not recorded (``frames_before_live``), for ``keyframe_wait_seconds`` at most,
+after which the recorder encodes (nobody came to watch, or the live rate is under the floor). While copying, a
+frame the live encoder skipped is not recorded either (``frames_not_live``).
+
 Segments: ``media[.k].mp4`` with ``timeline[.k].jsonl`` (see :mod:`edge_capture.recording.spool`). Each has its
-own media clock, t = 0 at its first frame. A new one starts when the picture size changes or the MP4 passes
-``max_segment_bytes``; a new recorder for the same consultation (after an agent restart) continues the count.
+own media clock, t = 0 at its first frame. A new one starts when the picture size changes, the MP4 passes
+``max_segment_bytes``, or the video switches between copied and encoded (or a copied stream's parameter sets
+change); a new recorder for the same consultation (after an agent restart) continues the count.
 Both files are sealed as they are written (AES-256-GCM records under the spool key, edge_capture/sealing/): the
 recording is never in clear on the clinic PC's disk.
 """
@@ -37,8 +49,8 @@ import numpy as np
 
 from edge_capture.errors import RingClosed
 from edge_capture.frames import SourceFrame
-from edge_capture.livefirst import LiveFirst
-from edge_capture.recording.mp4 import AUDIO_RATE, Mp4Writer, VideoSettings
+from edge_capture.livefirst import LiveEncoding, LiveFirst
+from edge_capture.recording.mp4 import AUDIO_RATE, Mp4Writer, VideoSettings, parameter_sets
 from edge_capture.recording.spool import segment_files
 from edge_capture.ring import FrameRing
 from edge_capture.sealing.keys import Keyring
@@ -52,6 +64,7 @@ logger = logging.getLogger(__name__)
 # and timeline events for minutes of an active session. Never unbounded.
 MAX_QUEUED_VOICE = 500
 MAX_QUEUED_EVENTS = 20_000
+KEYFRAME_ASK_SECONDS = 5.0  # the recorder asks the live encoder for a keyframe to copy from at most this often
 
 
 @dataclass(frozen=True)
@@ -65,6 +78,16 @@ class RecorderSettings:
     # The recorder thread's niceness. 0: a fair share (measured: it keeps every frame while another process
     # takes a core). Raise it (--recording-nice) on a machine too small for both, to let the live path win.
     nice: int = 0
+    # Copy the live bitstream while its rate is at least this many bits per pixel per frame (0.15: 4.1 Mb/s at
+    # 720p30, 9.3 Mb/s at 1080p30); None: always encode the recording separately.
+    copy_min_bpp: float | None = 0.15
+    min_segment_seconds: float = 10.0  # a segment lasts at least this long before the recorder goes back to copying
+    keyframe_wait_seconds: float = 5.0  # how long a starting recording waits for the live video to start
+    copy_wait_seconds: float = 0.5  # how long a frame waits for the live encoder while copying
+
+    def copy_floor_bps(self, width: int, height: int) -> float | None:
+        """The live rate below which the recording is encoded separately (None: never copied)."""
+        return None if self.copy_min_bpp is None else self.copy_min_bpp * width * height * self.fps
 
 
 @dataclass(frozen=True)
@@ -88,6 +111,8 @@ class RecorderStats:
     events: int
     segments: int
     running: bool
+    frames_copied: int = 0  # of frames_written, copied from the live bitstream
+    frames_not_live: int = 0  # skipped while copying: the live encoder skipped them too
 
 
 SegmentListener = Callable[[Segment], None]
@@ -133,6 +158,11 @@ class Recorder:
         self._last_sync = time.monotonic()
         self._stop_ns: int | None = None
         self.frames_written = self.frames_dropped = self.voice_frames = self.events = self.segments = 0
+        self.frames_copied = self.frames_not_live = 0
+        self._keyframe_asked: float | None = None  # monotonic time the recorder last asked the live encoder for one
+        self._first_seen: float | None = None  # monotonic time the recorder saw its first frame
+        self._link_lost = False  # a link-lost span is open (its start written, not its end)
+        self.frames_before_live = 0  # not recorded: the recording waited for the live video to start
         self.voice_dropped = self.events_dropped = 0
 
     # ---- any thread -------------------------------------------------------------------------------------------
@@ -158,8 +188,9 @@ class Recorder:
     @property
     def stats(self) -> RecorderStats:
         return RecorderStats(
-            self.frames_written, self.frames_dropped, self.voice_frames, self.events, self.segments, self.running
-        )
+            self.frames_written, self.frames_dropped, self.voice_frames, self.events, self.segments, self.running,
+            self.frames_copied, self.frames_not_live,
+        )  # fmt: skip
 
     @property
     def running(self) -> bool:
@@ -251,23 +282,81 @@ class Recorder:
         return frame
 
     def _write_frame(self, frame: SourceFrame) -> None:
+        live = self._live_encoding(frame)
+        copy = self._copies(frame, live)
+        if copy is None:
+            return
         segment = self._segment
+        new_parameters = copy and live is not None and live.keyframe and segment is not None
         if segment is not None and (
             (frame.width, frame.height) != (segment.writer.width, segment.writer.height)
             or segment.writer.bytes_written >= self.settings.max_segment_bytes
+            or segment.writer.copied != copy
+            or (new_parameters and live is not None and parameter_sets(live.data) != segment.writer.parameter_sets)
         ):
             self._drain()
             self._close_segment()
             segment = None
         if segment is None:
-            segment = self._open_segment(frame)
+            segment = self._open_segment(frame, live.data if copy and live is not None else None)
         pts = (frame.monotonic_ns - segment.origin_ns) * 90_000 // 1_000_000_000
-        if self.live_first is not None:
-            self.live_first.wait(frame.index)
-        segment.writer.write_video(frame.i420(), pts)
+        if copy and live is not None:
+            segment.writer.write_copied(live.data, pts, live.keyframe)
+            self.frames_copied += 1
+        else:
+            segment.writer.write_video(frame.i420(), pts)
         self.frames_written += 1
 
-    def _open_segment(self, first: SourceFrame) -> _Open:
+    def _live_encoding(self, frame: SourceFrame) -> LiveEncoding | None:
+        """What the live encoder made of ``frame``, waiting for it (as long as a copy needs, else briefly)."""
+        live_first = self.live_first
+        if live_first is None:
+            return None
+        # copying, or about to (the first segment): wait for the live encoder as long as a copy needs, else briefly
+        copying = self._segment is None or self._segment.writer.copied
+        live_first.wait(frame.index, self.settings.copy_wait_seconds if copying else None)
+        return live_first.take(frame.index)
+
+    def _copies(self, frame: SourceFrame, live: LiveEncoding | None) -> bool | None:
+        """Whether ``frame`` is copied from the live bitstream (True), encoded here (False) or not written (None)."""
+        floor = self.settings.copy_floor_bps(frame.width, frame.height)
+        if self.live_first is None or floor is None:
+            return False
+        usable = live is not None and (live.width, live.height) == (frame.width, frame.height)
+        segment = self._segment
+        if segment is not None and segment.writer.copied:
+            if usable and live is not None and live.bitrate_bps >= floor:
+                return True
+            if live is None and not self.live_first.idle:
+                self.frames_not_live += 1  # the live encoder skipped it (latest-frame-wins): so does the copy
+                return None
+            return False  # below the floor, another size, or nobody watching: encoded from here on
+        now = time.monotonic()
+        if segment is None and self._first_seen is None:
+            self._first_seen = now
+        starting = segment is None and self._first_seen is not None
+        within_wait = starting and now - (self._first_seen or now) < self.settings.keyframe_wait_seconds
+        if live is None and within_wait:
+            self.frames_before_live += 1
+            return None  # the first page's video is about to start: the recording starts with it
+        if not usable or live is None or live.bitrate_bps < floor * (1.1 if segment is not None else 1.0):
+            return False
+        recent = segment is not None and segment.writer.duration_seconds < self.settings.min_segment_seconds
+        if self.frames_copied and recent:
+            return False  # fell back from copying not long ago: no flapping between the two
+        if live.keyframe:
+            self._keyframe_asked = None
+            return True
+        if self._keyframe_asked is None or now - self._keyframe_asked > KEYFRAME_ASK_SECONDS:
+            self._keyframe_asked = now
+            if self.live_first.ask_keyframe is not None:
+                self.live_first.ask_keyframe()
+        if within_wait:
+            self.frames_before_live += 1
+            return None  # the first frames wait for the keyframe the copy starts on
+        return False
+
+    def _open_segment(self, first: SourceFrame, copy_from: bytes | None = None) -> _Open:
         number = self._next_segment
         self._next_segment += 1
         media, timeline = segment_files(number)
@@ -278,7 +367,7 @@ class Recorder:
         try:
             writer = Mp4Writer(
                 self.folder / media, first.width, first.height, self.settings.fps, self.settings.video,
-                self.settings.audio, sink=sink,
+                self.settings.audio, sink=sink, copy_from=copy_from,
             )  # fmt: skip
         except BaseException:
             sink.abandon()
@@ -286,21 +375,28 @@ class Recorder:
         lines = io.TextIOWrapper(SealedWriter(self.folder / timeline, key), encoding="utf-8")  # closed at the end
         header = tl.Header(self.cid, info.started_at_ms, first.width, first.height, self.settings.fps, segment=number)
         lines.write(tl.encode(header) + "\n")
+        if self._link_lost:  # the link is still down: the span goes on in this segment (from its start)
+            lines.write(tl.encode(tl.LinkLost(0, "start")) + "\n")
         lines.flush()
         self._segment = _Open(info, writer, lines, first.monotonic_ns)
         self.segments += 1
-        logger.info("recording %s: segment %s started (%s×%s)", self.cid, media, first.width, first.height)
+        logger.info(
+            "recording %s: segment %s started (%s×%s, video %s)",
+            self.cid, media, first.width, first.height, "copied from the live encoder" if copy_from else "encoded",
+        )  # fmt: skip
         return self._segment
 
     def _drain(self) -> None:
-        """Write the queued voice and events into the open segment (dropped when none is open)."""
+        """Write the queued voice and events into the open segment (kept queued until the first one opens)."""
         segment = self._segment
+        if segment is None:
+            return
         while True:
             try:
                 stamp_ns, samples = self._voice.get_nowait()
             except queue.Empty:
                 break
-            if segment is not None:
+            if stamp_ns >= segment.origin_ns:  # voice from before the first frame: dropped
                 pts = (stamp_ns - segment.origin_ns) * AUDIO_RATE // 1_000_000_000
                 segment.writer.write_voice(samples, pts)
                 self.voice_frames += 1
@@ -309,15 +405,15 @@ class Recorder:
                 stamp_ns, event = self._events.get_nowait()
             except queue.Empty:
                 break
-            if segment is not None:
-                segment.timeline.write(tl.encode(dataclasses.replace(event, t=segment.t(stamp_ns))) + "\n")
-                self.events += 1
-        if segment is not None:
-            segment.timeline.flush()  # whole lines reach the file together, for the uploader to send
-            if time.monotonic() - self._last_sync >= self.settings.sync_seconds:
-                self._last_sync = time.monotonic()
-                segment.writer.flush_to_disk()
-                os.fsync(segment.timeline.fileno())
+            segment.timeline.write(tl.encode(dataclasses.replace(event, t=segment.t(stamp_ns))) + "\n")
+            self.events += 1
+            if isinstance(event, tl.LinkLost):
+                self._link_lost = event.state == "start"
+        segment.timeline.flush()  # whole lines reach the file together, for the uploader to send
+        if time.monotonic() - self._last_sync >= self.settings.sync_seconds:
+            self._last_sync = time.monotonic()
+            segment.writer.flush_to_disk()
+            os.fsync(segment.timeline.fileno())
 
     def _close_segment(self) -> None:
         segment, self._segment = self._segment, None

@@ -22,6 +22,8 @@ import pytest
 from playwright.async_api import async_playwright
 
 from bench.netlab import Lab
+from recordings import timeline as tl
+from recordings.session import segment_offsets
 from signaling_server.app import create_app
 from signaling_server.settings import Settings
 from tests.conftest import PASSWORD, seed
@@ -160,9 +162,31 @@ async def _recorded_timeline(base: str, cid: str) -> list[dict[str, Any]]:
             return found[0] if found and found[0]["state"] == "complete" else None
 
         recording = await eventually(complete, timeout=180, interval=0.5, what="the recording uploaded whole")
-        events: list[dict[str, Any]] = []
+        timelines: list[dict[str, Any]] = []
         for segment in recording["segments"]:
             async with http.get(base + f"api/v1/recordings/{recording['id']}/timeline?segment={segment}") as r:
                 assert r.status == 200, await r.text()
-                events += (await r.json())["events"]
-        return events
+                timelines.append(await r.json())
+        return on_the_session_clock(timelines)
+
+
+def on_the_session_clock(timelines: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every segment's events with ``t`` on the session clock (recordings/RECORDINGS.md §2: a recording has several
+    segments when its video goes from copied to encoded and back), a link-lost span that goes on into the next
+    segment (its ``start`` repeated at that segment's top) as one span."""
+
+    def decoded(t: dict[str, Any]) -> tl.Timeline:
+        events = tuple(tl.EVENT_TYPES[x["type"]].from_dict(x) for x in t["events"])
+        return tl.Timeline(tl.Header.from_dict(t["header"]), events)
+
+
+    events: list[dict[str, Any]] = []
+    link_lost = "end"
+    for offset, timeline in zip(segment_offsets([decoded(t) for t in timelines]), timelines, strict=True):
+        for event in timeline["events"]:
+            if event["type"] == "link_lost":
+                if event["state"] == link_lost:
+                    continue  # the open span's start again, at the top of the next segment
+                link_lost = event["state"]
+            events.append({**event, "t": offset + event["t"]})
+    return events

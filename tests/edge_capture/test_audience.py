@@ -6,21 +6,27 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 import aioice.ice
+import numpy as np
 import pytest
 from aiortc import RTCConfiguration, RTCDataChannel, RTCPeerConnection, RTCSessionDescription
 
 from edge_capture import datachannel as dc
 from edge_capture.audience import Audience
 from edge_capture.encoding import VideoEncoding
+from edge_capture.fanout import SharedH264Encoder
+from edge_capture.frames import SourceFrame
 from edge_capture.ice import IceSource
 from edge_capture.net import use_loopback_only
 from edge_capture.ring import FrameRing
 from edge_capture.voice import VoiceHub
 from signaling_server.signaling.messages import Peer
+from tests.edge_capture.test_tracks import put_frames
 
 EXPERT = Peer("p1", "expert", "Dr Wang", "u1")
 OBSERVER = Peer("p2", "observer", "Zhao Min", "u2")
@@ -135,3 +141,66 @@ async def test_refusals_are_sent_back_with_their_codes(room: Any) -> None:
     assert audience.viewers == {}
     await audience.add_ice(OBSERVER.id, None)  # a late candidate for a page that left: nothing to do
     await observer.pc.close()
+
+
+class StalledFrame(SourceFrame):
+    """A picture whose colour conversion (the first step of its encode, in x264's worker thread) hangs until released:
+    a video stage stalled the way a saturated edge stalls it."""
+
+    started = threading.Event()
+    release = threading.Event()
+
+    def i420(self) -> np.ndarray:
+        StalledFrame.started.set()
+        StalledFrame.release.wait(60)
+        return super().i420()
+
+
+async def test_guidance_is_relayed_while_a_frame_is_stalled_in_the_video_path(loopback: None) -> None:
+    """Guidance first: pointer moves and marks go from page to page while the shared encoder is stuck on a frame,
+    and the frames captured meanwhile are skipped (latest wins), not queued behind it."""
+    ring, voice = FrameRing(), VoiceHub(name="c2")
+    shared = SharedH264Encoder(ring, bitrate_bps=1_000_000, name="c2")
+    audience = Audience("c2", ring, voice, VideoEncoding(codec="h264"), IceSource.fixed(), shared)
+    StalledFrame.started.clear()
+    StalledFrame.release.clear()
+    try:
+        expert, observer = await join(audience, EXPERT), await join(audience, OBSERVER)
+        await expert.next("marks")
+        await observer.next("marks")
+        index = 0
+        while shared.frames_encoded == 0:  # the pages' senders read: the encoder runs
+            put_frames(ring, range(index, index + 1), start_ns=time.monotonic_ns() - index * 33_333_333)
+            index += 1
+            assert index < 600, "the pages' video never started"
+            await asyncio.sleep(0.05)
+        image = np.zeros((48, 64, 3), np.uint8)
+        ring.put(StalledFrame(index, time.time_ns(), time.monotonic_ns(), image))
+        assert await asyncio.to_thread(StalledFrame.started.wait, 30)
+        encoded = shared.frames_encoded
+        put_frames(ring, range(index + 1, index + 21), start_ns=time.monotonic_ns() - (index + 1) * 33_333_333)
+
+        await expert.send(dc.LIVE, {"type": "pointer", "x": 0.25, "y": 0.75})
+        assert (await observer.next("pointer", dc.LIVE))["x"] == 0.25
+        circle = {"type": "mark", "id": "m1", "kind": "circle", "points": [[0.5, 0.5], [0.6, 0.5]]}
+        await expert.send(dc.GUIDANCE, circle)
+        assert (await observer.next("mark"))["id"] == "m1"
+        assert not StalledFrame.release.is_set() and shared.frames_encoded == encoded  # the video is still stuck
+
+        skipped = shared.frames_skipped
+        StalledFrame.release.set()
+        for _ in range(200):
+            if shared.frames_encoded >= encoded + 2:
+                break
+            await asyncio.sleep(0.05)
+        assert shared.frames_encoded >= encoded + 2
+        assert shared.frames_skipped - skipped >= 19  # straight to the newest frame: the 19 before it never waited
+        for page in (expert, observer):
+            await page.pc.close()
+    finally:
+        StalledFrame.release.set()
+        await audience.drop_all()
+        await shared.close()
+        voice.close()
+        await voice.wait_closed()
+        ring.close()

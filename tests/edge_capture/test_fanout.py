@@ -504,6 +504,41 @@ async def test_the_encoder_runs_only_while_a_track_reads() -> None:
     await shared.close()
 
 
+async def test_while_the_event_loop_runs_late_frames_are_dropped_not_queued() -> None:
+    """Guidance first: a loop that resumed the encoder late (the edge saturated) makes it drop the next frames
+    unencoded (counted), never queue them; at most ``max_shed_seconds`` pass without a frame."""
+    ring = FrameRing()
+    shared = SharedH264Encoder(ring, bitrate_bps=BITRATE, shed_after_seconds=0.05, max_shed_seconds=1.0)
+    page = PacketVideoTrack(shared, name="page")
+    loop = asyncio.get_running_loop()
+    try:
+        put_frames(ring, range(0, 1), start_ns=0)
+        assert (await asyncio.wait_for(page.recv(), 10)).pts == 0
+        await asyncio.sleep(1.0)  # past max_shed_seconds: frame 1 goes out however busy this machine is
+        # The loop stalls while frame 1 is in x264's worker thread: this callback runs after the ring's wake-up and
+        # queues the stall behind the encoder's step, which hands the frame to the worker and waits.
+        reading = asyncio.ensure_future(page.recv())
+        put_frames(ring, range(1, 2), start_ns=0)
+        loop.call_soon(loop.call_soon, time.sleep, 0.3)
+        assert (await asyncio.wait_for(reading, 10)).pts == capture_pts(33_333_333)
+
+        reading = asyncio.ensure_future(page.recv())
+        for index in range(2, 8):  # the loop was late: within max_shed_seconds, none of these is encoded
+            put_frames(ring, range(index, index + 1), start_ns=0)
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.1)
+        assert not reading.done() and shared.frames_encoded == 2 and shared.frames_shed >= 1
+        assert shared.frames_shed + shared.frames_skipped == 6  # each dropped (shed) or never woken for (newer one)
+        await asyncio.sleep(1.0)  # past max_shed_seconds: the next frame goes out
+        put_frames(ring, range(8, 9), start_ns=0)
+        assert (await asyncio.wait_for(reading, 10)).pts == capture_pts(8 * 33_333_333)
+        assert shared.frames_encoded == 3 and len(page._queue) == 0 and page.frames_dropped == 0
+    finally:
+        page.stop()
+        await shared.close()
+        ring.close()
+
+
 # ---- the viewer: shared for H.264, its own encoder for a page that cannot take it ----------------------------
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from edge_capture.livefirst import LiveFirst
+from edge_capture.livefirst import LiveEncoding, LiveFirst
 from tests.clocks import FakeClock
 from tests.waiting import wait_until
 
@@ -43,3 +43,15 @@ def test_a_live_encoder_gone_idle_holds_nobody_back() -> None:
     gate.encoded(1)
     clock.advance(1.5)  # the live encoder stopped (its last page left): the recorder goes on alone
     assert gate.wait(2) is False and gate.waits == 0
+
+
+def test_what_the_live_encoder_made_of_a_frame_is_kept_for_the_recorder_to_copy() -> None:
+    gate = LiveFirst(keep=3)
+    made = [LiveEncoding(bytes([i]), i == 0, 320, 240, 1_000_000, 1) for i in range(5)]
+    for index in (0, 1, 3, 4, 5):  # frame 2 skipped (latest wins): nothing to copy for it
+        gate.encoded(index, made[index] if index < 5 else None)
+    assert gate.take(2) is None and gate.take(3) == made[3]
+    assert gate.take(1) is None  # older than what was taken: forgotten
+    assert gate.take(4) == made[4] and gate.take(5) is None
+    gate.encoded(6, made[0])
+    assert [gate.take(i) for i in (6, 6)] == [made[0], made[0]]

@@ -16,7 +16,14 @@ from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection
 from aiortc.mediastreams import MediaStreamError
 
 from edge_capture.net import use_loopback_only
-from edge_capture.voice import FRAME_SAMPLES, SAMPLE_RATE, VoiceHub
+from edge_capture.voice import (
+    AIORTC_AUDIO_LEVEL,
+    FRAME_SAMPLES,
+    SAMPLE_RATE,
+    VoiceHub,
+    audio_level_dbov,
+    use_fast_audio_level,
+)
 from tests.waiting import eventually
 
 
@@ -274,3 +281,26 @@ async def test_removing_a_peer_ends_its_listener_and_its_voice() -> None:
     assert listener_b.readyState == "ended"
     with pytest.raises(RuntimeError):
         hub.listener_track("c")
+
+
+def test_the_fast_audio_level_is_aiortcs_to_the_decibel() -> None:
+    rng = np.random.default_rng(7)
+    frames = [np.zeros(FRAME_SAMPLES * 2, np.int16), np.full(FRAME_SAMPLES * 2, 32767, np.int16)]
+    noise = [rng.normal(0, scale, FRAME_SAMPLES * 2) for scale in (3, 300, 9000)]
+    frames += [n.clip(-32768, 32767).astype(np.int16) for n in noise]
+    for samples in frames:
+        for layout in ("stereo", "mono"):
+            data = samples if layout == "stereo" else samples[:FRAME_SAMPLES]
+            frame = av.AudioFrame.from_ndarray(data.reshape(1, -1), format="s16", layout=layout)
+            assert audio_level_dbov(frame) == AIORTC_AUDIO_LEVEL(frame)
+
+
+def test_aiortcs_senders_use_the_fast_audio_level() -> None:
+    from aiortc import rtp
+
+    try:
+        use_fast_audio_level()
+        use_fast_audio_level()
+        assert rtp.compute_audio_level_dbov is audio_level_dbov
+    finally:
+        rtp.compute_audio_level_dbov = AIORTC_AUDIO_LEVEL

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import aioice.ice
+import av
 import pytest
 
 from edge_capture.agent import EdgeAgent, EdgeConfig
@@ -66,6 +67,10 @@ async def clinic(aiohttp_server: Any, aiohttp_client: Any, tmp_path: Path) -> As
             recordings_dir=tmp_path / "edge-recordings",
             upload_chunk_bytes=256 * 1024,
             poll_seconds=0.2,
+            # The aiortc page's REMB takes the live rate down to ~0.7 Mb/s: a copy floor under aiortc's 500 kb/s
+            # minimum keeps the session one segment copied from the live H.264 (the fall-back to encoding, in a new
+            # segment, is tests/edge_capture/recording/test_recorder.py's)
+            recording_copy_min_bpp=0.01,
         )
         agent = EdgeAgent(config)
         task = asyncio.create_task(agent.run())
@@ -132,6 +137,8 @@ async def test_a_live_consultation_is_recorded_at_the_edge_and_arrives_whole(
     assert [f["name"] for f in recording["files"]] == ["media.mp4", "timeline.jsonl"]
     video = decode(tmp_path / "downloaded.mp4")
     assert (video.width, video.height) == (1280, 720)
+    with av.open(str(tmp_path / "downloaded.mp4")) as container:  # one encode, two outputs: the live H.264 itself
+        assert container.streams.video[0].codec_context.profile == "Constrained Baseline"
     pts = video.video_pts
     assert pts[0] == 0 and all(b > a for a, b in itertools.pairwise(pts))
     # The source's frames, no more than its 30 a second (no picture written twice); on a busy machine its pacer skips

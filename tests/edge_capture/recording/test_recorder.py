@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import io
 import itertools
 import stat
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import av
 import pytest
+from aiortc.mediastreams import MediaStreamError
 
 from edge_capture.capture import CaptureThread
+from edge_capture.fanout import PacketVideoTrack, SharedH264Encoder
 from edge_capture.frames import SourceFrame
+from edge_capture.livefirst import LiveFirst
 from edge_capture.recording.mp4 import VideoSettings
 from edge_capture.recording.recorder import Recorder, RecorderSettings, Segment
 from edge_capture.ring import FrameRing, RingReader
@@ -196,3 +202,79 @@ def test_what_the_recorder_writes_is_sealed_on_disk_and_private(tmp_path: Path) 
     plain = read_sealed(folder / "media.mp4", KEYS)
     assert plain[4:8] == b"ftyp" and len(decode(folder / "media.mp4", KEYS).video_pts) > 40
     assert timeline_of(folder / "timeline.jsonl").events[0].text.startswith("the patient")  # type: ignore[union-attr]
+
+
+def profile_of(path: Path) -> str:
+    with av.open(io.BytesIO(read_sealed(path, KEYS)), "r") as container:
+        return str(container.streams.video[0].codec_context.profile)
+
+
+async def test_the_recording_copies_the_live_bitstream_and_encodes_its_own_once_nobody_watches(tmp_path: Path) -> None:
+    """One encode, two outputs: while a page reads the shared live encoder (at a rate above the floor), the recording
+    is the live bitstream itself, from a live keyframe on; when the page goes, the recorder encodes its own frames in
+    the next segment. Both segments play, on the capture clock, with no frame written twice."""
+    settings = RecorderSettings(
+        video=VideoSettings(preset="ultrafast"), fps=30.0, audio=False, copy_min_bpp=0.01, min_segment_seconds=0.5
+    )
+    live_first = LiveFirst(idle_seconds=0.3)
+    with capturing(PatternCard(320, 240)) as (ring, _capture):
+        shared = SharedH264Encoder(ring, bitrate_bps=1_000_000, name="c6", live_first=live_first)
+        loop = asyncio.get_running_loop()
+        live_first.ask_keyframe = lambda: loop.call_soon_threadsafe(shared.request_keyframe, "recording")
+        page = PacketVideoTrack(shared, name="page")
+        reading = asyncio.ensure_future(read_until_stopped(page))
+        assert await wait_for_async(lambda: shared.frames_encoded > 0)  # the page watches before the recording starts
+        recorder = Recorder(ring, tmp_path, "c6", settings, live_first=live_first, keys=KEYS)
+        recorder.start()
+        try:
+            assert await wait_for_async(lambda: recorder.frames_copied > 45)
+            copied_then = recorder.frames_copied
+            page.stop()  # nobody watches: the live encoder stops
+            await reading
+            assert await wait_for_async(lambda: recorder.segments == 2 and recorder.frames_written > copied_then + 30)
+        finally:
+            stats = await asyncio.to_thread(recorder.stop)
+            await shared.close()
+    assert stats.segments == 2 and stats.frames_copied >= copied_then and stats.frames_written > stats.frames_copied
+    copied, encoded = decode(tmp_path / "media.mp4", KEYS), decode(tmp_path / "media.1.mp4", KEYS)
+    assert profile_of(tmp_path / "media.mp4") == "Constrained Baseline"  # the live encoder's stream, as sent
+    assert profile_of(tmp_path / "media.1.mp4") != "Constrained Baseline"  # the recorder's own x264
+    assert len(copied.video_pts) == stats.frames_copied and copied.keyframes[0] == 0.0
+    assert len(copied.video_pts) + len(encoded.video_pts) == stats.frames_written
+    for decoded in (copied, encoded):
+        assert decoded.video_pts[0] == 0 and all(b > a for a, b in itertools.pairwise(decoded.video_pts))
+    first, second = (timeline_of(tmp_path / name).header for name in ("timeline.jsonl", "timeline.1.jsonl"))
+    assert second.started_at_ms > first.started_at_ms + copied.video_pts[-1] * 1000
+
+
+async def read_until_stopped(track: PacketVideoTrack) -> None:
+    with contextlib.suppress(MediaStreamError):
+        while True:
+            await track.recv()
+
+
+async def wait_for_async(condition: Callable[[], bool], timeout: float = 60.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.05)
+    return True
+
+
+def test_a_link_lost_span_open_when_a_segment_ends_goes_on_in_the_next(tmp_path: Path) -> None:
+    settings = RecorderSettings(video=VideoSettings(preset="ultrafast"), fps=30.0, audio=False)
+    with capturing(PatternCard(320, 240, resize_at=30)) as (ring, _capture):
+        recorder = Recorder(ring, tmp_path, "c7", settings, keys=KEYS)
+        recorder.start()
+        assert wait_until(lambda: recorder.frames_written > 3, timeout=60)
+        recorder.add_event(tl.LinkLost(0, "start"))
+        assert wait_until(lambda: recorder.segments == 2 and recorder.frames_written > 40, timeout=60)
+        recorder.add_event(tl.LinkLost(0, "end"))
+        assert wait_until(lambda: recorder.events == 2, timeout=60)
+        recorder.stop()
+    first, second = timeline_of(tmp_path / "timeline.jsonl"), timeline_of(tmp_path / "timeline.1.jsonl")
+    assert [(e.TYPE, e.state) for e in first.events] == [("link_lost", "start")]  # type: ignore[attr-defined]
+    assert [(e.TYPE, e.state, e.t > 0) for e in second.events] == [  # type: ignore[attr-defined]
+        ("link_lost", "start", False), ("link_lost", "end", True)
+    ]
