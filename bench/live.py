@@ -106,6 +106,51 @@ class Options:
     cases: list[str] = field(default_factory=list)
     edge_args: list[str] = field(default_factory=list)  # more `teleus edge` options for the teleus case
     log_dir: Path = field(default_factory=lambda: OUT_DIR)
+    pin: bool = False  # the senders on one core, Chromium on the other (PIN_CPUS), as separate machines would be
+    commands: dict[str, list[str]] = field(default_factory=dict)  # each sender's command line, for the report
+
+
+# ``--pin``: the edge (or the floor sender) on core 0, every Chromium process on core 1, as a clinic PC and the
+# expert's PC would be. The teleus server stays unpinned (it is a third machine in real use).
+PIN_CPUS = {"sender": "0", "chromium": "1"}
+
+
+def pinned(argv: list[str], opts: Options, role: str) -> list[str]:
+    """``argv`` under ``taskset -c <core>`` when the bench pins (taskset execs the command: the pid is the same)."""
+    return ["taskset", "-c", PIN_CPUS[role], *argv] if opts.pin else argv
+
+
+def chromium_executable(opts: Options, directory: Path) -> str:
+    """The Chromium to launch: with ``--pin``, a wrapper in ``directory`` that execs it under taskset, so the
+    browser and every renderer it forks inherit the core."""
+    if not opts.pin:
+        return CHROMIUM
+    wrapper = directory / "chromium-pinned"
+    wrapper.write_text(f'#!/bin/sh\nexec taskset -c {PIN_CPUS["chromium"]} {CHROMIUM} "$@"\n')
+    wrapper.chmod(0o755)
+    return str(wrapper)
+
+
+def floor_command(
+    opts: Options, name: str, width: int, height: int, codec: str, *, audio: bool = False, audio_split: bool = False
+) -> list[str]:
+    """The floor sender's command line (pinned with ``--pin``), recorded in ``opts.commands``."""
+    argv = [PYTHON, "-m", "bench.floor_sender", "--width", str(width), "--height", str(height), "--fps", str(FPS),
+            "--codec", codec, "--source", SOURCE,
+            *(["--audio"] if audio else []), *(["--audio-split"] if audio_split else [])]  # fmt: skip
+    opts.commands[name] = pinned(argv, opts, "sender")
+    return opts.commands[name]
+
+
+def edge_command(
+    opts: Options, name: str, base: str, resolution: str, edge_dir: Path, edge_args: Sequence[str] = ()
+) -> list[str]:
+    """The stamped edge's command line (pinned with ``--pin``), recorded in ``opts.commands``."""
+    argv = [PYTHON, "-m", "bench.stamped_edge", "--server", base, "--source", SOURCE, "--resolution", resolution,
+            "--fps", str(FPS), "--ice-host", "127.0.0.1", "--spool", str(edge_dir / "outbox"),
+            "--recordings", str(edge_dir / "recordings"), *edge_args]  # fmt: skip
+    opts.commands[name] = pinned(argv, opts, "sender")
+    return opts.commands[name]
 
 
 async def js(page: Page, expression: str, arg: Any = None) -> Any:
@@ -399,14 +444,16 @@ async def measure(
 
 
 @asynccontextmanager
-async def chromium() -> AsyncIterator[Browser]:
-    async with async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            with contextlib.suppress(Exception):
-                await browser.close()
+async def chromium(opts: Options | None = None) -> AsyncIterator[Browser]:
+    with _tempdir("teleus-bench-chromium-") as wrapper_dir:
+        async with async_playwright() as p:
+            executable = chromium_executable(opts, Path(wrapper_dir)) if opts else CHROMIUM
+            browser = await p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+            try:
+                yield browser
+            finally:
+                with contextlib.suppress(Exception):
+                    await browser.close()
 
 
 async def new_page(
@@ -542,23 +589,7 @@ async def floor_case(
     async with AsyncExitStack() as stack:
         sender = await procs.spawn(
             name,
-            [
-                PYTHON,
-                "-m",
-                "bench.floor_sender",
-                "--width",
-                str(width),
-                "--height",
-                str(height),
-                "--fps",
-                str(FPS),
-                "--codec",
-                codec,
-                "--source",
-                SOURCE,
-                *(["--audio"] if audio else []),
-                *(["--audio-split"] if audio_split else []),
-            ],
+            floor_command(opts, name, width, height, codec, audio=audio, audio_split=audio_split),
             opts.log_dir,
             ROOT,
         )
@@ -754,26 +785,7 @@ async def teleus_case(
         edge_dir = Path(stack.enter_context(_tempdir("teleus-bench-edge-")))
         edge = await procs.spawn(
             f"edge-{name}",
-            [
-                PYTHON,
-                "-m",
-                "bench.stamped_edge",
-                "--server",
-                world.base,
-                "--source",
-                SOURCE,
-                "--resolution",
-                resolution,
-                "--fps",
-                str(FPS),
-                "--ice-host",
-                "127.0.0.1",
-                "--spool",
-                str(edge_dir / "outbox"),
-                "--recordings",
-                str(edge_dir / "recordings"),
-                *edge_args,
-            ],
+            edge_command(opts, f"edge-{name}", world.base, resolution, edge_dir, edge_args),
             opts.log_dir,
             ROOT,
             env={"TELEUS_DEVICE_CREDENTIAL": world.credential},  # never on its argv
@@ -1166,6 +1178,9 @@ async def run(opts: Options) -> dict[str, Any]:
             "noise_limit_pct": opts.noise_limit,
             "retries": opts.retries,
             "wait_quiet_s": opts.wait_quiet,
+            "pin": {"sender": PIN_CPUS["sender"], "chromium": PIN_CPUS["chromium"], "server": None}
+            if opts.pin
+            else None,
             "fps": FPS,
             "source": SOURCE,
         },
@@ -1182,13 +1197,14 @@ async def run(opts: Options) -> dict[str, Any]:
         # SIGTERM/SIGINT: the cases' own clean-up has run on the way out; keep what was measured
         report["errors"].append("interrupted (SIGTERM or SIGINT): the report is partial")
     report["host"]["loadavg_end"] = procs.loadavg()
+    report["commands"] = opts.commands
     report["finished"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     report["targets"] = targets_for(report)
     return report
 
 
 async def _run_cases(opts: Options, report: dict[str, Any]) -> None:
-    async with chromium() as browser:
+    async with chromium(opts) as browser:
         report["host"]["chromium"] = browser.version
         if opts.soak:
             log(f"soak: 720p teleus for {opts.soak:.0f} s (+{opts.warmup:.0f} s warm-up)")
@@ -1386,6 +1402,11 @@ def parse(argv: list[str] | None) -> Options:
         help="before each case, wait up to S s for a quiet machine",
     )
     p.add_argument(
+        "--pin",
+        action="store_true",
+        help="run the edge and the floor sender under `taskset -c 0` and Chromium under `taskset -c 1`",
+    )
+    p.add_argument(
         "--av-sync-check",
         action="store_true",
         help="add a floor case with a silent audio track in the video's stream (what lip sync costs)",
@@ -1411,6 +1432,7 @@ def parse(argv: list[str] | None) -> Options:
         wait_quiet=max(0.0, a.wait_quiet),
         cases=[c.strip() for c in a.cases.split(",") if c.strip()],
         edge_args=a.edge_args.split(),
+        pin=a.pin,
     )
     if a.quick:
         opts.duration, opts.warmup, opts.resolutions, opts.vp8 = (
