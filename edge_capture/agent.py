@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from edge_capture.dicom.outbox import Outbox
 from edge_capture.dicom.stow import StowClient
 from edge_capture.encoding import VideoEncoding, apply_encoding
 from edge_capture.errors import ServerError
+from edge_capture.hwencoder import probe_encoder
 from edge_capture.ice import IceSource
 from edge_capture.net import use_host_addresses
 from edge_capture.recording.api import RecordingApi
@@ -113,6 +114,12 @@ class EdgeAgent:
         cfg = self.config
         check_server_url(cfg.server_url, cfg.allow_insecure_http)
         self.keys = await asyncio.to_thread(self._spool_keys)
+        if not cfg.encoding.encoder:  # which encoder, for the link panel (docs/LIVE.md, Hardware encoders)
+            if cfg.encoding.codec == "h264":
+                encoder = (await asyncio.to_thread(probe_encoder, cfg.encoding.x264_preset)).label
+            else:
+                encoder = "libvpx VP8"
+            self.config = cfg = replace(cfg, encoding=replace(cfg.encoding, encoder=encoder))
         apply_encoding(cfg.encoding)
         use_fast_audio_level()
         if cfg.ice_hosts:

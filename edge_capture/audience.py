@@ -122,7 +122,7 @@ class Audience:
         try:
             message = dc.decode(text, channel=label)
             if isinstance(message, dc.Ping):
-                viewer.send(dc.LIVE, dc.encode(message.pong(now_ms())))
+                viewer.send(dc.LIVE, dc.encode(message.pong(now_ms(), self.encoding.encoder or None)))
                 return
             if not isinstance(message, Relayed):
                 raise MessageError("not_allowed", f"{message.TYPE} is sent by the edge, not to it")

@@ -247,13 +247,14 @@ class Ping(_Message):
         _check_ping_id(self.id)
         _check_number(self.t, "t")
 
-    def pong(self, edge_ms: float) -> Pong:
-        return Pong(id=self.id, t=self.t, edge_ms=edge_ms)
+    def pong(self, edge_ms: float, encoder: str | None = None) -> Pong:
+        return Pong(id=self.id, t=self.t, edge_ms=edge_ms, encoder=encoder)
 
 
 @dataclass(frozen=True)
 class Pong(_Message):
-    """The answer to a ping: ``pong`` (edge → page), ``t`` echoed, ``edge_ms`` the edge clock when answered."""
+    """The answer to a ping: ``pong`` (edge → page), ``t`` echoed, ``edge_ms`` the edge clock when answered,
+    ``encoder`` the video encoder in use (for the link panel; absent if the edge does not say)."""
 
     TYPE: ClassVar[str] = "pong"
     CHANNEL: ClassVar[str] = LIVE
@@ -261,11 +262,14 @@ class Pong(_Message):
     id: str | int
     t: float
     edge_ms: float
+    encoder: str | None = None
 
     def __post_init__(self) -> None:
         _check_ping_id(self.id)
         _check_number(self.t, "t")
         _check_number(self.edge_ms, "edge_ms")
+        if self.encoder is not None and (not isinstance(self.encoder, str) or len(self.encoder) > 64):
+            raise _bad("encoder must be a string of at most 64 characters")
 
 
 # -- the wire -----------------------------------------------------------------------------------------------

@@ -92,6 +92,9 @@ class VideoEncoding:
     degradation: str = "resolution"
     # combine REMB with the receiver reports' loss and round trip (ratecontrol); False follows REMB alone
     adaptive_rate: bool = True
+    # the encoder in use as the console's link panel names it ("x264 ultrafast"), set from the start-up probe
+    # (hwencoder.probe_encoder); "" until probed
+    encoder: str = ""
 
     def __post_init__(self) -> None:
         if self.codec not in MIME_TYPES:

@@ -47,7 +47,7 @@ export const MARK_KINDS = /** @type {const} */ (["arrow", "circle", "freehand"])
  * @typedef {{code: string, text: string, state: string}} QcAlert
  * @typedef {{type: "pointer", x?: number, y?: number, visible: boolean, from: string|null, at: number|null}
  *   | {type: "frame", rtp: number, capture_ms: number}
- *   | {type: "pong", id: any, t: number, edge_ms: number}
+ *   | {type: "pong", id: any, t: number, edge_ms: number, encoder: string|null}
  *   | {type: "ping", id: any, t: number}} LiveMessage
  */
 
@@ -384,7 +384,13 @@ const LIVE_DECODERS = {
     }
     return { type: "frame", rtp, capture_ms: num(d, "capture_ms") };
   },
-  pong: (d) => ({ type: "pong", id: d.id ?? null, t: num(d, "t"), edge_ms: num(d, "edge_ms") }),
+  pong: (d) => ({
+    type: "pong",
+    id: d.id ?? null,
+    t: num(d, "t"),
+    edge_ms: num(d, "edge_ms"),
+    encoder: str(d, "encoder", { optional: true, nullable: true, maxLength: 64 }),
+  }),
   ping: (d) => ({ type: "ping", id: d.id ?? null, t: num(d, "t") }),
 };
 

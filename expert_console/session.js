@@ -35,7 +35,7 @@ import { Microphone } from "./microphone.js";
  * @typedef {{fps: number|null, width: number|null, height: number|null, bitrateMbps: number|null,
  *   rttMs: number|null, lossPct: number|null, freezeCount: number, freezeMs: number,
  *   browserFreezeCount: number|null, browserFreezeMs: number|null, pauseCount: number,
- *   latencyP50: number|null, latencyP95: number|null, latencySamples: number}} LiveStats
+ *   latencyP50: number|null, latencyP95: number|null, latencySamples: number, encoder: string|null}} LiveStats
  * @typedef {{alerts: import("./protocol.js").QcAlert[], completeness: Record<string, any>|null}} LiveQc
  * @typedef {{
  *   welcome: {role: string|null, peerId: string|null, consultation: Record<string, any>|null},
@@ -111,6 +111,8 @@ export class LiveSession extends EventTarget {
     /** @type {number|null} the server's cursor for older chat lines (null: none left) */ this._chatBefore = null;
     this.freezes = new FreezeDetector();
     this.latency = new LatencyTracker();
+    /** @type {string|null} the edge's video encoder as its pongs name it ("x264 ultrafast", "VAAPI") */
+    this.encoder = null;
     /** @type {import("./linkstats.js").StatsEntry[]|null} */ this.previousStats = null;
     this.framesDecoded = 0;
     this.inboundAudioEnergy = 0;
@@ -527,6 +529,7 @@ export class LiveSession extends EventTarget {
       this.latency.addCapture(message.rtp, message.capture_ms, now);
     } else if (message.type === "pong") {
       this.latency.addPing(message.t, now, message.edge_ms);
+      if (message.encoder) this.encoder = message.encoder;
     }
   }
 
@@ -687,6 +690,7 @@ export class LiveSession extends EventTarget {
       latencyP50: latency.p50,
       latencyP95: latency.p95,
       latencySamples: latency.count,
+      encoder: this.encoder,
     };
   }
 

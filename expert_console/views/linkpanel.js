@@ -24,6 +24,7 @@ const ROWS = /** @type {const} */ ([
   ["loss", "Packet loss"],
   ["freezes", "Freezes"],
   ["latency", "Glass-to-glass"],
+  ["encoder", "Encoder"],
 ]);
 
 /**
@@ -84,6 +85,7 @@ export function createLinkPanel() {
     const p95 = fixed(s.latencyP95, 0);
     show("latency", p50 && p95 ? `p50 ${p50} ms · p95 ${p95} ms` : null, level(s.latencyP95, "latency"));
     values.latency.title = `${s.latencySamples} frames over the last 10 s`;
+    show("encoder", s.encoder);
   }
 
   return { element: el("section", { class: "panel link-panel", "data-testid": "link-panel" }, el("h3", { text: "Link" }), list), update };

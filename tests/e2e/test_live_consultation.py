@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pydicom
 import pytest
-from playwright.async_api import Page
+from playwright.async_api import Page, expect
 from sqlalchemy import select
 
 from edge_capture.agent import EdgeAgent, EdgeConfig
@@ -192,6 +192,9 @@ async def _scenario(
     e = await wait_for(expert, f"s => s.framesDecoded > {e['framesDecoded'] + 90} && s.stats.latencyP50 != null", 60)
     assert e["stats"]["width"] == 1280 and e["stats"]["height"] == 720
     assert e["stats"]["latencyP50"] > 0, e["stats"]
+    # the edge's start-up probe found no hardware encoder (no GPU here) and says so in the link panel
+    assert e["stats"]["encoder"] == "x264 ultrafast", e["stats"]
+    await expect(expert.locator("[data-testid=link-panel] [data-stat=encoder]")).to_have_text("x264 ultrafast")
 
     # Pointer and arrow, drawn in the console, land on the sonographer's screen at the same image point.
     await expert.click("[data-tool=pointer]")

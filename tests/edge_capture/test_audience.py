@@ -78,7 +78,7 @@ async def room(loopback: None) -> AsyncIterator[tuple[Audience, list[dc.Mark | d
     opened: list[str] = []
     voice = VoiceHub(name="c1")
     audience = Audience(
-        "c1", FrameRing(), voice, VideoEncoding(codec="vp8"), IceSource.fixed(), None,
+        "c1", FrameRing(), voice, VideoEncoding(codec="vp8", encoder="libvpx VP8"), IceSource.fixed(), None,
         on_guidance=relayed.append, on_guidance_open=lambda viewer: opened.append(viewer.peer_id),
     )  # fmt: skip
     yield audience, relayed, opened
@@ -116,6 +116,7 @@ async def test_pages_get_offers_and_guidance_is_relayed_between_them(room: Any) 
     await observer.send(dc.LIVE, {"type": "ping", "id": "k1", "t": 1000.0})
     pong = await observer.next("pong", dc.LIVE)
     assert pong["id"] == "k1" and pong["t"] == 1000.0 and pong["edge_ms"] > 0
+    assert pong["encoder"] == "libvpx VP8"  # the encoder in use, for the link panel
     assert sorted(opened) == ["p1", "p2"]
 
     late = await join(audience, Peer("p3", "sonographer", "Li Na", "u3"))

@@ -77,6 +77,8 @@ def test_wire_forms_follow_the_protocol() -> None:
     assert json.loads(encode(Pointer(visible=False, from_="p"))) == {"type": "pointer", "visible": False, "from": "p"}
     assert json.loads(encode(Frame(rtp=7, capture_ms=1.5))) == {"type": "frame", "rtp": 7, "capture_ms": 1.5}
     assert json.loads(encode(Ping(id=1, t=2).pong(edge_ms=3))) == {"type": "pong", "id": 1, "t": 2, "edge_ms": 3}
+    with_encoder = {"type": "pong", "id": 1, "t": 2, "edge_ms": 3, "encoder": "x264 ultrafast"}
+    assert json.loads(encode(Ping(id=1, t=2).pong(edge_ms=3, encoder="x264 ultrafast"))) == with_encoder
     error = GuidanceError("bad_message", "x must be within [0, 1]")
     assert json.loads(encode(error)) == {"type": "error", "code": "bad_message", "message": "x must be within [0, 1]"}
 
@@ -169,6 +171,10 @@ REFUSED = {
     "ping id a list": ('{"type":"ping","id":[1],"t":1}', "id must be a string or a whole number"),
     "ping id a bool": ('{"type":"ping","id":true,"t":1}', "id must be a string or a whole number"),
     "pong without edge_ms": ('{"type":"pong","id":1,"t":1}', "edge_ms is missing"),
+    "pong with a numeric encoder": (
+        '{"type":"pong","id":1,"t":1,"edge_ms":2,"encoder":264}',
+        "encoder must be a string of at most 64 characters",
+    ),
     "error without message": ('{"type":"error","code":"x"}', "message is missing"),
     "too big": (mark_json(id="m", pad="x" * (64 * 1024)), "message is over 64 KiB"),
     "not utf-8": (b'{"type":"clear","x":"\xff"}', "message is not JSON text"),

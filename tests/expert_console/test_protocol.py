@@ -141,6 +141,7 @@ async def test_guidance_messages_decode(page: Page) -> None:
         {"type": "frame", "rtp": 2**32, "capture_ms": 1},
         {"type": "frame", "rtp": 90000},
         {"type": "pong", "id": 1, "t": 5},
+        {"type": "pong", "id": 1, "t": 5, "edge_ms": 6, "encoder": 264},
     ],
 )
 async def test_live_refusals(page: Page, message: dict) -> None:
@@ -155,7 +156,9 @@ async def test_live_messages_decode(page: Page) -> None:
     frame = await decode(page, "decodeLive", {"type": "frame", "rtp": 2**32 - 1, "capture_ms": 1.7e12})
     assert frame == {"type": "frame", "rtp": 2**32 - 1, "capture_ms": 1.7e12}
     pong = await decode(page, "decodeLive", {"type": "pong", "id": 3, "t": 1.5, "edge_ms": 2.5})
-    assert pong == {"type": "pong", "id": 3, "t": 1.5, "edge_ms": 2.5}
+    assert pong == {"type": "pong", "id": 3, "t": 1.5, "edge_ms": 2.5, "encoder": None}
+    pong = await decode(page, "decodeLive", {"type": "pong", "id": 4, "t": 1.5, "edge_ms": 2.5, "encoder": "VAAPI"})
+    assert pong["encoder"] == "VAAPI"
 
 
 async def test_encoders(page: Page) -> None:
