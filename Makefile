@@ -15,14 +15,18 @@ APT_BINARIES := /usr/bin/chromium /usr/bin/dciodvfy /usr/bin/storescu /usr/sbin/
 demo: python-deps
 	$(BIN)/teleus demo
 
-# Two pytest-xdist workers (each with its own temp folders, ephemeral ports, databases and Chromium); grouped by
-# file so module fixtures are made once. TEST_JOBS=0 runs in one process. Then, alone, the tests that add and
-# remove network namespaces and veth links on the host (marker `netlab`): while they run, any other test's Chromium
-# would gather ICE candidates on their links, and lose its call when a link vanishes.
-TEST_JOBS ?= 2
+# Three pytest-xdist workers (each with its own temp folders, ephemeral ports, databases and Chromium) on this
+# 2-core machine: the suite waits on servers, browsers and sockets about half the time, so a third worker fills the
+# idle core. Grouped by file so module fixtures are made once; the folders of the longest files (end-to-end,
+# benchmark smoke runs, recordings) are named first so that they start first, rather than leave one worker running
+# alone at the end (pytest collects a path named twice only once). TEST_JOBS=0 runs in one process. Then, alone,
+# the tests that add and remove network namespaces and veth links on the host (marker `netlab`): while they run, any
+# other test's Chromium would gather ICE candidates on their links, and lose its call when a link vanishes.
+TEST_JOBS ?= 3
+TEST_ORDER := tests/e2e tests/bench tests/recordings tests
 
 test: deps lint
-	$(BIN)/pytest -q -n $(TEST_JOBS) --dist loadfile -m "not netlab"
+	$(BIN)/pytest -q -n $(TEST_JOBS) --dist loadfile -m "not netlab" $(TEST_ORDER)
 	$(BIN)/pytest -q -m netlab
 
 # System packages (Debian): installed when a binary is missing; a failed install stops the build.
