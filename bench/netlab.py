@@ -86,7 +86,7 @@ def _run(argv: Sequence[str], *, check: bool = True) -> subprocess.CompletedProc
     return result
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -107,7 +107,7 @@ def remove_stale() -> list[str]:
     removed = []
     for name in lab_namespaces():
         pid_text = name[len(PREFIX) :].split("-", 1)[0]
-        if pid_text.isdigit() and not _pid_alive(int(pid_text)):
+        if pid_text.isdigit() and not pid_alive(int(pid_text)):
             _run(["ip", "netns", "delete", name], check=False)
             removed.append(name)
     if removed:

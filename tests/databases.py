@@ -21,6 +21,7 @@ from pathlib import Path
 
 import asyncpg
 
+from bench.netlab import pid_alive
 from signaling_server.db.engine import SQLITE_COMPANIONS
 from signaling_server.db.migrate import upgrade_sync
 
@@ -60,16 +61,6 @@ _TEMPLATES: dict[str, str] = {}  # kind -> a migrated SQLite file's path, or a P
 TEMPLATE_PREFIX = "teleus_tpl_"
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 async def _drop_pg_template(name: str) -> None:
     await _pg_execute(
         f'ALTER DATABASE "{name}" IS_TEMPLATE false', f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'
@@ -89,7 +80,7 @@ async def _make_pg_template() -> str:
         await conn.close()
     for name in stale:
         pid = name.removeprefix(TEMPLATE_PREFIX).split("_", 1)[0]
-        if pid.isdigit() and not _pid_alive(int(pid)):
+        if pid.isdigit() and not pid_alive(int(pid)):
             await _drop_pg_template(name)
     name = f"{TEMPLATE_PREFIX}{os.getpid()}_{uuid.uuid4().hex[:8]}"
     await _pg_execute(f'CREATE DATABASE "{name}"')
