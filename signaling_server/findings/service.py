@@ -80,7 +80,9 @@ async def acknowledge(
 ) -> CriticalFinding:
     """Someone at the referring centre (a sonographer of that site, or an admin who serves it) confirms they got it."""
     user = caller.require_user("sonographer", "admin")
-    finding = await db.get(CriticalFinding, finding_id)
+    # Locked (PostgreSQL) against the escalation timer: an escalation that read the finding open must not land after
+    # this acknowledgement (escalate_due); on SQLite the second writer's stale snapshot fails and is retried.
+    finding = await db.get(CriticalFinding, finding_id, with_for_update=True)
     if finding is None or finding.site_id not in (await policy.scope_of(db, caller)).sites:
         raise errors.NotFound("no such critical finding")
     state.acknowledge(finding, user.id, at, db.add)
@@ -91,8 +93,11 @@ async def acknowledge(
 
 
 async def escalate_due(db: AsyncSession, escalate_after: timedelta, at: datetime) -> list[CriticalFinding]:
-    """Raise the level of every unacknowledged finding whose escalation time has passed; returns them."""
+    """Raise the level of every unacknowledged finding whose escalation time has passed; returns them. The rows are
+    locked while this runs (PostgreSQL): a finding being acknowledged at this moment is skipped, and one this
+    escalates is acknowledged only after the escalation has committed."""
     query = select(CriticalFinding).where(state.is_open(), CriticalFinding.next_escalation_at <= at)
+    query = query.with_for_update(skip_locked=True)
     due = list((await db.scalars(query)).all())
     for finding in due:
         state.escalate(finding, at, escalate_after, db.add)

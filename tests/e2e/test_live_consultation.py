@@ -17,6 +17,8 @@ from playwright.async_api import Page, expect
 from sqlalchemy import select
 
 from edge_capture.agent import EdgeAgent, EdgeConfig
+from edge_capture.fanout import scaled_size
+from edge_capture.ratecontrol import REDUCED_SCALE
 from edge_capture.sources.base import FrameSource
 from edge_capture.sources.synthetic import SyntheticSource
 from signaling_server.app import create_app
@@ -190,7 +192,10 @@ async def _scenario(
     await row.locator("[data-action=join]").click()
     e = await wait_for(expert, "s => s.framesDecoded > 30 && s.role === 'expert'")
     e = await wait_for(expert, f"s => s.framesDecoded > {e['framesDecoded'] + 90} && s.stats.latencyP50 != null", 60)
-    assert e["stats"]["width"] == 1280 and e["stats"]["height"] == 720
+    # The source's whole 720p picture; on a machine so busy that the round trip grows, the edge's rate control may
+    # have given up resolution (docs/NETWORK.md), and then it is the whole picture at the reduced scale.
+    sizes = {scaled_size(1280, 720, scale) for scale in (1.0, REDUCED_SCALE)}
+    assert (e["stats"]["width"], e["stats"]["height"]) in sizes, e["stats"]
     assert e["stats"]["latencyP50"] > 0, e["stats"]
     # the edge's start-up probe found no hardware encoder (no GPU here) and says so in the link panel
     assert e["stats"]["encoder"] == "x264 ultrafast", e["stats"]

@@ -78,6 +78,7 @@ class Page:
         self.heard: list[np.ndarray] = []
         self.formats: set[tuple[str, str, int, int]] = set()
         self.recording = False
+        self.hearing = False  # the last frame heard was more than Opus-decoded silence
         self.task: asyncio.Task[None] | None = None
 
         @self.pc.on("track")
@@ -90,8 +91,10 @@ class Page:
                 frame = await track.recv()
                 assert isinstance(frame, av.AudioFrame)
                 self.formats.add((frame.format.name, frame.layout.name, frame.sample_rate, frame.samples))
+                samples = frame.to_ndarray().reshape(-1, len(frame.layout.channels))[:, 0]
+                self.hearing = bool(np.abs(samples).max() > 100)
                 if self.recording:
-                    self.heard.append(frame.to_ndarray().reshape(-1, len(frame.layout.channels))[:, 0])
+                    self.heard.append(samples)
 
     async def close(self) -> None:
         await self.pc.close()
@@ -134,10 +137,21 @@ async def consultation(*frequencies: float | None) -> AsyncIterator[tuple[VoiceH
         await hub.wait_closed()
 
 
+async def hearing(pages: list[Page]) -> None:
+    """Until every page hears a tone: connected, and past Opus's first (silent) frames, however busy the machine."""
+    await eventually(lambda: all(page.hearing for page in pages), timeout=60, what="every page to hear a tone")
+
+
 async def record(pages: list[Page], seconds: float) -> None:
+    """Until every page has heard ``seconds`` of audio (a busy loop delivers fewer frames a second)."""
     for page in pages:
         page.recording = True
     await asyncio.sleep(seconds)
+    await eventually(
+        lambda: all(sum(len(h) for h in page.heard) >= seconds * SAMPLE_RATE for page in pages),
+        timeout=60,
+        what=f"{seconds} s of audio on every page",
+    )
     for page in pages:
         page.recording = False
 
@@ -161,16 +175,17 @@ def band_energy(samples: np.ndarray, frequency: float) -> float:
 
 async def test_each_page_hears_only_the_other(loopback: None) -> None:
     async with consultation(440.0, 1000.0) as (hub, (page_a, page_b)):
-        await asyncio.sleep(1.0)  # connect, and let Opus settle
+        await hearing([page_a, page_b])
         await record([page_a, page_b], 1.0)
         assert hub.buffered_ms("peer-0") <= 100 and hub.buffered_ms("peer-1") <= 100
 
     for page, hears, own in ((page_a, 1000.0, 440.0), (page_b, 440.0, 1000.0)):
         assert page.formats == {("s16", "stereo", SAMPLE_RATE, FRAME_SAMPLES)}  # what aiortc's Opus decodes to
         heard = np.concatenate(page.heard)
-        assert len(heard) >= 0.25 * SAMPLE_RATE  # about 1 s unless the machine is very busy
         peak, share = spectrum_peak(heard)
-        assert abs(peak - hears) <= 5, f"heard {peak} Hz, expected {hears} Hz"
+        # On a very busy machine the hub's clock skips ahead (a click, a jump in phase) every few tenths of a second,
+        # which smears the peak by a few hertz; 440 and 1000 Hz stay far apart.
+        assert abs(peak - hears) <= 15, f"heard {peak} Hz, expected {hears} Hz"
         assert share > 0.4  # a pure tone (0.99 on an idle machine), less the clicks a busy loop makes
         # its own voice mixed in at even -17 dB would put 0.01 of the energy there; clicks alone put < 0.001
         assert band_energy(heard, own) < 0.01, "a page hears its own voice"
@@ -178,11 +193,11 @@ async def test_each_page_hears_only_the_other(loopback: None) -> None:
 
 async def test_a_lone_talker_hears_silence_and_others_hear_them(loopback: None) -> None:
     async with consultation(440.0, None) as (_hub, (talker, listener)):
-        await asyncio.sleep(1.0)
+        await hearing([listener])
         await record([talker, listener], 0.6)
     assert np.abs(np.concatenate(talker.heard)).max() <= 2  # nobody else talks: (Opus-decoded) silence
     peak, _ = spectrum_peak(np.concatenate(listener.heard))
-    assert abs(peak - 440) <= 5
+    assert abs(peak - 440) <= 15
 
 
 async def test_with_nobody_talking_a_listener_gets_silence_in_real_time() -> None:

@@ -201,7 +201,7 @@ async def test_owners_and_admins_list_and_end_sessions_and_tokens(
         assert status == 200 and [t["label"] for t in listed["tokens"]] == ["nightly export"]
         shown = listed["tokens"][0]
         assert set(shown) == {"id", "label", "scope", "created_at", "last_used_at", "expires_at", "expired", "revoked"}
-        assert shown["last_used_at"] is not None and token.split("_")[2] not in str(listed)
+        assert shown["last_used_at"] is not None and token.split("_", 2)[2] not in str(listed)
         status, err = await expert.post(f"/api/v1/tokens/{shown['id']}/revoke")
         assert (status, err["error"]) == (404, "not_found")  # someone else's token is not there for an expert
         status, _ = await admin.post(f"/api/v1/tokens/{shown['id']}/revoke")

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from signaling_server.app import create_app
+from signaling_server.appkeys import DB
+from signaling_server.db.models import CriticalFinding
+from signaling_server.findings import service, state
 from signaling_server.settings import Settings
 from tests.conftest import Api, seed
 from tests.signaling_server.reading.studies import arrive
@@ -79,3 +85,31 @@ async def test_an_unacknowledged_finding_escalates_until_acknowledged(
     assert after["acknowledged_at"] and after["escalation_level"] == acked["escalation_level"]
     await expert.close()
     await sono.close()
+
+
+async def test_an_escalation_never_lands_on_a_finding_being_acknowledged(people: Any, db_url: str) -> None:
+    """The timer and an acknowledgement at the same moment (PostgreSQL, where they truly overlap): the timer skips the
+    finding whose acknowledgement holds it, so the acknowledged finding is not raised a level after the fact."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("SQLite has one writer: the second's stale snapshot fails and is retried")
+    client, world, open_api = people
+    study = await arrive(client.app, world.site_a, "CR")
+    expert = await open_api("expert")
+    await expert.post(f"/api/v1/studies/{study}/claim")
+    _, flagged = await expert.post(f"/api/v1/studies/{study}/findings", {"finding": "Free air under the diaphragm"})
+    due = service.now() + timedelta(days=1)  # past any escalation time the app's settings give
+    sessions = client.app[DB]
+    async with sessions() as acknowledging:
+        finding = await acknowledging.get(CriticalFinding, flagged["id"], with_for_update=True)  # as acknowledge()
+        assert finding is not None
+        async with sessions() as timer:
+            escalated = await asyncio.wait_for(service.escalate_due(timer, timedelta(hours=1), due), 30)
+        assert escalated == []
+        state.acknowledge(finding, world.users["sono_a"], service.now(), acknowledging.add)
+        await acknowledging.commit()
+    async with sessions() as check:
+        after = await check.get(CriticalFinding, flagged["id"])
+        assert after is not None
+        assert after.acknowledged_at is not None and after.escalation_level == 0 and after.next_escalation_at is None
+    async with sessions() as timer:  # and once acknowledged, never again
+        assert await service.escalate_due(timer, timedelta(hours=1), due) == []
