@@ -19,15 +19,23 @@ demo: python-deps
 # 2-core machine: the suite waits on servers, browsers and sockets about half the time, so a third worker fills the
 # idle core. Grouped by file so module fixtures are made once; the folders of the longest files (end-to-end,
 # benchmark smoke runs, recordings) are named first so that they start first, rather than leave one worker running
-# alone at the end (pytest collects a path named twice only once). TEST_JOBS=0 runs in one process. Then, alone,
-# the tests that add and remove network namespaces and veth links on the host (marker `netlab`): while they run, any
-# other test's Chromium would gather ICE candidates on their links, and lose its call when a link vanishes.
+# alone at the end (pytest collects a path named twice only once). TEST_JOBS=0 runs in one process.
+# Beside them, in two more processes whose output is shown when they end: the linters, and the tests that add and
+# remove network namespaces and veth links on the host (marker `netlab`, one at a time: they wait on cut links and
+# ICE timeouts, a minute of CPU in three of waiting). The other tests' Chromium gathers ICE candidates on the default
+# route's interface only (tests/e2e/browser.py HOST_NETWORK) and their aiortc peers on 127.0.0.1, so a lab's link
+# coming and going never carries their calls.
 TEST_JOBS ?= 3
 TEST_ORDER := tests/e2e tests/bench tests/recordings tests
 
-test: deps lint
-	$(BIN)/pytest -q -n $(TEST_JOBS) --dist loadfile -m "not netlab" $(TEST_ORDER)
-	$(BIN)/pytest -q -m netlab
+test: deps
+	@logs=$$(mktemp -d); \
+	$(MAKE) --no-print-directory lint > $$logs/lint 2>&1 & lint=$$!; \
+	$(BIN)/pytest -q -p no:cacheprovider --basetemp=$$logs/netlab-tmp -m netlab tests > $$logs/netlab 2>&1 & lab=$$!; \
+	$(BIN)/pytest -q -n $(TEST_JOBS) --dist loadfile -m "not netlab" $(TEST_ORDER); suite=$$?; \
+	wait $$lab; labrc=$$?; wait $$lint; lintrc=$$?; \
+	echo "== lint (exit $$lintrc) =="; cat $$logs/lint; echo "== the netlab tests (exit $$labrc) =="; cat $$logs/netlab; \
+	rm -rf $$logs; test $$suite = 0 -a $$labrc = 0 -a $$lintrc = 0
 
 # System packages (Debian): installed when a binary is missing; a failed install stops the build.
 system-deps:

@@ -58,7 +58,7 @@ EVAL_TIMEOUT = 30.0
 
 # One set of Chromium flags for the benchmark and the end-to-end tests.
 from tests.e2e.browser import ARGS as CHROMIUM_ARGS  # noqa: E402
-from tests.e2e.browser import CHROMIUM  # noqa: E402
+from tests.e2e.browser import CHROMIUM, HOST_NETWORK  # noqa: E402
 
 TARGET_P95_MS = 80.0
 TARGET_FLOOR_RATIO = 1.15
@@ -448,7 +448,7 @@ async def chromium(opts: Options | None = None) -> AsyncIterator[Browser]:
     with _tempdir("teleus-bench-chromium-") as wrapper_dir:
         async with async_playwright() as p:
             executable = chromium_executable(opts, Path(wrapper_dir)) if opts else CHROMIUM
-            browser = await p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+            browser = await p.chromium.launch(executable_path=executable, args=[*CHROMIUM_ARGS, HOST_NETWORK])
             try:
                 yield browser
             finally:

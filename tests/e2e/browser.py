@@ -29,12 +29,17 @@ ARGS = [
     "--allow-loopback-in-peer-connection",
     "--autoplay-policy=no-user-gesture-required",
 ]
+# For a Chromium on the host (not in a network lab's namespace): WebRTC gathers only on the default route's interface,
+# through sockets bound to any address, instead of on every interface. The suite's netlab tests (bench/netlab.py) add
+# and delete veth links on the host while the other tests run beside them: a call whose selected candidate pair used
+# such a link would die with it. Pages still reach an edge on 127.0.0.1 (the edge's candidates) through these sockets.
+HOST_NETWORK = "--webrtc-ip-handling-policy=default_public_and_private_interfaces"
 
 
 @asynccontextmanager
 async def chromium() -> AsyncIterator[Browser]:
     async with async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=[*ARGS, HOST_NETWORK])
         try:
             yield browser
         finally:

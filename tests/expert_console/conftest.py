@@ -12,7 +12,7 @@ import pytest_asyncio
 from aiohttp import web
 from playwright.async_api import Browser, Page, async_playwright
 
-from tests.e2e.browser import BASE_ARGS, CHROMIUM
+from tests.e2e.browser import BASE_ARGS, CHROMIUM, HOST_NETWORK
 
 CONSOLE_DIR = Path(__file__).resolve().parents[2] / "expert_console"
 BLANK = "<!doctype html><html><head><meta charset='utf-8'><title>blank</title></head><body></body></html>"
@@ -50,7 +50,7 @@ async def console_url() -> AsyncIterator[str]:
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def browser() -> AsyncIterator[Browser]:
     async with async_playwright() as p:  # a missing /usr/bin/chromium fails here: `make test` installs it
-        browser = await p.chromium.launch(executable_path=CHROMIUM, args=BASE_ARGS)
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=[*BASE_ARGS, HOST_NETWORK])
         yield browser
         await browser.close()
 
