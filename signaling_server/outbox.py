@@ -1,6 +1,6 @@
 """The outbox pattern's moving parts, shared by every job table that must not forget work (forward jobs, report
-archive jobs): a job row is added in the transaction that creates the work, and a background loop takes the due
-rows until none is left, sleeping until the soonest retry or until woken.
+archive jobs, the recordings the QC scorer has not scored): a job row is added in the transaction that creates the
+work, and a background loop takes the due rows until none is left, sleeping until the soonest retry or until woken.
 
 - :func:`backoff` and :func:`retry_at`: when a failed attempt is tried again (the first wait doubling per attempt,
   capped); the review copies of recordings wait by the same rule;
@@ -10,20 +10,19 @@ rows until none is left, sleeping until the soonest retry or until woken.
   on the way out;
 - :class:`Claims`: the one rule by which several server processes on one database share a job table, so that each
   job is worked once: a server takes due rows that no other holds and claims them until a moment (:data:`CLAIM`
-  after now unless the worker says otherwise) before it works them. The claim is one statement::
+  after now unless the worker says otherwise) before it works them. The claim is two statements in one
+  transaction::
 
-      UPDATE jobs SET claimed_until = :until
-       WHERE id IN (SELECT id FROM jobs WHERE <pending> AND <due> AND <not claimed>
-                    ORDER BY … LIMIT n FOR UPDATE SKIP LOCKED)
-         AND <pending> AND <due> AND <not claimed>
-      RETURNING id
+      SELECT id FROM jobs WHERE <pending> AND <due> AND <not claimed> ORDER BY … LIMIT n FOR UPDATE SKIP LOCKED
+      UPDATE jobs SET claimed_until = :until WHERE id IN (…) AND <pending> AND <due> AND <not claimed> RETURNING id
 
-  On PostgreSQL the inner select skips rows another server is claiming at that instant; the conditions read again
-  in the update make it a compare-and-set. SQLite has no row locks (SQLAlchemy leaves ``FOR UPDATE`` out), but one
-  statement is atomic there, so two loops in one process never take one row. Working the job ends the claim (done,
-  or failed and due again later); a server that dies while working leaves the claim to run out, and the job is
-  taken again then. A worker whose work is one transaction (the escalation timer) claims and works in it: its
-  claim column is the job's next due time, and a server that dies mid-way rolls it back.
+  On PostgreSQL the select locks the rows it returns and skips those another server is claiming at that instant.
+  The update reads the conditions again, so it is a compare-and-set: SQLite has no row locks (SQLAlchemy leaves
+  ``FOR UPDATE`` out), but a statement is atomic there, so two loops in one process never take one row. Working
+  the job ends the claim (done, or failed and due again later); a server that dies while working leaves the claim
+  to run out, and the job is taken again then. A worker whose work is one transaction (the escalation timer)
+  claims and works in it: its claim column is the job's next due time, and a server that dies mid-way rolls it
+  back.
 
 A failure of the loop itself (the database away) is logged and tried again after a pause; it never ends the task.
 """
@@ -161,10 +160,12 @@ class Claims:
         candidates = select(self.model.id).where(condition).order_by(*order_by)
         if limit is not None:
             candidates = candidates.limit(limit)
-        candidates = candidates.with_for_update(skip_locked=True)  # ignored by SQLite (no row locks)
+        found = list((await db.scalars(candidates.with_for_update(skip_locked=True))).all())  # SQLite: no locks
+        if not found:
+            return []
         claim = (
             update(self.model)
-            .where(self.model.id.in_(candidates.scalar_subquery()), condition)
+            .where(self.model.id.in_(found), condition)
             .values({self.claimed_until.key: until})
             .returning(self.model.id)
             .execution_options(synchronize_session=False)
