@@ -18,7 +18,9 @@ together and chats at the rate on all of them together:
   Lua script sums the fields of the servers whose heartbeat key lives (and deletes the others' fields: a killed
   server's sockets stop counting once its heartbeat expires, ≤ 3 s), refuses at the limit, or adds one to this
   server's field; all in one step, so two servers cannot both take the last place. Closing a socket takes one off.
-  Every `SWEEP_SECONDS` a sweep removes dead servers' fields and empty hashes (the set `socket-holders` lists them).
+  Every `SWEEP_SECONDS` a sweep sets this server's fields to the sockets it holds (so a lost decrement, or a socket
+  taken while Redis was away, is set right), and removes dead servers' fields and empty hashes (the set
+  `socket-holders` lists them).
 - chat: the hash `chat:{holder}` holds the bucket (tokens and when they were counted, on the servers' wall
   clock `wall`) and expires once it would be full again; one Lua script refills it and takes a token.
 
@@ -200,8 +202,8 @@ class SocketQuota:
             self.held[key] -= 1
             if self.held[key] <= 0:
                 del self.held[key]
-            if counted:
-                await self._give_shared(key)
+            if counted:  # to its end even if the handler is cancelled again meanwhile
+                await asyncio.shield(self._give_shared(key))
 
     async def _take_shared(self, key: str, limit: int) -> bool:
         """One more socket in Redis (True), or TooManySockets; False when not shared or Redis is away."""
@@ -236,14 +238,26 @@ class SocketQuota:
             log.warning("a closed socket of %s is still counted in Redis: %s", key, exc)
 
     async def sweep(self) -> None:
-        """Remove the counts of servers that stopped beating, and the holders left with none."""
+        """Set this server's counts to the sockets it holds (a decrement lost while Redis was away, or a socket
+        taken then, is counted right again); remove the counts of servers that stopped beating, and the holders
+        left with none."""
         cluster = self.shared
         if cluster is None:
             return
         holders = cluster.key("socket-holders")
-        for key in await cluster.redis.smembers(holders):
+        listed = {str(key) for key in await cluster.redis.smembers(holders)}
+        held = dict(self.held)  # one moment's count: a socket taken meanwhile is set right by the next sweep
+        async with cluster.redis.pipeline(transaction=False) as pipe:
+            for key in listed | set(held):
+                if held.get(key, 0) > 0:
+                    pipe.hset(cluster.key("sockets", key), cluster.server_id, held[key])
+                    pipe.sadd(holders, key)
+                else:
+                    pipe.hdel(cluster.key("sockets", key), cluster.server_id)
+            await pipe.execute()
+        for key in listed:
             await cluster.redis.eval(
-                _SWEEP_HOLDER, 2, cluster.key("sockets", str(key)), holders, cluster.key("server", ""), str(key)
+                _SWEEP_HOLDER, 2, cluster.key("sockets", key), holders, cluster.key("server", ""), key
             )
 
 

@@ -12,6 +12,7 @@ import aiohttp
 import pytest
 from redis.asyncio import Redis
 
+from signaling_server.signaling.limits import SIGNAL_LIMITS
 from signaling_server.signaling.rooms import ROOMS
 from tests.conftest import THYROID_REQUEST, Api, seed
 from tests.servers import REDIS_URL, two_apps
@@ -213,6 +214,11 @@ async def test_a_users_sockets_and_chat_lines_are_counted_on_both_servers(aiohtt
             await redis.delete(f"{prefix}server:s-killed")  # its heartbeat expired
             expert = await (await api(b, "expert")).ws(path)
             assert await redis.hget(expert_sockets, "s-killed") is None  # and its count is gone
+            # A count gone wrong (a decrement lost while Redis was away) is set right by B's next sweep.
+            b_id = b.app[ROOMS].cluster.server_id  # type: ignore[attr-defined]
+            await redis.hset(sockets, b_id, 7)
+            await b.app[SIGNAL_LIMITS].sockets.sweep()
+            assert await redis.hget(sockets, b_id) == "2"  # on_b and again
             for ws in (on_b, again, expert):
                 await ws.close()
         finally:
