@@ -196,8 +196,6 @@ async def _user_remove_totp(ctx: Any) -> str:
     db, args = ctx
     user = await accounts.remove_totp(db, (await accounts.find_user(db, args.username)).id)
     return f"second factor of {user.username} removed"
-
-
 async def _user_assign(ctx: Any) -> str:
     from datetime import UTC, datetime
 

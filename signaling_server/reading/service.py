@@ -113,7 +113,9 @@ async def list_queue(db: AsyncSession, caller: Caller, filt: QueueFilter, at: da
     return [await _view(db, s, policy.study_sight(scope, s)) for s in rows]
 
 
-async def get_visible(db: AsyncSession, caller: Caller, study_id: str, *, least: Sight = Sight.FULL) -> StudyView:
+async def get_visible(
+    db: AsyncSession, caller: Caller, study_id: str, *, least: Sight = Sight.FULL
+) -> StudyView:
     """The study if the caller sees it with at least `least` sight (reading: DEIDENTIFIED; acting on it: FULL)."""
     scope = await _scope(db, caller)
     study = await db.get(Study, study_id)

@@ -177,3 +177,5 @@ async def teaching_exports(app: web.Application) -> AsyncIterator[None]:
     app[TEACHING_EXPORTS] = exports
     yield
     await exports.close()
+
+
