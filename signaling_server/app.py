@@ -46,7 +46,7 @@ from signaling_server.session_recordings import routes as recording_routes
 from signaling_server.settings import Settings
 from signaling_server.signaling.credential_watch import credential_watch
 from signaling_server.signaling.handler import signal
-from signaling_server.signaling.limits import SIGNAL_LIMITS, SignalLimits
+from signaling_server.signaling.limits import SIGNAL_LIMITS, SignalLimits, shared_limits
 from signaling_server.signaling.redis_rooms import RedisRoomRegistry
 from signaling_server.signaling.rooms import ROOMS, RoomRegistry
 from signaling_server.training import review_routes as recording_review_routes
@@ -156,6 +156,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(audit_trail.audit_trail)  # before every feature that appends to it, closed after them
     app.cleanup_ctx.append(cluster)  # Redis, when several server processes share rooms and limits
+    app.cleanup_ctx.append(shared_limits)  # the socket quota and chat buckets counted in Redis (with a cluster)
     app.cleanup_ctx.append(_rooms)
     app.cleanup_ctx.append(doorbell.doorbell)
     app.cleanup_ctx.append(change_notices.change_hub)  # before every feature that tells of its changes

@@ -316,6 +316,7 @@ class ForwardJob(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)  # a server is working it (outbox.Claims)
 
 
 # --- session recordings, trainer review, QC ----------------------------------------------------------------------
@@ -334,6 +335,7 @@ class Recording(Base):
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     duration_seconds: Mapped[float | None] = mapped_column(Float)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    qc_claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)  # a server is scoring it (quality/scorer.py)
 
 
 class RecordingFile(Base):
@@ -562,4 +564,5 @@ class ReportArchiveJob(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)  # a server is working it (outbox.Claims)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

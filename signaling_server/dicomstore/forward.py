@@ -29,7 +29,7 @@ from pathlib import Path
 
 from aiohttp import web
 from pynetdicom import AE
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from signaling_server.appkeys import DB, SETTINGS
@@ -38,17 +38,22 @@ from signaling_server.audit.trail import AUDIT_TRAIL, AuditTrail
 from signaling_server.db.models import ForwardJob, Instance
 from signaling_server.dicomstore import tls
 from signaling_server.dicomstore.blobs import BLOBS, BlobStore
-from signaling_server.outbox import DueLoop, background, retry_at
+from signaling_server.outbox import CLAIM, Claims, DueLoop, background, retry_at
 from signaling_server.states import IllegalMove, Machine, move
 
 log = logging.getLogger(__name__)
 
 BATCH = 50  # jobs per association (each may need its own presentation context; at most 128)
 MAX_BACKOFF = timedelta(hours=1)
-# A batch taken for sending is claimed this long: with several server processes on one PostgreSQL, each takes the
-# due jobs no other holds (FOR UPDATE SKIP LOCKED) and moves them past the claim before it sends, so no job goes
-# out twice. A server that dies while sending leaves its batch to be taken again once the claim runs out.
-CLAIM = timedelta(minutes=10)
+# A batch taken for sending is claimed (outbox.Claims, for outbox.CLAIM): with several server processes on one
+# PostgreSQL, each takes the due jobs no other holds, so no job goes out twice. A server that dies while sending
+# leaves its batch to be taken again once the claim runs out.
+JOBS = Claims(
+    ForwardJob,
+    ForwardJob.claimed_until,
+    due_at=ForwardJob.next_attempt_at,
+    pending=(ForwardJob.state == "pending",),
+)
 ACCEPTED_WARNINGS = frozenset({0xB000, 0xB006, 0xB007})  # stored with coercion / elements discarded / mismatch
 _DESTINATION = re.compile(r"^(?P<aet>[^@\\]{1,16})@(?P<host>[^:@]+):(?P<port>\d{1,5})$")
 
@@ -113,6 +118,7 @@ def record_attempt(
     job.state = move(MACHINE, old, new, entity_id=job.id, context_id=job.instance_id)
     job.attempts += 1
     job.last_error = error
+    job.claimed_until = None
     if new is JobState.PENDING:
         job.next_attempt_at = retry_at(now, job.attempts, backoff, MAX_BACKOFF)
         log.info("forward job %s: attempt %d failed (%s); next at %s", job.id, job.attempts, error, job.next_attempt_at)
@@ -129,6 +135,7 @@ def requeue(job: ForwardJob, now: datetime) -> None:
     log.info("forward job %s re-queued after %d attempts (last error: %s)", job.id, job.attempts, job.last_error)
     job.attempts = 0
     job.next_attempt_at = now
+    job.claimed_until = None
 
 
 def send_c_store(
@@ -201,6 +208,7 @@ class Forwarder(DueLoop):
         tls: ssl.SSLContext | None = None,
         send: Sender = send_c_store,
         trail: AuditTrail | None = None,
+        claim: timedelta = CLAIM,
     ) -> None:
         super().__init__()
         self.sessions, self.blobs, self.destination = sessions, blobs, destination
@@ -210,6 +218,7 @@ class Forwarder(DueLoop):
         self.max_attempts = max(1, max_attempts)
         self.tls = tls
         self.send = send
+        self.claim = claim
         self.retry_pause_seconds = max(1.0, self.backoff.total_seconds())
 
     def now(self) -> datetime:
@@ -222,25 +231,28 @@ class Forwarder(DueLoop):
         """Send one batch of due jobs and record the outcome; returns how many were tried."""
         at = now or datetime.now(UTC)
         async with self.sessions() as db:
+            claimed = await JOBS.take(
+                db,
+                at,
+                at + self.claim,
+                limit=BATCH,
+                where=(ForwardJob.destination == str(self.destination),),
+                order_by=(ForwardJob.next_attempt_at, ForwardJob.id),
+            )
+            if not claimed:
+                return 0
             query = (
-                select(ForwardJob, Instance)
+                select(ForwardJob.id, Instance)
                 .join(Instance, Instance.id == ForwardJob.instance_id)
-                .where(ForwardJob.state == JobState.PENDING, ForwardJob.destination == str(self.destination))
-                .where(ForwardJob.next_attempt_at <= at)
+                .where(ForwardJob.id.in_(claimed))
                 .order_by(ForwardJob.next_attempt_at, ForwardJob.id)
-                .limit(BATCH)
-                .with_for_update(of=ForwardJob, skip_locked=True)  # SQLite (one server) has no row locks: ignored
             )
             rows = (await db.execute(query)).all()
-            if not rows:
-                return 0
-            items = [
-                Outgoing(job.id, i.sop_uid, i.sop_class_uid, i.transfer_syntax_uid, self.blobs.path_for(i.sha256))
-                for job, i in rows
-            ]
-            for claimed, _ in rows:
-                claimed.next_attempt_at = at + CLAIM
             await db.commit()
+        items = [
+            Outgoing(job_id, i.sop_uid, i.sop_class_uid, i.transfer_syntax_uid, self.blobs.path_for(i.sha256))
+            for job_id, i in rows
+        ]
         results = await asyncio.to_thread(self.send, self.destination, self.calling_ae, items, self.tls)
         done = datetime.now(UTC)
         async with self.sessions() as db:
@@ -258,10 +270,7 @@ class Forwarder(DueLoop):
 
     async def soonest_due(self) -> datetime | None:
         async with self.sessions() as db:
-            query = select(func.min(ForwardJob.next_attempt_at)).where(
-                ForwardJob.state == JobState.PENDING, ForwardJob.destination == str(self.destination)
-            )
-            return await db.scalar(query)
+            return await JOBS.soonest(db, self.now(), where=(ForwardJob.destination == str(self.destination),))
 
 
 FORWARDER = web.AppKey("dicom_forwarder", Forwarder)  # only when TELEUS_PACS is set

@@ -22,6 +22,7 @@ from signaling_server.api import body
 from signaling_server.auth.identity import Caller
 from signaling_server.db.models import CriticalFinding, Study, StudyEvent, User
 from signaling_server.findings import state
+from signaling_server.outbox import Claims
 from signaling_server.reading import service as queue
 
 log = logging.getLogger(__name__)
@@ -92,12 +93,26 @@ async def acknowledge(
     return finding
 
 
+# The escalation timer of every server takes the due findings by the outbox's claim rule, in the transaction that
+# escalates them: the claim moves `next_escalation_at` to where the escalation puts it, so two servers never raise
+# one finding twice, and a server that dies mid-way rolls its claim back with the rest (taken again at once).
+DUE = Claims(CriticalFinding, CriticalFinding.next_escalation_at, pending=(state.is_open(),))
+
+
 async def escalate_due(db: AsyncSession, escalate_after: timedelta, at: datetime) -> list[CriticalFinding]:
-    """Raise the level of every unacknowledged finding whose escalation time has passed; returns them. The rows are
-    locked while this runs (PostgreSQL): a finding being acknowledged at this moment is skipped, and one this
+    """Raise the level of every unacknowledged finding whose escalation time has passed; returns them. The claim locks
+    the rows it takes (PostgreSQL, SKIP LOCKED): a finding being acknowledged at this moment is skipped, and one this
     escalates is acknowledged only after the escalation has committed."""
-    query = select(CriticalFinding).where(state.is_open(), CriticalFinding.next_escalation_at <= at)
-    query = query.with_for_update(skip_locked=True)
+    claimed = await DUE.take(db, at, at + escalate_after, limit=None, where=(DUE.claimed_until.is_not(None),))
+    if not claimed:
+        await db.rollback()
+        return []
+    query = (
+        select(CriticalFinding)
+        .where(CriticalFinding.id.in_(claimed))
+        .order_by(CriticalFinding.found_at)
+        .execution_options(populate_existing=True)
+    )
     due = list((await db.scalars(query)).all())
     for finding in due:
         state.escalate(finding, at, escalate_after, db.add)

@@ -1,9 +1,13 @@
 """Offline QC of every complete recording, on the server: the session's QC record, one ``qc_results`` row (kind
 ``offline``) per recording, computed once.
 
-When a recording becomes complete, the recording service (its ``_settle``, the one place that decides it) hands the
-id to :meth:`Scorer.submit`; at start-up the scorer also queues every complete recording that has no offline row yet,
-so a server restarted mid-way (or one that had scoring off) catches up. One recording is scored at a time, in a child
+The scorer is a due loop (``outbox.DueLoop``) over the complete recordings that have no offline row yet: when a
+recording becomes complete, the recording service (its ``_settle``, the one place that decides it) wakes it
+(:meth:`Scorer.submit`), and it also looks every minute, so a server restarted mid-way, one that had scoring off, or
+one whose neighbour completed the recording catches up. Before it scores a recording it claims it
+(``recordings.qc_claimed_until``, by the outbox's claim rule ``outbox.Claims``) for :data:`CLAIM`, longer than a
+scoring may take: with several servers on one database each recording is scored once, and a server that dies while
+scoring leaves the recording to be taken again once the claim runs out. One recording is scored at a time, in a child
 process (``python -m recordings.cli score FOLDER``, at low priority): a long decode never holds the event loop or the
 GIL, and a crash of the decoder on a hostile file costs only that child.
 
@@ -21,7 +25,8 @@ import json
 import logging
 import os
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiohttp import web
@@ -32,7 +37,7 @@ from recordings.offline import row_metrics
 from recordings.store import RecordingStore
 from signaling_server.appkeys import DB, QC_WEIGHTS, SETTINGS
 from signaling_server.db.models import Consultation, QcResult, Recording
-from signaling_server.outbox import background
+from signaling_server.outbox import Claims, DueLoop, background
 from signaling_server.session_recordings.files import RECORDING_COMPLETE, store_of
 from signaling_server.session_recordings.state import RecordingState
 
@@ -41,51 +46,78 @@ log = logging.getLogger(__name__)
 KIND, FAILED_KIND = "offline", "offline_failed"
 TIMEOUT_SECONDS = 3600.0
 MAX_OUTPUT_BYTES = 64 << 20
+CLAIM = timedelta(seconds=TIMEOUT_SECONDS) + timedelta(minutes=10)  # a scoring ends (or times out) within its claim
+
+SCORED = select(QcResult.consultation_id).where(QcResult.kind.in_((KIND, FAILED_KIND)))
+UNSCORED = Claims(
+    Recording,
+    Recording.qc_claimed_until,
+    pending=(Recording.state == RecordingState.COMPLETE, Recording.consultation_id.not_in(SCORED)),
+)
 
 
-class Scorer:
-    """A queue of recording ids and the task that scores them one at a time."""
+class Scorer(DueLoop):
+    """The loop that takes the unscored complete recordings one at a time (claimed first) and scores them."""
 
-    def __init__(self, app: web.Application, store: RecordingStore) -> None:
+    name = "offline QC"
+
+    def __init__(
+        self,
+        app: web.Application,
+        store: RecordingStore,
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        claim: timedelta = CLAIM,
+    ) -> None:
+        super().__init__()
         self._app = app
         self._store = store
-        self._queue: asyncio.Queue[str] = asyncio.Queue()
-        self._pending: set[str] = set()
+        self.clock = clock
+        self.claim = claim
         self.scored = 0  # rows written since start (tests and logs)
 
+    def now(self) -> datetime:
+        return self.clock()
+
     def submit(self, recording_id: str) -> None:
-        if recording_id not in self._pending:
-            self._pending.add(recording_id)
-            self._queue.put_nowait(recording_id)
+        """A recording became complete: look now (the loop finds it in the database, with any others)."""
+        self.wake()
 
-    async def catch_up(self) -> None:
-        """Queue the complete recordings that have no offline row (written or failed)."""
+    async def work_due(self) -> int:
+        recording_id = await self._claim()
+        if recording_id is None:
+            return 0
+        await self._score_claimed(recording_id)
+        return 1
+
+    async def soonest_due(self) -> datetime | None:
         async with self._app[DB]() as db:
-            done = select(QcResult.consultation_id).where(QcResult.kind.in_((KIND, FAILED_KIND)))
-            ids = (
-                await db.scalars(
-                    select(Recording.id)
-                    .where(Recording.state == RecordingState.COMPLETE, Recording.consultation_id.not_in(done))
-                    .order_by(Recording.completed_at)
-                )
-            ).all()
-        for recording_id in ids:
-            self.submit(recording_id)
-
-    async def run(self) -> None:
-        await self.catch_up()
-        while True:
-            recording_id = await self._queue.get()
-            try:
-                await self.score(recording_id)
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # one bad recording or a database hiccup must not stop the scorer
-                log.exception("offline QC of recording %s failed", recording_id)
-            finally:
-                self._pending.discard(recording_id)
+            return await UNSCORED.soonest(db, self.now())
 
     async def score(self, recording_id: str) -> None:
+        """Score this recording now, unless it is scored already or another scorer holds it."""
+        if await self._claim(recording_id) is not None:
+            await self._score_claimed(recording_id)
+
+    async def _claim(self, recording_id: str | None = None) -> str | None:
+        at = self.now()
+        where = () if recording_id is None else (Recording.id == recording_id,)
+        async with self._app[DB]() as db:
+            taken = await UNSCORED.take(db, at, at + self.claim, where=where, order_by=(Recording.completed_at,))
+            await db.commit()
+        return taken[0] if taken else None
+
+    async def _score_claimed(self, recording_id: str) -> None:
+        """Score a recording this scorer has claimed. A failure that is not the file's (the database away, a bug) is
+        logged and leaves the claim to run out: the recording is tried again then."""
+        try:
+            await self._score(recording_id)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("offline QC of recording %s failed; tried again when its claim runs out", recording_id)
+
+    async def _score(self, recording_id: str) -> None:
         async with self._app[DB]() as db:
             found = (
                 await db.execute(
@@ -97,18 +129,14 @@ class Scorer:
             if found is None or found[0].state != RecordingState.COMPLETE:
                 return
             recording, exam_type = found
-            scored = await db.scalar(
-                select(QcResult.id).where(
-                    QcResult.consultation_id == recording.consultation_id, QcResult.kind.in_((KIND, FAILED_KIND))
-                )
-            )
-        if scored is not None:
-            return  # the edge said "end" again, or a catch-up met a submit
         folder = self._store.root / recording.id
         exam = exam_type if exam_type in PROTOCOLS else None
         kind, metrics = await score_folder(str(folder), exam, self._app.get(QC_WEIGHTS))
         async with self._app[DB]() as db:
             db.add(QcResult(consultation_id=recording.consultation_id, kind=kind, metrics=metrics))
+            claimed = await db.get(Recording, recording_id)
+            if claimed is not None:
+                claimed.qc_claimed_until = None
             await db.commit()
         self.scored += 1
         log.info("offline QC of recording %s: %s", recording_id, kind)

@@ -17,6 +17,10 @@ mark the job done is found by its SOP Instance UID on the next attempt, never st
 The approve route asks for one attempt at once (`archive_now`) and answers 200 when it made the report final,
 202 (still archiving) otherwise.
 
+Every attempt first claims its job (`outbox.Claims` on `claimed_until`, for `outbox.CLAIM`), so with several
+servers on one database each job is attempted by one server at a time, and an SR is archived once; a server that
+dies mid-attempt leaves the job to be taken again once its claim runs out.
+
 The job's state machine (:data:`MACHINE`, moved by :func:`finish`)::
 
     pending ──the SR is stored──▶ done        (a failed attempt stays pending: retried after the backoff)
@@ -32,7 +36,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from aiohttp import web
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from signaling_server import errors
@@ -41,7 +45,7 @@ from signaling_server.db.models import Instance, Report, ReportArchiveJob, Study
 from signaling_server.dicomstore.ingest import DICOM_STORE, store_instance
 from signaling_server.events import changes
 from signaling_server.events.hub import CHANGES
-from signaling_server.outbox import DueLoop, background, retry_at
+from signaling_server.outbox import CLAIM, Claims, DueLoop, background, retry_at
 from signaling_server.reports import archive
 from signaling_server.reports.state import ReportState, transition
 from signaling_server.states import Machine, move
@@ -59,6 +63,14 @@ class JobState(StrEnum):
     DONE = "done"
 
 
+JOBS = Claims(
+    ReportArchiveJob,
+    ReportArchiveJob.claimed_until,
+    due_at=ReportArchiveJob.next_attempt_at,
+    pending=(ReportArchiveJob.state == JobState.PENDING,),
+)
+
+
 MACHINE = Machine("archive job", {JobState.PENDING: {JobState.DONE}}, final={JobState.DONE}, context="report", log=log)
 
 
@@ -66,6 +78,7 @@ def record_failure(job: ReportArchiveJob, error: str, now: datetime, backoff: ti
     """A failed attempt: the job stays pending and is tried again after the backoff."""
     job.attempts += 1
     job.last_error = error[:2000]
+    job.claimed_until = None
     job.next_attempt_at = retry_at(now, job.attempts, backoff, MAX_BACKOFF)
     log.warning(
         "report %s: archiving attempt %d failed (%s); next at %s",
@@ -83,6 +96,7 @@ def finish(job: ReportArchiveJob, report: Report, now: datetime, record: Callabl
     job.state = move(MACHINE, JobState(job.state), JobState.DONE, entity_id=job.id, context_id=job.report_id)
     job.attempts += 1
     job.last_error = None
+    job.claimed_until = None
 
 
 class Archiver(DueLoop):
@@ -97,6 +111,7 @@ class Archiver(DueLoop):
         backoff_seconds: float,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         on_final: Callable[[Study], None] | None = None,
+        claim: timedelta = CLAIM,
     ) -> None:
         """`store_sr(raw, site_id)` is awaited to store one SR (ingest.store_instance in the app); `on_final(study)` is
         called once a report of the study is final (committed)."""
@@ -106,6 +121,7 @@ class Archiver(DueLoop):
         self.store_sr = store_sr
         self.backoff = timedelta(seconds=backoff_seconds)
         self.clock = clock
+        self.claim = claim
         self.retry_pause_seconds = max(1.0, self.backoff.total_seconds())
         self._one_at_a_time = asyncio.Lock()
         self._background: set[asyncio.Task[bool]] = set()
@@ -117,18 +133,16 @@ class Archiver(DueLoop):
         return await self.archive_due()
 
     async def archive_due(self) -> int:
-        """One attempt at each due job (at most BATCH); returns how many were tried."""
-        async with self.sessions() as db:
-            query = (
-                select(ReportArchiveJob.id)
-                .where(ReportArchiveJob.state == JobState.PENDING, ReportArchiveJob.next_attempt_at <= self.clock())
-                .order_by(ReportArchiveJob.next_attempt_at, ReportArchiveJob.id)
-                .limit(BATCH)
-            )
-            due = list((await db.scalars(query)).all())
-        for job_id in due:
-            await self.attempt(job_id)
-        return len(due)
+        """One attempt at each due job (at most BATCH), each claimed just before it; returns how many were tried."""
+        tried = 0
+        while tried < BATCH:
+            async with self._one_at_a_time:
+                job_id = await self._claim()
+                if job_id is None:
+                    break
+                await self._attempt_claimed(job_id)
+            tried += 1
+        return tried
 
     async def archive_now(self, report_id: str, timeout: float = NOW_TIMEOUT_SECONDS) -> bool:
         """One attempt at this report's job now (the approve route); True when the report is final. An attempt that
@@ -150,15 +164,35 @@ class Archiver(DueLoop):
             return False
 
     async def attempt(self, job_id: int) -> bool:
-        """Store the job's SR and finish it, or record why not; True when the report is final."""
+        """Claim the job and store its SR and finish it, or record why not; True when the report is final. A job
+        that another server holds is left to it (False, unless it is done already)."""
         async with self._one_at_a_time:  # the route's attempt and the task's never race for one job
-            try:
-                return await self._attempt(job_id)
-            except Exception as exc:
-                if not isinstance(exc, OSError | errors.TeleusError):  # not the disk, not a refusal: a bug
-                    log.exception("archive job %s failed unexpectedly", job_id)
-                await self._failed(job_id, _reason(exc))
-                return False
+            if await self._claim(job_id) is None:
+                async with self.sessions() as db:
+                    job = await db.get(ReportArchiveJob, job_id)
+                    return job is not None and job.state == JobState.DONE
+            return await self._attempt_claimed(job_id)
+
+    async def _claim(self, job_id: int | None = None) -> int | None:
+        """Claim this pending job (even before its due time: asked for at once), or else the first due one."""
+        at = self.clock()
+        async with self.sessions() as db:
+            if job_id is not None:
+                taken = await JOBS.take(db, at, at + self.claim, where=(ReportArchiveJob.id == job_id,), due=False)
+            else:
+                order = (ReportArchiveJob.next_attempt_at, ReportArchiveJob.id)
+                taken = await JOBS.take(db, at, at + self.claim, order_by=order)
+            await db.commit()
+        return taken[0] if taken else None
+
+    async def _attempt_claimed(self, job_id: int) -> bool:
+        try:
+            return await self._attempt(job_id)
+        except Exception as exc:
+            if not isinstance(exc, OSError | errors.TeleusError):  # not the disk, not a refusal: a bug
+                log.exception("archive job %s failed unexpectedly", job_id)
+            await self._failed(job_id, _reason(exc))
+            return False
 
     async def _attempt(self, job_id: int) -> bool:
         async with self.sessions() as db:
@@ -191,8 +225,7 @@ class Archiver(DueLoop):
 
     async def soonest_due(self) -> datetime | None:
         async with self.sessions() as db:
-            query = select(func.min(ReportArchiveJob.next_attempt_at)).where(ReportArchiveJob.state == JobState.PENDING)
-            return await db.scalar(query)
+            return await JOBS.soonest(db, self.clock())
 
     async def close(self) -> None:
         for task in list(self._background):

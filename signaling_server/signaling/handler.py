@@ -38,7 +38,7 @@ async def signal(request: web.Request) -> web.WebSocketResponse:
         raise errors.ScopeForbidden("a read-only API token cannot take part in a consultation")
     async with request.app[DB]() as db:  # refuse before the upgrade (PROTOCOL.md §2)
         await service.admissible(db, who, consultation_id)
-    with request.app[SIGNAL_LIMITS].sockets.hold(who):  # 429 too_many_sockets, before the upgrade too
+    async with request.app[SIGNAL_LIMITS].sockets.hold(who):  # 429 too_many_sockets, before the upgrade too
         # A frame over the limit (UTF-8 bytes) closes the socket with 1009, one that is not UTF-8 with 1007.
         ws = web.WebSocketResponse(heartbeat=20, max_msg_size=m.MAX_MESSAGE_BYTES)
         await ws.prepare(request)
@@ -81,7 +81,7 @@ class _Session:
         self.ended = False
         limits = self.app[SIGNAL_LIMITS]
         self.messages = limits.message_bucket()
-        self.chats = limits.chat_bucket(who)
+        self.limits = limits
         self.refusals = LogThrottle(log, clock=limits.now)
 
     async def run(self) -> None:
@@ -214,7 +214,7 @@ class _Session:
     async def _chat(self, me: m.Peer, room: Room, text: str) -> None:
         if me.role == "observer":
             raise m.SignalError("not_allowed", "observers follow the consultation view-only", "chat")
-        if not self.chats.take():
+        if not await self.limits.chat_line(self.who):
             raise m.SignalError("rate_limited", "too many chat lines: slow down", "chat")
         async with self.app[DB]() as db:
             line = await service.add_chat(db, self.cid, me.role, me.user_id, me.name, text)

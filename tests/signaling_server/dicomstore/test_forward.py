@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -31,6 +32,7 @@ from signaling_server.dicomstore.forward import (
     requeue,
     send_c_store,
 )
+from signaling_server.outbox import CLAIM
 from signaling_server.states import IllegalMove
 from tests.waiting import eventually
 
@@ -122,6 +124,49 @@ async def test_two_forwarders_on_one_database_send_each_job_once(start: Start, o
     async with server.app[DB]() as db:
         jobs = list(await db.scalars(select(ForwardJob)))
     assert [(j.state, j.attempts) for j in jobs] == [("sent", 1)] * 3
+    for instance in stored:
+        await _from_orthanc(orthanc, instance.sop_uid)
+
+
+async def test_a_batch_claimed_by_a_forwarder_that_died_is_sent_when_the_claim_runs_out(
+    start: Start, orthanc: Orthanc
+) -> None:
+    """A server is killed while its batch is on the way: the other takes the batch again once the claim runs out,
+    not before."""
+    server = await start()
+    destination = Destination.parse(orthanc.destination)
+    stored = [await server.store(image(patient_id=f"DIED-{n}", study_uid=generate_uid())) for n in range(2)]
+    async with server.app[DB]() as db:
+        for instance in stored:
+            db.add(ForwardJob(instance_id=instance.instance_id, destination=str(destination), state="pending",
+                              attempts=0, next_attempt_at=datetime.now(UTC) - timedelta(seconds=1)))  # fmt: skip
+        await db.commit()
+    loop = asyncio.get_running_loop()
+    sending, never = asyncio.Event(), threading.Event()
+
+    def hang(dest: Destination, ae: str, items: list[Outgoing], tls: ssl.SSLContext | None) -> dict[int, Any]:
+        loop.call_soon_threadsafe(sending.set)
+        never.wait(60)  # the association hangs until the process is killed
+        return {}
+
+    def forwarder(send: Any) -> Forwarder:
+        return Forwarder(server.app[DB], server.app[BLOBS], destination, calling_ae="TELEUS", backoff_seconds=30,
+                         max_attempts=3, send=send)  # fmt: skip
+
+    dead, alive = forwarder(hang), forwarder(send_c_store)
+    at = datetime.now(UTC)
+    dying = asyncio.create_task(dead.send_due(at))
+    await asyncio.wait_for(sending.wait(), 30)
+    dying.cancel()  # the process is killed: nothing of it records anything
+    never.set()
+    with contextlib.suppress(asyncio.CancelledError):
+        await dying
+    assert await alive.send_due(at + CLAIM - timedelta(seconds=1)) == 0
+    assert await alive.soonest_due() == at + CLAIM  # it looks again when the claim runs out
+    assert await alive.send_due(at + CLAIM) == 2
+    async with server.app[DB]() as db:
+        jobs = list(await db.scalars(select(ForwardJob)))
+    assert [(j.state, j.attempts, j.claimed_until) for j in jobs] == [("sent", 1, None)] * 2
     for instance in stored:
         await _from_orthanc(orthanc, instance.sop_uid)
 

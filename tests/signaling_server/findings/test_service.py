@@ -4,6 +4,7 @@ escalated one level per period until someone at that site acknowledges it, and n
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -11,14 +12,15 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from signaling_server import errors
 from signaling_server.access import assignments
 from signaling_server.appkeys import DB
 from signaling_server.auth.identity import Caller
-from signaling_server.db.models import StudyEvent, User
-from signaling_server.findings import service
+from signaling_server.db.engine import make_engine, make_sessionmaker
+from signaling_server.db.models import CriticalFinding, StudyEvent, User
+from signaling_server.findings import escalation, service
 from signaling_server.reading import service as queue
 from tests.conftest import World, make_app, seed
 from tests.signaling_server.reading.studies import arrive
@@ -30,6 +32,8 @@ PERIOD = timedelta(minutes=15)
 @pytest.fixture
 async def place(aiohttp_client: Any, db_url: str, tmp_path: Path) -> AsyncIterator[tuple[web.Application, World]]:
     app = await make_app(db_url, tmp_path)
+    # the tests escalate on their own clock: the app's timer (real time, long past T0) would escalate meanwhile
+    app.cleanup_ctx.remove(escalation.escalation_timer)
     await aiohttp_client(app)
     yield app, await seed(app)
 
@@ -167,3 +171,32 @@ async def test_an_admin_acknowledges_on_the_centres_behalf_naming_the_person(pla
             db, await caller(app, world, "admin"), finding.id, {"notified_person": "Nurse Zhao"}, T0
         )
     assert acked.acknowledged_by_id == world.users["admin"] and acked.notified_person == "Nurse Zhao"
+
+
+async def test_two_servers_escalating_at_once_raise_each_finding_once(place: Any, db_url: str) -> None:
+    """Every server runs the escalation timer: two at the same moment, each with its own connections to the one
+    database, share the due findings between them (the claim rule, outbox.Claims) and raise each one level once."""
+    app, world = place
+    findings = [await flag(app, world, await claimed_study(app, world)) for _ in range(6)]
+    engine = make_engine(db_url)
+    other_server = make_sessionmaker(engine)
+    at = T0 + PERIOD
+
+    async def escalate(sessions: Any) -> list[str]:
+        async with sessions() as db:
+            return [f.id for f in await service.escalate_due(db, PERIOD, at)]
+
+    try:
+        for _ in range(2):  # the second round finds nothing due: the next escalation is a period later
+            first, second = await asyncio.gather(escalate(app[DB]), escalate(other_server))
+            if _ == 0:
+                assert sorted(first + second) == sorted(f.id for f in findings)
+            else:
+                assert first == second == []
+    finally:
+        await engine.dispose()
+    async with app[DB]() as db:
+        rows = list(await db.scalars(select(CriticalFinding)))
+        events = await db.scalar(select(func.count()).where(StudyEvent.kind == "critical_escalated"))
+    assert [(r.escalation_level, r.next_escalation_at.replace(tzinfo=UTC)) for r in rows] == [(1, at + PERIOD)] * 6
+    assert events == 6

@@ -12,8 +12,10 @@ import pytest
 from sqlalchemy import select
 
 from signaling_server.appkeys import DB
-from signaling_server.db.models import QcResult
-from signaling_server.quality.scorer import QC_SCORER
+from signaling_server.db.models import QcResult, Recording
+from signaling_server.quality.scorer import CLAIM, QC_SCORER, Scorer
+from signaling_server.session_recordings.files import store_of
+from tests.clocks import FakeWallClock
 from tests.conftest import make_app
 from tests.recordings.sessions import people_of, record_session
 
@@ -86,3 +88,28 @@ async def test_a_server_started_later_catches_up(aiohttp_client: Any, db_url: st
     await aiohttp_client(scoring)  # the same database and data folder: it finds the unscored recording
     (row,) = await rows_of(scoring, recording["consultation_id"])
     assert row.kind == "offline" and row.metrics["image"]
+
+
+async def test_two_scorers_score_a_recording_once_and_a_dead_ones_claim_runs_out(
+    aiohttp_client: Any, db_url: str, tmp_path: Path
+) -> None:
+    """Every server may run a scorer on the one database: a recording is claimed before it is scored, so two
+    scorers looking at once score it once; one whose server died while scoring holds it until its claim runs out."""
+    async with people_of(aiohttp_client, db_url, tmp_path) as (app, sono, expert, _, edge):  # no scorer of its own
+        recording = await record_session(sono, expert, edge)
+        clock = FakeWallClock()
+        dead, first, second = (Scorer(app, store_of(app), clock=clock) for _ in range(3))
+        assert await dead._claim() == recording["id"]  # then its server is killed before it writes the row
+        assert await asyncio.gather(first.work_due(), second.work_due()) == [0, 0]
+        assert await first.soonest_due() == clock() + CLAIM
+        clock.advance(CLAIM.total_seconds())
+        assert sorted(await asyncio.gather(first.work_due(), second.work_due())) == [0, 1]
+        assert first.scored + second.scored == 1
+        (row,) = await rows_of(app, recording["consultation_id"], wait=0)
+        assert row.kind == "offline"
+        await first.score(recording["id"])  # asked again (a second "complete"): nothing more
+        assert len(await rows_of(app, recording["consultation_id"], wait=0)) == 1
+        assert await first.soonest_due() is None
+        async with app[DB]() as db:
+            done = await db.get(Recording, recording["id"])
+        assert done is not None and done.qc_claimed_until is None

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from datetime import timedelta
+from io import BytesIO
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +24,9 @@ from signaling_server.db.migrate import alembic_config, upgrade
 from signaling_server.db.models import ForwardJob, Instance, Report, ReportArchiveJob, Study, StudyEvent
 from signaling_server.dicomstore.blobs import BLOBS, BlobStore
 from signaling_server.dicomstore.ingest import DICOM_STORE, store_instance
+from signaling_server.outbox import CLAIM
 from signaling_server.reports import archive
-from signaling_server.reports.archiver import ARCHIVER, MACHINE, JobState
+from signaling_server.reports.archiver import ARCHIVER, MACHINE, Archiver, JobState
 from signaling_server.settings import Settings
 from signaling_server.states import IllegalMove, move
 from tests.clocks import FakeWallClock
@@ -220,6 +223,81 @@ async def test_reports_left_final_without_an_sr_are_archived_after_the_upgrade(
         assert report is not None and report.sr_sop_uid is not None and report.sr_sop_uid != stored
         assert await db.scalar(select(func.count()).where(Instance.sop_uid == report.sr_sop_uid)) == 1
     await client.close()
+
+
+async def _archiving(app: web.Application, world: Any, open_api: Any, count: int) -> list[str]:
+    """`count` approved reports left archiving (the store unwritable at approval), the store writable again."""
+    reader, senior = await open_api("expert"), await open_api("expert2")
+    signed = [(await _signed(app, world.site_a, reader))[1] for _ in range(count)]
+    writable = _unwritable(app[BLOBS])
+    for report_id in signed:
+        assert (await senior.post(f"/api/v1/reports/{report_id}/approve"))[0] == 202
+    writable()
+    return signed
+
+
+def _server(app: web.Application, clock: FakeWallClock, stored: list[str]) -> Archiver:
+    """A server's archiver on the app's database and data folder; `stored` lists the SRs it stores."""
+
+    async def store_sr(raw: bytes, site_id: str) -> None:
+        stored.append(str(pydicom.dcmread(BytesIO(raw)).SOPInstanceUID))
+        await store_instance(app[DICOM_STORE], raw, site_id=site_id, received_via="report")
+
+    return Archiver(app[DB], store_sr, backoff_seconds=5, clock=clock)
+
+
+def _later(app: web.Application) -> FakeWallClock:
+    """The app's own archiver stays on a clock that never moves (its retries never fall due); the servers of the
+    test get one 10 minutes on, when every retry is due."""
+    frozen = FakeWallClock()
+    app[ARCHIVER].clock = frozen
+    return FakeWallClock(frozen.now + timedelta(minutes=10))
+
+
+async def test_two_archivers_on_one_database_store_each_sr_once(people: Any) -> None:
+    """Every server runs an archiver: each job is claimed by the one that attempts it, so while one stores an SR
+    the other, looking for due jobs, takes only the others, and no SR is stored twice."""
+    client, world, open_api = people
+    app = client.app
+    clock = _later(app)
+    report_ids = await _archiving(app, world, open_api, 4)
+    stored: dict[str, list[str]] = {"first": [], "second": []}
+    first, second = _server(app, clock, stored["first"]), _server(app, clock, stored["second"])
+    store_first = first.store_sr
+    during: list[int] = []
+
+    async def store_while_the_other_looks(raw: bytes, site_id: str) -> None:
+        if not during:  # the other server looks for due jobs while this one holds its first
+            during.append(await second.archive_due())
+        await store_first(raw, site_id)
+
+    first.store_sr = store_while_the_other_looks
+    assert await first.archive_due() == 1  # the others were done meanwhile
+    jobs = [await _job(app, report_id) for report_id in report_ids]
+    assert during == [3] and len(stored["first"]) == 1 and len(stored["second"]) == 3
+    assert sorted(stored["first"] + stored["second"]) == sorted(job.sop_uid for job in jobs)
+    for report_id, job in zip(report_ids, jobs, strict=True):
+        assert await _state(app, report_id, "final")
+        assert (job.state, job.attempts, job.claimed_until) == ("done", 2, None)
+        assert await _instances(app, job.sop_uid) == 1
+
+
+async def test_a_job_claimed_by_a_server_that_died_is_taken_again_when_the_claim_runs_out(people: Any) -> None:
+    client, world, open_api = people
+    app = client.app
+    clock = _later(app)
+    [report_id] = await _archiving(app, world, open_api, 1)
+    dead, alive = _server(app, clock, []), _server(app, clock, [])
+    job_id = await dead._claim()  # it claims the job, then its process is killed before it stores the SR
+    assert job_id == (await _job(app, report_id)).id
+    assert await alive.archive_due() == 0  # held: this server leaves it
+    assert not await alive.attempt(job_id)  # even when asked for at once
+    clock.advance(CLAIM.total_seconds() - 1)
+    assert await alive.archive_due() == 0
+    clock.advance(1)  # the claim ran out
+    assert await alive.archive_due() == 1
+    assert await _state(app, report_id, "final")
+    assert (await _job(app, report_id)).attempts == 2
 
 
 @pytest.mark.parametrize(("old", "new"), MACHINE.edges())

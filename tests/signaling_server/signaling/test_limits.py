@@ -43,20 +43,21 @@ def _device(device_id: str) -> Caller:
     return Caller("device", device=Device(id=device_id, name=device_id))
 
 
-def test_the_socket_quota_counts_per_user_and_per_device_and_frees_on_exit() -> None:
+async def test_the_socket_quota_counts_per_user_and_per_device_and_frees_on_exit() -> None:
     quota = SocketQuota(per_user=2, per_device=1)
-    with quota.hold(_user("u1")), quota.hold(_user("u1")), quota.hold(_user("u2")), quota.hold(_device("d1")):
+    async with quota.hold(_user("u1")), quota.hold(_user("u1")), quota.hold(_user("u2")), quota.hold(_device("d1")):
         with pytest.raises(errors.TooManySockets) as refused:
-            with quota.hold(_user("u1")):
+            async with quota.hold(_user("u1")):
                 pass
         assert (refused.value.status, refused.value.code) == (429, "too_many_sockets")
         with pytest.raises(errors.TooManySockets):
-            with quota.hold(_device("d1")):
+            async with quota.hold(_device("d1")):
                 pass
         assert quota.held == {"user:u1": 2, "user:u2": 1, "device:d1": 1}
     assert not quota.held
-    with pytest.raises(RuntimeError), quota.hold(_user("u1")):  # an error inside still frees the socket
-        raise RuntimeError("handler failed")
+    with pytest.raises(RuntimeError):  # an error inside still frees the socket
+        async with quota.hold(_user("u1")):
+            raise RuntimeError("handler failed")
     assert not quota.held
 
 

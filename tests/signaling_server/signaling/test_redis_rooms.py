@@ -12,6 +12,7 @@ import aiohttp
 import pytest
 from redis.asyncio import Redis
 
+from signaling_server.signaling.limits import SIGNAL_LIMITS
 from signaling_server.signaling.rooms import ROOMS
 from tests.conftest import THYROID_REQUEST, Api, seed
 from tests.servers import REDIS_URL, two_apps
@@ -128,8 +129,10 @@ async def test_the_members_of_a_server_that_stopped_beating_leave_the_room(serve
     # What a killed server leaves behind: its member listed in Redis, under a heartbeat key that no longer exists.
     redis = Redis.from_url(REDIS_URL, decode_responses=True)
     prefix = a.app[ROOMS].cluster.prefix  # type: ignore[attr-defined]
-    ghost = {"peer": {"id": "pdead", "role": "edge", "name": "edge", "user_id": None, "device_id": world.device_a},
-             "server": "s-killed"}
+    ghost = {
+        "peer": {"id": "pdead", "role": "edge", "name": "edge", "user_id": None, "device_id": world.device_a},
+        "server": "s-killed",
+    }
     try:
         await redis.hset(f"{prefix}members:{cid}", "pdead", json.dumps(ghost))
         await redis.sadd(f"{prefix}rooms", cid)
@@ -157,3 +160,72 @@ async def test_an_edge_back_on_the_other_server_replaces_its_ghost(servers: Any)
     assert await closed_with(ghost) == 4002
     await eventually(lambda: [p.role for p in a.app[ROOMS].peers(cid)] == ["expert", "edge"], what="A's view")
     assert [p.id for p in b.app[ROOMS].peers(cid) if p.role == "edge"] == [again["you"]["id"]]
+
+
+async def test_a_users_sockets_and_chat_lines_are_counted_on_both_servers(aiohttp_client: Any, tmp_path: Path) -> None:
+    """signaling/limits.py shared through Redis: the socket limit and the chat rate hold for both servers together,
+    a closed socket frees its place on every server, and a killed server's sockets stop counting."""
+    limits = {"max_sockets_per_user": 2, "chat_line_burst": 3, "chat_lines_per_second": 0.01}
+    async with two_apps(aiohttp_client, tmp_path, **limits) as (a, b):
+        world = await seed(a.app)
+        apis: list[Api] = []
+
+        async def api(client: Any, username: str) -> Api:
+            made = Api(client)
+            apis.append(made)
+            await made.login(username)
+            return made
+
+        async def refused(client: Any, username: str) -> int:
+            with pytest.raises(aiohttp.WSServerHandshakeError) as refusal:
+                await (await api(client, username)).ws(path)
+            return refusal.value.status
+
+        redis = Redis.from_url(REDIS_URL, decode_responses=True)
+        prefix = a.app[ROOMS].cluster.prefix  # type: ignore[attr-defined]
+        try:
+            sono_a = await api(a, "sono_a")
+            _, c = await sono_a.post("/api/v1/consultations", THYROID_REQUEST)
+            cid, path = c["id"], f"/api/v1/consultations/{c['id']}/signal"
+            on_a, _ = await join(sono_a, cid)
+            on_b, _ = await join(await api(b, "sono_a"), cid)  # the user's second socket, on the other server
+            assert await refused(a, "sono_a") == 429 and await refused(b, "sono_a") == 429
+
+            # One bucket of chat lines for the user's sockets on both servers: three, then refused on either.
+            for n, ws in enumerate((on_a, on_b, on_a)):
+                await ws.send_json({"type": "chat", "text": f"line {n}"})
+                while (await recv_type(ws, "chat"))["text"] != f"line {n}":  # the other socket's lines come too
+                    pass
+            await on_b.send_json({"type": "chat", "text": "one too many"})
+            error = await recv_type(on_b, "error")
+            assert (error["code"], error["ref"]) == ("rate_limited", "chat")
+
+            # A socket closed on A frees its place for B.
+            await on_a.close()
+            sockets = f"{prefix}sockets:user:{world.users['sono_a']}"
+            await eventually(lambda: _absent(redis, sockets, a.app[ROOMS].cluster.server_id), what="A's count gone")  # type: ignore[attr-defined]
+            again = await (await api(b, "sono_a")).ws(path)
+
+            # What a killed server leaves: its count of the expert's sockets under a heartbeat key that expires.
+            expert_sockets = f"{prefix}sockets:user:{world.users['expert']}"
+            await redis.set(f"{prefix}server:s-killed", "1", px=60_000)
+            await redis.hset(expert_sockets, "s-killed", 2)
+            assert await refused(b, "expert") == 429  # its two sockets count while it beats
+            await redis.delete(f"{prefix}server:s-killed")  # its heartbeat expired
+            expert = await (await api(b, "expert")).ws(path)
+            assert await redis.hget(expert_sockets, "s-killed") is None  # and its count is gone
+            # A count gone wrong (a decrement lost while Redis was away) is set right by B's next sweep.
+            b_id = b.app[ROOMS].cluster.server_id  # type: ignore[attr-defined]
+            await redis.hset(sockets, b_id, 7)
+            await b.app[SIGNAL_LIMITS].sockets.sweep()
+            assert await redis.hget(sockets, b_id) == "2"  # on_b and again
+            for ws in (on_b, again, expert):
+                await ws.close()
+        finally:
+            await redis.aclose()
+            for made in apis:
+                await made.close()
+
+
+async def _absent(redis: Redis, key: str, field: str) -> bool:
+    return await redis.hget(key, field) is None
