@@ -337,8 +337,9 @@ class Recorder:
         live_first = self.live_first
         if live_first is None:
             return None
-        # copying, or about to (the first segment): wait for the live encoder as long as a copy needs, else briefly
-        copying = self._segment is None or self._segment.writer.copied
+        # copying, or about to (the first segment, or a live keyframe asked for to copy from again): wait for the
+        # live encoder as long as a copy needs, else briefly (a 1080p keyframe under load takes longer than that)
+        copying = self._segment is None or self._segment.writer.copied or self._keyframe_asked is not None
         live_first.wait(frame.index, self.settings.copy_wait_seconds if copying else None)
         return live_first.take(frame.index)
 
@@ -365,6 +366,8 @@ class Recorder:
             self.frames_before_live += 1
             return None  # the first page's video is about to start: the recording starts with it
         if not usable or live is None or live.bitrate_bps < floor:
+            if live is not None:
+                self._keyframe_asked = None  # under the floor or another size: no copy to wait for
             return False
         at_full_rate = 0 < live.full_bitrate_bps <= live.bitrate_bps
         if segment is not None and live.bitrate_bps < floor * COPY_AGAIN_MARGIN and not at_full_rate:
