@@ -151,7 +151,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         type=float,
         default=0.15,
         help="copy the live H.264 into the recording while its rate is at least this many bits per pixel per frame "
-        "(default 0.15: 4.1 Mb/s at 720p30); below, the recording is encoded separately",
+        "at 720p, scaled to other sizes for the same picture quality (default 0.15: 4.1 Mb/s at 720p30, 6.0 Mb/s at "
+        "1080p30); below, the recording is encoded separately",
     )
     p.add_argument(
         "--no-recording-copy",

@@ -108,7 +108,13 @@ def scaled_size(width: int, height: int, scale: float) -> tuple[int, int]:
 
 
 def live_encoding(
-    packets: list[av.Packet[Any]], source: SourceFrame, pts: int, bitrate_bps: int, x264: _X264, scale: float = 1.0
+    packets: list[av.Packet[Any]],
+    source: SourceFrame,
+    pts: int,
+    bitrate_bps: int,
+    x264: _X264,
+    scale: float = 1.0,
+    full_bitrate_bps: int = 0,
 ) -> LiveEncoding | None:
     """What the recorder may copy of this frame's encode: its access unit (None when x264 gave another frame's), with
     the size it was encoded at (a scaled-down picture is not copied: the recorder encodes the full one itself)."""
@@ -117,7 +123,7 @@ def live_encoding(
     data = b"".join(bytes(packet) for packet in packets)
     keyframe = any(packet.is_keyframe for packet in packets)
     width, height = scaled_size(source.width, source.height, scale)
-    return LiveEncoding(data, keyframe, width, height, bitrate_bps, x264.contexts_opened)
+    return LiveEncoding(data, keyframe, width, height, bitrate_bps, x264.contexts_opened, full_bitrate_bps)
 
 
 class _X264:
@@ -296,7 +302,7 @@ class SharedH264Encoder:
                 loop_late_ns = time.monotonic_ns() - x264.finished_ns
                 self.frames_encoded += 1
                 if self.live_first is not None:  # the recorder encodes it after us, or copies what we made
-                    made = live_encoding(packets, source, pts, bitrate, x264, shape.scale)
+                    made = live_encoding(packets, source, pts, bitrate, x264, shape.scale, self.max_bitrate_bps)
                     self.live_first.encoded(source.index, made)
                 if x264.contexts_opened != opened:
                     logger.info("shared encoder %s: libx264 opened at %s b/s, %s", self.name, bitrate, x264.options)

@@ -39,6 +39,7 @@ class LiveEncoding:
     height: int
     bitrate_bps: int  # the rate the live encoder ran at for this frame
     context: int  # which libx264 context: a new one starts at a keyframe and may bring new parameter sets
+    full_bitrate_bps: int = 0  # the live encoder's configured rate, the most it runs at (0: unknown)
 
 
 class LiveFirst:

@@ -11,15 +11,17 @@ further behind it skips ahead to what the ring still holds, and counts the skipp
 (``frames_dropped``) rather than stall anything or grow a queue.
 
 One encode, two outputs: while the shared live encoder runs at or above the recording's quality floor
-(``copy_min_bpp`` bits per pixel at the nominal frame rate) and at the source's frame size, the recorder writes the
-live encoder's bitstream (handed over through :class:`~edge_capture.livefirst.LiveFirst`) instead of encoding the
-frame again: a copied segment, starting at a live keyframe (asked for). When the live rate drops below the floor,
-the picture is scaled down, or nobody watches (the live encoder stops), it encodes the frames itself from the next
-one on, in a new segment; back above the floor (by 10 %, and after ``min_segment_seconds``) it copies again from the
-next live keyframe, in a new segment. A recording starts with the live video: frames captured before the live
-encoder's first usable keyframe are not recorded (``frames_before_live``), for ``keyframe_wait_seconds`` at most,
-after which the recorder encodes (nobody came to watch, or the live rate is under the floor). While copying, a
-frame the live encoder skipped is not recorded either (``frames_not_live``).
+(``copy_min_bpp`` bits per pixel at the nominal frame rate at 720p, scaled to other sizes by the rate that keeps
+the same picture quality: :meth:`RecorderSettings.copy_floor_bps`) and at the source's frame size, the recorder
+writes the live encoder's bitstream (handed over through :class:`~edge_capture.livefirst.LiveFirst`) instead of
+encoding the frame again: a copied segment, starting at a live keyframe (asked for). When the live rate drops below
+the floor, the picture is scaled down, or nobody watches (the live encoder stops), it encodes the frames itself from
+the next one on, in a new segment; back above the floor (by 10 %, or at the live encoder's full rate, and after
+``min_segment_seconds``) it copies again from the next live keyframe, in a new segment. A recording starts with the
+live video: frames captured before the live encoder's first usable keyframe are not recorded
+(``frames_before_live``), for ``keyframe_wait_seconds`` at most, after which the recorder encodes (nobody came to
+watch, or the live rate is under the floor). While copying, a frame the live encoder skipped is not recorded either
+(``frames_not_live``).
 
 Segments: ``media[.k].mp4`` with ``timeline[.k].jsonl`` (see :mod:`edge_capture.recording.spool`). Each has its
 own media clock, t = 0 at its first frame. A new one starts when the picture size changes, the MP4 passes
@@ -65,6 +67,15 @@ logger = logging.getLogger(__name__)
 MAX_QUEUED_VOICE = 500
 MAX_QUEUED_EVENTS = 20_000
 KEYFRAME_ASK_SECONDS = 5.0  # the recorder asks the live encoder for a keyframe to copy from at most this often
+# The copy floor is set at 720p and scaled to other sizes by (pixels / 720p's) ** COPY_SIZE_EXPONENT: the live
+# encoder's luma PSNR in the field of view of the synthetic thyroid and carotid is the same at 720p 4.1 Mb/s (the
+# floor: 34.9 / 35.4 dB) and at 1080p 6.0 Mb/s (34.7 / 35.4 dB), a rate 2.25 ** 0.45 times as high
+# (recordings/RECORDINGS.md §3).
+REFERENCE_PIXELS = 1280 * 720
+COPY_SIZE_EXPONENT = 0.45
+# Back to copying after a fall to encoding: at least this far above the floor (no flapping at its edge), or the
+# live encoder at its full configured rate (it cannot climb further, and may sit just above the floor).
+COPY_AGAIN_MARGIN = 1.1
 
 
 @dataclass(frozen=True)
@@ -78,16 +89,25 @@ class RecorderSettings:
     # The recorder thread's niceness. 0: a fair share (measured: it keeps every frame while another process
     # takes a core). Raise it (--recording-nice) on a machine too small for both, to let the live path win.
     nice: int = 0
-    # Copy the live bitstream while its rate is at least this many bits per pixel per frame (0.15: 4.1 Mb/s at
-    # 720p30, 9.3 Mb/s at 1080p30); None: always encode the recording separately.
+    # Copy the live bitstream while its rate is at least this many bits per pixel per frame at 720p (0.15: 4.1 Mb/s
+    # at 720p30), scaled to other sizes as the rate that keeps the same picture quality (COPY_SIZE_EXPONENT: 6.0 Mb/s
+    # at 1080p30); None: always encode the recording separately.
     copy_min_bpp: float | None = 0.15
     min_segment_seconds: float = 10.0  # a segment lasts at least this long before the recorder goes back to copying
     keyframe_wait_seconds: float = 5.0  # how long a starting recording waits for the live video to start
     copy_wait_seconds: float = 0.5  # how long a frame waits for the live encoder while copying
 
     def copy_floor_bps(self, width: int, height: int) -> float | None:
-        """The live rate below which the recording is encoded separately (None: never copied)."""
-        return None if self.copy_min_bpp is None else self.copy_min_bpp * width * height * self.fps
+        """The live rate below which the recording is encoded separately (None: never copied).
+
+        ``copy_min_bpp`` bits per pixel at 720p; at another size the rate that keeps the same picture quality in
+        the field of view, which grows with the pixel count to the power :data:`COPY_SIZE_EXPONENT`, not in
+        proportion: a capture card's picture is the scanner's own image scaled to the video output, so a 1080p
+        frame carries the same detail as a 720p one in 2.25 times the pixels (bench/copy_floor.py)."""
+        if self.copy_min_bpp is None:
+            return None
+        size_factor = float((width * height / REFERENCE_PIXELS) ** COPY_SIZE_EXPONENT)
+        return self.copy_min_bpp * REFERENCE_PIXELS * size_factor * self.fps
 
 
 @dataclass(frozen=True)
@@ -233,7 +253,12 @@ class Recorder:
             self._ready.set()
         logger.info(
             "recording %s: recorder stopped: %s frames written, %s dropped, %s voice frames, %s events, %s segments",
-            self.cid, self.frames_written, self.frames_dropped, self.voice_frames, self.events, self.segments,
+            self.cid,
+            self.frames_written,
+            self.frames_dropped,
+            self.voice_frames,
+            self.events,
+            self.segments,
         )
 
     async def _main(self) -> None:
@@ -312,8 +337,9 @@ class Recorder:
         live_first = self.live_first
         if live_first is None:
             return None
-        # copying, or about to (the first segment): wait for the live encoder as long as a copy needs, else briefly
-        copying = self._segment is None or self._segment.writer.copied
+        # copying, or about to (the first segment, or a live keyframe asked for to copy from again): wait for the
+        # live encoder as long as a copy needs, else briefly (a 1080p keyframe under load takes longer than that)
+        copying = self._segment is None or self._segment.writer.copied or self._keyframe_asked is not None
         live_first.wait(frame.index, self.settings.copy_wait_seconds if copying else None)
         return live_first.take(frame.index)
 
@@ -339,7 +365,12 @@ class Recorder:
         if live is None and within_wait:
             self.frames_before_live += 1
             return None  # the first page's video is about to start: the recording starts with it
-        if not usable or live is None or live.bitrate_bps < floor * (1.1 if segment is not None else 1.0):
+        if not usable or live is None or live.bitrate_bps < floor:
+            if live is not None:
+                self._keyframe_asked = None  # under the floor or another size: no copy to wait for
+            return False
+        at_full_rate = 0 < live.full_bitrate_bps <= live.bitrate_bps
+        if segment is not None and live.bitrate_bps < floor * COPY_AGAIN_MARGIN and not at_full_rate:
             return False
         recent = segment is not None and segment.writer.duration_seconds < self.settings.min_segment_seconds
         if self.frames_copied and recent:
@@ -431,7 +462,10 @@ class Recorder:
             )
             logger.info(
                 "recording %s: segment %s closed: %s frames, %.1f s",
-                self.cid, closed.media, closed.frames, closed.duration_seconds,
+                self.cid,
+                closed.media,
+                closed.frames,
+                closed.duration_seconds,
             )
             self._tell(closed)
 

@@ -120,3 +120,45 @@ def test_hysteresis_band() -> None:
     assert state.update(2.1, bad=False, good=True) is None
     assert state.update(2.6, bad=False, good=True) == "cleared"
     assert not state.active
+
+
+def frames_at(fault: str | None, start: int, count: int, width: int, height: int) -> list[SourceFrame]:
+    source = synthetic("thyroid", fault, width, height)
+    return [
+        SourceFrame(k, int((CLOCK + k * 0.2) * 1e9), int(k * 0.2 * 1e9), source.render(k, CLOCK))
+        for k in range(start, start + count)
+    ]
+
+
+@pytest.mark.parametrize("fault", ["saturated", "no_contact", "black", "dark"])
+def test_at_1080p_the_metrics_on_a_third_size_copy_give_the_halved_copys_verdicts(fault: str) -> None:
+    """A 1080p frame is measured on a copy reduced by 3 (as much work as 720p's halving): the same alerts at the
+    same frames as on the halved copy, and every share an alert is decided on within 5 % of it (or 0.01)."""
+    assert LiveQc(FrameRing()).scale_for(720) == 2 and LiveQc(FrameRing()).scale_for(1080) == 3
+    halved = LiveQc(FrameRing(), thresholds=LiveThresholds(fov_warmup=5, work_rows=10_000))
+    third = LiveQc(FrameRing(), thresholds=LiveThresholds(fov_warmup=5))
+    sequence = frames_at(None, 0, 10, 1920, 1080) + frames_at(fault, 10, 15, 1920, 1080)
+    sequence += frames_at(None, 25, 10, 1920, 1080)
+    verdicts: dict[str, list[tuple[str, str, int | None]]] = {"halved": [], "third": []}
+    for frame in sequence:
+        for name, qc in (("halved", halved), ("third", third)):
+            verdicts[name] += [(a.code, a.state, a.frame_index) for a in qc.process(frame)]
+        a, b = halved.snapshot()["metrics"], third.snapshot()["metrics"]
+        assert a["no_contact"] == b["no_contact"], frame.index
+        for share in ("saturation", "dark_fraction"):
+            assert b[share] == pytest.approx(a[share], rel=0.05, abs=0.01), (share, frame.index)
+    assert halved._analyser is not None and third._analyser is not None
+    assert (halved._analyser.scale, third._analyser.scale) == (2, 3)
+    assert verdicts["third"] == verdicts["halved"] and verdicts["third"]  # the fault raised (and cleared) alike
+
+
+def test_a_frozen_1080p_picture_is_frozen_on_the_third_size_copy_too() -> None:
+    """The freeze comparison is unchanged by the reduction (thumbnails of the full frame): a picture held for 3 s
+    raises frozen at the same sample as with the halved copy."""
+    moving = frames_at(None, 0, 10, 1920, 1080)
+    held = [SourceFrame(k, int((CLOCK + k * 0.2) * 1e9), int(k * 0.2 * 1e9), moving[-1].image) for k in range(10, 25)]
+    raised = []
+    for thresholds in (LiveThresholds(fov_warmup=5, work_rows=10_000), LiveThresholds(fov_warmup=5)):
+        qc = LiveQc(FrameRing(), thresholds=thresholds)
+        raised.append([(a.code, a.state, a.frame_index) for f in moving + held for a in qc.process(f)])
+    assert raised[0] == raised[1] and ("frozen", "raised") in {(c, s) for c, s, _ in raised[1]}

@@ -150,8 +150,12 @@ async def test_a_recorder_that_falls_behind_drops_frames_and_never_holds_anyone_
 
 
 def test_segments_roll_over_at_the_size_cap_and_when_the_picture_changes(tmp_path: Path) -> None:
-    settings = RecorderSettings(video=VideoSettings(preset="ultrafast", keyframe_seconds=0.5, x264_params=""), fps=30.0,
-                                max_segment_bytes=20_000, audio=False)
+    settings = RecorderSettings(
+        video=VideoSettings(preset="ultrafast", keyframe_seconds=0.5, x264_params=""),
+        fps=30.0,
+        max_segment_bytes=20_000,
+        audio=False,
+    )
     with capturing(PatternCard(320, 240, resize_at=45)) as (ring, _capture):
         recorder = Recorder(ring, tmp_path, "c3", settings, first_segment=2, keys=KEYS)  # after two earlier runs
         recorder.start()
@@ -196,7 +200,8 @@ def test_what_the_recorder_writes_is_sealed_on_disk_and_private(tmp_path: Path) 
     assert b"ftyp" not in media and b"moof" not in media and b"avc1" not in media
     assert b"Zhang San" not in timeline and b"consultation_id" not in timeline
     assert {p.name: stat.S_IMODE(p.stat().st_mode) for p in folder.iterdir()} == {
-        "media.mp4": 0o600, "timeline.jsonl": 0o600
+        "media.mp4": 0o600,
+        "timeline.jsonl": 0o600,
     }
     assert stat.S_IMODE(folder.stat().st_mode) == 0o700
     plain = read_sealed(folder / "media.mp4", KEYS)
@@ -247,6 +252,64 @@ async def test_the_recording_copies_the_live_bitstream_and_encodes_its_own_once_
     assert second.started_at_ms > first.started_at_ms + copied.video_pts[-1] * 1000
 
 
+def test_the_copy_floor_keeps_the_720p_quality_at_other_sizes() -> None:
+    """The floor is 0.15 bits per pixel at 720p and the rate of the same picture quality at other sizes: the shipped
+    6 Mb/s live stream is good enough to record at 720p and at 1080p, 5 Mb/s at 1080p is not."""
+    settings = RecorderSettings()
+    floor_720p, floor_1080p = settings.copy_floor_bps(1280, 720), settings.copy_floor_bps(1920, 1080)
+    assert floor_720p == pytest.approx(0.15 * 1280 * 720 * 30)
+    assert floor_1080p is not None and 5_000_000 < floor_1080p <= 6_000_000
+    assert floor_720p is not None and floor_720p < floor_1080p < floor_720p * 2.25  # fewer bits per pixel at 1080p
+    assert RecorderSettings(copy_min_bpp=None).copy_floor_bps(1920, 1080) is None
+
+
+async def test_at_1080p_the_shipped_live_rate_is_copied_and_copying_resumes_at_full_rate(tmp_path: Path) -> None:
+    """At 1080p30 the live encoder at its shipped 6 Mb/s is copied into the recording (no second encode). When the
+    live rate falls under the floor the recorder encodes; when the live encoder is back at its full rate, which is
+    less than 10 % above the floor, it copies again (the margin would never be reached)."""
+    settings = RecorderSettings(video=VideoSettings(preset="ultrafast"), fps=30.0, audio=False, min_segment_seconds=0.5)
+    live_first = LiveFirst(idle_seconds=5.0)  # a loaded host encodes 1080p slowly: that is not nobody watching
+    with capturing(PatternCard(1920, 1080)) as (ring, _capture):
+        shared = SharedH264Encoder(ring, bitrate_bps=6_000_000, name="c1080", live_first=live_first)
+        loop = asyncio.get_running_loop()
+        live_first.ask_keyframe = lambda: loop.call_soon_threadsafe(shared.request_keyframe, "recording")
+        page = PacketVideoTrack(shared, name="page")
+        reading = asyncio.ensure_future(read_until_stopped(page))
+        assert await wait_for_async(lambda: shared.frames_encoded > 0)
+        recorder = Recorder(ring, tmp_path, "c1080", settings, live_first=live_first, keys=KEYS)
+        recorder.start()
+        try:
+            assert await wait_for_async(lambda: recorder.frames_copied > 10, timeout=180)
+            shared.max_bitrate_bps = 5_000_000  # the live rate under the 1080p floor: the recorder encodes
+            ok = await wait_for_async(
+                lambda: recorder.segments == 2 and recorder.frames_written > recorder.frames_copied + 10, timeout=180
+            )
+            assert ok, (
+                recorder.segments,
+                recorder.frames_written,
+                recorder.frames_copied,
+                shared.bitrate_bps,
+                recorder.stats,
+            )
+            copied_before = recorder.frames_copied
+            shared.max_bitrate_bps = 6_000_000  # back at full rate: copied again, in a third segment
+            assert await wait_for_async(
+                lambda: recorder.segments == 3 and recorder.frames_copied > copied_before + 10, timeout=180
+            )
+        finally:
+            page.stop()
+            await reading
+            stats = await asyncio.to_thread(recorder.stop)
+            await shared.close()
+    assert stats.segments == 3
+    assert [
+        profile_of(tmp_path / name) == "Constrained Baseline" for name in ("media.mp4", "media.1.mp4", "media.2.mp4")
+    ] == [True, False, True]
+    for name in ("media.mp4", "media.1.mp4", "media.2.mp4"):
+        decoded = decode(tmp_path / name, KEYS)
+        assert (decoded.width, decoded.height) == (1920, 1080) and decoded.video_pts[0] == 0
+
+
 async def read_until_stopped(track: PacketVideoTrack) -> None:
     with contextlib.suppress(MediaStreamError):
         while True:
@@ -276,5 +339,6 @@ def test_a_link_lost_span_open_when_a_segment_ends_goes_on_in_the_next(tmp_path:
     first, second = timeline_of(tmp_path / "timeline.jsonl"), timeline_of(tmp_path / "timeline.1.jsonl")
     assert [(e.TYPE, e.state) for e in first.events] == [("link_lost", "start")]  # type: ignore[attr-defined]
     assert [(e.TYPE, e.state, e.t > 0) for e in second.events] == [  # type: ignore[attr-defined]
-        ("link_lost", "start", False), ("link_lost", "end", True)
+        ("link_lost", "start", False),
+        ("link_lost", "end", True),
     ]
