@@ -61,6 +61,12 @@ const CONNECT_TIMEOUT_MS = 3000;
 const MICROPHONE_WAIT_MS = 3000;
 const ICE_REFRESH_BEFORE_MS = 30 * 60 * 1000; // a fresh TURN credential this long before the one held ends
 const ICE_RETRY_MS = 60 * 1000;
+/**
+ * The `live` channel drops what it cannot deliver at once (a late pointer position is worthless), so on a saturated
+ * link or edge a burst of moves can lose its last one. The last position (or "left the image") is sent again this
+ * long after the mouse stopped, so the other screens never keep the pointer where it no longer is.
+ */
+const POINTER_REPEAT_MS = [250, 1000];
 
 /** Page clock in ms since the epoch (monotonic within the page). */
 export function epochNow() {
@@ -124,6 +130,8 @@ export class LiveSession extends EventTarget {
     /** @type {ReturnType<typeof setInterval>|null} */ this._pingTimer = null;
     /** @type {ReturnType<typeof setInterval>|null} */ this._statsTimer = null;
     /** @type {ReturnType<typeof setTimeout>|null} */ this._reconnectTimer = null;
+    /** @type {ReturnType<typeof setTimeout>[]} the pointer's last word, sent again (POINTER_REPEAT_MS) */
+    this._pointerRepeats = [];
     this._reconnectAttempt = 0;
     this._markPrefix = `m${Math.random().toString(36).slice(2, 10)}-`;
     this._markCounter = 0;
@@ -290,7 +298,8 @@ export class LiveSession extends EventTarget {
 
   _shutdown() {
     for (const timer of [this._statsTimer, this._pingTimer]) if (timer) clearInterval(timer);
-    for (const timer of [this._reconnectTimer, this._iceTimer]) if (timer) clearTimeout(timer);
+    for (const timer of [this._reconnectTimer, this._iceTimer, ...this._pointerRepeats]) if (timer) clearTimeout(timer);
+    this._pointerRepeats = [];
     this._statsTimer = this._pingTimer = this._reconnectTimer = this._iceTimer = null;
     const signal = this.signal;
     this.signal = null;
@@ -592,7 +601,14 @@ export class LiveSession extends EventTarget {
    */
   sendPointer(x, y = null) {
     if (!this.canDraw || this.live?.readyState !== "open") return false;
-    this.live.send(encodePointer(x, y));
+    const message = encodePointer(x, y);
+    this.live.send(message);
+    for (const timer of this._pointerRepeats) clearTimeout(timer);
+    this._pointerRepeats = POINTER_REPEAT_MS.map((delay) =>
+      setTimeout(() => {
+        if (this.live?.readyState === "open") this.live.send(message);
+      }, delay),
+    );
     return true;
   }
 
