@@ -427,9 +427,12 @@ def _int_or_none(value: object) -> int | None:
 
 # Loss is measured over at least this long: Chromium puts a receiver report in every RTCP packet, and under loss it
 # sends NACKs many times a second, so one report's own fraction may cover a few packets (1 lost in 8 is "12 %").
-# A quarter of a second and at least 100 packets: random loss of 5 % reads over 10 % in about one window in 200
-# (a 5 % cut), 1 % loss never; and the onset of a bottleneck is seen before most of a second has been sent into it.
-LOSS_WINDOW_S = 0.25
+# Half a second and at least 100 packets: random loss of 5 % reads over 10 % in about one window in 10 000, 1 %
+# never; and the onset of a bottleneck is seen before most of a second has been sent into it. Not shorter: the
+# receiver's cumulative loss is its own view (a queue and a round trip behind what we count as sent), so over a
+# quarter of a second at a bottleneck's onset it read 100 % lost (more lost than we sent in the window) and cut a
+# 2 Mb/s link's sender to the floor (docs/NETWORK.md).
+LOSS_WINDOW_S = 0.5
 LOSS_WINDOW_PACKETS = 100
 # A change of picture size (a keyframe) waits this long after the controller's last cut.
 SHAPE_SETTLE_S = 2.0

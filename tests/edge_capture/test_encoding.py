@@ -356,8 +356,8 @@ def test_sender_rate_reads_remb_and_each_receiver_report_once(aiortc_globals: No
         assert rate.update([sender]) == 2_000_000
         sender._RTCRtpSender__packet_count = 400  # type: ignore[attr-defined]  # what aiortc counts as sent
         await receiver_report(lost=20, fraction=200)  # 78 % in its own few milliseconds, 5 % over the window
-        now[0] = 1.2
-        assert rate.update([sender]) == 2_000_000  # a window is a quarter of a second at least: nothing judged yet
+        now[0] = 1.3
+        assert rate.update([sender]) == 2_000_000  # a window is half a second at least: nothing judged yet
         await receiver_report(lost=100, fraction=64)
         now[0] = 2.1
         assert rate.update([sender]) == 1_750_000  # 100 lost, 300 received since the window opened: cut by 12.5 %
