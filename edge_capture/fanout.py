@@ -60,6 +60,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Coroutine
@@ -92,6 +93,7 @@ SHED_AFTER_SECONDS = 0.05
 MAX_SHED_SECONDS = 0.2
 _ENCODER_ATTRIBUTE = "_RTCRtpSender__encoder"
 _HISTORY_ATTRIBUTE = "_RTCRtpSender__rtp_history"
+_ABS_SEND_WRAP_S = 60.0  # abs-send-time wraps every 64 s: an older keyframe is not compared with it
 
 
 def abs_send_time_now() -> int:
@@ -444,6 +446,7 @@ class PacketVideoTrack(MediaStreamTrack):
         self.resend_limits = resend.ResendLimits()
         self._resend = resend.ResendState()
         self._keyframe_sent_abs: int | None = None  # abs-send-time when the newest keyframe was handed to the sender
+        self._keyframe_sent_at = -math.inf  # the same, monotonic: abs-send-time wraps every 64 s
 
     @property
     def resends(self) -> dict[str, int]:
@@ -494,7 +497,7 @@ class PacketVideoTrack(MediaStreamTrack):
         when the page is left with a hole it cannot fill (edge_capture.resend)."""
         now_abs = abs_send_time_now()
         since_keyframe = None
-        if self._keyframe_sent_abs is not None:
+        if self._keyframe_sent_abs is not None and time.monotonic() - self._keyframe_sent_at < _ABS_SEND_WRAP_S:
             since_keyframe = resend.abs_send_age(now_abs, self._keyframe_sent_abs)
         request = resend.Request(
             at=time.monotonic(),
@@ -530,7 +533,7 @@ class PacketVideoTrack(MediaStreamTrack):
         frame = self._queue.popleft()
         self.frames_sent += 1
         if frame.keyframe:  # its packets are stamped from now on: anything sent before it is superseded
-            self._keyframe_sent_abs = abs_send_time_now()
+            self._keyframe_sent_abs, self._keyframe_sent_at = abs_send_time_now(), time.monotonic()
         self._last_pts = frame.pts
         rtp = self._clock.rtp_timestamp(frame.pts)
         if rtp is not None and self._on_frame is not None:
