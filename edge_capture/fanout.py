@@ -215,7 +215,6 @@ class SharedH264Encoder:
         self._tracks: list[PacketVideoTrack] = []
         self._task: asyncio.Task[None] | None = None
         self._keyframe_reason: str | None = None
-        self._keyframe_after_fall: tuple[float, int, str] | None = None  # (asked at, target then, reason)
 
     @property
     def running(self) -> bool:
@@ -244,12 +243,6 @@ class SharedH264Encoder:
         if self._keyframe_reason is None:
             self._keyframe_reason = reason
         logger.debug("shared encoder %s: keyframe asked (%s)", self.name, reason)
-
-    def request_keyframe_after_fall(self, reason: str) -> None:
-        """A keyframe once the target has fallen or half a second has passed (:func:`edge_capture.resend.keyframe_due`),
-        for a page whose resends the link cannot carry."""
-        if self._keyframe_after_fall is None:
-            self._keyframe_after_fall = (time.monotonic(), self.bitrate_bps, reason)
 
     def subscribe(self, track: PacketVideoTrack) -> None:
         if track in self._tracks:
@@ -306,11 +299,6 @@ class SharedH264Encoder:
                 while len(recent) > 8:
                     recent.popitem(last=False)
                 bitrate = self._follow_bitrate()
-                if self._keyframe_after_fall is not None:
-                    asked_at, target_then, why = self._keyframe_after_fall
-                    if resend.keyframe_due(asked_at, time.monotonic(), target_then, bitrate):
-                        self._keyframe_after_fall = None
-                        self.request_keyframe(why)
                 shape = self.rate.shape_for(source.width, source.height)
                 considered += 1
                 if considered % shape.rate_divisor:  # a slow link, frame rate given up: every other frame
@@ -522,11 +510,7 @@ class PacketVideoTrack(MediaStreamTrack):
         self._resend = resend.decide(self.resend_limits, self._resend, request)
         if self._resend.ask_keyframe:
             self.keyframes_requested += 1
-            reason = f"{self.name}: a NACKed packet {self._resend.verdict}"
-            if self._resend.verdict == "over_budget":  # a saturated link: after the target has fallen
-                self._encoder.request_keyframe_after_fall(reason)
-            else:
-                self._encoder.request_keyframe(reason)
+            self._encoder.request_keyframe(f"{self.name}: a NACKed packet {self._resend.verdict}")
         return self._resend.verdict == "resend"
 
     async def recv(self) -> av.Packet[Any]:

@@ -125,15 +125,6 @@ def decide(limits: ResendLimits, state: ResendState, req: Request) -> ResendStat
     )
 
 
-def keyframe_due(
-    asked_at: float, now: float, target_at_ask: int, target_now: int, fall: float = 0.7, max_wait_s: float = 0.5
-) -> bool:
-    """Whether a keyframe asked for at ``asked_at`` because resends were over budget (a link saturated) should be
-    encoded now: once the target has fallen below ``fall`` of what it was when asked (the keyframe is capped at 0.2 s
-    of the target, so one encoded at the old rate would be lost in the same queue), or after ``max_wait_s`` at most."""
-    return target_now <= fall * target_at_ask or now - asked_at >= max_wait_s
-
-
 def abs_send_age(now_abs: int, sent_abs: int) -> float:
     """Seconds between two abs-send-time values (24-bit, 6.18 fixed point, wrapping every 64 s), as aiortc stamps
     every RTP packet it sends: ``(current_ntp_time() >> 14) & 0xFFFFFF``."""
