@@ -142,12 +142,19 @@ def edge_rate(report: dict[str, Any] | None) -> dict[str, Any]:
     if not rates:
         return {}
     rate = rates[0]
+    resends: dict[str, int] = {}  # cumulative, over the pages: resent, superseded, too_old, over_budget
+    for viewer in (report or {}).get("viewers", []):
+        for verdict, count in (viewer.get("resends") or {}).items():
+            resends[verdict] = resends.get(verdict, 0) + count
+    keyframes = sum(e.get("keyframes_encoded") or 0 for e in (report or {}).get("encoders", []))
     lost = rate.get("fraction_lost")
     return {"edge_remb_mbps": st.rnd(rate["remb_bps"] / 1e6, 3) if rate.get("remb_bps") else None,
             "edge_rr_loss_pct": st.rnd(lost * 100, 1) if lost is not None else None,
             "edge_rr_rtt_ms": rate.get("rtt_ms"), "edge_rate_reason": rate.get("reason"),
             "edge_rate_cuts": rate.get("cuts"), "edge_scale": rate.get("scale"),
-            "edge_rate_divisor": rate.get("rate_divisor")}  # fmt: skip
+            "edge_rate_divisor": rate.get("rate_divisor"),
+            "edge_delivered_mbps": st.rnd(rate["delivered_bps"] / 1e6, 3) if rate.get("delivered_bps") else None,
+            "edge_resends": resends or None, "edge_keyframes_encoded": keyframes}  # fmt: skip
 
 
 def second_row(

@@ -42,7 +42,10 @@ def agent_report(agent: EdgeAgent, source: StampedSource, lag: LoopLag) -> dict[
         for peer_id, viewer in list(link.viewers.items()):
             # aiortc's REMB-derived target for this page's sender (read, as the shared encoder reads it)
             target = viewer.video.target_bitrate() if isinstance(viewer.video, PacketVideoTrack) else None
-            viewers.append({"peer": peer_id, "role": viewer.role, "target_bitrate_bps": target, **viewer.stats})
+            # NACKed packets by what the resend hook did with them (edge_capture.resend), cumulative
+            resends = viewer.video.resends if isinstance(viewer.video, PacketVideoTrack) else None
+            viewers.append({"peer": peer_id, "role": viewer.role, "target_bitrate_bps": target, "resends": resends,
+                            **viewer.stats})  # fmt: skip
         shared = link.shared_video
         if shared is not None:  # the bitrate the consultation's one x264 runs at (the lowest target, capped)
             encoders.append({"consultation": link.cid, "bitrate_bps": shared.bitrate_bps,

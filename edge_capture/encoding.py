@@ -58,6 +58,7 @@ X264_PRESETS = (
 # up resolution or frame rate (ratecontrol.shape_for).
 BITRATE_FLOOR_BPS = ratecontrol.RateLimits.floor_bps
 FRAME_RATE = h264.MAX_FRAME_RATE
+RTP_HISTORY_PACKETS = 512
 
 # H.264 Annex A, table A-1: (level_idc, max macroblocks per frame, max macroblocks per second,
 # max Baseline bitrate in kb/s). Levels 1b and 1.0 are left out: no frame we send is that small.
@@ -250,8 +251,9 @@ class _LibAv:
             if found["avcodec"] and found["avutil"]:
                 avcodec, avutil = ctypes.CDLL(str(found["avcodec"][0])), ctypes.CDLL(str(found["avutil"][0]))
             else:  # a PyAV built against the system's FFmpeg
-                avcodec, avutil = ctypes.CDLL(ctypes.util.find_library("avcodec") or "libavcodec.so"), ctypes.CDLL(
-                    ctypes.util.find_library("avutil") or "libavutil.so"
+                avcodec, avutil = (
+                    ctypes.CDLL(ctypes.util.find_library("avcodec") or "libavcodec.so"),
+                    ctypes.CDLL(ctypes.util.find_library("avutil") or "libavutil.so"),
                 )
             avcodec.avcodec_get_class.restype = ctypes.c_void_p
             avcodec.avcodec_get_class.argtypes = []
@@ -343,6 +345,10 @@ def apply_encoding(encoding: VideoEncoding) -> None:
         for name, value in (("DEFAULT_BITRATE", target), ("MAX_BITRATE", target), ("MIN_BITRATE", floor)):
             setattr(module, name, value)
 
+    if isinstance(getattr(rtcrtpsender, "RTP_HISTORY_SIZE", None), int):
+        # packets kept for resends: ~0.9 s at 6 Mb/s (aiortc's 128 are 0.2 s, and a resend lost once at a 100 ms
+        # round trip is asked for again after it has left them); the resend hook (fanout) bounds their age
+        rtcrtpsender.RTP_HISTORY_SIZE = RTP_HISTORY_PACKETS  # type: ignore[attr-defined]
     current = rtcrtpsender.get_encoder  # type: ignore[attr-defined]
     stock = current.stock if isinstance(current, _EncoderFactory) else current
     rtcrtpsender.get_encoder = _EncoderFactory(stock, encoding)  # type: ignore[attr-defined]
@@ -365,6 +371,7 @@ def prefer_codec(transceiver: RTCRtpTransceiver, codec: Codec) -> None:
 
 _SENDER_ENCODER = "_RTCRtpSender__encoder"
 _SENDER_STATS = "_RTCRtpSender__stats"
+_SENDER_OCTETS = "_RTCRtpSender__octet_count"
 
 
 @dataclass(frozen=True)
@@ -377,6 +384,7 @@ class SenderFeedback:
     rtt_s: float | None
     packets_lost: int | None = None  # cumulative, as the receiver counts them
     packets_received: int | None = None  # cumulative: sent by us, less those lost
+    octets_sent: int | None = None  # cumulative RTP payload bytes sent (as the sender reports them)
 
 
 def read_sender_feedback(sender: RTCRtpSender) -> SenderFeedback:
@@ -392,8 +400,9 @@ def read_sender_feedback(sender: RTCRtpSender) -> SenderFeedback:
     report = None
     if isinstance(stats, dict):
         report = next((s for s in stats.values() if getattr(s, "type", None) == "remote-inbound-rtp"), None)
+    octets = _int_or_none(getattr(sender, _SENDER_OCTETS, None))
     if report is None:
-        return SenderFeedback(remb if isinstance(remb, int) else None, None, None, None)
+        return SenderFeedback(remb if isinstance(remb, int) else None, None, None, None, octets_sent=octets)
     lost = getattr(report, "fractionLost", None)
     rtt = getattr(report, "roundTripTime", None)
     return SenderFeedback(
@@ -403,7 +412,13 @@ def read_sender_feedback(sender: RTCRtpSender) -> SenderFeedback:
         rtt_s=float(rtt) if isinstance(rtt, int | float) else None,
         packets_lost=_int_or_none(getattr(report, "packetsLost", None)),
         packets_received=_int_or_none(getattr(report, "packetsReceived", None)),
+        octets_sent=octets,
     )
+
+
+def read_fb_rtt(sender: RTCRtpSender) -> float | None:
+    """aiortc's smoothed round trip for ``sender`` (s), or None before the first receiver report that has one."""
+    return read_sender_feedback(sender).rtt_s
 
 
 def _int_or_none(value: object) -> int | None:
@@ -412,7 +427,13 @@ def _int_or_none(value: object) -> int | None:
 
 # Loss is measured over at least this long: Chromium puts a receiver report in every RTCP packet, and under loss it
 # sends NACKs many times a second, so one report's own fraction may cover a few packets (1 lost in 8 is "12 %").
-LOSS_WINDOW_S = 1.0
+# Half a second and at least 100 packets: random loss of 5 % reads over 10 % in about one window in 10 000, 1 %
+# never; and the onset of a bottleneck is seen before most of a second has been sent into it. Not shorter: the
+# receiver's cumulative loss is its own view (a queue and a round trip behind what we count as sent), so over a
+# quarter of a second at a bottleneck's onset it read 100 % lost (more lost than we sent in the window) and cut a
+# 2 Mb/s link's sender to the floor (docs/NETWORK.md).
+LOSS_WINDOW_S = 0.5
+LOSS_WINDOW_PACKETS = 100
 # A change of picture size (a keyframe) waits this long after the controller's last cut.
 SHAPE_SETTLE_S = 2.0
 
@@ -446,7 +467,8 @@ class SenderRate:
         self.last_loss: float | None = None
         self.last_rtt_s: float | None = None
         self._seen: dict[int, object] = {}
-        self._windows: dict[int, tuple[float, int, int]] = {}  # sender -> (start, packets lost, received)
+        self._windows: dict[int, tuple[float, int, int, int | None]] = {}  # sender -> (start, lost, received, octets)
+        self.last_delivered_bps: int | None = None  # what got through over the last loss window (the worst page)
         self._congested_at = -math.inf  # the last sharp fall of the target (a cut of ours, or REMB's)
 
     @property
@@ -458,7 +480,8 @@ class SenderRate:
         losses: list[float] = []
         rtts: list[float] = []
         seen: dict[int, object] = {}
-        windows: dict[int, tuple[float, int, int]] = {}
+        windows: dict[int, tuple[float, int, int, int | None]] = {}
+        delivered: list[int] = []
         now = self.clock()
         for sender in senders:
             fb = read_sender_feedback(sender)
@@ -478,12 +501,18 @@ class SenderRate:
                 continue
             start = windows.get(key)
             if start is None:
-                windows[key] = (now, fb.packets_lost, fb.packets_received)
+                windows[key] = (now, fb.packets_lost, fb.packets_received, fb.octets_sent)
             elif now - start[0] >= LOSS_WINDOW_S:
                 lost, received = fb.packets_lost - start[1], fb.packets_received - start[2]
+                if lost + received < LOSS_WINDOW_PACKETS and now - start[0] < 4 * LOSS_WINDOW_S:
+                    continue  # too few packets to judge yet (a slow stream): the window grows
                 if lost + received > 0:
-                    losses.append(min(1.0, max(0.0, lost / (lost + received))))
-                windows[key] = (now, fb.packets_lost, fb.packets_received)
+                    loss = min(1.0, max(0.0, lost / (lost + received)))
+                    losses.append(loss)
+                    if fb.octets_sent is not None and start[3] is not None and fb.octets_sent > start[3]:
+                        sent_bps = (fb.octets_sent - start[3]) * 8 / (now - start[0])
+                        delivered.append(int(sent_bps * (1.0 - loss)))
+                windows[key] = (now, fb.packets_lost, fb.packets_received, fb.octets_sent)
         self._seen = seen
         self._windows = windows
         remb = min(rembs) if rembs else None
@@ -492,6 +521,7 @@ class SenderRate:
             remb_bps=remb,
             fraction_lost=max(losses) if losses and self.adaptive else None,
             rtt_s=max(rtts) if rtts and self.adaptive else None,
+            delivered_bps=min(delivered) if delivered and self.adaptive else None,
         )
         before = self.state
         if self.adaptive:
@@ -501,6 +531,7 @@ class SenderRate:
         self.last_remb_bps = remb
         if losses:
             self.last_loss = max(losses)
+            self.last_delivered_bps = min(delivered) if delivered else None
         if rtts:
             self.last_rtt_s = max(rtts)
         if self.state.cuts != before.cuts or self.state.target_bps < 0.8 * before.target_bps:
@@ -508,6 +539,17 @@ class SenderRate:
         if self.state.cuts != before.cuts:
             logger.info("rate: cut to %s b/s (%s; REMB %s)", self.state.target_bps, self.state.reason, remb)
         return self.state.target_bps
+
+    @property
+    def getting_through_bps(self) -> int:
+        """The rate that reaches the pages: the target, or what got through while the last window lost more than
+        the controller's loss threshold (a bottleneck's onset, before the target has come down). Resends are
+        budgeted from it (:mod:`edge_capture.resend`)."""
+        target = self.state.target_bps
+        congested = self.last_loss is not None and self.last_loss > self.limits.loss_cut_above
+        if congested and self.last_delivered_bps is not None:
+            return min(target, self.last_delivered_bps)
+        return target
 
     def shape_for(self, width: int, height: int, fps: float = FRAME_RATE) -> ratecontrol.Shape:
         """The degradation for the current target and a ``width`` x ``height`` source at ``fps`` (with hysteresis).
@@ -532,6 +574,7 @@ class SenderRate:
             "target_bps": self.state.target_bps,
             "remb_bps": self.last_remb_bps,
             "fraction_lost": self.last_loss,
+            "delivered_bps": self.last_delivered_bps,
             "rtt_ms": None if self.last_rtt_s is None else round(self.last_rtt_s * 1000, 1),
             "reason": self.state.reason,
             "cuts": self.state.cuts,

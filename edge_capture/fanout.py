@@ -44,6 +44,15 @@ Seams into aiortc's sender, each on one sender instance (nothing process-wide), 
   every other frame or scales the picture down (a new context: a keyframe), per the degradation setting. If a later
   aiortc renames the attributes, the target stays at the configured bitrate (a warning says so).
 - RTP timestamps: :mod:`edge_capture.rtpclock`, read exactly as ``RingVideoTrack`` does.
+- resends: aiortc answers each NACKed sequence number by awaiting ``sender._retransmit(seq)``, which sends the packet
+  again from its history (``_RTCRtpSender__rtp_history``, ``aiortc.rtcrtpsender.RTP_HISTORY_SIZE`` slots: 512 here,
+  set by :func:`~edge_capture.encoding.apply_encoding`, ~0.9 s at 6 Mb/s, so a resend lost once can be sent again at a
+  300 ms round trip). That method is replaced, on the instance, by a hook that looks the packet up in the same
+  history (read, never written), measures its age from the abs-send-time aiortc stamped on it, and asks
+  :func:`edge_capture.resend.decide`: superseded by a newer keyframe, too old, or over the resend budget (a share of
+  what gets through, ``SenderRate.getting_through_bps``) and it is not sent; in the latter two cases the shared
+  encoder is asked for a keyframe (at most twice a second) rather than leaving the page to wait for one. Anything the
+  hook cannot read (no history, no abs-send-time, another track) goes to aiortc's own method.
 """
 
 from __future__ import annotations
@@ -51,18 +60,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
 import av
 import av.video.frame
-from aiortc import MediaStreamTrack, RTCRtpSender
+from aiortc import MediaStreamTrack, RTCRtpSender, rtcrtpsender
+from aiortc import clock as rtc_clock
 from aiortc.mediastreams import MediaStreamError
 
-from edge_capture.encoding import SenderRate, fit_context, open_libx264, read_x264_settings
+from edge_capture import resend
+from edge_capture.encoding import SenderRate, fit_context, open_libx264, read_fb_rtt, read_x264_settings
 from edge_capture.errors import RingClosed
 from edge_capture.frames import SourceFrame
 from edge_capture.livefirst import LiveEncoding, LiveFirst
@@ -80,6 +92,13 @@ KEYFRAME_ASK_SECONDS = 1.0
 SHED_AFTER_SECONDS = 0.05
 MAX_SHED_SECONDS = 0.2
 _ENCODER_ATTRIBUTE = "_RTCRtpSender__encoder"
+_HISTORY_ATTRIBUTE = "_RTCRtpSender__rtp_history"
+_ABS_SEND_WRAP_S = 60.0  # abs-send-time wraps every 64 s: an older keyframe is not compared with it
+
+
+def abs_send_time_now() -> int:
+    """Now, in the 24-bit abs-send-time units aiortc stamps on each RTP packet it sends."""
+    return (rtc_clock.current_ntp_time() >> 14) & 0xFFFFFF
 
 
 def sender_target_bitrate(sender: RTCRtpSender) -> int | None:
@@ -379,6 +398,34 @@ class _KeyframeHook:
             self.original()
 
 
+class _ResendHook:
+    """Stands in for ``RTCRtpSender._retransmit`` on one sender: a NACKed packet is sent again only if
+    :func:`edge_capture.resend.decide` says so; otherwise the shared encoder may be asked for a keyframe."""
+
+    def __init__(
+        self, track: PacketVideoTrack, sender: RTCRtpSender, original: Callable[[int], Coroutine[Any, Any, None]]
+    ) -> None:
+        self.track = track
+        self.sender = sender
+        self.original = original
+
+    async def __call__(self, sequence_number: int) -> None:
+        history = getattr(self.sender, _HISTORY_ATTRIBUTE, None)
+        size = getattr(rtcrtpsender, "RTP_HISTORY_SIZE", None)
+        if self.sender.track is not self.track or not isinstance(history, dict) or not isinstance(size, int):
+            await self.original(sequence_number)
+            return
+        packet = history.get(sequence_number % size)
+        if packet is None or packet.sequence_number != sequence_number:
+            return  # gone from the history: aiortc would send nothing either
+        sent = getattr(packet.extensions, "abs_send_time", None)
+        if not isinstance(sent, int):
+            await self.original(sequence_number)
+            return
+        if self.track.judge_resend(sent, len(packet.payload) + 12, read_fb_rtt(self.sender)):
+            await self.original(sequence_number)
+
+
 class PacketVideoTrack(MediaStreamTrack):
     """A page's video from the consultation's shared encoder: ``recv()`` returns the next ``av.Packet[Any]``."""
 
@@ -402,6 +449,15 @@ class PacketVideoTrack(MediaStreamTrack):
         self.frames_dropped = 0
         self.resyncs = 0
         self.keyframes_requested = 0
+        self.resend_limits = resend.ResendLimits()
+        self._resend = resend.ResendState()
+        self._keyframe_sent_abs: int | None = None  # abs-send-time when the newest keyframe was handed to the sender
+        self._keyframe_sent_at = -math.inf  # the same, monotonic: abs-send-time wraps every 64 s
+
+    @property
+    def resends(self) -> dict[str, int]:
+        """NACKed packets by what was done with them (edge_capture.resend's verdicts)."""
+        return dict(zip(resend.VERDICTS, self._resend.counts, strict=True))
 
     @property
     def frames_skipped(self) -> int:
@@ -423,6 +479,12 @@ class PacketVideoTrack(MediaStreamTrack):
         if isinstance(original, _KeyframeHook):
             original = original.original
         sender._send_keyframe = _KeyframeHook(self, sender, original)  # type: ignore[method-assign]
+        retransmit: Callable[[int], Coroutine[Any, Any, None]] = sender._retransmit
+        if isinstance(retransmit, _ResendHook):
+            retransmit = retransmit.original
+        if not hasattr(sender, _HISTORY_ATTRIBUTE):
+            logger.warning("track %s: this aiortc hides the sender's packet history; every NACK is answered", self.name)
+        sender._retransmit = _ResendHook(self, sender, retransmit)  # type: ignore[method-assign]
         self._sender = sender
 
     def set_on_frame(self, on_frame: FrameCallback | None) -> None:
@@ -435,6 +497,27 @@ class PacketVideoTrack(MediaStreamTrack):
         """What the page's PLI or FIR does (through the sender hook)."""
         self.keyframes_requested += 1
         self._encoder.request_keyframe(f"PLI/FIR from {self.name}")
+
+    def judge_resend(self, sent_abs: int, size_bytes: int, rtt_s: float | None) -> bool:
+        """Whether to send again a NACKed packet first sent at ``sent_abs`` (abs-send-time); asks for a keyframe
+        when the page is left with a hole it cannot fill (edge_capture.resend)."""
+        now_abs = abs_send_time_now()
+        since_keyframe = None
+        if self._keyframe_sent_abs is not None and time.monotonic() - self._keyframe_sent_at < _ABS_SEND_WRAP_S:
+            since_keyframe = resend.abs_send_age(now_abs, self._keyframe_sent_abs)
+        request = resend.Request(
+            at=time.monotonic(),
+            age_s=resend.abs_send_age(now_abs, sent_abs),
+            size_bytes=size_bytes,
+            since_keyframe_s=since_keyframe,
+            rate_bps=self._encoder.rate.getting_through_bps,
+            rtt_s=rtt_s,
+        )
+        self._resend = resend.decide(self.resend_limits, self._resend, request)
+        if self._resend.ask_keyframe:
+            self.keyframes_requested += 1
+            self._encoder.request_keyframe(f"{self.name}: a NACKed packet {self._resend.verdict}")
+        return self._resend.verdict == "resend"
 
     async def recv(self) -> av.Packet[Any]:
         if self.readyState != "live":
@@ -455,6 +538,8 @@ class PacketVideoTrack(MediaStreamTrack):
                 await asyncio.wait_for(self._ready.wait(), wait)
         frame = self._queue.popleft()
         self.frames_sent += 1
+        if frame.keyframe:  # its packets are stamped from now on: anything sent before it is superseded
+            self._keyframe_sent_abs, self._keyframe_sent_at = abs_send_time_now(), time.monotonic()
         self._last_pts = frame.pts
         rtp = self._clock.rtp_timestamp(frame.pts)
         if rtp is not None and self._on_frame is not None:

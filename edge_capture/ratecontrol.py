@@ -11,6 +11,10 @@ the manner of the loss-based half of Google Congestion Control (draft-ietf-rmcat
   Chromium's estimate grows at most to 1.5 × what it receives, so a sender that goes quieter than the link
   needs is held there by its own silence; the degradation steps make a low rate watchable instead);
 - a report losing more than ``loss_cut_above`` (10 %) cuts the target by half the fraction lost (20 % loss → × 0.9);
+  one losing more than ``heavy_loss_above`` (25 %: a queue overflowing, not random loss) cuts it at once to
+  ``delivered_share`` (85 %) of what got through (what was sent over the loss window, less what was lost) if that is
+  lower: at the onset of a bottleneck most of what is sent is lost, and halving the loss would take several seconds
+  of cuts to reach the link's rate, each second of them lost too;
 - a round trip more than ``queue_cut_s`` above the lowest seen in two reports running, and growing (a queue
   building at a bottleneck), cuts it by ``queue_cut_factor``. One report is not enough: aiortc's round trip is
   smoothed (0.85 of the old value each report), so a single late report on a busy host (a receiver report waiting
@@ -39,6 +43,8 @@ class RateLimits:
     max_bps: int
     floor_bps: int = 500_000
     loss_cut_above: float = 0.10
+    heavy_loss_above: float = 0.25
+    delivered_share: float = 0.85
     loss_probe_below: float = 0.02
     queue_cut_s: float = 0.04
     queue_cut_factor: float = 0.85
@@ -50,8 +56,10 @@ class RateLimits:
     def __post_init__(self) -> None:
         if not 0 < self.floor_bps <= self.max_bps:
             raise ValueError(f"need 0 < floor_bps <= max_bps, not {self.floor_bps}, {self.max_bps}")
-        if not 0.0 <= self.loss_probe_below <= self.loss_cut_above <= 1.0:
-            raise ValueError("need 0 <= loss_probe_below <= loss_cut_above <= 1")
+        if not 0.0 <= self.loss_probe_below <= self.loss_cut_above <= self.heavy_loss_above <= 1.0:
+            raise ValueError("need 0 <= loss_probe_below <= loss_cut_above <= heavy_loss_above <= 1")
+        if not 0.0 < self.delivered_share <= 1.0:
+            raise ValueError(f"delivered_share must be within (0, 1], not {self.delivered_share}")
         if not 0.0 < self.queue_cut_factor < 1.0 or self.probe_per_s < 0 or self.hold_s < 0:
             raise ValueError("queue_cut_factor must be within (0, 1); probe_per_s and hold_s not negative")
 
@@ -59,12 +67,14 @@ class RateLimits:
 @dataclass(frozen=True)
 class Feedback:
     """What the senders know at ``at`` (monotonic s): the lowest REMB among the pages, and a new receiver report's
-    fraction lost (0..1) and round trip (s) for the page that fares worst, or None when no new report came."""
+    fraction lost (0..1) and round trip (s) for the page that fares worst, or None when no new report came;
+    ``delivered_bps`` is what reached that page over the loss's window (None: unknown)."""
 
     at: float
     remb_bps: int | None = None
     fraction_lost: float | None = None
     rtt_s: float | None = None
+    delivered_bps: int | None = None
 
 
 @dataclass(frozen=True)
@@ -108,6 +118,10 @@ def step(limits: RateLimits, state: RateState, fb: Feedback) -> RateState:
         if loss > limits.loss_cut_above and may_cut:
             target *= 1.0 - 0.5 * loss
             cut, reason = True, f"loss {loss:.0%}"
+            if loss > limits.heavy_loss_above and fb.delivered_bps is not None:
+                delivered = limits.delivered_share * max(0, fb.delivered_bps)
+                if delivered < target:
+                    target, reason = delivered, f"loss {loss:.0%}, to delivered"
 
     min_rtt, last_rtt = state.min_rtt_s, state.last_rtt_s
     if min_rtt is not None:
@@ -175,9 +189,7 @@ class Shape:
 FULL = Shape()
 
 
-def shape_for(
-    preference: str, target_bps: int, width: int, height: int, fps: float, previous: Shape = FULL
-) -> Shape:
+def shape_for(preference: str, target_bps: int, width: int, height: int, fps: float, previous: Shape = FULL) -> Shape:
     """The shape for ``target_bps``: 0, 1 or 2 steps down, the preferred one first (pure, with hysteresis).
 
     ``preference`` "resolution" gives up resolution first (keeps motion: guidance), "framerate" the frame rate first

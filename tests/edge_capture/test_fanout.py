@@ -26,10 +26,18 @@ from aiortc import (
 from aiortc.codecs import CODECS, h264
 from aiortc.mediastreams import MediaStreamError
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
-from aiortc.rtp import RTCP_PSFB_APP, RTCP_PSFB_PLI, RtcpPsfbPacket, pack_remb_fci
+from aiortc.rtp import (
+    RTCP_PSFB_APP,
+    RTCP_PSFB_PLI,
+    RTCP_RTPFB_NACK,
+    RtcpPsfbPacket,
+    RtcpRtpfbPacket,
+    pack_remb_fci,
+)
 
+from edge_capture import resend
 from edge_capture.encoding import SenderRate, VideoEncoding, prefer_codec
-from edge_capture.fanout import PacketVideoTrack, SharedH264Encoder
+from edge_capture.fanout import PacketVideoTrack, SharedH264Encoder, abs_send_time_now
 from edge_capture.frames import SourceFrame
 from edge_capture.net import use_loopback_only
 from edge_capture.ring import FrameRing
@@ -597,3 +605,59 @@ async def test_viewers_share_the_h264_encoder_and_a_vp8_page_gets_its_own(loopba
         await voice.wait_closed()
         ring.close()
     assert not shared.running
+
+
+def newest_sent(sender: RTCRtpSender) -> Any:
+    """The packet the sender sent last, from its resend history."""
+    history = sender._RTCRtpSender__rtp_history  # type: ignore[attr-defined]
+    now = abs_send_time_now()
+    return min(history.values(), key=lambda p: (now - p.extensions.abs_send_time) & 0xFFFFFF)
+
+
+def rtx_sent(sender: RTCRtpSender) -> int:
+    """Resends so far: aiortc numbers each one on the RTX stream (and nothing else)."""
+    return sender._RTCRtpSender__rtx_sequence_number  # type: ignore[attr-defined,no-any-return]
+
+
+async def nack(sender: RTCRtpSender, sequence_number: int) -> None:
+    await sender._handle_rtcp_packet(
+        RtcpRtpfbPacket(fmt=RTCP_RTPFB_NACK, ssrc=1, media_ssrc=sender._ssrc, lost=[sequence_number])
+    )
+
+
+async def test_a_nack_is_answered_unless_its_packet_is_superseded_stale_or_over_budget(loopback: None) -> None:
+    """Real peers: NACKs reach the resend hook through aiortc's RTCP handling, and what it sends shows on RTX."""
+    async with call(1) as c:
+        (link,) = c.links
+        await link.page.wait_for(10)
+        sender, track = link.sender, link.track
+        assert sender._RTCRtpSender__rtx_payload_type is not None  # type: ignore[attr-defined]
+
+        before_keyframe = newest_sent(sender)
+        resent = rtx_sent(sender)
+        await nack(sender, before_keyframe.sequence_number)  # young, after the first keyframe, within budget
+        assert rtx_sent(sender) == resent + 1 and track.resends["resend"] == 1
+
+        keyframes = c.shared.keyframes_encoded
+        await sender._handle_rtcp_packet(RtcpPsfbPacket(fmt=RTCP_PSFB_PLI, ssrc=1, media_ssrc=sender._ssrc))
+        for _ in range(500):  # until the keyframe has gone out
+            if c.shared.keyframes_encoded > keyframes and track._keyframe_sent_abs is not None:
+                break
+            await asyncio.sleep(0.02)
+        await link.page.wait_for(len(link.page.frames) + 3)
+        resent = rtx_sent(sender)
+        await nack(sender, before_keyframe.sequence_number)  # the picture it belonged to is not needed any more
+        assert rtx_sent(sender) == resent and track.resends["superseded"] == 1
+
+        # a round trip bound of a millisecond: any packet is too old; the page gets a keyframe instead
+        track.resend_limits = resend.ResendLimits(min_age_s=0.001, no_rtt_age_s=0.001, max_age_s=0.001)
+        asked = track.keyframes_requested
+        await asyncio.sleep(0.05)
+        await nack(sender, newest_sent(sender).sequence_number)
+        assert rtx_sent(sender) == resent and track.resends["too_old"] == 1
+        assert track.keyframes_requested == asked + 1
+
+        # no budget for resends: none goes out
+        track.resend_limits = resend.ResendLimits(budget_share=0.0, min_burst_bytes=0)
+        await nack(sender, newest_sent(sender).sequence_number)
+        assert rtx_sent(sender) == resent and track.resends["over_budget"] == 1

@@ -16,6 +16,7 @@ feedbacks = st.builds(
     remb_bps=st.none() | st.integers(0, 20_000_000),
     fraction_lost=st.none() | st.floats(0, 1),
     rtt_s=st.none() | st.floats(0, 5),
+    delivered_bps=st.none() | st.integers(0, 20_000_000),
 )
 
 
@@ -72,6 +73,33 @@ def test_heavy_loss_cuts_once_a_second_at_most_and_light_loss_does_not() -> None
     ])  # fmt: skip
     assert [s.target_bps for s in states] == [6_000_000, 5_400_000, 5_400_000, 5_400_000, 4_320_000, 4_320_000]
     assert states[-1].cuts == 2 and states[4].reason == "loss 40%"
+
+
+def test_heavy_loss_cuts_at_once_to_what_got_through_and_moderate_loss_does_not() -> None:
+    # the onset of a 1 Mb/s bottleneck under 6 Mb/s: 83 % lost, 1 Mb/s got through
+    onset = run([rc.Feedback(at=0, remb_bps=6_000_000, fraction_lost=0.83, delivered_bps=1_000_000)])[-1]
+    assert onset.target_bps == 850_000 and onset.reason == "loss 83%, to delivered" and onset.cuts == 1
+    # 20 % lost: the loss rule's own cut (× 0.9) whatever got through
+    moderate = run([rc.Feedback(at=0, remb_bps=6_000_000, fraction_lost=0.2, delivered_bps=1_000_000)])[-1]
+    assert moderate.target_bps == 5_400_000
+    # what got through is never a reason to go above the loss rule, nor under the floor
+    mild = run([rc.Feedback(at=0, remb_bps=6_000_000, fraction_lost=0.3, delivered_bps=6_500_000)])[-1]
+    assert mild.target_bps == 5_100_000
+    floor = run([rc.Feedback(at=0, remb_bps=6_000_000, fraction_lost=0.9, delivered_bps=100_000)])[-1]
+    assert floor.target_bps == LIMITS.floor_bps
+
+
+@given(runs(), st.floats(0, 1), st.integers(0, 10_000_000), st.integers(0, 10_000_000))
+def test_less_getting_through_never_gives_a_higher_target(
+    feedback: list[rc.Feedback], loss: float, delivered_a: int, delivered_b: int
+) -> None:
+    low, high = sorted((delivered_a, delivered_b))
+    state = run(feedback)[-1]
+    at = feedback[-1].at + 0.5
+    remb = feedback[-1].remb_bps
+    with_low = rc.step(LIMITS, state, rc.Feedback(at=at, remb_bps=remb, fraction_lost=loss, delivered_bps=low))
+    with_high = rc.step(LIMITS, state, rc.Feedback(at=at, remb_bps=remb, fraction_lost=loss, delivered_bps=high))
+    assert with_low.target_bps <= with_high.target_bps
 
 
 def test_after_a_cut_it_holds_then_probes_back_up_to_remb() -> None:
