@@ -41,7 +41,7 @@ def test_a_change_is_heard_only_where_the_policy_would_show_it() -> None:
     hub.changed(Change(FINDINGS, "north", study_id="s1"))
     assert north.take() == [(CONSULTATIONS, ["c1"]), (FINDINGS, None), (QUEUE, None)]
     assert river.take() == []
-    assert trainer.take() == [(QUEUE, None)]  # trainers see every study de-identified, not its findings or consultations
+    assert trainer.take() == [(QUEUE, None)]  # trainers see every study de-identified, not findings or consultations
 
 
 def test_a_grant_opens_a_consultation_and_a_named_user_hears_whatever_their_scope() -> None:

@@ -14,8 +14,8 @@ import pytest
 
 from signaling_server.dicomstore.ingest import DICOM_STORE, store_instance
 from signaling_server.events import hub as hub_module
-from signaling_server.events.changes import CONSULTATIONS, Change
 from signaling_server.events import stream as stream_route
+from signaling_server.events.changes import CONSULTATIONS, Change
 from signaling_server.events.hub import CHANGES
 from tests.conftest import THYROID_REQUEST, Api, seed
 from tests.servers import two_apps
@@ -43,7 +43,7 @@ class Stream:
                     raise EOFError("the stream ended")
                 line = line.rstrip("\n")
                 if line.startswith("data: "):
-                    return dict(json.loads(line[len("data: "):]))
+                    return dict(json.loads(line[len("data: ") :]))
                 if line.startswith(":"):
                     self.comments.append(line)
                 elif line:
@@ -97,7 +97,8 @@ async def test_a_sonographer_of_another_site_hears_nothing_of_it(people: Any) ->
         # Had river heard north's request, its stream (woken before river's own request was even sent) would
         # have written version 1 first, or named north's id beside river's own.
         _, mine = await river.get("/api/v1/consultations")
-        assert await events.notice() == {"topic": "consultations", "version": 2, "ids": [mine["consultations"][0]["id"]]}
+        own = mine["consultations"][0]["id"]
+        assert await events.notice() == {"topic": "consultations", "version": 2, "ids": [own]}
 
 
 async def test_the_named_rows_are_asked_with_the_lists_own_access_check(people: Any) -> None:
