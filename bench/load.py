@@ -81,6 +81,8 @@ class Tally:
     """What the clients saw during the measured hold."""
 
     rest_ms: list[float] = field(default_factory=list)
+    rest_full_ms: list[float] = field(default_factory=list)  # the homes' whole lists
+    rest_rows_ms: list[float] = field(default_factory=list)  # the rows a notice named (`?ids=`)
     relay_ms: list[float] = field(default_factory=list)
     errors: defaultdict[str, int] = field(default_factory=lambda: defaultdict(int))
     measuring: bool = False
@@ -153,17 +155,25 @@ async def edge(target: Target, c: Consult, tally: Tally, args: argparse.Namespac
             await ws.close()
 
 
-async def _list_once(target: Target, session: aiohttp.ClientSession, tally: Tally) -> None:
+async def _list_once(
+    target: Target, session: aiohttp.ClientSession, tally: Tally, ids: list[str] | None = None
+) -> None:
+    """The home's question: its whole list, or (`ids`) the rows a change notice named, as home.js asks."""
     start, counted = time.perf_counter(), tally.measuring  # requests started in the hold count
+    url = target.base + target.home_path
+    if ids is not None:
+        url += ("&" if "?" in url else "?") + "ids=" + ",".join(ids)
     try:
-        async with session.get(target.base + target.home_path) as r:
+        async with session.get(url) as r:
             await r.read()
             if r.status != 200:
                 tally.error(f"home {r.status}")
     except aiohttp.ClientError as exc:
         tally.error(f"home {type(exc).__name__}")
     if counted:
-        tally.rest_ms.append((time.perf_counter() - start) * 1000)
+        took = (time.perf_counter() - start) * 1000
+        tally.rest_ms.append(took)
+        (tally.rest_full_ms if ids is None else tally.rest_rows_ms).append(took)
 
 
 async def home(target: Target, session: aiohttp.ClientSession, tally: Tally, stop: asyncio.Event) -> None:
@@ -177,10 +187,20 @@ async def home(target: Target, session: aiohttp.ClientSession, tally: Tally, sto
 
 
 async def pushed_home(target: Target, session: aiohttp.ClientSession, tally: Tally, stop: asyncio.Event) -> None:
-    """An expert's console home as it is (events.js): the list when the stream opens, on `consultations` notices
-    (one request at a time, the next no sooner than `COALESCE_SECONDS` or the last one's duration after it ended),
-    and every `SAFETY_SECONDS`."""
+    """An expert's console home as it is (events.js, home.js): the whole list when the stream opens and every
+    `SAFETY_SECONDS`; on `consultations` notices that name ids, those rows alone (`?ids=`, the ids gathered while
+    it waited), on one that names none the whole list; one request at a time, the next no sooner than
+    `COALESCE_SECONDS` or the last one's duration after it ended."""
     wanted = asyncio.Event()
+    named: set[str] | None = None  # ids named since the last request; None: the whole list is wanted
+
+    def want(ids: Any) -> None:
+        nonlocal named
+        if isinstance(ids, list) and named is not None:
+            named.update(str(i) for i in ids)
+        else:
+            named = None
+        wanted.set()
 
     async def listen() -> None:
         while not stop.is_set():
@@ -194,26 +214,33 @@ async def pushed_home(target: Target, session: aiohttp.ClientSession, tally: Tal
                     async for raw in r.content:
                         line = raw.decode().rstrip("\n")
                         if line == ": ready":
-                            wanted.set()
-                        elif line.startswith("data: ") and json.loads(line[6:]).get("topic") == "consultations":
+                            want(None)
+                        elif line.startswith("data: "):
+                            notice = json.loads(line[6:])
+                            if notice.get("topic") != "consultations":
+                                continue
                             if tally.measuring:
                                 tally.notices += 1
-                            wanted.set()
+                            want(notice.get("ids"))
             except (aiohttp.ClientError, TimeoutError) as exc:
                 tally.error(f"events {type(exc).__name__}")
                 await asyncio.sleep(2)
 
     listener = asyncio.create_task(listen())
     try:
-        last = -SAFETY_SECONDS * random.random()  # the safety refreshes spread over their interval
+        safety = time.monotonic() + SAFETY_SECONDS * random.random()  # the safety refreshes spread over time
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wanted.wait(), max(0.0, last + SAFETY_SECONDS - time.monotonic()))
+                await asyncio.wait_for(wanted.wait(), max(0.0, safety - time.monotonic()))
             if stop.is_set():
                 break
+            if time.monotonic() >= safety:  # events.js: setInterval(SAFETY_REFRESH_MS), the whole list
+                named, safety = None, safety + SAFETY_SECONDS
+            ids, named = (None if named is None else sorted(named)), set()
             wanted.clear()
             last = time.monotonic()
-            await _list_once(target, session, tally)
+            if ids is None or ids:
+                await _list_once(target, session, tally, ids)
             await asyncio.sleep(max(COALESCE_SECONDS, time.monotonic() - last))
     finally:
         listener.cancel()
@@ -463,7 +490,7 @@ def floor_app() -> web.Application:
 
     async def poke(request: web.Request) -> web.Response:
         version[0] += 1
-        notice = f'data: {{"topic":"consultations","version":{version[0]}}}\n\n'.encode()
+        notice = f'data: {{"topic":"consultations","version":{version[0]},"ids":["x"]}}\n\n'.encode()
         for queue in streams:
             queue.put_nowait(notice)
         return web.Response(status=204)
@@ -576,6 +603,8 @@ async def hold(target: Target, pid: int, consults: list[Consult], args: argparse
         "sockets": 3 * len(consults),
         "rest_ms": dist(tally.rest_ms),
         "rest_per_second": rnd(len(tally.rest_ms) / wall),
+        "rest_full_list_ms": dist(tally.rest_full_ms),
+        "rest_named_rows_ms": dist(tally.rest_rows_ms),
         "edge_requests_per_second": rnd(tally.edge_requests / wall),
         "changes_per_second": rnd(tally.changes / wall),
         "notices_per_second": rnd(tally.notices / wall),

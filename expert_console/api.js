@@ -174,11 +174,15 @@ export class Api {
   }
 
   /**
+   * The consultations in `states` the user sees; with `ids`, only those of them (the rows a change notice named:
+   * one that is not answered left those states or the user's sight).
    * @param {string[]} states
+   * @param {string[]} [ids]
    * @returns {Promise<Consultation[]>}
    */
-  async consultations(states) {
-    const data = await this.request("GET", `/consultations?state=${states.map(encodeURIComponent).join(",")}`);
+  async consultations(states, ids) {
+    const only = ids ? `&ids=${ids.map(encodeURIComponent).join(",")}` : "";
+    const data = await this.request("GET", `/consultations?state=${states.map(encodeURIComponent).join(",")}${only}`);
     return data.consultations;
   }
 

@@ -1,8 +1,10 @@
 // @ts-check
 // Change notices from the server: one EventSource on GET /api/v1/events (signaling_server/PROTOCOL.md §6) shared
 // by every page. A notice names a topic and carries no data: a page subscribed to the topic asks its own REST call
-// again, at most every COALESCE_MS. When the stream (re)opens, every page asks once, since notices may have
-// been missed while it was down; a slow safety refresh stays for what the stream could not tell. No DOM.
+// again, at most every COALESCE_MS. A `consultations` notice may name the ids of the changed consultations: the
+// page is then told which rows to ask for (the ids gathered while it waited), not the whole list. When the stream
+// (re)opens, every page asks once for everything, since notices may have been missed while it was down; a slow
+// safety refresh stays for what the stream could not tell. No DOM.
 
 /** @typedef {"consultations"|"queue"|"findings"} Topic */
 
@@ -16,15 +18,21 @@ const IDLE_CLOSE_MS = 5_000;
 /** Waits before opening again after the browser gave up on the stream (an HTTP error: 401, 502 …). */
 const RETRY_MS = [2_000, 5_000, 15_000, 30_000, 60_000];
 
+/** What changed since a page last asked: `ids` the consultations a notice named, or null: anything (ask for all). */
+/** @typedef {{ids: string[]|null}} Changed */
+
 /** One page's interest: its topics and its refetch, one at a time and spaced. */
 class Subscription {
   /**
    * @param {Set<string>} topics
-   * @param {() => unknown} onChange may return a promise: the next refetch waits for it
+   * @param {(changed: Changed) => unknown} onChange may return a promise: the next refetch waits for it
    */
   constructor(topics, onChange) {
     this.topics = topics;
     this.onChange = onChange;
+    /** The ids named since the last refetch; null once anything unnamed changed (the whole list is wanted). */
+    /** @type {Set<string>|null} */
+    this.ids = new Set();
     /** When the last refetch ended, and how long it took. */
     this.lastEnd = -Infinity;
     this.lastTook = 0;
@@ -33,11 +41,16 @@ class Subscription {
     this.stopped = false;
     /** @type {ReturnType<typeof setTimeout>|null} */
     this.timer = null;
-    this.safety = setInterval(() => this.poke(), SAFETY_REFRESH_MS);
+    this.safety = setInterval(() => this.poke(null), SAFETY_REFRESH_MS);
   }
 
-  /** Refetch soon: at once if the last one ended long enough ago, else once it has; never two at a time. */
-  poke() {
+  /**
+   * Refetch soon: at once if the last one ended long enough ago, else once it has; never two at a time.
+   * @param {string[]|null} [ids] the changed consultations a notice named; none: ask for everything
+   */
+  poke(ids = null) {
+    if (ids === null || this.ids === null) this.ids = null;
+    else for (const id of ids) this.ids.add(id);
     this.wanted = true;
     if (this.timer !== null || this.running || this.stopped) return;
     const wait = Math.max(0, this.lastEnd + Math.max(COALESCE_MS, this.lastTook) - performance.now());
@@ -48,9 +61,11 @@ class Subscription {
     this.timer = null;
     this.wanted = false;
     this.running = true;
+    const changed = { ids: this.ids === null ? null : [...this.ids] };
+    this.ids = new Set();
     const start = performance.now();
     try {
-      await this.onChange();
+      await this.onChange(changed);
     } catch {
       // the page shows its own errors; the next notice or safety refresh tries again
     } finally {
@@ -58,7 +73,7 @@ class Subscription {
       this.lastEnd = performance.now();
       this.lastTook = this.lastEnd - start;
     }
-    if (this.wanted) this.poke(); // notices that came during the refetch
+    if (this.wanted) this.poke([]); // notices that came during the refetch (their ids are kept)
   }
 
   stop() {
@@ -88,8 +103,11 @@ export class ChangeFeed {
 
   /**
    * Call `onChange` when any of `topics` changes (and after the stream reopens, and every SAFETY_REFRESH_MS).
+   * It is told the consultations' ids that the notices since its last call named (`{ids: [...]}`), or `{ids: null}`
+   * when anything may have changed; a page that keeps no rows ignores it and asks for everything.
    * @param {Topic[]} topics
-   * @param {() => unknown} onChange a refetch; when it returns a promise, the next call waits for it to settle
+   * @param {(changed: Changed) => unknown} onChange a refetch; when it returns a promise, the next call waits for
+   *   it to settle
    * @returns {() => void} unsubscribe
    */
   subscribe(topics, onChange) {
@@ -139,21 +157,28 @@ export class ChangeFeed {
   /** @param {unknown} data */
   notice(data) {
     let topic;
+    /** @type {string[]|null} */
+    let ids = null;
     try {
       const parsed = JSON.parse(String(data));
       topic = typeof parsed?.topic === "string" ? parsed.topic : null;
+      const named = parsed?.ids;
+      if (Array.isArray(named) && named.every((id) => typeof id === "string")) ids = named;
     } catch {
       topic = null;
     }
     if (topic === null) return;
     this.received += 1;
-    this.pokeAll(topic);
+    this.pokeAll(topic, ids);
   }
 
-  /** @param {string|null} topic null: every subscription */
-  pokeAll(topic) {
+  /**
+   * @param {string|null} topic null: every subscription
+   * @param {string[]|null} [ids] the consultations the notice named; null: anything
+   */
+  pokeAll(topic, ids = null) {
     for (const subscription of this.subscriptions) {
-      if (topic === null || subscription.topics.has(topic)) subscription.poke();
+      if (topic === null || subscription.topics.has(topic)) subscription.poke(ids);
     }
   }
 

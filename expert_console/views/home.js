@@ -86,8 +86,19 @@ function requestForm({ api, navigate }) {
   return el("section", { class: "panel" }, el("h2", { text: "Request a consultation" }), form);
 }
 
-/** The open consultations, refetched when the server tells of a change (events.js), rows kept in place so buttons
- * stay under the mouse; the waiting times tick here every second. */
+/**
+ * How long a row's consultation has waited by now (rows are fetched at different times).
+ * @param {{consultation: Consultation, fetchedAt: number}} entry
+ * @param {number} now performance.now()
+ */
+function waited(entry, now) {
+  const c = entry.consultation;
+  return c.waiting_seconds + (c.state === "requested" ? (now - entry.fetchedAt) / 1000 : 0);
+}
+
+/** The open consultations, refetched when the server tells of a change (events.js): only the rows a notice
+ * named when it named them, the whole list otherwise; rows kept in place so buttons stay under the mouse; the
+ * waiting times tick here every second. */
 class ConsultationList {
   /** @param {Context} context */
   constructor(context) {
@@ -108,11 +119,14 @@ class ConsultationList {
     /** @type {(() => void)|null} */
     this.unsubscribe = null;
     this.stopped = false;
+    /** Lists received, and how many of them were whole (the rest: the rows a notice named). */
+    this.fetched = 0;
+    this.fullFetches = 0;
   }
 
   start() {
     void this.refresh();
-    this.unsubscribe = this.context.events.subscribe(["consultations"], () => this.refresh());
+    this.unsubscribe = this.context.events.subscribe(["consultations"], ({ ids }) => this.refresh(ids));
     this.timers.push(setInterval(() => this.tick(), 1000));
   }
 
@@ -122,10 +136,16 @@ class ConsultationList {
     for (const timer of this.timers) clearInterval(timer);
   }
 
-  async refresh() {
+  /**
+   * Ask for the whole list, or with `ids` for those rows alone (PROTOCOL.md §6): the rows answered replace theirs,
+   * a named row not answered has left the open states (or the user's sight) and goes.
+   * @param {string[]|null} [ids]
+   */
+  async refresh(ids = null) {
+    if (ids !== null && !ids.length) return;
     let consultations;
     try {
-      consultations = await this.context.api.consultations(["requested", "live"]);
+      consultations = await this.context.api.consultations(["requested", "live"], ids ?? undefined);
     } catch (err) {
       if (this.stopped) return;
       this.status.hidden = false;
@@ -134,17 +154,18 @@ class ConsultationList {
     }
     if (this.stopped) return;
     this.status.hidden = true;
-    this.render(consultations);
+    this.fetched += 1;
+    if (ids === null) this.fullFetches += 1;
+    this.render(consultations, ids);
   }
 
-  /** @param {Consultation[]} consultations */
-  render(consultations) {
+  /**
+   * @param {Consultation[]} consultations the whole list, or the rows of `ids`
+   * @param {string[]|null} ids null: `consultations` is the whole list
+   */
+  render(consultations, ids) {
     const now = performance.now();
-    const order = consultations.slice().sort((a, b) =>
-      a.state === b.state ? b.waiting_seconds - a.waiting_seconds : a.state === "requested" ? -1 : 1);
-    const seen = new Set();
-    for (const c of order) {
-      seen.add(c.id);
+    for (const c of consultations) {
       let entry = this.rows.get(c.id);
       if (!entry) {
         entry = this.createRow(c);
@@ -153,14 +174,22 @@ class ConsultationList {
       entry.consultation = c;
       entry.fetchedAt = now;
       this.fill(entry);
-      this.body.append(entry.row); // re-appending moves it into order
     }
-    for (const [id, entry] of this.rows) {
-      if (!seen.has(id)) {
+    const answered = new Set(consultations.map((c) => c.id));
+    for (const id of ids ?? [...this.rows.keys()]) {
+      const entry = this.rows.get(id);
+      if (entry && !answered.has(id)) {
         entry.row.remove();
         this.rows.delete(id);
       }
     }
+    const order = [...this.rows.values()].sort((a, b) => {
+      const [x, y] = [a.consultation, b.consultation];
+      return x.state === y.state ? waited(b, now) - waited(a, now) : x.state === "requested" ? -1 : 1;
+    });
+    order.forEach((entry, k) => {
+      if (this.body.children[k] !== entry.row) this.body.insertBefore(entry.row, this.body.children[k] ?? null);
+    });
     this.empty.remove();
     if (!this.rows.size) {
       setText(this.empty, this.context.user.role === "sonographer" ? "No open consultations." : "No consultations waiting.");
@@ -247,8 +276,6 @@ class ConsultationList {
    * @param {number} now
    */
   tickRow(entry, now) {
-    const c = entry.consultation;
-    const extra = c.state === "requested" ? (now - entry.fetchedAt) / 1000 : 0;
-    setText(entry.cells.waiting, formatDuration(c.waiting_seconds + extra));
+    setText(entry.cells.waiting, formatDuration(waited(entry, now)));
   }
 }

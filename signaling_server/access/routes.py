@@ -24,6 +24,7 @@ from signaling_server.api.representations import iso
 from signaling_server.appkeys import DB
 from signaling_server.auth.identity import caller
 from signaling_server.db.models import AccessGrant, AccessGrantObject, SiteAssignment
+from signaling_server.events.hub import CHANGES
 
 routes = web.RouteTableDef()
 
@@ -87,6 +88,7 @@ async def assign(request: web.Request) -> web.Response:
         made = await assignments.assign(db, request.match_info["id"], site_id, by=admin.id, at=who.at)
         await db.commit()
         rows = await assignments.listing(db, request.match_info["id"])
+    request.app[CHANGES].rescope([request.match_info["id"]])  # their event streams hear the site's changes now
     return web.json_response({"assignments": [assignment_json(r) for r in rows]}, status=201 if made else 200)
 
 
@@ -97,6 +99,7 @@ async def unassign(request: web.Request) -> web.Response:
         if not await assignments.unassign(db, request.match_info["id"], request.match_info["site_id"]):
             raise errors.NotFound("this user does not serve this site")
         await db.commit()
+    request.app[CHANGES].rescope([request.match_info["id"]])  # no notice names the site's consultations to them
     return web.Response(status=204)
 
 

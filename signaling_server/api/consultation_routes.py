@@ -14,7 +14,7 @@ from signaling_server.consultations.doorbell import DOORBELL, MAX_WAIT_SECONDS
 from signaling_server.consultations.service import ConsultationView
 from signaling_server.consultations.state import OPEN_STATES, ConsultationState
 from signaling_server.events import changes
-from signaling_server.events.hub import CHANGES
+from signaling_server.events.hub import CHANGES, MAX_IDS
 from signaling_server.signaling.messages import CHAT_PAGE, MAX_CHAT_PAGE, CaptureStatus, StateChanged
 from signaling_server.signaling.rooms import ROOMS
 
@@ -48,11 +48,23 @@ def _states(request: web.Request) -> tuple[str, ...]:
     return states
 
 
+def _ids(request: web.Request) -> tuple[str, ...] | None:
+    """`?ids=a,b,…`: only these consultations (the rows a change notice named, PROTOCOL.md §6)."""
+    raw = request.query.get("ids")
+    if raw is None:
+        return None
+    ids = tuple(dict.fromkeys(i for i in raw.split(",") if i))
+    if not ids or len(ids) > MAX_IDS or not all(len(i) <= 32 and i.isascii() and i.isalnum() for i in ids):
+        raise errors.InvalidRequest(f"'ids' must be 1 to {MAX_IDS} consultation ids separated by commas")
+    return ids
+
+
 @routes.get("/api/v1/consultations")
 async def list_(request: web.Request) -> web.Response:
     who = await caller(request)
+    states, ids = _states(request), _ids(request)
     async with request.app[DB]() as db:
-        views = await service.list_visible(db, who, _states(request))
+        views = await service.list_visible(db, who, states, ids)
     return web.json_response({"consultations": [_json(request, v) for v in views]})
 
 

@@ -226,8 +226,8 @@ NOT_AUDITED: dict[tuple[str, str], str] = {
         "the size and offset of a recording file, asked by the edge to resume its upload: no content"
     ),
     ("GET", "/api/v1/events"): (
-        "change notices (a topic and a counter): no patient, study or consultation is named; the page's refetch "
-        "that follows is audited"
+        "change notices (a topic, a counter, and the ids of changed consultations the listener sees through a "
+        "site it serves): no patient data; the page's refetch that follows is audited"
     ),
     ("POST", "/api/v1/reports/preview"): "renders the form in the request; reads and stores nothing",
     ("GET", "/api/v1/peer-reviews/summary"): "counts per reader: no patient, study or report",

@@ -22,7 +22,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -78,6 +78,7 @@ class Entry:
     study_id: str | None = None
     patient_id: str | None = None
     detail: Mapping[str, Any] = field(default_factory=dict)
+    subject_known: bool = False  # study_id and patient_id are resolved already (None: there is none)
 
 
 def _clip(value: str | None, size: int) -> str | None:
@@ -93,7 +94,7 @@ class AuditTrail:
         batch: int = 200,
     ) -> None:
         self.sessions, self.clock, self.batch = sessions, clock, batch
-        self._queue: asyncio.Queue[tuple[Entry, asyncio.Future[int]] | None] = asyncio.Queue()
+        self._queue: asyncio.Queue[tuple[Entry | asyncio.Future[Entry], asyncio.Future[int]] | None] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._closed = False
 
@@ -101,15 +102,32 @@ class AuditTrail:
         self._task = asyncio.create_task(self._run(), name="audit-trail")
 
     async def append(self, entry: Entry) -> int:
-        """Append one row and wait until it is committed; its `seq`. Raises AuditUnavailable when it cannot be."""
-        return await self._enqueue(entry)
+        """Append one row and wait until it is committed; its `seq`. Raises AuditUnavailable when it cannot be.
+
+        The row's place in the chain is taken now (rows are numbered in the order they are handed over); its
+        subject (the study and patient behind the object it names: a few queries) is looked up meanwhile in a task
+        of its own, so that many requests look theirs up at once and the one writer only waits for its batch's
+        lookups, takes the chain's lock and inserts the batch (under load the subjects, looked up one after another
+        by the writer, were what every audited read waited for: bench/load.py)."""
+        return await self._enqueue(asyncio.ensure_future(self._with_subject(entry)))
+
+    async def _with_subject(self, entry: Entry) -> Entry:
+        if entry.subject_known or (entry.study_id is not None and entry.patient_id is not None):
+            return entry
+        try:
+            async with self.sessions() as db:
+                study_id, patient_id = await _subject(db, entry)
+        except Exception:  # the writer tries again, and fails the row if the database is away
+            log.warning("audit trail: the subject of a row could not be looked up before it was queued", exc_info=True)
+            return entry
+        return replace(entry, study_id=study_id, patient_id=patient_id, subject_known=True)
 
     def submit(self, entry: Entry) -> None:
         """Append one row without waiting (a failure is logged)."""
         future = self._enqueue(entry)
         future.add_done_callback(_log_failure)
 
-    def _enqueue(self, entry: Entry) -> asyncio.Future[int]:
+    def _enqueue(self, entry: Entry | asyncio.Future[Entry]) -> asyncio.Future[int]:
         future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         if self._closed:
             future.set_exception(errors.AuditUnavailable("the audit trail is closed (the server is stopping)"))
@@ -138,8 +156,8 @@ class AuditTrail:
                 pending.append(item)
             await self._write(pending)
 
-    async def _write(self, pending: list[tuple[Entry, asyncio.Future[int]]]) -> None:
-        entries = [entry for entry, _ in pending]
+    async def _write(self, pending: list[tuple[Entry | asyncio.Future[Entry], asyncio.Future[int]]]) -> None:
+        entries = [await entry if isinstance(entry, asyncio.Future) else entry for entry, _ in pending]
         failure: Exception | None = None
         for _ in range(_ATTEMPTS):
             try:
@@ -182,7 +200,7 @@ class AuditTrail:
 
 
 async def _subject(db: AsyncSession, entry: Entry) -> tuple[str | None, str | None]:
-    if entry.study_id is not None and entry.patient_id is not None:
+    if entry.subject_known or (entry.study_id is not None and entry.patient_id is not None):
         return entry.study_id, entry.patient_id
     study_id, patient_id = await subject_of(db, entry.object_kind, entry.object_id)
     return entry.study_id or study_id, entry.patient_id or patient_id

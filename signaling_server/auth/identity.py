@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 from aiohttp import web
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from signaling_server import errors
@@ -169,12 +170,14 @@ async def _token(request: web.Request, cred: secrets.Credential) -> Caller:
 async def _session(request: web.Request, cred: secrets.Credential) -> Caller:
     now = request.app[CLOCK]()
     async with request.app[DB]() as db:
-        ses = await db.get(WebSession, cred.id)
+        # the session and its user in one round trip: every request of a signed-in page asks this
+        query = select(WebSession, User).join(User, User.id == WebSession.user_id).where(WebSession.id == cred.id)
+        found = (await db.execute(query)).first()
+        ses, user = found if found is not None else (None, None)
         if ses is None or ses.revoked or not secrets.secret_matches(ses.secret_hash, cred.secret):
             raise errors.Unauthenticated("session expired; sign in again")
         if ses.expires_at <= now:
             raise errors.Unauthenticated("session expired; sign in again")
-        user = await db.get(User, ses.user_id)
         if user is None:
             raise errors.Unauthenticated("session expired; sign in again")
         if not user.active:

@@ -83,11 +83,15 @@ async def _device_for(db: AsyncSession, site_id: str, device_id: str) -> Device:
     return device
 
 
-async def list_visible(db: AsyncSession, caller: Caller, states: tuple[str, ...]) -> list[ConsultationView]:
+async def list_visible(
+    db: AsyncSession, caller: Caller, states: tuple[str, ...], ids: tuple[str, ...] | None = None
+) -> list[ConsultationView]:
     """The consultations of the sites the caller serves (their own, for a sonographer), those their grants open,
-    and for a device its own (signaling_server/access/policy.py)."""
+    and for a device its own (signaling_server/access/policy.py); with `ids`, only those of them."""
     scope = await policy.scope_of(db, caller)
     query = select(Consultation).where(Consultation.state.in_(states), policy.consultation_clause(scope))
+    if ids is not None:
+        query = query.where(Consultation.id.in_(ids))
     rows = list((await db.scalars(query.order_by(Consultation.requested_at).limit(500))).all())
     return await _views(db, rows)
 

@@ -1,7 +1,9 @@
 """A change notice: which topic changed, and the keys that decide who may hear of it (never patient data).
 
 A notice tells a console page that its list may be stale; the page then asks its own permission-checked REST
-question again. What goes to the browser is only `{"topic", "version"}` (PROTOCOL.md §6). What stays on the
+question again. What goes to the browser is only `{"topic", "version"}` (PROTOCOL.md §6), and for `consultations`
+the ids of the changed consultations when the listener sees them through a site it serves (`ids_told_to`), so that
+the page asks for those rows alone. What stays on the
 server is what the access policy needs to decide whether the listener could see the changed thing: its site, and
 the consultation, study and patient ids grants may open. People named in `user_ids` hear it whatever their scope
 (an invited observer, whose grant is newer than the scope their stream holds).
@@ -104,3 +106,13 @@ class Subject:
             return policy.consultation_sight(scope, self._consultation) == Sight.FULL
         least = Sight.DEIDENTIFIED if change.topic == QUEUE else Sight.FULL
         return policy.study_sight(scope, self._study) >= least
+
+    def ids_told_to(self, scope: Scope) -> bool:
+        """Whether a listener who hears this change may be told the consultation's id: when it names them (just
+        invited), or when they see it through a site they serve (a change of the sites they serve rescopes their
+        stream at once, hub.py). Sight through a grant is told by topic alone, as every notice was before: a
+        revoked or expired grant is noticed only at the stream's next scope."""
+        change = self.change
+        if change.topic != CONSULTATIONS or change.consultation_id is None:
+            return False
+        return (scope.user_id is not None and scope.user_id in change.user_ids) or change.site_id in scope.sites

@@ -44,8 +44,14 @@ async def _scope(request: web.Request, who: Caller) -> Scope | None:
         return await policy.scope_of(db, replace(who, at=now))
 
 
-def notices(topics: list[str], versions: dict[str, int]) -> bytes:
-    lines = (json.dumps({"topic": t, "version": versions.get(t, 0)}, separators=(",", ":")) for t in topics)
+def notices(topics: list[tuple[str, list[str] | None]], versions: dict[str, int]) -> bytes:
+    """A `data:` line per topic; a `consultations` notice names the changed consultations' ids when it can."""
+    lines = []
+    for topic, ids in topics:
+        notice: dict[str, object] = {"topic": topic, "version": versions.get(topic, 0)}
+        if ids is not None:
+            notice["ids"] = ids
+        lines.append(json.dumps(notice, separators=(",", ":")))
     return "".join(f"data: {line}\n\n" for line in lines).encode()
 
 

@@ -28,6 +28,7 @@ from signaling_server.db.models import Consultation
 from signaling_server.settings import Settings
 from tests.conftest import PASSWORD, Api, World, seed
 from tests.databases import database
+from tests.waiting import eventually
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
 
@@ -264,6 +265,45 @@ async def test_expert_home_lists_consultations_with_join_and_observe(server: Ser
     joined = await receive(edge, "peer-joined", timeout=10)  # the page entered the room, view-only
     assert joined["peer"]["role"] == "observer" and joined["peer"]["name"] == "Expert"
     assert problems == [] or all("WebSocket" in p for p in problems)
+
+
+async def test_a_change_notice_updates_the_one_row_it_names_without_a_full_refetch(
+    server: Server, context: BrowserContext
+) -> None:
+    """The server's notice names the changed consultation (PROTOCOL.md §6): the home asks for that row alone
+    (`?ids=`) and patches its list: a new request appears, a cancelled one goes, the other rows stay."""
+    sono = await server.api("sono_a")
+    kept = await server.request(sono, "Doe^Jane")
+    page, problems = await open_console(context)
+    calls = api_calls(page)
+    await sign_in_with_form(page, "expert")
+    rows = page.locator("[data-testid=consultation-list] [data-consultation-id]")
+    await expect(rows).to_have_count(1)
+    await page.wait_for_function("window.teleus.events.opened >= 1")  # and the refetch its opening asks for
+
+    def full_lists() -> list[int]:
+        return [k for k, r in enumerate(calls) if r.url.endswith("/api/v1/consultations?state=requested,live")]
+
+    def named(cid: str) -> list[int]:
+        return [k for k, r in enumerate(calls) if "/api/v1/consultations?" in r.url and f"ids={cid}" in r.url]
+
+    # the home's first load and the one the stream's opening asks for (events.js), both answered
+    await eventually(lambda: len(full_lists()) >= 2, what="the home's two whole lists")
+    assert (await answer(calls[full_lists()[1]]))[0] == 200
+    added = await server.request(sono, "Poe^Ann")
+    row = page.locator(f'[data-consultation-id="{added["id"]}"]')
+    await expect(row).to_contain_text("Poe^Ann", timeout=20_000)
+    await expect(rows).to_have_count(2)
+    asked = named(added["id"])
+    assert asked and await answer(calls[asked[0]]) == (200, "consultations")
+    status, _ = await sono.post(f"/api/v1/consultations/{added['id']}/cancel")
+    assert status == 200
+    await expect(row).to_have_count(0, timeout=20_000)  # gone: its row is no longer among the open ones
+    await expect(rows).to_have_count(1)
+    await expect(page.locator(f'[data-consultation-id="{kept["id"]}"]')).to_contain_text("Doe^Jane")
+    assert len(named(added["id"])) >= 2  # asked again for the cancelled row, and for it alone
+    assert all(k < asked[0] for k in full_lists())  # never the whole list once the notices named rows
+    assert problems == []
 
 
 async def test_trainer_may_only_observe(server: Server, context: BrowserContext) -> None:

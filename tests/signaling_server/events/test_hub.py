@@ -27,7 +27,7 @@ def test_a_burst_of_changes_is_one_notice_per_topic() -> None:
         hub.changed(Change(CONSULTATIONS, "north", consultation_id="c1"))
     hub.changed(Change(QUEUE, "north", study_id="s1"))
     assert listener.woken.is_set()
-    assert listener.take() == [CONSULTATIONS, QUEUE]
+    assert listener.take() == [(CONSULTATIONS, ["c1"]), (QUEUE, None)]  # the consultation named; a study never
     assert listener.take() == [] and not listener.woken.is_set()
     assert hub.versions[CONSULTATIONS] == 5
 
@@ -39,9 +39,9 @@ def test_a_change_is_heard_only_where_the_policy_would_show_it() -> None:
     hub.changed(Change(CONSULTATIONS, "north", consultation_id="c1"))
     hub.changed(Change(QUEUE, "north", study_id="s1"))
     hub.changed(Change(FINDINGS, "north", study_id="s1"))
-    assert north.take() == [CONSULTATIONS, FINDINGS, QUEUE]
+    assert north.take() == [(CONSULTATIONS, ["c1"]), (FINDINGS, None), (QUEUE, None)]
     assert river.take() == []
-    assert trainer.take() == [QUEUE]  # trainers see every study de-identified, not its findings or consultations
+    assert trainer.take() == [(QUEUE, None)]  # trainers see every study de-identified, not findings or consultations
 
 
 def test_a_grant_opens_a_consultation_and_a_named_user_hears_whatever_their_scope() -> None:
@@ -49,9 +49,11 @@ def test_a_grant_opens_a_consultation_and_a_named_user_hears_whatever_their_scop
     granted = hub.join(scope(set(), opened=Opened(consultations=frozenset({"c1"}))))
     invited = hub.join(scope(set(), user_id="u9"))
     hub.changed(Change(CONSULTATIONS, "north", consultation_id="c1", user_ids=frozenset({"u9"})))
-    assert granted.take() == [CONSULTATIONS]
-    assert invited.take() == [CONSULTATIONS]
+    assert granted.take() == [(CONSULTATIONS, None)]  # sight through a grant: told by topic alone, never an id
     assert invited.scope_stale()  # its grants changed: the stream recomputes the scope before writing
+    assert invited.woken.is_set() and invited.take() == []  # woken, but held until then
+    invited.rescope(scope(set(), user_id="u9", opened=Opened(consultations=frozenset({"c1"}))))
+    assert invited.take() == [(CONSULTATIONS, ["c1"])]  # named to them: they may be told which
 
 
 def test_closing_wakes_every_listener_and_every_later_one() -> None:
@@ -73,3 +75,20 @@ def test_the_relay_codec_round_trips_and_refuses_garbage() -> None:
     listener = hub.join(scope({"x"}))
     hub.hear_relayed("not json")  # logged and dropped
     assert listener.take() == []
+
+
+def test_ids_are_gathered_until_written_and_a_site_no_longer_served_is_judged_by_the_new_scope() -> None:
+    hub = Hub()
+    listener = hub.join(scope({"north", "river"}))
+    hub.changed(Change(CONSULTATIONS, "north", consultation_id="c2"))
+    hub.changed(Change(CONSULTATIONS, "river", consultation_id="c1"))
+    hub.changed(Change(CONSULTATIONS, "north", consultation_id="c2"))
+    assert listener.take() == [(CONSULTATIONS, ["c1", "c2"])]
+    hub.rescope(["u1"])  # north is no longer theirs (DELETE /api/v1/users/{id}/sites/{site})
+    hub.changed(Change(CONSULTATIONS, "north", consultation_id="c3"))
+    hub.changed(Change(CONSULTATIONS, "river", consultation_id="c4"))
+    assert listener.scope_stale() and listener.take() == []
+    listener.rescope(scope({"river"}))
+    assert listener.take() == [(CONSULTATIONS, ["c4"])]
+    hub.hear_relayed('{"rescope":"user","ids":["u1"]}')  # the same from another server process
+    assert listener.scope_stale()

@@ -13,7 +13,9 @@ import aiohttp
 import pytest
 
 from signaling_server.dicomstore.ingest import DICOM_STORE, store_instance
+from signaling_server.events import hub as hub_module
 from signaling_server.events import stream as stream_route
+from signaling_server.events.changes import CONSULTATIONS, Change
 from signaling_server.events.hub import CHANGES
 from tests.conftest import THYROID_REQUEST, Api, seed
 from tests.servers import two_apps
@@ -41,7 +43,7 @@ class Stream:
                     raise EOFError("the stream ended")
                 line = line.rstrip("\n")
                 if line.startswith("data: "):
-                    return dict(json.loads(line[len("data: "):]))
+                    return dict(json.loads(line[len("data: ") :]))
                 if line.startswith(":"):
                     self.comments.append(line)
                 elif line:
@@ -71,13 +73,18 @@ async def test_an_expert_hears_of_a_requested_consultation_and_refetches_it(peop
         status, made = await sono.post("/api/v1/consultations", THYROID_REQUEST)
         assert status == 201
         notice = await events.notice()
-        assert notice == {"topic": "consultations", "version": notice["version"]}  # no patient data, no ids
+        # no patient data: the changed consultation's id alone (the expert serves its site)
+        assert notice == {"topic": "consultations", "version": notice["version"], "ids": [made["id"]]}
         assert notice["version"] >= 1
         assert events.fields[0].startswith("retry: ") and ": ready" in events.comments
-        _, listed = await expert.get("/api/v1/consultations")  # what the page does on the notice
+        # what the page does on the notice: the named rows alone
+        _, listed = await expert.get(f"/api/v1/consultations?state=requested,live&ids={made['id']}")
         assert [c["id"] for c in listed["consultations"]] == [made["id"]]
         assert (await sono.post(f"/api/v1/consultations/{made['id']}/cancel"))[0] == 200
-        assert (await events.notice())["topic"] == "consultations"
+        assert (await events.notice())["ids"] == [made["id"]]
+        # the cancelled row is no longer open: the page's question for it answers nothing, and the page drops it
+        _, listed = await expert.get(f"/api/v1/consultations?state=requested,live&ids={made['id']}")
+        assert listed["consultations"] == []
 
 
 async def test_a_sonographer_of_another_site_hears_nothing_of_it(people: Any) -> None:
@@ -88,8 +95,58 @@ async def test_a_sonographer_of_another_site_hears_nothing_of_it(people: Any) ->
         assert (await north.post("/api/v1/consultations", THYROID_REQUEST))[0] == 201  # change 1: north's
         assert (await river.post("/api/v1/consultations", THYROID_REQUEST))[0] == 201  # change 2: river's own
         # Had river heard north's request, its stream (woken before river's own request was even sent) would
-        # have written version 1 first.
-        assert await events.notice() == {"topic": "consultations", "version": 2}
+        # have written version 1 first, or named north's id beside river's own.
+        _, mine = await river.get("/api/v1/consultations")
+        own = mine["consultations"][0]["id"]
+        assert await events.notice() == {"topic": "consultations", "version": 2, "ids": [own]}
+
+
+async def test_the_named_rows_are_asked_with_the_lists_own_access_check(people: Any) -> None:
+    """`?ids=` answers only the consultations the caller sees (another site's is absent, as from the whole list);
+    the single row of another site is refused with `not_found`; malformed ids are `invalid_request`."""
+    _, _, open_api = people
+    north, river = await open_api("sono_a"), await open_api("sono_b")
+    _, theirs = await north.post("/api/v1/consultations", THYROID_REQUEST)
+    _, mine = await river.post("/api/v1/consultations", THYROID_REQUEST)
+    status, listed = await river.get(f"/api/v1/consultations?ids={theirs['id']},{mine['id']}")
+    assert status == 200 and [c["id"] for c in listed["consultations"]] == [mine["id"]]
+    status, refused = await river.get(f"/api/v1/consultations/{theirs['id']}")
+    assert status == 404 and refused["error"] == "not_found"
+    for bad in ("", "a.b", ",".join(f"c{k}" for k in range(51)), "x" * 33):
+        status, refused = await river.get(f"/api/v1/consultations?ids={bad}")
+        assert status == 400 and refused["error"] == "invalid_request", bad
+
+
+async def test_a_site_no_longer_served_is_no_longer_named_at_once(people: Any) -> None:
+    """Removing a site from an expert rescopes their open stream before its next write: a change at that site is
+    not told to them (no id, no notice), while a change at a site they still serve is."""
+    client, world, open_api = people
+    expert, admin = await open_api("expert"), await open_api("admin")
+    north, river = await open_api("sono_a"), await open_api("sono_b")
+    async with stream(expert) as events:
+        await listening(client, 1)
+        path = f"/api/v1/users/{world.users['expert']}/sites/{world.site_a}"
+        async with admin.session.delete(admin.base + path, headers={"X-CSRF-Token": admin.csrf or ""}) as r:
+            assert r.status == 204
+        assert (await north.post("/api/v1/consultations", THYROID_REQUEST))[0] == 201  # site A: not theirs now
+        _, made = await river.post("/api/v1/consultations", THYROID_REQUEST)  # site B: still theirs
+        assert (await events.notice())["ids"] == [made["id"]]
+
+
+async def test_a_burst_past_the_id_limit_is_told_without_ids(people: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """More changes than a notice names ids for, before the stream writes: it names none (the page asks for its
+    whole list); the next change is named again."""
+    client, world, open_api = people
+    monkeypatch.setattr(hub_module, "MAX_IDS", 2)
+    expert = await open_api("expert")
+    async with stream(expert) as events:
+        await listening(client, 1)
+        hub = client.app[CHANGES]
+        for k in range(3):  # in one go: all three are pending when the stream wakes
+            hub.changed(Change(CONSULTATIONS, world.site_a, consultation_id=f"c{k}"))
+        assert "ids" not in await events.notice()
+        hub.changed(Change(CONSULTATIONS, world.site_a, consultation_id="c3"))
+        assert (await events.notice())["ids"] == ["c3"]
 
 
 async def test_an_arriving_study_and_a_critical_finding_are_told_to_those_who_see_them(people: Any) -> None:
