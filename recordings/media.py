@@ -139,10 +139,12 @@ class VideoFile:
                     duration = container.duration / av.time_base
                 first = next(container.decode(stream))
                 full = first.format.name in FULL_RANGE_FORMATS or first.color_range == 2
+                # read while the container is open (PyAV 18.1.1 refuses a closed container's stream)
+                counted = int(stream.frames)
         except (av.FFmpegError, StopIteration, OSError) as exc:
             raise MediaError("unreadable", f"{path} is not a readable video: {exc}") from exc
         self.levels = None if full else LIMITED_RANGE_LEVELS
-        frames = int(stream.frames) or (round(duration * fps) if duration and fps else None)
+        frames = counted or (round(duration * fps) if duration and fps else None)
         self.info = MediaInfo(self.path, "mp4", first.width, first.height, fps, frames, duration)
 
     def _open(self, threads: int = 0) -> tuple[av.container.InputContainer, av.VideoStream]:

@@ -21,6 +21,7 @@ the session score and the dashboard read it (:mod:`.session_qc`). A file that ca
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -158,8 +159,8 @@ async def score_folder(
         *command,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
-        preexec_fn=_lower_priority if hasattr(os, "nice") else None,
     )
+    _lower_priority(process.pid)
     try:
         out, err = await asyncio.wait_for(process.communicate(), TIMEOUT_SECONDS)
     except TimeoutError:
@@ -182,8 +183,12 @@ async def score_folder(
     return FAILED_KIND, {"error": "scorer_crashed", "message": f"exit {process.returncode}: {tail[0][:500]}"}
 
 
-def _lower_priority() -> None:
-    os.nice(10)
+def _lower_priority(pid: int) -> None:
+    """The scorer below the live work. Set from outside once the child runs, never by a `preexec_fn`: Python code
+    between fork and exec in this threaded server can deadlock on a lock another thread held at the fork (seen: a
+    forked copy of the server stuck on a futex for good, a test run's pipe held open by it)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.setpriority(os.PRIO_PROCESS, pid, 10)
 
 
 async def qc_scorer(app: web.Application) -> AsyncIterator[None]:
