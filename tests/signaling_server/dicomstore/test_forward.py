@@ -93,17 +93,22 @@ async def test_stored_objects_reach_orthanc_intact(start: Start, orthanc: Orthan
     assert study["00100010"]["Value"][0]["Alphabetic"] == "张^三"
 
 
+async def _due_jobs(server: Any, destination: Destination, stored: list[Any]) -> None:
+    """A pending forward job per stored instance, due a second ago (as the forwarder's own scheduling leaves them)."""
+    async with server.app[DB]() as db:
+        for instance in stored:
+            db.add(ForwardJob(instance_id=instance.instance_id, destination=str(destination), state="pending",
+                              attempts=0, next_attempt_at=datetime.now(UTC) - timedelta(seconds=1)))  # fmt: skip
+        await db.commit()
+
+
 async def test_two_forwarders_on_one_database_send_each_job_once(start: Start, orthanc: Orthanc) -> None:
     """Two server processes share the job table: the batch one forwarder sends is claimed before it goes out, so the
     other, looking for due jobs while the first is still sending, finds none of them."""
     server = await start()  # no forwarder of its own: the test's two are the only ones
     destination = Destination.parse(orthanc.destination)
     stored = [await server.store(image(patient_id=f"TWO-{n}", study_uid=generate_uid())) for n in range(3)]
-    async with server.app[DB]() as db:
-        for instance in stored:
-            db.add(ForwardJob(instance_id=instance.instance_id, destination=str(destination), state="pending",
-                              attempts=0, next_attempt_at=datetime.now(UTC) - timedelta(seconds=1)))  # fmt: skip
-        await db.commit()
+    await _due_jobs(server, destination, stored)
     loop = asyncio.get_running_loop()
     sent: dict[str, list[int]] = {"first": [], "second": []}
     second_found: list[int] = []
@@ -136,11 +141,7 @@ async def test_a_batch_claimed_by_a_forwarder_that_died_is_sent_when_the_claim_r
     server = await start()
     destination = Destination.parse(orthanc.destination)
     stored = [await server.store(image(patient_id=f"DIED-{n}", study_uid=generate_uid())) for n in range(2)]
-    async with server.app[DB]() as db:
-        for instance in stored:
-            db.add(ForwardJob(instance_id=instance.instance_id, destination=str(destination), state="pending",
-                              attempts=0, next_attempt_at=datetime.now(UTC) - timedelta(seconds=1)))  # fmt: skip
-        await db.commit()
+    await _due_jobs(server, destination, stored)
     loop = asyncio.get_running_loop()
     sending, never = asyncio.Event(), threading.Event()
 
