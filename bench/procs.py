@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import json
 import os
-import signal
+import shutil
 import socket
 import time
 from collections import deque
@@ -17,13 +16,14 @@ from typing import Any
 import aiohttp
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-PR_SET_PDEATHSIG = 1
+# util-linux's setpriv sets the parent-death signal and then execs the command: each child gets SIGTERM if the
+# bench dies, so nothing outlives a killed run. (Not a preexec_fn: Python code between fork and exec in this threaded
+# process can deadlock on a lock another thread held at the fork, and leave a frozen copy of the bench behind.)
+SETPRIV = shutil.which("setpriv")
 
 
-def _die_with_parent() -> None:
-    """In the child, before exec: get SIGTERM if the bench dies, so nothing outlives a killed run."""
-    with contextlib.suppress(Exception):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+def _dying_with_parent(argv: list[str]) -> list[str]:
+    return [SETPRIV, "--pdeathsig", "TERM", "--", *argv] if SETPRIV else argv
 
 
 def child_env() -> dict[str, str]:
@@ -118,13 +118,12 @@ async def spawn(name: str, argv: list[str], log_dir: Path, cwd: Path, env: dict[
     log = await asyncio.to_thread(_open_log, log_path)
     with log:
         proc = await asyncio.create_subprocess_exec(
-            *argv,
+            *_dying_with_parent(argv),
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=log,
             env={**child_env(), **(env or {})},
             cwd=cwd,
-            preexec_fn=_die_with_parent,
         )
     return Child(name, proc, log_path)
 
@@ -155,13 +154,12 @@ async def run_command(
     """Run a short command to completion (`stdin`: what it reads, e.g. a password; `env`: settings added to its
     environment, as for :func:`spawn`); its stdout, or an error with its output."""
     proc = await asyncio.create_subprocess_exec(
-        *argv,
+        *_dying_with_parent(argv),
         stdin=asyncio.subprocess.DEVNULL if stdin is None else asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
         env={**child_env(), **(env or {})},
         cwd=cwd,
-        preexec_fn=_die_with_parent,
     )
     try:
         out, _ = await asyncio.wait_for(proc.communicate(None if stdin is None else stdin.encode()), timeout)
