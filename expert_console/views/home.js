@@ -119,9 +119,6 @@ class ConsultationList {
     /** @type {(() => void)|null} */
     this.unsubscribe = null;
     this.stopped = false;
-    /** Lists received, and how many of them were whole (the rest: the rows a notice named). */
-    this.fetched = 0;
-    this.fullFetches = 0;
   }
 
   start() {
@@ -154,8 +151,6 @@ class ConsultationList {
     }
     if (this.stopped) return;
     this.status.hidden = true;
-    this.fetched += 1;
-    if (ids === null) this.fullFetches += 1;
     this.render(consultations, ids);
   }
 

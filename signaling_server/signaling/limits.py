@@ -44,6 +44,7 @@ from redis.exceptions import RedisError
 from signaling_server import errors
 from signaling_server.auth.identity import Caller
 from signaling_server.cluster import CLUSTER, Cluster
+from signaling_server.outbox import background
 from signaling_server.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -331,9 +332,6 @@ async def shared_limits(app: web.Application) -> AsyncIterator[None]:
             except (RedisError, OSError) as exc:
                 log.warning("the sweep of socket counts failed: %s", exc)
 
-    task = asyncio.create_task(sweeper(), name="socket-count-sweep")
-    yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    async with background(sweeper(), "socket-count-sweep"):
+        yield
     limits.sockets.shared = None
