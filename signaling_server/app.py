@@ -35,6 +35,8 @@ from signaling_server.events import hub as change_notices
 from signaling_server.events import stream as event_stream
 from signaling_server.findings import escalation as finding_escalation
 from signaling_server.findings import routes as finding_routes
+from signaling_server.localization import routes as localization_routes
+from signaling_server.localization.catalogs import CATALOGS, Catalogs
 from signaling_server.quality import scorer as recording_scoring
 from signaling_server.reading import routes as reading_routes
 from signaling_server.reading.targets import TARGETS, Targets
@@ -150,6 +152,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app[SETTINGS] = settings
     app[TARGETS] = Targets.from_json(settings.turnaround_json)
     app[QC_WEIGHTS] = parse_weights(settings.qc_weights)  # a bad TELEUS_QC_WEIGHTS stops the server here
+    app[CATALOGS] = Catalogs.load()  # a malformed catalog stops the server here
     app[CLOCK] = _utc_now  # tests set their own before the app starts
     app[THROTTLE] = login_throttle(app)
     app[SIGNAL_LIMITS] = SignalLimits(settings)
@@ -196,6 +199,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app.add_routes(recording_review_routes.routes)
     app.add_routes(recording_teaching_routes.routes)
     app.add_routes(audit_routes.routes)
+    app.add_routes(localization_routes.routes)
     app.router.add_get("/api/v1/consultations/{id}/signal", signal)
     app.router.add_get("/", _index)
     app.router.add_static("/static/", STATIC_DIR, append_version=False)
