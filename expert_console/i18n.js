@@ -159,18 +159,19 @@ export function formatNumber(value, options = {}) {
 const HAN = /[\u3400-\u9fff\uf900-\ufaff]/;
 
 /**
- * A person's name as people write it, from a DICOM PN value or a plain name. `张^三` → 张三 (family name first, no
- * space); `Wang^Fang=王^芳` → 王芳 in Chinese, Wang Fang in English; `Smith^John` → John Smith in English and
- * Smith John in Chinese (family first, as Chinese forms write every name). A plain name comes back unchanged.
+ * A person's name as people write it, from a DICOM PN value or a plain name: family name first in both languages,
+ * as the district's records write every name (pinyin too: Zhang San). `张^三` → 张三 (no space); `Zhang^San=张^三`
+ * → 张三 for a Chinese reader, Zhang San for an English one; a prefix and suffix go before and after. A plain name
+ * (no caret) comes back as it was typed.
  * @param {string|null|undefined} value
+ * @param {Language} [reader] whose script to prefer; the current language when left out
  */
-export function personName(value) {
+export function personName(value, reader = current) {
   if (!value) return "";
   if (!value.includes("^") && !value.includes("=")) return value.trim();
   const [alphabetic = "", ideographic = ""] = value.split("=");
-  const chosen = current === "zh-CN" && ideographic.replace(/\^/g, "").trim() ? ideographic : alphabetic || ideographic;
+  const chosen = reader === "zh-CN" && ideographic.replace(/\^/g, "").trim() ? ideographic : alphabetic || ideographic;
   const [family = "", given = "", middle = "", prefix = "", suffix = ""] = chosen.split("^").map((part) => part.trim());
   if (HAN.test(family + given)) return `${prefix}${family}${given}${middle}${suffix}`;
-  const ordered = current === "zh-CN" ? [prefix, family, given, middle, suffix] : [prefix, given, middle, family, suffix];
-  return ordered.filter(Boolean).join(" ");
+  return [prefix, family, given, middle, suffix].filter(Boolean).join(" ");
 }
