@@ -31,6 +31,7 @@ from signaling_server.db.engine import make_engine, make_sessionmaker
 from signaling_server.db.migrate import upgrade
 from signaling_server.dicomstore import blobs as dicom_blobs
 from signaling_server.dicomstore import dicomweb, forward, forward_routes, ingest, patient_routes, peer_routes, scp
+from signaling_server.duty import routes as duty_routes
 from signaling_server.events import hub as change_notices
 from signaling_server.events import stream as event_stream
 from signaling_server.findings import escalation as finding_escalation
@@ -200,6 +201,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app.add_routes(recording_teaching_routes.routes)
     app.add_routes(audit_routes.routes)
     app.add_routes(localization_routes.routes)
+    app.add_routes(duty_routes.routes)
     app.router.add_get("/api/v1/consultations/{id}/signal", signal)
     app.router.add_get("/", _index)
     app.router.add_static("/static/", STATIC_DIR, append_version=False)

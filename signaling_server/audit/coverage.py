@@ -33,7 +33,7 @@ class Rule:
 # Kinds of object that lead to no patient (subjects.py resolves the others to a study and a patient).
 KINDS_WITHOUT_PATIENT = frozenset(
     {"teaching_export", "site", "user", "device", "session", "token", "dicom_peer", "forward_job", "audit"}
-    | {"assignment", "grant", "patient_match", "patient_link", "unclassified"}
+    | {"assignment", "grant", "patient_match", "patient_link", "unclassified", "duty_shift"}
 )
 
 
@@ -46,6 +46,9 @@ _DW_SERIES = _DW + "/{study}/series/{series}"
 _DW_INSTANCE = _DW_SERIES + "/instances/{instance}"
 
 AUDITED: dict[tuple[str, str], Rule] = {
+    # the on-duty roster: who is alerted to live requests
+    **_rules("duty_shift", None, "write", "POST /api/v1/duty"),
+    **_rules("duty_shift", "id", "write", "DELETE /api/v1/duty/{id}"),
     # consultations, their chat and the live session
     **_rules("consultation", None, "write", "POST /api/v1/consultations"),
     **_rules("consultation", None, "search", "GET /api/v1/consultations"),
@@ -205,6 +208,9 @@ NOT_AUDITED: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/auth/tokens"): "the caller's own API token",
     ("GET", "/api/v1/config"): "the ICE servers and a TURN credential for the caller (no patient data)",
     ("GET", "/api/v1/sites"): "the directory of sites",
+    ("GET", "/api/v1/duty"): "the on-duty roster: staff and times, no patient data",
+    ("GET", "/api/v1/duty/now"): "who is on duty now: staff, no patient data",
+    ("GET", "/api/v1/i18n/{language}"): "the console's message catalogs",
     ("GET", "/api/v1/users"): "the directory of people",
     ("GET", "/api/v1/devices"): "the directory of edge devices",
     ("GET", "/api/v1/devices/me"): "the device's own record",

@@ -566,3 +566,20 @@ class ReportArchiveJob(Base):
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)  # a server is working it (outbox.Claims)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+# --- the on-duty roster: who is alerted to live requests (issue 12) --------------------------------------------
+
+
+class DutyShift(Base):
+    """An expert on duty from `starts_at` until `ends_at`: alerted (browser notification and sound) to the live
+    requests of the sites they serve (signaling_server/duty/roster.py)."""
+
+    __tablename__ = "duty_shifts"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    note: Mapped[str] = mapped_column(String(200), default="")
+    created_by_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -16,6 +16,8 @@ Topics, and who hears them (signaling_server/access/policy.py decides; the same 
                     those who see the study, de-identified included (trainers)
     findings        a critical finding was flagged, acknowledged or escalated: heard by those who see its study
                     in full
+    duty            the on-duty roster changed (duty/routes.py): heard by everyone signed in (it names staff, never
+                    patients); `user_ids` names the expert whose shift it was, `site_id` is empty
 
 A new topic (issue 12's reports ready, returned reports, order states) is a name here, its rule in `heard_by`,
 and the `changed(...)` calls where its data changes.
@@ -34,7 +36,8 @@ from signaling_server.db.models import Consultation, CriticalFinding, Study
 CONSULTATIONS = "consultations"
 QUEUE = "queue"
 FINDINGS = "findings"
-TOPICS = (CONSULTATIONS, QUEUE, FINDINGS)
+DUTY = "duty"
+TOPICS = (CONSULTATIONS, QUEUE, FINDINGS, DUTY)
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,8 @@ class Subject:
     def heard_by(self, scope: Scope) -> bool:
         change = self.change
         if scope.user_id is not None and scope.user_id in change.user_ids:
+            return True
+        if change.topic == DUTY:
             return True
         if change.topic == CONSULTATIONS:
             return policy.consultation_sight(scope, self._consultation) == Sight.FULL
