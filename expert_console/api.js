@@ -24,7 +24,8 @@ export class ApiError extends Error {
 
 /**
  * @typedef {{id: string, username: string, name: string, role: "sonographer"|"expert"|"trainer"|"admin"|"registrar",
- *   site_id: string|null, active?: boolean, must_change_password?: boolean, totp?: boolean}} User
+ *   site_id: string|null, active?: boolean, must_change_password?: boolean, totp?: boolean,
+ *   language?: "zh-CN"|"en"|null}} User
  * @typedef {"password_change_required"|"totp_enrolment_required"|null} Restriction what the account must do
  *   before anything else (PROTOCOL.md §1 Authentication)
  * @typedef {{id: string, role: string, name: string, user_id: string|null, device_id: string|null}} Peer
@@ -122,6 +123,15 @@ export class Api {
   /** @returns {Promise<User>} who is signed in (and the CSRF token of the session) */
   async me() {
     return this._signedIn(await this.request("GET", "/auth/me"));
+  }
+
+  /**
+   * Keep the console's language with one's account (null: follow the browser).
+   * @param {"zh-CN"|"en"|null} language
+   * @returns {Promise<User>}
+   */
+  async setLanguage(language) {
+    return this._signedIn(await this.request("PATCH", "/auth/me", { language }));
   }
 
   /**

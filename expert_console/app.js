@@ -4,10 +4,13 @@
 // (registrars), #/grants[?patient=] (registrars, admins), #/dicom (admins), #/account), the
 // header with its navigation, the critical-findings banner (sonographers, admins), the signed-in user. A restricted
 // account (a password to change, an admin's TOTP to enrol) is kept on the sign-in page until it has done what it must.
+// The language: the browser's before sign-in (i18n.js initialLanguage), the signed-in person's own choice after
+// (users.language); the header's switch changes it, keeps it with the account and redraws the page (docs/I18N.md).
 // Test hooks: window.teleus = {live, api, user}; `live` is the current LiveSession or null.
 
 import { Api } from "./api.js";
 import { ChangeFeed } from "./events.js";
+import { initialLanguage, isLanguage, language, onLanguageChange, personName, setLanguage, t } from "./i18n.js";
 import { mountAccount } from "./views/account.js";
 import { mountAccounts } from "./views/accounts.js";
 import { mountAudit } from "./views/audit.js";
@@ -102,7 +105,7 @@ api.onUnauthenticated = () => {
   // not signed in yet: the router itself sends the visitor to the login page
   if (path === "/login" || !teleus.user) return;
   afterLogin = location.hash || "#/";
-  loginNotice = "Your session has ended: please sign in again.";
+  loginNotice = t("login.session_ended");
   events.close();
   api.user = null;
   teleus.user = null;
@@ -117,7 +120,12 @@ api.onRestricted = () => {
 function showUser(user) {
   teleus.user = user;
   userLabel.replaceChildren();
-  if (user) userLabel.append(el("span", { class: "user-name", text: user.name }), el("span", { class: "user-role", text: user.role }));
+  if (user) {
+    userLabel.append(
+      el("span", { class: "user-name", text: personName(user.name) }),
+      el("span", { class: "user-role", "data-role": user.role, text: t(`nav.role.${user.role}`) }),
+    );
+  }
   logoutButton.hidden = !user;
   passwordButton.hidden = !user;
   accountLink.hidden = !user;
@@ -185,7 +193,7 @@ async function route() {
 
   if (!api.user) {
     setText(main, "");
-    main.append(el("p", { class: "muted centre", text: "Loading…" }));
+    main.append(el("p", { class: "muted centre", text: t("common.loading") }));
     try {
       await api.me();
     } catch {
@@ -202,6 +210,10 @@ async function route() {
     return;
   }
   const user = /** @type {import("./api.js").User} */ (api.user);
+  if (isLanguage(user.language) && user.language !== language()) {
+    await setLanguage(user.language); // the person's own choice wins over this browser's
+    if (token !== routeToken) return;
+  }
   showUser(user);
   markNavigation(path);
 
@@ -263,5 +275,50 @@ logoutButton.addEventListener("click", async () => {
   navigate("#/login");
 });
 
+/** The page's own words (index.html's data-i18n attributes), the title and the switch, in the current language. */
+function translatePage() {
+  for (const node of document.querySelectorAll("[data-i18n]")) {
+    node.textContent = t(/** @type {string} */ (/** @type {HTMLElement} */ (node).dataset.i18n));
+  }
+  for (const node of document.querySelectorAll("[data-i18n-aria-label]")) {
+    node.setAttribute("aria-label", t(/** @type {string} */ (/** @type {HTMLElement} */ (node).dataset.i18nAriaLabel)));
+  }
+  for (const button of languageButtons) button.setAttribute("aria-pressed", String(button.dataset.language === language()));
+}
+
+const languageButtons = /** @type {HTMLButtonElement[]} */ ([...document.querySelectorAll("[data-language]")]);
+for (const button of languageButtons) {
+  button.addEventListener("click", async () => {
+    const chosen = button.dataset.language;
+    if (!isLanguage(chosen) || chosen === language()) return;
+    await setLanguage(chosen);
+    if (api.user) {
+      try {
+        await api.setLanguage(chosen); // remembered for this person, on every browser
+      } catch (err) {
+        console.warn("the language is not kept with the account", err);
+      }
+    }
+    // a live session keeps running: its page takes the new words on its next visit; any other page redraws
+    if (!teleus.live) void route();
+  });
+}
+
+onLanguageChange(() => {
+  translatePage();
+  if (teleus.user) showUser(teleus.user);
+});
+
 window.addEventListener("hashchange", () => void route());
-void route();
+
+async function start() {
+  try {
+    await setLanguage(initialLanguage());
+  } catch (err) {
+    console.error("no catalog", err); // the page still works, showing the catalog keys
+  }
+  translatePage();
+  void route();
+}
+
+void start();

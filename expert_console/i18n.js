@@ -1,7 +1,7 @@
 // @ts-check
 // Words and formats for the reader's language. The catalogs are JSON files, one per namespace and language
 // (expert_console/locales/<language>/<namespace>.json), served merged by GET /api/v1/i18n/{language}; the server
-// prints from the same files. Views never hold user-facing text: they ask `t("<namespace>.<key>", {params})`.
+// prints from the same files. Views never hold user-facing text: they ask `t(key, {params})` with keys `<namespace>.<key>`.
 // Dates are YYYY-MM-DD and times 24-hour in both languages (docs/I18N.md); names are shown as people write them.
 
 /** @typedef {"zh-CN"|"en"} Language */

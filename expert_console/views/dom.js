@@ -1,6 +1,8 @@
 // @ts-check
 // Tiny DOM builders for the views: text always goes in through textContent, never as markup.
 
+import { errorText } from "../i18n.js";
+
 /**
  * @typedef {{onclick?: (event: MouseEvent) => void, onsubmit?: (event: SubmitEvent) => void,
  *   onchange?: (event: Event) => void, oninput?: (event: Event) => void, onkeydown?: (event: KeyboardEvent) => void}
@@ -52,9 +54,11 @@ export function setText(node, text) {
 }
 
 /**
- * Show a refusal: its message as text, its stable code in `data-code`.
+ * Show a refusal: the reader's words for its stable code (errorText; the server's message when the catalog has
+ * none), or the page's own words (`text`, from the catalog) for a refusal the page makes itself; the code in
+ * `data-code`.
  * @param {HTMLElement} node
- * @param {{code?: string, message?: string}|null} error null clears it
+ * @param {{code?: string, message?: string, text?: string}|null} error null clears it
  */
 export function showError(node, error) {
   if (!error) {
@@ -63,7 +67,7 @@ export function showError(node, error) {
     node.hidden = true;
     return;
   }
-  node.textContent = error.message || error.code || "something went wrong";
+  node.textContent = error.text ?? errorText(error);
   node.setAttribute("data-code", error.code ?? "error");
   node.hidden = false;
 }
@@ -89,11 +93,11 @@ export function asError(err) {
 /**
  * Show a refusal with its stable code in words too ("… (kept_apart)"), for the pages whose users quote it.
  * @param {HTMLElement} node
- * @param {{code?: string, message?: string}|null} error null clears it
+ * @param {{code?: string, message?: string, text?: string}|null} error null clears it
  */
 export function showCodedError(node, error) {
   showError(node, error);
-  if (error?.code && error.message && error.message !== error.code) node.textContent = `${error.message} (${error.code})`;
+  if (error?.code && error.code !== "error") node.textContent = `${error.text ?? errorText(error)} (${error.code})`;
 }
 
 /**

@@ -3,19 +3,11 @@
 // then what the account must do first (choose its own password, an admin's TOTP enrolment).
 
 import { ApiError } from "../api.js";
+import { t } from "../i18n.js";
 import { asError, el, showError } from "./dom.js";
 import { passwordForm } from "./password.js";
 import { totpEnrolment } from "./totp.js";
 
-const TEXT = {
-  subtitle: "Tele-ultrasound live consultation",
-  username: "Username",
-  password: "Password",
-  code: "6-digit code from your authenticator app",
-  submit: "Sign in",
-  missing: "Enter your username and password.",
-  retry: (/** @type {number} */ seconds) => `Too many attempts: try again in ${seconds} s.`,
-};
 
 /**
  * @param {HTMLElement} root
@@ -61,17 +53,17 @@ export function mountLogin(root, { api, onSignedIn, notice }) {
   });
   const code = el("input", { name: "totp", id: "login-totp", inputmode: "numeric", autocomplete: "one-time-code", maxlength: 6 });
   const codeField = el("div", { class: "login-code", hidden: true },
-    el("label", { for: "login-totp", text: TEXT.code }), code);
-  const submit = el("button", { type: "submit", class: "primary", text: TEXT.submit });
+    el("label", { for: "login-totp", text: t("login.code") }), code);
+  const submit = el("button", { type: "submit", class: "primary", text: t("login.submit") });
   const form = el(
     "form",
     { id: "login-form", novalidate: true },
-    el("h1", { text: "teleus" }),
-    el("p", { class: "muted", text: TEXT.subtitle }),
+    el("h1", { text: t("common.brand") }),
+    el("p", { class: "muted", text: t("login.subtitle") }),
     notice ? el("p", { class: "notice", text: notice }) : null,
-    el("label", { for: "login-username", text: TEXT.username }),
+    el("label", { for: "login-username", text: t("login.username") }),
     username,
-    el("label", { for: "login-password", text: TEXT.password }),
+    el("label", { for: "login-password", text: t("login.password") }),
     password,
     codeField,
     submit,
@@ -81,7 +73,7 @@ export function mountLogin(root, { api, onSignedIn, notice }) {
     event.preventDefault();
     showError(error, null);
     if (!username.value || !password.value) {
-      showError(error, { code: "invalid_request", message: TEXT.missing });
+      showError(error, { code: "invalid_request", text: t("login.missing") });
       return;
     }
     submit.disabled = true;
@@ -97,7 +89,8 @@ export function mountLogin(root, { api, onSignedIn, notice }) {
         if (refusal.code === "totp_invalid") showError(error, refusal);
       } else {
         const retry = err instanceof ApiError ? err.retryAfter : 0;
-        showError(error, retry ? { code: refusal.code, message: TEXT.retry(retry) } : refusal);
+        showError(error, retry ? { code: refusal.code, text: t("login.retry", { seconds: retry }) }
+ : refusal);
         password.value = "";
         password.focus();
       }

@@ -2,21 +2,9 @@
 // Changing one's own password: a form (used by the sign-in page when a change is required) and the header's
 // "Change password" dialog.
 
+import { t } from "../i18n.js";
 import { asError, el, showError } from "./dom.js";
 
-const TEXT = {
-  title: "Change your password",
-  forcedTitle: "Choose a new password",
-  forcedNote: "An administrator set your password: choose your own before you go on.",
-  current: "Current password",
-  next: "New password (at least 8 characters)",
-  again: "New password again",
-  submit: "Change password",
-  cancel: "Cancel",
-  differ: "The two new passwords differ.",
-  short: "A password has at least 8 characters.",
-  done: "Your password was changed; your other sessions were signed out.",
-};
 
 /**
  * @param {{api: import("../api.js").Api, currentPassword?: string, forced?: boolean,
@@ -29,23 +17,23 @@ export function passwordForm({ api, currentPassword, forced = false, onChanged, 
   const current = el("input", { name: "current_password", type: "password", autocomplete: "current-password" });
   const next = el("input", { name: "new_password", type: "password", autocomplete: "new-password", minlength: 8 });
   const again = el("input", { name: "new_password_again", type: "password", autocomplete: "new-password" });
-  const submit = el("button", { type: "submit", class: "primary", text: TEXT.submit });
+  const submit = el("button", { type: "submit", class: "primary", text: t("password.submit") });
   /** @param {string} text @param {HTMLInputElement} input */
   const field = (text, input) => el("label", { class: "field" }, el("span", { text }), input);
   const form = el("form", { class: "password-form", "data-testid": "password-form", novalidate: true },
-    el("h2", { text: forced ? TEXT.forcedTitle : TEXT.title }),
-    forced ? el("p", { class: "notice", text: TEXT.forcedNote }) : null,
-    currentPassword === undefined ? field(TEXT.current, current) : null,
-    field(TEXT.next, next),
-    field(TEXT.again, again),
+    el("h2", { text: forced ? t("password.forced_title") : t("password.title") }),
+    forced ? el("p", { class: "notice", text: t("password.forced_note") }) : null,
+    currentPassword === undefined ? field(t("password.current"), current) : null,
+    field(t("password.next"), next),
+    field(t("password.again"), again),
     el("div", { class: "form-actions" }, submit,
-      onCancel ? el("button", { type: "button", text: TEXT.cancel, onclick: () => onCancel() }) : null),
+      onCancel ? el("button", { type: "button", text: t("password.cancel"), onclick: () => onCancel() }) : null),
     error);
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     showError(error, null);
-    if (next.value.length < 8) return showError(error, { code: "invalid_request", message: TEXT.short });
-    if (next.value !== again.value) return showError(error, { code: "invalid_request", message: TEXT.differ });
+    if (next.value.length < 8) return showError(error, { code: "invalid_request", text: t("password.short") });
+    if (next.value !== again.value) return showError(error, { code: "invalid_request", text: t("password.differ") });
     submit.disabled = true;
     try {
       onChanged(await api.changePassword(currentPassword ?? current.value, next.value), next.value);
@@ -70,8 +58,8 @@ export function openPasswordDialog(api) {
   };
   dialog.append(passwordForm({
     api,
-    onChanged: () => dialog.replaceChildren(el("p", { "data-testid": "password-changed", text: TEXT.done }),
-      el("button", { type: "button", class: "primary", text: "OK", onclick: close })),
+    onChanged: () => dialog.replaceChildren(el("p", { "data-testid": "password-changed", text: t("password.done") }),
+      el("button", { type: "button", class: "primary", text: t("common.ok"), onclick: close })),
     onCancel: close,
   }));
   dialog.addEventListener("cancel", () => dialog.remove());

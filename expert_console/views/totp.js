@@ -2,20 +2,10 @@
 // Enrolling the TOTP second factor: the password, then the QR code (and the otpauth URI as text, for apps that
 // take it typed or pasted), then the first 6-digit code from the app.
 
+import { t } from "../i18n.js";
 import { beginTotp, confirmTotp } from "../accounts.js";
 import { asError, el, showError } from "./dom.js";
 
-const TEXT = {
-  title: "Two-step sign-in",
-  forcedNote: "Administrators sign in with a second factor: set it up before you go on.",
-  password: "Your password",
-  start: "Set up",
-  scan: "Scan this with an authenticator app (FreeOTP, Google Authenticator, Microsoft Authenticator…), or enter the key by hand:",
-  key: "Key",
-  code: "6-digit code from the app",
-  confirm: "Confirm",
-  qrAlt: "QR code of the authenticator key",
-};
 
 /**
  * @param {{api: import("../api.js").Api, password?: string|undefined, forced?: boolean,
@@ -26,7 +16,7 @@ export function totpEnrolment({ api, password, forced = false, onDone }) {
   const error = el("p", { class: "error", "data-testid": "totp-error", role: "alert", hidden: true });
   const body = el("div", { class: "totp-step" });
   const panel = el("section", { class: "totp-enrolment", "data-testid": "totp-enrolment" },
-    forced ? el("h2", { text: TEXT.title }) : null, forced ? el("p", { class: "notice", text: TEXT.forcedNote }) : null,
+    forced ? el("h2", { text: t("totp.title") }) : null, forced ? el("p", { class: "notice", text: t("totp.forced_note") }) : null,
     body, error);
 
   /** @param {string} known */
@@ -43,13 +33,13 @@ export function totpEnrolment({ api, password, forced = false, onDone }) {
   /** @param {import("../accounts.js").TotpEnrolment} enrolment */
   const showCode = (enrolment) => {
     const code = el("input", { name: "totp_code", inputmode: "numeric", autocomplete: "one-time-code", maxlength: 6 });
-    const submit = el("button", { type: "submit", class: "primary", text: TEXT.confirm });
+    const submit = el("button", { type: "submit", class: "primary", text: t("totp.confirm") });
     const form = el("form", { novalidate: true },
-      el("p", { text: TEXT.scan }),
-      el("img", { class: "totp-qr", alt: TEXT.qrAlt, src: `data:image/svg+xml;charset=utf-8,${encodeURIComponent(enrolment.qr_svg)}` }),
-      el("p", {}, el("span", { class: "muted", text: `${TEXT.key}: ` }), el("code", { "data-testid": "totp-secret", text: enrolment.secret })),
+      el("p", { text: t("totp.scan") }),
+      el("img", { class: "totp-qr", alt: t("totp.qr_alt"), src: `data:image/svg+xml;charset=utf-8,${encodeURIComponent(enrolment.qr_svg)}` }),
+      el("p", {}, el("span", { class: "muted", text: `${t("totp.key")}: ` }), el("code", { "data-testid": "totp-secret", text: enrolment.secret })),
       el("p", {}, el("code", { class: "totp-uri", "data-testid": "totp-uri", text: enrolment.uri })),
-      el("label", { class: "field" }, el("span", { text: TEXT.code }), code),
+      el("label", { class: "field" }, el("span", { text: t("totp.code") }), code),
       submit);
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
@@ -74,8 +64,8 @@ export function totpEnrolment({ api, password, forced = false, onDone }) {
   } else {
     const input = el("input", { name: "password", type: "password", autocomplete: "current-password" });
     const form = el("form", { novalidate: true },
-      el("label", { class: "field" }, el("span", { text: TEXT.password }), input),
-      el("button", { type: "submit", class: "primary", text: TEXT.start }));
+      el("label", { class: "field" }, el("span", { text: t("totp.password") }), input),
+      el("button", { type: "submit", class: "primary", text: t("totp.start") }));
     form.addEventListener("submit", (event) => {
       event.preventDefault();
       void begin(input.value);

@@ -24,6 +24,7 @@ def user_json(user: User) -> dict[str, Any]:
         "active": user.active,
         "must_change_password": user.must_change_password,
         "totp": user.totp_secret is not None,
+        "language": user.language,
     }
 
 

@@ -162,6 +162,7 @@ AUDITED: dict[tuple[str, str], Rule] = {
         "POST /api/v1/users/{id}/reset-password",
         "POST /api/v1/users/{id}/totp/remove",
     ),
+    **_rules("user", None, "write", "PATCH /api/v1/auth/me"),  # the caller's own language (issue 12)
     **_rules("session", "id", "write", "POST /api/v1/sessions/{id}/revoke"),
     **_rules("token", "id", "write", "POST /api/v1/tokens/{id}/revoke"),
     # who may see which patient data: site assignments, access grants, invitations to a consultation

@@ -1,4 +1,5 @@
-"""Sign-in and the person's own account: login, logout, who-am-I, changing the password, the TOTP second factor.
+"""Sign-in and the person's own account: login, logout, who-am-I, the console language, changing the password, the
+TOTP second factor.
 
 Every password check goes through the login throttle (per account and per address, before any hashing) and the
 bounded hashing pool (hashing.py). Sign-in takes JSON only, and from this server's own pages only (login CSRF).
@@ -16,6 +17,7 @@ from signaling_server import errors
 from signaling_server.api import body
 from signaling_server.api.representations import user_json
 from signaling_server.appkeys import CLOCK, DB, SETTINGS
+from signaling_server.audit.middleware import note as audit_note
 from signaling_server.auth import accounts, secrets, totp
 from signaling_server.auth.hashing import HASHING
 from signaling_server.auth.identity import COOKIE, PASSWORD_CHANGE, Caller, caller, check_origin, restriction_of
@@ -23,6 +25,7 @@ from signaling_server.auth.passwords import hash_password, verify_password
 from signaling_server.auth.throttle import THROTTLE, Attempt, client_address
 from signaling_server.db.models import User, WebSession
 from signaling_server.events.hub import CHANGES
+from signaling_server.localization.catalogs import LANGUAGES
 from signaling_server.signaling.rooms import ROOMS
 
 routes = web.RouteTableDef()
@@ -121,6 +124,25 @@ async def logout(request: web.Request) -> web.Response:
 async def me(request: web.Request) -> web.Response:
     who = await caller(request, allow_restricted=True)
     return web.json_response(_me(request, who.require_user(), who.csrf_token))
+
+
+@routes.patch("/api/v1/auth/me")
+async def update_me(request: web.Request) -> web.Response:
+    """`{"language": "zh-CN"|"en"|null}` → `{"user", "csrf_token", "restriction"}`: the console's language the
+    person chose, kept with their account so that every browser they sign in on starts in it (null: follow the
+    browser). Audited as a change to the user (audit/coverage.py)."""
+    who = await caller(request, allow_restricted=True)
+    user = who.require_user()
+    data = await body.json_body(request)
+    if set(data) - {"language"}:
+        raise errors.InvalidRequest("only 'language' may be changed here")
+    language = None if data.get("language") is None else body.choice(data, "language", LANGUAGES)
+    audit_note(request, object_id=user.id, language=language)
+    async with request.app[DB]() as db:
+        stored = await accounts.get_user(db, user.id)
+        stored.language = language
+        await db.commit()
+    return web.json_response(_me(request, stored, who.csrf_token))
 
 
 async def _check_own_password(request: web.Request, user: User, password: str) -> None:

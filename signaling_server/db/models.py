@@ -82,6 +82,8 @@ class User(Base):
     totp_secret: Mapped[str | None] = mapped_column(String(64))
     totp_pending_secret: Mapped[str | None] = mapped_column(String(64))
     totp_last_step: Mapped[int | None] = mapped_column(BigInteger)  # the last time step used: a code works once
+    # issue 12: the console's language the person chose ("zh-CN" or "en"); null: their browser's choice
+    language: Mapped[str | None] = mapped_column(String(8))
 
 
 class Device(Base):

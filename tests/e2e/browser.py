@@ -21,7 +21,11 @@ BASE_ARGS = [
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
+    # The console starts in the browser's language (Chinese for a Chinese browser): the tests that read English
+    # words get an English browser, the Chinese ones ask for theirs (`new_context(locale="zh-CN")`).
+    "--lang=en-US",
 ]
+
 ARGS = [
     *BASE_ARGS,
     "--use-fake-ui-for-media-stream",

@@ -211,7 +211,7 @@ async def test_login_refusal_shows_message_and_code(context: BrowserContext) -> 
     page, problems = await open_console(context)
     await sign_in_with_form(page, "expert", "wrong")
     error = page.locator("[data-testid=login-error]")
-    await expect(error).to_have_text("wrong username or password")
+    await expect(error).to_have_text("Wrong username or password.")  # the catalog's words for the code
     await expect(error).to_have_attribute("data-code", "bad_credentials")
     assert page.url.endswith("#/login")
     await expect(page.locator("#login-form input[name=password]")).to_have_value("")
