@@ -6,16 +6,20 @@
 // account (a password to change, an admin's TOTP to enrol) is kept on the sign-in page until it has done what it must.
 // The language: the browser's before sign-in (i18n.js initialLanguage), the signed-in person's own choice after
 // (users.language); the header's switch changes it, keeps it with the account and redraws the page (docs/I18N.md).
-// Test hooks: window.teleus = {live, api, user}; `live` is the current LiveSession or null.
+// Test hooks: window.teleus = {live, api, user, alerts}; `live` is the current LiveSession or null, `alerts` the
+// expert's DutyAlerts (alerts.js) or null.
 
+import { ALERT_ROLES, DutyAlerts } from "./alerts.js";
 import { Api } from "./api.js";
 import { ChangeFeed } from "./events.js";
 import { initialLanguage, isLanguage, language, onLanguageChange, personName, setLanguage, t } from "./i18n.js";
 import { mountAccount } from "./views/account.js";
 import { mountAccounts } from "./views/accounts.js";
+import { mountAlertsBell } from "./views/alertsbell.js";
 import { mountAudit } from "./views/audit.js";
 import { mountDashboard } from "./views/dashboard.js";
 import { mountDicom } from "./views/dicom.js";
+import { mountDuty } from "./views/duty.js";
 import { el, setText } from "./views/dom.js";
 import { mountFindingsBanner } from "./views/findings.js";
 import { mountGrants } from "./views/grants.js";
@@ -41,6 +45,8 @@ const REGISTRY_ROLES = ["registrar"];
 const GRANT_ROLES = ["registrar", "admin"];
 /** Roles that manage DICOM peers and re-queue failed forwards. */
 const DICOM_ROLES = ["admin"];
+/** Roles that see the on-duty roster (admins keep it; the server lets anyone signed in read it). */
+const DUTY_ROLES = ["admin", "expert"];
 /** Roles that acknowledge critical findings for a referring centre. */
 const FINDINGS_ROLES = ["sonographer", "admin"];
 
@@ -49,11 +55,11 @@ const api = new Api();
 const events = new ChangeFeed();
 /**
  * @typedef {{live: import("./session.js").LiveSession|null, api: Api, events: ChangeFeed,
- *   user: import("./api.js").User|null}} TestHooks
+ *   user: import("./api.js").User|null, alerts: DutyAlerts|null}} TestHooks
  * @typedef {Window & typeof globalThis & {teleus: TestHooks}} HookedWindow the window once this module set the hooks
  */
 /** @type {TestHooks} */
-const teleus = { live: null, api, events, user: null };
+const teleus = { live: null, api, events, user: null, alerts: null };
 Object.assign(window, { teleus });
 
 const main = /** @type {HTMLElement} */ (document.getElementById("app"));
@@ -71,10 +77,14 @@ const roleLinks = [
   [/** @type {HTMLElement} */ (document.querySelector("[data-nav=patients]")), REGISTRY_ROLES],
   [/** @type {HTMLElement} */ (document.querySelector("[data-nav=grants]")), GRANT_ROLES],
   [/** @type {HTMLElement} */ (document.querySelector("[data-nav=dicom]")), DICOM_ROLES],
+  [/** @type {HTMLElement} */ (document.querySelector("[data-nav=duty]")), DUTY_ROLES],
 ];
 const findingsBanner = /** @type {HTMLElement} */ (document.getElementById("findings-banner"));
 /** @type {{userId: string, stop: () => void}|null} */
 let banner = null;
+const dutyBell = /** @type {HTMLElement} */ (document.querySelector("[data-testid=duty-bell]"));
+/** The alerts of the expert signed in, and their header bell. @type {{userId: string, stopBell: () => void}|null} */
+let duty = null;
 
 /** @type {(() => void)|null} */
 let unmount = null;
@@ -142,6 +152,27 @@ function showUser(user) {
     banner = null;
   }
   if (wantsBanner && !banner) banner = { userId: user.id, stop: mountFindingsBanner(findingsBanner, { api, user, events }) };
+  showDuty(user);
+}
+
+/** Alerts to live requests for an expert (on duty or not: the roster decides, alerts.js asks it); the bell is
+ * drawn again with every call, so that it speaks the language just chosen.
+ * @param {import("./api.js").User|null} user */
+function showDuty(user) {
+  const wanted = user && ALERT_ROLES.includes(user.role);
+  if (duty && (!wanted || duty.userId !== user?.id)) {
+    duty.stopBell();
+    teleus.alerts?.stop();
+    teleus.alerts = null;
+    duty = null;
+  }
+  if (!wanted) return;
+  if (!teleus.alerts) {
+    teleus.alerts = new DutyAlerts(api, events, { navigate });
+    teleus.alerts.start();
+  }
+  duty?.stopBell();
+  duty = { userId: user.id, stopBell: mountAlertsBell(dutyBell, teleus.alerts) };
 }
 
 /** @param {string} path */
@@ -240,6 +271,8 @@ async function route() {
     unmount = mountGrants(main, { api, user, query });
   } else if (path === "/dicom") {
     unmount = mountDicom(main, { api, user });
+  } else if (path === "/duty") {
+    unmount = mountDuty(main, { api, user, events });
   } else if (path === "/account") {
     unmount = mountAccount(main, { api, user });
   } else if (live) {

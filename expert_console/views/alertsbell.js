@@ -22,7 +22,8 @@ export function mountAlertsBell(container, alerts) {
       : t("notify.off_duty");
     status.dataset.onDuty = String(state.onDuty);
     allow.hidden = !state.onDuty || state.permission !== "default";
-    status.title = state.permission === "denied" ? t("notify.blocked") : "";
+    const blocked = state.permission === "denied";
+    status.title = blocked ? t("notify.blocked") : "";
   });
   return () => {
     stop();
