@@ -19,13 +19,31 @@ _CODE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 MIN_PASSWORD = 8
 
 
-async def create_site(db: AsyncSession, code: str, name: str) -> Site:
+# What a site is in the district: a community health centre sends exams, the regional centre reads them, a partner
+# hospital takes referrals. Access follows the sites a person belongs to or serves, whatever the kind.
+SITE_KINDS = ("community", "regional", "hospital")
+
+
+async def create_site(db: AsyncSession, code: str, name: str, kind: str = "community") -> Site:
     """A new site. Its modalities are DICOM peers of their own (`dicomstore/peers.py`)."""
     if not _CODE.match(code):
         raise errors.InvalidRequest("a site code is 1-32 letters, digits, '-' or '_'")
-    site = Site(code=code, name=name)
+    if kind not in SITE_KINDS:
+        raise errors.InvalidRequest(f"a site's kind is one of {', '.join(SITE_KINDS)}")
+    site = Site(code=code, name=name, kind=kind)
     db.add(site)
     await _commit_unique(db, f"a site with code {code!r} exists already")
+    return site
+
+
+async def set_kind(db: AsyncSession, site_id: str, kind: str) -> Site:
+    if kind not in SITE_KINDS:
+        raise errors.InvalidRequest(f"a site's kind is one of {', '.join(SITE_KINDS)}")
+    site = await db.get(Site, site_id)
+    if site is None:
+        raise errors.NotFound("no such site")
+    site.kind = kind
+    await db.commit()
     return site
 
 

@@ -40,6 +40,7 @@ from signaling_server.localization import routes as localization_routes
 from signaling_server.localization.catalogs import CATALOGS, Catalogs
 from signaling_server.quality import scorer as recording_scoring
 from signaling_server.reading import routes as reading_routes
+from signaling_server.reading import site_targets
 from signaling_server.reading.targets import TARGETS, Targets
 from signaling_server.reports import archiver as report_archiving
 from signaling_server.reports import peer_routes as report_peer_routes
@@ -202,6 +203,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app.add_routes(audit_routes.routes)
     app.add_routes(localization_routes.routes)
     app.add_routes(duty_routes.routes)
+    app.add_routes(site_targets.routes)
     app.router.add_get("/api/v1/consultations/{id}/signal", signal)
     app.router.add_get("/", _index)
     app.router.add_static("/static/", STATIC_DIR, append_version=False)

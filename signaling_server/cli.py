@@ -95,7 +95,7 @@ async def _site_add(ctx: Any) -> str:
     from signaling_server import admin
 
     db, args = ctx
-    site = await admin.create_site(db, args.code, args.name)
+    site = await admin.create_site(db, args.code, args.name, args.kind)
     return f"site {site.code} ({site.id})"
 
 
@@ -196,6 +196,8 @@ async def _user_remove_totp(ctx: Any) -> str:
     db, args = ctx
     user = await accounts.remove_totp(db, (await accounts.find_user(db, args.username)).id)
     return f"second factor of {user.username} removed"
+
+
 async def _user_assign(ctx: Any) -> str:
     from datetime import UTC, datetime
 
@@ -328,6 +330,12 @@ def _password_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--password", "--pass", nargs="?", action=_NoPasswordArgument, help=argparse.SUPPRESS)
 
 
+def admin_site_kinds() -> tuple[str, ...]:
+    from signaling_server.admin import SITE_KINDS
+
+    return SITE_KINDS
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="teleus", description="tele-ultrasound live consultation")
     parser.add_argument("-v", "--verbose", action="store_true")
@@ -366,10 +374,12 @@ def build_parser() -> argparse.ArgumentParser:
     _db_options(p)
     p.set_defaults(func=_db_upgrade)
 
-    site = sub.add_parser("site", help="community centres").add_subparsers(dest="action", required=True)
+    site_parser = sub.add_parser("site", help="community centres, the regional centre, partner hospitals")
+    site = site_parser.add_subparsers(dest="action", required=True)
     p = site.add_parser("add")
     p.add_argument("code")
     p.add_argument("name")
+    p.add_argument("--kind", choices=admin_site_kinds(), default="community", help="what the site is in the district")
     _db_options(p)
     p.set_defaults(func=_with_db(_site_add))
 

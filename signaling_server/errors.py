@@ -309,6 +309,8 @@ class TooManyParts(TooLarge):
     """A STOW-RS body with more parts than `TELEUS_MAX_STOW_PARTS`: refused as soon as one part too many begins."""
 
     code = "too_many_parts"
+
+
 class TooManySockets(TeleusError):
     """One more signaling socket than a user (or an edge device) may hold open at once (signaling/limits.py)."""
 

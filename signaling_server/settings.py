@@ -83,6 +83,7 @@ class Settings:
     @property
     def secure_cookies(self) -> bool:
         return self.cookie_secure or self.https
+
     # Per-user limits of the signaling sockets (signaling/limits.py, PROTOCOL.md §2 "Limits").
     max_sockets_per_user: int = 8  # open at once, all consultations together
     max_sockets_per_device: int = 8

@@ -55,8 +55,19 @@ async def create_site(request: web.Request) -> web.Response:
             db,
             body.text(data, "code", max_len=32),
             body.text(data, "name"),
+            body.text(data, "kind", max_len=16, required=False, default="community"),
         )
     return web.json_response(site_json(site, []), status=201)
+
+
+@routes.post("/api/v1/sites/{id}/kind")
+async def set_site_kind(request: web.Request) -> web.Response:
+    """What the site is in the district: `{"kind": "community"|"regional"|"hospital"}` → Site."""
+    (await caller(request)).require_user("admin")
+    data = await body.json_body(request)
+    async with request.app[DB]() as db:
+        site = await admin.set_kind(db, request.match_info["id"], body.text(data, "kind", max_len=16))
+    return web.json_response(site_json(site))
 
 
 @routes.post("/api/v1/sites/{id}/recording")

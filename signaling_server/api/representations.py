@@ -61,6 +61,8 @@ def site_json(site: Site, ae_titles: list[str] | None = None) -> dict[str, Any]:
         "code": site.code,
         "name": site.name,
         "recording_enabled": site.recording_enabled,
+        "kind": site.kind,
+        "turnaround": site.turnaround or {},
     }
     return shown if ae_titles is None else {**shown, "ae_titles": ae_titles}
 

@@ -149,6 +149,7 @@ AUDITED: dict[tuple[str, str], Rule] = {
     # who may act: sites, people, devices
     **_rules("site", None, "write", "POST /api/v1/sites"),
     **_rules("site", "id", "write", "POST /api/v1/sites/{id}/recording"),
+    **_rules("site", "id", "write", "POST /api/v1/sites/{id}/kind", "POST /api/v1/sites/{id}/turnaround"),
     **_rules("user", None, "write", "POST /api/v1/users"),
     **_rules("device", None, "write", "POST /api/v1/devices"),
     **_rules("device", "id", "write", "POST /api/v1/devices/{id}/rotate", "POST /api/v1/devices/{id}/revoke"),

@@ -158,7 +158,7 @@ async def _actor(request: web.Request) -> Actor:
 
 
 def _outcome(response: web.StreamResponse) -> str:
-    """"ok", or the stable code of the error the answer carries ({"error": code, …})."""
+    """ "ok", or the stable code of the error the answer carries ({"error": code, …})."""
     if response.status < 400:
         return "ok"
     body = _json_body(response)

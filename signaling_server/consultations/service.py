@@ -102,10 +102,7 @@ async def _views(db: AsyncSession, rows: list[Consultation]) -> list[Consultatio
     user_ids = {c.requested_by_id for c in rows} | {c.expert_id for c in rows if c.expert_id}
     sites = {s.id: s for s in (await db.scalars(select(Site).where(Site.id.in_(site_ids)))).all()} if rows else {}
     users = {u.id: u for u in (await db.scalars(select(User).where(User.id.in_(user_ids)))).all()} if rows else {}
-    return [
-        ConsultationView(c, sites[c.site_id], users[c.requested_by_id], users.get(c.expert_id or ""))
-        for c in rows
-    ]
+    return [ConsultationView(c, sites[c.site_id], users[c.requested_by_id], users.get(c.expert_id or "")) for c in rows]
 
 
 def list_version(views: list[ConsultationView]) -> str:

@@ -64,6 +64,9 @@ class Site(Base):
     name: Mapped[str] = mapped_column(String(200))
     recording_enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # what the site is in the district (admin.SITE_KINDS) and its own reading targets over the server's (issue 12)
+    kind: Mapped[str] = mapped_column(String(16), default="community", server_default="community")
+    turnaround: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class User(Base):

@@ -103,6 +103,7 @@ def _grey(ds: Dataset, frame: np.ndarray, window: Window | None) -> np.ndarray:
         chosen = window
         return _map_blocks(frame, lambda block: _window_in_place(modality(block), chosen))
     if "VOILUTSequence" in ds:
+
         def voi(block: np.ndarray) -> np.ndarray:
             return np.asarray(apply_voi_lut(modality(block), ds, prefer_lut=True), np.float32)
 

@@ -90,7 +90,10 @@ REVIEW_COLUMNS = (TrainerReview.recording_id, TrainerReview.osaus, TrainerReview
 
 
 def session_row(
-    session: Any, sonographer: Any, found: Sequence[Any], qc: session_qc.SessionQc,
+    session: Any,
+    sonographer: Any,
+    found: Sequence[Any],
+    qc: session_qc.SessionQc,
     weights: Mapping[str, float] = reviews.WEIGHTS,
 ) -> dict[str, Any]:
     """One session's values from its SESSION_COLUMNS, its sonographer (id, name), its reviews (REVIEW_COLUMNS)."""

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from signaling_server.db.models import Consultation, Study, StudyEvent
 from signaling_server.reading.state import Priority, StudyState, transition
-from signaling_server.reading.targets import Targets
+from signaling_server.reading.targets import Targets, targets_of
 
 # DICOM RequestedProcedurePriority / ReportingPriority values → queue priority.
 _DICOM_PRIORITY = {
@@ -83,7 +83,8 @@ async def images_arrived(db: AsyncSession, arriving: ArrivingStudy, targets: Tar
         study.patient_id = arriving.patient_id
     if study.state == StudyState.REGISTERED:
         transition(study, StudyState.EXAMINED, now, db.add)
-        study.due_at = targets.due(study.modality, Priority(study.priority), now)
+        site_targets = await targets_of(db, targets, study.site_id)
+        study.due_at = site_targets.due(study.modality, Priority(study.priority), now)
     if study.state == StudyState.EXAMINED and study.patient_id is not None:
         transition(study, StudyState.MATCHED, now, db.add)
     # Counted in SQL, not in Python: two transactions adding to one study must not lose a count.

@@ -24,7 +24,7 @@ from signaling_server.api import body
 from signaling_server.auth.identity import Caller
 from signaling_server.db.models import Consultation, Patient, PatientIdentifier, Site, Study, StudyEvent, User
 from signaling_server.reading.state import PRIORITY_RANK, Priority, StudyState
-from signaling_server.reading.targets import Targets
+from signaling_server.reading.targets import Targets, targets_of
 
 log = logging.getLogger(__name__)
 
@@ -113,9 +113,7 @@ async def list_queue(db: AsyncSession, caller: Caller, filt: QueueFilter, at: da
     return [await _view(db, s, policy.study_sight(scope, s)) for s in rows]
 
 
-async def get_visible(
-    db: AsyncSession, caller: Caller, study_id: str, *, least: Sight = Sight.FULL
-) -> StudyView:
+async def get_visible(db: AsyncSession, caller: Caller, study_id: str, *, least: Sight = Sight.FULL) -> StudyView:
     """The study if the caller sees it with at least `least` sight (reading: DEIDENTIFIED; acting on it: FULL)."""
     scope = await _scope(db, caller)
     study = await db.get(Study, study_id)
@@ -218,7 +216,8 @@ async def set_priority(db: AsyncSession, caller: Caller, study_id: str, data: di
     old = study.priority
     study.priority = priority
     if study.examined_at is not None:
-        study.due_at = targets.due(study.modality, priority, study.examined_at)
+        site_targets = await targets_of(db, targets, study.site_id)
+        study.due_at = site_targets.due(study.modality, priority, study.examined_at)
     db.add(StudyEvent(study_id=study.id, kind="priority", user_id=user.id, detail={"from": old, "to": priority}))
     await db.commit()
 

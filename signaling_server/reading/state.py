@@ -61,9 +61,7 @@ MACHINE = Machine(
 )
 
 
-def transition(
-    study: Study, new: StudyState, now: datetime, record: Callable[[StudyEvent], object]
-) -> StudyState:
+def transition(study: Study, new: StudyState, now: datetime, record: Callable[[StudyEvent], object]) -> StudyState:
     """Move `study` to `new` or raise InvalidTransition; stamps the clock of the new state and, for `examined`
     and `matched`, `record`s the event; returns the old state."""
     old = StudyState(study.state)

@@ -10,7 +10,9 @@ import json
 from datetime import datetime, timedelta
 
 from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from signaling_server.db.models import Site
 from signaling_server.reading.state import Priority
 
 XRAY = ("CR", "DX")
@@ -22,6 +24,7 @@ DEFAULT_MINUTES: dict[str, dict[Priority, float]] = {
     "US": {Priority.ROUTINE: 60, Priority.URGENT: 60, Priority.STAT: 30},
 }
 FALLBACK_MINUTES = 60.0
+MAX_MINUTES = 7 * 24 * 60  # a target of more than a week is a typing slip
 
 
 class Targets:
@@ -30,23 +33,33 @@ class Targets:
 
     @classmethod
     def from_json(cls, text: str) -> Targets:
-        minutes = {m: dict(p) for m, p in DEFAULT_MINUTES.items()}
         if not text.strip():
-            return cls(minutes)
-        raw = json.loads(text)
+            return cls()
+        return cls().overridden(json.loads(text), "TELEUS_TURNAROUND")
+
+    def overridden(self, raw: object, name: str = "turnaround") -> Targets:
+        """These targets with `raw` laid over them: {"CT": {"routine": 45}, "CR": 20} (a bare number: every
+        priority). A site's own targets are laid over the server's this way (reading/site_targets.py)."""
+        minutes = {m: dict(p) for m, p in self.minutes.items()}
         if not isinstance(raw, dict):
-            raise ValueError("TELEUS_TURNAROUND must be a JSON object keyed by modality")
+            raise ValueError(f"{name} must be a JSON object keyed by modality")
         for modality, value in raw.items():
-            row = minutes.setdefault(str(modality).upper(), {p: FALLBACK_MINUTES for p in Priority})
-            if isinstance(value, int | float):
+            if not isinstance(modality, str) or not modality.isalnum() or len(modality) > 16:
+                raise ValueError(f"{name}: {str(modality)[:20]!r} is not a modality (CR, DX, CT, US …)")
+            row = minutes.setdefault(modality.upper(), {p: FALLBACK_MINUTES for p in Priority})
+            if isinstance(value, int | float) and not isinstance(value, bool):
                 value = {p.value: value for p in Priority}
             if not isinstance(value, dict):
-                raise ValueError(f"TELEUS_TURNAROUND[{modality}] must be minutes or an object by priority")
+                raise ValueError(f"{name}[{modality}] must be minutes or an object by priority")
             for priority, mins in value.items():
-                if not isinstance(mins, int | float) or mins <= 0:
-                    raise ValueError(f"TELEUS_TURNAROUND[{modality}][{priority}] must be a positive number")
+                if priority not in {p.value for p in Priority}:
+                    raise ValueError(
+                        f"{name}[{modality}]: {str(priority)[:20]!r} is not a priority (routine, urgent, stat)"
+                    )
+                if isinstance(mins, bool) or not isinstance(mins, int | float) or not 0 < mins <= MAX_MINUTES:
+                    raise ValueError(f"{name}[{modality}][{priority}] must be minutes from 1 to {MAX_MINUTES}")
                 row[Priority(priority)] = float(mins)
-        return cls(minutes)
+        return Targets(minutes)
 
     def target(self, modality: str, priority: Priority) -> timedelta:
         row = self.minutes.get(modality.upper())
@@ -54,6 +67,14 @@ class Targets:
 
     def due(self, modality: str, priority: Priority, examined_at: datetime) -> datetime:
         return examined_at + self.target(modality, priority)
+
+
+async def targets_of(db: AsyncSession, targets: Targets, site_id: str) -> Targets:
+    """The targets that hold for a site: the server's, with the site's own over them (site_targets.py)."""
+    site = await db.get(Site, site_id)
+    if site is None or not site.turnaround:
+        return targets
+    return targets.overridden(site.turnaround)
 
 
 TARGETS = web.AppKey("targets", Targets)

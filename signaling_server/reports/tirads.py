@@ -32,7 +32,6 @@ MAX_FNA = 2
 SELECTION_RULE = "highest point total (so highest TR level) first, then largest diameter, then order of entry"
 
 
-
 class Composition(StrEnum):
     CYSTIC = "cystic"
     SPONGIFORM = "spongiform"

@@ -146,7 +146,13 @@ async def complete(request: web.Request) -> web.Response:
     sha256 = service.check_sha256(data.get("sha256"), "sha256")
     async with request.app[DB]() as db:
         row = await service.complete_file(
-            db, store_of(request.app), device, request.match_info["id"], request.match_info["name"], size, sha256,
+            db,
+            store_of(request.app),
+            device,
+            request.match_info["id"],
+            request.match_info["name"],
+            size,
+            sha256,
             on_complete(request.app),
         )
     return web.json_response(file_json(row))

@@ -142,7 +142,13 @@ async def _new_file_row(db: AsyncSession, recording: Recording, name: str) -> Re
 
 
 async def append_chunk(
-    db: AsyncSession, store: RecordingStore, device: Device, recording_id: str, name: str, offset: int, data: bytes,
+    db: AsyncSession,
+    store: RecordingStore,
+    device: Device,
+    recording_id: str,
+    name: str,
+    offset: int,
+    data: bytes,
     sha256: str,
 ) -> int:
     """Append one chunk at ``offset``; returns the new offset. Nothing is appended unless every check passes."""
@@ -186,7 +192,13 @@ async def append_chunk(
 
 
 async def complete_file(
-    db: AsyncSession, store: RecordingStore, device: Device, recording_id: str, name: str, size: int, sha256: str,
+    db: AsyncSession,
+    store: RecordingStore,
+    device: Device,
+    recording_id: str,
+    name: str,
+    size: int,
+    sha256: str,
     on_complete: OnComplete = nobody,
 ) -> RecordingFile:
     """Check the whole file against the edge's size and SHA-256; a mismatch empties it (the edge resends)."""
@@ -214,8 +226,13 @@ async def complete_file(
 
 
 async def end(
-    db: AsyncSession, store: RecordingStore, device: Device, recording_id: str, names: list[str],
-    duration_seconds: float | None, on_complete: OnComplete = nobody,
+    db: AsyncSession,
+    store: RecordingStore,
+    device: Device,
+    recording_id: str,
+    names: list[str],
+    duration_seconds: float | None,
+    on_complete: OnComplete = nobody,
 ) -> Recording:
     """The edge stopped recording for good; ``names`` are every file of the recording (others are dropped)."""
     recording = await owned(db, device, recording_id)
@@ -263,9 +280,7 @@ async def _settle(db: AsyncSession, recording: Recording, on_complete: OnComplet
 # ---- readers --------------------------------------------------------------------------------------------------
 
 
-async def get_visible(
-    db: AsyncSession, caller: Caller, recording_id: str, *, uploader: bool = False
-) -> RecordingView:
+async def get_visible(db: AsyncSession, caller: Caller, recording_id: str, *, uploader: bool = False) -> RecordingView:
     """The recording if the caller may see it (signaling_server/access/policy.py); with `uploader`, the edge
     device that uploads it may too (its state and files' offsets: nothing of the media)."""
     recording = await db.get(Recording, recording_id)

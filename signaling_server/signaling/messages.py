@@ -126,9 +126,7 @@ class ChatHistoryRequest:
     limit: int = CHAT_PAGE
 
 
-ClientMessage = (
-    Join | Offer | Answer | Ice | ChatSend | Leave | Ping | Captured | CaptureFailed | ChatHistoryRequest
-)
+ClientMessage = Join | Offer | Answer | Ice | ChatSend | Leave | Ping | Captured | CaptureFailed | ChatHistoryRequest
 
 
 def decode(raw: str | bytes) -> ClientMessage:

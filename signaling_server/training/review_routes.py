@@ -1,12 +1,12 @@
 """Trainer reviews, session QC and the QC dashboard over REST (RECORDINGS.md; CLINICAL.md §5; QC.md §4).
 
-    GET  /api/v1/reviews/scheme                 the form: OSAUS and image-quality items, scale, weights
-    GET  /api/v1/recordings/{id}/qc             the session's QC (completeness, image metrics, link, alerts)
-    GET  /api/v1/recordings/{id}/reviews        every review of the recording
-    GET  /api/v1/recordings/{id}/review         the calling trainer's review (404 until saved)
-    PUT  /api/v1/recordings/{id}/review         save the calling trainer's review (201 created, 200 replaced)
-    GET  /api/v1/reviews?sonographer=&site=&trainer=   reviews, newest session first
-    GET  /api/v1/qc/dashboard?site=&sonographer=&from=&to=   sessions and one series per metric
+GET  /api/v1/reviews/scheme                 the form: OSAUS and image-quality items, scale, weights
+GET  /api/v1/recordings/{id}/qc             the session's QC (completeness, image metrics, link, alerts)
+GET  /api/v1/recordings/{id}/reviews        every review of the recording
+GET  /api/v1/recordings/{id}/review         the calling trainer's review (404 until saved)
+PUT  /api/v1/recordings/{id}/review         save the calling trainer's review (201 created, 200 replaced)
+GET  /api/v1/reviews?sonographer=&site=&trainer=   reviews, newest session first
+GET  /api/v1/qc/dashboard?site=&sonographer=&from=&to=   sessions and one series per metric
 """
 
 from __future__ import annotations

@@ -194,7 +194,9 @@ def trainer_image_items(image_quality: Mapping[str, Any] | None) -> dict[str, di
 
 
 def session_score(
-    qc: SessionQc, osaus: Mapping[str, float] | None = None, image_quality: Mapping[str, Any] | None = None,
+    qc: SessionQc,
+    osaus: Mapping[str, float] | None = None,
+    image_quality: Mapping[str, Any] | None = None,
     weights: Mapping[str, float] = WEIGHTS,
 ) -> dict[str, Any]:
     """qc.score's session score (``total`` 0–1, ``weights``, ``weights_used``, ``parts``) with what it was made of:
@@ -231,7 +233,11 @@ def scheme(weights: Mapping[str, float] = WEIGHTS) -> dict[str, Any]:
 
 
 async def save(
-    db: AsyncSession, caller: Caller, recording_id: str, data: Mapping[str, Any], qc: SessionQc,
+    db: AsyncSession,
+    caller: Caller,
+    recording_id: str,
+    data: Mapping[str, Any],
+    qc: SessionQc,
     weights: Mapping[str, float] = WEIGHTS,
 ) -> tuple[ReviewView, bool]:
     """Create or replace the caller's review of the recording: (view, created)."""
@@ -262,7 +268,11 @@ async def save(
 
 
 def _fill(
-    review: TrainerReview, recording: Recording, given: ReviewInput, qc: SessionQc, at: datetime,
+    review: TrainerReview,
+    recording: Recording,
+    given: ReviewInput,
+    qc: SessionQc,
+    at: datetime,
     weights: Mapping[str, float],
 ) -> None:
     review.sonographer_id = recording.sonographer_id

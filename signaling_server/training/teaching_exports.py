@@ -177,5 +177,3 @@ async def teaching_exports(app: web.Application) -> AsyncIterator[None]:
     app[TEACHING_EXPORTS] = exports
     yield
     await exports.close()
-
-

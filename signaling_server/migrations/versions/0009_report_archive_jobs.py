@@ -47,19 +47,27 @@ def upgrade() -> None:
     with op.batch_alter_table("report_archive_jobs", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_report_archive_jobs_state"), ["state"], unique=False)
 
-    reports = sa.table("reports", sa.column("id", sa.String), sa.column("state", sa.String),
-                       sa.column("sr_sop_uid", sa.String))
+    reports = sa.table(
+        "reports", sa.column("id", sa.String), sa.column("state", sa.String), sa.column("sr_sop_uid", sa.String)
+    )
     connection = op.get_bind()
-    stranded = connection.execute(
-        sa.select(reports.c.id).where(reports.c.state == "final", reports.c.sr_sop_uid.is_(None))
-    ).scalars().all()
+    stranded = (
+        connection.execute(sa.select(reports.c.id).where(reports.c.state == "final", reports.c.sr_sop_uid.is_(None)))
+        .scalars()
+        .all()
+    )
     now = datetime.now(UTC)
     for report_id in stranded:
         connection.execute(reports.update().where(reports.c.id == report_id).values(state="archiving"))
         connection.execute(
             jobs.insert().values(
-                report_id=report_id, sop_uid=_uid(), series_uid=_uid(), state="pending", attempts=0,
-                next_attempt_at=now, created_at=now,
+                report_id=report_id,
+                sop_uid=_uid(),
+                series_uid=_uid(),
+                state="pending",
+                attempts=0,
+                next_attempt_at=now,
+                created_at=now,
             )
         )
 
