@@ -1,7 +1,8 @@
 // @ts-check
 // The single-page app: hash routes (#/login, #/, #/c/<id>[?observe=1], #/queue[?filters], #/studies/<id>,
 // #/recordings[?filters], #/recordings/<id>, #/qc[?filters], #/audit[?filters], #/accounts (admins), #/patients
-// (registrars), #/grants[?patient=] (registrars, admins), #/dicom (admins), #/account), the
+// (registrars), #/grants[?patient=] (registrars, admins), #/dicom (admins), #/sites (admins), #/duty (admins,
+// experts), #/account), the
 // header with its navigation, the critical-findings banner (sonographers, admins), the signed-in user. A restricted
 // account (a password to change, an admin's TOTP to enrol) is kept on the sign-in page until it has done what it must.
 // The language: the browser's before sign-in (i18n.js initialLanguage), the signed-in person's own choice after
@@ -31,6 +32,7 @@ import { mountPatients } from "./views/patients.js";
 import { mountQueue } from "./views/queue.js";
 import { mountRecordings } from "./views/recordings.js";
 import { mountReview } from "./views/review.js";
+import { mountSites } from "./views/sites.js";
 import { mountStudy } from "./views/viewer.js";
 
 /** Roles that see the reading queue link (sonographers reach their site's studies through the API only). */
@@ -45,6 +47,8 @@ const REGISTRY_ROLES = ["registrar"];
 const GRANT_ROLES = ["registrar", "admin"];
 /** Roles that manage DICOM peers and re-queue failed forwards. */
 const DICOM_ROLES = ["admin"];
+/** Roles that keep the sites, their settings and their edge devices. */
+const SITE_ROLES = ["admin"];
 /** Roles that see the on-duty roster (admins keep it; the server lets anyone signed in read it). */
 const DUTY_ROLES = ["admin", "expert"];
 /** Roles that acknowledge critical findings for a referring centre. */
@@ -78,6 +82,7 @@ const roleLinks = [
   [/** @type {HTMLElement} */ (document.querySelector("[data-nav=grants]")), GRANT_ROLES],
   [/** @type {HTMLElement} */ (document.querySelector("[data-nav=dicom]")), DICOM_ROLES],
   [/** @type {HTMLElement} */ (document.querySelector("[data-nav=duty]")), DUTY_ROLES],
+  [/** @type {HTMLElement} */ (document.querySelector("[data-nav=sites]")), SITE_ROLES],
 ];
 const findingsBanner = /** @type {HTMLElement} */ (document.getElementById("findings-banner"));
 /** @type {{userId: string, stop: () => void}|null} */
@@ -271,6 +276,8 @@ async function route() {
     unmount = mountGrants(main, { api, user, query });
   } else if (path === "/dicom") {
     unmount = mountDicom(main, { api, user });
+  } else if (path === "/sites") {
+    unmount = mountSites(main, { api, user });
   } else if (path === "/duty") {
     unmount = mountDuty(main, { api, user, events });
   } else if (path === "/account") {

@@ -1,0 +1,64 @@
+"""The admin's sites page in Chromium against the real server: a partner hospital added, a site's own CT target
+saved and holding over the API, a device registered whose credential (shown once) signs the edge in, then revoked."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.async_api import Browser, expect
+
+from tests.expert_console.test_app import Server, open_console, server  # noqa: F401  (fixture)
+
+pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
+
+
+async def test_an_admin_keeps_sites_targets_and_devices(browser: Browser, server: Server) -> None:  # noqa: F811
+    context = await browser.new_context(base_url=server.url, locale="zh-CN")
+    try:
+        admin = await server.sign_in(context, "admin")
+        page, problems = await open_console(context, "#/sites")
+        cards = page.locator("[data-testid=site-card]")
+        await expect(cards).to_have_count(2)
+
+        form = page.locator("[data-testid=create-site]")
+        await form.locator("input[name=code]").fill("district-hospital")
+        await form.locator("input[name=name]").fill("区人民医院")
+        await form.locator("select[name=kind]").select_option("hospital")
+        await form.locator("[type=submit]").click()
+        await expect(cards).to_have_count(3)
+        hospital = cards.filter(has_text="区人民医院")
+        await expect(hospital.locator("summary")).to_contain_text("合作医院")
+
+        # a duplicate code is refused with the server's words and its code; nothing more is added
+        await form.locator("input[name=code]").fill("north")
+        await form.locator("input[name=name]").fill("重复")
+        await form.locator("[type=submit]").click()
+        await expect(page.locator("[data-testid=sites-error]")).to_have_attribute("data-code", "conflict")
+        await expect(cards).to_have_count(3)
+
+        north = cards.filter(has_text="North Community Health Centre")
+        await north.locator("summary").click()
+        await north.locator("input[name='CT.routine']").fill("45")
+        await north.locator("[data-testid=site-targets] [type=submit]").click()
+        await expect(page.locator("[data-testid=sites-notice]")).to_contain_text("已保存")
+        _, listed = await admin.get("/api/v1/sites")
+        assert [s["turnaround"] for s in listed["sites"] if s["code"] == "north"] == [{"CT": {"routine": 45}}]
+        await expect(north.locator("input[name='CT.routine']")).to_have_value("45")
+
+        north = cards.filter(has_text="North Community Health Centre")
+        await north.locator("input[name=device_name]").fill("north-us-2")
+        await north.locator("[data-testid=add-device] [type=submit]").click()
+        credential = await page.locator("[data-testid=credential-value]").text_content()
+        assert credential
+        edge = await server.api(bearer=credential)
+        status, me = await edge.get("/api/v1/devices/me")
+        assert status == 200 and me["device"]["name"] == "north-us-2" and me["site"]["code"] == "north"
+
+        row = page.locator("[data-testid=site-card] tr", has_text="north-us-2")
+        page.once("dialog", lambda dialog: dialog.accept())
+        await row.locator("[data-action=revoke-device]").click()
+        await expect(page.locator("tr", has_text="north-us-2")).to_contain_text("已吊销")
+        status, refused = await edge.get("/api/v1/devices/me")
+        assert status == 401 and refused["error"] == "device_revoked"
+        assert problems == []
+    finally:
+        await context.close()
