@@ -39,6 +39,8 @@ class Subscription {
     this.running = false;
     this.wanted = false;
     this.stopped = false;
+    /** Refetches failed in a row (each waits longer before the next try). */
+    this.failures = 0;
     /** @type {ReturnType<typeof setTimeout>|null} */
     this.timer = null;
     this.safety = setInterval(() => this.poke(null), SAFETY_REFRESH_MS);
@@ -64,16 +66,26 @@ class Subscription {
     const changed = { ids: this.ids === null ? null : [...this.ids] };
     this.ids = new Set();
     const start = performance.now();
+    let failed = false;
     try {
       await this.onChange(changed);
+      this.failures = 0;
     } catch {
-      // the page shows its own errors; the next notice or safety refresh tries again
+      failed = true; // the page shows its own error; what it was asked for is asked again below
     } finally {
       this.running = false;
       this.lastEnd = performance.now();
       this.lastTook = this.lastEnd - start;
     }
-    if (this.wanted) this.poke([]); // notices that came during the refetch (their ids are kept)
+    if (failed && !this.stopped) {
+      // a failed refetch keeps what it was asked for (the rows a notice named would otherwise wait for the safety
+      // refresh), and tries again after a growing pause
+      this.failures += 1;
+      if (changed.ids === null || this.ids === null) this.ids = null;
+      else for (const id of changed.ids) this.ids.add(id);
+      this.lastTook = Math.max(this.lastTook, RETRY_MS[Math.min(this.failures, RETRY_MS.length) - 1]);
+      this.poke([]);
+    } else if (this.wanted) this.poke([]); // notices that came during the refetch (their ids are kept)
   }
 
   stop() {
