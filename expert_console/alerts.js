@@ -46,7 +46,7 @@ export class DutyAlerts {
 
   start() {
     this.unsubscribe = this.events.subscribe(["consultations", "duty"], ({ ids }) => this.refresh(ids));
-    void this.refresh(null);
+    void this.refresh(null).catch(() => {});
   }
 
   stop() {
@@ -89,8 +89,9 @@ export class DutyAlerts {
         /** @type {Promise<{me: {on_duty: boolean, until: string|null}}>} */ (this.api.request("GET", "/duty/now")),
         this.api.consultations(["requested"], ids ?? undefined),
       ]);
-    } catch {
-      return; // the next notice or the feed's safety refresh asks again
+    } catch (err) {
+      if (ids === null) return; // the feed's safety refresh asks again
+      throw err; // the feed asks for the named requests again (events.js)
     }
     if (this.stopped) return;
     this.setState({ onDuty: duty.me.on_duty, until: duty.me.until, permission: currentPermission() });
