@@ -133,8 +133,9 @@ def _is_call(toks: list[Token], k: int) -> bool:
     )
 
 
-def loose_literals(toks: list[Token], start: int, end: int) -> Iterator[Token]:
-    """The string tokens in [start, end) outside any call's parentheses and any function body."""
+def loose_literals(toks: list[Token], start: int, end: int) -> Iterator[int]:
+    """The indexes of the string tokens in [start, end) outside any call's parentheses and any function body, save
+    the operands of a comparison (`role === "expert"`), class names and fonts (`className = "…"`, `ctx.font = …`)."""
     k = start
     while k < end:
         tok = toks[k]
@@ -144,9 +145,19 @@ def loose_literals(toks: list[Token], start: int, end: int) -> Iterator[Token]:
         if tok.kind == "punct" and tok.value == "{" and k and toks[k - 1].value in (">",):  # an arrow's body
             k = _closing(toks, k) + 1
             continue
-        if tok.kind == "str":
-            yield tok
+        if tok.kind == "str" and not _compared(toks, k) and not _class_name(toks, k):
+            yield k
         k += 1
+
+
+def _compared(toks: list[Token], k: int) -> bool:
+    before = "".join(t.value for t in toks[max(0, k - 3) : k] if t.kind == "punct")
+    after = "".join(t.value for t in toks[k + 1 : k + 4] if t.kind == "punct")
+    return before.endswith(("==", "!=")) or after.startswith(("==", "!="))
+
+
+def _class_name(toks: list[Token], k: int) -> bool:
+    return k > 1 and toks[k - 1].value == "=" and toks[k - 2].value in ("className", "font")
 
 
 def _arguments(toks: list[Token], open_paren: int) -> list[tuple[int, int]]:
@@ -188,7 +199,7 @@ def findings(source: str) -> list[tuple[int, str]]:
     found: dict[tuple[int, str], None] = {}
 
     def flag(start: int, end: int) -> None:
-        for tok in loose_literals(toks, start, end):
+        for tok in (toks[i] for i in loose_literals(toks, start, end)):
             if is_text(tok.value):
                 found[(tok.line, tok.value)] = None
 
@@ -223,14 +234,14 @@ def findings(source: str) -> list[tuple[int, str]]:
             for start, end in _arguments(toks, k + 1)[-1:]:
                 flag(start, end)
     # anything else that reads as prose outside a call's arguments (a table of labels, a TEXT constant)
-    loose = {id(tok) for tok in loose_literals(toks, 0, len(toks))}
+    loose = set(loose_literals(toks, 0, len(toks)))
     for k, tok in enumerate(toks):
         if tok.kind != "str" or not PROSE.search(tok.value) or not is_text(tok.value):
             continue
         before = toks[k - 1].value if k else ""
         if before in ("from", "import") or (k > 1 and before == ":" and toks[k - 2].value in ("class", "type")):
             continue
-        if id(tok) in loose:
+        if k in loose:
             found[(tok.line, tok.value)] = None
     return sorted(found)
 
