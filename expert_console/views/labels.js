@@ -16,3 +16,7 @@ export const examLabel = (examType) => label(`home.exam.${examType}`, examType);
 export const stateLabel = (state) => label(`home.state.${state}`, state);
 /** @param {string} role */
 export const roleLabel = (role) => label(`nav.role.${role}`, role);
+/** @param {string} state a study's state in the reading queue (registered … approved) */
+export const studyStateLabel = (state) => label(`queue.state.${state}`, state);
+/** @param {string} priority stat, urgent, routine */
+export const priorityLabel = (priority) => label(`queue.priority.${priority}`, priority);

@@ -48,6 +48,7 @@ MODULES = [
     "views/overlay.js",
     "views/chat.js",
     "views/linkpanel.js",
+    "views/labels.js",
     "registry.js",
     "grants.js",
     "dicomadmin.js",

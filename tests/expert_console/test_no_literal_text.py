@@ -29,7 +29,6 @@ PENDING = {
     "views/imagepane.js": "not converted yet (issue 12 part 1)",
     "views/patients.js": "not converted yet (issue 12 part 1)",
     "views/peerreview.js": "not converted yet (issue 12 part 1)",
-    "views/queue.js": "not converted yet (issue 12 part 1)",
     "views/recordings.js": "not converted yet (issue 12 part 1)",
     "views/review.js": "not converted yet (issue 12 part 1)",
     "views/reviewform.js": "not converted yet (issue 12 part 1)",
