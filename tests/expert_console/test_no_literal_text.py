@@ -24,7 +24,6 @@ PENDING = {
     "views/audit.js": "not converted yet (issue 12 part 1)",
     "views/dashboard.js": "not converted yet (issue 12 part 1)",
     "views/dicom.js": "not converted yet (issue 12 part 1)",
-    "views/findings.js": "not converted yet (issue 12 part 1)",
     "views/grants.js": "not converted yet (issue 12 part 1)",
     "views/imagepane.js": "not converted yet (issue 12 part 1)",
     "views/patients.js": "not converted yet (issue 12 part 1)",
@@ -33,7 +32,6 @@ PENDING = {
     "views/review.js": "not converted yet (issue 12 part 1)",
     "views/reviewform.js": "not converted yet (issue 12 part 1)",
     "views/reviewplayer.js": "not converted yet (issue 12 part 1)",
-    "views/viewer.js": "not converted yet (issue 12 part 1)",
 }
 
 
