@@ -25,6 +25,7 @@ import { el, setText } from "./views/dom.js";
 import { mountFindingsBanner } from "./views/findings.js";
 import { mountGrants } from "./views/grants.js";
 import { mountHome } from "./views/home.js";
+import { roleLabel } from "./views/labels.js";
 import { mountLive } from "./views/live.js";
 import { mountLogin } from "./views/login.js";
 import { openPasswordDialog } from "./views/password.js";
@@ -138,7 +139,7 @@ function showUser(user) {
   if (user) {
     userLabel.append(
       el("span", { class: "user-name", text: personName(user.name) }),
-      el("span", { class: "user-role", "data-role": user.role, text: t(`nav.role.${user.role}`) }),
+      el("span", { class: "user-role", "data-role": user.role, text: roleLabel(user.role) }),
     );
   }
   logoutButton.hidden = !user;

@@ -3,6 +3,8 @@
 // and the pure logic the queue and study pages share: countdowns against the server's clock, the escalation
 // class of a deadline, and the queue's filters kept in the URL. No DOM.
 
+import { formatDateTime, formatTime, t } from "./i18n.js";
+
 /**
  * @typedef {import("./api.js").Api} Api
  * @typedef {{id: string, code: string, name: string}} Site
@@ -190,14 +192,14 @@ export function formatCountdown(left) {
   if (left === null || !Number.isFinite(left)) return "—";
   if (left >= 0) {
     const s = Math.floor(left);
-    if (s >= 3600) return `${Math.floor(s / 3600)} h ${pad(Math.floor((s % 3600) / 60))} min left`;
-    return `${pad(Math.floor(s / 60))}:${pad(s % 60)} left`;
+    if (s >= 3600) return t("queue.left_hours", { hours: Math.floor(s / 3600), minutes: pad(Math.floor((s % 3600) / 60)) });
+    return t("queue.left", { clock: `${pad(Math.floor(s / 60))}:${pad(s % 60)}` });
   }
   const late = Math.floor(-left);
-  if (late < 60) return `overdue by ${late} s`;
+  if (late < 60) return t("queue.overdue_seconds", { seconds: late });
   const minutes = Math.floor(late / 60);
-  if (minutes < 60) return `overdue by ${minutes} min`;
-  return `overdue by ${Math.floor(minutes / 60)} h ${pad(minutes % 60)} min`;
+  if (minutes < 60) return t("queue.overdue_minutes", { minutes });
+  return t("queue.overdue_hours", { hours: Math.floor(minutes / 60), minutes: pad(minutes % 60) });
 }
 
 /** @param {number} n */
@@ -206,16 +208,16 @@ function pad(n) {
 }
 
 /**
- * When something happened or ends, for people: the clock time today, the date and time otherwise.
+ * When something happened or ends, for people: the 24-hour clock time today, YYYY-MM-DD and the time otherwise.
  * @param {string|null|undefined} iso
  */
 export function clockTime(iso) {
   if (!iso) return "";
   const at = new Date(iso);
   if (Number.isNaN(at.getTime())) return "";
-  if (at.toDateString() === new Date().toDateString()) return at.toLocaleTimeString([], { timeStyle: "short" });
-  return at.toLocaleString([], { dateStyle: "short", timeStyle: "short" });
+  return at.toDateString() === new Date().toDateString() ? formatTime(at) : formatDateTime(at);
 }
+
 
 // ---- filters ↔ URL ------------------------------------------------------------------------------------------
 

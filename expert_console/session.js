@@ -11,6 +11,7 @@
 //   fatal {code, message}
 
 import { ApiError } from "./api.js";
+import { errorText as refusalText, t } from "./i18n.js";
 import {
   decodeGuidance,
   decodeLive,
@@ -198,7 +199,7 @@ export class LiveSession extends EventTarget {
       this.chatLines = new Map(ordered);
       this._emit("chat", this.chat);
     } catch (err) {
-      if (!(err instanceof ApiError && err.status === 401)) this._status(`chat history unavailable: ${errorText(err)}`, "warn");
+      if (!(err instanceof ApiError && err.status === 401)) this._status(t("live.status.chat_unavailable", { reason: errorText(err) }), "warn");
     }
   }
 
@@ -212,10 +213,10 @@ export class LiveSession extends EventTarget {
     });
     signal.addEventListener("invalid", (e) => {
       const err = /** @type {CustomEvent<ProtocolError>} */ (e).detail;
-      this._status(`ignored a signaling message: ${err.message}`, "warn");
+      this._status(t("live.status.ignored_signal", { reason: err.message }), "warn");
     });
     signal.addEventListener("close", (e) => void this._socketClosed(/** @type {CustomEvent} */ (e).detail));
-    this._status("connecting to the server…", "info");
+    this._status(t("live.status.connecting_server"), "info");
     try {
       await signal.connect(CONNECT_TIMEOUT_MS);
     } catch (err) {
@@ -256,7 +257,7 @@ export class LiveSession extends EventTarget {
     const delays = this.consultationState === "live" ? LIVE_RECONNECT_DELAYS_MS : RECONNECT_DELAYS_MS;
     const delay = delays[Math.min(this._reconnectAttempt, delays.length - 1)];
     this._reconnectAttempt += 1;
-    this._status(`signaling connection lost (${info.code}); reconnecting…`, "warn");
+    this._status(t("live.status.reconnecting", { code: info.code }), "warn");
     this._reconnectTimer = setTimeout(() => void this._connect(), delay);
   }
 
@@ -340,7 +341,7 @@ export class LiveSession extends EventTarget {
       case "capture-status":
         return this._emit("capture", message);
       case "error":
-        return this._status(`${message.code}: ${message.message}`, "error");
+        return this._status(`${refusalText(message)} (${message.code})`, "error");
     }
   }
 
@@ -449,7 +450,7 @@ export class LiveSession extends EventTarget {
     try {
       await pc.addIceCandidate(candidate ?? undefined);
     } catch (err) {
-      this._status(`an ICE candidate was refused: ${errorText(err)}`, "warn");
+      this._status(t("live.status.ice_refused", { reason: errorText(err) }), "warn");
     }
   }
 
@@ -507,11 +508,11 @@ export class LiveSession extends EventTarget {
     try {
       message = decodeGuidance(text);
     } catch (err) {
-      this._status(`ignored a guidance message: ${errorText(err)}`, "warn");
+      this._status(t("live.status.ignored_guidance", { reason: errorText(err) }), "warn");
       return;
     }
     if (message.type === "error") {
-      this._status(`guidance refused: ${message.code}: ${message.message}`, "error");
+      this._status(t("live.status.guidance_refused", { reason: refusalText(message), code: message.code }), "error");
     } else if (message.type === "qc") {
       this.qc = { alerts: message.alerts, completeness: message.completeness };
       this._emit("qc", this.qc);
@@ -639,7 +640,7 @@ export class LiveSession extends EventTarget {
   async _openMicrophone() {
     const stream = await this.microphone.open();
     if (!stream && this.microphone.error) {
-      this._status(`microphone unavailable (${this.microphone.error}): listening only`, "warn");
+      this._status(t("live.status.no_microphone", { reason: this.microphone.error }), "warn");
     }
   }
 
@@ -807,10 +808,12 @@ export class LiveSession extends EventTarget {
   }
 }
 
-/** @param {unknown} err */
+/** A failure in the reader's words: a refusal's by its code, anything else as it came. @param {unknown} err */
 function errorText(err) {
+  if (err instanceof ApiError) return refusalText(err);
   return err instanceof Error ? err.message : String(err);
 }
+
 
 /**
  * Chat lines in the order they were said: by the server's line id, by time for a line without one.

@@ -3,20 +3,20 @@
 // buttons with their keys, and the strip of this consultation's captures as they are requested, taken and stored.
 // Keys: C captures a still, Shift+C a clip; F8 (what a USB foot switch usually sends) captures a still too.
 
+import { errorText, has, personName, t } from "../i18n.js";
 import { asError, el, setText } from "./dom.js";
 
-/** The structures of each exam (the edge's label vocabulary, qc/labels.py). */
+/** A label value in the reader's words (`capture.<kind>.<value>`), the value itself when the catalogs lack it. */
+const labelText = (/** @type {string} */ kind, /** @type {string} */ value) =>
+  (has(`capture.${kind}.${value}`) ? t(`capture.${kind}.${value}`) : value);
+
+/** The structures of each exam (the edge's label vocabulary, qc/labels.py; their words: capture.structure.*). */
 export const STRUCTURES = {
-  thyroid: ["thyroid right lobe", "thyroid left lobe", "thyroid isthmus"],
+  thyroid: ["thyroid right lobe", "thyroid left lobe", "thyroid isthmus"], // i18n: data (the edge's vocabulary)
   carotid: ["CCA", "bulb", "ICA", "ECA", "vertebral"],
 };
-export const MODES = [
-  ["b_mode", "B-mode"],
-  ["colour_doppler", "Colour Doppler"],
-  ["power_doppler", "Power Doppler"],
-  ["pw_doppler", "PW Doppler"],
-  ["triplex", "Triplex"],
-];
+/** The modes (their words: capture.mode.*). */
+export const MODES = ["b_mode", "colour_doppler", "power_doppler", "pw_doppler", "triplex"];
 export const CLIP_SECONDS = 3;
 
 /**
@@ -72,10 +72,11 @@ function labelControls(exam) {
     el("select", { name, "data-label": name }, options.map(([value, text]) => el("option", { value, text })));
   const structures = STRUCTURES[/** @type {"thyroid"|"carotid"} other exams have no list: ?? [] */ (exam)] ?? [];
   return {
-    structure: select("structure", [["", "—"], ...structures.map((s) => /** @type {[string, string]} */ ([s, s]))]),
-    side: select("side", [["none", "—"], ["R", "Right"], ["L", "Left"]]),
-    plane: select("plane", [["", "—"], ["transverse", "Transverse"], ["longitudinal", "Longitudinal"]]),
-    mode: select("mode", /** @type {[string, string][]} MODES is a list of pairs */ (MODES)),
+    structure: select("structure", [["", "—"], ...structures.map((s) => /** @type {[string, string]} */ ([s, labelText("structure", s)]))]),
+    side: select("side", [["none", "—"], ["R", labelText("side", "R")], ["L", labelText("side", "L")]]),
+    plane: select("plane", [["", "—"], ["transverse", labelText("plane", "transverse")],
+      ["longitudinal", labelText("plane", "longitudinal")]]),
+    mode: select("mode", MODES.map((m) => /** @type {[string, string]} */ ([m, labelText("mode", m)]))),
     angle: el("input", { name: "angle", "data-label": "angle", type: "number", min: "0", max: "90", step: "1",
       placeholder: "°", class: "angle" }),
   };
@@ -88,18 +89,19 @@ class CapturePanel {
     this.exam = exam;
     this.studyUid = studyUid;
     this.labels = labelControls(exam);
-    this.stillButton = el("button", { "data-action": "capture-still", class: "primary", text: "Capture still (C)",
+    this.stillButton = el("button", { "data-action": "capture-still", class: "primary", text: t("capture.still"),
       onclick: () => void this.take("still") });
-    this.clipButton = el("button", { "data-action": "capture-clip", text: `Clip ${CLIP_SECONDS} s (Shift+C)`,
+    this.clipButton = el("button", { "data-action": "capture-clip", text: t("capture.clip", { seconds: CLIP_SECONDS }),
       onclick: () => void this.take("clip") });
     this.status = el("p", { class: "status-line", "data-testid": "capture-status", role: "status" });
     this.strip = el("ol", { class: "capture-strip", "data-testid": "capture-strip" });
     const { structure, side, plane, mode, angle } = this.labels;
     this.element = el("section", { class: "panel captures", "data-testid": "capture-panel" },
-      el("h3", { text: "Captures" }),
+      el("h3", { text: t("capture.title") }),
       el("div", { class: "capture-labels" },
-        el("label", {}, "Structure ", structure), el("label", {}, "Side ", side), el("label", {}, "Plane ", plane),
-        el("label", {}, "Mode ", mode), el("label", {}, "Angle ", angle)),
+        el("label", {}, t("capture.structure"), " ", structure), el("label", {}, t("capture.side"), " ", side),
+        el("label", {}, t("capture.plane"), " ", plane), el("label", {}, t("capture.mode"), " ", mode),
+        el("label", {}, t("capture.angle"), " ", angle)),
       el("div", { class: "capture-buttons" }, this.stillButton, this.clipButton), this.status, this.strip);
     /** @type {Map<string, HTMLLIElement>} capture id or SOP Instance UID → strip tile */
     this.tiles = new Map();
@@ -119,8 +121,8 @@ class CapturePanel {
       const accepted = await this.session.capture(kind, labels, CLIP_SECONDS);
       this.tileFor(accepted.id, kind, labels).dataset.state ||= "requested";
     } catch (err) {
-      const { code, message } = asError(err);
-      setText(this.status, `${message} (${code})`);
+      const refusal = asError(err);
+      setText(this.status, `${errorText(refusal)} (${refusal.code})`);
       this.status.dataset.level = "error";
     }
   }
@@ -133,10 +135,12 @@ class CapturePanel {
   tileFor(key, kind, labels) {
     let tile = this.tiles.get(key);
     if (!tile) {
-      const caption = labels ? [labels.structure, labels.plane, labels.side !== "none" ? labels.side : ""]
+      const caption = labels ? [labels.structure && labelText("structure", labels.structure),
+        labels.plane && labelText("plane", labels.plane), labels.side !== "none" ? labelText("side", labels.side) : ""]
         .filter(Boolean).join(" · ") : "";
       tile = el("li", { class: "capture-tile", "data-kind": kind },
-        el("span", { class: "capture-state", text: "…" }), el("span", { class: "capture-caption", text: caption || kind }));
+        el("span", { class: "capture-state", text: "…" }),
+        el("span", { class: "capture-caption", text: caption || labelText("kind", kind) }));
       this.tiles.set(key, tile);
       this.strip.prepend(tile);
     }
@@ -150,15 +154,16 @@ class CapturePanel {
     let tile = tiles.get(key) ?? (message.sop_uid ? tiles.get(message.sop_uid) : undefined);
     if (!tile) tile = this.tileFor(key, String(message.detail.kind ?? "still"));
     if (message.sop_uid) tiles.set(message.sop_uid, tile);
-    if (message.state === "requested") setTileState(tile, "requested", `requested by ${message.detail.by ?? "?"}`);
+    if (message.state === "requested") setTileState(tile, "requested", t("capture.requested_by", { name: personName(message.detail.by) || "?" }));
     else if (message.state === "captured") {
-      if (tile.dataset.state !== "stored") setTileState(tile, "captured", "uploading…");
+      if (tile.dataset.state !== "stored") setTileState(tile, "captured", t("capture.uploading"));
     } else if (message.state === "stored") {
-      setTileState(tile, "stored", message.detail.frames > 1 ? `clip · ${message.detail.frames} frames` : "stored");
+      setTileState(tile, "stored", storedText(message.detail.frames));
       const { study_uid: study, series_uid: series } = message.detail;
       if (study && series && message.sop_uid) showThumbnail(tile, study, series, message.sop_uid);
     } else if (message.state === "failed") {
-      setTileState(tile, "failed", `failed: ${message.detail.message ?? message.detail.code ?? ""}`);
+      const { code = "error", message: text = "" } = message.detail;
+      setTileState(tile, "failed", t("capture.failed", { reason: errorText({ code, message: text }) }));
     }
   }
 
@@ -179,7 +184,7 @@ class CapturePanel {
         if (!sop || !series || this.tiles.has(sop)) continue;
         const frames = Number(item["00280008"]?.Value?.[0] ?? 1);
         const tile = this.tileFor(sop, frames > 1 ? "clip" : "still");
-        setTileState(tile, "stored", frames > 1 ? `clip · ${frames} frames` : "stored");
+        setTileState(tile, "stored", storedText(frames));
         showThumbnail(tile, studyUid, series, sop);
       }
     } catch {
@@ -207,6 +212,9 @@ class CapturePanel {
   }
 }
 
+/** @param {number} frames */
+const storedText = (frames) => (frames > 1 ? t("capture.clip_frames", { count: frames }) : t("capture.stored"));
+
 /** @param {HTMLLIElement} tile @param {string} state @param {string} text */
 function setTileState(tile, state, text) {
   tile.dataset.state = state;
@@ -220,6 +228,7 @@ function setTileState(tile, state, text) {
 function showThumbnail(tile, study, series, sop) {
   if (tile.querySelector("img")) return;
   const src = `/dicomweb/studies/${study}/series/${series}/instances/${sop}/rendered?viewport=160,120`;
-  tile.prepend(el("img", { src, alt: "capture", "data-sop": sop, loading: "eager" }));
+  tile.prepend(el("img", { src, alt: t("capture.thumbnail"), "data-sop": sop, loading: "eager" }));
+
   tile.dataset.sop = sop;
 }

@@ -1,17 +1,11 @@
 // @ts-check
 // The consultation chat: the log of lines, a button for earlier lines, and the input (Enter or the button sends).
 
-import { el } from "./dom.js";
+import { formatTime, personName, t } from "../i18n.js";
 
-/** Every word this view shows. */
-const TEXT = {
-  title: "Chat",
-  placeholder: "Message",
-  label: "Chat message",
-  send: "Send",
-  unavailable: "Chat unavailable",
-  earlier: "Show earlier messages",
-};
+import { el } from "./dom.js";
+import { roleLabel } from "./labels.js";
+
 
 /**
  * @typedef {import("../session.js").ChatLine} ChatLine
@@ -30,11 +24,11 @@ export function createChat({ onSend, onEarlier = () => {} }) {
     "data-testid": "chat-input",
     maxlength: 2000,
     autocomplete: "off",
-    placeholder: TEXT.placeholder,
-    "aria-label": TEXT.label,
+    placeholder: t("chat.placeholder"),
+    "aria-label": t("chat.label"),
   });
-  const send = el("button", { type: "submit", "data-testid": "chat-send", text: TEXT.send });
-  const earlier = el("button", { type: "button", class: "chat-earlier", "data-testid": "chat-earlier", text: TEXT.earlier });
+  const send = el("button", { type: "submit", "data-testid": "chat-send", text: t("chat.send") });
+  const earlier = el("button", { type: "button", class: "chat-earlier", "data-testid": "chat-earlier", text: t("chat.earlier") });
   earlier.hidden = true;
   earlier.addEventListener("click", () => onEarlier());
   const form = el("form", { class: "chat-form" }, input, send);
@@ -72,22 +66,19 @@ export function createChat({ onSend, onEarlier = () => {} }) {
   function setEnabled(enabled, why) {
     input.disabled = !enabled;
     send.disabled = !enabled;
-    input.placeholder = enabled ? TEXT.placeholder : why ?? TEXT.unavailable;
+    input.placeholder = enabled ? t("chat.placeholder") : why ?? t("chat.unavailable");
   }
 
-  const element = el("section", { class: "panel chat" }, el("h3", { text: TEXT.title }), earlier, log, form);
+  const element = el("section", { class: "panel chat" }, el("h3", { text: t("chat.title") }), earlier, log, form);
   return { element, render, setEnabled };
 }
 
 /** @param {ChatLine} line */
 function lineElement(line) {
-  const time = line.at ? new Date(line.at) : null;
-  const clock = time && !Number.isNaN(time.getTime())
-    ? time.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })
-    : "";
+  const clock = formatTime(line.at);
   return el("div", { class: "chat-line", "data-testid": "chat-line", "data-role": line.role || null },
-    el("span", { class: "chat-name", text: line.name || "?" }),
-    line.role ? el("span", { class: "chat-role", text: line.role }) : null,
+    el("span", { class: "chat-name", text: personName(line.name) || "?" }),
+    line.role ? el("span", { class: "chat-role", text: roleLabel(line.role) }) : null,
     clock ? el("time", { class: "chat-time", text: clock, datetime: line.at }) : null,
     el("span", { class: "chat-text", text: line.text }));
 }

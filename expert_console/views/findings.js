@@ -4,11 +4,11 @@
 // reader holding the lock flags one and sees what became of it.
 
 import { FINDING_METHODS, acknowledgeFinding, clockTime, flagFinding, openFindings, studyFindings } from "../queue.js";
+import { has, personName, t } from "../i18n.js";
 import { asError, el, setText, showError } from "./dom.js";
 
-const METHOD_LABELS = /** @type {Record<string, string>} */ ({
-  "in-system": "In system", phone: "Phone", "in-person": "In person",
-});
+/** @param {string} method how the finding was told: in-system, phone, in-person */
+const methodLabel = (method) => (has(`findings.method.${method}`) ? t(`findings.method.${method}`) : method);
 
 /**
  * @typedef {import("../api.js").Api} Api
@@ -18,7 +18,7 @@ const METHOD_LABELS = /** @type {Record<string, string>} */ ({
 
 /** @param {number} level */
 function levelText(level) {
-  return level > 0 ? `escalation level ${level}` : "not escalated";
+  return level > 0 ? t("findings.level", { level }) : t("findings.not_escalated");
 }
 
 /**
@@ -33,7 +33,7 @@ export function mountFindingsBanner(container, { api, events }) {
   const items = new Map();
   const list = el("ul", { class: "finding-items" });
   const error = el("p", { class: "error", role: "alert", "data-testid": "finding-ack-error", hidden: true });
-  const title = el("strong", { class: "findings-title", text: "Critical findings" });
+  const title = el("strong", { class: "findings-title", text: t("findings.banner") });
   container.replaceChildren(el("div", { class: "findings-inner" }, title, list, error));
   container.hidden = true;
 
@@ -69,16 +69,16 @@ export function mountFindingsBanner(container, { api, events }) {
         items.delete(id);
       }
     }
-    setText(title, `Critical findings to acknowledge (${items.size})`);
+    setText(title, t("findings.to_acknowledge", { count: items.size }));
     container.hidden = items.size === 0;
   }
 
   /** @param {Finding} finding */
   function createItem(finding) {
     const level = el("span", { class: "finding-level", "data-field": "escalation" });
-    const person = el("input", { name: "notified_person", placeholder: "Notified person (optional)", maxlength: 200,
-      "aria-label": "Notified person" });
-    const button = el("button", { class: "primary", "data-action": "acknowledge", text: "Acknowledge" });
+    const person = el("input", { name: "notified_person", placeholder: t("findings.notified_optional"), maxlength: 200,
+      "aria-label": t("findings.notified") });
+    const button = el("button", { class: "primary", "data-action": "acknowledge", text: t("findings.acknowledge") });
     button.addEventListener("click", async () => {
       button.disabled = true;
       showError(error, null);
@@ -95,8 +95,8 @@ export function mountFindingsBanner(container, { api, events }) {
     const item = el("li", { class: "finding-item", "data-finding-id": finding.id },
       el("span", { class: "finding-text", "data-field": "finding", text: finding.finding }),
       el("span", { class: "finding-meta", text:
-        `${finding.accession ? `${finding.accession} · ` : ""}${finding.reported_by} · ${clockTime(finding.found_at)}` +
-        ` · ${METHOD_LABELS[finding.method] ?? finding.method}` }),
+        `${finding.accession ? `${finding.accession} · ` : ""}${personName(finding.reported_by)} · ${clockTime(finding.found_at)}` +
+        ` · ${methodLabel(finding.method)}` }),
       level, person, button);
     return { item, level, finding };
   }
@@ -119,23 +119,23 @@ export function createStudyFindings({ api, user, studyId }) {
   const list = el("ul", { class: "study-findings", "data-testid": "study-findings" });
   const error = el("p", { class: "error", role: "alert", "data-testid": "finding-error", hidden: true });
   const text = el("textarea", { name: "finding", rows: 2, maxlength: 2000, required: true,
-    placeholder: "e.g. large right pneumothorax" });
+    placeholder: t("findings.example") });
   const method = el("select", { name: "method" },
-    FINDING_METHODS.map((m) => el("option", { value: m, text: METHOD_LABELS[m] ?? m })));
-  const person = el("input", { name: "notified_person", maxlength: 200, placeholder: "optional" });
-  const submit = el("button", { type: "submit", class: "danger", text: "Flag critical finding" });
+    FINDING_METHODS.map((m) => el("option", { value: m, text: methodLabel(m) })));
+  const person = el("input", { name: "notified_person", maxlength: 200, placeholder: t("findings.optional") });
+  const submit = el("button", { type: "submit", class: "danger", text: t("findings.flag") });
   const form = el("form", { class: "finding-form", "data-testid": "finding-form", novalidate: true },
-    el("label", { class: "field" }, el("span", { text: "Finding" }), text),
+    el("label", { class: "field" }, el("span", { text: t("findings.finding") }), text),
     el("div", { class: "row" },
-      el("label", { class: "field" }, el("span", { text: "Method" }), method),
-      el("label", { class: "field" }, el("span", { text: "Person notified" }), person)),
+      el("label", { class: "field" }, el("span", { text: t("findings.method") }), method),
+      el("label", { class: "field" }, el("span", { text: t("findings.person_notified") }), person)),
     submit, error);
   form.hidden = user.role !== "expert";
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     showError(error, null);
     if (!text.value.trim()) {
-      showError(error, { code: "invalid_request", message: "Describe the finding." });
+      showError(error, { code: "invalid_request", text: t("findings.describe") });
       return;
     }
     submit.disabled = true;
@@ -165,7 +165,7 @@ export function createStudyFindings({ api, user, studyId }) {
   }
 
   const element = el("section", { class: "panel findings-panel" },
-    el("h3", { text: "Critical findings" }), list, form);
+    el("h3", { text: t("findings.banner") }), list, form);
   return { element, refresh };
 }
 
@@ -174,10 +174,13 @@ export function createStudyFindings({ api, user, studyId }) {
  * @param {Finding} f
  */
 function findingLine(f) {
-  const notified = f.notified_person ? ` (notified: ${f.notified_person})` : "";
+  const by = personName(f.acknowledged_by) || "?";
+  const at = clockTime(f.acknowledged_at);
   const meta = f.acknowledged_at
-    ? `acknowledged by ${f.acknowledged_by ?? "?"}${notified} at ${clockTime(f.acknowledged_at)}`
-    : `${f.reported_by} · ${clockTime(f.found_at)} · waiting for acknowledgement · ${levelText(f.escalation_level)}`;
+    ? (f.notified_person ? t("findings.acknowledged_notified", { by, at, notified: personName(f.notified_person) })
+      : t("findings.acknowledged", { by, at }))
+    : t("findings.waiting", { by: personName(f.reported_by), at: clockTime(f.found_at), level: levelText(f.escalation_level) });
+
   return el("li", { "data-finding-id": f.id, class: f.acknowledged_at ? "acknowledged" : "open",
     "data-level": String(Math.min(f.escalation_level, 3)) },
   el("span", { class: "finding-text", text: f.finding }),

@@ -3,15 +3,12 @@
 // overlay canvas turned into pointer and mark messages (sent through the LiveSession).
 
 import { clampPoint, onImage, simplifyPath, toNormalised } from "../geometry.js";
+import { t } from "../i18n.js";
 import { el } from "./dom.js";
 import { ROLE_COLORS } from "./overlay.js";
 
-const TOOLS = /** @type {const} */ ([
-  ["pointer", "Pointer"],
-  ["arrow", "Arrow"],
-  ["circle", "Circle"],
-  ["freehand", "Freehand"],
-]);
+/** The tools, each labelled by `live.tool.<tool>` in the catalogs. */
+const TOOLS = /** @type {const} */ (["pointer", "arrow", "circle", "freehand"]);
 /** A drag shorter than this (CSS px) is a click, not a mark. */
 const MIN_DRAG_PX = 4;
 /** Pointer messages go out at most this often (~60 per second): fast enough to track the hand, light on the link. */
@@ -43,12 +40,13 @@ export class GuidanceTools {
     this.pointerShown = false;
     /** @type {Record<string, HTMLButtonElement>} */
     this.toolButtons = {};
-    for (const [tool, label] of TOOLS) {
-      this.toolButtons[tool] = el("button", { "data-tool": tool, "aria-pressed": String(tool === "pointer"), text: label,
+    for (const tool of TOOLS) {
+      this.toolButtons[tool] = el("button", { "data-tool": tool, "aria-pressed": String(tool === "pointer"), text: t(`live.tool.${tool}`),
         onclick: () => this.selectTool(tool) });
     }
-    this.clearButton = el("button", { "data-action": "clear", text: "Clear marks", onclick: () => session.sendClear() });
-    this.toolbar = el("div", { class: "toolbar", role: "toolbar", "aria-label": "Guidance tools", hidden: true },
+    this.clearButton = el("button", { "data-action": "clear", text: t("live.tool.clear"), onclick: () => session.sendClear() });
+    this.toolbar = el("div", { class: "toolbar", role: "toolbar", "aria-label": t("live.tool.toolbar"), hidden: true },
+
       Object.values(this.toolButtons), this.clearButton);
     canvas.dataset.tool = this.tool;
     this.listen();

@@ -2,12 +2,14 @@
 // The home page (#/), by role: a sonographer requests consultations and returns to their site's open ones;
 // experts, trainers and admins see the waiting and live consultations and join or observe.
 
+import { errorText, personName, t } from "../i18n.js";
 import { asError, el, formatDuration, setText, showError } from "./dom.js";
+import { examLabel, roleLabel, stateLabel } from "./labels.js";
 
-const EXAM_LABELS = /** @type {Record<string, string>} */ ({ thyroid: "Thyroid", carotid: "Carotid" });
 
 /**
  * @typedef {import("../api.js").Api} Api
+
  * @typedef {import("../api.js").User} User
  * @typedef {import("../api.js").Consultation} Consultation
  * @typedef {{api: Api, user: User, events: import("../events.js").ChangeFeed, navigate: (hash: string) => void}} Context
@@ -24,12 +26,12 @@ export function mountHome(root, context) {
   if (user.role === "sonographer") {
     root.append(
       el("div", { class: "home" }, requestForm(context), el("section", { class: "panel" },
-        el("h2", { text: "Open consultations of your site" }), list.element)),
+        el("h2", { text: t("home.open_of_site") }), list.element)),
     );
   } else {
     root.append(
       el("div", { class: "home" }, el("section", { class: "panel wide" },
-        el("h2", { text: "Waiting and live consultations" }), list.element)),
+        el("h2", { text: t("home.waiting_and_live") }), list.element)),
     );
   }
   list.start();
@@ -48,23 +50,26 @@ function requestForm({ api, navigate }) {
    */
   const field = (label, control) => el("label", { class: "field" }, el("span", { text: label }), control);
   const examType = el("select", { name: "exam_type", required: true },
-    el("option", { value: "thyroid", text: "Thyroid" }), el("option", { value: "carotid", text: "Carotid" }));
+    el("option", { value: "thyroid", text: examLabel("thyroid") }), el("option", { value: "carotid", text: examLabel("carotid") }));
   const patientId = el("input", { name: "patient_id", required: true, maxlength: 64, autocomplete: "off" });
-  const patientName = el("input", { name: "patient_name", required: true, maxlength: 200, autocomplete: "off" });
+  // one field, the name as people write it (张三); it goes into DICOM as typed, a valid PN of one component
+  const patientName = el("input", {
+    name: "patient_name", required: true, maxlength: 64, autocomplete: "off", placeholder: t("home.name_example"),
+  });
   const sex = el("select", { name: "sex" },
-    el("option", { value: "", text: "—" }), el("option", { value: "F", text: "F" }),
-    el("option", { value: "M", text: "M" }), el("option", { value: "O", text: "O" }));
+    el("option", { value: "", text: "—" }), el("option", { value: "F", text: t("home.sex.F") }),
+    el("option", { value: "M", text: t("home.sex.M") }), el("option", { value: "O", text: t("home.sex.O") }));
   const birthDate = el("input", { name: "birth_date", type: "date" });
   const accession = el("input", { name: "accession", maxlength: 64, autocomplete: "off" });
-  const submit = el("button", { type: "submit", class: "primary", text: "Request consultation" });
+  const submit = el("button", { type: "submit", class: "primary", text: t("home.request") });
   const form = el("form", { "data-testid": "request-form", class: "request-form", novalidate: true },
-    field("Exam", examType), field("Patient ID", patientId), field("Patient name", patientName),
-    field("Sex", sex), field("Birth date", birthDate), field("Accession", accession), submit, error);
+    field(t("home.exam"), examType), field(t("home.patient_id"), patientId), field(t("home.patient_name"), patientName),
+    field(t("home.sex"), sex), field(t("home.birth_date"), birthDate), field(t("home.accession"), accession), submit, error);
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     showError(error, null);
     if (!patientId.value.trim() || !patientName.value.trim()) {
-      showError(error, { code: "invalid_request", message: "Patient ID and name are needed." });
+      showError(error, { code: "invalid_request", text: t("home.id_and_name_needed") });
       return;
     }
     /** @type {Parameters<Api["requestConsultation"]>[0]} */
@@ -83,7 +88,7 @@ function requestForm({ api, navigate }) {
       submit.disabled = false;
     }
   });
-  return el("section", { class: "panel" }, el("h2", { text: "Request a consultation" }), form);
+  return el("section", { class: "panel" }, el("h2", { text: t("home.request_title") }), form);
 }
 
 /**
@@ -104,10 +109,11 @@ class ConsultationList {
   constructor(context) {
     this.context = context;
     this.body = el("tbody");
-    this.empty = el("tr", { class: "empty" }, el("td", { colspan: 7, text: "Loading…" }));
+    this.empty = el("tr", { class: "empty" }, el("td", { colspan: 7, text: t("common.loading") }));
     this.body.append(this.empty);
     this.status = el("p", { class: "status-line", "data-testid": "list-status", hidden: true });
-    const header = ["Site", "Exam", "Patient", "State", "Waiting", "In it", ""];
+    const header = [t("home.col.site"), t("home.col.exam"), t("home.col.patient"), t("home.col.state"),
+      t("home.col.waiting"), t("home.col.participants"), ""];
     this.table = el("table", { class: "consultations", "data-testid": "consultation-list" },
       el("thead", {}, el("tr", {}, header.map((h) => el("th", { text: h })))), this.body);
     this.element = el("div", { class: "list-wrap" }, this.table, this.status);
@@ -146,7 +152,7 @@ class ConsultationList {
     } catch (err) {
       if (this.stopped) return;
       this.status.hidden = false;
-      setText(this.status, `Could not refresh the list: ${asError(err).message}`);
+      setText(this.status, t("home.refresh_failed", { reason: errorText(asError(err)) }));
       return;
     }
     if (this.stopped) return;
@@ -187,7 +193,7 @@ class ConsultationList {
     });
     this.empty.remove();
     if (!this.rows.size) {
-      setText(this.empty, this.context.user.role === "sonographer" ? "No open consultations." : "No consultations waiting.");
+      setText(this.empty, this.context.user.role === "sonographer" ? t("home.none_open") : t("home.none_waiting"));
       this.body.append(this.empty);
     }
   }
@@ -212,12 +218,12 @@ class ConsultationList {
     const c = entry.consultation;
     const { cells } = entry;
     setText(cells.site, c.site?.name ?? "");
-    setText(cells.exam, EXAM_LABELS[c.exam_type] ?? c.exam_type);
-    setText(cells.patient, c.patient?.name ?? "");
-    setText(cells.state, c.state);
+    setText(cells.exam, examLabel(c.exam_type));
+    setText(cells.patient, personName(c.patient?.name));
+    setText(cells.state, stateLabel(c.state));
     cells.state.className = `state state-${c.state}`;
-    const people = (c.participants ?? []).map((p) => `${p.name} (${p.role})`);
-    setText(cells.participants, people.length ? people.join(", ") : "—");
+    const people = (c.participants ?? []).map((p) => t("home.participant", { name: personName(p.name), role: roleLabel(p.role) }));
+    setText(cells.participants, people.length ? people.join(t("home.list_separator")) : "—");
     entry.row.dataset.state = c.state;
     this.tickRow(entry, performance.now());
     if (entry.state !== c.state) {
@@ -233,18 +239,18 @@ class ConsultationList {
     /** @type {HTMLElement[]} */
     const buttons = [];
     if (user.role === "sonographer") {
-      buttons.push(el("button", { "data-action": "join", class: "primary", text: "Open", onclick: () => navigate(`#/c/${id}`) }));
+      buttons.push(el("button", { "data-action": "join", class: "primary", text: t("home.open"), onclick: () => navigate(`#/c/${id}`) }));
       if (c.state === "requested") {
         buttons.push(el("button", {
           "data-action": "cancel",
-          text: "Cancel",
+          text: t("home.cancel"),
           onclick: async () => {
             try {
               await api.cancelConsultation(c.id);
               await this.refresh();
             } catch (err) {
               this.status.hidden = false;
-              setText(this.status, `Could not cancel: ${asError(err).message}`);
+              setText(this.status, t("home.cancel_failed", { reason: errorText(asError(err)) }));
             }
           },
         }));
@@ -252,10 +258,10 @@ class ConsultationList {
       return buttons;
     }
     if (user.role === "expert") {
-      buttons.push(el("button", { "data-action": "join", class: "primary", text: "Join", onclick: () => navigate(`#/c/${id}`) }));
+      buttons.push(el("button", { "data-action": "join", class: "primary", text: t("home.join"), onclick: () => navigate(`#/c/${id}`) }));
     }
     if (["expert", "trainer", "admin"].includes(user.role)) {
-      buttons.push(el("button", { "data-action": "observe", text: "Observe", onclick: () => navigate(`#/c/${id}?observe=1`) }));
+      buttons.push(el("button", { "data-action": "observe", text: t("home.observe"), onclick: () => navigate(`#/c/${id}?observe=1`) }));
     }
     return buttons;
   }

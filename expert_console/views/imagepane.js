@@ -3,9 +3,20 @@
 // (drag or inputs → a rendered frame with `?window=`), cine at the clip's FrameTime, and the caliper measuring
 // between two clicked pixels with the instance's US Region Calibration, drawn over the image.
 
-import { TAG, describeMeasurement, frameCount, frameIntervalMs, measure, number, storedWindow, text, usRegions }
+import { TAG, frameCount,
+ frameIntervalMs, measure, number, storedWindow, text, usRegions }
   from "../dicomweb.js";
+import { errorText, formatNumber, t } from "../i18n.js";
 import { asError, el, setText } from "./dom.js";
+
+/**
+ * A measurement in the reader's words.
+ * @param {{status: string, mm: number|null}} m
+ */
+function measurementText(m) {
+  if (m.status === "calibrated" && m.mm !== null) return `${formatNumber(m.mm, { minimumFractionDigits: 1, maximumFractionDigits: 1 })} mm`;
+  return t(`viewer.measure.${["uncalibrated", "different_regions", "outside_regions"].includes(m.status) ? m.status : "not_cm"}`);
+}
 
 const MIN_DRAG_PX = 4;
 const MIN_SCALE = 0.05;
@@ -76,18 +87,18 @@ export class ImagePane {
     this.title = el("span", { class: "pane-title", "data-testid": `${name}-title`, text: title });
     /** @type {Record<Tool, HTMLButtonElement>} */
     this.toolButtons = {
-      pan: el("button", { type: "button", "data-tool": "pan", "aria-pressed": "true", text: "Pan",
+      pan: el("button", { type: "button", "data-tool": "pan", "aria-pressed": "true", text: t("viewer.pan"),
         onclick: () => this.selectTool("pan") }),
-      window: el("button", { type: "button", "data-tool": "window", "aria-pressed": "false", text: "Window", hidden: true,
+      window: el("button", { type: "button", "data-tool": "window", "aria-pressed": "false", text: t("viewer.window"), hidden: true,
         onclick: () => this.selectTool("window") }),
-      caliper: el("button", { type: "button", "data-tool": "caliper", "aria-pressed": "false", text: "Caliper",
+      caliper: el("button", { type: "button", "data-tool": "caliper", "aria-pressed": "false", text: t("viewer.caliper"),
         onclick: () => this.selectTool("caliper") }),
     };
     this.zoomLabel = el("span", { class: "zoom-label", "data-testid": "zoom", text: "100 %" });
     this.centerInput = el("input", { type: "number", name: "window_center", step: "any", class: "short",
-      "aria-label": "Window centre" });
+      "aria-label": t("viewer.window_centre") });
     this.widthInput = el("input", { type: "number", name: "window_width", step: "any", min: 1, class: "short",
-      "aria-label": "Window width" });
+      "aria-label": t("viewer.window_width") });
     const onWindowInput = () => {
       const center = Number(this.centerInput.value);
       const width = Number(this.widthInput.value);
@@ -98,9 +109,9 @@ export class ImagePane {
     this.centerInput.addEventListener("change", onWindowInput);
     this.widthInput.addEventListener("change", onWindowInput);
     this.windowControls = el("span", { class: "window-controls", hidden: true },
-      el("label", {}, "C ", this.centerInput), el("label", {}, "W ", this.widthInput));
-    this.playButton = el("button", { type: "button", "data-action": "play", text: "Play", onclick: () => this.togglePlay() });
-    this.frameSlider = el("input", { type: "range", name: "frame", min: 1, max: 1, value: 1, "aria-label": "Frame" });
+      el("label", {}, t("viewer.window_c"), " ", this.centerInput), el("label", {}, t("viewer.window_w"), " ", this.widthInput));
+    this.playButton = el("button", { type: "button", "data-action": "play", text: t("viewer.play"), onclick: () => this.togglePlay() });
+    this.frameSlider = el("input", { type: "range", name: "frame", min: 1, max: 1, value: 1, "aria-label": t("viewer.frame") });
     this.frameSlider.addEventListener("input", () => {
       this.stop();
       this.showFrame(Number(this.frameSlider.value));
@@ -110,16 +121,16 @@ export class ImagePane {
       this.playButton, this.frameSlider, this.frameLabel);
     const toolbar = el("div", { class: "toolbar pane-toolbar", role: "toolbar" },
       Object.values(this.toolButtons),
-      el("button", { type: "button", "data-action": "zoom-out", text: "−", title: "Zoom out",
+      el("button", { type: "button", "data-action": "zoom-out", text: "−", title: t("viewer.zoom_out"),
         onclick: () => this.zoomBy(1 / 1.25) }),
-      el("button", { type: "button", "data-action": "zoom-in", text: "+", title: "Zoom in",
+      el("button", { type: "button", "data-action": "zoom-in", text: "+", title: t("viewer.zoom_in"),
         onclick: () => this.zoomBy(1.25) }),
-      el("button", { type: "button", "data-action": "fit", text: "Fit", onclick: () => this.fit() }),
+      el("button", { type: "button", "data-action": "fit", text: t("viewer.fit"), onclick: () => this.fit() }),
       this.zoomLabel, this.windowControls, this.cineControls);
 
     this.image = el("img", { class: "pane-image", "data-testid": `${name}-image`, alt: "", draggable: "false" });
     this.image.addEventListener("load", () => this.onImageLoad());
-    this.image.addEventListener("error", () => this.say("The image could not be rendered."));
+    this.image.addEventListener("error", () => this.say(t("viewer.not_rendered")));
     this.layer = el("div", { class: "pane-layer" }, this.image);
     this.overlay = /** @type {SVGSVGElement} */ (svg("svg", { class: "pane-overlay", "data-testid": `${name}-overlay` }));
     this.message = el("div", { class: "stage-message", text: "" });
@@ -154,14 +165,14 @@ export class ImagePane {
     setText(this.readout, "");
     this.readout.removeAttribute("data-status");
     this.readout.removeAttribute("data-mm");
-    this.say("Loading…");
+    this.say(t("common.loading"));
     /** @type {DicomJson|null} */
     let meta = null;
     try {
       meta = await this.dicomweb.metadata(ref);
     } catch (err) {
       if (token !== this.token) return;
-      setText(this.info, `metadata unavailable: ${asError(err).message}`);
+      setText(this.info, t("viewer.no_metadata", { reason: errorText(asError(err)) }));
     }
     if (token !== this.token) return;
     this.meta = meta;
@@ -222,8 +233,8 @@ export class ImagePane {
   updateInfo() {
     const parts = [];
     if (this.columns && this.rows) parts.push(`${this.columns}×${this.rows}`);
-    if (this.frames > 1) parts.push(`${this.frames} frames @ ${Math.round(1000 / this.intervalMs)} fps`);
-    parts.push(this.regions.length ? `${this.regions.length} calibrated region(s)` : "no calibration");
+    if (this.frames > 1) parts.push(t("viewer.frames_at", { count: this.frames, fps: Math.round(1000 / this.intervalMs) }));
+    parts.push(this.regions.length ? t("viewer.regions", { count: this.regions.length }) : t("viewer.no_calibration"));
     if (this.window) parts.push(`W ${Math.round(this.window.width)} / C ${Math.round(this.window.center)}`);
     setText(this.info, parts.join(" · "));
   }
@@ -371,12 +382,12 @@ export class ImagePane {
     this.points = this.points.length >= 2 ? [point] : [...this.points, point];
     if (this.points.length === 2) {
       const result = measure(this.regions, this.points[0], this.points[1]);
-      setText(this.readout, describeMeasurement(result));
+      setText(this.readout, measurementText(result));
       this.readout.dataset.status = result.status;
       if (result.mm === null) this.readout.removeAttribute("data-mm");
       else this.readout.dataset.mm = result.mm.toFixed(4);
     } else {
-      setText(this.readout, "Click the second point");
+      setText(this.readout, t("viewer.second_point"));
       this.readout.removeAttribute("data-status");
       this.readout.removeAttribute("data-mm");
     }
@@ -412,7 +423,7 @@ export class ImagePane {
   play() {
     if (this.frames < 2) return;
     for (let f = 1; f <= Math.min(this.frames, MAX_PRELOADED_FRAMES); f++) this.preload(f);
-    this.playButton.textContent = "Pause";
+    this.playButton.textContent = t("viewer.pause");
     this.playButton.setAttribute("aria-pressed", "true");
     const step = () => {
       const next = (this.frame % this.frames) + 1;
@@ -427,7 +438,7 @@ export class ImagePane {
   stop() {
     if (this.playTimer) clearTimeout(this.playTimer);
     this.playTimer = null;
-    this.playButton.textContent = "Play";
+    this.playButton.textContent = t("viewer.play");
     this.playButton.setAttribute("aria-pressed", "false");
   }
 

@@ -1,6 +1,7 @@
 // @ts-check
 // The live link panel: what the link does right now (QC.md §3), one line per measure, coloured by level.
 
+import { t } from "../i18n.js";
 import { el, setText } from "./dom.js";
 
 /** @typedef {import("../session.js").LiveStats} LiveStats */
@@ -16,16 +17,8 @@ export const LEVELS = {
   latency: { warn: 200, bad: 400, higherIsWorse: true },
 };
 
-const ROWS = /** @type {const} */ ([
-  ["fps", "Frame rate"],
-  ["resolution", "Resolution"],
-  ["bitrate", "Bitrate"],
-  ["rtt", "Round trip"],
-  ["loss", "Packet loss"],
-  ["freezes", "Freezes"],
-  ["latency", "Glass-to-glass"],
-  ["encoder", "Encoder"],
-]);
+/** The measures, each labelled by `link.<measure>` in the catalogs. */
+const ROWS = /** @type {const} */ (["fps", "resolution", "bitrate", "rtt", "loss", "freezes", "latency", "encoder"]);
 
 /**
  * @param {number|null|undefined} value
@@ -52,9 +45,9 @@ export function createLinkPanel() {
   /** @type {Record<string, HTMLElement>} */
   const values = {};
   const list = el("dl", { class: "link-stats" });
-  for (const [key, label] of ROWS) {
+  for (const key of ROWS) {
     values[key] = el("dd", { "data-stat": key, "data-level": "none", text: "—" });
-    list.append(el("div", { class: "stat" }, el("dt", { text: label }), values[key]));
+    list.append(el("div", { class: "stat" }, el("dt", { text: t(`link.${key}`) }), values[key]));
   }
 
   /**
@@ -79,14 +72,15 @@ export function createLinkPanel() {
     const loss = fixed(s.lossPct, 1);
     show("loss", loss && `${loss} %`, level(s.lossPct, "loss"));
     let freezes = `${s.freezeCount} · ${(s.freezeMs / 1000).toFixed(2)} s`;
-    if (s.browserFreezeCount !== null) freezes += ` (browser ${s.browserFreezeCount})`;
+    if (s.browserFreezeCount !== null) freezes += ` ${t("link.browser_freezes", { count: s.browserFreezeCount })}`;
     show("freezes", freezes, s.freezeCount > 0 ? "warn" : "good");
     const p50 = fixed(s.latencyP50, 0);
     const p95 = fixed(s.latencyP95, 0);
     show("latency", p50 && p95 ? `p50 ${p50} ms · p95 ${p95} ms` : null, level(s.latencyP95, "latency"));
-    values.latency.title = `${s.latencySamples} frames over the last 10 s`;
+    values.latency.title = t("link.latency_samples", { count: s.latencySamples });
     show("encoder", s.encoder);
   }
 
-  return { element: el("section", { class: "panel link-panel", "data-testid": "link-panel" }, el("h3", { text: "Link" }), list), update };
+  return { element: el("section", { class: "panel link-panel", "data-testid": "link-panel" }, el("h3", { text: t("link.title") }), list), update };
+
 }

@@ -2,11 +2,13 @@
 // The live view (#/c/<id>), the same for every role, shaped by the role the server gives in `welcome`:
 // the edge's video with the guidance overlay and tools, voice, chat, participants and the link panel.
 
+import { errorText, personName, t } from "../i18n.js";
 import { LiveSession } from "../session.js";
 import { createCapturePanel } from "./captures.js";
 import { createChat } from "./chat.js";
 import { createQcPanel } from "./qcpanel.js";
 import { asError, el, setText } from "./dom.js";
+import { examLabel, roleLabel, stateLabel } from "./labels.js";
 import { GuidanceTools } from "./guidancetools.js";
 import { createLinkPanel } from "./linkpanel.js";
 import { Overlay, ROLE_COLORS } from "./overlay.js";
@@ -39,8 +41,8 @@ export function mountLive(root, { api, consultationId, observe, navigate }) {
   bindControls(session, page);
   const stopFrames = watchFrames(session, page);
   void session.start().catch((err) => {
-    const { code, message } = asError(err);
-    setText(page.signalStatus, `${message} (${code})`);
+    const refusal = asError(err);
+    setText(page.signalStatus, `${errorText(refusal)} (${refusal.code})`);
   });
 
   return () => {
@@ -67,23 +69,23 @@ function livePage(session, navigate) {
   const canvas = el("canvas", { "data-testid": "overlay", class: "overlay" });
   const overlay = new Overlay(canvas, video, (peerId) => (peerId && session.participants.get(peerId)?.role) || null);
   const chat = createChat({ onSend: (text) => session.sendChat(text), onEarlier: () => void session.loadEarlierChat() });
-  chat.setEnabled(false, "Joining…");
+  chat.setEnabled(false, t("live.joining"));
   const page = {
-    caseTitle: el("h2", { class: "case-title", "data-testid": "case-title", text: "Consultation" }),
+    caseTitle: el("h2", { class: "case-title", "data-testid": "case-title", text: t("live.consultation") }),
     stateBadge: el("span", { class: "badge", "data-testid": "consultation-state", text: "…" }),
     // Everyone in the room sees that the session is recorded (site policy: the server says so).
     recordingBadge: el("span", { class: "badge recording", "data-testid": "recording-badge", hidden: true,
-      title: "This consultation is being recorded", text: "● REC" }),
-    peerStatus: el("p", { class: "peer-status", "data-testid": "peer-status", "data-state": "connecting", text: "connecting…" }),
-    muteButton: el("button", { "data-action": "mute", "aria-pressed": "false", text: "Mute", hidden: true }),
-    endButton: el("button", { "data-action": "end", class: "danger", text: "End consultation", hidden: true }),
-    soundButton: el("button", { "data-action": "enable-audio", class: "primary", text: "Enable sound", hidden: true }),
+      title: t("live.recording_title"), text: t("live.recording_badge") }),
+    peerStatus: el("p", { class: "peer-status", "data-testid": "peer-status", "data-state": "connecting", text: t("live.connecting") }),
+    muteButton: el("button", { "data-action": "mute", "aria-pressed": "false", text: t("live.mute"), hidden: true }),
+    endButton: el("button", { "data-action": "end", class: "danger", text: t("live.end"), hidden: true }),
+    soundButton: el("button", { "data-action": "enable-audio", class: "primary", text: t("live.enable_sound"), hidden: true }),
     endedBanner: el("div", { class: "ended-banner", "data-testid": "ended-banner", role: "status", hidden: true,
-      text: "Consultation ended" }),
+      text: t("live.ended") }),
     video,
     canvas,
     overlay,
-    stageMessage: el("div", { class: "stage-message", "data-testid": "stage-message", text: "connecting…" }),
+    stageMessage: el("div", { class: "stage-message", "data-testid": "stage-message", text: t("live.connecting") }),
     audio: el("audio", { autoplay: true, "data-testid": "remote-audio" }),
     tools: new GuidanceTools(session, canvas, overlay),
     signalStatus: el("p", { class: "status-line", "data-testid": "signal-status", role: "status" }),
@@ -95,7 +97,7 @@ function livePage(session, navigate) {
     qcPanel: createQcPanel(),
     chat,
   };
-  const leaveButton = el("button", { "data-action": "leave", text: "Leave", onclick: () => navigate("#/") });
+  const leaveButton = el("button", { "data-action": "leave", text: t("live.leave"), onclick: () => navigate("#/") });
   const element = el("div", { class: "live" },
     el("header", { class: "live-head" },
       el("div", { class: "case" }, page.caseTitle, page.stateBadge, page.recordingBadge), page.peerStatus,
@@ -105,7 +107,7 @@ function livePage(session, navigate) {
       el("div", { class: "stage-column" }, page.tools.toolbar, el("div", { class: "stage" }, video, canvas, page.stageMessage),
         page.signalStatus, page.captureSlot),
       el("aside", { class: "side" },
-        el("section", { class: "panel" }, el("h3", { text: "In the room" }), page.participantsList),
+        el("section", { class: "panel" }, el("h3", { text: t("live.in_the_room") }), page.participantsList),
         page.qcPanel.element, page.linkPanel.element, chat.element)),
     page.audio);
   return { ...page, element };
@@ -152,7 +154,7 @@ function followSession(session, page) {
   });
   on("muted", ({ muted }) => {
     page.muteButton.setAttribute("aria-pressed", String(muted));
-    setText(page.muteButton, muted ? "Unmute" : "Mute");
+    setText(page.muteButton, muted ? t("live.unmute") : t("live.mute"));
   });
   on("status", ({ text, level }) => {
     setText(page.signalStatus, text);
@@ -160,11 +162,12 @@ function followSession(session, page) {
   });
   on("ended", ({ consultation }) => showEnded(session, page, consultation));
   on("fatal", ({ code, message }) => {
-    setText(page.signalStatus, `${message} (${code})`);
+    const text = errorText({ code, message });
+    setText(page.signalStatus, `${text} (${code})`);
     page.signalStatus.dataset.level = "error";
-    setText(page.peerStatus, "Cannot join this consultation");
+    setText(page.peerStatus, t("live.cannot_join"));
     page.peerStatus.dataset.state = "refused";
-    setText(page.stageMessage, `${message}`);
+    setText(page.stageMessage, text);
   });
 }
 
@@ -177,7 +180,7 @@ function showWelcome(session, page) {
   page.tools.update();
   page.muteButton.hidden = !session.canSpeak;
   page.endButton.hidden = !session.canEnd;
-  page.chat.setEnabled(session.canChat, "Observers follow view-only");
+  page.chat.setEnabled(session.canChat, t("live.observers_view_only"));
   document.body.dataset.liveRole = session.role ?? "";
   if (!page.captures && session.canDraw) {
     const c = session.consultation ?? {};
@@ -194,12 +197,12 @@ function showWelcome(session, page) {
  * @param {Record<string, any>} consultation
  */
 function showEnded(session, page, consultation) {
-  if (consultation?.state === "cancelled") setText(page.endedBanner, "Consultation cancelled");
+  if (consultation?.state === "cancelled") setText(page.endedBanner, t("live.cancelled"));
   page.endedBanner.hidden = false;
   page.tools.toolbar.hidden = true;
   page.endButton.hidden = true;
   page.muteButton.hidden = true;
-  page.chat.setEnabled(false, "The consultation has ended");
+  page.chat.setEnabled(false, t("live.chat_ended"));
   page.video.srcObject = null;
   page.audio.srcObject = null;
   showPeerStatus(session, page);
@@ -211,14 +214,14 @@ function showEnded(session, page, consultation) {
  * @param {Record<string, any>} c
  */
 function showConsultation(session, page, c) {
-  const exam = c.exam_type ? c.exam_type[0].toUpperCase() + c.exam_type.slice(1) : "";
-  const parts = [c.patient?.name, c.patient?.id && `ID ${c.patient.id}`, exam, c.site?.name].filter(Boolean);
-  setText(page.caseTitle, parts.join(" · ") || "Consultation");
-  setText(page.stateBadge, c.state ?? "");
+  const exam = c.exam_type ? examLabel(c.exam_type) : "";
+  const parts = [personName(c.patient?.name), c.patient?.id && t("live.patient_id", { id: c.patient.id }), exam, c.site?.name];
+  setText(page.caseTitle, parts.filter(Boolean).join(" · ") || t("live.consultation"));
+  setText(page.stateBadge, c.state ? stateLabel(c.state) : "");
   page.stateBadge.className = `badge state-${c.state}`;
   page.recordingBadge.hidden = !(c.recording && c.state === "live");
   // before an expert has joined, the sonographer withdraws the request rather than ending a call
-  setText(page.endButton, c.state === "requested" && session.role === "sonographer" ? "Cancel request" : "End consultation");
+  setText(page.endButton, c.state === "requested" && session.role === "sonographer" ? t("live.cancel_request") : t("live.end"));
 }
 
 /**
@@ -230,8 +233,8 @@ function showParticipants(session, page, peers) {
   page.participantsList.replaceChildren(...peers.map((p) =>
     el("li", { "data-peer-id": p.id, "data-role": p.role },
       el("span", { class: "dot", style: `background:${ROLE_COLORS[p.role] ?? "#888"}` }),
-      el("span", { class: "peer-name", text: p.name || p.role }),
-      el("span", { class: "peer-role", text: p.id === session.peerId ? `${p.role} · you` : p.role }))));
+      el("span", { class: "peer-name", text: personName(p.name) || roleLabel(p.role) }),
+      el("span", { class: "peer-role", text: p.id === session.peerId ? t("live.role_you", { role: roleLabel(p.role) }) : roleLabel(p.role) }))));
   page.overlay.schedule();
 }
 
@@ -242,11 +245,11 @@ function showParticipants(session, page, peers) {
 function showPeerStatus(session, page) {
   /** @type {[string, string]} */
   let status;
-  if (session.ended) status = ["ended", session.consultationState === "cancelled" ? "Consultation cancelled" : "Consultation ended"];
-  else if (session.edgeConnected) status = ["connected", "edge connected"];
-  else if (!session.edgePeer) status = ["waiting", "waiting for the edge"];
-  else if (["failed", "disconnected"].includes(session.iceState)) status = ["interrupted", `link interrupted (${session.iceState})`];
-  else status = ["connecting", "connecting to the edge…"];
+  if (session.ended) status = ["ended", session.consultationState === "cancelled" ? t("live.cancelled") : t("live.ended")];
+  else if (session.edgeConnected) status = ["connected", t("live.edge_connected")];
+  else if (!session.edgePeer) status = ["waiting", t("live.edge_waiting")];
+  else if (["failed", "disconnected"].includes(session.iceState)) status = ["interrupted", t("live.link_interrupted", { state: session.iceState })];
+  else status = ["connecting", t("live.edge_connecting")];
   if (page.peerStatus.dataset.state === "refused") return;
   page.peerStatus.dataset.state = status[0];
   setText(page.peerStatus, status[1]);
@@ -286,8 +289,10 @@ function bindControls(session, page) {
     try {
       await (cancelling ? session.cancel() : session.end());
     } catch (err) {
-      const { code, message } = asError(err);
-      setText(signalStatus, `Could not ${cancelling ? "cancel" : "end"}: ${message} (${code})`);
+      const refusal = asError(err);
+      const reason = `${errorText(refusal)} (${refusal.code})`;
+      setText(signalStatus, cancelling ? t("live.cancel_failed", { reason }) : t("live.end_failed", { reason }));
+
       signalStatus.dataset.level = "error";
     } finally {
       endButton.disabled = false;

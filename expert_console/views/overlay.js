@@ -2,6 +2,7 @@
 // The guidance overlay: a canvas exactly over the video, drawing marks, remote pointers and the stroke being
 // drawn, in normalised image coordinates mapped through the video's content rectangle (letterbox-aware).
 
+import { roleLabel } from "./labels.js";
 import { contentRect, toElement } from "../geometry.js";
 
 /**
@@ -195,7 +196,7 @@ function drawPointer(ctx, rect, point, role, line) {
   if (role) {
     ctx.font = `600 ${Math.max(11, Math.round(line * 5))}px system-ui, sans-serif`;
     ctx.textBaseline = "bottom";
-    ctx.fillText(role, x + r * 1.2, y - r * 1.1);
+    ctx.fillText(roleLabel(role), x + r * 1.2, y - r * 1.1);
   }
   ctx.restore();
 }

@@ -6,13 +6,14 @@ import {
   MODALITIES, PRIORITIES, STATES, apiQuery, claimStudy, clockOffset, escalation, filtersFromQuery, formatCountdown,
   heldBy, listSites, listStudies, queueHash, releaseStudy, secondsLeft, targetSeconds,
 } from "../queue.js";
+import { errorText, personName, t } from "../i18n.js";
 import { asError, el, setText, showError } from "./dom.js";
+import { priorityLabel, studyStateLabel } from "./labels.js";
 
 /** The modality chips shown; any other modality in the URL is kept and shown too. */
 const COMMON_MODALITIES = ["CR", "DX", "CT", "US", "MR", "MG"];
 const SHOWN_STATES = ["examined", "matched", "reported", "approved"];
-// Shown for a study the reader sees without its patient's identity (a trainer: docs/SECURITY.md §2).
-const DEIDENTIFIED_TEXT = "de-identified";
+
 
 /**
  * @typedef {import("../api.js").Api} Api
@@ -62,7 +63,7 @@ class QueuePage {
     this.status = el("p", { class: "status-line", "data-testid": "queue-status", hidden: true });
     this.element = el("div", { class: "queue" },
       el("section", { class: "panel wide" },
-        el("div", { class: "queue-head" }, el("h2", { text: "Reading queue" }), this.counts),
+        el("div", { class: "queue-head" }, el("h2", { text: t("queue.title") }), this.counts),
         this.filters.element, this.message, el("div", { class: "list-wrap" }, this.table.element), this.status));
   }
 
@@ -75,15 +76,15 @@ class QueuePage {
     } catch (err) {
       if (this.stopped || token !== this.refreshToken) return;
       this.status.hidden = false;
-      setText(this.status, `Could not refresh the queue: ${asError(err).message}`);
+      setText(this.status, t("queue.refresh_failed", { reason: errorText(asError(err)) }));
       return;
     }
     if (this.stopped || token !== this.refreshToken) return;
     this.table.offsetMs = clockOffset(queue.now);
     this.status.hidden = true;
-    setText(this.counts, `${queue.counts.open} open · ${queue.counts.overdue} overdue`);
+    setText(this.counts, t("queue.counts", { open: queue.counts.open, overdue: queue.counts.overdue }));
     this.counts.dataset.overdue = String(queue.counts.overdue);
-    this.table.render(queue.studies, apiQuery(filters) ? "No studies match these filters." : "The queue is empty.");
+    this.table.render(queue.studies, apiQuery(filters) ? t("queue.none_match") : t("queue.empty"));
   }
 
   /** @param {() => Promise<unknown>} call a claim or a release, then a refresh */
@@ -107,7 +108,7 @@ class QueueFilters {
   constructor(filters, onChange) {
     this.value = filters;
     this.onChange = onChange;
-    this.siteSelect = el("select", { name: "site", "aria-label": "Site" }, el("option", { value: "", text: "All sites" }));
+    this.siteSelect = el("select", { name: "site", "aria-label": t("queue.site") }, el("option", { value: "", text: t("queue.all_sites") }));
     if (filters.site) this.siteSelect.append(el("option", { value: filters.site, text: filters.site }));
     this.siteSelect.value = filters.site;
     this.siteSelect.addEventListener("change", () => this.update({ site: this.siteSelect.value }));
@@ -116,12 +117,12 @@ class QueueFilters {
     this.overdueBox.addEventListener("change", () => this.update({ overdue: this.overdueBox.checked }));
     const modalities = [...new Set([...COMMON_MODALITIES, ...filters.modality])].filter((m) => MODALITIES.includes(m));
     this.element = el("form", { class: "queue-filters", "data-testid": "queue-filters", onsubmit: (e) => e.preventDefault() },
-      el("label", { class: "filter" }, el("span", { text: "Site" }), this.siteSelect),
+      el("label", { class: "filter" }, el("span", { text: t("queue.site") }), this.siteSelect),
       this.chips("modality", modalities, (m) => m),
-      this.chips("state", SHOWN_STATES.filter((s) => STATES.includes(s)), (s) => s),
-      this.chips("priority", PRIORITIES, (p) => p.toUpperCase() === "STAT" ? "STAT" : p),
-      el("label", { class: "filter check" }, this.overdueBox, el("span", { text: "Overdue only" })),
-      el("button", { type: "button", "data-action": "clear-filters", text: "Clear",
+      this.chips("state", SHOWN_STATES.filter((s) => STATES.includes(s)), studyStateLabel),
+      this.chips("priority", PRIORITIES, priorityLabel),
+      el("label", { class: "filter check" }, this.overdueBox, el("span", { text: t("queue.overdue_only") })),
+      el("button", { type: "button", "data-action": "clear-filters", text: t("queue.clear"),
         onclick: () => this.update({ site: "", modality: [], state: [], priority: [], overdue: false }) }));
   }
 
@@ -131,7 +132,7 @@ class QueueFilters {
    * @param {(value: string) => string} label
    */
   chips(key, choices, label) {
-    const group = el("div", { class: "chips", role: "group", "aria-label": key, "data-filter": key });
+    const group = el("div", { class: "chips", role: "group", "aria-label": t(`queue.filter.${key}`), "data-filter": key });
     for (const value of choices) {
       const button = el("button", { type: "button", class: "chip", "data-value": value, text: label(value),
         "aria-pressed": String(this.value[key].includes(value)) });
@@ -178,7 +179,7 @@ class QueueFilters {
     if (stopped()) return;
     const chosen = this.value.site;
     const select = this.siteSelect;
-    select.replaceChildren(el("option", { value: "", text: "All sites" }));
+    select.replaceChildren(el("option", { value: "", text: t("queue.all_sites") }));
     for (const site of sites) select.append(el("option", { value: site.code, text: site.name }));
     const known = sites.find((site) => site.code === chosen || site.id === chosen);
     if (chosen && !known) select.append(el("option", { value: chosen, text: chosen }));
@@ -200,9 +201,10 @@ class StudyTable {
     this.offsetMs = 0;
     /** @type {Map<string, Row>} */ this.rows = new Map();
     this.body = el("tbody");
-    this.empty = el("tr", { class: "empty" }, el("td", { colspan: 9, text: "Loading…" }));
+    this.empty = el("tr", { class: "empty" }, el("td", { colspan: 9, text: t("common.loading") }));
     this.body.append(this.empty);
-    const header = ["Priority", "Site", "Patient", "Mod.", "Study", "State", "Due", "Read by", ""];
+    const header = ["priority", "site", "patient", "modality", "study", "state", "due", "lock"].map((c) => t(`queue.col.${c}`));
+    header.push("");
     this.element = el("table", { class: "studies", "data-testid": "study-list" },
       el("thead", {}, el("tr", {}, header.map((h) => el("th", { text: h })))), this.body);
   }
@@ -266,17 +268,19 @@ class StudyTable {
   fill(entry) {
     const { study: s, cells } = entry;
     cells.priority.replaceChildren(el("span", { class: `badge priority-${s.priority}`, "data-priority": s.priority,
-      text: s.priority === "stat" ? "STAT" : s.priority }));
+      text: priorityLabel(s.priority) }));
     setText(cells.site, s.site?.name ?? "");
-    const name = s.patient?.deidentified ? DEIDENTIFIED_TEXT : (s.patient?.name ?? "");
+    // a study the reader sees without its patient's identity (a trainer: docs/SECURITY.md §2)
+    const name = s.patient?.deidentified ? t("queue.deidentified") : personName(s.patient?.name);
     cells.patient.replaceChildren(el("span", { text: name, class: s.patient?.deidentified ? "muted" : "" }),
       el("span", { class: "muted small", text: s.patient?.local_id ? ` ${s.patient.local_id}` : "" }));
     setText(cells.modality, s.modality);
     setText(cells.study, [s.description, s.accession].filter(Boolean).join(" · ") || "—");
-    setText(cells.state, s.state);
+    setText(cells.state, studyStateLabel(s.state));
     cells.state.className = `state study-state-${s.state}`;
     const mine = heldBy(s, this.user.id);
-    setText(cells.lock, s.lock ? (mine ? `${s.lock.holder.name} (you)` : s.lock.holder.name) : "—");
+    const holder = s.lock ? personName(s.lock.holder.name) : "";
+    setText(cells.lock, s.lock ? (mine ? t("queue.held_by_you", { name: holder }) : holder) : "—");
     entry.row.dataset.locked = s.lock ? (mine ? "mine" : "other") : "no";
     entry.row.dataset.priority = s.priority;
     this.tickRow(entry, Date.now());
@@ -291,13 +295,14 @@ class StudyTable {
   actionsFor(s) {
     const { user, act } = this;
     /** @type {HTMLElement[]} */
-    const buttons = [el("button", { "data-action": "open", text: "Open",
+    const buttons = [el("button", { "data-action": "open", text: t("queue.open"),
       onclick: () => this.navigate(`#/studies/${encodeURIComponent(s.id)}`) })];
     if (user.role !== "expert") return buttons;
     if (heldBy(s, user.id)) {
-      buttons.unshift(el("button", { "data-action": "release", text: "Release", onclick: () => act("release", s.id) }));
+      buttons.unshift(el("button", { "data-action": "release", text: t("queue.release"), onclick: () => act("release", s.id) }));
     } else if (["examined", "matched", "reported", "approved"].includes(s.state)) {
-      buttons.unshift(el("button", { "data-action": "claim", class: "primary", text: "Claim", onclick: () => act("claim", s.id) }));
+      buttons.unshift(el("button", { "data-action": "claim", class: "primary", text: t("queue.claim"), onclick: () => act("claim", s.id) }));
+
     }
     return buttons;
   }

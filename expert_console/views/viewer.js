@@ -8,7 +8,9 @@ import {
   claimStudy, clockOffset, clockTime, escalation, formatCountdown, getStudy, heldBy, releaseStudy, secondsLeft,
   targetSeconds,
 } from "../queue.js";
+import { errorText, personName, t } from "../i18n.js";
 import { asError, el, setText, showError } from "./dom.js";
+import { priorityLabel, studyStateLabel } from "./labels.js";
 import { createStudyFindings } from "./findings.js";
 import { ImagePane } from "./imagepane.js";
 import { createReportEditor } from "./report.js";
@@ -47,15 +49,15 @@ export function mountStudy(root, context) {
 /** The header's elements; the claim and release buttons call back into the page. @param {StudyPage} page */
 function studyHeader(page) {
   return {
-    title: el("h2", { class: "case-title", "data-testid": "study-title", text: "Study" }),
+    title: el("h2", { class: "case-title", "data-testid": "study-title", text: t("viewer.study") }),
     meta: el("span", { class: "muted", "data-testid": "study-meta" }),
     priority: el("span", { class: "badge", "data-testid": "study-priority" }),
     state: el("span", { class: "badge", "data-testid": "study-state" }),
     due: el("span", { class: "study-due", "data-testid": "study-due" }),
     lockStatus: el("span", { class: "lock-status", "data-testid": "lock-status", text: "" }),
-    claimButton: el("button", { "data-action": "claim", class: "primary", text: "Claim", hidden: true,
+    claimButton: el("button", { "data-action": "claim", class: "primary", text: t("queue.claim"), hidden: true,
       onclick: () => void page.claim() }),
-    releaseButton: el("button", { "data-action": "release", text: "Release", hidden: true,
+    releaseButton: el("button", { "data-action": "release", text: t("queue.release"), hidden: true,
       onclick: () => void page.release() }),
     error: el("p", { class: "error", "data-testid": "study-error", role: "alert", hidden: true }),
   };
@@ -83,12 +85,12 @@ class StudyPage {
     const h = this.head;
     this.element = el("div", { class: "study" },
       el("header", { class: "live-head study-head" },
-        el("button", { "data-action": "back", text: "← Queue", onclick: () => navigate("#/queue") }),
+        el("button", { "data-action": "back", text: t("viewer.back"), onclick: () => navigate("#/queue") }),
         el("div", { class: "case" }, h.title, h.priority, h.state), h.meta, h.due,
         el("div", { class: "controls" }, h.lockStatus, h.claimButton, h.releaseButton)),
       h.error,
       el("div", { class: "study-body" },
-        el("aside", { class: "series-column" }, el("h3", { text: "Series" }), this.series.element),
+        el("aside", { class: "series-column" }, el("h3", { text: t("viewer.series") }), this.series.element),
         el("section", { class: "viewer-column" }, this.priors.bar, this.priors.panes),
         el("aside", { class: "side study-side" }, this.report.element, this.findings.element)));
   }
@@ -118,12 +120,12 @@ class StudyPage {
     const h = this.head;
     this.study = data;
     this.series.modality = data.modality;
-    setText(h.title, data.patient?.name || "Study");
+    setText(h.title, personName(data.patient?.name) || t("viewer.study"));
     setText(h.meta, [data.site?.name, data.modality, data.accession, data.description, data.patient?.local_id]
       .filter(Boolean).join(" · "));
-    setText(h.priority, data.priority === "stat" ? "STAT" : data.priority);
+    setText(h.priority, priorityLabel(data.priority));
     h.priority.className = `badge priority-${data.priority}`;
-    setText(h.state, data.state);
+    setText(h.state, studyStateLabel(data.state));
     h.state.className = `badge state study-state-${data.state}`;
     this.main.title.textContent = [data.modality, data.accession].filter(Boolean).join(" · ");
     this.applyLock(data);
@@ -138,9 +140,10 @@ class StudyPage {
     this.holding = holding;
     if (data.lock) {
       setText(h.lockStatus, holding
-        ? `Read by you until ${clockTime(data.lock.expires_at)}` : `Being read by ${data.lock.holder.name}`);
+        ? t("viewer.read_by_you", { until: clockTime(data.lock.expires_at) })
+        : t("viewer.read_by", { name: personName(data.lock.holder.name) }));
     } else {
-      setText(h.lockStatus, "Not claimed");
+      setText(h.lockStatus, t("viewer.not_claimed"));
     }
     h.lockStatus.dataset.lock = data.lock ? (holding ? "mine" : "other") : "none";
     h.claimButton.hidden = user.role !== "expert" || holding || data.state === "registered";
@@ -178,7 +181,8 @@ class StudyPage {
       if (!this.stopped && this.study) this.apply({ ...this.study, ...renewed });
     } catch (err) {
       if (this.stopped) return;
-      showError(this.head.error, { code: asError(err).code, message: `The lock could not be renewed: ${asError(err).message}` });
+      const refusal = asError(err);
+      showError(this.head.error, { code: refusal.code, text: t("viewer.lock_not_renewed", { reason: errorText(refusal) }) });
       await this.load();
     }
   }
@@ -218,7 +222,7 @@ class SeriesList {
     this.stopped = stopped;
     /** @type {string|undefined} the study's, for the pane's display defaults */ this.modality = undefined;
     this.element = el("div", { class: "series-list", "data-testid": "series-list" },
-      el("p", { class: "muted", text: "Loading images…" }));
+      el("p", { class: "muted", text: t("viewer.loading_images") }));
   }
 
   /** @param {StudyDetail} data */
@@ -228,13 +232,13 @@ class SeriesList {
       series = await this.dicomweb.series(data.study_uid);
     } catch (err) {
       if (this.stopped()) return;
-      this.say(`No images: ${asError(err).message}`, "The images could not be listed.");
+      this.say(t("viewer.no_images", { reason: errorText(asError(err)) }), t("viewer.images_not_listed"));
       return;
     }
     if (this.stopped()) return;
     this.element.replaceChildren();
     if (!series.length) {
-      this.say("No images stored for this study yet.", "No images stored for this study yet.");
+      this.say(t("viewer.none_stored"), t("viewer.none_stored"));
       return;
     }
     let opened = false;
@@ -281,7 +285,7 @@ class SeriesList {
    */
   thumbnail(ref, frames) {
     const thumb = el("button", { type: "button", class: "thumb", "data-sop-uid": ref.sopUid, "data-testid": "thumbnail",
-      title: frames > 1 ? `clip, ${frames} frames` : "image" },
+      title: frames > 1 ? t("viewer.clip_frames", { count: frames }) : t("viewer.image") },
     el("img", { src: this.dicomweb.renderedUrl(ref, { frame: frames > 1 ? 1 : undefined }), alt: "", loading: "lazy" }),
     frames > 1 ? el("span", { class: "thumb-badge", text: `▶ ${frames}` }) : null);
     thumb.addEventListener("click", () => this.open(ref, frames, thumb));
@@ -310,10 +314,10 @@ class PriorCompare {
   constructor(dicomweb, main, priorsNow) {
     this.dicomweb = dicomweb;
     this.priorsNow = priorsNow;
-    this.pane = new ImagePane({ dicomweb, name: "prior", title: "Prior" });
+    this.pane = new ImagePane({ dicomweb, name: "prior", title: t("viewer.prior") });
     this.pane.element.hidden = true;
-    this.select = el("select", { name: "prior", "data-testid": "prior-select", "aria-label": "Compare with a prior study" },
-      el("option", { value: "", text: "Compare with a prior…" }));
+    this.select = el("select", { name: "prior", "data-testid": "prior-select", "aria-label": t("viewer.compare_label") },
+      el("option", { value: "", text: t("viewer.compare") }));
     this.select.addEventListener("change", () => void this.show(this.select.value));
     this.error = el("span", { class: "error", "data-testid": "prior-error", hidden: true });
     this.bar = el("div", { class: "priors-bar" }, this.select, this.error);
@@ -341,7 +345,8 @@ class PriorCompare {
       this.pane.stop();
       return;
     }
-    this.pane.title.textContent = ["Prior", chosen.site?.name, chosen.modality, chosen.accession].filter(Boolean).join(" · ");
+    this.pane.title.textContent = [t("viewer.prior"), chosen.site?.name, chosen.modality, chosen.accession].filter(Boolean).join(" · ");
+
     try {
       const [firstSeries] = await this.dicomweb.series(chosen.study_uid);
       if (!firstSeries) throw new Error("the prior study has no images stored");

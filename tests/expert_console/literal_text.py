@@ -17,7 +17,14 @@ from dataclasses import dataclass
 # Symbols and units that are not words in any language (the lead decides additions).
 ALLOWED = frozenset({"mm", "cm", "cm/s", "ms", "s", "dB", "kbit/s", "fps", "px", "Hz", "ICA/CCA", "PSV", "EDV"})
 # Reads as words: a capitalised word, two words in a row, or any Han character.
-PROSE = re.compile(r"^[A-Z][a-z]|[A-Za-z]{2,}[ ,.:;!?…]+[A-Za-z]|[\u3400-\u9fff]")
+PROSE = re.compile(r"^[A-Z][a-z]|[A-Za-z]{2,}[,:;!?…]? +[A-Za-z]|[\u3400-\u9fff]")
+# Calls whose string arguments are never shown to a user: catalog keys, selectors, the console, exceptions a page
+# catches and shows through errorText.
+NOT_SHOWN = frozenset(
+    {"t", "has", "log", "warn", "error", "info", "debug", "Error", "TypeError", "RangeError", "querySelector"}
+    | {"querySelectorAll", "closest", "matches", "getElementById", "fetch", "addEventListener", "removeEventListener"}
+    | {"removeAttribute", "getAttribute", "hasAttribute", "createElement", "toggle", "add", "remove", "contains"}
+)
 LETTER = re.compile(r"[A-Za-z\u3400-\u9fff]")
 KEYWORDS = frozenset({"if", "for", "while", "switch", "return", "typeof", "await", "catch", "in", "of", "new", "case"})
 TEXT_KEYS = frozenset({"text", "title", "placeholder", "aria-label", "alt", "label"})
@@ -109,8 +116,14 @@ def _regex_may_start(previous: list[Token]) -> bool:
     return last.kind == "id" and last.value in KEYWORDS | {"return"}
 
 
+# Not words: a URL or path, a CSS function (`translate(…)`).
+NOT_WORDS = re.compile(r"^(/|https?:|\w+\()")
+# A line that says its literals are data (a vocabulary the server or the edge defines), not text.
+DATA_MARK = "i18n: data"
+
+
 def is_text(value: str) -> bool:
-    return bool(LETTER.search(value)) and value.strip() not in ALLOWED
+    return bool(LETTER.search(value)) and value.strip() not in ALLOWED and not NOT_WORDS.match(value.strip())
 
 
 def _closing(toks: list[Token], start: int) -> int:
@@ -133,8 +146,9 @@ def _is_call(toks: list[Token], k: int) -> bool:
     )
 
 
-def loose_literals(toks: list[Token], start: int, end: int) -> Iterator[Token]:
-    """The string tokens in [start, end) outside any call's parentheses and any function body."""
+def loose_literals(toks: list[Token], start: int, end: int) -> Iterator[int]:
+    """The indexes of the string tokens in [start, end) outside any call's parentheses and any function body, save
+    the operands of a comparison (`role === "expert"`), class names and fonts (`className = "…"`, `ctx.font = …`)."""
     k = start
     while k < end:
         tok = toks[k]
@@ -144,9 +158,33 @@ def loose_literals(toks: list[Token], start: int, end: int) -> Iterator[Token]:
         if tok.kind == "punct" and tok.value == "{" and k and toks[k - 1].value in (">",):  # an arrow's body
             k = _closing(toks, k) + 1
             continue
-        if tok.kind == "str":
-            yield tok
+        if tok.kind == "str" and not _compared(toks, k) and not _class_name(toks, k):
+            yield k
         k += 1
+
+
+def _enclosing_call(toks: list[Token], k: int) -> str:
+    """The name of the call whose parentheses hold token k ("" outside any call)."""
+    depth = 0
+    for j in range(k - 1, -1, -1):
+        v = toks[j].value if toks[j].kind == "punct" else ""
+        if v and v in ")]}":
+            depth += 1
+        elif v and v in "([{":
+            if depth == 0 and v == "(" and _is_call(toks, j):
+                return toks[j - 1].value
+            depth = max(0, depth - 1)
+    return ""
+
+
+def _compared(toks: list[Token], k: int) -> bool:
+    before = "".join(t.value for t in toks[max(0, k - 3) : k] if t.kind == "punct")
+    after = "".join(t.value for t in toks[k + 1 : k + 4] if t.kind == "punct")
+    return before.endswith(("==", "!=")) or after.startswith(("==", "!="))
+
+
+def _class_name(toks: list[Token], k: int) -> bool:
+    return k > 1 and toks[k - 1].value == "=" and toks[k - 2].value in ("className", "font")
 
 
 def _arguments(toks: list[Token], open_paren: int) -> list[tuple[int, int]]:
@@ -186,9 +224,10 @@ def findings(source: str) -> list[tuple[int, str]]:
     """(line, literal) for each user-facing literal the patterns find."""
     toks = tokens(source)
     found: dict[tuple[int, str], None] = {}
+    data_lines = {n for n, line in enumerate(source.splitlines(), 1) if DATA_MARK in line}
 
     def flag(start: int, end: int) -> None:
-        for tok in loose_literals(toks, start, end):
+        for tok in (toks[i] for i in loose_literals(toks, start, end)):
             if is_text(tok.value):
                 found[(tok.line, tok.value)] = None
 
@@ -222,17 +261,19 @@ def findings(source: str) -> list[tuple[int, str]]:
         elif tok.kind == "id" and tok.value in DIALOGS and nxt.value == "(" and toks[k - 1].value == ".":
             for start, end in _arguments(toks, k + 1)[-1:]:
                 flag(start, end)
-    # anything else that reads as prose outside a call's arguments (a table of labels, a TEXT constant)
-    loose = {id(tok) for tok in loose_literals(toks, 0, len(toks))}
+    # anything else that reads as prose (a table of labels, a TEXT constant, an argument of a helper that shows it)
+    loose = set(loose_literals(toks, 0, len(toks)))
     for k, tok in enumerate(toks):
         if tok.kind != "str" or not PROSE.search(tok.value) or not is_text(tok.value):
             continue
         before = toks[k - 1].value if k else ""
         if before in ("from", "import") or (k > 1 and before == ":" and toks[k - 2].value in ("class", "type")):
             continue
-        if id(tok) in loose:
+        if _compared(toks, k) or _class_name(toks, k):
+            continue
+        if k in loose or _enclosing_call(toks, k) not in NOT_SHOWN:
             found[(tok.line, tok.value)] = None
-    return sorted(found)
+    return sorted(item for item in found if item[0] not in data_lines)
 
 
 T_CALL = re.compile(r"""(?<![\w.$])t\(\s*(["'])([^"'`]+)\1""")
