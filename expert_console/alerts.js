@@ -65,13 +65,6 @@ export class DutyAlerts {
     return () => this.listeners.delete(listener);
   }
 
-  /** Ask the browser for permission to notify (must run in a click's handler). */
-  async askPermission() {
-    if (typeof Notification === "undefined") return;
-    await Notification.requestPermission();
-    this.setState({ permission: currentPermission() });
-  }
-
   /** @param {Partial<AlertState>} change */
   setState(change) {
     this.state = { ...this.state, ...change };
@@ -106,29 +99,41 @@ export class DutyAlerts {
 
   /** @param {Consultation} consultation */
   announce(consultation) {
-    const notified = this.state.permission === "granted";
-    if (notified) {
-      const notification = new Notification(t("notify.request_title", { site: consultation.site.name }), {
-        body: t("notify.request_body", {
-          exam: t(`notify.exam.${consultation.exam_type}`),
-          patient: personName(consultation.patient.name),
-        }),
-        tag: `consultation-${consultation.id}`,
-        requireInteraction: true,
-      });
-      notification.onclick = () => {
-        window.focus();
-        this.navigate(`#/c/${encodeURIComponent(consultation.id)}`);
-        notification.close();
-      };
-    }
-    this.chime();
+    const notified = raiseAlert({
+      title: t("notify.request_title", { site: consultation.site.name }),
+      body: t("notify.request_body", {
+        exam: t(`notify.exam.${consultation.exam_type}`),
+        patient: personName(consultation.patient.name),
+      }),
+      tag: `consultation-${consultation.id}`,
+      onClick: () => this.navigate(`#/c/${encodeURIComponent(consultation.id)}`),
+      chime: this.chime,
+    });
     this.announced.push({ id: consultation.id, at: Date.now(), notified });
   }
 }
 
+/**
+ * Tell the person at this browser: a notification when they allowed them (one per `tag`: a newer one replaces it),
+ * and the chime either way. Returns whether a notification was shown.
+ * @param {{title: string, body: string, tag: string, onClick?: () => void, chime?: () => void}} alert
+ */
+export function raiseAlert({ title, body, tag, onClick, chime = playChime }) {
+  const notified = currentPermission() === "granted";
+  if (notified) {
+    const notification = new Notification(title, { body, tag, requireInteraction: true });
+    notification.onclick = () => {
+      window.focus();
+      onClick?.();
+      notification.close();
+    };
+  }
+  chime();
+  return notified;
+}
+
 /** @returns {NotificationPermission|"unsupported"} */
-function currentPermission() {
+export function currentPermission() {
   return typeof Notification === "undefined" ? "unsupported" : Notification.permission;
 }
 

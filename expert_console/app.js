@@ -161,11 +161,13 @@ function showUser(user) {
   showDuty(user);
 }
 
-/** Alerts to live requests for an expert (on duty or not: the roster decides, alerts.js asks it); the bell is
- * drawn again with every call, so that it speaks the language just chosen.
+/** Alerts to live requests for an expert (on duty or not: the roster decides, alerts.js asks it), and the
+ * permission to notify for those told of critical findings (findings.js); the bell is drawn again with every call,
+ * so that it speaks the language just chosen.
  * @param {import("./api.js").User|null} user */
 function showDuty(user) {
-  const wanted = user && ALERT_ROLES.includes(user.role);
+  const onDuty = Boolean(user && ALERT_ROLES.includes(user.role));
+  const wanted = user && (onDuty || FINDINGS_ROLES.includes(user.role));
   if (duty && (!wanted || duty.userId !== user?.id)) {
     duty.stopBell();
     teleus.alerts?.stop();
@@ -173,7 +175,7 @@ function showDuty(user) {
     duty = null;
   }
   if (!wanted) return;
-  if (!teleus.alerts) {
+  if (onDuty && !teleus.alerts) {
     teleus.alerts = new DutyAlerts(api, events, { navigate });
     teleus.alerts.start();
   }

@@ -3,6 +3,7 @@
 // sonographers and admins; refetched when the server tells of a change, escalation level visible), and the study page's panel where the
 // reader holding the lock flags one and sees what became of it.
 
+import { raiseAlert } from "../alerts.js";
 import { FINDING_METHODS, acknowledgeFinding, clockTime, flagFinding, openFindings, studyFindings } from "../queue.js";
 import { has, personName, t } from "../i18n.js";
 import { asError, el, setText, showError } from "./dom.js";
@@ -48,6 +49,9 @@ export function mountFindingsBanner(container, { api, events }) {
     render(findings);
   }
 
+  /** Whether the banner has drawn once: findings open when the page opened are on it, not announced. */
+  let primed = false;
+
   /** @param {Finding[]} findings */
   function render(findings) {
     const seen = new Set();
@@ -58,6 +62,9 @@ export function mountFindingsBanner(container, { api, events }) {
         entry = createItem(finding);
         items.set(finding.id, entry);
         list.append(entry.item);
+        if (primed) announce(finding, "findings.alert_new");
+      } else if (finding.escalation_level > entry.finding.escalation_level) {
+        announce(finding, "findings.alert_escalated");
       }
       entry.finding = finding;
       setText(entry.level, levelText(finding.escalation_level));
@@ -71,6 +78,19 @@ export function mountFindingsBanner(container, { api, events }) {
     }
     setText(title, t("findings.to_acknowledge", { count: items.size }));
     container.hidden = items.size === 0;
+    primed = true;
+    container.dataset.ready = "true"; // drawn once: what opens from now on is announced
+  }
+
+  /** A notification and the chime: a critical finding must reach someone now, not when they look at the page.
+   * The text names the finding and the accession, never the patient (a notification shows on the desktop).
+   * @param {Finding} finding @param {string} titleKey */
+  function announce(finding, titleKey) {
+    raiseAlert({
+      title: t(titleKey, { level: finding.escalation_level }),
+      body: finding.accession ? `${finding.accession} · ${finding.finding}` : finding.finding,
+      tag: `finding-${finding.id}`,
+    });
   }
 
   /** @param {Finding} finding */
@@ -108,6 +128,7 @@ export function mountFindingsBanner(container, { api, events }) {
     unsubscribe();
     container.replaceChildren();
     container.hidden = true;
+    delete container.dataset.ready;
   };
 }
 

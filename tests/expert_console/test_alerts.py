@@ -9,8 +9,14 @@ from typing import Any
 
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, expect
+from sqlalchemy import select
 
+from signaling_server.appkeys import DB
+from signaling_server.db.models import CriticalFinding
+from signaling_server.events import changes
+from signaling_server.events.hub import CHANGES
 from tests.expert_console.test_app import Server, open_console, server  # noqa: F401  (fixtures)
+from tests.signaling_server.reading.studies import arrive
 from tests.waiting import eventually
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
@@ -123,3 +129,46 @@ async def test_an_admin_keeps_the_roster_on_its_page(browser: Browser, server: S
         assert problems == []
     finally:
         await context.close()
+
+
+async def test_the_referring_site_is_notified_of_a_critical_finding_and_of_its_escalation(
+    browser: Browser,
+    server: Server,  # noqa: F811
+) -> None:
+    study = await arrive(server.app, server.world.site_a, "CT")
+    expert = await server.api("expert")
+    context = await browser.new_context(base_url=server.url, permissions=["notifications"], locale="zh-CN")
+    await context.add_init_script(SPY)
+    try:
+        await server.sign_in(context, "sono_a")
+        page, problems = await open_console(context, "#/")
+        banner_ready = page.locator("[data-testid=findings-banner][data-ready=true]")
+        await expect(banner_ready).to_have_count(1)  # drawn once (a finding flagged from now on is announced)
+        await expect(banner_ready).to_be_hidden()  # nothing open yet
+        await expect(page.locator("[data-testid=duty-status]")).to_be_hidden()  # a sonographer is not on duty
+        await expect(page.locator("[data-action=allow-notifications]")).to_be_hidden()  # allowed already
+        assert (await expert.post(f"/api/v1/studies/{study}/claim"))[0] == 200
+        status, _ = await expert.post(f"/api/v1/studies/{study}/findings", {"finding": "张力性气胸"})
+        assert status == 201
+        banner = page.locator("[data-testid=findings-banner] [data-finding-id]")
+        await expect(banner).to_have_count(1)
+        shown = await eventually(lambda: page.evaluate("() => window.shownNotifications"))
+        assert [n["title"] for n in shown] == ["危急值：请立即确认"]
+        assert shown[0]["body"].endswith("张力性气胸") and "Test" not in shown[0]["body"]  # no patient name
+
+        async with server.app[DB]() as db:  # unacknowledged, as the escalation timer would leave it
+            finding = (await db.scalars(select(CriticalFinding))).one()
+            finding.escalation_level = 1
+            await db.commit()
+            server.app[CHANGES].changed(changes.of_finding(finding))
+        await expect(banner.locator("[data-field=escalation]")).to_contain_text("1")
+        shown = await eventually(lambda: _count_at_least(page, 2))
+        assert shown[1]["title"] == "危急值已升级（第 1 级）：请立即确认"
+        assert problems == []
+    finally:
+        await context.close()
+
+
+async def _count_at_least(page: Page, n: int) -> list[dict[str, Any]] | None:
+    shown = await page.evaluate("() => window.shownNotifications")
+    return shown if len(shown) >= n else None
