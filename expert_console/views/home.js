@@ -153,6 +153,7 @@ class ConsultationList {
       if (this.stopped) return;
       this.status.hidden = false;
       setText(this.status, t("home.refresh_failed", { reason: errorText(asError(err)) }));
+      if (ids !== null) throw err; // the change feed asks for these rows again (events.js)
       return;
     }
     if (this.stopped) return;
