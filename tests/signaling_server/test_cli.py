@@ -133,3 +133,16 @@ def test_an_operator_assigns_an_expert_to_the_sites_they_serve(tmp_path: Path) -
     assert "already serves" in again.stdout
     refused = run(TELEUS, "user", "assign", "nobody", "--site", "north", *folder)
     assert refused.returncode != 0 and "no user 'nobody'" in refused.stderr
+
+
+def test_administration_makes_a_data_folder_that_does_not_exist_yet(tmp_path: Path) -> None:
+    """`teleus site/user/device add` on a fresh machine: the data folder (and its parents) are made, private."""
+    data = tmp_path / "new" / "teleus-data"
+    site = run(TELEUS, "site", "add", "hospital-1", "区人民医院", "--kind", "hospital", "--data-dir", str(data))
+    assert site.returncode == 0, site.stderr
+    assert site.stdout.startswith("site hospital-1 (")
+    assert (data / "teleus.sqlite3").is_file() and (data.stat().st_mode & 0o777) == 0o700
+    device = run(TELEUS, "device", "add", "us-1", "--site", "hospital-1", "--data-dir", str(data))
+    assert device.returncode == 0, device.stderr
+    refused = run(TELEUS, "site", "add", "c2", "X", "--kind", "clinic", "--data-dir", str(data))
+    assert refused.returncode == 2 and "invalid choice: 'clinic'" in refused.stderr
