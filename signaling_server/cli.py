@@ -460,6 +460,9 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if args.command not in ("server", "demo", "edge", "db") and not args.verbose:
+        # an administrator adding a site wants its answer, not the schema check's dozen INFO lines
+        logging.getLogger("alembic").setLevel(logging.WARNING)
     return int(args.func(args) or 0)
 
 
