@@ -33,6 +33,7 @@
     ├── NotAcceptable                not_acceptable       406
     ├── InvalidTransition            invalid_transition   409
     │   └── AlreadyApproved          already_approved     409  (a report approved before: archiving or final)
+    ├── UnconfirmedWarnings          unconfirmed_warnings 409  (+ "warnings": ids the reader must confirm first)
     ├── Conflict                     conflict             409
     │   ├── StudyLocked              study_locked         409
     │   ├── NotLockHolder            not_lock_holder      409
@@ -240,6 +241,19 @@ class AlreadyApproved(InvalidTransition):
     code = "already_approved"
 
 
+class UnconfirmedWarnings(TeleusError):
+    """A report signed or approved while a warning (a missing Doppler angle, a likely unit slip) is unconfirmed."""
+
+    code, status = "unconfirmed_warnings", 409
+
+    def __init__(self, message: str, warnings: list[str]) -> None:
+        super().__init__(message)
+        self.warnings = warnings
+
+    def as_json(self) -> dict[str, object]:  # type: ignore[override]
+        return {**super().as_json(), "warnings": self.warnings}
+
+
 class Conflict(TeleusError):
     code, status = "conflict", 409
 
@@ -309,6 +323,8 @@ class TooManyParts(TooLarge):
     """A STOW-RS body with more parts than `TELEUS_MAX_STOW_PARTS`: refused as soon as one part too many begins."""
 
     code = "too_many_parts"
+
+
 class TooManySockets(TeleusError):
     """One more signaling socket than a user (or an edge device) may hold open at once (signaling/limits.py)."""
 

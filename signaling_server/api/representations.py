@@ -60,6 +60,7 @@ def site_json(site: Site, ae_titles: list[str] | None = None) -> dict[str, Any]:
         "code": site.code,
         "name": site.name,
         "recording_enabled": site.recording_enabled,
+        "thyroid_system": site.thyroid_system,
     }
     return shown if ae_titles is None else {**shown, "ae_titles": ae_titles}
 

@@ -64,6 +64,8 @@ class Site(Base):
     name: Mapped[str] = mapped_column(String(200))
     recording_enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # thyroid nodule scoring (issue 12): "acr_tirads" or "c_tirads" (reports/tirads.py ThyroidSystem)
+    thyroid_system: Mapped[str] = mapped_column(String(16), default="acr_tirads", server_default="acr_tirads")
 
 
 class User(Base):

@@ -21,6 +21,7 @@ from signaling_server.reports.carotid import (
     psv_band,
     ratio_band,
 )
+from signaling_server.reports.wording import english
 
 MEASURED: dict[str, Any] = {"plaque": "visible", "flow": "present", "doppler_angle_deg": 45}
 BASE: dict[str, Any] = {"side": "right", **MEASURED}
@@ -67,7 +68,7 @@ def test_ratio_boundaries_against_a_50_to_69_psv(ratio: float, discordant: bool)
     graded = grade_side(side(ica_psv_cm_s=180, ica_cca_ratio=ratio))
     assert graded.grade is Grade.FROM_50_TO_69  # PSV is primary: never moved by the ratio
     assert (Flag.DISCORDANT_RATIO in graded.flags) is discordant
-    assert any(n.startswith("Discordant: ICA/CCA ratio") for n in graded.notes) is discordant
+    assert any(n.startswith("Discordant: ICA/CCA ratio") for n in english(graded.notes)) is discordant
 
 
 @pytest.mark.parametrize(("edv", "discordant"), [(39.9, True), (40, False), (100, False), (100.1, True)])
@@ -75,14 +76,14 @@ def test_edv_boundaries_against_a_50_to_69_psv(edv: float, discordant: bool) -> 
     graded = grade_side(side(ica_psv_cm_s=180, ica_edv_cm_s=edv))
     assert graded.grade is Grade.FROM_50_TO_69
     assert (Flag.DISCORDANT_EDV in graded.flags) is discordant
-    assert any("Discordant: ICA EDV" in n and "graded on PSV" in n for n in graded.notes) is discordant
+    assert any("Discordant: ICA EDV" in n and "graded on PSV" in n for n in english(graded.notes)) is discordant
 
 
 def test_ratio_is_computed_from_the_cca_psv_when_not_entered() -> None:
     graded = grade_side(side(ica_psv_cm_s=250, cca_psv_cm_s=125))
     assert graded.findings.ratio == 2.0
     assert graded.grade is Grade.AT_LEAST_70 and Flag.DISCORDANT_RATIO in graded.flags
-    assert any("computed from ICA PSV / CCA PSV" in n for n in graded.notes)
+    assert any("computed from ICA PSV / CCA PSV" in n for n in english(graded.notes))
     entered = grade_side(side(ica_psv_cm_s=250, cca_psv_cm_s=125, ica_cca_ratio=4.5))
     assert entered.findings.ratio == 4.5 and Flag.DISCORDANT_RATIO not in entered.flags
 
@@ -93,7 +94,8 @@ def test_angle_60_is_graded_and_above_is_flagged_not_graded() -> None:
     over = grade_side(side(ica_psv_cm_s=180, doppler_angle_deg=60.1))
     assert over.grade is Grade.NOT_GRADED
     assert Flag.ANGLE_OVER_60 in over.flags
-    assert "60.1°" in over.notes[0] and "not graded" in over.notes[0] and "unreliable" in over.notes[0]
+    first = english(over.notes)[0]
+    assert "60.1°" in first and "not graded" in first and "unreliable" in first
     # the flag wins even over an absent-flow finding, which a steep angle can fake
     assert grade_side(side(flow="absent", doppler_angle_deg=75)).grade is Grade.NOT_GRADED
 
@@ -108,7 +110,7 @@ def test_missing_angle_is_graded_but_flagged() -> None:
     [
         ("lumen_narrowed", 100, True),
         ("none", 180, True),
-        ("lumen_narrowed", 180, True),
+        ("lumen_narrowed", 180, False),  # ≥ 50 % diameter reduction fits 50–69 % as well as ≥ 70 %
         ("none", 300, True),
         ("visible", 300, False),
         ("visible", 100, False),
@@ -128,7 +130,7 @@ def test_plaque_that_does_not_fit_the_psv_is_discordant(plaque: str, psv: float,
 def test_imt_default_thresholds(imt: float, expected: ImtClass) -> None:
     graded = grade_side(side(imt_mm=imt))
     assert graded.imt_class is expected
-    assert any(n.startswith(f"IMT {imt}") for n in graded.notes)
+    assert any(n.startswith(f"IMT {imt}") for n in english(graded.notes))
 
 
 def test_imt_thresholds_are_configurable() -> None:
@@ -160,7 +162,6 @@ def test_exam_grades_right_then_left_and_round_trips() -> None:
         ({"flow": None}, "flow"),
         ({"side": "middle"}, "side"),
         ({"ica_psv_cm_s": -5}, "ica_psv_cm_s"),
-        ({"ica_psv_cm_s": 0}, "ica_psv_cm_s"),
         ({"ica_psv_cm_s": 5000}, "ica_psv_cm_s"),
         ({"ica_psv_cm_s": "fast"}, "ica_psv_cm_s"),
         ({"ica_psv_cm_s": math.nan}, "ica_psv_cm_s"),

@@ -91,7 +91,7 @@ def test_carotid_shows_grade_notes_and_the_angle_flag() -> None:
     assert parsed(page).seen <= ALLOWED_TAGS
     assert "ICA: 50–69 % stenosis (SRU consensus)" in page
     assert "ICA: Not graded (SRU consensus)" in page
-    assert '<li class="flag">Flag: angle over 60</li>' in page
+    assert '<li class="flag">Flag: Doppler angle &gt; 60°: not graded</li>' in page
     assert "Doppler angle 70° &gt; 60°" in page
     assert "Discordant: ICA EDV 30 cm/s" in page
     assert "IMT 1.6 mm: plaque" in page
