@@ -315,7 +315,7 @@ def _check_ratio(side: CarotidSide, flags: list[Flag], notes: list[Note]) -> Non
         notes.append(note("carotid.ratio_with_absent_flow", ratio=shown(entered, RATIO_LIMITS)))
         return
     computed = side.computed_ratio
-    if computed is not None and abs(entered - computed) > max(RATIO_TOLERANCE, 0.05 * computed):
+    if computed is not None and abs(entered - computed) > max(RATIO_TOLERANCE, 0.05 * computed) + 1e-9:
         flags.append(Flag.RATIO_DISAGREES_WITH_VELOCITIES)
         notes.append(
             note(

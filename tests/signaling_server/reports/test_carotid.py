@@ -202,3 +202,99 @@ def test_bad_exam_input_names_the_field(body: Any, field: str) -> None:
     with pytest.raises(InvalidRequest) as caught:
         CarotidFindings.from_json(body)
     assert field in caught.value.message
+
+
+# ---- the clinical corrections of issue 12 (part 8), one case each ---------------------------------------------------
+
+
+@pytest.mark.parametrize("psv", [125, 180, 230, 231, 320])
+def test_lumen_narrowed_fits_50_to_69_as_well_as_70_or_more(psv: float) -> None:
+    graded = grade_side(side(plaque="lumen_narrowed", ica_psv_cm_s=psv))
+    assert Flag.DISCORDANT_PLAQUE not in graded.flags
+    assert Flag.DISCORDANT_PLAQUE in grade_side(side(plaque="lumen_narrowed", ica_psv_cm_s=100)).flags
+
+
+def test_imt_in_the_plaque_range_with_no_plaque_is_a_contradiction_never_normal() -> None:
+    graded = grade_side(side(plaque="none", ica_psv_cm_s=90, imt_mm=1.6))
+    assert Flag.IMT_PLAQUE_WITHOUT_PLAQUE in graded.flags
+    assert graded.grade is not Grade.NORMAL and graded.grade is Grade.LESS_THAN_50
+    assert any(n.startswith("Contradiction: IMT in the plaque range") for n in english(graded.notes))
+    thickened = grade_side(side(plaque="none", ica_psv_cm_s=90, imt_mm=1.2))  # intimal thickening: not normal
+    assert thickened.grade is Grade.LESS_THAN_50 and Flag.IMT_PLAQUE_WITHOUT_PLAQUE not in thickened.flags
+    assert grade_side(side(plaque="none", ica_psv_cm_s=90, imt_mm=0.8)).grade is Grade.NORMAL
+    assert Flag.IMT_PLAQUE_WITHOUT_PLAQUE not in grade_side(side(plaque="visible", imt_mm=1.6)).flags
+
+
+def test_a_ratio_with_absent_flow_is_flagged() -> None:
+    graded = grade_side(side(flow="absent", ica_cca_ratio=3.0))
+    assert graded.grade is Grade.TOTAL_OCCLUSION and Flag.RATIO_WITH_ABSENT_FLOW in graded.flags
+    assert Flag.RATIO_WITH_ABSENT_FLOW not in grade_side(side(flow="absent")).flags
+
+
+@pytest.mark.parametrize(("ratio", "disagrees"), [(2.0, False), (2.1, False), (2.25, True), (1.5, True)])
+def test_an_entered_ratio_that_disagrees_with_the_velocities_is_flagged(ratio: float, disagrees: bool) -> None:
+    graded = grade_side(side(ica_psv_cm_s=180, cca_psv_cm_s=90, ica_cca_ratio=ratio))  # 180 / 90 = 2.0
+    assert (Flag.RATIO_DISAGREES_WITH_VELOCITIES in graded.flags) is disagrees
+    # without both velocities there is nothing to disagree with
+    assert Flag.RATIO_DISAGREES_WITH_VELOCITIES not in grade_side(side(ica_psv_cm_s=180, ica_cca_ratio=9)).flags
+
+
+@pytest.mark.parametrize(
+    ("changes", "suspected"),
+    [
+        ({"flow": "absent"}, True),
+        ({"plaque": "markedly_narrowed"}, True),
+        ({"plaque": "visible", "ica_psv_cm_s": 150}, False),
+    ],
+)
+def test_an_angle_over_60_still_shows_suspected_occlusion(changes: dict[str, Any], suspected: bool) -> None:
+    graded = grade_side(side(doppler_angle_deg=70, **changes))
+    assert graded.grade is Grade.NOT_GRADED and Flag.ANGLE_OVER_60 in graded.flags
+    assert (Flag.SUSPECTED_OCCLUSION in graded.flags) is suspected
+    assert any("Suspected occlusion, confirm" in n for n in english(graded.notes)) is suspected
+
+
+def test_undetectable_velocities_are_a_valid_entry() -> None:
+    occluded = grade_side(side(flow="absent", ica_psv_cm_s=0, ica_edv_cm_s=0))
+    assert occluded.grade is Grade.TOTAL_OCCLUSION
+    trickle = grade_side(side(plaque="visible", ica_psv_cm_s=0))  # flow present, nothing measurable: never "< 50 %"
+    assert trickle.grade is Grade.NOT_GRADED and Flag.PSV_UNDETECTABLE in trickle.flags
+    near = grade_side(side(plaque="markedly_narrowed", ica_psv_cm_s=0))
+    assert near.grade is Grade.NEAR_OCCLUSION
+
+
+@pytest.mark.parametrize(
+    ("changes", "warned"),
+    [
+        ({"ica_psv_cm_s": 1.8}, ["warning.psv_unit.ica_psv_cm_s"]),  # 1.8 m/s typed as cm/s
+        ({"ica_psv_cm_s": 90, "cca_psv_cm_s": 0.9}, ["warning.psv_unit.cca_psv_cm_s"]),
+        ({"ica_psv_cm_s": 10}, []),
+        ({"ica_psv_cm_s": 0}, []),  # undetectable is not a slip
+    ],
+)
+def test_a_psv_under_10_cm_s_asks_for_confirmation_not_refusal(changes: dict[str, Any], warned: list[str]) -> None:
+    graded = grade_side(side(**changes))
+    assert [w.code for w in graded.warnings] == warned
+
+
+def test_a_missing_angle_is_a_warning_to_confirm() -> None:
+    graded = grade_side(side(ica_psv_cm_s=180, doppler_angle_deg=None))
+    assert [w.code for w in graded.warnings] == ["warning.angle_missing"]
+    assert english(graded.warnings) == [
+        "Right side: Doppler angle not recorded: confirm the velocities were angle-corrected at ≤ 60°"
+    ]
+    assert grade_side(side(ica_psv_cm_s=180)).warnings == ()  # angle 45° in BASE
+
+
+@pytest.mark.parametrize(
+    ("changes", "never"),
+    [
+        ({"imt_mm": 1.4999}, "IMT 1.5 mm"),  # thickened, not "1.5 mm: thickened"
+        ({"ica_psv_cm_s": 124.96, "ica_edv_cm_s": 45}, "PSV 125 cm/s"),
+        ({"ica_psv_cm_s": 180, "cca_psv_cm_s": 44.98}, "ratio 4.00 "),  # 4.0018: above 4.0, written 4.002
+    ],
+)
+def test_report_text_never_rounds_across_a_threshold(changes: dict[str, Any], never: str) -> None:
+    text = " ".join(english(grade_side(side(**changes)).notes))
+    assert never not in text
+    assert "1.4999" in text or "124.96" in text or "4.002 " in text

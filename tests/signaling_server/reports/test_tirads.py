@@ -292,3 +292,33 @@ def test_bad_exam_input_names_the_field(body: Any, field: str) -> None:
     with pytest.raises(InvalidRequest) as caught:
         ThyroidFindings.from_json(body)
     assert field in caught.value.message
+
+
+# ---- contradictions and likely slips (issue 12 part 8) --------------------------------------------------------------
+
+
+def test_no_foci_together_with_other_foci_is_flagged() -> None:
+    both = ACR_TIRADS.score(nodule(echogenic_foci=["none_or_comet_tail", "punctate_echogenic_foci"]))
+    assert both.flags == ("foci_none_with_others",)
+    assert ACR_TIRADS.score(nodule(echogenic_foci=["punctate_echogenic_foci"])).flags == ()
+
+
+def test_solid_composition_with_anechoic_echogenicity_is_flagged() -> None:
+    assert ACR_TIRADS.score(nodule(composition="solid", echogenicity="anechoic")).flags == ("solid_anechoic",)
+    assert ACR_TIRADS.score(nodule(composition="cystic", echogenicity="anechoic")).flags == ()
+
+
+def test_a_diameter_under_2_mm_asks_whether_it_was_entered_in_cm() -> None:
+    from signaling_server.reports.tirads import unit_warnings
+
+    slip = nodule(max_axial_mm=1.6, perpendicular_axial_mm=1.1, craniocaudal_mm=1.4)
+    assert english(unit_warnings(slip, 3)) == ["Nodule 3: largest diameter 1.6 mm: entered in cm? Confirm or correct"]
+    assert unit_warnings(nodule(max_axial_mm=2, perpendicular_axial_mm=1, craniocaudal_mm=1), 1) == ()
+
+
+def test_sizes_never_round_across_a_threshold() -> None:
+    # 14.9999 mm is below the TR4 FNA size of 1.5 cm: no FNA, and the text must not say "1.5 cm"
+    score = ACR_TIRADS.score(nodule(**TR4, max_axial_mm=14.9999))
+    assert not score.fna_recommended and score.follow_up_recommended
+    assert not any("1.5 cm ≥" in n for n in english(score.notes))
+    assert score.to_json()["largest_diameter_text"] == "1.49999"
