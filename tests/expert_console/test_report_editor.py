@@ -262,7 +262,10 @@ async def test_an_approval_whose_sr_cannot_be_stored_yet_shows_archiving_until_i
         await senior.close()
 
 
-async def test_a_c_tirads_site_shows_c_tirads_in_the_thyroid_form_in_chinese(server: Server, browser: Browser) -> None:  # noqa: F811
+async def test_a_c_tirads_site_shows_c_tirads_in_the_thyroid_form_in_chinese(
+    server: Server,  # noqa: F811
+    browser: Browser,
+) -> None:
     admin = await server.api("admin")
     status, site = await admin.post(f"/api/v1/sites/{server.world.site_a}/thyroid-system", {"system": "c_tirads"})
     assert status == 200 and site["thyroid_system"] == "c_tirads", site
@@ -283,9 +286,12 @@ async def test_a_c_tirads_site_shows_c_tirads_in_the_thyroid_form_in_chinese(ser
         await expect(nodule.locator("label", has_text="方位")).to_have_count(1)  # orientation, not shape
         await fill_nodule(nodule, NODULE)  # solid +1, taller-than-wide +1, punctate +1: 3 → C-TR4C
         await expect(nodule.locator("[data-field=level]")).to_have_text("C-TR4C")
-        await expect(nodule.locator("[data-field=level-label]")).to_have_text("C-TIRADS 4C类（高度可疑，恶性风险50%~90%）")
+        await expect(nodule.locator("[data-field=level-label]")).to_have_text(
+            "C-TIRADS 4C类（高度可疑，恶性风险50%~90%）"
+        )
         await expect(nodule.locator("[data-field=total]")).to_have_text("3分")
-        await expect(nodule.locator("[data-field=advice]")).to_have_text("建议细针穿刺活检（FNA）")  # 1.2 cm > 1 cm
+        advice = nodule.locator("[data-field=advice]")
+        await expect(advice).to_have_text("建议细针穿刺活检（FNA）")  # 1.2 cm > 1 cm
         await editor.locator("[data-action=save-report]").click()
         await expect(editor.locator("[data-testid=report-status]")).to_contain_text("草稿第1版")
         _, listed = await (await server.api("expert")).get(f"/api/v1/studies/{study}/reports")
@@ -296,7 +302,10 @@ async def test_a_c_tirads_site_shows_c_tirads_in_the_thyroid_form_in_chinese(ser
         await chinese.close()
 
 
-async def test_a_missing_doppler_angle_must_be_confirmed_before_signing(server: Server, context: BrowserContext) -> None:  # noqa: F811
+async def test_a_missing_doppler_angle_must_be_confirmed_before_signing(
+    server: Server,  # noqa: F811
+    context: BrowserContext,  # noqa: F811
+) -> None:
     study = await arrive(server.app, server.world.site_a, "US", name="Angle^Ann")
     await server.sign_in(context, "expert")
     page, problems = await open_console(context, f"#/studies/{study}")
@@ -315,7 +324,9 @@ async def test_a_missing_doppler_angle_must_be_confirmed_before_signing(server: 
     error = editor.locator("[data-testid=report-error]")
     await expect(error).to_have_attribute("data-code", "unconfirmed_warnings")
     await expect(error).to_have_text("Confirm or correct the warnings first.")
-    await expect(editor.locator("[data-testid=report-status]")).to_contain_text("Draft v1 by Expert")  # saved, not signed
+    await expect(editor.locator("[data-testid=report-status]")).to_contain_text(
+        "Draft v1 by Expert"
+    )  # saved, not signed
 
     await warning.locator("input[name=confirm-warning]").check()
     await expect(warning).to_have_attribute("data-confirmed", "true")
