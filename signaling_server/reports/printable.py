@@ -55,7 +55,11 @@ def _e(value: object) -> str:
 
 
 def _name(person: str) -> str:
-    return " ".join(part for part in person.replace("^", " ").split())
+    """A DICOM name as people write it: 张^三 → 张三 (no space in a Chinese name), Zhao^Senior → Zhao Senior."""
+    parts = person.replace("^", " ").split()
+    if any("\u3400" <= c <= "\u9fff" for c in "".join(parts)):
+        return "".join(parts)
+    return " ".join(parts)
 
 
 def _date(value: str) -> str:
@@ -125,23 +129,31 @@ def _nodule(score: NoduleScore, lang: str) -> str:
         return label(lang, key, **params)
 
     n, p, system = score.nodule, score.points, score.system
-    foci = ", ".join(_choice(lang, "echogenic_foci", f, system) for f in tirads.EchogenicFocus if f in n.echogenic_foci)
+    foci = w("list_separator").join(
+        _choice(lang, "echogenic_foci", f, system) for f in tirads.EchogenicFocus if f in n.echogenic_foci
+    )
     shape = "category.shape.c_tirads" if system is ThyroidSystem.C_TIRADS else "category.shape"
     rows = [
         (w("location"), n.location or w("not_given")),
         (w("size"), f"{n.max_axial_mm:g} × {n.perpendicular_axial_mm:g} × {n.craniocaudal_mm:g} mm"),
         (
             say(lang, note("category.composition")),
-            f"{_choice(lang, 'composition', n.composition, system)} ({p.composition})",
+            w("choice_points", choice=_choice(lang, "composition", n.composition, system), points=p.composition),
         ),
         (
             say(lang, note("category.echogenicity")),
-            f"{_choice(lang, 'echogenicity', n.echogenicity, system)} ({p.echogenicity})",
+            w("choice_points", choice=_choice(lang, "echogenicity", n.echogenicity, system), points=p.echogenicity),
         ),
-        (say(lang, note(shape)), f"{_choice(lang, 'shape', n.shape, system)} ({p.shape})"),
-        (say(lang, note("category.margin")), f"{_choice(lang, 'margin', n.margin, system)} ({p.margin})"),
-        (say(lang, note("category.echogenic_foci")), f"{foci} ({p.echogenic_foci})"),
-        (w("total"), f"{points_text(score.total, lang)}: {say(lang, note(f'level.{score.level}'))}"),
+        (say(lang, note(shape)), w("choice_points", choice=_choice(lang, "shape", n.shape, system), points=p.shape)),
+        (
+            say(lang, note("category.margin")),
+            w("choice_points", choice=_choice(lang, "margin", n.margin, system), points=p.margin),
+        ),
+        (say(lang, note("category.echogenic_foci")), w("choice_points", choice=foci, points=p.echogenic_foci)),
+        (
+            w("total"),
+            w("total_value", points=points_text(score.total, lang), level=say(lang, note(f"level.{score.level}"))),
+        ),
         (w("recommendation"), recommendation(score, lang)),
     ]
     flags = tuple(say(lang, note(f"flag.{flag}")) for flag in score.flags)
