@@ -103,9 +103,8 @@ async def test_sample_submit_and_summary(readers: Any) -> None:
     ultrasound = await final_report(app, world.site_a, "US", expert, expert2)
     study = await arrive(app, world.site_a, "CT")  # a report still being written is not sampled
     await expert.post(f"/api/v1/studies/{study}/claim")
-    _, draft = await expert.post(
-        f"/api/v1/studies/{study}/reports", {"kind": "free_text", "content": {"findings": "x", "impression": "y"}}
-    )
+    _, draft = await expert.post(f"/api/v1/studies/{study}/reports",
+                                 {"kind": "free_text", "content": {"findings": "x", "impression": "y"}})
 
     status, sample = await expert2.get(f"{SAMPLE_PATH}?n=20")
     assert status == 200
