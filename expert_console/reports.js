@@ -60,13 +60,15 @@ export function editReport(api, reportId, content) {
 
 /**
  * What the rules make of `content`, nothing saved; 400 `invalid_request` names the first missing or bad field.
+ * With `studyId`, a thyroid report is scored with the study's site's system (ACR TI-RADS or C-TIRADS).
  * @param {Api} api
  * @param {ReportKind} kind
  * @param {Record<string, any>} content
+ * @param {string} [studyId]
  * @returns {Promise<{computed: Record<string, any>, content: Record<string, any>}>}
  */
-export function previewReport(api, kind, content) {
-  return api.request("POST", "/reports/preview", { kind, content });
+export function previewReport(api, kind, content, studyId) {
+  return api.request("POST", "/reports/preview", studyId ? { kind, content, study_id: studyId } : { kind, content });
 }
 
 /**
@@ -163,6 +165,7 @@ export const TIRADS = {
   ]),
   echogenic_foci: /** @type {Option[]} */ ([
     ["none_or_comet_tail", "None or large comet-tail", 0],
+    ["comet_tail", "Large comet-tail artefacts", 0],
     ["macrocalcifications", "Macrocalcifications", 1],
     ["peripheral_calcifications", "Peripheral (rim) calcifications", 2],
     ["punctate_echogenic_foci", "Punctate echogenic foci", 3],

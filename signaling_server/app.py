@@ -45,6 +45,7 @@ from signaling_server.reading.targets import TARGETS, Targets
 from signaling_server.reports import archiver as report_archiving
 from signaling_server.reports import peer_routes as report_peer_routes
 from signaling_server.reports import routes as report_routes
+from signaling_server.reports import site_routes as report_site_routes
 from signaling_server.session_recordings import review_copies
 from signaling_server.session_recordings import routes as recording_routes
 from signaling_server.settings import Settings
@@ -197,6 +198,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app.add_routes(finding_routes.routes)
     app.add_routes(report_routes.routes)
     app.add_routes(report_peer_routes.routes)
+    app.add_routes(report_site_routes.routes)
     app.add_routes(recording_routes.routes)
     app.add_routes(recording_review_routes.routes)
     app.add_routes(recording_teaching_routes.routes)

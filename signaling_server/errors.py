@@ -33,6 +33,7 @@
     ├── NotAcceptable                not_acceptable       406
     ├── InvalidTransition            invalid_transition   409
     │   └── AlreadyApproved          already_approved     409  (a report approved before: archiving or final)
+    ├── UnconfirmedWarnings          unconfirmed_warnings 409  (+ "warnings": ids the reader must confirm first)
     ├── Conflict                     conflict             409
     │   ├── StudyLocked              study_locked         409
     │   ├── NotLockHolder            not_lock_holder      409
@@ -238,6 +239,19 @@ class AlreadyApproved(InvalidTransition):
     """Approving a report that was approved already (its SR is being archived, or it is final)."""
 
     code = "already_approved"
+
+
+class UnconfirmedWarnings(TeleusError):
+    """A report signed or approved while a warning (a missing Doppler angle, a likely unit slip) is unconfirmed."""
+
+    code, status = "unconfirmed_warnings", 409
+
+    def __init__(self, message: str, warnings: list[str]) -> None:
+        super().__init__(message)
+        self.warnings = warnings
+
+    def as_json(self) -> dict[str, object]:  # type: ignore[override]
+        return {**super().as_json(), "warnings": self.warnings}
 
 
 class Conflict(TeleusError):

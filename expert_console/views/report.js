@@ -1,19 +1,37 @@
 // @ts-check
 // The report editor of the study page: the kind by modality (ultrasound: thyroid or carotid by the consultation's
 // exam, or the reader's choice; X-ray and CT: free text), structured forms with the rules' results live from
-// POST /reports/preview, save / sign / approve (another expert) / addendum, the versions and their printable view.
+// POST /reports/preview (a thyroid report in its site's system: ACR TI-RADS or C-TIRADS), warnings the reader
+// confirms before signing, save / sign / approve (another expert) / addendum, the versions and their printable view.
+// Every word from the catalogs (`report.*`, `clinical.*`); dates YYYY-MM-DD HH:MM; names as people write them.
 
-import { clockTime } from "../queue.js";
+import {
+  errorText, formatDateTime, has, initialLanguage, language, onLanguageChange, personName, setLanguage, t,
+} from "../i18n.js";
 import {
   KINDS, addAddendum, approveReport, carotidForm, createReport, defaultKind, editReport, emptyNodule, emptySide,
   freeTextForm, latest, listReports, previewReport, printUrl, signReport, thyroidForm,
 } from "../reports.js";
-import { asError, el, setText, showError } from "./dom.js";
+import { asError, el, setText } from "./dom.js";
 import { carotidEditor, freeTextEditor, thyroidEditor } from "./reportforms.js";
 
 const PREVIEW_DEBOUNCE_MS = 350;
 const ARCHIVING_POLL_MS = 5000; // while the shown report is archiving, look again this often
-const KIND_LABELS = Object.fromEntries(KINDS);
+
+/**
+ * A refusal in the reader's words (the catalog's text for its stable code), its code kept on the element.
+ * @param {HTMLElement} node
+ * @param {{code: string, message: string}|null} error
+ */
+function showError(node, error) {
+  node.hidden = !error;
+  node.textContent = error ? errorText(error) : "";
+  if (error) node.setAttribute("data-code", error.code);
+  else node.removeAttribute("data-code");
+}
+
+/** @param {string} kind */
+const kindName = (kind) => t(`report.kind.${kind}`);
 
 /**
  * @typedef {import("../api.js").Api} Api
@@ -22,8 +40,10 @@ const KIND_LABELS = Object.fromEntries(KINDS);
  * @typedef {import("../reports.js").ReportKind} ReportKind
  * @typedef {import("../queue.js").StudyDetail} StudyDetail
  * @typedef {import("./reportforms.js").KindEditor} KindEditor
- * @typedef {{kind: "thyroid", form: ReturnType<typeof thyroidForm>} | {kind: "carotid", form: ReturnType<typeof carotidForm>}
- *   | {kind: "free_text", form: ReturnType<typeof freeTextForm>}} Draft a kind and the form's state for it
+ * @typedef {import("./reportforms.js").ThyroidSystem} ThyroidSystem
+ * @typedef {({kind: "thyroid", form: ReturnType<typeof thyroidForm>} | {kind: "carotid", form: ReturnType<typeof carotidForm>}
+ *   | {kind: "free_text", form: ReturnType<typeof freeTextForm>}) & {confirmed: string[]}} Draft a kind, the form's state
+ *   for it, and the warning ids the reader confirmed
  */
 
 /**
@@ -50,35 +70,38 @@ export function createReportEditor(context) {
  * @param {ReportEditor} editor
  */
 function editorParts(editor) {
-  const kindSelect = el("select", { name: "kind", "aria-label": "Report kind" },
-    KINDS.map(([value, label]) => el("option", { value, text: label })));
+  const kindSelect = el("select", { name: "kind", "aria-label": t("report.kind_label") },
+    KINDS.map(([value]) => el("option", { value, text: kindName(value) })));
   kindSelect.addEventListener("change", () => editor.chooseKind(/** @type {ReportKind} the options are KINDS */ (kindSelect.value)));
   const parts = {
     kindSelect,
     kindLabel: el("span", { class: "report-kind", "data-testid": "report-kind" }),
-    status: el("p", { class: "report-status", "data-testid": "report-status", text: "Loading…" }),
+    status: el("p", { class: "report-status", "data-testid": "report-status", text: t("common.loading") }),
     hint: el("p", { class: "notice", "data-testid": "report-hint", hidden: true }),
     versions: el("ol", { class: "report-versions", "data-testid": "report-versions" }),
     formSlot: el("div", { class: "report-form" }),
     previewStatus: el("p", { class: "status-line", "data-testid": "preview-status" }),
     error: el("p", { class: "error", "data-testid": "report-error", role: "alert", hidden: true }),
-    saveButton: el("button", { "data-action": "save-report", hidden: true, text: "Save draft", onclick: () => void editor.run(() => editor.save()) }),
-    signButton: el("button", { "data-action": "sign-report", class: "primary", hidden: true, text: "Sign",
+    saveButton: el("button", { "data-action": "save-report", hidden: true, text: t("report.save"),
+      onclick: () => void editor.run(() => editor.save()) }),
+    signButton: el("button", { "data-action": "sign-report", class: "primary", hidden: true, text: t("report.sign"),
       onclick: () => void editor.run(() => editor.sign()) }),
-    approveButton: el("button", { "data-action": "approve-report", class: "primary", hidden: true, text: "Approve",
+    approveButton: el("button", { "data-action": "approve-report", class: "primary", hidden: true, text: t("report.approve"),
       onclick: () => void editor.run(() => editor.approve()) }),
-    addendumButton: el("button", { "data-action": "addendum", hidden: true, text: "Write addendum", onclick: () => editor.startAddendum() }),
-    cancelButton: el("button", { "data-action": "cancel-addendum", hidden: true, text: "Cancel addendum", onclick: () => editor.cancelAddendum() }),
+    addendumButton: el("button", { "data-action": "addendum", hidden: true, text: t("report.addendum"),
+      onclick: () => editor.startAddendum() }),
+    cancelButton: el("button", { "data-action": "cancel-addendum", hidden: true, text: t("report.cancel_addendum"),
+      onclick: () => editor.cancelAddendum() }),
     printLink: el("a", { class: "print-link", "data-testid": "print-link", target: "_blank", rel: "noopener", hidden: true,
-      text: "Printable report" }),
+      text: t("report.print") }),
   };
   // every action stays hidden until the reports are loaded (renderButtons): a click before then would do nothing
   const buttons = el("div", { class: "report-buttons" }, parts.saveButton, parts.signButton, parts.approveButton,
     parts.addendumButton, parts.cancelButton, parts.printLink);
   const element = el("section", { class: "panel report-editor", "data-testid": "report-editor" },
-    el("div", { class: "report-head" }, el("h3", { text: "Report" }), parts.kindLabel, kindSelect),
+    el("div", { class: "report-head" }, el("h3", { text: t("report.title") }), parts.kindLabel, kindSelect),
     parts.status, parts.hint, parts.formSlot, parts.previewStatus, buttons, parts.error,
-    el("h3", { text: "Versions" }), parts.versions);
+    el("h3", { text: t("report.versions") }), parts.versions);
   return { ...parts, element };
 }
 
@@ -104,7 +127,18 @@ class ReportEditor {
     /** @type {ReturnType<typeof setTimeout>|null} */ this.archivingTimer = null;
     this.previewToken = 0;
     /** @type {KindEditor|null} */ this.editor = null;
+    /** @type {ThyroidSystem|null} the thyroid system of the shown report, or (new) the one the site's preview said */
+    this.system = null;
     this.parts = editorParts(this);
+    // the editor's words are built in the language of the moment: a new language rebuilds them
+    this.stopListening = onLanguageChange(() => this.relabel());
+  }
+
+  relabel() {
+    const fresh = editorParts(this);
+    this.parts.element.replaceWith(fresh.element);
+    Object.assign(this.parts, fresh);
+    this.render();
   }
 
   /** @returns {ReportKind|null} */
@@ -115,6 +149,8 @@ class ReportEditor {
   /** @param {StudyDetail} data */
   async load(data) {
     this.study = data;
+    // the console shell loads the reader's catalog at start; until every page does, the editor makes sure of its own
+    if (!has("report.title")) await setLanguage(initialLanguage()).catch(() => undefined);
     let examType = null;
     if (data.modality === "US" && data.consultation_id) {
       try {
@@ -148,6 +184,7 @@ class ReportEditor {
     }
     this.mode = "new";
     this.current = null;
+    this.system = null; // the site's, from the first preview
     this.draft = emptyForm(this.examKind ?? this.kind ?? "thyroid");
     this.render();
   }
@@ -163,6 +200,7 @@ class ReportEditor {
     this.current = report;
     this.amends = null;
     this.mode = report.state === "draft" && report.author.id === this.user.id ? "draft" : "view";
+    this.system = systemOf(report.content);
     this.draft = formFrom(report.kind, report.content);
     this.render();
   }
@@ -174,6 +212,7 @@ class ReportEditor {
     this.mode = "new";
     this.amends = last;
     this.current = null;
+    this.system = systemOf(last.content); // an addendum keeps the system of the report it amends
     this.draft = formFrom(last.kind, last.content); // the addendum is a whole new version, starting from the final text
     this.render();
   }
@@ -193,14 +232,13 @@ class ReportEditor {
     const { kindSelect, kindLabel, status, hint } = this.parts;
     kindSelect.hidden = !(mode === "new" && !amends && this.study?.modality === "US" && !reports.length && this.examKind === null);
     kindSelect.value = kind ?? "thyroid";
-    setText(kindLabel, KIND_LABELS[kind ?? "free_text"] ?? "");
+    setText(kindLabel, kindName(kind ?? "free_text"));
     kindLabel.hidden = !kindSelect.hidden;
     setText(status, this.statusText());
     status.dataset.state = mode === "new" ? "new" : current?.state ?? "";
     const wantsLock = (mode === "new" || mode === "draft") && user.role === "expert" && !this.lockHeld;
     hint.hidden = !wantsLock && user.role === "expert";
-    setText(hint, user.role !== "expert" ? "Reports are read only for your role." :
-      "Claim the study to write or edit its report.");
+    setText(hint, user.role !== "expert" ? t("report.read_only") : t("report.claim_to_write"));
     this.renderButtons();
     this.renderVersions();
     this.renderForm();
@@ -230,25 +268,26 @@ class ReportEditor {
     addendumButton.hidden = !(mode === "view" && viewingLatest && current?.state === "final" && user.role === "expert");
     cancelButton.hidden = !(mode === "new" && amends);
     printLink.hidden = !(current && mode !== "new");
-    if (current) printLink.href = printUrl(current.id);
+    if (current) printLink.href = printHref(current.id);
   }
 
   statusText() {
     const { current, amends } = this;
-    if (this.mode === "new") return amends ? `Addendum to v${amends.version} (not saved yet)` : "New report (not saved yet)";
+    if (this.mode === "new") return amends ? t("report.status.new_addendum", { version: amends.version }) : t("report.status.new");
     if (!current) return "";
-    const who = current.author.name;
-    const v = `v${current.version}${current.amends_id ? " (addendum)" : ""}`;
-    if (current.state === "draft") return `Draft ${v} by ${who}, started ${clockTime(current.created_at)}`;
+    const who = personName(current.author.name);
+    const v = t(current.amends_id ? "report.version_addendum" : "report.version", { version: current.version });
+    if (current.state === "draft") return t("report.status.draft", { version: v, author: who, at: formatDateTime(current.created_at) });
     if (current.state === "preliminary") {
-      return `Preliminary ${v}, signed by ${who} at ${clockTime(current.signed_at)}: awaiting approval by another expert`;
+      return t("report.status.preliminary", { version: v, author: who, at: formatDateTime(current.signed_at) });
     }
-    const approved = `by ${who}, approved by ${current.approver?.name ?? "?"} at ${clockTime(current.approved_at)}`;
+    const approved = { version: v, author: who, approver: personName(current.approver?.name ?? "?"),
+      at: formatDateTime(current.approved_at) };
     if (current.state === "archiving") {
       const failed = current.archiving?.last_error;
-      return `Approved ${v} ${approved}: archiving its DICOM SR` + (failed ? ` (retrying: ${failed})` : "…");
+      return failed ? t("report.status.archiving_retry", { ...approved, error: failed }) : t("report.status.archiving", approved);
     }
-    return `Final ${v} ${approved}`;
+    return t("report.status.final", approved);
   }
 
   renderVersions() {
@@ -256,21 +295,21 @@ class ReportEditor {
     versions.replaceChildren(...[...this.reports].reverse().map((r) => el("li", {
       "data-version": r.version, "data-state": r.state, "aria-current": this.current?.id === r.id ? "true" : null },
     el("button", { type: "button", class: "link", "data-action": "show-version", onclick: () => this.show(r),
-      text: `v${r.version} · ${r.state}${r.amends_id ? " · addendum" : ""} · ${r.author.name}` +
-        (r.approver ? ` · approved by ${r.approver.name}` : "") }),
-    el("a", { href: printUrl(r.id), target: "_blank", rel: "noopener", class: "print-link", text: "print" }))));
-    if (!this.reports.length) versions.append(el("li", { class: "muted", text: "No report yet." }));
+      text: [t("report.version", { version: r.version }), t(`report.state.${r.state}`),
+        ...(r.amends_id ? [t("report.addendum_short")] : []), personName(r.author.name),
+        ...(r.approver ? [t("report.approved_by", { approver: personName(r.approver.name) })] : [])].join(" · ") }),
+    el("a", { href: printHref(r.id), target: "_blank", rel: "noopener", class: "print-link", text: t("report.print_short") }))));
+    if (!this.reports.length) versions.append(el("li", { class: "muted", text: t("report.none_yet") }));
   }
 
   renderForm() {
     const draft = this.draft;
     if (!draft) return;
     const canEdit = this.editable();
-    const onInput = () => {
-      this.schedulePreview();
-    };
-    const editor = draft.kind === "thyroid" ? thyroidEditor(draft.form, canEdit, onInput, () => this.renderForm())
-      : draft.kind === "carotid" ? carotidEditor(draft.form, canEdit, onInput) : freeTextEditor(draft.form, canEdit);
+    const shared = { confirmed: draft.confirmed, editable: canEdit, onInput: () => this.schedulePreview() };
+    const editor = draft.kind === "thyroid"
+      ? thyroidEditor(draft.form, this.system ?? "acr_tirads", shared, () => this.renderForm())
+      : draft.kind === "carotid" ? carotidEditor(draft.form, shared) : freeTextEditor(draft.form, canEdit);
     this.editor = editor;
     this.parts.formSlot.replaceChildren(editor.element);
     setText(this.parts.previewStatus, "");
@@ -294,15 +333,24 @@ class ReportEditor {
     if (!request) return;
     const previewStatus = this.parts.previewStatus;
     try {
-      const answer = await previewReport(this.api, kind, request.content);
+      // a new report is scored with the study's site's system; a saved one keeps its own (the server knows both)
+      const system = kind === "thyroid" && this.system ? { system: this.system } : {};
+      const answer = await previewReport(this.api, kind, { ...request.content, ...system },
+        this.mode === "new" && !this.amends ? this.studyId : undefined);
       if (token !== this.previewToken || this.destroyed) return;
+      const scoredWith = answer.computed?.system;
+      if (kind === "thyroid" && (scoredWith === "acr_tirads" || scoredWith === "c_tirads") && scoredWith !== this.system) {
+        this.system = scoredWith; // the site's choice: the form shows its words and points
+        this.renderForm();
+        return;
+      }
       request.apply(answer.computed ?? {});
       previewStatus.dataset.state = "ok";
       setText(previewStatus, "");
     } catch (err) {
       if (token !== this.previewToken || this.destroyed) return;
       previewStatus.dataset.state = "error";
-      setText(previewStatus, `Not computed: ${asError(err).message}`);
+      setText(previewStatus, t("report.not_computed", { reason: asError(err).message }));
     }
   }
 
@@ -328,7 +376,7 @@ class ReportEditor {
     if (this.mode === "draft" && current) saved = await editReport(api, current.id, content);
     else if (amends) saved = await addAddendum(api, amends.id, content);
     else if (this.draft) saved = await createReport(api, this.studyId, this.draft.kind, content);
-    else throw new Error("no report kind chosen"); // not reached: the buttons show with a form, and a form has a kind
+    else throw new Error(t("report.no_kind")); // not reached: the buttons show with a form, and a form has a kind
     this.reports = await listReports(api, this.studyId);
     this.show(saved);
     return saved;
@@ -336,7 +384,7 @@ class ReportEditor {
 
   async save() {
     await this.saveContent();
-    setText(this.parts.status, `${this.statusText()} · saved`);
+    setText(this.parts.status, t("report.saved", { status: this.statusText() }));
   }
 
   async sign() {
@@ -355,6 +403,7 @@ class ReportEditor {
 
   destroy() {
     this.destroyed = true;
+    this.stopListening();
     if (this.previewTimer) clearTimeout(this.previewTimer);
     if (this.archivingTimer) clearTimeout(this.archivingTimer);
   }
@@ -365,9 +414,9 @@ class ReportEditor {
  * @returns {Draft}
  */
 function emptyForm(kind) {
-  if (kind === "thyroid") return { kind, form: { nodules: [emptyNodule()], comment: "" } };
-  if (kind === "carotid") return { kind, form: { right: emptySide(), left: emptySide(), comment: "" } };
-  return { kind, form: freeTextForm(undefined) };
+  if (kind === "thyroid") return { kind, form: { nodules: [emptyNodule()], comment: "" }, confirmed: [] };
+  if (kind === "carotid") return { kind, form: { right: emptySide(), left: emptySide(), comment: "" }, confirmed: [] };
+  return { kind, form: freeTextForm(undefined), confirmed: [] };
 }
 
 /**
@@ -376,7 +425,25 @@ function emptyForm(kind) {
  * @returns {Draft}
  */
 function formFrom(kind, content) {
-  if (kind === "thyroid") return { kind, form: thyroidForm(content) };
-  if (kind === "carotid") return { kind, form: carotidForm(content) };
-  return { kind, form: freeTextForm(content) };
+  const confirmed = Array.isArray(content?.confirmed_warnings) ? content.confirmed_warnings.map(String) : [];
+  if (kind === "thyroid") return { kind, form: thyroidForm(content), confirmed };
+  if (kind === "carotid") return { kind, form: carotidForm(content), confirmed };
+  return { kind, form: freeTextForm(content), confirmed };
+}
+
+/**
+ * The thyroid system a stored report used (reports from before the choice: ACR TI-RADS).
+ * @param {Record<string, any>|undefined} content
+ * @returns {ThyroidSystem}
+ */
+function systemOf(content) {
+  return content?.system === "c_tirads" ? "c_tirads" : "acr_tirads";
+}
+
+/**
+ * The printable page in the reader's language.
+ * @param {string} reportId
+ */
+function printHref(reportId) {
+  return `${printUrl(reportId)}?language=${encodeURIComponent(language())}`;
 }

@@ -63,6 +63,7 @@ def site_json(site: Site, ae_titles: list[str] | None = None) -> dict[str, Any]:
         "recording_enabled": site.recording_enabled,
         "kind": site.kind,
         "turnaround": site.turnaround or {},
+        "thyroid_system": site.thyroid_system,
     }
     return shown if ae_titles is None else {**shown, "ae_titles": ae_titles}
 

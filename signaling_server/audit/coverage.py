@@ -148,7 +148,7 @@ AUDITED: dict[tuple[str, str], Rule] = {
     **_rules("instance", "sop_uid", "export", "GET /api/v1/teaching/instances/{sop_uid}"),
     # who may act: sites, people, devices
     **_rules("site", None, "write", "POST /api/v1/sites"),
-    **_rules("site", "id", "write", "POST /api/v1/sites/{id}/recording"),
+    **_rules("site", "id", "write", "POST /api/v1/sites/{id}/recording", "POST /api/v1/sites/{id}/thyroid-system"),
     **_rules("site", "id", "write", "POST /api/v1/sites/{id}/kind", "POST /api/v1/sites/{id}/turnaround"),
     **_rules("user", None, "write", "POST /api/v1/users"),
     **_rules("device", None, "write", "POST /api/v1/devices"),

@@ -67,6 +67,8 @@ class Site(Base):
     # what the site is in the district (admin.SITE_KINDS) and its own reading targets over the server's (issue 12)
     kind: Mapped[str] = mapped_column(String(16), default="community", server_default="community")
     turnaround: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # thyroid nodule scoring (issue 12): "acr_tirads" or "c_tirads" (reports/tirads.py ThyroidSystem)
+    thyroid_system: Mapped[str] = mapped_column(String(16), default="acr_tirads", server_default="acr_tirads")
 
 
 class User(Base):

@@ -3,7 +3,11 @@ page.
 
 Both are built from the report's input with the rules' defaults, which are the rules the report was signed
 under (signing stores the same computation in `Report.content["computed"]`); if a rule's configuration ever
-changes, the signed `computed` stays the record and this module must be given it.
+changes, the signed `computed` stays the record and this module must be given it. A thyroid report's input names
+the scoring system it was scored with (ACR TI-RADS or C-TIRADS), so both documents use that system.
+
+Language: the SR stored with the study is written in the district's language (`SR_LANGUAGE`, Chinese); the
+printable page in the language its reader asks for (routes.py: `?language=`, else their Accept-Language).
 """
 
 from __future__ import annotations
@@ -15,9 +19,12 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from signaling_server.db.models import Instance, Patient, PatientIdentifier, Report, Series, Study, User
-from signaling_server.reports import carotid, sr, tirads
+from signaling_server.reports import carotid, content, sr, tirads
 from signaling_server.reports.printable import render_html
 from signaling_server.reports.state import APPROVED, ReportKind, ReportState
+
+SR_LANGUAGE = "zh-CN"
+_SR_TAGS = {"en": "en-US", "zh-CN": "zh-CN"}  # catalog language → the SR's RFC 5646 tag
 
 
 async def study_header(db: AsyncSession, study: Study) -> sr.StudyHeader:
@@ -47,7 +54,7 @@ async def study_header(db: AsyncSession, study: Study) -> sr.StudyHeader:
 
 
 def report_content(report: Report, study: Study) -> sr.ReportContent:
-    raw: dict[str, Any] = report.content.get("input", {})
+    raw: dict[str, Any] = {k: v for k, v in report.content.get("input", {}).items() if k != content.CONFIRMED}
     kind = ReportKind(report.kind)
     if kind is ReportKind.THYROID:
         return tirads.ThyroidFindings.from_json(raw)
@@ -78,7 +85,7 @@ async def _predecessor(db: AsyncSession, report: Report) -> sr.Predecessor | Non
 
 
 async def report_version(
-    db: AsyncSession, report: Report, *, sop_uid: str = "", series_uid: str = ""
+    db: AsyncSession, report: Report, *, sop_uid: str = "", series_uid: str = "", language: str = SR_LANGUAGE
 ) -> sr.ReportVersion:
     final = report.state in APPROVED  # approved: verified, whether its SR is stored yet or not
     signed = report.signed_at or report.created_at
@@ -93,6 +100,7 @@ async def report_version(
         predecessor=await _predecessor(db, report),
         sop_instance_uid=sop_uid,
         series_instance_uid=series_uid,
+        language=_SR_TAGS.get(language, _SR_TAGS[SR_LANGUAGE]),
     )
 
 
@@ -108,5 +116,7 @@ async def sr_part10(db: AsyncSession, report: Report, study: Study, *, sop_uid: 
     return buffer.getvalue()
 
 
-async def printable_html(db: AsyncSession, report: Report, study: Study) -> str:
-    return render_html(await study_header(db, study), await report_version(db, report), report_content(report, study))
+async def printable_html(db: AsyncSession, report: Report, study: Study, language: str = SR_LANGUAGE) -> str:
+    """The printable page in `language` (a catalog language: "zh-CN" or "en")."""
+    version = await report_version(db, report, language=language)
+    return render_html(await study_header(db, study), version, report_content(report, study))

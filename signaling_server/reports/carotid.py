@@ -2,14 +2,23 @@
 
 The rules, first match wins:
 1. Doppler angle > 60° → not graded, flagged: velocities measured at such an angle are unreliable (SRU: ≤ 60°).
-   Exactly 60° is graded.
+   Exactly 60° is graded. If flow is absent or the lumen markedly narrowed, "suspected occlusion, confirm" is
+   flagged as well: a steep angle must not hide it.
 2. No flow → total occlusion.
 3. Markedly narrowed lumen → near occlusion (velocities are variable there and do not grade it).
-4. No ICA PSV → not graded: PSV is the primary criterion.
-5. ICA PSV: < 125 cm/s → normal without plaque, < 50 % with plaque; 125–230 → 50–69 %; > 230 → ≥ 70 %.
+4. No ICA PSV → not graded: PSV is the primary criterion. A PSV of 0 is "undetectable", a valid entry: with flow
+   present it is not graded on PSV and flagged.
+5. ICA PSV: < 125 cm/s → normal without plaque and without intimal thickening (IMT below the thickening cut-off or
+   not measured), < 50 % otherwise; 125–230 → 50–69 %; > 230 → ≥ 70 %.
    Both ends of the middle band are inclusive (125 and 230 are 50–69 %), and so are those of the secondary
    criteria: ICA/CCA ratio < 2.0 / 2.0–4.0 / > 4.0 and ICA EDV < 40 / 40–100 / > 100 cm/s. A ratio, EDV or plaque
    category that points to another band than PSV adds a "Discordant" note and flag; the grade stays on PSV.
+   "Lumen narrowed" (≥ 50 % diameter reduction) fits both 50–69 % and ≥ 70 %.
+
+Contradictions flagged (never refused, never silently graded): IMT in the plaque range with plaque "none"; a
+ratio entered with absent flow; an entered ratio further than 0.1 (or 5 %) from ICA PSV / CCA PSV. Warnings the
+reader confirms before signing (content.py): a missing Doppler angle with velocities, a detectable PSV under
+10 cm/s (m/s typed in a cm/s field?). Numbers in notes never round across a threshold (numbers.py).
 
 IMT (Mannheim consensus, CLINICAL.md §2): < 1.0 mm normal, ≥ 1.0 mm thickened, ≥ 1.5 mm plaque by default, the
 cut-offs common in Chinese health-check practice; `ImtThresholds` makes them configurable (Mannheim itself calls
@@ -25,6 +34,8 @@ from typing import Any
 
 from signaling_server.errors import InvalidRequest
 from signaling_server.reports import fields
+from signaling_server.reports.numbers import shown
+from signaling_server.reports.wording import Note, english, messages, note
 
 MAX_ANGLE_DEG = 60.0
 
@@ -80,12 +91,19 @@ PLAQUE_LABELS: Mapping[Plaque, str] = {
 
 
 class Flag(StrEnum):
+    """Findings the reader must see next to the grade (catalog `clinical.flag.<code>`)."""
+
     ANGLE_OVER_60 = "angle_over_60"
     ANGLE_NOT_RECORDED = "angle_not_recorded"
     PSV_MISSING = "psv_missing"
+    PSV_UNDETECTABLE = "psv_undetectable"  # flow present but no measurable PSV: not graded on PSV
     DISCORDANT_RATIO = "discordant_ratio"
     DISCORDANT_EDV = "discordant_edv"
     DISCORDANT_PLAQUE = "discordant_plaque"
+    SUSPECTED_OCCLUSION = "suspected_occlusion"  # not graded (angle > 60°) but no flow or a markedly narrowed lumen
+    IMT_PLAQUE_WITHOUT_PLAQUE = "imt_plaque_without_plaque"  # IMT in the plaque range, plaque "none"
+    RATIO_WITH_ABSENT_FLOW = "ratio_with_absent_flow"
+    RATIO_DISAGREES_WITH_VELOCITIES = "ratio_disagrees_with_velocities"
 
 
 class ImtClass(StrEnum):
@@ -135,19 +153,24 @@ def edv_band(edv: float) -> str:
     return _band(edv, 40.0, 100.0)
 
 
-# Which velocity bands each plaque category fits; "visible" fits all three.
+# Which velocity bands each plaque category fits; "visible" fits all three. "Lumen narrowed" is the SRU's ≥ 50 %
+# diameter reduction, which 50–69 % and ≥ 70 % share: grey-scale cannot tell those two apart.
 _PLAQUE_FITS = {
     Plaque.NONE: {_BELOW_50},
     Plaque.VISIBLE: {_BELOW_50, _MODERATE, _SEVERE},
-    Plaque.LUMEN_NARROWED: {_SEVERE},
+    Plaque.LUMEN_NARROWED: {_MODERATE, _SEVERE},
 }
+PSV_LIMITS, RATIO_LIMITS, EDV_LIMITS = (125.0, 230.0), (2.0, 4.0), (40.0, 100.0)
+LIKELY_M_S_BELOW = 10.0  # a PSV under 10 cm/s (but detectable) was probably typed in m/s
+RATIO_TOLERANCE = 0.1  # an entered ratio further than this (or 5 %) from ICA PSV / CCA PSV disagrees with them
+_PSV_FIELDS = ("ica_psv_cm_s", "cca_psv_cm_s", "eca_psv_cm_s")
 
-# field: (lowest, lowest allowed itself, highest, unit)
+# field: (lowest, lowest allowed itself, highest, unit). A velocity of 0 is "undetectable", a valid entry.
 _RANGES: Mapping[str, tuple[float, bool, float, str]] = {
-    "ica_psv_cm_s": (0, False, 1000, " cm/s"),
+    "ica_psv_cm_s": (0, True, 1000, " cm/s"),
     "ica_edv_cm_s": (0, True, 1000, " cm/s"),
-    "cca_psv_cm_s": (0, False, 1000, " cm/s"),
-    "eca_psv_cm_s": (0, False, 1000, " cm/s"),
+    "cca_psv_cm_s": (0, True, 1000, " cm/s"),
+    "eca_psv_cm_s": (0, True, 1000, " cm/s"),
     "ica_cca_ratio": (0, False, 50, ""),
     "doppler_angle_deg": (0, True, 90, "°"),
     "imt_mm": (0, False, 10, " mm"),
@@ -212,7 +235,12 @@ class CarotidSide:
         """The ICA/CCA PSV ratio used for grading: as entered, else computed from the two PSVs."""
         if self.ica_cca_ratio is not None:
             return self.ica_cca_ratio
-        if self.ica_psv_cm_s is not None and self.cca_psv_cm_s:
+        return self.computed_ratio
+
+    @property
+    def computed_ratio(self) -> float | None:
+        """ICA PSV / CCA PSV when both were measured (and flow was)."""
+        if self.flow is Flow.PRESENT and self.ica_psv_cm_s is not None and self.cca_psv_cm_s:
             return self.ica_psv_cm_s / self.cca_psv_cm_s
         return None
 
@@ -223,7 +251,8 @@ class SideGrade:
     grade: Grade
     imt_class: ImtClass | None
     flags: tuple[Flag, ...]
-    notes: tuple[str, ...]
+    notes: tuple[Note, ...]
+    warnings: tuple[Note, ...] = ()  # likely slips the reader confirms (content.py); `where` is the side
 
     @property
     def side(self) -> Side:
@@ -240,82 +269,135 @@ class SideGrade:
             "findings": self.findings.to_json(),
             "grade": self.grade.value,
             "grade_label": self.grade_label,
-            "ratio": None if ratio is None else round(ratio, 2),
+            "ratio": None if ratio is None else float(shown(ratio, RATIO_LIMITS)),
+            "ratio_text": None if ratio is None else shown(ratio, RATIO_LIMITS),
             "imt_class": None if self.imt_class is None else self.imt_class.value,
             "flags": [f.value for f in self.flags],
-            "notes": list(self.notes),
+            "notes": english(self.notes),
+            "messages": messages(self.notes),
         }
 
 
 def grade_side(side: CarotidSide, imt: ImtThresholds = DEFAULT_IMT) -> SideGrade:
     """Grade one side by the SRU consensus (rules in the module docstring)."""
     flags: list[Flag] = []
-    notes: list[str] = []
+    notes: list[Note] = []
     imt_class = None if side.imt_mm is None else imt.classify(side.imt_mm)
     if imt_class is not None:
         notes.append(_imt_note(side.imt_mm or 0.0, imt_class, imt))
+    if imt_class is ImtClass.PLAQUE and side.plaque is Plaque.NONE:
+        flags.append(Flag.IMT_PLAQUE_WITHOUT_PLAQUE)
+        notes.append(note("carotid.imt_plaque_without_plaque"))
+    _check_ratio(side, flags, notes)
+    warnings = _unit_warnings(side)
     angle = side.doppler_angle_deg
     if angle is not None and angle > MAX_ANGLE_DEG:
-        flags.append(Flag.ANGLE_OVER_60)
-        notes.insert(
-            0,
-            f"Doppler angle {angle:g}° > 60°: velocities at this angle are unreliable, so this side is "
-            "not graded (SRU: angle ≤ 60°); repeat the measurement at ≤ 60°",
-        )
-        return SideGrade(side, Grade.NOT_GRADED, imt_class, tuple(flags), tuple(notes))
-    if angle is None and side.ica_psv_cm_s is not None:
+        flags.insert(0, Flag.ANGLE_OVER_60)
+        notes.insert(0, note("carotid.angle_over_60", angle=shown(angle, (MAX_ANGLE_DEG,), decimals=1)))
+        if side.flow is Flow.ABSENT or side.plaque is Plaque.MARKEDLY_NARROWED:
+            flags.insert(1, Flag.SUSPECTED_OCCLUSION)
+            notes.insert(1, note("carotid.suspected_occlusion"))
+        return SideGrade(side, Grade.NOT_GRADED, imt_class, tuple(flags), tuple(notes), warnings)
+    if angle is None and side.ica_psv_cm_s:
         flags.append(Flag.ANGLE_NOT_RECORDED)
-        notes.append("Doppler angle not recorded: velocities taken as angle-corrected at ≤ 60°")
-    grade = _grade(side, flags, notes)
-    return SideGrade(side, grade, imt_class, tuple(flags), tuple(notes))
+        notes.append(note("carotid.angle_not_recorded"))
+        warnings = (note("warning.angle_missing", side_term=f"side.{side.side.value}"), *warnings)
+    grade = _grade(side, imt_class, flags, notes)
+    return SideGrade(side, grade, imt_class, tuple(flags), tuple(notes), warnings)
 
 
-def _grade(side: CarotidSide, flags: list[Flag], notes: list[str]) -> Grade:
+def _check_ratio(side: CarotidSide, flags: list[Flag], notes: list[Note]) -> None:
+    entered = side.ica_cca_ratio
+    if entered is None:
+        return
     if side.flow is Flow.ABSENT:
-        notes.append("No ICA flow: total occlusion (near occlusion can mimic it; confirm at low flow settings)")
+        flags.append(Flag.RATIO_WITH_ABSENT_FLOW)
+        notes.append(note("carotid.ratio_with_absent_flow", ratio=shown(entered, RATIO_LIMITS)))
+        return
+    computed = side.computed_ratio
+    if computed is not None and abs(entered - computed) > max(RATIO_TOLERANCE, 0.05 * computed) + 1e-9:
+        flags.append(Flag.RATIO_DISAGREES_WITH_VELOCITIES)
+        notes.append(
+            note(
+                "carotid.ratio_disagrees",
+                ratio=shown(entered, RATIO_LIMITS),
+                computed=shown(computed, RATIO_LIMITS),
+                ica=shown(side.ica_psv_cm_s or 0.0, PSV_LIMITS, decimals=1),
+                cca=shown(side.cca_psv_cm_s or 0.0, (), decimals=1),
+            )
+        )
+
+
+def _unit_warnings(side: CarotidSide) -> tuple[Note, ...]:
+    """A detectable PSV under 10 cm/s was probably entered in m/s: the reader confirms it (never refused)."""
+    return tuple(
+        note(
+            f"warning.psv_unit.{name}",
+            side_term=f"side.{side.side.value}",
+            value=shown(value, (LIKELY_M_S_BELOW,), decimals=2),
+        )
+        for name in _PSV_FIELDS
+        if (value := getattr(side, name)) is not None and 0 < value < LIKELY_M_S_BELOW
+    )
+
+
+def _grade(side: CarotidSide, imt_class: ImtClass | None, flags: list[Flag], notes: list[Note]) -> Grade:
+    if side.flow is Flow.ABSENT:
+        notes.append(note("carotid.total_occlusion"))
         return Grade.TOTAL_OCCLUSION
     if side.plaque is Plaque.MARKEDLY_NARROWED:
-        notes.append("Markedly narrowed lumen: near occlusion; velocities are variable there and do not grade it")
+        notes.append(note("carotid.near_occlusion"))
         return Grade.NEAR_OCCLUSION
     psv = side.ica_psv_cm_s
     if psv is None:
         flags.append(Flag.PSV_MISSING)
-        notes.append("ICA PSV not recorded: not graded (PSV is the primary criterion)")
+        notes.append(note("carotid.psv_missing"))
+        return Grade.NOT_GRADED
+    if psv == 0:
+        flags.append(Flag.PSV_UNDETECTABLE)
+        notes.append(note("carotid.psv_undetectable"))
         return Grade.NOT_GRADED
     band = psv_band(psv)
     grade = {_MODERATE: Grade.FROM_50_TO_69, _SEVERE: Grade.AT_LEAST_70}.get(band)
     if grade is None:
-        grade = Grade.NORMAL if side.plaque is Plaque.NONE else Grade.LESS_THAN_50
-    graded = f"PSV {psv:g} cm/s grades {band}; graded on PSV (primary)"
+        # normal needs no plaque AND no intimal thickening (SRU): a thickened IMT is < 50 %, never normal
+        no_plaque = side.plaque is Plaque.NONE
+        grade = Grade.NORMAL if no_plaque and imt_class in (None, ImtClass.NORMAL) else Grade.LESS_THAN_50
+        if grade is Grade.LESS_THAN_50 and no_plaque:
+            notes.append(note("carotid.not_normal_imt"))
+    psv_text = shown(psv, PSV_LIMITS, decimals=1)
+    graded = {"psv": psv_text, "band": band}  # bands are written in symbols, the same in every language
     ratio = side.ratio
     if ratio is not None:
+        ratio_text = shown(ratio, RATIO_LIMITS)
         if side.ica_cca_ratio is None:
-            notes.append(f"ICA/CCA ratio {ratio:.2f} computed from ICA PSV / CCA PSV")
+            notes.append(note("carotid.ratio_computed", ratio=ratio_text))
         if ratio_band(ratio) != band:
             flags.append(Flag.DISCORDANT_RATIO)
-            notes.append(f"Discordant: ICA/CCA ratio {ratio:.2f} suggests {ratio_band(ratio)}, but {graded}")
+            notes.append(note("carotid.discordant_ratio", ratio=ratio_text, suggests=ratio_band(ratio), **graded))
     if side.ica_edv_cm_s is not None and edv_band(side.ica_edv_cm_s) != band:
         flags.append(Flag.DISCORDANT_EDV)
-        edv = side.ica_edv_cm_s
-        notes.append(f"Discordant: ICA EDV {edv:g} cm/s suggests {edv_band(edv)}, but {graded}")
+        edv = shown(side.ica_edv_cm_s, EDV_LIMITS, decimals=1)
+        notes.append(note("carotid.discordant_edv", edv=edv, suggests=edv_band(side.ica_edv_cm_s), **graded))
     if band not in _PLAQUE_FITS[side.plaque]:
         flags.append(Flag.DISCORDANT_PLAQUE)
-        notes.append(f"Discordant: '{PLAQUE_LABELS[side.plaque]}' does not fit {band}; {graded}")
+        notes.append(note(f"carotid.discordant_plaque.{side.plaque.value}", **graded))
     return grade
 
 
-def _mm(value: float) -> str:
-    """1.0 → "1.0", 1.25 → "1.25": at least one decimal, never rounded across a threshold."""
-    text = f"{value:.3f}".rstrip("0")
-    return text + "0" if text.endswith(".") else text
+def _mm(value: float, thresholds: tuple[float, ...]) -> str:
+    """1.0 → "1.0", 1.25 → "1.25", 1.4999 → "1.4999": never rounded across a threshold."""
+    return shown(value, thresholds, decimals=2, least=1)
 
 
-def _imt_note(imt_mm: float, imt_class: ImtClass, imt: ImtThresholds) -> str:
+def _imt_note(imt_mm: float, imt_class: ImtClass, imt: ImtThresholds) -> Note:
+    limits = (imt.thickening_mm, imt.plaque_mm)
+    value = _mm(imt_mm, limits)
     if imt_class is ImtClass.PLAQUE:
-        return f"IMT {_mm(imt_mm)} mm: plaque (≥ {_mm(imt.plaque_mm)} mm)"
+        return note("carotid.imt_plaque", imt=value, threshold=_mm(imt.plaque_mm, ()))
     if imt_class is ImtClass.THICKENED:
-        return f"IMT {_mm(imt_mm)} mm: thickened (≥ {_mm(imt.thickening_mm)} mm)"
-    return f"IMT {_mm(imt_mm)} mm: normal (< {_mm(imt.thickening_mm)} mm)"
+        return note("carotid.imt_thickened", imt=value, threshold=_mm(imt.thickening_mm, ()))
+    return note("carotid.imt_normal", imt=value, threshold=_mm(imt.thickening_mm, ()))
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,9 @@
 """A report as one standalone, printable HTML page: study header, status, version, author, and the report itself.
 
 Every value from a report or a study is HTML-escaped (`_e`); the page needs no script, no network and no other file.
+Every word comes from the catalogs in the report version's language (`ReportVersion.language`: the reader's
+language when printed, see routes.py): headings and field names from `report.json`, the rules' words and notes from
+`clinical.json`. A thyroid report names the scoring system it used (ACR TI-RADS or C-TIRADS).
 Notes the rules produce (the TI-RADS 1-point rule, a carotid angle over 60°, discordant criteria) are printed, and
 flags are set in bold with a bar so they survive black-and-white printing.
 """
@@ -12,17 +15,21 @@ from html import escape
 
 from signaling_server.reports import carotid, tirads
 from signaling_server.reports.carotid import CarotidFindings, CarotidResult, SideGrade
+from signaling_server.reports.numbers import shown
 from signaling_server.reports.sr import (
     FreeText,
     ReportContent,
     ReportStatus,
     ReportVersion,
     StudyHeader,
+    catalog_language,
     impression,
     points_text,
     recommendation,
+    side_impression,
 )
-from signaling_server.reports.tirads import NoduleScore, ThyroidFindings, ThyroidResult
+from signaling_server.reports.tirads import NoduleScore, ThyroidFindings, ThyroidResult, ThyroidSystem
+from signaling_server.reports.wording import label, note, say
 
 CSS = """
 @page { size: A4; margin: 15mm; }
@@ -48,7 +55,11 @@ def _e(value: object) -> str:
 
 
 def _name(person: str) -> str:
-    return " ".join(part for part in person.replace("^", " ").split())
+    """A DICOM name as people write it: 张^三 → 张三 (no space in a Chinese name), Zhao^Senior → Zhao Senior."""
+    parts = person.replace("^", " ").split()
+    if any("\u3400" <= c <= "\u9fff" for c in "".join(parts)):
+        return "".join(parts)
+    return " ".join(parts)
 
 
 def _date(value: str) -> str:
@@ -74,107 +85,151 @@ def _list(items: tuple[str, ...] | list[str], css: str = "") -> str:
     return "<ul>" + "".join(f"<li{klass}>{_e(item)}</li>" for item in items) + "</ul>"
 
 
-def _header(study: StudyHeader, version: ReportVersion) -> str:
+def _header(study: StudyHeader, version: ReportVersion, lang: str) -> str:
+    def w(key: str, **params: object) -> str:
+        return label(lang, key, **params)
+
+    sex = w(f"sex.{study.patient_sex}") if study.patient_sex else ""
     study_rows = _rows(
         [
-            ("Patient", _name(study.patient_name)),
-            ("Patient ID", study.patient_id),
-            ("Birth date", _date(study.patient_birth_date)),
-            ("Sex", study.patient_sex),
-            ("Accession number", study.accession_number),
-            ("Study date", f"{_date(study.study_date)} {_time(study.study_time)}".strip()),
-            ("Referring physician", _name(study.referring_physician)),
-            ("Study instance UID", study.study_instance_uid),
+            (w("patient"), _name(study.patient_name)),
+            (w("patient_id"), study.patient_id),
+            (w("birth_date"), _date(study.patient_birth_date)),
+            (w("sex"), sex),
+            (w("accession"), study.accession_number),
+            (w("study_date"), f"{_date(study.study_date)} {_time(study.study_time)}".strip()),
+            (w("referring"), _name(study.referring_physician)),
+            (w("study_uid"), study.study_instance_uid),
         ]
     )
     if version.status is ReportStatus.FINAL and version.approved_at is not None:
-        status = f"FINAL: approved by {_name(version.approver)} at {_moment(version.approved_at)}"
+        status = w("final", approver=_name(version.approver), at=_moment(version.approved_at))
     else:
-        status = "PRELIMINARY: not yet approved"
+        status = w("preliminary")
     signed = [
-        ("Version", str(version.version)),
-        ("Author", f"{_name(version.author)}, signed {_moment(version.signed_at)}"),
-        ("Completion", "complete" if version.complete else "partial"),
+        (w("version"), str(version.version)),
+        (w("author"), w("signed", author=_name(version.author), at=_moment(version.signed_at))),
+        (w("completion"), w("complete") if version.complete else w("partial")),
     ]
     addendum = ""
     if version.predecessor is not None:
-        addendum = f'<p class="addendum">Addendum: amends version {_e(version.predecessor.version)}</p>'
+        addendum = f'<p class="addendum">{_e(w("addendum", version=version.predecessor.version))}</p>'
     return f'<p class="status">{_e(status)}</p>{addendum}<table>{study_rows}</table><table>{_rows(signed)}</table>'
 
 
-def _nodule(score: NoduleScore) -> str:
-    n = score.nodule
-    foci = ", ".join(tirads.label(f) for f in tirads.EchogenicFocus if f in n.echogenic_foci)
-    p = score.points
+def _choice(lang: str, category: str, choice: tirads.Choice, system: ThyroidSystem) -> str:
+    key = f"choice.{category}.{choice.value}"
+    if system is ThyroidSystem.C_TIRADS and choice is tirads.EchogenicFocus.NONE_OR_COMET_TAIL:
+        key += ".c_tirads"
+    return say(lang, note(key))
+
+
+def _nodule(score: NoduleScore, lang: str) -> str:
+    def w(key: str, **params: object) -> str:
+        return label(lang, key, **params)
+
+    n, p, system = score.nodule, score.points, score.system
+    foci = w("list_separator").join(
+        _choice(lang, "echogenic_foci", f, system) for f in tirads.EchogenicFocus if f in n.echogenic_foci
+    )
+    shape = "category.shape.c_tirads" if system is ThyroidSystem.C_TIRADS else "category.shape"
     rows = [
-        ("Location", n.location or "not given"),
+        (w("location"), n.location or w("not_given")),
+        (w("size"), f"{n.max_axial_mm:g} × {n.perpendicular_axial_mm:g} × {n.craniocaudal_mm:g} mm"),
         (
-            "Size (max axial × perpendicular × craniocaudal)",
-            f"{n.max_axial_mm:g} × {n.perpendicular_axial_mm:g} × {n.craniocaudal_mm:g} mm",
+            say(lang, note("category.composition")),
+            w("choice_points", choice=_choice(lang, "composition", n.composition, system), points=p.composition),
         ),
-        ("Composition", f"{tirads.label(n.composition)} ({p.composition})"),
-        ("Echogenicity", f"{tirads.label(n.echogenicity)} ({p.echogenicity})"),
-        ("Shape", f"{tirads.label(n.shape)} ({p.shape})"),
-        ("Margin", f"{tirads.label(n.margin)} ({p.margin})"),
-        ("Echogenic foci", f"{foci} ({p.echogenic_foci})"),
-        ("Total", f"{points_text(score.total)}: {score.level_label}"),
-        ("Recommendation", recommendation(score)),
+        (
+            say(lang, note("category.echogenicity")),
+            w("choice_points", choice=_choice(lang, "echogenicity", n.echogenicity, system), points=p.echogenicity),
+        ),
+        (say(lang, note(shape)), w("choice_points", choice=_choice(lang, "shape", n.shape, system), points=p.shape)),
+        (
+            say(lang, note("category.margin")),
+            w("choice_points", choice=_choice(lang, "margin", n.margin, system), points=p.margin),
+        ),
+        (say(lang, note("category.echogenic_foci")), w("choice_points", choice=foci, points=p.echogenic_foci)),
+        (
+            w("total"),
+            w("total_value", points=points_text(score.total, lang), level=say(lang, note(f"level.{score.level}"))),
+        ),
+        (w("recommendation"), recommendation(score, lang)),
     ]
-    return f"<section><h3>Nodule {_e(score.number)}</h3><table>{_rows(rows)}</table>{_list(score.notes)}</section>"
-
-
-def _thyroid(findings: ThyroidFindings, result: ThyroidResult) -> str:
-    parts = [f"<h2>Findings ({_e(result.system)})</h2>"]
-    parts += [_nodule(score) for score in result.nodules]
-    if findings.comment:
-        parts.append(f'<p class="text">{_e(findings.comment)}</p>')
-    parts.append("<h2>Impression</h2>")
-    parts.append(_list([impression(score) for score in result.nodules]) + _list(result.notes))
-    return "".join(parts)
-
-
-def _value(value: float | None, unit: str) -> str:
-    return "not measured" if value is None else f"{value:g} {unit}".strip()
-
-
-def _side(graded: SideGrade) -> str:
-    s = graded.findings
-    ratio = s.ratio
-    rows = [
-        ("ICA PSV", _value(s.ica_psv_cm_s, "cm/s")),
-        ("ICA EDV", _value(s.ica_edv_cm_s, "cm/s")),
-        ("CCA PSV", _value(s.cca_psv_cm_s, "cm/s")),
-        ("ICA/CCA ratio", "not available" if ratio is None else f"{ratio:.2f}"),
-        ("Doppler angle", _value(s.doppler_angle_deg, "°")),
-        ("Plaque", carotid.PLAQUE_LABELS[s.plaque]),
-        ("ICA flow", s.flow.value),
-        ("IMT", _value(s.imt_mm, "mm") + ("" if graded.imt_class is None else f" ({graded.imt_class.value})")),
-    ]
-    if s.eca_psv_cm_s is not None:
-        rows.append(("ECA PSV", _value(s.eca_psv_cm_s, "cm/s")))
-    if s.vertebral_flow is not None:
-        rows.append(("Vertebral flow", s.vertebral_flow.value))
-    flags = tuple(f"Flag: {flag.value.replace('_', ' ')}" for flag in graded.flags)
+    flags = tuple(say(lang, note(f"flag.{flag}")) for flag in score.flags)
+    notes = [say(lang, said) for said in score.notes]
     return (
-        f"<section><h3>{_e(s.side.value.capitalize())} side</h3>"
-        f'<p class="grade">ICA: {_e(graded.grade_label)} (SRU consensus)</p>'
-        f"{_list(flags, 'flag')}<table>{_rows(rows)}</table>{_list(graded.notes)}</section>"
+        f"<section><h3>{_e(w('nodule', number=score.number))}</h3>{_list(flags, 'flag')}"
+        f"<table>{_rows(rows)}</table>{_list(notes)}</section>"
     )
 
 
-def _carotid(findings: CarotidFindings, result: CarotidResult) -> str:
-    parts = ["<h2>Findings</h2>", *(_side(g) for g in result.sides)]
+def _thyroid(findings: ThyroidFindings, result: ThyroidResult, lang: str) -> str:
+    system = say(lang, note(f"system.{result.system.value}"))
+    parts = [
+        f"<h2>{_e(label(lang, 'findings_system', system=system))}</h2>",
+        f'<p class="system">{_e(label(lang, "system_used", system=system))}</p>',
+    ]
+    parts += [_nodule(score, lang) for score in result.nodules]
     if findings.comment:
         parts.append(f'<p class="text">{_e(findings.comment)}</p>')
-    parts.append("<h2>Impression</h2>")
-    parts.append(_list([f"{g.side.value.capitalize()} ICA: {g.grade_label}" for g in result.sides]))
+    parts.append(f"<h2>{_e(label(lang, 'impression'))}</h2>")
+    parts.append(
+        _list([impression(score, lang) for score in result.nodules]) + _list([say(lang, n) for n in result.notes])
+    )
     return "".join(parts)
 
 
-def _free_text(report: FreeText) -> str:
+def _value(value: float | None, unit: str, lang: str) -> str:
+    return label(lang, "not_measured") if value is None else f"{value:g} {unit}".strip()
+
+
+def _side(graded: SideGrade, lang: str) -> str:
+    def w(key: str, **params: object) -> str:
+        return label(lang, key, **params)
+
+    s = graded.findings
+    ratio = s.ratio
+    imt = _value(s.imt_mm, "mm", lang)
+    if graded.imt_class is not None:
+        imt += f" ({say(lang, note(f'imt_class.{graded.imt_class.value}'))})"
+    rows = [
+        (w("ica_psv"), _value(s.ica_psv_cm_s, "cm/s", lang)),
+        (w("ica_edv"), _value(s.ica_edv_cm_s, "cm/s", lang)),
+        (w("cca_psv"), _value(s.cca_psv_cm_s, "cm/s", lang)),
+        (w("ratio"), w("not_available") if ratio is None else shown(ratio, carotid.RATIO_LIMITS)),
+        (w("angle"), _value(s.doppler_angle_deg, "°", lang)),
+        (w("plaque"), say(lang, note(f"plaque.{s.plaque.value}"))),
+        (w("ica_flow"), say(lang, note(f"flow.{s.flow.value}"))),
+        (w("imt"), imt),
+    ]
+    if s.eca_psv_cm_s is not None:
+        rows.append((w("eca_psv"), _value(s.eca_psv_cm_s, "cm/s", lang)))
+    if s.vertebral_flow is not None:
+        rows.append((w("vertebral"), say(lang, note(f"vertebral.{s.vertebral_flow.value}"))))
+    flags = tuple(w("flag", flag=say(lang, note(f"flag.{flag.value}"))) for flag in graded.flags)
+    side = say(lang, note(f"side.{s.side.value}"))
+    grade = say(lang, note(f"grade.{graded.grade.value}"))
     return (
-        f'<h2>Findings</h2><p class="text">{_e(report.findings)}</p>'
-        f'<h2>Impression</h2><p class="text">{_e(report.impression)}</p>'
+        f"<section><h3>{_e(w('side', side=side))}</h3>"
+        f'<p class="grade">{_e(w("ica_grade", grade=grade))}</p>'
+        f"{_list(flags, 'flag')}<table>{_rows(rows)}</table>{_list([say(lang, n) for n in graded.notes])}</section>"
+    )
+
+
+def _carotid(findings: CarotidFindings, result: CarotidResult, lang: str) -> str:
+    parts = [f"<h2>{_e(label(lang, 'findings'))}</h2>", *(_side(g, lang) for g in result.sides)]
+    if findings.comment:
+        parts.append(f'<p class="text">{_e(findings.comment)}</p>')
+    parts.append(f"<h2>{_e(label(lang, 'impression'))}</h2>")
+    parts.append(_list([side_impression(g, lang) for g in result.sides]))
+    return "".join(parts)
+
+
+def _free_text(report: FreeText, lang: str) -> str:
+    return (
+        f'<h2>{_e(label(lang, "findings"))}</h2><p class="text">{_e(report.findings)}</p>'
+        f'<h2>{_e(label(lang, "impression"))}</h2><p class="text">{_e(report.impression)}</p>'
     )
 
 
@@ -184,22 +239,29 @@ def render_html(
     content: ReportContent,
     result: ThyroidResult | CarotidResult | None = None,
 ) -> str:
-    """The printable page of one report version; `result` defaults to the rules evaluated with their defaults."""
+    """The printable page of one report version in its language (`version.language`); `result` defaults to the
+    rules evaluated with their defaults (and, for thyroid, the system the findings name)."""
+    lang = catalog_language(version)
     if isinstance(content, ThyroidFindings):
-        title = "Thyroid ultrasound report"
+        title = label(lang, "title.thyroid")
         thyroid = result if isinstance(result, ThyroidResult) else tirads.score_exam(content)
-        body = _thyroid(content, thyroid)
+        body = _thyroid(content, thyroid, lang)
     elif isinstance(content, CarotidFindings):
-        title = "Carotid duplex ultrasound report"
+        title = label(lang, "title.carotid")
         graded = result if isinstance(result, CarotidResult) else carotid.grade_exam(content)
-        body = _carotid(content, graded)
+        body = _carotid(content, graded, lang)
     else:
-        title = f"{content.modality} report".strip() if content.modality else "Imaging report"
-        body = _free_text(content)
+        title = (
+            label(lang, "title.modality", modality=content.modality)
+            if content.modality
+            else label(lang, "title.imaging")
+        )
+        body = _free_text(content, lang)
+    footer = label(lang, "footer", version=version.version, study=study.study_instance_uid)
     return (
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f'<!DOCTYPE html>\n<html lang="{_e(lang)}"><head><meta charset="utf-8">'
         f"<title>{_e(title)}: {_e(_name(study.patient_name))}</title><style>{CSS}</style></head>"
-        f"<body><header><h1>{_e(title)}</h1>{_header(study, version)}</header><main>{body}</main>"
-        f"<footer>teleus · report version {_e(version.version)} · study {_e(study.study_instance_uid)}</footer>"
+        f"<body><header><h1>{_e(title)}</h1>{_header(study, version, lang)}</header><main>{body}</main>"
+        f"<footer>{_e(footer)}</footer>"
         "</body></html>\n"
     )

@@ -1,4 +1,17 @@
-"""Reports over REST (PROTOCOL.md §5): versions, draft, edit, preview, sign, approve, addenda, printable view."""
+"""Reports over REST (PROTOCOL.md §5): versions, draft, edit, preview, sign, approve, addenda, printable view.
+
+    GET  /api/v1/studies/{id}/reports      the study's report versions
+    POST /api/v1/studies/{id}/reports      a new draft {kind, content} (thyroid: scored with the site's system)
+    POST /api/v1/reports/preview           what the rules make of {kind, content[, study_id]}, nothing saved
+    GET  /api/v1/reports/{id}              one version
+    PUT  /api/v1/reports/{id}              edit a draft {content}
+    POST /api/v1/reports/{id}/sign         draft → preliminary (409 unconfirmed_warnings until confirmed)
+    POST /api/v1/reports/{id}/approve      preliminary → archiving → final
+    POST /api/v1/reports/{id}/addenda      a new draft amending the final report
+    GET  /api/v1/reports/{id}/print        the printable page, in `?language=zh-CN|en`, else the Accept-Language
+
+The scoring system of a site is set in site_routes.py (`POST /api/v1/sites/{id}/thyroid-system`).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +21,7 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from signaling_server import errors
 from signaling_server.api import body
 from signaling_server.api.representations import iso
 from signaling_server.appkeys import DB
@@ -15,6 +29,8 @@ from signaling_server.auth.identity import caller
 from signaling_server.db.models import ReportArchiveJob, Study
 from signaling_server.events import changes
 from signaling_server.events.hub import CHANGES
+from signaling_server.localization.catalogs import LANGUAGES, negotiate
+from signaling_server.reading import service as queue
 from signaling_server.reports import archive, content, service
 from signaling_server.reports.archiver import ARCHIVER
 from signaling_server.reports.service import ReportView
@@ -89,10 +105,19 @@ async def create(request: web.Request) -> web.Response:
 @routes.post("/api/v1/reports/preview")
 async def preview(request: web.Request) -> web.Response:
     """What the rules make of a report's content, without saving anything (the editor's live feedback)."""
-    (await caller(request)).require_user()
+    who = await caller(request)
+    who.require_user()
     data = await body.json_body(request)
     kind = ReportKind(body.choice(data, "kind", [k.value for k in ReportKind]))
-    evaluated = content.evaluate(kind, body.obj(data, "content"), final=False)
+    system = None
+    study_id = data.get("study_id")
+    if study_id is not None:  # a thyroid report of this study is scored with its site's system
+        if not isinstance(study_id, str):
+            raise errors.InvalidRequest("study_id must be a study's id")
+        async with request.app[DB]() as db:
+            study = (await queue.get_visible(db, who, study_id)).study
+            system = await service.site_system(db, study)
+    evaluated = content.evaluate(kind, body.obj(data, "content"), final=False, system=system)
     return web.json_response({"computed": evaluated["computed"], "content": evaluated["input"]})
 
 
@@ -146,10 +171,20 @@ async def addendum(request: web.Request) -> web.Response:
         return web.json_response(report_json(await service.view(db, report)), status=201)
 
 
+def print_language(request: web.Request) -> str:
+    """The printed report's language: `?language=` if it is one of ours, else the reader's Accept-Language."""
+    asked = request.query.get("language")
+    if asked is not None:
+        if asked not in LANGUAGES:
+            raise errors.InvalidRequest(f"language must be one of {', '.join(LANGUAGES)}")
+        return asked
+    return negotiate(request.headers.get("Accept-Language"))
+
+
 @routes.get("/api/v1/reports/{id}/print")
 async def printable(request: web.Request) -> web.Response:
     who = await caller(request)
     async with request.app[DB]() as db:
         report, study = await service.get_visible(db, who, request.match_info["id"])
-        html = await archive.printable_html(db, report, study)
+        html = await archive.printable_html(db, report, study, print_language(request))
     return web.Response(text=html, content_type="text/html")

@@ -10,6 +10,8 @@ Who may do what (CLINICAL.md §4):
   identifier of the patient struck out of their text (`reading/deidentified.py`); a `shared_report` grant opens one
   report alone (signaling_server/access/policy.py).
 Signing freezes what the rules computed, so a later change of a configurable rule never rewrites a signed report.
+A thyroid report is scored with its site's system (`Site.thyroid_system`: ACR TI-RADS or C-TIRADS) as it was when
+the report was started; every later edit, the signature and its addenda keep that system (content.py).
 """
 
 from __future__ import annotations
@@ -28,13 +30,14 @@ from signaling_server.access.policy import Sight
 from signaling_server.access.redaction import Identifiers
 from signaling_server.api import body
 from signaling_server.auth.identity import Caller
-from signaling_server.db.models import Report, ReportArchiveJob, Study, StudyEvent, User
+from signaling_server.db.models import Report, ReportArchiveJob, Site, Study, StudyEvent, User
 from signaling_server.reading import deidentified
 from signaling_server.reading import service as queue
 from signaling_server.reading.state import StudyState
 from signaling_server.reading.state import transition as study_transition
 from signaling_server.reports import content
 from signaling_server.reports.state import APPROVED, ReportKind, ReportState, transition
+from signaling_server.reports.tirads import ThyroidSystem
 
 
 def now() -> datetime:
@@ -130,7 +133,14 @@ async def create_draft(db: AsyncSession, caller: Caller, study_id: str, data: di
     if latest is not None and latest.state == ReportState.DRAFT:
         raise errors.Conflict("this study already has a draft report: edit that one")
     kind = ReportKind(body.choice(data, "kind", [k.value for k in ReportKind]))
-    return await _add_version(db, study, user, kind, body.obj(data, "content"), at, amends=None)
+    system = await site_system(db, study)
+    return await _add_version(db, study, user, kind, body.obj(data, "content"), at, amends=None, system=system)
+
+
+async def site_system(db: AsyncSession, study: Study) -> ThyroidSystem:
+    """The thyroid scoring system of the study's site (ACR TI-RADS unless the site chose C-TIRADS)."""
+    site = await db.get(Site, study.site_id)
+    return ThyroidSystem(site.thyroid_system) if site is not None else ThyroidSystem.ACR_TIRADS
 
 
 async def add_addendum(db: AsyncSession, caller: Caller, report_id: str, data: dict[str, Any], at: datetime) -> Report:
@@ -142,7 +152,9 @@ async def add_addendum(db: AsyncSession, caller: Caller, report_id: str, data: d
         raise errors.InvalidTransition("this report is approved but its SR is still being archived; try again soon")
     if amended.state != ReportState.FINAL or latest is None or latest.id != amended.id:
         raise errors.InvalidTransition("an addendum amends the newest final report only")
-    return await _add_version(db, study, user, ReportKind(amended.kind), body.obj(data, "content"), at, amends=amended)
+    raw = body.obj(data, "content")
+    kind = ReportKind(amended.kind)
+    return await _add_version(db, study, user, kind, raw, at, amends=amended, system=content.system_of(amended.content))
 
 
 async def _add_version(
@@ -153,8 +165,9 @@ async def _add_version(
     raw: dict[str, Any],
     at: datetime,
     amends: Report | None,
+    system: ThyroidSystem,
 ) -> Report:
-    stored = content.evaluate(kind, raw, final=False)
+    stored = content.evaluate(kind, raw, final=False, system=system)
     report = Report(
         study_id=study.id,
         version=await _next_version(db, study.id),
@@ -179,7 +192,8 @@ async def edit_draft(db: AsyncSession, caller: Caller, report_id: str, data: dic
     user = caller.require_user(*queue.READER_ROLES)
     report, study = await get_visible(db, caller, report_id)
     _require_own_draft(report, study, user, at)
-    report.content = content.evaluate(ReportKind(report.kind), body.obj(data, "content"), final=False)
+    system = content.system_of(report.content)
+    report.content = content.evaluate(ReportKind(report.kind), body.obj(data, "content"), final=False, system=system)
     await db.commit()
     return report
 
@@ -197,7 +211,10 @@ async def sign(db: AsyncSession, caller: Caller, report_id: str, at: datetime) -
     user = caller.require_user(*queue.READER_ROLES)
     report, study = await get_visible(db, caller, report_id)
     _require_own_draft(report, study, user, at)
-    report.content = content.evaluate(ReportKind(report.kind), report.content.get("input", {}), final=True)
+    system = content.system_of(report.content)
+    report.content = content.evaluate(
+        ReportKind(report.kind), report.content.get("input", {}), final=True, system=system
+    )
     transition(report, ReportState.PRELIMINARY, at, user.id, db.add)
     study_transition(study, StudyState.REPORTED, at, db.add)
     study.lock_holder_id = None
@@ -215,6 +232,9 @@ async def approve(db: AsyncSession, caller: Caller, report_id: str, at: datetime
         raise errors.Forbidden("a report is approved by a different expert than its author")
     if report.state in APPROVED:
         raise await _already_approved(db, report)
+    unconfirmed = [w["id"] for w in report.content.get("computed", {}).get("warnings", []) if not w["confirmed"]]
+    if unconfirmed:  # signing refuses these; a report signed before warnings existed is checked here
+        raise errors.UnconfirmedWarnings("the report has unconfirmed warnings: return it to its author", unconfirmed)
     old = transition(report, ReportState.ARCHIVING, at, user.id, db.add)  # its event stays only if the update wins
     with db.no_autoflush:  # two seniors approving at once: the guarded UPDATE lets one win
         result = await db.execute(

@@ -55,6 +55,7 @@ from signaling_server.errors import InvalidRequest
 from signaling_server.reports import carotid, tirads
 from signaling_server.reports.carotid import CarotidFindings, CarotidResult, CarotidSide, Grade, SideGrade
 from signaling_server.reports.tirads import NoduleScore, ThyroidFindings, ThyroidResult
+from signaling_server.reports.wording import note, say
 
 LOCAL_SCHEME = "99TELEUS"
 MANUFACTURER = "teleus"
@@ -141,6 +142,7 @@ CHOICE_CODES: dict[type[StrEnum], dict[Any, str]] = {
     },
     tirads.EchogenicFocus: {
         tirads.EchogenicFocus.NONE_OR_COMET_TAIL: "F-NONE",
+        tirads.EchogenicFocus.COMET_TAIL: "F-COMET",
         tirads.EchogenicFocus.MACROCALCIFICATIONS: "F-MACRO",
         tirads.EchogenicFocus.PERIPHERAL_CALCIFICATIONS: "F-RIM",
         tirads.EchogenicFocus.PUNCTATE: "F-PUNCTATE",
@@ -357,7 +359,12 @@ def _angle(side: CarotidSide) -> list[Dataset]:
     return [_num(codes.DCM.DopplerAngle, side.doppler_angle_deg, degrees, (), "HAS PROPERTIES")]
 
 
-def _vessel_groups(graded: SideGrade) -> list[Dataset]:
+def catalog_language(version: ReportVersion) -> str:
+    """The catalog language of an SR's text (its content items are in the language it declares)."""
+    return "en" if version.language == "en-US" else version.language
+
+
+def _vessel_groups(graded: SideGrade, lang: str) -> list[Dataset]:
     """TID 5104 groups of one side: CCA (PSV, IMT), ICA (velocities, plaque, flow, grade, notes), ECA, vertebral."""
     side, cm_s = graded.findings, codes.UCUM.CentimeterPerSecond
     cca: list[Dataset] = []
@@ -374,7 +381,8 @@ def _vessel_groups(graded: SideGrade) -> list[Dataset]:
     ica.append(_code(PLAQUE, local(PLAQUE_CODES[side.plaque], carotid.PLAQUE_LABELS[side.plaque])))
     ica.append(_code(ICA_FLOW, local(f"FLOW-{side.flow.upper()}", f"Flow {side.flow}")))
     ica.append(_code(SRU_GRADE, local(GRADE_CODES[graded.grade], graded.grade_label)))
-    ica.extend(_text(codes.DCM.Comment, note) for note in graded.notes)
+    ica.extend(_text(codes.DCM.Comment, say(lang, note(f"flag.{flag.value}"))) for flag in graded.flags)
+    ica.extend(_text(codes.DCM.Comment, say(lang, said)) for said in graded.notes)
     groups = [_container(VESSELS["cca"], cca)] if cca else []
     groups.append(_container(VESSELS["ica"], ica))
     if side.eca_psv_cm_s is not None:
@@ -385,7 +393,7 @@ def _vessel_groups(graded: SideGrade) -> list[Dataset]:
     return groups
 
 
-def _side_section(graded: SideGrade) -> Dataset:
+def _side_section(graded: SideGrade, lang: str) -> Dataset:
     """One TID 5103 section: Finding Site and Laterality, the vessel groups, then the ICA/CCA ratio."""
     side = graded.findings
     laterality = codes.SCT.Right if side.side is carotid.Side.RIGHT else codes.SCT.Left
@@ -394,7 +402,7 @@ def _side_section(graded: SideGrade) -> Dataset:
         _code(codes.SCT.Laterality, laterality, "HAS CONCEPT MOD"),
     ]
     ratio = [] if side.ratio is None else [_num(codes.LN.ICACCAVelocityRatio, round(side.ratio, 2), codes.UCUM.Ratio)]
-    return _container(codes.LN.Findings, [*modifiers, *_vessel_groups(graded), *ratio])
+    return _container(codes.LN.Findings, [*modifiers, *_vessel_groups(graded, lang), *ratio])
 
 
 def carotid_sr(
@@ -403,10 +411,11 @@ def carotid_sr(
     """A carotid duplex report after TID 5100, one section per examined side."""
     if result is None:
         result = carotid.grade_exam(findings)
-    summary = [_text(codes.DCM.Comment, f"{g.side.capitalize()} ICA: {g.grade_label} (SRU)") for g in result.sides]
+    lang = catalog_language(version)
+    summary = [_text(codes.DCM.Comment, side_impression(g, lang)) for g in result.sides]
     if findings.comment:
         summary.append(_text(codes.DCM.Comment, findings.comment))
-    sections = [_side_section(g) for g in result.sides]
+    sections = [_side_section(g, lang) for g in result.sides]
     content = [
         _code(codes.DCM.ProcedureReported, codes.LN.USCarotidArteriesReport, "HAS CONCEPT MOD"),
         _container(codes.LN.Summary, summary),
@@ -416,7 +425,13 @@ def carotid_sr(
     return _document(study, version, ComprehensiveSRStorage, title, "5100", content, "Carotid duplex report")
 
 
-def _nodule_group(score: NoduleScore) -> Dataset:
+def side_impression(graded: SideGrade, lang: str) -> str:
+    """ "Right ICA: 50–69 % stenosis (SRU)" in the report's language."""
+    side = say(lang, note(f"side.{graded.side.value}"))
+    return say(lang, note("impression.side", side=side, grade=say(lang, note(f"grade.{graded.grade.value}"))))
+
+
+def _nodule_group(score: NoduleScore, lang: str) -> Dataset:
     nodule, mm = score.nodule, codes.UCUM.Millimeter
     items: list[Dataset] = [
         _text(codes.DCM.TrackingIdentifier, f"Nodule {score.number}", "HAS OBS CONTEXT"),
@@ -446,28 +461,40 @@ def _nodule_group(score: NoduleScore) -> Dataset:
         value = local(CHOICE_CODES[type(choice)][choice], tirads.label(choice))
         items.append(_with(_code(TIRADS_CATEGORIES[category], value), [points]))
     items.append(_num(TIRADS_TOTAL, score.total, codes.UCUM.NoUnits))
-    items.append(_code(TIRADS_LEVEL, local(score.level.value, score.level_label)))
-    items.append(_text(codes.DCM.Recommendation, recommendation(score)))
-    items.extend(_text(codes.DCM.Comment, note) for note in score.notes)
+    items.append(_code(TIRADS_LEVEL, local(score.level, score.level_label)))
+    items.append(_text(codes.DCM.Recommendation, recommendation(score, lang)))
+    items.extend(_text(codes.DCM.Comment, say(lang, note(f"flag.{flag}"))) for flag in score.flags)
+    items.extend(_text(codes.DCM.Comment, say(lang, said)) for said in score.notes)
     return _container(codes.DCM.MeasurementGroup, items)
 
 
-def recommendation(score: NoduleScore) -> str:
+def recommendation(score: NoduleScore, lang: str = "en") -> str:
     if score.fna_recommended:
-        return "FNA recommended"
-    if score.follow_up_recommended:
-        return f"Follow-up: {score.follow_up_schedule}"
-    return "No FNA, no follow-up"
+        return say(lang, note("recommendation.fna"))
+    if score.follow_up_recommended and score.schedule is not None:
+        return say(lang, note("recommendation.follow_up", schedule=say(lang, score.schedule)))
+    return say(lang, note("recommendation.none"))
 
 
-def impression(score: NoduleScore) -> str:
-    where = f" ({score.nodule.location})" if score.nodule.location else ""
-    size = f"{score.nodule.largest_cm:g} cm"
-    return f"Nodule {score.number}{where}: {score.level} ({points_text(score.total)}), {size}: {recommendation(score)}"
+def impression(score: NoduleScore, lang: str = "en") -> str:
+    """ "Nodule 1 (right lobe): TR4 (5 points), 1.2 cm: FNA recommended" in the report's language."""
+    key = "impression.nodule_at" if score.nodule.location else "impression.nodule"
+    return say(
+        lang,
+        note(
+            key,
+            number=score.number,
+            location=score.nodule.location,
+            level=score.level,
+            points=points_text(score.total, lang),
+            size=tirads.size_text(score.nodule),
+            recommendation=recommendation(score, lang),
+        ),
+    )
 
 
-def points_text(total: int) -> str:
-    return "1 point" if total == 1 else f"{total} points"
+def points_text(total: int, lang: str = "en") -> str:
+    return say(lang, note("points", count=total))
 
 
 def thyroid_sr(
@@ -476,11 +503,12 @@ def thyroid_sr(
     """A thyroid report: per reported nodule its TI-RADS categories, points, level, diameters, recommendation."""
     if result is None:
         result = tirads.score_exam(findings)
-    found: list[Dataset] = [_text(SCORING_SYSTEM, result.system)]
-    found += [_nodule_group(score) for score in result.nodules]
+    lang = catalog_language(version)
+    found: list[Dataset] = [_text(SCORING_SYSTEM, say(lang, note(f"system.{result.system.value}")))]
+    found += [_nodule_group(score, lang) for score in result.nodules]
     if findings.comment:
         found.append(_text(codes.DCM.Comment, findings.comment))
-    said = [impression(score) for score in result.nodules] + list(result.notes)
+    said = [impression(score, lang) for score in result.nodules] + [say(lang, n) for n in result.notes]
     content = [
         _container(codes.LN.Findings, found),
         _container(codes.LN.Impressions, [_text(codes.DCM.Impression, line) for line in said]),

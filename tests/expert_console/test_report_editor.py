@@ -1,6 +1,7 @@
 """The report editor: reports.js's pure pieces in Chromium, then the study page's editor against the real server:
 a thyroid nodule scored live exactly as the server's preview scores it, save, sign, approval by a second expert,
-an addendum; and a carotid side measured at more than 60° flagged and not graded."""
+an addendum; a carotid side measured at more than 60° flagged and not graded; a C-TIRADS site's thyroid form in
+Chinese; a missing Doppler angle that must be confirmed before the report is signed."""
 
 from __future__ import annotations
 
@@ -130,7 +131,7 @@ async def test_thyroid_live_score_sign_approve_and_addendum(
         await editor.locator("select[name=kind]").select_option("thyroid")  # ultrasound without an exam type: chosen
 
         nodule = editor.locator('[data-nodule="0"]')
-        await expect(nodule.locator("[data-field=incomplete]")).to_contain_text("composition")
+        await expect(nodule.locator("[data-field=incomplete]")).to_contain_text("Composition")
         calls = api_calls(page)
         await fill_nodule(nodule, NODULE)
         await nodule.locator("input[name=location]").fill("right lobe")
@@ -165,7 +166,7 @@ async def test_thyroid_live_score_sign_approve_and_addendum(
         await expect(other.locator("[data-testid=study-state]")).to_have_text("approved")
         print_link = other.locator("[data-testid=report-editor] [data-testid=print-link]")
         href = await print_link.get_attribute("href")
-        assert href and href.startswith("/api/v1/reports/") and href.endswith("/print")
+        assert href and href.startswith("/api/v1/reports/") and href.endswith("/print?language=en")
         printed = await other.request.get(href)
         assert printed.status == 200 and "text/html" in printed.headers["content-type"]
 
@@ -259,3 +260,76 @@ async def test_an_approval_whose_sr_cannot_be_stored_yet_shows_archiving_until_i
         assert problems == []
     finally:
         await senior.close()
+
+
+async def test_a_c_tirads_site_shows_c_tirads_in_the_thyroid_form_in_chinese(
+    server: Server,  # noqa: F811
+    browser: Browser,
+) -> None:
+    admin = await server.api("admin")
+    status, site = await admin.post(f"/api/v1/sites/{server.world.site_a}/thyroid-system", {"system": "c_tirads"})
+    assert status == 200 and site["thyroid_system"] == "c_tirads", site
+    study = await arrive(server.app, server.world.site_a, "US", name="甲^状")
+    chinese = await browser.new_context(base_url=server.url, locale="zh-CN")
+    try:
+        await server.sign_in(chinese, "expert")
+        page, problems = await open_console(chinese, f"#/studies/{study}")
+        await page.locator("header [data-action=claim]").click()
+        editor = page.locator("[data-testid=report-editor]")
+        await editor.locator("select[name=kind]").select_option("thyroid")
+        system = editor.locator("[data-testid=thyroid-system]")
+        await expect(system).to_have_attribute("data-system", "c_tirads")
+        await expect(system).to_have_text("分类系统：C-TIRADS分类")
+        nodule = editor.locator('[data-nodule="0"]')
+        # C-TIRADS counts features: its choices carry no ACR points
+        await expect(nodule.locator("select[name=composition] option[value=solid]")).to_have_text("实性或几乎完全实性")
+        await expect(nodule.locator("label", has_text="方位")).to_have_count(1)  # orientation, not shape
+        await fill_nodule(nodule, NODULE)  # solid +1, taller-than-wide +1, punctate +1: 3 → C-TR4C
+        await expect(nodule.locator("[data-field=level]")).to_have_text("C-TR4C")
+        await expect(nodule.locator("[data-field=level-label]")).to_have_text(
+            "C-TIRADS 4C类（高度可疑，恶性风险50%~90%）"
+        )
+        await expect(nodule.locator("[data-field=total]")).to_have_text("3分")
+        advice = nodule.locator("[data-field=advice]")
+        await expect(advice).to_have_text("建议细针穿刺活检（FNA）")  # 1.2 cm > 1 cm
+        await editor.locator("[data-action=save-report]").click()
+        await expect(editor.locator("[data-testid=report-status]")).to_contain_text("草稿第1版")
+        _, listed = await (await server.api("expert")).get(f"/api/v1/studies/{study}/reports")
+        assert listed["reports"][0]["content"]["system"] == "c_tirads"
+        await expect(system).to_have_text("分类系统：C-TIRADS分类")  # the saved draft keeps its system
+        assert problems == []
+    finally:
+        await chinese.close()
+
+
+async def test_a_missing_doppler_angle_must_be_confirmed_before_signing(
+    server: Server,  # noqa: F811
+    context: BrowserContext,  # noqa: F811
+) -> None:
+    study = await arrive(server.app, server.world.site_a, "US", name="Angle^Ann")
+    await server.sign_in(context, "expert")
+    page, problems = await open_console(context, f"#/studies/{study}")
+    await page.locator("header [data-action=claim]").click()
+    editor = page.locator("[data-testid=report-editor]")
+    await editor.locator("select[name=kind]").select_option("carotid")
+    right = editor.locator('[data-side="right"]')
+    await right.locator("select[name=plaque]").select_option("visible")
+    await right.locator("input[name=ica_psv_cm_s]").fill("150")  # no Doppler angle entered
+    await editor.locator('[data-side="left"] input[name=examined]').uncheck()
+    warning = editor.locator('[data-testid=report-warnings] [data-warning="angle_missing:right"]')
+    await expect(warning).to_contain_text("Right side: Doppler angle not recorded")
+    await expect(right.locator("[data-field=grade]")).to_have_text("50–69 % stenosis")
+
+    await editor.locator("[data-action=sign-report]").click()
+    error = editor.locator("[data-testid=report-error]")
+    await expect(error).to_have_attribute("data-code", "unconfirmed_warnings")
+    await expect(error).to_have_text("Confirm or correct the warnings first.")
+    await expect(editor.locator("[data-testid=report-status]")).to_contain_text(
+        "Draft v1 by Expert"
+    )  # saved, not signed
+
+    await warning.locator("input[name=confirm-warning]").check()
+    await expect(warning).to_have_attribute("data-confirmed", "true")
+    await editor.locator("[data-action=sign-report]").click()
+    await expect(editor.locator("[data-testid=report-status]")).to_contain_text("Preliminary v1, signed by Expert")
+    assert problems == []

@@ -21,6 +21,7 @@ from signaling_server.reports.carotid import (
     psv_band,
     ratio_band,
 )
+from signaling_server.reports.wording import english
 
 MEASURED: dict[str, Any] = {"plaque": "visible", "flow": "present", "doppler_angle_deg": 45}
 BASE: dict[str, Any] = {"side": "right", **MEASURED}
@@ -67,7 +68,7 @@ def test_ratio_boundaries_against_a_50_to_69_psv(ratio: float, discordant: bool)
     graded = grade_side(side(ica_psv_cm_s=180, ica_cca_ratio=ratio))
     assert graded.grade is Grade.FROM_50_TO_69  # PSV is primary: never moved by the ratio
     assert (Flag.DISCORDANT_RATIO in graded.flags) is discordant
-    assert any(n.startswith("Discordant: ICA/CCA ratio") for n in graded.notes) is discordant
+    assert any(n.startswith("Discordant: ICA/CCA ratio") for n in english(graded.notes)) is discordant
 
 
 @pytest.mark.parametrize(("edv", "discordant"), [(39.9, True), (40, False), (100, False), (100.1, True)])
@@ -75,14 +76,14 @@ def test_edv_boundaries_against_a_50_to_69_psv(edv: float, discordant: bool) -> 
     graded = grade_side(side(ica_psv_cm_s=180, ica_edv_cm_s=edv))
     assert graded.grade is Grade.FROM_50_TO_69
     assert (Flag.DISCORDANT_EDV in graded.flags) is discordant
-    assert any("Discordant: ICA EDV" in n and "graded on PSV" in n for n in graded.notes) is discordant
+    assert any("Discordant: ICA EDV" in n and "graded on PSV" in n for n in english(graded.notes)) is discordant
 
 
 def test_ratio_is_computed_from_the_cca_psv_when_not_entered() -> None:
     graded = grade_side(side(ica_psv_cm_s=250, cca_psv_cm_s=125))
     assert graded.findings.ratio == 2.0
     assert graded.grade is Grade.AT_LEAST_70 and Flag.DISCORDANT_RATIO in graded.flags
-    assert any("computed from ICA PSV / CCA PSV" in n for n in graded.notes)
+    assert any("computed from ICA PSV / CCA PSV" in n for n in english(graded.notes))
     entered = grade_side(side(ica_psv_cm_s=250, cca_psv_cm_s=125, ica_cca_ratio=4.5))
     assert entered.findings.ratio == 4.5 and Flag.DISCORDANT_RATIO not in entered.flags
 
@@ -93,7 +94,8 @@ def test_angle_60_is_graded_and_above_is_flagged_not_graded() -> None:
     over = grade_side(side(ica_psv_cm_s=180, doppler_angle_deg=60.1))
     assert over.grade is Grade.NOT_GRADED
     assert Flag.ANGLE_OVER_60 in over.flags
-    assert "60.1°" in over.notes[0] and "not graded" in over.notes[0] and "unreliable" in over.notes[0]
+    first = english(over.notes)[0]
+    assert "60.1°" in first and "not graded" in first and "unreliable" in first
     # the flag wins even over an absent-flow finding, which a steep angle can fake
     assert grade_side(side(flow="absent", doppler_angle_deg=75)).grade is Grade.NOT_GRADED
 
@@ -108,7 +110,7 @@ def test_missing_angle_is_graded_but_flagged() -> None:
     [
         ("lumen_narrowed", 100, True),
         ("none", 180, True),
-        ("lumen_narrowed", 180, True),
+        ("lumen_narrowed", 180, False),  # ≥ 50 % diameter reduction fits 50–69 % as well as ≥ 70 %
         ("none", 300, True),
         ("visible", 300, False),
         ("visible", 100, False),
@@ -128,7 +130,7 @@ def test_plaque_that_does_not_fit_the_psv_is_discordant(plaque: str, psv: float,
 def test_imt_default_thresholds(imt: float, expected: ImtClass) -> None:
     graded = grade_side(side(imt_mm=imt))
     assert graded.imt_class is expected
-    assert any(n.startswith(f"IMT {imt}") for n in graded.notes)
+    assert any(n.startswith(f"IMT {imt}") for n in english(graded.notes))
 
 
 def test_imt_thresholds_are_configurable() -> None:
@@ -160,7 +162,6 @@ def test_exam_grades_right_then_left_and_round_trips() -> None:
         ({"flow": None}, "flow"),
         ({"side": "middle"}, "side"),
         ({"ica_psv_cm_s": -5}, "ica_psv_cm_s"),
-        ({"ica_psv_cm_s": 0}, "ica_psv_cm_s"),
         ({"ica_psv_cm_s": 5000}, "ica_psv_cm_s"),
         ({"ica_psv_cm_s": "fast"}, "ica_psv_cm_s"),
         ({"ica_psv_cm_s": math.nan}, "ica_psv_cm_s"),
@@ -201,3 +202,99 @@ def test_bad_exam_input_names_the_field(body: Any, field: str) -> None:
     with pytest.raises(InvalidRequest) as caught:
         CarotidFindings.from_json(body)
     assert field in caught.value.message
+
+
+# ---- the clinical corrections of issue 12 (part 8), one case each ---------------------------------------------------
+
+
+@pytest.mark.parametrize("psv", [125, 180, 230, 231, 320])
+def test_lumen_narrowed_fits_50_to_69_as_well_as_70_or_more(psv: float) -> None:
+    graded = grade_side(side(plaque="lumen_narrowed", ica_psv_cm_s=psv))
+    assert Flag.DISCORDANT_PLAQUE not in graded.flags
+    assert Flag.DISCORDANT_PLAQUE in grade_side(side(plaque="lumen_narrowed", ica_psv_cm_s=100)).flags
+
+
+def test_imt_in_the_plaque_range_with_no_plaque_is_a_contradiction_never_normal() -> None:
+    graded = grade_side(side(plaque="none", ica_psv_cm_s=90, imt_mm=1.6))
+    assert Flag.IMT_PLAQUE_WITHOUT_PLAQUE in graded.flags
+    assert graded.grade is not Grade.NORMAL and graded.grade is Grade.LESS_THAN_50
+    assert any(n.startswith("Contradiction: IMT in the plaque range") for n in english(graded.notes))
+    thickened = grade_side(side(plaque="none", ica_psv_cm_s=90, imt_mm=1.2))  # intimal thickening: not normal
+    assert thickened.grade is Grade.LESS_THAN_50 and Flag.IMT_PLAQUE_WITHOUT_PLAQUE not in thickened.flags
+    assert grade_side(side(plaque="none", ica_psv_cm_s=90, imt_mm=0.8)).grade is Grade.NORMAL
+    assert Flag.IMT_PLAQUE_WITHOUT_PLAQUE not in grade_side(side(plaque="visible", imt_mm=1.6)).flags
+
+
+def test_a_ratio_with_absent_flow_is_flagged() -> None:
+    graded = grade_side(side(flow="absent", ica_cca_ratio=3.0))
+    assert graded.grade is Grade.TOTAL_OCCLUSION and Flag.RATIO_WITH_ABSENT_FLOW in graded.flags
+    assert Flag.RATIO_WITH_ABSENT_FLOW not in grade_side(side(flow="absent")).flags
+
+
+@pytest.mark.parametrize(("ratio", "disagrees"), [(2.0, False), (2.1, False), (2.25, True), (1.5, True)])
+def test_an_entered_ratio_that_disagrees_with_the_velocities_is_flagged(ratio: float, disagrees: bool) -> None:
+    graded = grade_side(side(ica_psv_cm_s=180, cca_psv_cm_s=90, ica_cca_ratio=ratio))  # 180 / 90 = 2.0
+    assert (Flag.RATIO_DISAGREES_WITH_VELOCITIES in graded.flags) is disagrees
+    # without both velocities there is nothing to disagree with
+    assert Flag.RATIO_DISAGREES_WITH_VELOCITIES not in grade_side(side(ica_psv_cm_s=180, ica_cca_ratio=9)).flags
+
+
+@pytest.mark.parametrize(
+    ("changes", "suspected"),
+    [
+        ({"flow": "absent"}, True),
+        ({"plaque": "markedly_narrowed"}, True),
+        ({"plaque": "visible", "ica_psv_cm_s": 150}, False),
+    ],
+)
+def test_an_angle_over_60_still_shows_suspected_occlusion(changes: dict[str, Any], suspected: bool) -> None:
+    graded = grade_side(side(doppler_angle_deg=70, **changes))
+    assert graded.grade is Grade.NOT_GRADED and Flag.ANGLE_OVER_60 in graded.flags
+    assert (Flag.SUSPECTED_OCCLUSION in graded.flags) is suspected
+    assert any("Suspected occlusion, confirm" in n for n in english(graded.notes)) is suspected
+
+
+def test_undetectable_velocities_are_a_valid_entry() -> None:
+    occluded = grade_side(side(flow="absent", ica_psv_cm_s=0, ica_edv_cm_s=0))
+    assert occluded.grade is Grade.TOTAL_OCCLUSION
+    trickle = grade_side(side(plaque="visible", ica_psv_cm_s=0))  # flow present, nothing measurable: never "< 50 %"
+    assert trickle.grade is Grade.NOT_GRADED and Flag.PSV_UNDETECTABLE in trickle.flags
+    near = grade_side(side(plaque="markedly_narrowed", ica_psv_cm_s=0))
+    assert near.grade is Grade.NEAR_OCCLUSION
+
+
+@pytest.mark.parametrize(
+    ("changes", "warned"),
+    [
+        ({"ica_psv_cm_s": 1.8}, ["warning.psv_unit.ica_psv_cm_s"]),  # 1.8 m/s typed as cm/s
+        ({"ica_psv_cm_s": 90, "cca_psv_cm_s": 0.9}, ["warning.psv_unit.cca_psv_cm_s"]),
+        ({"ica_psv_cm_s": 10}, []),
+        ({"ica_psv_cm_s": 0}, []),  # undetectable is not a slip
+    ],
+)
+def test_a_psv_under_10_cm_s_asks_for_confirmation_not_refusal(changes: dict[str, Any], warned: list[str]) -> None:
+    graded = grade_side(side(**changes))
+    assert [w.code for w in graded.warnings] == warned
+
+
+def test_a_missing_angle_is_a_warning_to_confirm() -> None:
+    graded = grade_side(side(ica_psv_cm_s=180, doppler_angle_deg=None))
+    assert [w.code for w in graded.warnings] == ["warning.angle_missing"]
+    assert english(graded.warnings) == [
+        "Right side: Doppler angle not recorded: confirm the velocities were angle-corrected at ≤ 60°"
+    ]
+    assert grade_side(side(ica_psv_cm_s=180)).warnings == ()  # angle 45° in BASE
+
+
+@pytest.mark.parametrize(
+    ("changes", "never"),
+    [
+        ({"imt_mm": 1.4999}, "IMT 1.5 mm"),  # thickened, not "1.5 mm: thickened"
+        ({"ica_psv_cm_s": 124.96, "ica_edv_cm_s": 45}, "PSV 125 cm/s"),
+        ({"ica_psv_cm_s": 180, "cca_psv_cm_s": 44.98}, "ratio 4.00 "),  # 4.0018: above 4.0, written 4.002
+    ],
+)
+def test_report_text_never_rounds_across_a_threshold(changes: dict[str, Any], never: str) -> None:
+    text = " ".join(english(grade_side(side(**changes)).notes))
+    assert never not in text
+    assert "1.4999" in text or "124.96" in text or "4.002 " in text

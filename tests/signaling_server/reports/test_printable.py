@@ -91,11 +91,12 @@ def test_carotid_shows_grade_notes_and_the_angle_flag() -> None:
     assert parsed(page).seen <= ALLOWED_TAGS
     assert "ICA: 50–69 % stenosis (SRU consensus)" in page
     assert "ICA: Not graded (SRU consensus)" in page
-    assert '<li class="flag">Flag: angle over 60</li>' in page
+    assert '<li class="flag">Flag: Doppler angle &gt; 60°: not graded</li>' in page
     assert "Doppler angle 70° &gt; 60°" in page
     assert "Discordant: ICA EDV 30 cm/s" in page
     assert "IMT 1.6 mm: plaque" in page
     assert "FINAL: approved by Zhao Senior" in page
+    assert "<title>Carotid duplex ultrasound report: 张三&lt;b&gt;</title>" in page  # a Chinese name has no space
 
 
 def test_thyroid_shows_levels_and_the_one_point_note() -> None:
@@ -123,3 +124,31 @@ def test_an_addendum_says_which_version_it_amends() -> None:
     assert '<p class="addendum">Addendum: amends version 1</p>' in page
     assert "<th>Version</th><td>2</td>" in page
     assert "Addendum" not in render_html(STUDY, FINAL, FreeText("a", "b"))
+
+
+def test_the_page_is_in_the_language_of_its_version() -> None:
+    chinese = replace(FINAL, language="zh-CN")
+    nodule = {
+        "composition": "solid",
+        "echogenicity": "very_hypoechoic",
+        "shape": "taller_than_wide",
+        "margin": "smooth",
+        "echogenic_foci": ["comet_tail"],
+        "max_axial_mm": 12,
+        "perpendicular_axial_mm": 9,
+        "craniocaudal_mm": 10,
+        "location": "左叶下极",
+    }
+    page = render_html(STUDY, chinese, ThyroidFindings.from_json({"system": "c_tirads", "nodules": [nodule]}))
+    assert '<html lang="zh-CN">' in page and "<h1>甲状腺超声检查报告</h1>" in page
+    assert "已审核：审核医师Zhao Senior" in page and "<th>姓名</th><td>张三&lt;b&gt;</td>" in page
+    assert "分类系统：C-TIRADS分类" in page and "<th>方位</th>" in page  # C-TIRADS's word for shape
+    assert "2分：C-TIRADS 4B类（中度可疑，恶性风险10%~50%）" in page  # +1 +1 +1 -1 (comet-tail)
+    assert "建议细针穿刺活检（FNA）" in page  # 1.2 cm > 1 cm
+    carotid = CarotidFindings.from_json(
+        {"right": {"plaque": "none", "flow": "present", "ica_psv_cm_s": 90, "imt_mm": 1.6}}
+    )
+    page = render_html(STUDY, chinese, carotid)
+    assert "<h1>颈动脉彩色多普勒超声检查报告</h1>" in page
+    assert '<li class="flag">提示：IMT达斑块范围而斑块为“无”：矛盾</li>' in page
+    assert "右侧颈内动脉：狭窄&lt;50%（SRU）" in page and "正常（无狭窄）" not in page

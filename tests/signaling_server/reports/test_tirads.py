@@ -21,6 +21,7 @@ from signaling_server.reports.tirads import (
     TRLevel,
     score_exam,
 )
+from signaling_server.reports.wording import english
 
 BENIGN: dict[str, Any] = {
     "composition": "cystic",
@@ -58,6 +59,7 @@ CHART: list[tuple[str, Any, int]] = [
     ("margin", "extrathyroidal_extension", 3),
     ("margin", "cannot_determine", 0),
     ("echogenic_foci", ["none_or_comet_tail"], 0),
+    ("echogenic_foci", ["comet_tail"], 0),
     ("echogenic_foci", ["macrocalcifications"], 1),
     ("echogenic_foci", ["peripheral_calcifications"], 2),
     ("echogenic_foci", ["punctate_echogenic_foci"], 3),
@@ -93,7 +95,7 @@ def test_cannot_be_judged_choices_say_what_they_scored() -> None:
         nodule(composition="cannot_determine", echogenicity="cannot_determine", margin="cannot_determine")
     )
     assert score.total == 3
-    assert sum("cannot be determined" in note for note in score.notes) == 3
+    assert sum("cannot be determined" in note for note in english(score.notes)) == 3
 
 
 @pytest.mark.parametrize(
@@ -116,14 +118,14 @@ def test_level_boundaries(changes: dict[str, Any], total: int, level: TRLevel) -
 def test_one_point_is_tr2_by_default_and_says_so() -> None:
     score = ACR_TIRADS.score(nodule(composition="mixed_cystic_solid"))
     assert score.level is TRLevel.TR2
-    assert "Total of 1 point is not in the ACR chart; reported as TR2 (configurable rule)" in score.notes
+    assert "Total of 1 point is not in the ACR chart; reported as TR2 (configurable rule)" in english(score.notes)
 
 
 def test_one_point_rule_is_configurable() -> None:
     score = AcrTiRads(one_point_level=TRLevel.TR1).score(nodule(composition="mixed_cystic_solid"))
     assert score.level is TRLevel.TR1
-    assert "Total of 1 point is not in the ACR chart; reported as TR1 (configurable rule)" in score.notes
-    assert not any("1 point" in note for note in ACR_TIRADS.score(nodule(composition="solid")).notes)
+    assert "Total of 1 point is not in the ACR chart; reported as TR1 (configurable rule)" in english(score.notes)
+    assert not any("1 point" in note for note in english(ACR_TIRADS.score(nodule(composition="solid")).notes))
     with pytest.raises(ValueError):
         AcrTiRads(one_point_level=TRLevel.TR3)
 
@@ -140,7 +142,7 @@ def test_spongiform_gets_no_further_points() -> None:
     )
     assert score.total == 0 and score.level is TRLevel.TR1
     assert set(score.points.to_json().values()) == {0}
-    assert "spongiform: no further points" in score.notes
+    assert "spongiform: no further points" in english(score.notes)
 
 
 def test_echogenic_foci_add_up_and_repeat_once() -> None:
@@ -215,11 +217,11 @@ def test_exam_reports_the_four_highest_and_recommends_fna_for_at_most_two() -> N
     assert [s.number for s in result.nodules] == [4, 2, 3, 6]
     assert [s.fna_recommended for s in result.nodules] == [True, True, False, False]
     assert [s.follow_up_recommended for s in result.nodules] == [False, False, True, True]
-    assert any("limited to 2 nodules" in note for note in result.nodules[2].notes)
+    assert any("limited to 2 nodules" in note for note in english(result.nodules[2].notes))
     assert result.omitted == 2
-    assert any("2 further nodule(s) not reported" in note for note in result.notes)
-    assert any("not reported meets its FNA size criterion" in note for note in result.notes)
-    assert any("largest diameter" in note and "chosen by" in note for note in result.notes)
+    assert any("2 further nodule(s) not reported" in note for note in english(result.notes))
+    assert any("not reported meets its FNA size criterion" in note for note in english(result.notes))
+    assert any("largest diameter" in note and "chosen by" in note for note in english(result.notes))
 
 
 def test_ranking_properties_hold_for_any_entry_order() -> None:
@@ -234,7 +236,7 @@ def test_ranking_properties_hold_for_any_entry_order() -> None:
 
 def test_an_empty_exam_says_so() -> None:
     result = score_exam(ThyroidFindings())
-    assert result.nodules == () and "No nodules reported." in result.notes
+    assert result.nodules == () and "No nodules reported." in english(result.notes)
 
 
 def test_json_round_trip() -> None:
@@ -290,3 +292,33 @@ def test_bad_exam_input_names_the_field(body: Any, field: str) -> None:
     with pytest.raises(InvalidRequest) as caught:
         ThyroidFindings.from_json(body)
     assert field in caught.value.message
+
+
+# ---- contradictions and likely slips (issue 12 part 8) --------------------------------------------------------------
+
+
+def test_no_foci_together_with_other_foci_is_flagged() -> None:
+    both = ACR_TIRADS.score(nodule(echogenic_foci=["none_or_comet_tail", "punctate_echogenic_foci"]))
+    assert both.flags == ("foci_none_with_others",)
+    assert ACR_TIRADS.score(nodule(echogenic_foci=["punctate_echogenic_foci"])).flags == ()
+
+
+def test_solid_composition_with_anechoic_echogenicity_is_flagged() -> None:
+    assert ACR_TIRADS.score(nodule(composition="solid", echogenicity="anechoic")).flags == ("solid_anechoic",)
+    assert ACR_TIRADS.score(nodule(composition="cystic", echogenicity="anechoic")).flags == ()
+
+
+def test_a_diameter_under_2_mm_asks_whether_it_was_entered_in_cm() -> None:
+    from signaling_server.reports.tirads import unit_warnings
+
+    slip = nodule(max_axial_mm=1.6, perpendicular_axial_mm=1.1, craniocaudal_mm=1.4)
+    assert english(unit_warnings(slip, 3)) == ["Nodule 3: largest diameter 1.6 mm: entered in cm? Confirm or correct"]
+    assert unit_warnings(nodule(max_axial_mm=2, perpendicular_axial_mm=1, craniocaudal_mm=1), 1) == ()
+
+
+def test_sizes_never_round_across_a_threshold() -> None:
+    # 14.9999 mm is below the TR4 FNA size of 1.5 cm: no FNA, and the text must not say "1.5 cm"
+    score = ACR_TIRADS.score(nodule(**TR4, max_axial_mm=14.9999))
+    assert not score.fna_recommended and score.follow_up_recommended
+    assert not any("1.5 cm ≥" in n for n in english(score.notes))
+    assert score.to_json()["largest_diameter_text"] == "1.49999"
