@@ -1,21 +1,41 @@
-"""Reports over REST (PROTOCOL.md §5): versions, draft, edit, preview, sign, approve, addenda, printable view."""
+"""Reports over REST (PROTOCOL.md §5): versions, draft, edit, preview, sign, approve, addenda, printable view.
+
+Issue 12 (docs/RESULTS.md):
+
+    GET /api/v1/reports/{id}/pdf      the printed report as application/pdf (`?inline=1`: shown, not downloaded),
+                                      in `?lang=zh-CN|en` or else the language
+                                      of Accept-Language (Chinese when it says nothing); whoever sees the report in
+                                      full (its site, the sites they serve, a grant); audited as a print; 400
+                                      invalid_request for another lang, 404 for a report the caller does not see
+    GET /api/v1/reports/{id}/images   → {"images": [{"sop_uid", "frame"}]}: the images chosen for the report
+    PUT /api/v1/reports/{id}/images   {"images": [{"sop_uid", "frame"?}]} → the same: the draft's author, holding
+                                      the study's lock, chooses (at most 12, each a frame of the study's images)
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import re
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from signaling_server import errors
 from signaling_server.api import body
 from signaling_server.api.representations import iso
-from signaling_server.appkeys import DB
+from signaling_server.appkeys import DB, SETTINGS
 from signaling_server.auth.identity import caller
 from signaling_server.db.models import ReportArchiveJob, Study
+from signaling_server.dicomstore.blobs import BLOBS
+from signaling_server.dicomstore.ingest import DICOM_STORE
 from signaling_server.events import changes
 from signaling_server.events.hub import CHANGES
-from signaling_server.reports import archive, content, service
+from signaling_server.localization.catalogs import CATALOGS, LANGUAGES, negotiate
+from signaling_server.reports import archive, content, document, key_images, pdf, service
 from signaling_server.reports.archiver import ARCHIVER
 from signaling_server.reports.service import ReportView
 from signaling_server.reports.state import ReportKind, ReportState
@@ -153,3 +173,49 @@ async def printable(request: web.Request) -> web.Response:
         report, study = await service.get_visible(db, who, request.match_info["id"])
         html = await archive.printable_html(db, report, study)
     return web.Response(text=html, content_type="text/html")
+
+
+def wanted_language(request: web.Request) -> str:
+    """`?lang=` when given (zh-CN or en), else the Accept-Language's choice."""
+    asked = request.query.get("lang")
+    if asked is not None:
+        if asked not in LANGUAGES:
+            raise errors.InvalidRequest(f"lang must be one of {', '.join(LANGUAGES)}")
+        return asked
+    return negotiate(request.headers.get("Accept-Language"))
+
+
+@routes.get("/api/v1/reports/{id}/pdf")
+async def printed(request: web.Request) -> web.Response:
+    who = await caller(request)
+    language = wanted_language(request)
+    zone = ZoneInfo(request.app[SETTINGS].report_time_zone)
+    store = request.app[DICOM_STORE]
+    async with request.app[DB]() as db:
+        report, study = await service.get_visible(db, who, request.match_info["id"])
+        doc = await document.gather(db, request.app[BLOBS], store.limits, report, study)
+    page = pdf.render_html(doc, request.app[CATALOGS], language, zone, datetime.now(zone))
+    data = await asyncio.to_thread(pdf.render_pdf, page)
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", f"report-{study.accession or report.id}-v{report.version}.pdf")
+    disposition = "inline" if request.query.get("inline") == "1" else "attachment"  # inline: the browser prints it
+    headers = {"Content-Disposition": f'{disposition}; filename="{name}"', "Cache-Control": "no-store"}
+    return web.Response(body=data, content_type="application/pdf", headers=headers)
+
+
+@routes.get("/api/v1/reports/{id}/images")
+async def chosen_images(request: web.Request) -> web.Response:
+    who = await caller(request)
+    async with request.app[DB]() as db:
+        report, _ = await service.get_visible(db, who, request.match_info["id"])
+        images = await key_images.of_report(db, report.id)
+    return web.json_response({"images": key_images.images_json(images)})
+
+
+@routes.put("/api/v1/reports/{id}/images")
+async def choose_images(request: web.Request) -> web.Response:
+    who = await caller(request)
+    chosen = key_images.parse(await body.json_body(request))
+    async with request.app[DB]() as db:
+        report, study = await service.get_visible(db, who, request.match_info["id"])
+        images = await key_images.choose(db, who, report, study, chosen, service.now())
+    return web.json_response({"images": key_images.images_json(images)})
