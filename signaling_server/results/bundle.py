@@ -55,12 +55,20 @@ def dicom_zip(objects: list[StoredObject], tmp: Path) -> IO[bytes]:
 
 
 def _file_set(objects: list[StoredObject], folder: Path) -> None:
-    with quiet_pydicom():
-        file_set = FileSet()
-        file_set.ID = "TELEUS"
-        for obj in objects:
-            file_set.add(read_dataset(obj.path.read_bytes()))
-        file_set.write(folder)
+    file_set = FileSet()
+    # FileSet stages its copies in a TemporaryDirectory of the system's /tmp; patient data stays in the server's
+    # private folder (docs/SECURITY.md §9), so its stage moves next to `folder`, and is removed when done.
+    file_set._stage["t"].cleanup()
+    file_set._stage["t"] = tempfile.TemporaryDirectory(dir=folder.parent)
+    file_set._stage["path"] = Path(file_set._stage["t"].name)
+    try:
+        with quiet_pydicom():
+            file_set.ID = "TELEUS"
+            for obj in objects:
+                file_set.add(read_dataset(obj.path.read_bytes()))
+            file_set.write(folder)
+    finally:
+        file_set._stage["t"].cleanup()
 
 
 def jpeg_zip(objects: list[StoredObject], tmp: Path) -> IO[bytes]:
