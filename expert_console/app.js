@@ -1,7 +1,8 @@
 // @ts-check
 // The single-page app: hash routes (#/login, #/, #/c/<id>[?observe=1], #/queue[?filters], #/studies/<id>,
 // #/recordings[?filters], #/recordings/<id>, #/qc[?filters], #/audit[?filters], #/accounts (admins), #/patients
-// (registrars), #/grants[?patient=] (registrars, admins), #/dicom (admins), #/account), the
+// (registrars), #/grants[?patient=] (registrars, admins), #/dicom (admins), #/account, #/results[?state=] and
+// #/results/<report id> (community centres)), the
 // header with its navigation, the critical-findings banner (sonographers, admins), the signed-in user. A restricted
 // account (a password to change, an admin's TOTP to enrol) is kept on the sign-in page until it has done what it must.
 // Test hooks: window.teleus = {live, api, user}; `live` is the current LiveSession or null.
@@ -23,6 +24,7 @@ import { openPasswordDialog } from "./views/password.js";
 import { mountPatients } from "./views/patients.js";
 import { mountQueue } from "./views/queue.js";
 import { mountRecordings } from "./views/recordings.js";
+import { mountResult, mountResults } from "./views/results.js";
 import { mountReview } from "./views/review.js";
 import { mountStudy } from "./views/viewer.js";
 
@@ -38,6 +40,8 @@ const REGISTRY_ROLES = ["registrar"];
 const GRANT_ROLES = ["registrar", "admin"];
 /** Roles that manage DICOM peers and re-queue failed forwards. */
 const DICOM_ROLES = ["admin"];
+/** Roles of a community centre that look up their site's results (docs/RESULTS.md). */
+const RESULTS_ROLES = ["sonographer", "doctor"];
 /** Roles that acknowledge critical findings for a referring centre. */
 const FINDINGS_ROLES = ["sonographer", "admin"];
 
@@ -66,6 +70,7 @@ const auditLink = /** @type {HTMLElement} */ (document.querySelector("[data-nav=
 /** The links shown only to some roles, each with those roles. @type {[HTMLElement, string[]][]} */
 const roleLinks = [
   [/** @type {HTMLElement} */ (document.querySelector("[data-nav=patients]")), REGISTRY_ROLES],
+  [/** @type {HTMLElement} */ (document.querySelector("[data-nav=results]")), RESULTS_ROLES],
   [/** @type {HTMLElement} */ (document.querySelector("[data-nav=grants]")), GRANT_ROLES],
   [/** @type {HTMLElement} */ (document.querySelector("[data-nav=dicom]")), DICOM_ROLES],
 ];
@@ -142,6 +147,7 @@ function markNavigation(path) {
     const target = /** @type {HTMLElement} */ (link).dataset.nav;
     const current = target === "queue" ? path === "/queue" || path.startsWith("/studies/")
       : target === "recordings" ? path === "/recordings" || path.startsWith("/recordings/")
+      : target === "results" ? path === "/results" || path.startsWith("/results/")
         : target && ["qc", "audit", "accounts", "account", "patients", "grants", "dicom"].includes(target)
           ? path === `/${target}`
           : path === "/";
@@ -208,10 +214,15 @@ async function route() {
   const live = path.match(/^\/c\/([^/]+)$/);
   const study = path.match(/^\/studies\/([^/]+)$/);
   const recording = path.match(/^\/recordings\/([^/]+)$/);
+  const result = path.match(/^\/results\/([^/]+)$/);
   if (path === "/queue") {
     unmount = mountQueue(main, { api, user, events, query, navigate });
   } else if (study) {
     unmount = mountStudy(main, { api, user, events, studyId: decodeURIComponent(study[1]), navigate });
+  } else if (path === "/results") {
+    unmount = mountResults(main, { api, user, events, query, navigate });
+  } else if (result) {
+    unmount = mountResult(main, { api, user, reportId: decodeURIComponent(result[1]), navigate });
   } else if (path === "/recordings") {
     unmount = mountRecordings(main, { api, user, query, navigate });
   } else if (recording) {

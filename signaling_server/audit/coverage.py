@@ -83,7 +83,14 @@ AUDITED: dict[tuple[str, str], Rule] = {
     **_rules("finding", None, "search", "GET /api/v1/findings"),
     **_rules("finding", "id", "write", "POST /api/v1/findings/{id}/acknowledge"),
     **_rules("report", "id", "read", "GET /api/v1/reports/{id}", "GET /api/v1/reports/{id}/peer-reviews"),
-    **_rules("report", "id", "print", "GET /api/v1/reports/{id}/print", "GET /api/v1/reports/{id}/pdf"),
+    **_rules(
+        "report",
+        "id",
+        "print",
+        "GET /api/v1/reports/{id}/print",
+        "GET /api/v1/reports/{id}/pdf",
+        "GET /api/v1/reports/{id}/printed.html",
+    ),
     **_rules("report", "id", "read", "GET /api/v1/reports/{id}/images"),
     **_rules("report", "id", "write", "PUT /api/v1/reports/{id}/images"),
     # results back to the community (issue 12): its exams, their images as a download

@@ -7,6 +7,8 @@ Issue 12 (docs/RESULTS.md):
                                       of Accept-Language (Chinese when it says nothing); whoever sees the report in
                                       full (its site, the sites they serve, a grant); audited as a print; 400
                                       invalid_request for another lang, 404 for a report the caller does not see
+    GET /api/v1/reports/{id}/printed.html  the same page as HTML (what the PDF is made of), for the console to show and
+                                      print; no script, nothing loaded but its inline images; same access and audit
     GET /api/v1/reports/{id}/images   → {"images": [{"sop_uid", "frame"}]}: the images chosen for the report
     PUT /api/v1/reports/{id}/images   {"images": [{"sop_uid", "frame"?}]} → the same: the draft's author, holding
                                       the study's lock, chooses (at most 12, each a frame of the study's images)
@@ -29,7 +31,7 @@ from signaling_server.api import body
 from signaling_server.api.representations import iso
 from signaling_server.appkeys import DB, SETTINGS
 from signaling_server.auth.identity import caller
-from signaling_server.db.models import ReportArchiveJob, Study
+from signaling_server.db.models import Report, ReportArchiveJob, Study
 from signaling_server.dicomstore.blobs import BLOBS
 from signaling_server.dicomstore.ingest import DICOM_STORE
 from signaling_server.events import changes
@@ -185,8 +187,11 @@ def wanted_language(request: web.Request) -> str:
     return negotiate(request.headers.get("Accept-Language"))
 
 
-@routes.get("/api/v1/reports/{id}/pdf")
-async def printed(request: web.Request) -> web.Response:
+# The printed page holds no script and loads nothing: only its own styles and inline images; the console may frame it.
+PRINTED_CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; frame-ancestors 'self'"
+
+
+async def _printed_page(request: web.Request) -> tuple[str, Report, Study]:
     who = await caller(request)
     language = wanted_language(request)
     zone = ZoneInfo(request.app[SETTINGS].report_time_zone)
@@ -194,7 +199,19 @@ async def printed(request: web.Request) -> web.Response:
     async with request.app[DB]() as db:
         report, study = await service.get_visible(db, who, request.match_info["id"])
         doc = await document.gather(db, request.app[BLOBS], store.limits, report, study)
-    page = pdf.render_html(doc, request.app[CATALOGS], language, zone, datetime.now(zone))
+    return pdf.render_html(doc, request.app[CATALOGS], language, zone, datetime.now(zone)), report, study
+
+
+@routes.get("/api/v1/reports/{id}/printed.html")
+async def printed_page(request: web.Request) -> web.Response:
+    page, _, _ = await _printed_page(request)
+    headers = {"Content-Security-Policy": PRINTED_CSP, "Cache-Control": "no-store"}
+    return web.Response(text=page, content_type="text/html", headers=headers)
+
+
+@routes.get("/api/v1/reports/{id}/pdf")
+async def printed(request: web.Request) -> web.Response:
+    page, report, study = await _printed_page(request)
     data = await asyncio.to_thread(pdf.render_pdf, page)
     name = re.sub(r"[^A-Za-z0-9._-]", "_", f"report-{study.accession or report.id}-v{report.version}.pdf")
     disposition = "inline" if request.query.get("inline") == "1" else "attachment"  # inline: the browser prints it

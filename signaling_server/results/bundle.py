@@ -1,7 +1,8 @@
 """A study's images as one download (docs/RESULTS.md): pure file work, run in a thread.
 
 DICOM: every stored object of the study as it was stored, laid out by pydicom's `FileSet` with a DICOMDIR (a
-media file-set any viewer or PACS import reads); an object `FileSet` cannot index (a required attribute missing)
+media file-set any viewer or PACS import reads; an empty Study ID, which its study record needs, is given the
+accession number in the copy); an object `FileSet` cannot index (a required attribute missing)
 leaves the DICOMDIR out and the archive holds the objects by SOP Instance UID. JPEG: the first frame of each image
 rendered as the viewer shows it (clips give their first frame); objects without pixels (the report's SR) are left
 out. Both are written to a temporary file in the store's own private folder and streamed from it.
@@ -65,7 +66,10 @@ def _file_set(objects: list[StoredObject], folder: Path) -> None:
         with quiet_pydicom():
             file_set.ID = "TELEUS"
             for obj in objects:
-                file_set.add(read_dataset(obj.path.read_bytes()))
+                ds = read_dataset(obj.path.read_bytes())
+                if not ds.get("StudyID"):  # type 2 in the objects, required by the DICOMDIR's study record
+                    ds.StudyID = (ds.get("AccessionNumber") or "1")[:16]
+                file_set.add(ds)
             file_set.write(folder)
     finally:
         file_set._stage["t"].cleanup()
