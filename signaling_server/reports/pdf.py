@@ -61,6 +61,7 @@ ul { margin: 1mm 0; padding-left: 6mm; }
 .signatures div { width: 48%; }
 .note { font-size: 8.5pt; color: #222; margin-top: 3mm; }
 section, tr, li { break-inside: avoid; }
+@media screen { body { padding: 8mm 10mm; max-width: 182mm; } }
 """
 
 
@@ -185,7 +186,8 @@ def _thyroid(findings: ThyroidFindings, t: Translate) -> tuple[str, str]:
     body += "".join(_nodule(score, t) for score in result.nodules)
     if findings.comment:
         body += f'<p class="text">{_e(findings.comment)}</p>'
-    conclusion = _list([_thyroid_impression(s, t) for s in result.nodules] + list(result.notes))
+    # the exam-level notes say how nodules were chosen for FNA (the rules' English): on screen, not on paper
+    conclusion = _list([_thyroid_impression(s, t) for s in result.nodules])
     return body, conclusion
 
 

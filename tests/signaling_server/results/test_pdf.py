@@ -4,8 +4,10 @@ carries the same people and images."""
 
 from __future__ import annotations
 
+import os
 import re
 from io import BytesIO
+from pathlib import Path
 from typing import Any
 
 import pydicom
@@ -17,6 +19,7 @@ from signaling_server.appkeys import DB
 from signaling_server.db.models import AuditEvent, Instance
 from signaling_server.dicomstore.blobs import BLOBS
 from tests.signaling_server.results.exams import examined, reported
+from tests.signaling_server.results.test_header_routes import encoded
 
 
 def text_of(data: bytes) -> str:
@@ -26,7 +29,8 @@ def text_of(data: bytes) -> str:
 
 
 def images_in(data: bytes) -> int:
-    return sum(len(page.images) for page in PdfReader(BytesIO(data)).pages)
+    """Distinct images (pages may share one resource dictionary, which lists every image of the document)."""
+    return len({image.data for page in PdfReader(BytesIO(data)).pages for image in page.images})
 
 
 async def _pdf(api: Any, report_id: str, query: str = "", **headers: str) -> tuple[int, bytes, str]:
@@ -41,9 +45,17 @@ async def _header(admin: Any, site_id: str) -> None:
         headers={"X-CSRF-Token": admin.csrf},
     ) as r:
         assert r.status == 200, await r.text()
+    async with admin.session.put(
+        f"{admin.base}/api/v1/sites/{site_id}/logo",
+        data=encoded(".png", 96),
+        headers={"X-CSRF-Token": admin.csrf, "Content-Type": "image/png"},
+    ) as r:
+        assert r.status == 200, await r.text()
 
 
-async def test_the_approved_report_prints_in_chinese_with_header_patient_findings_and_people(people: Any) -> None:
+async def test_the_approved_report_prints_in_chinese_with_header_patient_findings_and_people(
+    people: Any, db_url: str
+) -> None:
     client, world, open_api = people
     admin, reader, senior = await open_api("admin"), await open_api("expert"), await open_api("expert2")
     community, other_site = await open_api("sono_a"), await open_api("sono_b")
@@ -78,7 +90,9 @@ async def test_the_approved_report_prints_in_chinese_with_header_patient_finding
         assert expected in text, expected
     assert "张^三" not in text
     assert re.search(r"审核时间：\d{4}-\d{2}-\d{2}\d{2}:\d{2}", text), "the approval time as YYYY-MM-DD HH:MM"
-    assert images_in(data) >= 2  # the two chosen images
+    assert images_in(data) == 3  # the logo and the two chosen images
+    if os.environ.get("TELEUS_SCREENS"):
+        (Path(os.environ["TELEUS_SCREENS"]) / f"report-zh-{db_url.split(':')[0].split('+')[0]}.pdf").write_bytes(data)
 
     status, data, _ = await _pdf(community, report, "?lang=en")
     english = text_of(data)
