@@ -5,6 +5,7 @@ told by the server's change notice (docs/RESULTS.md)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import zipfile
@@ -33,7 +34,7 @@ async def _downloaded(page: Page, locator: Any) -> bytes:
         await locator.click()
     download = await waiting.value
     path = await download.path()
-    return Path(path).read_bytes()
+    return await asyncio.to_thread(Path(path).read_bytes)
 
 
 async def test_the_community_opens_prints_and_downloads_and_hears_of_an_approval(
