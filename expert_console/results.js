@@ -73,3 +73,26 @@ export function imagesUrl(studyId, kind) {
 export function dicomDate(value) {
   return /^\d{8}$/.test(value) ? `${value.slice(0, 4)}-${value.slice(4, 6)}-${value.slice(6, 8)}` : value;
 }
+
+/** @typedef {{sop_uid: string, frame: number}} ChosenImage an image chosen for a report: its instance and frame */
+
+/**
+ * The images chosen for a report (GET /reports/{id}/images).
+ * @param {import("./api.js").Api} api
+ * @param {string} reportId
+ * @returns {Promise<ChosenImage[]>}
+ */
+export async function reportImages(api, reportId) {
+  return (await api.request("GET", `/reports/${encodeURIComponent(reportId)}/images`)).images;
+}
+
+/**
+ * Replace a draft's images (its author, holding the study's lock).
+ * @param {import("./api.js").Api} api
+ * @param {string} reportId
+ * @param {ChosenImage[]} images
+ * @returns {Promise<ChosenImage[]>}
+ */
+export async function chooseReportImages(api, reportId, images) {
+  return (await api.request("PUT", `/reports/${encodeURIComponent(reportId)}/images`, { images })).images;
+}

@@ -110,3 +110,28 @@ async def test_another_sites_user_sees_none_of_it(browser: Browser, server: Serv
     async with api.session.get(f"{api.base}/api/v1/studies/{done}/dicom.zip") as r:
         assert r.status == 404
     await context.close()
+
+
+async def test_the_reader_chooses_the_report_images_on_the_study_page(browser: Browser, server: Server) -> None:  # noqa: F811
+    study, sops = await examined(server.app, server.world.site_a, images=2)
+    context = await browser.new_context(base_url=server.url, locale="zh-CN")
+    reader = await server.sign_in(context, "expert")
+    await reader.post(f"/api/v1/studies/{study}/claim")
+    _, draft = await reader.post(f"/api/v1/studies/{study}/reports", {"kind": "free_text", "content": {}})
+    page = await context.new_page()
+    await page.goto(f"/#/studies/{study}")
+    panel = page.locator("[data-testid=report-images-panel]")
+    await expect(panel.locator("h3")).to_have_text("报告图像")
+    await expect(panel.locator("[data-testid=report-images] li")).to_have_text(["尚未选择图像。"])
+    for sop in (sops[1], sops[0]):  # shown in the viewer, then added, in this order
+        await page.locator(f'[data-testid=thumbnail][data-sop-uid="{sop}"]').click()
+        await page.wait_for_function(
+            "sop => document.querySelector('.viewer-column img')?.src.includes(sop)", arg=sop
+        )
+        await panel.locator("[data-action=add-report-image]").click()
+        await expect(panel.locator(f'li[data-sop="{sop}"]')).to_be_visible()
+    await panel.locator(f'li[data-sop="{sops[1]}"] [data-action=remove-report-image]').click()
+    await expect(panel.locator("li[data-sop]")).to_have_count(1)
+    _, chosen = await reader.get(f"/api/v1/reports/{draft['id']}/images")
+    assert chosen["images"] == [{"sop_uid": sops[0], "frame": 1}]
+    await context.close()
