@@ -28,9 +28,9 @@ Translate = Callable[..., str]
 
 CSS = """
 @page { size: A4; margin: 14mm 14mm 18mm;
-        @bottom-left { content: var(--recognition); font-size: 7.5pt; color: #333; }
-        @bottom-right { content: counter(page) " / " counter(pages); font-size: 8pt; } }
-body { font: 10.5pt/1.5 "Noto Sans CJK SC", "Noto Sans SC", "Microsoft YaHei", "PingFang SC", sans-serif;
+        @bottom-left { content: var(--recognition); font: 7.5pt "Noto Sans CJK SC", sans-serif; color: #333; }
+        @bottom-right { content: counter(page) " / " counter(pages); font: 8pt "Noto Sans CJK SC", sans-serif; } }
+body { font: 10.5pt/1.35 "Noto Sans CJK SC", "Noto Sans SC", "Microsoft YaHei", "PingFang SC", sans-serif;
        color: #000; margin: 0; }
 header.site { display: flex; align-items: center; gap: 6mm; border-bottom: 2px solid #000; padding-bottom: 3mm; }
 header.site img { max-height: 18mm; max-width: 40mm; }
@@ -47,16 +47,16 @@ table.facts td { padding: 1pt 6pt 1pt 2pt; font-weight: bold; }
 h2 { font-size: 12pt; margin: 3mm 0 1mm; border-left: 3pt solid #000; padding-left: 2mm; }
 h3 { font-size: 10.5pt; margin: 2mm 0 1mm; }
 table.rows { width: 100%; border-collapse: collapse; margin: 1mm 0; }
-table.rows th, table.rows td { border: 1px solid #888; padding: 1pt 4pt; text-align: left; vertical-align: top; }
+table.rows th, table.rows td { border: 1px solid #888; padding: 0.5pt 4pt; text-align: left; vertical-align: top; }
 table.rows th { width: 32%; font-weight: normal; }
-.images { display: flex; flex-wrap: wrap; gap: 3mm; }
-figure { margin: 0; width: 88mm; break-inside: avoid; }
-figure img { width: 88mm; }
+.images { display: flex; flex-wrap: wrap; gap: 4mm; justify-content: center; }
+figure { margin: 0; width: 72mm; break-inside: avoid; }
+figure img { width: 72mm; }
 figcaption { font-size: 8pt; text-align: center; }
 .text { white-space: pre-wrap; }
 ul { margin: 1mm 0; padding-left: 6mm; }
 .flag { font-weight: bold; }
-.signatures { display: flex; justify-content: space-between; margin-top: 6mm; border-top: 1px solid #000;
+.signatures { display: flex; justify-content: space-between; margin-top: 4mm; border-top: 1px solid #000;
               padding-top: 2mm; break-inside: avoid; }
 .signatures div { width: 48%; }
 .note { font-size: 8.5pt; color: #222; margin-top: 3mm; }
@@ -110,7 +110,7 @@ def _study_date(value: str, time: str) -> str:
     if len(value) != 8:
         return ""
     day = f"{value[:4]}-{value[4:6]}-{value[6:8]}"
-    return f"{day} {time[:2]}:{time[2:4]}" if len(time) >= 4 and time[:4].isdigit() else day
+    return f"{day}\u00a0{time[:2]}:{time[2:4]}" if len(time) >= 4 and time[:4].isdigit() else day
 
 
 def moment(value: datetime | None, zone: ZoneInfo) -> str:
@@ -169,7 +169,7 @@ def _nodule(score: NoduleScore, t: Translate) -> str:
 
 
 def _thyroid_impression(score: NoduleScore, t: Translate) -> str:
-    where = f" ({score.nodule.location})" if score.nodule.location else ""
+    where = t("results.thyroid.where", location=score.nodule.location) if score.nodule.location else ""
     return t(
         "results.thyroid.impression",
         number=score.number,

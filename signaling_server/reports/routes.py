@@ -3,10 +3,10 @@
 Issue 12 (docs/RESULTS.md):
 
     GET /api/v1/reports/{id}/pdf      the printed report as application/pdf (`?inline=1`: shown, not downloaded),
-                                      in `?lang=zh-CN|en` or else the language
-                                      of Accept-Language (Chinese when it says nothing); whoever sees the report in
-                                      full (its site, the sites they serve, a grant); audited as a print; 400
-                                      invalid_request for another lang, 404 for a report the caller does not see
+                                      in `?lang=zh-CN|en`, else the user's own language, else Accept-Language's
+                                      (Chinese when it says nothing); whoever sees the report in full (its site,
+                                      the sites they serve, a grant); audited as a print; 400 invalid_request for
+                                      another lang, 404 for a report the caller does not see
     GET /api/v1/reports/{id}/printed.html  the same page as HTML (what the PDF is made of), for the console to show and
                                       print; no script, nothing loaded but its inline images; same access and audit
     GET /api/v1/reports/{id}/images   → {"images": [{"sop_uid", "frame"}]}: the images chosen for the report
@@ -30,7 +30,7 @@ from signaling_server import errors
 from signaling_server.api import body
 from signaling_server.api.representations import iso
 from signaling_server.appkeys import DB, SETTINGS
-from signaling_server.auth.identity import caller
+from signaling_server.auth.identity import Caller, caller
 from signaling_server.db.models import Report, ReportArchiveJob, Study
 from signaling_server.dicomstore.blobs import BLOBS
 from signaling_server.dicomstore.ingest import DICOM_STORE
@@ -177,13 +177,17 @@ async def printable(request: web.Request) -> web.Response:
     return web.Response(text=html, content_type="text/html")
 
 
-def wanted_language(request: web.Request) -> str:
-    """`?lang=` when given (zh-CN or en), else the Accept-Language's choice."""
+def wanted_language(request: web.Request, who: Caller) -> str:
+    """`?lang=` when given (zh-CN or en), else the language the user chose for themselves (once accounts keep one),
+    else the Accept-Language's choice."""
     asked = request.query.get("lang")
     if asked is not None:
         if asked not in LANGUAGES:
             raise errors.InvalidRequest(f"lang must be one of {', '.join(LANGUAGES)}")
         return asked
+    chosen = getattr(who.user, "language", None)  # users.language, the console's switch (issue 12 §1)
+    if isinstance(chosen, str) and chosen in LANGUAGES:
+        return chosen
     return negotiate(request.headers.get("Accept-Language"))
 
 
@@ -193,7 +197,7 @@ PRINTED_CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; fra
 
 async def _printed_page(request: web.Request) -> tuple[str, Report, Study]:
     who = await caller(request)
-    language = wanted_language(request)
+    language = wanted_language(request, who)
     zone = ZoneInfo(request.app[SETTINGS].report_time_zone)
     store = request.app[DICOM_STORE]
     async with request.app[DB]() as db:

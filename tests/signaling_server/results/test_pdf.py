@@ -96,6 +96,8 @@ async def test_the_approved_report_prints_in_chinese_with_header_patient_finding
 
     status, data, _ = await _pdf(community, report, "?lang=en")
     english = text_of(data)
+    if os.environ.get("TELEUS_SCREENS"):
+        (Path(os.environ["TELEUS_SCREENS"]) / "report-en.pdf").write_bytes(data)
     assert status == 200 and "Thyroidultrasoundreport" in english and "Approvingphysician" in english
     assert "Expert2" in english and "45years" in english
 
