@@ -160,3 +160,19 @@ async def test_only_the_studys_own_images_are_chosen_by_the_draft_author(people:
         assert r.status == 403  # not the author
     async with reader.session.put(url, json=chosen, headers={"X-CSRF-Token": reader.csrf}) as r:
         assert r.status == 200 and (await r.json())["images"] == [{"sop_uid": sops[0], "frame": 1}]
+
+
+async def test_an_addendum_starts_with_the_images_of_the_version_it_amends(people: Any) -> None:
+    client, world, open_api = people
+    reader, senior = await open_api("expert"), await open_api("expert2")
+    study, sops = await examined(client.app, world.site_a, images=2)
+    report = await reported(reader, study, sops[:1])
+    await senior.post(f"/api/v1/reports/{report}/approve")
+    await senior.post(f"/api/v1/studies/{study}/claim")
+    status, addendum = await senior.post(f"/api/v1/reports/{report}/addenda", {"content": {"nodules": []}})
+    assert status == 201, addendum
+    _, images = await senior.get(f"/api/v1/reports/{addendum['id']}/images")
+    assert images["images"] == [{"sop_uid": sops[0], "frame": 1}]
+    url = f"{senior.base}/api/v1/reports/{report}/images"
+    async with senior.session.put(url, json={"images": []}, headers={"X-CSRF-Token": senior.csrf}) as r:
+        assert r.status == 409 and (await r.json())["error"] == "invalid_transition"  # a final report's are fixed
