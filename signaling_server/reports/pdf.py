@@ -44,6 +44,8 @@ table.facts { width: 100%; border-collapse: collapse; border-top: 1px solid #000
               margin-bottom: 3mm; }
 table.facts th { font-weight: normal; text-align: left; white-space: nowrap; padding: 1pt 2pt; width: 10%; }
 table.facts td { padding: 1pt 6pt 1pt 2pt; font-weight: bold; }
+table.facts td { white-space: nowrap; }
+table.facts td:last-child { white-space: normal; }
 h2 { font-size: 12pt; margin: 3mm 0 1mm; border-left: 3pt solid #000; padding-left: 2mm; }
 h3 { font-size: 10.5pt; margin: 2mm 0 1mm; }
 table.rows { width: 100%; border-collapse: collapse; margin: 1mm 0; }
@@ -61,7 +63,7 @@ ul { margin: 1mm 0; padding-left: 6mm; }
 .signatures div { width: 48%; }
 .note { font-size: 8.5pt; color: #222; margin-top: 3mm; }
 section, tr, li { break-inside: avoid; }
-@media screen { body { padding: 8mm 10mm; max-width: 182mm; } }
+@media screen { body { padding: 8mm 10mm; } }
 """
 
 
@@ -143,7 +145,7 @@ def _recommendation(score: NoduleScore, t: Translate) -> str:
 
 def _nodule(score: NoduleScore, t: Translate) -> str:
     n, p = score.nodule, score.points
-    foci = "、".join(t(f"results.tirads.{f.value}") for f in tirads.EchogenicFocus if f in n.echogenic_foci)
+    foci = t("results.report.separator").join(t(f"results.tirads.{f.value}") for f in tirads.EchogenicFocus if f in n.echogenic_foci)
     rows = [
         (t("results.thyroid.location"), n.location or t("results.report.not_given")),
         (
@@ -299,16 +301,18 @@ def _images(doc: PrintedReport, t: Translate) -> str:
 
 def _signatures(doc: PrintedReport, t: Translate, zone: ZoneInfo, language: str) -> str:
     v = doc.version
-    reader = (
-        f"<div>{_e(t('results.report.reader'))}：<b>{_e(person(v.author, language))}</b><br>"
-        f"{_e(t('results.report.signed_at'))}：{_e(moment(v.signed_at, zone))}</div>"
-    )
+    colon = _e(t("results.report.colon"))
+
+    def person_and_time(who: str, name: str, when_key: str, when: datetime | None) -> str:
+        return (
+            f"<div>{_e(t(who))}{colon}<b>{_e(person(name, language))}</b><br>"
+            f"{_e(t(when_key))}{colon}{_e(moment(when, zone))}</div>"
+        )
+
+    reader = person_and_time("results.report.reader", v.author, "results.report.signed_at", v.signed_at)
     approver = "<div></div>"
     if v.status is ReportStatus.FINAL:
-        approver = (
-            f"<div>{_e(t('results.report.approver'))}：<b>{_e(person(v.approver, language))}</b><br>"
-            f"{_e(t('results.report.approved_at'))}：{_e(moment(v.approved_at, zone))}</div>"
-        )
+        approver = person_and_time("results.report.approver", v.approver, "results.report.approved_at", v.approved_at)
     return f'<div class="signatures">{reader}{approver}</div>'
 
 
