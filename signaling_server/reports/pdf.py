@@ -145,7 +145,8 @@ def _recommendation(score: NoduleScore, t: Translate) -> str:
 
 def _nodule(score: NoduleScore, t: Translate) -> str:
     n, p = score.nodule, score.points
-    foci = t("results.report.separator").join(t(f"results.tirads.{f.value}") for f in tirads.EchogenicFocus if f in n.echogenic_foci)
+    named = [t(f"results.tirads.{f.value}") for f in tirads.EchogenicFocus if f in n.echogenic_foci]
+    foci = t("results.report.separator").join(named)
     rows = [
         (t("results.thyroid.location"), n.location or t("results.report.not_given")),
         (
