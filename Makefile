@@ -7,8 +7,8 @@ BIN := $(VENV)/bin
 TYPESCRIPT_VERSION := 7.0.2
 NODE_TOOLS := .tools/node
 TSC := $(NODE_TOOLS)/node_modules/.bin/tsc
-APT_PACKAGES := chromium dcmtk dicom3tools orthanc orthanc-dicomweb haproxy nftables coturn
-APT_BINARIES := /usr/bin/chromium /usr/bin/dciodvfy /usr/bin/storescu /usr/sbin/Orthanc /usr/sbin/haproxy /usr/sbin/nft /usr/bin/turnserver
+APT_PACKAGES := chromium dcmtk dicom3tools orthanc orthanc-dicomweb haproxy nftables coturn libpango-1.0-0 libpangoft2-1.0-0 fonts-noto-cjk poppler-utils
+APT_BINARIES := /usr/bin/chromium /usr/bin/dciodvfy /usr/bin/storescu /usr/sbin/Orthanc /usr/sbin/haproxy /usr/sbin/nft /usr/bin/turnserver /usr/bin/pdftoppm
 
 .PHONY: demo test deps system-deps python-deps lint console-check fuzz bench-live bench-capture bench-qc bench-dashboard bench-load clean
 

@@ -2,7 +2,7 @@
 // The single-page app: hash routes (#/login, #/, #/c/<id>[?observe=1], #/queue[?filters], #/studies/<id>,
 // #/recordings[?filters], #/recordings/<id>, #/qc[?filters], #/audit[?filters], #/accounts (admins), #/patients
 // (registrars), #/grants[?patient=] (registrars, admins), #/dicom (admins), #/sites (admins), #/duty (admins,
-// experts), #/account), the
+// experts), #/account, #/results[?state=] and #/results/<report id> (community centres)), the
 // header with its navigation, the critical-findings banner (sonographers, admins), the signed-in user. A restricted
 // account (a password to change, an admin's TOTP to enrol) is kept on the sign-in page until it has done what it must.
 // The language: the browser's before sign-in (i18n.js initialLanguage), the signed-in person's own choice after
@@ -32,6 +32,7 @@ import { openPasswordDialog } from "./views/password.js";
 import { mountPatients } from "./views/patients.js";
 import { mountQueue } from "./views/queue.js";
 import { mountRecordings } from "./views/recordings.js";
+import { mountResult, mountResults } from "./views/results.js";
 import { mountReview } from "./views/review.js";
 import { mountSites } from "./views/sites.js";
 import { mountStudy } from "./views/viewer.js";
@@ -52,6 +53,8 @@ const DICOM_ROLES = ["admin"];
 const SITE_ROLES = ["admin"];
 /** Roles that see the on-duty roster (admins keep it; the server lets anyone signed in read it). */
 const DUTY_ROLES = ["admin", "expert"];
+/** Roles of a community centre that look up their site's results (docs/RESULTS.md). */
+const RESULTS_ROLES = ["sonographer", "doctor"];
 /** Roles that acknowledge critical findings for a referring centre. */
 const FINDINGS_ROLES = ["sonographer", "admin"];
 
@@ -80,6 +83,7 @@ const auditLink = /** @type {HTMLElement} */ (document.querySelector("[data-nav=
 /** The links shown only to some roles, each with those roles. @type {[HTMLElement, string[]][]} */
 const roleLinks = [
   [/** @type {HTMLElement} */ (document.querySelector("[data-nav=patients]")), REGISTRY_ROLES],
+  [/** @type {HTMLElement} */ (document.querySelector("[data-nav=results]")), RESULTS_ROLES],
   [/** @type {HTMLElement} */ (document.querySelector("[data-nav=grants]")), GRANT_ROLES],
   [/** @type {HTMLElement} */ (document.querySelector("[data-nav=dicom]")), DICOM_ROLES],
   [/** @type {HTMLElement} */ (document.querySelector("[data-nav=duty]")), DUTY_ROLES],
@@ -189,6 +193,7 @@ function markNavigation(path) {
     const target = /** @type {HTMLElement} */ (link).dataset.nav;
     const current = target === "queue" ? path === "/queue" || path.startsWith("/studies/")
       : target === "recordings" ? path === "/recordings" || path.startsWith("/recordings/")
+      : target === "results" ? path === "/results" || path.startsWith("/results/")
         : target && ["qc", "audit", "accounts", "account", "patients", "grants", "dicom"].includes(target)
           ? path === `/${target}`
           : path === "/";
@@ -259,10 +264,15 @@ async function route() {
   const live = path.match(/^\/c\/([^/]+)$/);
   const study = path.match(/^\/studies\/([^/]+)$/);
   const recording = path.match(/^\/recordings\/([^/]+)$/);
+  const result = path.match(/^\/results\/([^/]+)$/);
   if (path === "/queue") {
     unmount = mountQueue(main, { api, user, events, query, navigate });
   } else if (study) {
     unmount = mountStudy(main, { api, user, events, studyId: decodeURIComponent(study[1]), navigate });
+  } else if (path === "/results") {
+    unmount = mountResults(main, { api, user, events, query, navigate });
+  } else if (result) {
+    unmount = mountResult(main, { api, user, reportId: decodeURIComponent(result[1]), navigate });
   } else if (path === "/recordings") {
     unmount = mountRecordings(main, { api, user, query, navigate });
   } else if (recording) {

@@ -46,6 +46,8 @@ from signaling_server.reports import archiver as report_archiving
 from signaling_server.reports import peer_routes as report_peer_routes
 from signaling_server.reports import routes as report_routes
 from signaling_server.reports import site_routes as report_site_routes
+from signaling_server.results import header_routes as site_header_routes
+from signaling_server.results import routes as result_routes
 from signaling_server.session_recordings import review_copies
 from signaling_server.session_recordings import routes as recording_routes
 from signaling_server.settings import Settings
@@ -206,6 +208,8 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app.add_routes(localization_routes.routes)
     app.add_routes(duty_routes.routes)
     app.add_routes(site_targets.routes)
+    app.add_routes(result_routes.routes)
+    app.add_routes(site_header_routes.routes)
     app.router.add_get("/api/v1/consultations/{id}/signal", signal)
     app.router.add_get("/", _index)
     app.router.add_static("/static/", STATIC_DIR, append_version=False)

@@ -11,7 +11,9 @@
     │   ├── InvalidField             (+ "field": the first bad one)
     │   │   ├── InvalidReview        invalid_review       400  (a trainer's review form)
     │   │   ├── InvalidPeerReview    invalid_peer_review  400  (a RADPEER review)
-    │   │   └── InvalidDicomPeer     invalid_dicom_peer   400  (a DICOM peer's AE title, networks, certificate …)
+    │   │   ├── InvalidDicomPeer     invalid_dicom_peer   400  (a DICOM peer's AE title, networks, certificate …)
+    │   │   └── InvalidSiteHeader    invalid_site_header  400  (a site's name, address or phone on printed reports)
+    │   ├── InvalidLogo              invalid_logo         400  (a site logo that is not a whole PNG or JPEG image)
     │   └── ChunkChecksumMismatch    chunk_checksum_mismatch 400
     ├── Unauthenticated              unauthenticated      401
     │   ├── BadCredentials           bad_credentials      401
@@ -149,6 +151,16 @@ class InvalidPeerReview(InvalidField):
 
 class InvalidDicomPeer(InvalidField):
     code = "invalid_dicom_peer"
+
+
+class InvalidSiteHeader(InvalidField):
+    code = "invalid_site_header"
+
+
+class InvalidLogo(InvalidRequest):
+    """A site logo whose bytes are not a PNG or JPEG image that decodes (whatever its Content-Type said)."""
+
+    code = "invalid_logo"
 
 
 class ChunkChecksumMismatch(InvalidRequest):

@@ -53,6 +53,7 @@ class Settings:
     pacs_tls_ca: str = ""  # PEM CA bundle the PACS's certificate is checked against; "": the system's CAs
     pacs_tls_cert: str = ""  # PEM client certificate (chain) we present to the PACS; "": none
     pacs_tls_key: str = ""
+    report_time_zone: str = "Asia/Shanghai"  # the dates and times on printed reports (docs/RESULTS.md)
     archive_backoff_seconds: float = 5.0  # the first retry of a report's SR archiving; doubles (at most 10 min)
     qc_weights: str = ""  # JSON: the session score's part weights (qc.score.parse_weights); "": the defaults
     qc_scoring: bool = False  # score every complete recording offline (quality/scorer.py); from_env: on
@@ -160,6 +161,7 @@ class Settings:
             pacs_tls_cert=env.get("TELEUS_PACS_TLS_CERT", ""),
             pacs_tls_key=env.get("TELEUS_PACS_TLS_KEY", ""),
             archive_backoff_seconds=float(env.get("TELEUS_ARCHIVE_BACKOFF_SECONDS", base.archive_backoff_seconds)),
+            report_time_zone=env.get("TELEUS_REPORT_TIME_ZONE", base.report_time_zone),
             qc_weights=env.get("TELEUS_QC_WEIGHTS", ""),
             qc_scoring=env.get("TELEUS_QC_SCORING", "1").lower() not in {"0", "false", "no", "off"},
             public_url=_public_url(env.get("TELEUS_PUBLIC_URL", "")),

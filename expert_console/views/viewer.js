@@ -14,6 +14,7 @@ import { priorityLabel, studyStateLabel } from "./labels.js";
 import { createStudyFindings } from "./findings.js";
 import { ImagePane } from "./imagepane.js";
 import { createReportEditor } from "./report.js";
+import { createReportImages } from "./reportimages.js";
 
 /** The lock lasts 10 min by default (TELEUS_LOCK_MINUTES); renewing every minute leaves a wide margin. */
 const RENEW_MS = 60_000;
@@ -82,6 +83,8 @@ class StudyPage {
     this.priors = new PriorCompare(dicomweb, this.main, () => this.study?.priors ?? []);
     this.findings = createStudyFindings({ api, user, studyId });
     this.report = createReportEditor({ api, user, studyId, onChanged: () => void this.load() });
+    const main = this.main;
+    this.reportImages = createReportImages({ api, user, studyId, shown: () => main }); // docs/RESULTS.md
     const h = this.head;
     this.element = el("div", { class: "study" },
       el("header", { class: "live-head study-head" },
@@ -92,7 +95,8 @@ class StudyPage {
       el("div", { class: "study-body" },
         el("aside", { class: "series-column" }, el("h3", { text: t("viewer.series") }), this.series.element),
         el("section", { class: "viewer-column" }, this.priors.bar, this.priors.panes),
-        el("aside", { class: "side study-side" }, this.report.element, this.findings.element)));
+        el("aside", { class: "side study-side" }, this.report.element, this.reportImages.element,
+          this.findings.element)));
   }
 
   async load() {
@@ -108,6 +112,7 @@ class StudyPage {
     this.offsetMs = clockOffset(data.now);
     this.apply(data);
     void this.findings.refresh(); // acknowledgements arrive from the referring centre meanwhile
+    void this.reportImages.refresh(); // a draft saved, signed or approved since
     if (first) {
       void this.series.load(data);
       void this.report.load(data);
@@ -203,6 +208,7 @@ class StudyPage {
     this.main.destroy();
     this.priors.pane.destroy();
     this.report.destroy();
+    this.reportImages.destroy();
     // Leaving the page gives the study back. A closed browser cannot (no CSRF header on a beacon): the lock
     // then lapses on its own after TELEUS_LOCK_MINUTES.
     if (this.holding) void releaseStudy(this.api, this.studyId).catch(() => {});

@@ -14,6 +14,7 @@ from sqlalchemy import (
     Float,
     ForeignKey,
     Integer,
+    LargeBinary,
     String,
     Text,
     TypeDecorator,
@@ -69,6 +70,11 @@ class Site(Base):
     turnaround: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     # thyroid nodule scoring (issue 12): "acr_tirads" or "c_tirads" (reports/tirads.py ThyroidSystem)
     thyroid_system: Mapped[str] = mapped_column(String(16), default="acr_tirads", server_default="acr_tirads")
+    # the header of its printed reports (issue 12, results/header.py): address, phone, logo (PNG or JPEG, capped)
+    address: Mapped[str] = mapped_column(String(300), default="", server_default="")
+    phone: Mapped[str] = mapped_column(String(40), default="", server_default="")
+    logo: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
+    logo_type: Mapped[str | None] = mapped_column(String(16))
 
 
 class User(Base):
@@ -590,3 +596,18 @@ class DutyShift(Base):
     note: Mapped[str] = mapped_column(String(200), default="")
     created_by_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+# --- the images chosen for a report (issue 12) -------------------------------------------------------------------
+
+
+class ReportImage(Base):
+    """One image a reader chose for a report version (printed with it, referenced by its SR), in `position` order."""
+
+    __tablename__ = "report_images"
+    __table_args__ = (UniqueConstraint("report_id", "position"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    report_id: Mapped[str] = mapped_column(ForeignKey("reports.id"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    sop_uid: Mapped[str] = mapped_column(String(64))
+    frame: Mapped[int] = mapped_column(Integer, default=1)

@@ -18,7 +18,17 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from signaling_server.db.models import Instance, Patient, PatientIdentifier, Report, Series, Study, User
+from signaling_server.db.models import (
+    Instance,
+    Patient,
+    PatientIdentifier,
+    Report,
+    ReportImage,
+    Series,
+    Site,
+    Study,
+    User,
+)
 from signaling_server.reports import carotid, content, sr, tirads
 from signaling_server.reports.printable import render_html
 from signaling_server.reports.state import APPROVED, ReportKind, ReportState
@@ -84,6 +94,23 @@ async def _predecessor(db: AsyncSession, report: Report) -> sr.Predecessor | Non
     return sr.Predecessor(row[0], amended.sr_sop_uid, row[1], amended.version)
 
 
+async def chosen_images(db: AsyncSession, report: Report) -> tuple[sr.ImageRef, ...]:
+    """The images chosen for the report that are in its study's index, in order (frame only for multi-frame)."""
+    rows = (
+        await db.execute(
+            select(ReportImage.frame, Instance.sop_class_uid, Instance.sop_uid, Instance.frames, Series.series_uid)
+            .join(Instance, Instance.sop_uid == ReportImage.sop_uid)
+            .join(Series, Series.id == Instance.series_id)
+            .where(ReportImage.report_id == report.id, Instance.study_id == report.study_id)
+            .order_by(ReportImage.position)
+        )
+    ).all()
+    return tuple(
+        sr.ImageRef(sop_class, sop_uid, series_uid, frame if frames > 1 else None)
+        for frame, sop_class, sop_uid, frames, series_uid in rows
+    )
+
+
 async def report_version(
     db: AsyncSession, report: Report, *, sop_uid: str = "", series_uid: str = "", language: str = SR_LANGUAGE
 ) -> sr.ReportVersion:
@@ -101,7 +128,15 @@ async def report_version(
         sop_instance_uid=sop_uid,
         series_instance_uid=series_uid,
         language=_SR_TAGS.get(language, _SR_TAGS[SR_LANGUAGE]),
+        images=await chosen_images(db, report),
+        institution=await _site_name(db, report),
     )
+
+
+async def _site_name(db: AsyncSession, report: Report) -> str:
+    study = await db.get(Study, report.study_id)
+    site = await db.get(Site, study.site_id) if study is not None else None
+    return site.name if site is not None else ""
 
 
 async def sr_part10(db: AsyncSession, report: Report, study: Study, *, sop_uid: str, series_uid: str) -> bytes:

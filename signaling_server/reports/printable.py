@@ -233,6 +233,15 @@ def _free_text(report: FreeText, lang: str) -> str:
     )
 
 
+def findings_body(content: ReportContent, lang: str) -> str:
+    """A report's findings in `lang` as every printed form shows them: this page and the PDF (pdf.py)."""
+    if isinstance(content, ThyroidFindings):
+        return _thyroid(content, tirads.score_exam(content), lang)
+    if isinstance(content, CarotidFindings):
+        return _carotid(content, carotid.grade_exam(content), lang)
+    return _free_text(content, lang)
+
+
 def render_html(
     study: StudyHeader,
     version: ReportVersion,

@@ -35,7 +35,7 @@ from signaling_server.reading import deidentified
 from signaling_server.reading import service as queue
 from signaling_server.reading.state import StudyState
 from signaling_server.reading.state import transition as study_transition
-from signaling_server.reports import content
+from signaling_server.reports import content, key_images
 from signaling_server.reports.state import APPROVED, ReportKind, ReportState, transition
 from signaling_server.reports.tirads import ThyroidSystem
 
@@ -180,6 +180,8 @@ async def _add_version(
     )
     db.add(report)
     await db.flush()
+    if amends is not None:
+        await key_images.carry_over(db, amends, report)
     kind_of_event = "addendum_started" if amends else "report_started"
     db.add(
         StudyEvent(study_id=study.id, at=at, kind=kind_of_event, user_id=user.id, detail={"version": report.version})

@@ -33,6 +33,7 @@ from highdicom.sr import (
     CodeContentItem,
     CodedConcept,
     ContainerContentItem,
+    ImageContentItem,
     LanguageOfContentItemAndDescendants,
     NumContentItem,
     ObservationContext,
@@ -194,6 +195,16 @@ class Predecessor:
 
 
 @dataclass(frozen=True)
+class ImageRef:
+    """An image of the study chosen for the report: referenced under "Key Images" and in the evidence."""
+
+    sop_class_uid: str
+    sop_instance_uid: str
+    series_instance_uid: str
+    frame: int | None = None  # for a multi-frame image, the frame chosen (from 1)
+
+
+@dataclass(frozen=True)
 class ReportVersion:
     """Who wrote this version, its number and status; `signed_at` becomes the SR's content date and time."""
 
@@ -209,6 +220,8 @@ class ReportVersion:
     language: str = "en-US"
     series_instance_uid: str = ""  # generated when empty
     sop_instance_uid: str = ""  # generated when empty
+    images: tuple[ImageRef, ...] = ()  # the images chosen for the report, in order
+    institution: str = ""  # the site the study came from (InstitutionName), as on the printed report
 
     def __post_init__(self) -> None:
         if self.status is ReportStatus.FINAL and (not self.approver or self.approved_at is None):
@@ -302,6 +315,8 @@ def _document(
     ds.SeriesDescription = description
     ds.ReferencedPerformedProcedureStepSequence = []
     ds.Manufacturer = MANUFACTURER
+    if version.institution:
+        ds.InstitutionName = version.institution[:64]  # LO
     ds.InstanceNumber = version.version
     ds.ContentDate = version.signed_at.strftime("%Y%m%d")
     ds.ContentTime = version.signed_at.strftime("%H%M%S")
@@ -321,6 +336,8 @@ def _document(
     if version.predecessor is not None:
         ds.PredecessorDocumentsSequence = [_predecessor(study, version.predecessor)]
     ds.PerformedProcedureCodeSequence = []
+    if version.images:
+        ds.CurrentRequestedProcedureEvidenceSequence = [_evidence(study, version.images)]
     if sop_class == ComprehensiveSRStorage:
         scheme = Dataset()
         scheme.CodingSchemeDesignator = LOCAL_SCHEME
@@ -330,12 +347,49 @@ def _document(
     for keyword in ("ValueType", "ConceptNameCodeSequence", "ContinuityOfContent", "ContentTemplateSequence"):
         if keyword in root:
             setattr(ds, keyword, getattr(root, keyword))
-    ds.ContentSequence = [*_context(version), *content]
+    ds.ContentSequence = [*_context(version), *content, *_key_images(version.images)]
     ds.file_meta = FileMetaDataset()
     ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
     ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
     ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
     return ds
+
+
+def _key_images(images: tuple[ImageRef, ...]) -> list[Dataset]:
+    """The chosen images, each a "Best illustration of finding", in one "Key Images" container (none: nothing)."""
+    if not images:
+        return []
+    items = [
+        ImageContentItem(
+            codes.DCM.BestIllustrationOfFinding,
+            image.sop_class_uid,
+            image.sop_instance_uid,
+            referenced_frame_numbers=image.frame,
+            relationship_type="CONTAINS",
+        )
+        for image in images
+    ]
+    return [_container(codes.DCM.KeyImages, items)]
+
+
+def _evidence(study: StudyHeader, images: tuple[ImageRef, ...]) -> Dataset:
+    """CurrentRequestedProcedureEvidenceSequence: every instance the SR references, by series."""
+    by_series: dict[str, list[Dataset]] = {}
+    for image in images:
+        instance = Dataset()
+        instance.ReferencedSOPClassUID = image.sop_class_uid
+        instance.ReferencedSOPInstanceUID = image.sop_instance_uid
+        by_series.setdefault(image.series_instance_uid, []).append(instance)
+    series = []
+    for uid, instances in by_series.items():
+        item = Dataset()
+        item.SeriesInstanceUID = uid
+        item.ReferencedSOPSequence = instances
+        series.append(item)
+    evidence = Dataset()
+    evidence.StudyInstanceUID = study.study_instance_uid
+    evidence.ReferencedSeriesSequence = series
+    return evidence
 
 
 def _predecessor(study: StudyHeader, predecessor: Predecessor) -> Dataset:
