@@ -66,13 +66,14 @@ export class Api {
   /**
    * @param {string} method
    * @param {string} path below the base, starting with /
-   * @param {any} [body] sent as JSON
+   * @param {any} [body] sent as JSON; a Blob (a chosen file) is sent as it is, with its own type
    * @returns {Promise<any>} the decoded JSON answer, or null for 204
    */
   async request(method, path, body) {
     /** @type {Record<string, string>} */
     const headers = { Accept: "application/json" };
-    if (body !== undefined) headers["Content-Type"] = "application/json";
+    const raw = body instanceof Blob;
+    if (body !== undefined) headers["Content-Type"] = raw ? body.type || "application/octet-stream" : "application/json";
     if (UNSAFE.has(method) && this.csrfToken) headers["X-CSRF-Token"] = this.csrfToken;
     let response;
     try {
@@ -80,7 +81,7 @@ export class Api {
         method,
         headers,
         credentials: "same-origin",
-        body: body === undefined ? null : JSON.stringify(body),
+        body: body === undefined ? null : raw ? body : JSON.stringify(body),
       });
     } catch (err) {
       throw new ApiError("network", `the server could not be reached (${String(err)})`, 0);

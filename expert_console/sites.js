@@ -6,12 +6,17 @@
  * @typedef {import("./api.js").Api} Api
  * @typedef {"community"|"regional"|"hospital"} SiteKind
  * @typedef {Record<string, number|Record<string, number>>} Turnaround minutes by modality (and priority)
+ * @typedef {"acr_tirads"|"c_tirads"} ThyroidSystem
  * @typedef {{id: string, code: string, name: string, kind: SiteKind, recording_enabled: boolean,
- *   turnaround: Turnaround, ae_titles?: string[]}} AdminSite
+ *   turnaround: Turnaround, thyroid_system: ThyroidSystem, ae_titles?: string[]}} AdminSite
+ * @typedef {{site_id: string, code: string, name: string, address: string, phone: string, logo: boolean}} Header
+ *   what a site's printed reports carry at the top (docs/RESULTS.md)
  * @typedef {{id: string, site_id: string, name: string, revoked: boolean, created_at: string,
  *   last_seen_at: string|null}} Device
  */
 
+/** @type {readonly ThyroidSystem[]} */
+export const THYROID_SYSTEMS = ["acr_tirads", "c_tirads"];
 /** @type {readonly SiteKind[]} */
 export const SITE_KINDS = ["community", "regional", "hospital"];
 /** The modalities and priorities the targets grid offers (CLINICAL.md §4); others stay settable over the API. */
@@ -75,6 +80,37 @@ export function ownTarget(turnaround, modality, priority) {
   if (row === undefined) return "";
   if (typeof row === "number") return String(row);
   return row[priority] === undefined ? "" : String(row[priority]);
+}
+
+/** @param {Api} api @param {string} siteId @param {ThyroidSystem} system @returns {Promise<AdminSite>} */
+export function setThyroidSystem(api, siteId, system) {
+  return api.request("POST", `/sites/${id(siteId)}/thyroid-system`, { system });
+}
+
+/** @param {Api} api @param {string} siteId @returns {Promise<Header>} */
+export function getHeader(api, siteId) {
+  return api.request("GET", `/sites/${id(siteId)}/header`);
+}
+
+/** @param {Api} api @param {string} siteId @param {{name: string, address: string, phone: string}} header
+ * @returns {Promise<Header>} */
+export function setHeader(api, siteId, header) {
+  return api.request("PUT", `/sites/${id(siteId)}/header`, header);
+}
+
+/** @param {Api} api @param {string} siteId @param {File} image a PNG or JPEG @returns {Promise<Header>} */
+export function setLogo(api, siteId, image) {
+  return api.request("PUT", `/sites/${id(siteId)}/logo`, image);
+}
+
+/** @param {Api} api @param {string} siteId @returns {Promise<Header>} */
+export function removeLogo(api, siteId) {
+  return api.request("DELETE", `/sites/${id(siteId)}/logo`);
+}
+
+/** The logo's address (the server checks who asks). @param {string} siteId @param {number} [version] */
+export function logoUrl(siteId, version = 0) {
+  return `/api/v1/sites/${id(siteId)}/logo?v=${version}`;
 }
 
 /** @param {Api} api @returns {Promise<Device[]>} */

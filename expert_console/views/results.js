@@ -168,7 +168,7 @@ export function mountResult(container, { api, reportId, navigate }) {
   const bar = el("div", { class: "result-bar" });
   const error = el("p", { class: "error", role: "alert", "data-testid": "result-error", hidden: true });
   const frame = el("iframe", { class: "printed-report", "data-testid": "printed-report",
-    sandbox: "allow-same-origin allow-modals" });
+    sandbox: "allow-same-origin allow-modals" }); // i18n: data (the sandbox tokens, not words)
   container.replaceChildren(el("section", { class: "result-page" }, el("div", { class: "result-bar" }, back), bar,
     error, frame));
   /** @type {{id: string, study_id: string}|null} */

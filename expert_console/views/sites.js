@@ -1,12 +1,14 @@
 // @ts-check
 // The admin's sites page (#/sites): every site of the district (community centres, the regional centre, partner
-// hospitals) with its settings ("one policy per hospital": kind, recording of live sessions, its own turnaround
-// targets) and its edge devices (register, rotate the credential, revoke). A new device's credential is shown once.
+// hospitals) with its settings ("one policy per hospital": kind, recording of live sessions, thyroid scoring
+// system, its own turnaround targets), the header of its printed reports (name, address, phone, logo) and its edge
+// devices (register, rotate the credential, revoke). A new device's credential is shown once.
 
 import { formatDateTime, t } from "../i18n.js";
 import {
-  PRIORITIES, SITE_KINDS, TARGET_MODALITIES, createSite, listDevices, listSites, ownTarget, registerDevice,
-  revokeDevice, rotateDevice, setKind, setRecording, setTurnaround, turnaroundFromGrid,
+  PRIORITIES, SITE_KINDS, TARGET_MODALITIES, THYROID_SYSTEMS, createSite, getHeader, listDevices, listSites,
+  logoUrl, ownTarget, registerDevice, removeLogo, revokeDevice, rotateDevice, setHeader, setKind, setLogo,
+  setRecording, setThyroidSystem, setTurnaround, turnaroundFromGrid,
 } from "../sites.js";
 import { asError, el, showError } from "./dom.js";
 
@@ -16,6 +18,8 @@ import { asError, el, showError } from "./dom.js";
  * @typedef {import("../sites.js").AdminSite} AdminSite
  * @typedef {import("../sites.js").Device} Device
  * @typedef {import("../sites.js").SiteKind} SiteKind
+ * @typedef {import("../sites.js").Header} Header
+ * @typedef {import("../sites.js").ThyroidSystem} ThyroidSystem
  */
 
 /**
@@ -46,6 +50,8 @@ class SitesPage {
   constructor(api) {
     this.api = api;
     this.stopped = false;
+    /** Bumped when a logo changes, so that the page shows the new one. */
+    this.logoVersion = Date.now();
     this.error = el("p", { class: "error", role: "alert", "data-testid": "sites-error", hidden: true });
     this.notice = el("p", { class: "notice", role: "status", "data-testid": "sites-notice", hidden: true });
     this.credential = el("div", { class: "credential", "data-testid": "device-credential", hidden: true });
@@ -82,6 +88,7 @@ class SitesPage {
   async act(action) {
     showError(this.error, null);
     this.notice.hidden = true;
+    this.notice.textContent = "";
     try {
       const said = await action();
       if (said) {
@@ -104,21 +111,22 @@ class SitesPage {
   }
 
   async refresh() {
-    let sites, devices;
+    let sites, devices, headers;
     try {
       [sites, devices] = await Promise.all([listSites(this.api), listDevices(this.api)]);
+      headers = await Promise.all(sites.map((site) => getHeader(this.api, site.id)));
     } catch (err) {
       if (!this.stopped) showError(this.error, asError(err));
       return;
     }
     if (this.stopped) return;
     const open = new Set([...this.list.querySelectorAll("details[open]")].map((d) => /** @type {HTMLElement} */ (d).dataset.site));
-    this.list.replaceChildren(...sites.map((site) =>
-      this.siteCard(site, devices.filter((d) => d.site_id === site.id), open.has(site.id))));
+    this.list.replaceChildren(...sites.map((site, i) =>
+      this.siteCard(site, headers[i], devices.filter((d) => d.site_id === site.id), open.has(site.id))));
   }
 
-  /** @param {AdminSite} site @param {Device[]} devices @param {boolean} open */
-  siteCard(site, devices, open) {
+  /** @param {AdminSite} site @param {Header|undefined} header @param {Device[]} devices @param {boolean} open */
+  siteCard(site, header, devices, open) {
     const kind = kindSelect(site.kind, "site_kind");
     kind.addEventListener("change", () => void this.act(async () => {
       await setKind(this.api, site.id, /** @type {SiteKind} */ (kind.value));
@@ -129,6 +137,13 @@ class SitesPage {
       await setRecording(this.api, site.id, recording.checked);
       return t("admin.sites.saved", { name: site.name });
     }));
+    const thyroid = el("select", { name: "thyroid_system", "aria-label": t("admin.sites.thyroid_system") },
+      THYROID_SYSTEMS.map((system) => el("option", { value: system, selected: system === site.thyroid_system,
+        text: t(`admin.thyroid.${system}`) })));
+    thyroid.addEventListener("change", () => void this.act(async () => {
+      await setThyroidSystem(this.api, site.id, /** @type {ThyroidSystem} */ (thyroid.value));
+      return t("admin.sites.saved", { name: site.name });
+    }));
     const active = devices.filter((d) => !d.revoked).length;
     const summary = el("summary", {},
       el("strong", { text: site.name }), " ", el("span", { class: "muted", text: site.code }), " · ",
@@ -137,10 +152,58 @@ class SitesPage {
     return el("details", { class: "site-card", "data-site": site.id, "data-testid": "site-card", open },
       summary,
       el("div", { class: "site-settings" },
-        field("kind", kind),
+        field("kind", kind), field("thyroid_system", thyroid),
         el("label", { class: "field inline" }, recording, el("span", { text: t("admin.sites.recording") }))),
+      header ? this.headerForm(site, header) : null,
       this.targetsForm(site),
       this.devicesPanel(site, devices));
+  }
+
+  /** The header of the site's printed reports: name, address, phone and logo.
+   * @param {AdminSite} site @param {Header} header */
+  headerForm(site, header) {
+    const name = el("input", { name: "header_name", required: true, maxlength: 200, value: header.name, size: 30 });
+    const address = el("input", { name: "address", maxlength: 300, value: header.address, size: 40 });
+    const phone = el("input", { name: "phone", maxlength: 40, value: header.phone, size: 16 });
+    const form = el("form", { class: "site-header", "data-testid": "site-header", novalidate: true },
+      el("h3", { text: t("admin.header.title") }),
+      el("p", { class: "hint", text: t("admin.header.hint") }),
+      field("name", name), field("address", address), field("phone", phone),
+      el("button", { type: "submit", text: t("admin.header.save") }));
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      void this.act(async () => {
+        await setHeader(this.api, site.id, { name: name.value.trim(), address: address.value.trim(),
+          phone: phone.value.trim() });
+        return t("admin.sites.saved", { name: name.value.trim() });
+      });
+    });
+    const file = el("input", { type: "file", name: "logo", accept: "image/png,image/jpeg",
+      "aria-label": t("admin.header.logo") });
+    file.addEventListener("change", () => {
+      const chosen = file.files?.[0];
+      if (!chosen) return;
+      void this.act(async () => {
+        await setLogo(this.api, site.id, chosen);
+        this.logoVersion += 1;
+        return t("admin.header.logo_saved", { name: site.name });
+      });
+    });
+    const logo = el("div", { class: "site-logo", "data-testid": "site-logo" },
+      el("span", { text: t("admin.header.logo") }),
+      header.logo
+        ? el("img", { src: logoUrl(site.id, this.logoVersion), alt: t("admin.header.logo_of", { name: site.name }),
+          height: 48 })
+        : el("span", { class: "muted", text: t("admin.header.no_logo") }),
+      file,
+      header.logo
+        ? el("button", { type: "button", "data-action": "remove-logo", text: t("admin.header.remove_logo"),
+          onclick: () => void this.act(async () => {
+            await removeLogo(this.api, site.id);
+            return t("admin.header.logo_removed", { name: site.name });
+          }) })
+        : null);
+    return el("div", { class: "site-header-panel" }, form, logo);
   }
 
   /** The site's own targets, minutes by modality and priority; empty: the server's. @param {AdminSite} site */

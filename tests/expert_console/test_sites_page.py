@@ -3,10 +3,19 @@ saved and holding over the API, a device registered whose credential (shown once
 
 from __future__ import annotations
 
+import cv2
+import numpy as np
 import pytest
 from playwright.async_api import Browser, expect
 
 from tests.expert_console.test_app import Server, open_console, server  # noqa: F401  (fixture)
+
+
+def png(width: int, height: int) -> bytes:
+    ok, encoded = cv2.imencode(".png", np.full((height, width, 3), 200, np.uint8))
+    assert ok
+    return encoded.tobytes()
+
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
 
@@ -39,10 +48,34 @@ async def test_an_admin_keeps_sites_targets_and_devices(browser: Browser, server
         await north.locator("summary").click()
         await north.locator("input[name='CT.routine']").fill("45")
         await north.locator("[data-testid=site-targets] [type=submit]").click()
-        await expect(page.locator("[data-testid=sites-notice]")).to_contain_text("已保存")
+        await expect(page.locator("[data-testid=sites-notice]")).to_be_visible()
         _, listed = await admin.get("/api/v1/sites")
         assert [s["turnaround"] for s in listed["sites"] if s["code"] == "north"] == [{"CT": {"routine": 45}}]
         await expect(north.locator("input[name='CT.routine']")).to_have_value("45")
+
+        # the header of its printed reports, its logo and its thyroid scoring system
+        header = north.locator("[data-testid=site-header]")
+        await header.locator("input[name=address]").fill("北区幸福路 1 号")
+        await header.locator("input[name=phone]").fill("010-12345678")
+        await header.locator("[type=submit]").click()
+        await expect(page.locator("[data-testid=sites-notice]")).to_be_visible()
+        north = cards.filter(has_text="North Community Health Centre")
+        await north.locator("input[name=logo]").set_input_files(
+            {"name": "logo.png", "mimeType": "image/png", "buffer": png(40, 20)}
+        )
+        await expect(north.locator("[data-testid=site-logo] img")).to_be_visible()
+        north = cards.filter(has_text="North Community Health Centre")
+        await north.locator("input[name=logo]").set_input_files(
+            {"name": "logo.png", "mimeType": "image/png", "buffer": b"not a picture"}
+        )
+        await expect(page.locator("[data-testid=sites-error]")).to_have_attribute("data-code", "invalid_logo")
+        await north.locator("select[name=thyroid_system]").select_option("c_tirads")
+        await expect(page.locator("[data-testid=sites-notice]")).to_be_visible()
+        status, printed = await admin.get(f"/api/v1/sites/{server.world.site_a}/header")
+        assert status == 200 and printed["address"] == "北区幸福路 1 号" and printed["phone"] == "010-12345678"
+        assert printed["logo"] is True  # the good logo stays: the bad one was refused whole
+        _, listed = await admin.get("/api/v1/sites")
+        assert [s["thyroid_system"] for s in listed["sites"] if s["code"] == "north"] == ["c_tirads"]
 
         north = cards.filter(has_text="North Community Health Centre")
         await north.locator("input[name=device_name]").fill("north-us-2")
