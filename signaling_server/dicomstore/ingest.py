@@ -6,7 +6,8 @@
                                                       an unknown transfer syntax → InvalidDicom (`limits.py`)
     same SOP Instance UID stored already?           → same bytes: answer "already stored"; else InstanceConflict
     write the blob (content-addressed, atomic)
-    one transaction: regional identity, Series, Instance, reading-queue intake (`images_arrived`), ForwardJob
+    one transaction: regional identity, Series, Instance, reading-queue intake (`images_arrived`), the order it
+                     matches (`orders.matching`), ForwardJob
     commit, or on any failure remove the blob this call wrote: nothing is ever half-stored
 
 Which site an object may be stored into is decided at the edge (`access.storing_site`) and passed in.
@@ -34,8 +35,9 @@ from signaling_server.dicomstore.blobs import BLOBS, BlobStore
 from signaling_server.dicomstore.forward import FORWARDER
 from signaling_server.dicomstore.limits import ImageLimits
 from signaling_server.dicomstore.parsing import ParsedInstance, parse_instance
-from signaling_server.events.changes import QUEUE, Change
-from signaling_server.events.hub import CHANGES
+from signaling_server.events.changes import QUEUE, Change, of_order_keys
+from signaling_server.events.hub import CHANGES, Hub
+from signaling_server.orders import matching as order_matching
 from signaling_server.reading.intake import ArrivingStudy, images_arrived
 from signaling_server.reading.targets import TARGETS, Targets
 
@@ -99,12 +101,16 @@ async def dicom_store(app: web.Application) -> AsyncIterator[None]:
         regional_id_issuer=app[SETTINGS].regional_id_issuer,
         forward_to=str(forwarder.destination) if forwarder is not None else "",
         on_forward=forwarder.wake if forwarder is not None else None,
-        on_stored=lambda stored: changes_hub.changed(
-            Change(QUEUE, stored.site_id, study_id=stored.study_id, patient_id=stored.patient_id)
-        ),
+        on_stored=lambda stored: _tell(changes_hub, stored),
         limits=ImageLimits.from_settings(app[SETTINGS]),
     )
     yield
+
+
+def _tell(hub: Hub, stored: StoredInstance) -> None:
+    hub.changed(Change(QUEUE, stored.site_id, study_id=stored.study_id, patient_id=stored.patient_id))
+    if stored.order_id is not None:  # the images matched an order: it is in progress now
+        hub.changed(of_order_keys(stored.site_id, stored.patient_id))
 
 
 @dataclass(frozen=True)
@@ -121,6 +127,7 @@ class StoredInstance:
     site_id: str
     sha256: str
     already_stored: bool  # True: the very same object was stored before; nothing changed
+    order_id: str | None = None  # the order these images matched by this store (orders/matching.py)
 
 
 async def store_instance(
@@ -244,6 +251,7 @@ async def _index(
         study_patient_id=study.patient_id if study is not None else None,
     )
     study = await images_arrived(db, _arriving(parsed, site_id, patient_id), store.targets, at)
+    order = await order_matching.images_arrived(db, study, parsed.accession, store.targets, at)
     series = await _series(db, parsed, study.id)
     instance = Instance(
         sop_uid=parsed.sop_uid,
@@ -277,6 +285,7 @@ async def _index(
         site_id,
         parsed.sha256,
         already_stored=False,
+        order_id=order.id if order is not None else None,
     )
     return stored, forwarded
 
