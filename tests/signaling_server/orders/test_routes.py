@@ -12,7 +12,6 @@ from signaling_server.appkeys import DB
 from signaling_server.db.models import AuditEvent, Order, PatientIdentifier
 from signaling_server.events.changes import ORDERS
 from signaling_server.events.hub import CHANGES
-
 from tests.waiting import eventually
 
 from .conftest import Running, order_body
