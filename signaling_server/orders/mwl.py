@@ -154,10 +154,8 @@ def _matches_value(key: DataElement, held: object) -> bool:
         return text in {str(v) for v in wanted}
     wanted_text = str(key.value)
     if key.VR == "PN":
-        forms = [text, *text.split("=")]
-        return any(_wildcard(wanted_text.casefold(), form.rstrip("^ ").casefold()) for form in forms) or any(
-            _wildcard(wanted_text.rstrip("^ ").casefold(), form.rstrip("^ ").casefold()) for form in forms
-        )
+        pattern = wanted_text.rstrip("^ ").casefold()  # trailing empty components say nothing
+        return any(_wildcard(pattern, form.rstrip("^ ").casefold()) for form in [text, *text.split("=")])
     return _wildcard(wanted_text, text)
 
 
