@@ -1,7 +1,7 @@
 // @ts-check
 // The single-page app: hash routes (#/login, #/, #/c/<id>[?observe=1], #/queue[?filters], #/studies/<id>,
 // #/recordings[?filters], #/recordings/<id>, #/qc[?filters], #/audit[?filters], #/accounts (admins), #/patients
-// (registrars), #/grants[?patient=] (registrars, admins), #/dicom (admins), #/account), the
+// (registrars), #/grants[?patient=] (registrars, admins), #/dicom (admins), #/orders, #/account), the
 // header with its navigation, the critical-findings banner (sonographers, admins), the signed-in user. A restricted
 // account (a password to change, an admin's TOTP to enrol) is kept on the sign-in page until it has done what it must.
 // Test hooks: window.teleus = {live, api, user}; `live` is the current LiveSession or null.
@@ -19,6 +19,7 @@ import { mountGrants } from "./views/grants.js";
 import { mountHome } from "./views/home.js";
 import { mountLive } from "./views/live.js";
 import { mountLogin } from "./views/login.js";
+import { mountOrders } from "./views/orders.js";
 import { openPasswordDialog } from "./views/password.js";
 import { mountPatients } from "./views/patients.js";
 import { mountQueue } from "./views/queue.js";
@@ -40,6 +41,8 @@ const GRANT_ROLES = ["registrar", "admin"];
 const DICOM_ROLES = ["admin"];
 /** Roles that acknowledge critical findings for a referring centre. */
 const FINDINGS_ROLES = ["sonographer", "admin"];
+/** Roles that see orders: the community's doctors and sonographers order, the centre's experts follow them. */
+const ORDER_ROLES = ["doctor", "sonographer", "expert"];
 
 const api = new Api();
 /** The server's change notices, one stream shared by every page. */
@@ -68,6 +71,7 @@ const roleLinks = [
   [/** @type {HTMLElement} */ (document.querySelector("[data-nav=patients]")), REGISTRY_ROLES],
   [/** @type {HTMLElement} */ (document.querySelector("[data-nav=grants]")), GRANT_ROLES],
   [/** @type {HTMLElement} */ (document.querySelector("[data-nav=dicom]")), DICOM_ROLES],
+  [/** @type {HTMLElement} */ (document.querySelector("[data-nav=orders]")), ORDER_ROLES],
 ];
 const findingsBanner = /** @type {HTMLElement} */ (document.getElementById("findings-banner"));
 /** @type {{userId: string, stop: () => void}|null} */
@@ -142,7 +146,7 @@ function markNavigation(path) {
     const target = /** @type {HTMLElement} */ (link).dataset.nav;
     const current = target === "queue" ? path === "/queue" || path.startsWith("/studies/")
       : target === "recordings" ? path === "/recordings" || path.startsWith("/recordings/")
-        : target && ["qc", "audit", "accounts", "account", "patients", "grants", "dicom"].includes(target)
+        : target && ["qc", "audit", "accounts", "account", "patients", "grants", "dicom", "orders"].includes(target)
           ? path === `/${target}`
           : path === "/";
     if (current) link.setAttribute("aria-current", "page");
@@ -228,6 +232,8 @@ async function route() {
     unmount = mountGrants(main, { api, user, query });
   } else if (path === "/dicom") {
     unmount = mountDicom(main, { api, user });
+  } else if (path === "/orders") {
+    unmount = mountOrders(main, { api, user, events });
   } else if (path === "/account") {
     unmount = mountAccount(main, { api, user });
   } else if (live) {

@@ -134,7 +134,8 @@ class Placing:
         body_part = _text(exam, "body_part", max_len=16, required=False, within="exam").upper()
         if not _BODY_PART.match(body_part):
             raise _field("exam.body_part", "is a DICOM body part code: capitals, digits, '_' (e.g. THYROID)")
-        description = _text(exam, "description", max_len=64, required=False, within="exam") or f"{modality} {body_part}".strip()
+        description = _text(exam, "description", max_len=64, required=False, within="exam")
+        description = description or f"{modality} {body_part}".strip()
         if "\\" in description:
             raise _field("exam.description", "must not contain '\\'")
         priority = _text(data, "priority", max_len=8, required=False) or Priority.ROUTINE

@@ -15,7 +15,8 @@ from signaling_server.orders import mwl
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 ENTRY = mwl.WorklistEntry(
     accession="RC261208000001", patient_name="Wang^Fang=王^芳", patient_id="MZ-2", birth_date="19500102", sex="M",
-    referring="李^医生", modality="DX", description="胸部正位片", reason="咳嗽两周\\发热", clinical_info="", priority="stat",
+    referring="李^医生", modality="DX", description="胸部正位片", reason="咳嗽两周\\发热", clinical_info="",
+    priority="stat",
     study_uid="1.2.826.0.1.3680043.8.498.1", station_ae="NORTH_CR",
     scheduled_at=datetime(2026, 12, 9, 6, 0, tzinfo=UTC), location="north",
 )  # fmt: skip
@@ -81,7 +82,8 @@ def test_each_kind_of_key_matches_as_the_standard_says(query: Dataset, wanted: b
 
 
 def test_the_answer_holds_exactly_the_keys_asked_for() -> None:
-    query = _query({"Modality": "", "ScheduledStationAETitle": ""}, PatientName="", AccessionNumber="", PatientWeight="")
+    step = {"Modality": "", "ScheduledStationAETitle": ""}
+    query = _query(step, PatientName="", AccessionNumber="", PatientWeight="")
     reply = mwl.answer(query, mwl.item_of(ENTRY, SHANGHAI))
     assert [e.keyword for e in reply] == [
         "SpecificCharacterSet", "AccessionNumber", "PatientName", "PatientWeight", "ScheduledProcedureStepSequence"

@@ -61,13 +61,18 @@ async def dciodvfy_finds_no_fault(path: Path) -> bool:
 
 async def findscu(server: Running, folder: Path, *keys: str, ae: str = SITE_A_AE) -> list[Dataset]:
     """`findscu -W` with `keys` (besides ASKED) as `ae`; the answers it wrote, in order."""
-    folder.mkdir(parents=True, exist_ok=True)
+    await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
     arguments = [k for key in [*ASKED, *keys] for k in ("-k", key)]
     code, output = await run(
         "findscu", "-W", "-aet", ae, "-aec", "TELEUS", "-X", "-od", str(folder), "-to", "20", *arguments,
         "127.0.0.1", str(server.app[DICOM_SCP].port),
     )  # fmt: skip
     assert code == 0, output
+    return await asyncio.to_thread(answers_in, folder)
+
+
+def answers_in(folder: Path) -> list[Dataset]:
+    """The answers findscu -X wrote (rsp0001.dcm, …), in order."""
     return [pydicom.dcmread(path) for path in sorted(folder.glob("rsp*.dcm"))]
 
 
@@ -100,7 +105,7 @@ async def test_findscu_sees_its_sites_scheduled_orders_by_the_usual_keys(orderin
     second = everything[1]
     assert str(second.PatientName) == "Wang^Fang=王^芳" and second.RequestedProcedurePriority == "STAT"
     assert "ImagingServiceRequestComments" not in first  # only what was asked for
-    for path in sorted((tmp_path / "all").glob("rsp*.dcm")):
+    for path in await asyncio.to_thread(lambda: sorted((tmp_path / "all").glob("rsp*.dcm"))):
         assert await dciodvfy_finds_no_fault(path)
 
     async def accessions(name: str, *keys: str) -> list[str]:
@@ -162,4 +167,4 @@ async def test_a_stranger_is_refused_before_any_query(ordering: Running, tmp_pat
         "127.0.0.1", str(ordering.app[DICOM_SCP].port),
     )  # fmt: skip
     assert code != 0 and "Rejected" in output, output
-    assert list(tmp_path.glob("rsp*.dcm")) == []
+    assert answers_in(tmp_path) == []
