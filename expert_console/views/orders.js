@@ -84,7 +84,9 @@ class OrdersPage {
       el("label", { class: "field" }, el("span", { text: t(`orders.field.${key}`) }), control);
     const patientId = el("input", { name: "patient_id", required: true, maxlength: 64, autocomplete: "off" });
     const name = el("input", { name: "patient_name", required: true, maxlength: 64, autocomplete: "off" });
-    const birth = el("input", { name: "birth_date", type: "date" });
+    // a text field, not type=date: the browser would show its own system's order (MM/DD/YYYY), not YYYY-MM-DD
+    const birth = el("input", { name: "birth_date", inputmode: "numeric", maxlength: 10, autocomplete: "off",
+      placeholder: t("orders.datePlaceholder") });
     const sex = el("select", { name: "sex" }, ["", "F", "M", "O"].map((value) =>
       el("option", { value, text: t(`orders.sex.${value || "unknown"}`) })));
     const exam = el("select", { name: "exam" }, EXAMS.map(([modality, part]) =>
@@ -168,7 +170,7 @@ class OrdersPage {
       el("td", { "data-field": "scheduled", class: "numeric", text: formatDateTime(o.scheduled_at) }),
       el("td", { "data-field": "ordered_by", text: o.ordered_by ? o.ordered_by.name : "" }),
       el("td", { "data-field": "result" }, this.result(o)),
-      el("td", { class: "actions" }, this.actions(o)));
+      el("td", { class: o.state === "scheduled" ? "actions" : null }, this.actions(o)));
   }
 
   /** @param {Order} o */
