@@ -120,3 +120,30 @@ async def test_a_community_doctor_orders_and_the_modality_finds_and_fills_the_or
     await expect(error).to_have_text("该检查号已被其他检查申请使用。")
     await expect(page.locator("tbody tr[data-accession]")).to_have_count(2)
     assert problems == []
+
+
+async def test_the_centres_expert_follows_the_orders_in_english_without_the_form(
+    listening: Server, browser: Browser
+) -> None:
+    server = listening
+    doctor = await server.api("doc_a")
+    status, order = await doctor.post("/api/v1/orders", {
+        "patient": {"id": "MZ-0200", "name": "Wang^Fang=王^芳"}, "exam": {"modality": "DX", "body_part": "CHEST",
+        "description": "胸部X线摄影"}, "reason": "咳嗽两周", "priority": "urgent",
+    })  # fmt: skip
+    assert status == 201, order
+    context = await browser.new_context(base_url=server.url, locale="en-GB")
+    try:
+        await server.sign_in(context, "expert")
+        page, problems = await open_console(context, "#/orders")
+        row = page.locator(f'tr[data-accession="{order["accession"]}"]')
+        await expect(row.locator("[data-field=state]")).to_have_text("Registered")
+        await expect(row.locator("[data-field=priority]")).to_have_text("Urgent")
+        await expect(row.locator("[data-field=patient]")).to_have_text("Fang Wang · MZ-0200")
+        await expect(page.locator("[data-testid=order-form]")).to_have_count(0)  # the centre does not order
+        await expect(row.locator("[data-action=cancel]")).to_have_count(0)  # nor cancel
+        await doctor.post(f"/api/v1/orders/{order['id']}/cancel", {"reason": "患者改约"})
+        await expect(row.locator("[data-field=state]")).to_have_text("Cancelled")  # told by the change notice
+        assert problems == []
+    finally:
+        await context.close()

@@ -16,9 +16,10 @@ from signaling_server.appkeys import DB
 from signaling_server.db.models import AuditEvent
 from signaling_server.dicomstore import peers
 from signaling_server.dicomstore.scp import DICOM_SCP
+from signaling_server.settings import Settings
 from tests.waiting import eventually
 
-from .conftest import Running, order_body
+from .conftest import Running, Start, order_body
 
 SITE_A_AE = "NORTH_CR"
 ASKED = [
@@ -168,3 +169,17 @@ async def test_a_stranger_is_refused_before_any_query(ordering: Running, tmp_pat
     )  # fmt: skip
     assert code != 0 and "Rejected" in output, output
     assert answers_in(tmp_path) == []
+
+
+async def test_the_worklist_can_be_left_out_of_the_listener(start: Start, tmp_path: Path) -> None:
+    assert Settings.from_env({}).worklist and Settings.from_env({}).worklist_timezone == "Asia/Shanghai"
+    assert not Settings.from_env({"TELEUS_WORKLIST": "off"}).worklist
+    server = await start(dicom_port=0, worklist=False)
+    code, output = await run(
+        "findscu", "-W", "-aet", SITE_A_AE, "-aec", "TELEUS", "-k", "PatientName", "127.0.0.1",
+        str(server.app[DICOM_SCP].port),
+    )  # fmt: skip
+    assert code != 0 and "No Acceptable Presentation Contexts" in output, output
+    code, output = await run("echoscu", "-aet", SITE_A_AE, "-aec", "TELEUS", "127.0.0.1",
+                             str(server.app[DICOM_SCP].port))  # fmt: skip
+    assert code == 0, output  # the rest of the listener is there
