@@ -6,7 +6,8 @@ them, their study has no order yet and either
     their AccessionNumber is the order's, or
     their StudyInstanceUID is the one the worklist gave for the order,
 
-and the order belongs to the site the images are stored into and is still `scheduled`. The order then moves to
+and the order belongs to the site the images are stored into and is still `scheduled` (a study whose report is
+approved already, such as its own SR arriving, matches nothing). The order then moves to
 `in_progress` and links the study; the study takes the order's priority, and its turnaround target follows.
 Images of another site with a known accession match nothing (logged); a cancelled order matches nothing.
 
@@ -24,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from signaling_server.db.models import Order, OrderEvent, Report, Study, StudyEvent
 from signaling_server.orders.state import OrderState, transition
-from signaling_server.reading.state import Priority
+from signaling_server.reading.state import Priority, StudyState
 from signaling_server.reading.targets import Targets
 
 log = logging.getLogger(__name__)
@@ -38,8 +39,8 @@ async def images_arrived(
     db: AsyncSession, study: Study, accession: str, targets: Targets, at: datetime
 ) -> Order | None:
     """Attach `study` (its images just indexed) to its order, if one is waiting; the order, or None. No commit."""
-    if await order_of_study(db, study.id) is not None:
-        return None
+    if study.state == StudyState.APPROVED or await order_of_study(db, study.id) is not None:
+        return None  # read already (its SR arriving), or matched already
     keys = [Order.study_uid == study.study_uid]
     if accession:
         keys.append(Order.accession == accession)

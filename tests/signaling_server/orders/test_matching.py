@@ -78,6 +78,8 @@ async def test_images_by_storescu_start_the_order_and_the_approved_report_comple
         assert done["links"]["report"] == f"/api/v1/reports/{draft['id']}"
         assert [e["kind"] for e in done["events"]] == ["placed", "started", "completed"]
         assert (await doctor.get(done["links"]["report"]))[0] == 200  # the ordering doctor opens the report
+        async with doctor.session.get(doctor.base + done["links"]["report_print"]) as printable:
+            assert printable.status == 200 and "甲状腺右叶低回声结节" in await printable.text()  # and prints it
         await heard(ours, ordering)  # the order is completed
         # river's doctor heard nothing of north's order: the first notice of their stream is their own order's
         await other_doctor.post("/api/v1/orders", order_body())
