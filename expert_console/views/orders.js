@@ -19,6 +19,14 @@ import { asError, el } from "./dom.js";
  */
 
 const COLUMNS = ["accession", "patient", "exam", "priority", "state", "scheduled", "orderedBy", "result", "actions"];
+/** The form's label (`orders.field.<key>`) of each field the server may name in an `invalid_order` refusal. */
+const FORM_FIELDS = /** @type {Record<string, string>} */ ({
+  "patient.id": "patientId", "patient.name": "patientName", "patient.birth_date": "birthDate", "patient.sex": "sex",
+  "exam.modality": "exam", "exam.body_part": "exam", "exam.description": "exam", priority: "priority",
+  reason: "reason", clinical_info: "clinicalInfo", accession: "accession",
+});
+/** The same for cancelling: its only field is the reason for cancelling. */
+const CANCEL_FIELDS = /** @type {Record<string, string>} */ ({ reason: "cancelReason" });
 
 /**
  * @param {HTMLElement} root
@@ -59,6 +67,8 @@ class OrdersPage {
     this.ordering = ORDERING_ROLES.includes(user.role) && Boolean(user.site_id);
     /** @type {Order[]} */ this.orders = [];
     /** The order whose cancel reason is being asked for. @type {string|null} */ this.cancelling = null;
+    this.cancelDraft = "";
+    this.focusCancel = false;
     this.rows = el("tbody");
     this.error = el("p", { class: "error", role: "alert", "data-testid": "orders-error", hidden: true });
     this.notice = el("p", { class: "notice", role: "status", "data-testid": "orders-notice", hidden: true });
@@ -118,26 +128,35 @@ class OrdersPage {
         const placed = await placeOrder(this.api, order);
         form.reset();
         return t("orders.placed", { accession: placed.accession });
-      });
+      }, FORM_FIELDS);
     });
     return form;
   }
 
   /** Run one action: clear the last message, show the refusal (in the reader's words, its code kept) or `done`.
-   * @param {() => Promise<string>} action */
-  async act(action) {
+   * @param {() => Promise<string>} action
+   * @param {Record<string, string>} fields the labels of the fields an `invalid_order` refusal may name */
+  async act(action, fields) {
     this.error.hidden = true;
     this.notice.hidden = true;
+    /** @type {string|null} */ let done = null;
+    /** @type {{code: string, message: string}|null} */ let refusal = null;
     try {
-      this.notice.textContent = await action();
-      this.notice.hidden = false;
+      done = await action();
     } catch (err) {
-      const refusal = asError(err);
-      this.error.textContent = errorText(refusal);
+      refusal = asError(err);
+    }
+    await this.refresh(); // the list as it is now, then the outcome: a message never tells of a list not yet shown
+    if (refusal) {
+      // the server names the first bad field before a colon ("patient.name: …"): say which, in the reader's words
+      const field = refusal.code === "invalid_order" ? fields[refusal.message.split(":")[0]] : undefined;
+      this.error.textContent = field ? t("orders.checkField", { field: t(`orders.field.${field}`) }) : errorText(refusal);
       this.error.dataset.code = refusal.code;
       this.error.hidden = false;
+    } else if (done) {
+      this.notice.textContent = done;
+      this.notice.hidden = false;
     }
-    await this.refresh();
   }
 
   async refresh() {
@@ -189,20 +208,28 @@ class OrdersPage {
     if (!own) return [];
     if (this.cancelling !== o.id) {
       return [el("button", { type: "button", "data-action": "cancel", text: t("orders.cancel"),
-        onclick: () => { this.cancelling = o.id; this.draw(); } })];
+        onclick: () => {
+          this.cancelling = o.id;
+          this.cancelDraft = "";
+          this.focusCancel = true;
+          this.draw();
+        } })];
     }
+    // kept across redraws (a change notice redraws the list while the reason is being typed)
     const reason = el("input", { name: "cancel_reason", maxlength: 2000, autocomplete: "off",
-      "aria-label": t("orders.cancelReason"), placeholder: t("orders.cancelReason") });
+      "aria-label": t("orders.field.cancelReason"), placeholder: t("orders.field.cancelReason"),
+      value: this.cancelDraft, oninput: () => { this.cancelDraft = reason.value; } });
     const confirm = el("button", { type: "button", class: "primary", "data-action": "confirm-cancel",
       text: t("orders.confirmCancel"),
       onclick: () => void this.act(async () => {
         await cancelOrder(this.api, o.id, reason.value.trim());
         this.cancelling = null;
         return t("orders.cancelled", { accession: o.accession });
-      }) });
+      }, CANCEL_FIELDS) });
     const back = el("button", { type: "button", "data-action": "keep", text: t("orders.keep"),
       onclick: () => { this.cancelling = null; this.draw(); } });
-    queueMicrotask(() => reason.focus());
+    if (this.focusCancel) queueMicrotask(() => reason.focus()); // just asked for: the reason is typed next
+    this.focusCancel = false;
     return [reason, confirm, back];
   }
 }

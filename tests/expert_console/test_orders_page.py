@@ -74,6 +74,10 @@ async def test_a_community_doctor_orders_and_the_modality_finds_and_fills_the_or
         await form.locator("[name=accession]").fill(accession)
         await form.locator("[type=submit]").click()
 
+    await form.locator("[type=submit]").click()  # nothing filled in: the first field missing is named
+    error = page.locator("[data-testid=orders-error]")
+    await expect(error).to_have_text("请填写或更正：患者编号（门诊号）。")
+    await expect(error).to_have_attribute("data-code", "invalid_order")
     await place("MZ-0100", "张三")
     notice = page.locator("[data-testid=orders-notice]")
     await expect(notice).to_contain_text("已开单，检查号 RC")
@@ -108,6 +112,8 @@ async def test_a_community_doctor_orders_and_the_modality_finds_and_fills_the_or
     second = page.locator('tr[data-accession="NA-0002"]')
     await expect(second.locator("[data-field=state]")).to_have_text("已登记")
     await second.locator("[data-action=cancel]").click()
+    await second.locator("[data-action=confirm-cancel]").click()  # no reason given
+    await expect(error).to_have_text("请填写或更正：撤销原因。")
     await second.locator("[name=cancel_reason]").fill("患者改约")
     await second.locator("[data-action=confirm-cancel]").click()
     await expect(second.locator("[data-field=state]")).to_have_text("已撤销")
@@ -115,7 +121,6 @@ async def test_a_community_doctor_orders_and_the_modality_finds_and_fills_the_or
     await expect(notice).to_have_text("检查申请 NA-0002 已撤销。")
 
     await place("MZ-0102", "王芳", "NA-0002")
-    error = page.locator("[data-testid=orders-error]")
     await expect(error).to_have_attribute("data-code", "duplicate_accession")
     await expect(error).to_have_text("该检查号已被其他检查申请使用。")
     await expect(page.locator("tbody tr[data-accession]")).to_have_count(2)
