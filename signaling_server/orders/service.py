@@ -199,13 +199,11 @@ async def place(
         accession = form.accession or generate_accession(at, zone)
         try:
             order = await _insert(db, user, form, accession, at, issuer)
-        except IntegrityError:
+        except IntegrityError:  # the number taken meanwhile, or the patient's first identity made meanwhile
             await db.rollback()
-            if form.accession or attempt == _GENERATE_ATTEMPTS:
-                if await _taken(db, accession):
-                    raise errors.DuplicateAccession(
-                        f"accession number {accession} is used by another order"
-                    ) from None
+            if form.accession and await _taken(db, accession):
+                raise errors.DuplicateAccession(f"accession number {accession} is used by another order") from None
+            if attempt == _GENERATE_ATTEMPTS:
                 raise
             continue
         log.info(

@@ -4,6 +4,7 @@ of the state machine, the audit rows and the change notices."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 from sqlalchemy import select
@@ -154,3 +155,15 @@ async def test_every_read_and_change_of_an_order_is_audited(ordering: Running) -
     assert found[1].patient_id == order["patient"]["id"]  # who read this patient's order
     assert found[2].detail.get("query") == {"state": "scheduled"}
 
+
+
+async def test_two_orders_racing_for_one_accession_number_one_wins(ordering: Running) -> None:
+    north, river = await ordering.api("doc_a"), await ordering.api("doc_b")
+    answers = await asyncio.gather(
+        north.post("/api/v1/orders", order_body(accession="RACE-1")),
+        river.post("/api/v1/orders", order_body(accession="RACE-1", patient={"id": "R-9", "name": "赵六"})),
+    )
+    assert sorted(status for status, _ in answers) == [201, 409], answers
+    assert [body["error"] for status, body in answers if status == 409] == ["duplicate_accession"]
+    async with ordering.app[DB]() as db:
+        assert [o.accession for o in await db.scalars(select(Order))] == ["RACE-1"]
