@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from signaling_server import errors
 from signaling_server.appkeys import DB, SETTINGS
-from signaling_server.db.models import ForwardJob, Instance, Series, Site, Study
+from signaling_server.db.models import ForwardJob, Instance, Order, Series, Site, Study
 from signaling_server.dicomstore import identity
 from signaling_server.dicomstore.blobs import BLOBS, BlobStore
 from signaling_server.dicomstore.forward import FORWARDER
@@ -250,8 +250,9 @@ async def _index(
         now=at,
         study_patient_id=study.patient_id if study is not None else None,
     )
-    study = await images_arrived(db, _arriving(parsed, site_id, patient_id), store.targets, at)
-    order = await order_matching.images_arrived(db, study, parsed.accession, store.targets, at)
+    waiting = await order_matching.waiting_order(db, site_id, parsed.accession, parsed.study_uid)
+    study = await images_arrived(db, _arriving(parsed, site_id, patient_id, waiting), store.targets, at)
+    order = await order_matching.images_arrived(db, study, waiting, store.targets, at)
     series = await _series(db, parsed, study.id)
     instance = Instance(
         sop_uid=parsed.sop_uid,
@@ -290,7 +291,8 @@ async def _index(
     return stored, forwarded
 
 
-def _arriving(parsed: ParsedInstance, site_id: str, patient_id: str) -> ArrivingStudy:
+def _arriving(parsed: ParsedInstance, site_id: str, patient_id: str, order: Order | None) -> ArrivingStudy:
+    """The study as the queue's intake sees it; with its order's priority when it fills one."""
     return ArrivingStudy(
         site_id=site_id,
         study_uid=parsed.study_uid,
@@ -302,7 +304,7 @@ def _arriving(parsed: ParsedInstance, site_id: str, patient_id: str) -> Arriving
         description=parsed.study_description,
         study_date=parsed.study_date,
         study_time=parsed.study_time,
-        dicom_priority=parsed.priority,
+        dicom_priority=order_matching.dicom_priority(order) if order is not None else parsed.priority,
     )
 
 

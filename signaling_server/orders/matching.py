@@ -24,6 +24,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from signaling_server.db.models import Order, OrderEvent, Report, Study, StudyEvent
+from signaling_server.orders import mwl
 from signaling_server.orders.state import OrderState, transition
 from signaling_server.reading.state import Priority, StudyState
 from signaling_server.reading.targets import Targets
@@ -35,25 +36,37 @@ async def order_of_study(db: AsyncSession, study_id: str) -> Order | None:
     return await db.scalar(select(Order).where(Order.study_id == study_id))
 
 
-async def images_arrived(
-    db: AsyncSession, study: Study, accession: str, targets: Targets, at: datetime
-) -> Order | None:
-    """Attach `study` (its images just indexed) to its order, if one is waiting; the order, or None. No commit."""
-    if study.state == StudyState.APPROVED or await order_of_study(db, study.id) is not None:
-        return None  # read already (its SR arriving), or matched already
-    keys = [Order.study_uid == study.study_uid]
+async def waiting_order(db: AsyncSession, site_id: str, accession: str, study_uid: str) -> Order | None:
+    """The scheduled order of `site_id` that arriving images with this accession number (or the worklist's Study
+    Instance UID) fill, if any. Asked before the study is made, so that it is made with the order's priority and
+    its turnaround target is computed once, the queue's own way."""
+    keys = [Order.study_uid == study_uid]
     if accession:
         keys.append(Order.accession == accession)
     candidates = list(await db.scalars(select(Order).where(or_(*keys))))
-    order = next((o for o in candidates if o.site_id == study.site_id), None)
+    order = next((o for o in candidates if o.site_id == site_id), None)
     if order is None:
         if candidates:
             log.warning("study %s (site %s): accession %r belongs to another site's order; not matched",
-                        study.study_uid, study.site_id, accession)  # fmt: skip
+                        study_uid, site_id, accession)  # fmt: skip
         return None
     if order.state != OrderState.SCHEDULED:
-        log.info("study %s: order %s is %s; not matched", study.study_uid, order.accession, order.state)
+        log.info("study %s: order %s is %s; not matched", study_uid, order.accession, order.state)
         return None
+    return order
+
+
+def dicom_priority(order: Order) -> str:
+    """The order's priority as DICOM's RequestedProcedurePriority (what the worklist gave the modality)."""
+    return mwl.DICOM_PRIORITY.get(order.priority, "ROUTINE")
+
+
+async def images_arrived(
+    db: AsyncSession, study: Study, order: Order | None, targets: Targets, at: datetime
+) -> Order | None:
+    """Attach `study` (its images just indexed) to `order` (`waiting_order`'s); the order, or None. No commit."""
+    if order is None or study.state == StudyState.APPROVED or await order_of_study(db, study.id) is not None:
+        return None  # nothing waits, the study was read already (its SR arriving), or it has its order
     with db.no_autoflush:  # a cancel at the same moment: the guarded UPDATE lets one win
         claimed = await db.execute(
             update(Order)
@@ -67,9 +80,10 @@ async def images_arrived(
         return None
     transition(order, OrderState.IN_PROGRESS, at, None, db.add, study_id=study.id)
     order.study_id = study.id
-    study.priority = order.priority
-    if study.examined_at is not None:
-        study.due_at = targets.due(study.modality, Priority(order.priority), study.examined_at)
+    if study.priority != order.priority:  # a study made before its order (else it was made with this priority)
+        study.priority = order.priority
+        if study.examined_at is not None:
+            study.due_at = targets.due(study.modality, Priority(order.priority), study.examined_at)
     db.add(StudyEvent(study_id=study.id, at=at, kind="order_matched",
                       detail={"order_id": order.id, "accession": order.accession, "priority": order.priority}))
     return order

@@ -38,7 +38,7 @@ from pydicom.sequence import Sequence
 
 CHARSET = "ISO_IR 192"  # UTF-8: Chinese names survive
 SPS = "ScheduledProcedureStepSequence"
-_PRIORITY = {"stat": "STAT", "urgent": "HIGH", "routine": "ROUTINE"}  # RequestedProcedurePriority (CS)
+DICOM_PRIORITY = {"stat": "STAT", "urgent": "HIGH", "routine": "ROUTINE"}  # RequestedProcedurePriority (CS)
 
 
 @dataclass(frozen=True)
@@ -92,7 +92,7 @@ def item_of(entry: WorklistEntry, zone: tzinfo) -> Dataset:
     item.PatientSex = entry.sex
     item.RequestedProcedureID = entry.accession
     item.RequestedProcedureDescription = _lo(entry.description)
-    item.RequestedProcedurePriority = _PRIORITY.get(entry.priority, "ROUTINE")
+    item.RequestedProcedurePriority = DICOM_PRIORITY.get(entry.priority, "ROUTINE")
     item.ReasonForTheRequestedProcedure = _lo(entry.reason)
     item.StudyInstanceUID = entry.study_uid
     item.AdmissionID = ""

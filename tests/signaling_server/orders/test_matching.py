@@ -112,3 +112,19 @@ async def test_images_of_another_site_or_of_a_cancelled_order_match_nothing(orde
     assert (await doctor.get(f"/api/v1/orders/{waiting['id']}"))[1]["state"] == "scheduled"
     assert (await doctor.get(f"/api/v1/orders/{withdrawn['id']}"))[1]["state"] == "cancelled"
     assert (await _study(ordering, river.study_id)).priority == "routine"  # not the order's stat
+
+
+async def test_a_study_made_before_its_order_takes_the_orders_priority_when_the_next_image_matches(
+    ordering: Running,
+) -> None:
+    doctor = await ordering.api("doc_a")
+    study_uid = "1.2.826.0.1.3680043.8.498.77"
+    first = await ordering.store(image(accession="LATE-1", study_uid=study_uid, modality="CT"))
+    before = await _study(ordering, first.study_id)
+    assert before.priority == "routine" and before.examined_at is not None
+    _, order = await doctor.post("/api/v1/orders", order_body(accession="LATE-1", priority="stat",
+                                                               exam={"modality": "CT", "body_part": "HEAD"}))
+    second = await ordering.store(image(accession="LATE-1", study_uid=study_uid, modality="CT", seed=2))
+    assert second.order_id == order["id"] and second.study_id == first.study_id
+    after = await _study(ordering, first.study_id)
+    assert after.priority == "stat" and after.due_at == before.examined_at + timedelta(minutes=30)  # CT stat
