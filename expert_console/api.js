@@ -23,7 +23,7 @@ export class ApiError extends Error {
 }
 
 /**
- * @typedef {{id: string, username: string, name: string, role: "sonographer"|"expert"|"trainer"|"admin"|"registrar",
+ * @typedef {{id: string, username: string, name: string, role: "sonographer"|"doctor"|"expert"|"trainer"|"admin"|"registrar",
  *   site_id: string|null, active?: boolean, must_change_password?: boolean, totp?: boolean,
  *   language?: "zh-CN"|"en"|null}} User
  * @typedef {"password_change_required"|"totp_enrolment_required"|null} Restriction what the account must do

@@ -1,7 +1,7 @@
 // @ts-check
 // The single-page app: hash routes (#/login, #/, #/c/<id>[?observe=1], #/queue[?filters], #/studies/<id>,
 // #/recordings[?filters], #/recordings/<id>, #/qc[?filters], #/audit[?filters], #/accounts (admins), #/patients
-// (registrars), #/grants[?patient=] (registrars, admins), #/dicom (admins), #/sites (admins), #/duty (admins,
+// (registrars), #/grants[?patient=] (registrars, admins), #/dicom (admins), #/orders, #/sites (admins), #/duty (admins,
 // experts), #/account, #/results[?state=] and #/results/<report id> (community centres)), the
 // header with its navigation, the critical-findings banner (sonographers, admins), the signed-in user. A restricted
 // account (a password to change, an admin's TOTP to enrol) is kept on the sign-in page until it has done what it must.
@@ -28,6 +28,7 @@ import { mountHome } from "./views/home.js";
 import { roleLabel } from "./views/labels.js";
 import { mountLive } from "./views/live.js";
 import { mountLogin } from "./views/login.js";
+import { mountOrders } from "./views/orders.js";
 import { openPasswordDialog } from "./views/password.js";
 import { mountPatients } from "./views/patients.js";
 import { mountQueue } from "./views/queue.js";
@@ -57,6 +58,8 @@ const DUTY_ROLES = ["admin", "expert"];
 const RESULTS_ROLES = ["sonographer", "doctor"];
 /** Roles that acknowledge critical findings for a referring centre. */
 const FINDINGS_ROLES = ["sonographer", "admin"];
+/** Roles that see orders: the community's doctors and sonographers order, the centre's experts follow them. */
+const ORDER_ROLES = ["doctor", "sonographer", "expert"];
 
 const api = new Api();
 /** The server's change notices, one stream shared by every page. */
@@ -88,6 +91,7 @@ const roleLinks = [
   [/** @type {HTMLElement} */ (document.querySelector("[data-nav=dicom]")), DICOM_ROLES],
   [/** @type {HTMLElement} */ (document.querySelector("[data-nav=duty]")), DUTY_ROLES],
   [/** @type {HTMLElement} */ (document.querySelector("[data-nav=sites]")), SITE_ROLES],
+  [/** @type {HTMLElement} */ (document.querySelector("[data-nav=orders]")), ORDER_ROLES],
 ];
 const findingsBanner = /** @type {HTMLElement} */ (document.getElementById("findings-banner"));
 /** @type {{userId: string, stop: () => void}|null} */
@@ -194,7 +198,7 @@ function markNavigation(path) {
     const current = target === "queue" ? path === "/queue" || path.startsWith("/studies/")
       : target === "recordings" ? path === "/recordings" || path.startsWith("/recordings/")
       : target === "results" ? path === "/results" || path.startsWith("/results/")
-        : target && ["qc", "audit", "accounts", "account", "patients", "grants", "dicom"].includes(target)
+        : target && ["qc", "audit", "accounts", "account", "patients", "grants", "dicom", "orders"].includes(target)
           ? path === `/${target}`
           : path === "/";
     if (current) link.setAttribute("aria-current", "page");
@@ -293,6 +297,8 @@ async function route() {
     unmount = mountSites(main, { api, user });
   } else if (path === "/duty") {
     unmount = mountDuty(main, { api, user, events });
+  } else if (path === "/orders") {
+    unmount = mountOrders(main, { api, user, events });
   } else if (path === "/account") {
     unmount = mountAccount(main, { api, user });
   } else if (live) {

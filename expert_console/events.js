@@ -6,7 +6,7 @@
 // (re)opens, every page asks once for everything, since notices may have been missed while it was down; a slow
 // safety refresh stays for what the stream could not tell. No DOM.
 
-/** @typedef {"consultations"|"queue"|"findings"|"duty"} Topic */
+/** @typedef {"consultations"|"queue"|"findings"|"duty"|"orders"} Topic */
 
 /** What each page still refetches on its own, in case a notice was lost (a server killed mid-write, Redis away). */
 export const SAFETY_REFRESH_MS = 60_000;

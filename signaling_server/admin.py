@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from signaling_server import errors
 from signaling_server.auth import secrets
-from signaling_server.auth.identity import ROLES
+from signaling_server.auth.identity import ROLES, SITE_ROLES
 from signaling_server.auth.passwords import hash_password
 from signaling_server.db.models import Device, Site, User
 
@@ -70,8 +70,8 @@ async def create_user(
     """A new account; `must_change_password`: the password was chosen by someone else, for one sign-in only."""
     if role not in ROLES:
         raise errors.InvalidRequest(f"role must be one of {', '.join(ROLES)}")
-    if role == "sonographer" and not site_id:
-        raise errors.InvalidRequest("a sonographer belongs to a site: give site_id")
+    if role in SITE_ROLES and not site_id:
+        raise errors.InvalidRequest(f"a {role} belongs to a site: give site_id")
     if site_id and await db.get(Site, site_id) is None:
         raise errors.InvalidRequest("no such site")
     if len(password) < MIN_PASSWORD:

@@ -38,6 +38,7 @@ from signaling_server.findings import escalation as finding_escalation
 from signaling_server.findings import routes as finding_routes
 from signaling_server.localization import routes as localization_routes
 from signaling_server.localization.catalogs import CATALOGS, Catalogs
+from signaling_server.orders import routes as order_routes
 from signaling_server.quality import scorer as recording_scoring
 from signaling_server.reading import routes as reading_routes
 from signaling_server.reading import site_targets
@@ -210,6 +211,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app.add_routes(site_targets.routes)
     app.add_routes(result_routes.routes)
     app.add_routes(site_header_routes.routes)
+    app.add_routes(order_routes.routes)
     app.router.add_get("/api/v1/consultations/{id}/signal", signal)
     app.router.add_get("/", _index)
     app.router.add_static("/static/", STATIC_DIR, append_version=False)

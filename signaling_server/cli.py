@@ -387,7 +387,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = user.add_parser("add", help="a new account; the password is prompted for, or read from a file or stdin")
     p.add_argument("username")
     p.add_argument("--name")
-    p.add_argument("--role", required=True, choices=["sonographer", "expert", "trainer", "admin", "registrar"])
+    roles = ["sonographer", "doctor", "expert", "trainer", "admin", "registrar"]
+    p.add_argument("--role", required=True, choices=roles)
     p.add_argument("--site", help="site code (sonographers)")
     _password_options(p)
     p.add_argument("--temporary", action="store_true", help="the person must change the password at first sign-in")
@@ -413,7 +414,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_with_db(_user_reset_password))
     p = user.add_parser("set", help="change an account's role, site or name")
     p.add_argument("username")
-    p.add_argument("--role", choices=["sonographer", "expert", "trainer", "admin"])
+    p.add_argument("--role", choices=["sonographer", "doctor", "expert", "trainer", "admin"])
     p.add_argument("--site", help="site code, or - for none")
     p.add_argument("--name")
     _db_options(p)

@@ -28,6 +28,7 @@ from signaling_server.access import assignments, grants
 from signaling_server.app import create_app
 from signaling_server.appkeys import DB
 from signaling_server.audit.access_log import AccessLogger
+from signaling_server.auth.identity import SITE_ROLES
 from signaling_server.consultations import service
 from signaling_server.consultations.state import OPEN_STATES
 from signaling_server.db.models import Consultation, Device, Site, User
@@ -42,6 +43,7 @@ EDGE_STOP_SECONDS = 10.0
 DEMO_PASSWORD = "teleus-demo"
 DEMO_PEOPLE = [
     ("sono", "Li Na (sonographer)", "sonographer"),
+    ("doctor", "Liu Yang (community doctor)", "doctor"),
     ("expert", "Dr Wang Fang (expert)", "expert"),
     ("expert2", "Dr Chen Jie (expert)", "expert"),
     ("trainer", "Zhao Min (trainer)", "trainer"),
@@ -59,7 +61,7 @@ async def seed(app: web.Application) -> str:
             site = await admin.create_site(db, "demo", "Demo Community Health Centre")
             await peers.create_peer(db, "DEMO_US", site.id, ["127.0.0.0/8", "::1/128"])  # modalities on this machine
             for username, name, role in DEMO_PEOPLE:
-                site_id = site.id if role == "sonographer" else None
+                site_id = site.id if role in SITE_ROLES else None
                 await admin.create_user(db, username, name, role, DEMO_PASSWORD, site_id)
             await admin.register_device(db, site.id, "demo ultrasound (synthetic thyroid)")
         for username in DEMO_EXPERTS:  # also for a demo database made before site assignments existed

@@ -12,7 +12,8 @@
     │   │   ├── InvalidReview        invalid_review       400  (a trainer's review form)
     │   │   ├── InvalidPeerReview    invalid_peer_review  400  (a RADPEER review)
     │   │   ├── InvalidDicomPeer     invalid_dicom_peer   400  (a DICOM peer's AE title, networks, certificate …)
-    │   │   └── InvalidSiteHeader    invalid_site_header  400  (a site's name, address or phone on printed reports)
+    │   │   ├── InvalidSiteHeader    invalid_site_header  400  (a site's name, address or phone on printed reports)
+    │   │   └── InvalidOrder         invalid_order        400  (an order's patient, exam, priority, accession …)
     │   ├── InvalidLogo              invalid_logo         400  (a site logo that is not a whole PNG or JPEG image)
     │   └── ChunkChecksumMismatch    chunk_checksum_mismatch 400
     ├── Unauthenticated              unauthenticated      401
@@ -50,7 +51,8 @@
     │   ├── ExportBusy               export_busy          409
     │   ├── ReviewCopyPending        review_copy_pending  409  (+ "retry_after": a de-identified copy is being made)
     │   ├── LastAdmin                last_admin           409  (the last active admin is not disabled or demoted)
-    │   └── KeptApart                kept_apart           409  (a registrar decided two identities are two people)
+    │   ├── KeptApart                kept_apart           409  (a registrar decided two identities are two people)
+    │   └── DuplicateAccession       duplicate_accession  409  (an order's accession number is taken, for ever)
     ├── TooLarge                     too_large            413
     │   ├── ImageTooLarge            image_too_large      413  (over the pixel caps, read from the header)
     │   └── TooManyParts             too_many_parts       413  (a STOW-RS body of more parts than allowed)
@@ -424,6 +426,16 @@ class KeptApart(Conflict):
     """A registrar rejected this pair of identities (or unlinked them): they are never linked again."""
 
     code = "kept_apart"
+
+
+class InvalidOrder(InvalidField):
+    code = "invalid_order"
+
+
+class DuplicateAccession(Conflict):
+    """An order's accession number is another order's already (cancelled ones included: a number is never reused)."""
+
+    code = "duplicate_accession"
 
 
 def from_recordings(exc: RecordingsError) -> TeleusError:

@@ -95,6 +95,9 @@ class Settings:
     # Several server processes (signaling_server/cluster.py, docs/SERVERS.md): "" runs alone, state in memory.
     redis_url: str = ""  # redis://host:6379/0: rooms, sign-in throttle and socket limits shared through Redis
     redis_prefix: str = "teleus:"  # every Redis key teleus writes starts with this
+    # orders and the modality worklist (docs/ORDERS.md)
+    worklist: bool = True  # the C-FIND MWL SCP on the DICOM listener's AE; TELEUS_WORKLIST=off leaves it out
+    worklist_timezone: str = "Asia/Shanghai"  # the zone of the worklist's DICOM dates and times
 
     def ssl_context(self) -> ssl.SSLContext | None:
         """The server's TLS context when a certificate is configured (TLS 1.2 or newer)."""
@@ -178,6 +181,8 @@ class Settings:
             chat_line_burst=int(env.get("TELEUS_CHAT_BURST", base.chat_line_burst)),
             redis_url=env.get("TELEUS_REDIS_URL", "").strip(),
             redis_prefix=env.get("TELEUS_REDIS_PREFIX", base.redis_prefix),
+            worklist=env.get("TELEUS_WORKLIST", "on").strip().lower() not in {"off", "0", "false", "no"},
+            worklist_timezone=env.get("TELEUS_WORKLIST_TZ", base.worklist_timezone).strip(),
         )
 
 

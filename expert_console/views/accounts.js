@@ -26,7 +26,7 @@ import {
 } from "../accounts.js";
 import { asError, el, showError } from "./dom.js";
 
-const ROLES = ["sonographer", "expert", "trainer", "admin", "registrar"];
+const ROLES = ["sonographer", "doctor", "expert", "trainer", "admin", "registrar"];
 const TEXT = {
   title: "Accounts",
   create: "Create account",

@@ -12,6 +12,8 @@ serve (`assignments.py`) and the grants valid at the request's moment (`grants.p
                     device that streams it reads it, but never its chat history
     recording       as its consultation; its sonographer; trainers every recording (the JSON holds no patient
                     data); the edge device that uploads it reads its upload state only
+    order           its ordering site in scope (that site's doctors and sonographers, the experts who serve it);
+                    no grant opens an order, and trainers see none
 
 Devices read nothing else. Admins administer (accounts, sites, devices, assignments, grants) and see patients
 only through an assignment or a grant, like everyone else. Lists use the `*_clause` SQL conditions, single
@@ -30,8 +32,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from signaling_server import errors
 from signaling_server.access import assignments, grants
 from signaling_server.access.grants import Opened
-from signaling_server.auth.identity import Caller
-from signaling_server.db.models import Consultation, PatientIdentifier, Recording, Report, Site, Study
+from signaling_server.auth.identity import SITE_ROLES, Caller
+from signaling_server.db.models import Consultation, Order, PatientIdentifier, Recording, Report, Site, Study
 
 STORING_ROLES = ("admin", "expert", "sonographer")
 
@@ -67,7 +69,7 @@ async def scope_of(db: AsyncSession, caller: Caller) -> Scope:
         return Scope(caller, frozenset(), Opened())
     user = caller.require_user()
     sites = set(await assignments.sites_of(db, user.id)) if user.role in assignments.ASSIGNABLE_ROLES else set()
-    if user.role == "sonographer" and user.site_id:
+    if user.role in SITE_ROLES and user.site_id:
         sites.add(user.site_id)
     grantee_sites = sites | ({user.site_id} if user.site_id else set())
     opened = await grants.opened_to(db, user.id, grantee_sites, caller.at)
@@ -151,7 +153,7 @@ def recording_sight(scope: Scope, recording: Recording, consultation: Consultati
     user = scope.caller.user
     if user is None:
         return Sight.NONE
-    if user.role == "sonographer":
+    if user.role in SITE_ROLES:
         return Sight.FULL if recording.sonographer_id == user.id else Sight.NONE
     if recording.site_id in scope.sites or consultation.id in scope.opened.consultations:
         return Sight.FULL
@@ -162,7 +164,7 @@ def recording_clause(scope: Scope) -> ColumnElement[bool]:
     user = scope.caller.user
     if user is None:
         return false()
-    if user.role == "sonographer":
+    if user.role in SITE_ROLES:
         return Recording.sonographer_id == user.id
     if scope.deidentified_everywhere:
         return true()
@@ -174,6 +176,19 @@ def recording_clause(scope: Scope) -> ColumnElement[bool]:
 
 def device_owns(caller: Caller, consultation: Consultation) -> bool:
     return caller.device is not None and consultation.device_id == caller.device.id
+
+
+# --- orders (signaling_server/orders/) ------------------------------------------------------------------------
+
+
+def order_sight(scope: Scope, order: Order) -> Sight:
+    return Sight.FULL if scope.caller.user is not None and order.site_id in scope.sites else Sight.NONE
+
+
+def order_clause(scope: Scope) -> ColumnElement[bool]:
+    if scope.caller.user is None or not scope.sites:
+        return false()
+    return Order.site_id.in_(scope.sites)
 
 
 # --- storing ------------------------------------------------------------------------------------------------------

@@ -110,6 +110,11 @@ AUDITED: dict[tuple[str, str], Rule] = {
         "POST /api/v1/reports/{id}/peer-reviews",
     ),
     **_rules("report", None, "search", "GET /api/v1/peer-reviews/sample"),
+    # orders (the worklist's C-FIND is audited by the DICOM listener)
+    **_rules("order", None, "write", "POST /api/v1/orders"),
+    **_rules("order", None, "search", "GET /api/v1/orders"),
+    **_rules("order", "id", "read", "GET /api/v1/orders/{id}"),
+    **_rules("order", "id", "write", "POST /api/v1/orders/{id}/cancel"),
     # patients
     **_rules("patient", "id", "read", "GET /api/v1/patients/{id}", "GET /api/v1/patients/{id}/studies"),
     **_rules("patient", "id", "write", "POST /api/v1/patients/{id}/link"),

@@ -17,6 +17,7 @@ from signaling_server.db.models import (
     Consultation,
     CriticalFinding,
     Instance,
+    Order,
     PatientIdentifier,
     Recording,
     Report,
@@ -76,6 +77,11 @@ async def _recording(db: AsyncSession, recording_id: str) -> Subject:
     return await _consultation(db, consultation_id) if consultation_id else NOBODY
 
 
+async def _order(db: AsyncSession, order_id: str) -> Subject:
+    order = await db.get(Order, order_id) if len(order_id) <= 32 else None
+    return (order.study_id, order.patient_id) if order is not None else NOBODY
+
+
 async def _patient(db: AsyncSession, patient_id: str) -> Subject:
     return None, patient_id if len(patient_id) <= 32 else None  # what was asked for, existing or not
 
@@ -90,6 +96,7 @@ _RESOLVERS: dict[str, Callable[[AsyncSession, str], Awaitable[Subject]]] = {
     "consultation": _consultation,
     "recording": _recording,
     "patient": _patient,
+    "order": _order,
 }
 
 

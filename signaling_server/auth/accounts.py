@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from signaling_server import errors
 from signaling_server.admin import MIN_PASSWORD
-from signaling_server.auth.identity import ROLES
+from signaling_server.auth.identity import ROLES, SITE_ROLES
 from signaling_server.db.models import ApiToken, Site, User, WebSession
 
 MAX_PASSWORD = 256
@@ -75,8 +75,8 @@ async def update_user(
             raise errors.InvalidRequest("no such site")
         site_id = site.id
     new_role = role or user.role
-    if new_role == "sonographer" and not site_id:
-        raise errors.InvalidRequest("a sonographer belongs to a site: give site_id")
+    if new_role in SITE_ROLES and not site_id:
+        raise errors.InvalidRequest(f"a {new_role} belongs to a site: give site_id")
     if new_role != "admin":
         await _keep_an_admin(db, user)
     if name is not None:

@@ -26,7 +26,8 @@ COOKIE = "teleus_session"
 CSRF_HEADER = "X-CSRF-Token"
 _SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
-ROLES = ("sonographer", "expert", "trainer", "admin", "registrar")
+ROLES = ("sonographer", "expert", "trainer", "admin", "registrar", "doctor")
+SITE_ROLES = ("sonographer", "doctor")  # people of one community site: they belong to it and see its patients
 READ, WRITE = "read", "write"
 SCOPES = (READ, WRITE)  # an API token's scope: "read" tokens may only GET
 

@@ -611,3 +611,52 @@ class ReportImage(Base):
     position: Mapped[int] = mapped_column(Integer)
     sop_uid: Mapped[str] = mapped_column(String(64))
     frame: Mapped[int] = mapped_column(Integer, default=1)
+
+
+# --- orders and the modality worklist (issue 12) ----------------------------------------------------------------
+
+
+class Order(Base):
+    """An exam a community site orders at the regional centre (开单): one requested procedure with one scheduled
+    procedure step, served on the modality worklist until its images arrive. The rules live in `orders/`."""
+
+    __tablename__ = "orders"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    accession: Mapped[str] = mapped_column(String(16), unique=True)  # never reused, cancelled or not
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id"), index=True)  # the ordering site, where it is done
+    ordered_by_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
+    patient_id: Mapped[str] = mapped_column(ForeignKey("patients.id"), index=True)  # the regional identity
+    local_patient_id: Mapped[str] = mapped_column(String(64))
+    patient_name: Mapped[str] = mapped_column(String(200))  # DICOM PN, as the site wrote it
+    patient_birth_date: Mapped[str] = mapped_column(String(8), default="")
+    patient_sex: Mapped[str] = mapped_column(String(1), default="")
+    modality: Mapped[str] = mapped_column(String(16))
+    body_part: Mapped[str] = mapped_column(String(16), default="")
+    description: Mapped[str] = mapped_column(String(64))  # RequestedProcedureDescription
+    reason: Mapped[str] = mapped_column(Text, default="")
+    clinical_info: Mapped[str] = mapped_column(Text, default="")
+    priority: Mapped[str] = mapped_column(String(8))
+    station_ae: Mapped[str | None] = mapped_column(String(16))  # None: any modality of the site
+    scheduled_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    study_uid: Mapped[str] = mapped_column(String(64), unique=True)  # given to the modality on the worklist
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # images arrived
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # its report approved
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    cancelled_by_id: Mapped[str | None] = mapped_column(ForeignKey("users.id"))
+    cancel_reason: Mapped[str] = mapped_column(Text, default="")
+    study_id: Mapped[str | None] = mapped_column(ForeignKey("studies.id"), index=True)
+    report_id: Mapped[str | None] = mapped_column(ForeignKey("reports.id"))
+
+
+class OrderEvent(Base):
+    """The trail of an order: placed, its state changes, the images that matched it, the report that completed it."""
+
+    __tablename__ = "order_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    order_id: Mapped[str] = mapped_column(ForeignKey("orders.id"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    kind: Mapped[str] = mapped_column(String(32))
+    user_id: Mapped[str | None] = mapped_column(ForeignKey("users.id"))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

@@ -6,7 +6,8 @@
                                                       an unknown transfer syntax → InvalidDicom (`limits.py`)
     same SOP Instance UID stored already?           → same bytes: answer "already stored"; else InstanceConflict
     write the blob (content-addressed, atomic)
-    one transaction: regional identity, Series, Instance, reading-queue intake (`images_arrived`), ForwardJob
+    one transaction: regional identity, Series, Instance, reading-queue intake (`images_arrived`), the order it
+                     matches (`orders.matching`), ForwardJob
     commit, or on any failure remove the blob this call wrote: nothing is ever half-stored
 
 Which site an object may be stored into is decided at the edge (`access.storing_site`) and passed in.
@@ -28,14 +29,15 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from signaling_server import errors
 from signaling_server.appkeys import DB, SETTINGS
-from signaling_server.db.models import ForwardJob, Instance, Series, Site, Study
+from signaling_server.db.models import ForwardJob, Instance, Order, Series, Site, Study
 from signaling_server.dicomstore import identity
 from signaling_server.dicomstore.blobs import BLOBS, BlobStore
 from signaling_server.dicomstore.forward import FORWARDER
 from signaling_server.dicomstore.limits import ImageLimits
 from signaling_server.dicomstore.parsing import ParsedInstance, parse_instance
-from signaling_server.events.changes import QUEUE, Change
-from signaling_server.events.hub import CHANGES
+from signaling_server.events.changes import QUEUE, Change, of_order_keys
+from signaling_server.events.hub import CHANGES, Hub
+from signaling_server.orders import matching as order_matching
 from signaling_server.reading.intake import ArrivingStudy, images_arrived
 from signaling_server.reading.targets import TARGETS, Targets
 
@@ -99,12 +101,16 @@ async def dicom_store(app: web.Application) -> AsyncIterator[None]:
         regional_id_issuer=app[SETTINGS].regional_id_issuer,
         forward_to=str(forwarder.destination) if forwarder is not None else "",
         on_forward=forwarder.wake if forwarder is not None else None,
-        on_stored=lambda stored: changes_hub.changed(
-            Change(QUEUE, stored.site_id, study_id=stored.study_id, patient_id=stored.patient_id)
-        ),
+        on_stored=lambda stored: _tell(changes_hub, stored),
         limits=ImageLimits.from_settings(app[SETTINGS]),
     )
     yield
+
+
+def _tell(hub: Hub, stored: StoredInstance) -> None:
+    hub.changed(Change(QUEUE, stored.site_id, study_id=stored.study_id, patient_id=stored.patient_id))
+    if stored.order_id is not None:  # the images matched an order: it is in progress now
+        hub.changed(of_order_keys(stored.site_id, stored.patient_id))
 
 
 @dataclass(frozen=True)
@@ -121,6 +127,7 @@ class StoredInstance:
     site_id: str
     sha256: str
     already_stored: bool  # True: the very same object was stored before; nothing changed
+    order_id: str | None = None  # the order these images matched by this store (orders/matching.py)
 
 
 async def store_instance(
@@ -243,7 +250,9 @@ async def _index(
         now=at,
         study_patient_id=study.patient_id if study is not None else None,
     )
-    study = await images_arrived(db, _arriving(parsed, site_id, patient_id), store.targets, at)
+    waiting = await order_matching.waiting_order(db, site_id, parsed.accession, parsed.study_uid)
+    study = await images_arrived(db, _arriving(parsed, site_id, patient_id, waiting), store.targets, at)
+    order = await order_matching.images_arrived(db, study, waiting, store.targets, at)
     series = await _series(db, parsed, study.id)
     instance = Instance(
         sop_uid=parsed.sop_uid,
@@ -277,11 +286,13 @@ async def _index(
         site_id,
         parsed.sha256,
         already_stored=False,
+        order_id=order.id if order is not None else None,
     )
     return stored, forwarded
 
 
-def _arriving(parsed: ParsedInstance, site_id: str, patient_id: str) -> ArrivingStudy:
+def _arriving(parsed: ParsedInstance, site_id: str, patient_id: str, order: Order | None) -> ArrivingStudy:
+    """The study as the queue's intake sees it; with its order's priority when it fills one."""
     return ArrivingStudy(
         site_id=site_id,
         study_uid=parsed.study_uid,
@@ -293,7 +304,7 @@ def _arriving(parsed: ParsedInstance, site_id: str, patient_id: str) -> Arriving
         description=parsed.study_description,
         study_date=parsed.study_date,
         study_time=parsed.study_time,
-        dicom_priority=parsed.priority,
+        dicom_priority=order_matching.dicom_priority(order) if order is not None else parsed.priority,
     )
 
 

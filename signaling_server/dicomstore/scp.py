@@ -1,5 +1,6 @@
 """The DICOM listener: a pynetdicom Storage SCP (every storage SOP class, the usual transfer syntaxes, JPEG Baseline
-included) with Verification (C-ECHO), AE title `TELEUS` by default, on plain TCP, DICOM TLS, or both.
+included) with Verification (C-ECHO) and the Modality Worklist (C-FIND, `orders/worklist.py`; off with
+TELEUS_WORKLIST=off), AE title `TELEUS` by default, on plain TCP, DICOM TLS, or both.
 
 Only DICOM peers (`peers.py`) may associate: the calling AE title, the source address and the TLS client
 certificate are checked when the A-ASSOCIATE-RQ arrives, and a refusal is logged with its reason, answered with
@@ -26,10 +27,11 @@ import socketserver
 import ssl
 import threading
 import weakref
-from collections.abc import AsyncIterator, Coroutine, Sequence
+from collections.abc import AsyncIterator, Coroutine, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 from pydicom.dataset import Dataset
@@ -37,7 +39,7 @@ from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, AllStoragePresentationContexts
 from pynetdicom.association import Association
 from pynetdicom.events import Event
 from pynetdicom.pdu import P_DATA_TF
-from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
+from pynetdicom.sop_class import ModalityWorklistInformationFind, Verification  # type: ignore[attr-defined]
 from pynetdicom.transport import AssociationSocket, RequestHandler, ThreadedAssociationServer
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -49,6 +51,7 @@ from signaling_server.audit.trail import AUDIT_TRAIL, AuditTrail, Entry
 from signaling_server.dicomstore import peers, tls
 from signaling_server.dicomstore.ingest import DICOM_STORE, DicomStore, store_instance
 from signaling_server.dicomstore.peers import Knock, PeerPolicy, Refusal
+from signaling_server.orders import worklist
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +68,12 @@ OUT_OF_RESOURCES = 0xA700  # Refused: out of resources: the disk, ingest too slo
 DATA_SET_MISMATCH = 0xA900  # Error: data set does not match SOP class: a UID the store needs is missing
 CANNOT_UNDERSTAND = 0xC000  # Error: cannot understand: unreadable, truncated, or the UID is stored with other content
 PROCESSING_FAILURE = 0x0110  # Failure: processing failure: anything unexpected (logged)
+
+# C-FIND (worklist) response statuses (PS3.4 C.4.1.1.4, K.4.1.1.4).
+PENDING = 0xFF00  # Pending: a match, more may follow
+CANCELLED = 0xFE00  # Cancel: the peer sent C-CANCEL; no more matches
+IDENTIFIER_MISMATCH = 0xA900  # Failure: the identifier does not match the SOP class (unreadable)
+UNABLE_TO_PROCESS = 0xC001  # Failure: unable to process: the peer is disabled now, or the lookup failed (logged)
 
 # A-ASSOCIATE-RJ (PS3.8 9.3.4). A request that is not from a peer as registered: rejected-permanent, by the service
 # user, reason "calling-AE-title-not-recognized" (the peer is told not to retry; the log says which check failed).
@@ -153,9 +162,11 @@ class StorageSCP:
         listeners: Sequence[Listener],
         timeout: float = 120.0,
         trail: AuditTrail | None = None,
+        worklist_zone: tzinfo | None = None,
     ) -> None:
         self.store, self.sessions, self.loop = store, sessions, loop
         self.trail = trail
+        self.worklist_zone = worklist_zone  # None: no worklist on this AE
         self.listeners = list(listeners)
         self.timeout = timeout
         self.ae = AE(ae_title)
@@ -163,6 +174,8 @@ class StorageSCP:
             assert context.abstract_syntax is not None
             self.ae.add_supported_context(context.abstract_syntax, ALL_TRANSFER_SYNTAXES)
         self.ae.add_supported_context(Verification)
+        if worklist_zone is not None:
+            self.ae.add_supported_context(ModalityWorklistInformationFind)
         self._servers: list[tuple[Listener, PeerServer]] = []
         self._accepted: weakref.WeakKeyDictionary[Association, _Receiving] = weakref.WeakKeyDictionary()
         self._lock = threading.Lock()
@@ -189,6 +202,8 @@ class StorageSCP:
             (evt.EVT_C_ECHO, self._on_echo),
             (evt.EVT_C_STORE, self._on_store),
         ]
+        if self.worklist_zone is not None:
+            handlers.append((evt.EVT_C_FIND, self._on_find))
         for listener in self.listeners:
             server = self.ae.make_server(
                 (listener.host, listener.port), ssl_context=listener.tls, evt_handlers=handlers,
@@ -367,6 +382,49 @@ class StorageSCP:
             future.cancel()  # ingest's own cleanup removes anything half-written
             raise
 
+    def _on_find(self, event: Event) -> Iterator[tuple[int | Dataset, Dataset | None]]:
+        """A Modality Worklist C-FIND: the calling peer's own site's scheduled orders that match (worklist.py).
+
+        Audited before anything is answered: a worklist holds patients, and no read of them goes unaudited."""
+        receiving = self._accepted.get(event.assoc)
+        calling = str(event.assoc.requestor.ae_title).strip()
+        if receiving is None:  # cannot happen: every accepted association was admitted
+            yield _status(UNABLE_TO_PROCESS, "forbidden", "this association was not admitted"), None
+            return
+        try:
+            query = event.identifier
+        except Exception as exc:
+            log.warning("worklist query from %s unreadable: %s", calling, exc)
+            yield _status(IDENTIFIER_MISMATCH, "invalid_dicom", "the query cannot be read"), None
+            return
+        try:
+            peer = self._on_loop(self._policy_by_id(receiving.peer.id))
+            if peer is None or not peer.enabled:
+                yield _status(UNABLE_TO_PROCESS, "forbidden", f"the DICOM peer {calling} is disabled"), None
+                return
+            assert self.worklist_zone is not None
+            found = self._on_loop(self._find(peer.site_id, calling, query, self.worklist_zone))
+            if self.trail is not None:
+                entry = audit_dicom.worklist_searched(
+                    calling_ae=calling, address=event.assoc.requestor.address, site_id=peer.site_id,
+                    keys=_asked(query), order_ids=found.order_ids, status=SUCCESS,
+                )  # fmt: skip
+                self._on_loop(self.trail.append(entry))
+        except Exception:
+            log.exception("worklist query from %s failed", calling)
+            yield _status(OUT_OF_RESOURCES, "out_of_resources", "the worklist cannot be read just now"), None
+            return
+        log.info("worklist query from %s (site %s): %d items", calling, peer.site_id, len(found.answers))
+        for item in found.answers:
+            if event.is_cancelled:
+                yield CANCELLED, None
+                return
+            yield PENDING, item
+
+    async def _find(self, site_id: str, calling: str, query: Dataset, zone: tzinfo) -> worklist.Found:
+        async with self.sessions() as db:
+            return await worklist.find(db, site_id, calling, query, zone)
+
     async def _policy(self, ae_title: str) -> PeerPolicy | None:
         async with self.sessions() as db:
             return await peers.policy_for(db, ae_title)
@@ -392,6 +450,15 @@ def _client_certificate_pin(assoc: Association) -> str | None:
         return None
     der = connection.getpeercert(binary_form=True)
     return tls.fingerprint(der) if der else None
+
+
+def _asked(query: Dataset) -> dict[str, str]:
+    """The keys of a worklist query that have a value, for the audit row (the sequence's keys by their names)."""
+    asked: dict[str, str] = {}
+    for element in query.iterall():
+        if element.VR != "SQ" and element.keyword and element.keyword != "SpecificCharacterSet" and element.value:
+            asked[element.keyword] = str(element.value)[:64]
+    return asked
 
 
 def _status(status: int, code: str, message: str) -> Dataset:
@@ -425,6 +492,7 @@ async def storage_scp(app: web.Application) -> AsyncIterator[None]:
         ae_title=settings.dicom_ae_title,
         listeners=listeners,
         trail=app.get(AUDIT_TRAIL),
+        worklist_zone=ZoneInfo(settings.worklist_timezone) if settings.worklist else None,
     )
     await asyncio.to_thread(scp.start)
     app[DICOM_SCP] = scp

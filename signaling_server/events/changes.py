@@ -18,6 +18,9 @@ Topics, and who hears them (signaling_server/access/policy.py decides; the same 
                     in full
     duty            the on-duty roster changed (duty/routes.py): heard by everyone signed in (it names staff, never
                     patients); `user_ids` names the expert whose shift it was, `site_id` is empty
+    orders          an order was placed, cancelled, matched by images (in progress) or completed by an approved
+                    report, or a report of its study changed: heard by those who see the order (its ordering
+                    site in scope: that site's people, the experts who serve it)
 
 A new topic (issue 12's reports ready, returned reports, order states) is a name here, its rule in `heard_by`,
 and the `changed(...)` calls where its data changes.
@@ -31,13 +34,14 @@ from typing import Any
 
 from signaling_server.access import policy
 from signaling_server.access.policy import Scope, Sight
-from signaling_server.db.models import Consultation, CriticalFinding, Study
+from signaling_server.db.models import Consultation, CriticalFinding, Order, Study
 
 CONSULTATIONS = "consultations"
 QUEUE = "queue"
 FINDINGS = "findings"
 DUTY = "duty"
-TOPICS = (CONSULTATIONS, QUEUE, FINDINGS, DUTY)
+ORDERS = "orders"
+TOPICS = (CONSULTATIONS, QUEUE, FINDINGS, DUTY, ORDERS)
 
 
 @dataclass(frozen=True)
@@ -92,6 +96,15 @@ def of_finding(finding: CriticalFinding, study: Study | None = None) -> Change:
     return Change(FINDINGS, finding.site_id, study_id=finding.study_id, patient_id=patient_id)
 
 
+def of_order(order: Order) -> Change:
+    return of_order_keys(order.site_id, order.patient_id)
+
+
+def of_order_keys(site_id: str, patient_id: str | None) -> Change:
+    """An order of `site_id` changed (the notice names no order: the page asks for its list again)."""
+    return Change(ORDERS, site_id, patient_id=patient_id)
+
+
 class Subject:
     """The changed thing as the access policy knows it: transient rows made from the notice's keys, once per
     notice, so that every listener is judged by policy.py's own functions."""
@@ -100,6 +113,7 @@ class Subject:
         self.change = change
         self._consultation = Consultation(id=change.consultation_id or "", site_id=change.site_id, device_id="")
         self._study = Study(id=change.study_id or "", site_id=change.site_id, patient_id=change.patient_id)
+        self._order = Order(site_id=change.site_id)
 
     def heard_by(self, scope: Scope) -> bool:
         change = self.change
@@ -109,6 +123,8 @@ class Subject:
             return True
         if change.topic == CONSULTATIONS:
             return policy.consultation_sight(scope, self._consultation) == Sight.FULL
+        if change.topic == ORDERS:
+            return policy.order_sight(scope, self._order) == Sight.FULL
         least = Sight.DEIDENTIFIED if change.topic == QUEUE else Sight.FULL
         return policy.study_sight(scope, self._study) >= least
 

@@ -52,6 +52,7 @@ from signaling_server.dicomstore.ingest import DICOM_STORE
 from signaling_server.events import changes
 from signaling_server.events.hub import CHANGES
 from signaling_server.localization.catalogs import CATALOGS, LANGUAGES, negotiate
+from signaling_server.orders import matching as order_matching
 from signaling_server.reading import service as queue
 from signaling_server.reports import archive, content, document, key_images, pdf, service
 from signaling_server.reports.archiver import ARCHIVER
@@ -103,6 +104,9 @@ async def _tell(request: web.Request, db: AsyncSession, study_id: str) -> None:
     study = await db.get(Study, study_id)
     if study is not None:
         request.app[CHANGES].changed(changes.of_study(study))
+        order = await order_matching.order_of_study(db, study_id)
+        if order is not None:  # the ordering site follows its order's report (orders/matching.py)
+            request.app[CHANGES].changed(changes.of_order(order))
 
 
 @routes.get("/api/v1/studies/{id}/reports")

@@ -31,6 +31,7 @@ from signaling_server.access.redaction import Identifiers
 from signaling_server.api import body
 from signaling_server.auth.identity import Caller
 from signaling_server.db.models import Report, ReportArchiveJob, Site, Study, StudyEvent, User
+from signaling_server.orders import matching as order_matching
 from signaling_server.reading import deidentified
 from signaling_server.reading import service as queue
 from signaling_server.reading.state import StudyState
@@ -250,6 +251,7 @@ async def approve(db: AsyncSession, caller: Caller, report_id: str, at: datetime
         raise errors.AlreadyApproved("another expert approved this report meanwhile; reload it")
     report.approver_id = user.id
     study_transition(study, StudyState.APPROVED, at, db.add)
+    await order_matching.report_approved(db, study, report, at)  # its order, if any, completed with this report
     db.add(
         ReportArchiveJob(
             report_id=report.id,
