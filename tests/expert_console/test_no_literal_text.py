@@ -22,7 +22,6 @@ PENDING = {
     "views/audit.js": "not converted yet (issue 12 part 1)",
     "views/dashboard.js": "not converted yet (issue 12 part 1)",
     "views/dicom.js": "not converted yet (issue 12 part 1)",
-    "views/grants.js": "not converted yet (issue 12 part 1)",
     "views/imagepane.js": "not converted yet (issue 12 part 1)",
     "views/patients.js": "not converted yet (issue 12 part 1)",
     "views/peerreview.js": "not converted yet (issue 12 part 1)",
