@@ -23,7 +23,6 @@ PENDING = {
     "views/dashboard.js": "not converted yet (issue 12 part 1)",
     "views/dicom.js": "not converted yet (issue 12 part 1)",
     "views/imagepane.js": "not converted yet (issue 12 part 1)",
-    "views/patients.js": "not converted yet (issue 12 part 1)",
     "views/peerreview.js": "not converted yet (issue 12 part 1)",
     "views/recordings.js": "not converted yet (issue 12 part 1)",
     "views/review.js": "not converted yet (issue 12 part 1)",
