@@ -21,7 +21,6 @@ PENDING = {
     "charts.js": "not converted yet (issue 12 part 1)",
     "views/audit.js": "not converted yet (issue 12 part 1)",
     "views/dashboard.js": "not converted yet (issue 12 part 1)",
-    "views/dicom.js": "not converted yet (issue 12 part 1)",
     "views/imagepane.js": "not converted yet (issue 12 part 1)",
     "views/peerreview.js": "not converted yet (issue 12 part 1)",
     "views/recordings.js": "not converted yet (issue 12 part 1)",
