@@ -22,7 +22,6 @@ PENDING = {
     "views/dashboard.js": "not converted yet (issue 12 part 1)",
     "views/imagepane.js": "not converted yet (issue 12 part 1)",
     "views/peerreview.js": "not converted yet (issue 12 part 1)",
-    "views/recordings.js": "not converted yet (issue 12 part 1)",
     "views/review.js": "not converted yet (issue 12 part 1)",
     "views/reviewform.js": "not converted yet (issue 12 part 1)",
     "views/reviewplayer.js": "not converted yet (issue 12 part 1)",
