@@ -16,8 +16,13 @@ import { examLabel, recordingStateLabel } from "./labels.js";
  * @typedef {import("../review.js").Review} Review
  */
 
+/** The tables' columns, each headed by recordings.col.<column> / recordings.score_col.<column>. */
+const RECORDING_COLUMNS = ["started", "site", "sonographer", "exam", "length", "state"];
+const SCORE_COLUMNS = ["session", "site", "exam", "trainer", "osaus", "image_quality", "overall", "score"];
+
 /**
  * @param {HTMLElement} root
+
  * @param {{api: Api, user: User, query: URLSearchParams, navigate: (hash: string) => void}} context
  * @returns {() => void} cleanup
  */
@@ -63,12 +68,12 @@ class RecordingsPage {
           el("label", { class: "filter" }, el("span", { text: t("recordings.sonographer") }), this.sonographerSelect)),
         this.error,
         el("div", { class: "list-wrap" }, el("table", { class: "studies", "data-testid": "recording-list" },
-          el("thead", {}, el("tr", {}, ["started", "site", "sonographer", "exam", "length", "state"]
-            .map((h) => el("th", { text: t(`recordings.col.${h}`) })), el("th"))), this.recordingRows))),
+          el("thead", {}, el("tr", {}, RECORDING_COLUMNS.map((h) => el("th", { text: t(`recordings.col.${h}`) })),
+            el("th"))), this.recordingRows))),
       el("section", { class: "panel wide", "data-testid": "scores" }, this.scoresTitle, this.scoresNote,
         el("div", { class: "list-wrap" }, el("table", { class: "studies", "data-testid": "score-list" },
-          el("thead", {}, el("tr", {}, ["session", "site", "exam", "trainer", "osaus", "image_quality", "overall",
-            "score"].map((h) => el("th", { text: t(`recordings.score_col.${h}`) })))), this.scoreRows))));
+          el("thead", {}, el("tr", {}, SCORE_COLUMNS.map((h) => el("th", { text: t(`recordings.score_col.${h}`) })))),
+          this.scoreRows))));
   }
 
   /** @param {Partial<{site: string, sonographer: string}>} change */
