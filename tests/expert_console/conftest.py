@@ -16,7 +16,6 @@ from signaling_server.localization.catalogs import CATALOGS, Catalogs
 from signaling_server.localization.routes import routes as localization_routes
 from tests.e2e.browser import BASE_ARGS, CHROMIUM, HOST_NETWORK
 
-
 CONSOLE_DIR = Path(__file__).resolve().parents[2] / "expert_console"
 BLANK = "<!doctype html><html><head><meta charset='utf-8'><title>blank</title></head><body></body></html>"
 

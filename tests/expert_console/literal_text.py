@@ -141,8 +141,10 @@ def _closing(toks: list[Token], start: int) -> int:
 
 def _is_call(toks: list[Token], k: int) -> bool:
     before = toks[k - 1] if k else None
-    return toks[k].value == "(" and before is not None and (
-        (before.kind == "id" and before.value not in KEYWORDS) or before.value in ")]"
+    return (
+        toks[k].value == "("
+        and before is not None
+        and ((before.kind == "id" and before.value not in KEYWORDS) or before.value in ")]")
     )
 
 

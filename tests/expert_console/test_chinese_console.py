@@ -13,7 +13,6 @@ from playwright.async_api import Browser, BrowserContext, expect
 from tests.expert_console.test_app import Server, open_console, server, sign_in_with_form  # noqa: F401  (fixtures)
 from tests.waiting import eventually
 
-
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
 
 
@@ -45,7 +44,9 @@ async def test_a_chinese_browser_gets_the_chinese_console(chinese: BrowserContex
 
 
 async def test_the_switch_changes_the_language_and_the_person_keeps_it_on_another_browser(
-    browser: Browser, chinese: BrowserContext, server: Server  # noqa: F811
+    browser: Browser,
+    chinese: BrowserContext,
+    server: Server,  # noqa: F811
 ) -> None:
     page, problems = await open_console(chinese)
     await sign_in_with_form(page, "expert")
@@ -82,6 +83,7 @@ async def test_the_switch_changes_the_language_and_the_person_keeps_it_on_anothe
         assert fresh_problems == []
     finally:
         await other.close()
+
     async def chinese_again() -> bool:
         return await kept() == "zh-CN"
 
@@ -102,7 +104,8 @@ async def test_a_refusal_shows_its_chinese_text_and_keeps_its_code(chinese: Brow
 
 
 async def test_names_show_as_people_write_them_and_are_entered_in_one_field(
-    chinese: BrowserContext, server: Server  # noqa: F811
+    chinese: BrowserContext,
+    server: Server,  # noqa: F811
 ) -> None:
     sono = await server.api("sono_a")
     await server.request(sono, "张^三")  # as DICOM stores it
@@ -123,6 +126,8 @@ async def test_names_show_as_people_write_them_and_are_entered_in_one_field(
     await expect(page.locator("[data-testid=case-title]")).to_contain_text("李四")
     await expect(page.locator("[data-testid=case-title]")).to_contain_text("甲状腺")
     status, listed = await sono.get("/api/v1/consultations?state=requested,live")
-    assert status == 200 and "李四" in [c["patient"]["name"] for c in listed["consultations"]]  # stored as typed: a valid PN
+    assert status == 200 and "李四" in [
+        c["patient"]["name"] for c in listed["consultations"]
+    ]  # stored as typed: a valid PN
     await page.context.close()
     assert problems == [] and more == []

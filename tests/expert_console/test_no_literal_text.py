@@ -46,7 +46,7 @@ def test_no_literal_user_facing_text(path: object) -> None:
         'el("button", {text: "Save"})',
         'el("p", {class: "muted"}, "Nothing here")',
         'el("p", {}, ready ? t("home.ready") : "Waiting")',
-        'node.textContent = `${count} studies`;',
+        "node.textContent = `${count} studies`;",
         'setText(status, "Connected")',
         'input.setAttribute("placeholder", "Search")',
         'const b = el("button", {"aria-label": "Close dialog", onclick: () => go()});',
@@ -68,7 +68,7 @@ def test_the_check_finds_literal_text(source: str) -> None:
     [
         'el("button", {text: t("common.save"), class: "primary", "data-action": "save"})',
         'el("p", {class: "muted"}, t("home.none", {count: 2}), " · ", formatDate(when))',
-        'node.textContent = personName(patient.name);',
+        "node.textContent = personName(patient.name);",
         'el("span", {text: `${formatNumber(x)} mm`})',
         'const re = /"[a-z]+"/; el("b", {text: "×"})',
         'el("ul", {}, items.map((item) => el("li", {text: item.name})))',
@@ -109,7 +109,9 @@ class _Text(HTMLParser):
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self._skip += tag in ("script", "style", "noscript")  # noscript: shown without JS, so in both languages
-        self.texts += [value for name, value in attrs if name in ("title", "aria-label", "placeholder", "alt") and value]
+        self.texts += [
+            value for name, value in attrs if name in ("title", "aria-label", "placeholder", "alt") and value
+        ]
 
     def handle_endtag(self, tag: str) -> None:
         self._skip -= tag in ("script", "style", "noscript")
