@@ -21,8 +21,6 @@ PENDING = {
     "views/imagepane.js": "not converted yet (issue 12 part 1)",
     "views/peerreview.js": "not converted yet (issue 12 part 1)",
     "views/review.js": "not converted yet (issue 12 part 1)",
-    "views/reviewform.js": "not converted yet (issue 12 part 1)",
-    "views/reviewplayer.js": "not converted yet (issue 12 part 1)",
 }
 
 
