@@ -19,7 +19,6 @@ PENDING = {
     "views/report.js": "the report helper (issue 12, printed reports)",
     "views/reportforms.js": "the report helper (issue 12, printed reports)",
     "views/imagepane.js": "not converted yet (issue 12 part 1)",
-    "views/peerreview.js": "not converted yet (issue 12 part 1)",
     "views/review.js": "not converted yet (issue 12 part 1)",
 }
 
