@@ -18,8 +18,6 @@ CHECKED = [STATIC_DIR / "app.js", STATIC_DIR / "charts.js", STATIC_DIR / "sessio
 PENDING = {
     "views/report.js": "the report helper (issue 12, printed reports)",
     "views/reportforms.js": "the report helper (issue 12, printed reports)",
-    "views/imagepane.js": "not converted yet (issue 12 part 1)",
-    "views/review.js": "not converted yet (issue 12 part 1)",
 }
 
 
