@@ -188,7 +188,7 @@ export function scoreView(score) {
     el("span", { class: "score-number", "data-testid": "score-total",
       text: score.total === null ? "—" : (score.total * 100).toFixed(1) }),
     el("span", { class: "muted", text: ` ${t("review.score_of_100")}` }));
-  const rows = SCORE_PARTS.map(([key]) => {
+  const rows = SCORE_PARTS.map((key) => {
     const part = score.parts?.[key] ?? null;
     const used = score.weights_used?.[key];
     const weight = score.weights?.[key] ?? 0;

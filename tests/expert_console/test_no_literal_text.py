@@ -12,13 +12,16 @@ import pytest
 from expert_console import STATIC_DIR
 from tests.expert_console.literal_text import catalog_keys_used, findings, is_text
 
-VIEWS = sorted((STATIC_DIR / "views").glob("*.js"))
-CHECKED = [STATIC_DIR / "app.js", STATIC_DIR / "charts.js", STATIC_DIR / "session.js", *VIEWS]
+CHECKED = sorted([*STATIC_DIR.glob("*.js"), *(STATIC_DIR / "views").glob("*.js")])
 # Not converted yet, each with who converts it: the check skips them until then.
 PENDING = {
     "views/report.js": "the report helper (issue 12, printed reports)",
     "views/reportforms.js": "the report helper (issue 12, printed reports)",
+    "reports.js": "the report helper (issue 12, printed reports)",
 }
+# Modules whose only literals are the messages of the exceptions they raise (a transport failure, a malformed wire
+# message): the pages show those through errorText, by the exception's stable code, in the reader's words.
+EXCEPTION_MESSAGES = {"api.js", "dicomweb.js", "microphone.js", "protocol.js", "review.js"}
 
 
 def _name(path: object) -> str:
@@ -29,6 +32,8 @@ def _name(path: object) -> str:
 def test_no_literal_user_facing_text(path: object) -> None:
     if _name(path) in PENDING:
         pytest.skip(f"not converted yet: {PENDING[_name(path)]}")
+    if _name(path) in EXCEPTION_MESSAGES:
+        pytest.skip("exception messages only, shown by their code (errorText)")
     found = findings(STATIC_DIR.joinpath(_name(path)).read_text(encoding="utf-8"))
     assert not found, "\n".join(f"{_name(path)}:{line}: {text!r}" for line, text in found)
 
