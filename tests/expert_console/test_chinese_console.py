@@ -72,6 +72,7 @@ async def test_the_switch_changes_the_language_and_the_person_keeps_it_on_anothe
     other = await browser.new_context(base_url=server.url, locale="zh-CN")  # another browser, a Chinese one
     try:
         fresh, fresh_problems = await open_console(other)
+
         await expect(fresh.locator("#login-form [type=submit]")).to_have_text("登录")  # nobody signed in yet
         await sign_in_with_form(fresh, "expert")
         await expect(fresh.locator("[data-action=logout]")).to_be_visible()
@@ -80,14 +81,14 @@ async def test_the_switch_changes_the_language_and_the_person_keeps_it_on_anothe
         await expect(fresh.locator("html")).to_have_attribute("lang", "en")
         await fresh.click("[data-language=zh-CN]")
         await expect(fresh.locator("[data-nav=home]")).to_have_text("远程会诊")
+
+        async def chinese_again() -> bool:
+            return await kept() == "zh-CN"
+
+        assert await eventually(chinese_again, what="the second browser's choice kept")  # before this browser closes
         assert fresh_problems == []
     finally:
         await other.close()
-
-    async def chinese_again() -> bool:
-        return await kept() == "zh-CN"
-
-    assert await eventually(chinese_again, what="the second browser's choice kept")
     assert problems == []
 
 
