@@ -122,7 +122,13 @@ async def test_names_show_as_people_write_them_and_are_entered_in_one_field(
     form = page.locator("[data-testid=request-form]")
     await expect(form.locator("input[name=patient_name]")).to_have_attribute("placeholder", "如：张三")
     await form.locator("input[name=patient_id]").fill("P-88")
+    await form.locator("input[name=patient_name]").fill("李\\四")  # a backslash separates DICOM values: no PN holds one
+    await form.locator("[type=submit]").click()
+    refusal = page.locator("[data-testid=request-error]")
+    await expect(refusal).to_have_text("姓名中不能包含反斜杠或控制字符。")
+    await expect(refusal).to_have_attribute("data-code", "invalid_request")
     await form.locator("input[name=patient_name]").fill("李四")
+
     await form.locator("[type=submit]").click()
     await expect(page.locator("[data-testid=case-title]")).to_contain_text("李四")
     await expect(page.locator("[data-testid=case-title]")).to_contain_text("甲状腺")
