@@ -2,6 +2,8 @@
 // Accounts over /api/v1 (signaling_server/PROTOCOL.md §1): an admin's calls on people's accounts, and everyone's
 // calls on their own (password, second factor, sessions, API tokens). No DOM.
 
+import { formatDateTime } from "./i18n.js";
+
 /**
  * @typedef {import("./api.js").Api} Api
  * @typedef {import("./api.js").User} User
@@ -117,8 +119,8 @@ export async function removeOwnTotp(api, password) {
  */
 export function when(iso) {
   if (!iso) return "—";
-  const date = new Date(iso);
-  return Number.isNaN(date.getTime()) ? iso : date.toLocaleString([], { dateStyle: "short", timeStyle: "short" });
+  return formatDateTime(iso) || iso; // YYYY-MM-DD HH:MM (docs/I18N.md)
+
 }
 
 /**

@@ -365,8 +365,11 @@ for (const button of languageButtons) {
 
 onLanguageChange(() => {
   translatePage();
+  banner?.stop(); // the critical-findings banner lives outside the routes: drawn again in the new words
+  banner = null;
   if (teleus.user) showUser(teleus.user);
 });
+
 
 window.addEventListener("hashchange", () => void route());
 

@@ -2,7 +2,9 @@
 // The audit trail over /api/v1/audit (signaling_server/audit/routes.py, docs/SECURITY.md §6): a page of rows for
 // the page's filters, the CSV export's address for the same filters, and the words a row is shown with. No DOM.
 
+import { has, t } from "./i18n.js";
 import { queryString } from "./review.js";
+
 
 /**
  * One row of the trail: who, from where, what, the result (signaling_server/audit/search.py `event_json`).
@@ -61,8 +63,8 @@ export function csvUrl(api, filters) {
  * @param {AuditEvent} e
  */
 export function actorText(e) {
-  if (e.actor_kind === "anonymous") return "not signed in";
-  const role = e.actor_role ? ` (${e.actor_role})` : "";
+  if (e.actor_kind === "anonymous") return t("audit.anonymous");
+  const role = e.actor_role ? ` (${has(`nav.role.${e.actor_role}`) ? t(`nav.role.${e.actor_role}`) : e.actor_role})` : "";
   return `${e.actor_name ?? e.actor_id ?? e.actor_kind}${role}`;
 }
 

@@ -3,6 +3,8 @@
 // set through textContent (never markup). Scales and ticks are plain functions, testable without a page.
 // Points carry data-* attributes (series, id, x, y) so a page can open what a point stands for.
 
+import { formatDate, formatDateTime, t } from "./i18n.js";
+
 const NS = "http://www.w3.org/2000/svg";
 /** Distinct on the dark theme; series take them in order. */
 export const PALETTE = ["#4cc9f0", "#ffd166", "#5bd48a", "#ef6461", "#b392f0", "#f29e4c", "#7bdff2", "#e6e9ee"];
@@ -81,12 +83,12 @@ export function yDomain(values, fixed) {
 
 /** @param {number} ms */
 function dateLabel(ms) {
-  return new Date(ms).toLocaleDateString([], { month: "short", day: "numeric" });
+  return formatDate(ms); // YYYY-MM-DD in every language (docs/I18N.md)
 }
 
 /** @param {number} ms */
 function dateTimeLabel(ms) {
-  return new Date(ms).toLocaleString([], { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
+  return formatDateTime(ms);
 }
 
 /**
@@ -106,7 +108,8 @@ export function timeFormat(span) {
  */
 export function lineChart({ series, title = "", key = "", width = 560, height = 220, yRange = null,
   yFormat = (v) => String(Math.round(v * 100) / 100), xFormat,
-  margin = { top: 12, right: 14, bottom: 42, left: 46 }, empty = "No data" }) {
+  margin = { top: 12, right: 14, bottom: 42, left: 46 }, empty = t("qc.no_data") }) {
+
   const root = /** @type {SVGSVGElement} */ (svg("svg", {
     class: "chart line-chart", viewBox: `0 0 ${width} ${height}`, width, height, role: "img",
     "aria-label": title, "data-chart": key || null,

@@ -3,6 +3,7 @@
 // helpers over the DICOM JSON model (PS3.18 F.2), and US Region Calibration (PS3.3 C.8.5.5) for calipers.
 // Same-origin, session cookie; no DOM.
 
+import { t } from "./i18n.js";
 import { ApiError } from "./api.js";
 
 /** Tags by DICOM keyword (group+element, upper-case hex, as the JSON model keys them). */
@@ -223,13 +224,12 @@ export function describeMeasurement(m) {
     case "calibrated":
       return `${(/** @type {number} */ (m.mm)).toFixed(1)} mm`;
     case "uncalibrated":
-      return "uncalibrated";
     case "different_regions":
-      return "points in different regions: not measured";
     case "outside_regions":
-      return "outside the calibrated regions: not measured";
+      return t(`viewer.measure.${m.status}`);
     default:
-      return "region not calibrated in cm: not measured";
+      return t("viewer.measure.not_cm");
+
   }
 }
 

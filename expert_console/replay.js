@@ -3,6 +3,8 @@
 // (replayed from the timeline's mark, clear and pointer events), the markers of the timeline bar, link quality and
 // freezes per page from the timeline's per-second link events (the rules of qc/link.py), QC alerts, the media clock.
 
+import { has, personName, t } from "./i18n.js";
+
 /**
  * @typedef {import("./review.js").TimelineEvent} TimelineEvent
  * @typedef {import("./review.js").LinkSummary} LinkSummary
@@ -135,21 +137,25 @@ export function timelineMarkers(events, freezes) {
     if (e.type === "capture") {
       const what = [e.labels?.structure, e.labels?.plane, e.labels?.side && e.labels.side !== "none" ? e.labels.side : ""]
         .filter(Boolean).join(" ");
-      markers.push({ kind: "capture", t: e.t, label: `${e.kind === "clip" ? "Clip" : "Still"}${what ? `: ${what}` : ""}`,
+      const kind = t(e.kind === "clip" ? "review.marker_clip" : "review.marker_still");
+      markers.push({ kind: "capture", t: e.t, label: what ? t("review.marker_with", { kind, what }) : kind,
         id: `capture-${e.id}` });
     } else if (e.type === "chat") {
-      markers.push({ kind: "chat", t: e.t, label: `${e.name || e.role || "chat"}: ${e.text}`, id: `chat-${index}` });
+      markers.push({ kind: "chat", t: e.t, label: t("review.marker_with", { kind: personName(e.name) || e.role || t("chat.title"), what: e.text }),
+        id: `chat-${index}` });
     } else if (e.type === "qc" && e.state === "raised") {
-      markers.push({ kind: "qc", t: e.t, label: `QC: ${e.text || e.code}`, id: `qc-${index}` });
+      markers.push({ kind: "qc", t: e.t, id: `qc-${index}`,
+        label: t("review.marker_qc", { what: has(`qc.alert.${e.code}`) ? t(`qc.alert.${e.code}`) : e.text || e.code }) });
     }
   });
   for (const [k, span] of (freezes ?? freezeSpans(events)).entries()) {
     markers.push({ kind: "freeze", t: span.start, end: span.end,
-      label: `Frozen ${(span.end - span.start).toFixed(1)} s`, id: `freeze-${k}` });
+      label: t("review.marker_frozen", { seconds: (span.end - span.start).toFixed(1) }), id: `freeze-${k}` });
   }
   for (const [k, span] of linkLostSpans(events).entries()) {
     markers.push({ kind: "link-lost", t: span.start, end: span.end,
-      label: `Link lost ${(span.end - span.start).toFixed(1)} s`, id: `link-lost-${k}` });
+      label: t("review.marker_link_lost", { seconds: (span.end - span.start).toFixed(1) }), id: `link-lost-${k}` });
+
   }
   return markers.sort((a, b) => a.t - b.t);
 }

@@ -41,12 +41,9 @@ import { ApiError } from "./api.js";
 const id = encodeURIComponent;
 
 /** The parts of the session score (qc/score.py), in the order the page shows them. */
-export const SCORE_PARTS = /** @type {const} */ ([
-  ["osaus", "OSAUS (trainer)"],
-  ["image", "Image quality"],
-  ["completeness", "Exam completeness"],
-  ["link", "Link quality"],
-]);
+/** The parts of a session's score, in the order shown (their words: review.part.<part>). */
+export const SCORE_PARTS = /** @type {const} */ (["osaus", "image", "completeness", "link"]);
+
 
 // ---- calls ---------------------------------------------------------------------------------------------
 

@@ -2,36 +2,19 @@
 // One's own account (#/account): the password, the two-step sign-in (TOTP), the browser sessions signed in, and
 // API tokens for scripts (made here, shown once, listed without their secret, revoked here).
 
+import { personName, t } from "../i18n.js";
+import { roleLabel } from "./labels.js";
 import { createToken, listSessions, listTokens, removeOwnTotp, revokeSession, revokeToken, when } from "../accounts.js";
 import { asError, el, showError } from "./dom.js";
 import { openPasswordDialog } from "./password.js";
 import { totpEnrolment } from "./totp.js";
 
 const TEXT = {
-  title: "Your account",
-  changePassword: "Change password",
-  twoStep: "Two-step sign-in",
-  totpOn: "On: you sign in with your password and a code from your authenticator app.",
-  totpOff: "Off: you sign in with your password only.",
-  setUp: "Set up",
-  remove: "Turn off",
-  password: "Your password",
-  sessions: "Signed-in browsers",
-  thisOne: " (this one)",
-  end: "Sign out",
-  tokens: "API tokens for scripts",
-  label: "Label",
-  scope: "Scope",
-  days: "Days",
-  make: "Make token",
-  revoke: "Revoke",
-  shownOnce: "Copy it now, it is not shown again: ",
-  none: "none",
   session: (/** @type {import("../accounts.js").Session} */ s) =>
-    `${s.address ?? "?"} · ${s.user_agent ?? ""} · since ${when(s.created_at)}`,
-  token: (/** @type {import("../accounts.js").Token} */ t) =>
-    `${t.label} (${t.scope}) · made ${when(t.created_at)} · used ${when(t.last_used_at)} · ` +
-    `${t.expired ? "expired" : "expires"} ${when(t.expires_at)}`,
+    t("account.session", { address: s.address ?? "?", agent: s.user_agent ?? "", since: when(s.created_at) }),
+  token: (/** @type {import("../accounts.js").Token} */ k) =>
+    t(k.expired ? "account.token_expired" : "account.token", { label: k.label, scope: t(`account.scope.${k.scope}`),
+      made: when(k.created_at), used: when(k.last_used_at), expires: when(k.expires_at) }),
 };
 
 /**
@@ -53,16 +36,16 @@ export function mountAccount(root, { api, user }) {
     const on = Boolean(api.user?.totp);
     const password = el("input", { name: "password", type: "password", autocomplete: "current-password" });
     const off = el("form", { class: "form-actions", novalidate: true },
-      el("label", { class: "field" }, el("span", { text: TEXT.password }), password),
-      el("button", { type: "submit", text: TEXT.remove }));
+      el("label", { class: "field" }, el("span", { text: t("account.password") }), password),
+      el("button", { type: "submit", text: t("account.remove") }));
     off.addEventListener("submit", (event) => {
       event.preventDefault();
       removeOwnTotp(api, password.value).then(fillTwoStep, fail);
     });
-    const setUp = el("button", { type: "button", class: "primary", text: TEXT.setUp, onclick: () => {
+    const setUp = el("button", { type: "button", class: "primary", text: t("account.set_up"), onclick: () => {
       twoStep.replaceChildren(totpEnrolment({ api, onDone: fillTwoStep }));
     } });
-    twoStep.replaceChildren(el("p", { text: on ? TEXT.totpOn : TEXT.totpOff }), on ? off : setUp);
+    twoStep.replaceChildren(el("p", { text: on ? t("account.totp_on") : t("account.totp_off") }), on ? off : setUp);
   };
 
   const refresh = async () => {
@@ -70,36 +53,37 @@ export function mountAccount(root, { api, user }) {
       const [mySessions, myTokens] = await Promise.all([listSessions(api, null), listTokens(api, null)]);
       if (stopped) return;
       sessions.replaceChildren(...mySessions.map((s) => el("li", {},
-        el("span", { text: TEXT.session(s) + (s.current ? TEXT.thisOne : "") }),
-        s.current ? null : el("button", { type: "button", text: TEXT.end,
+        el("span", { text: TEXT.session(s) + (s.current ? t("account.this_one") : "") }),
+        s.current ? null : el("button", { type: "button", text: t("account.end"),
           onclick: () => void revokeSession(api, s.id).then(refresh, fail) }))));
-      tokens.replaceChildren(...(myTokens.length ? myTokens.map((t) => el("li", {}, el("span", { text: TEXT.token(t) }),
-        el("button", { type: "button", text: TEXT.revoke, onclick: () => void revokeToken(api, t.id).then(refresh, fail) })))
-        : [el("li", { text: TEXT.none })]));
+      tokens.replaceChildren(...(myTokens.length ? myTokens.map((k) => el("li", {}, el("span", { text: TEXT.token(k) }),
+        el("button", { type: "button", text: t("account.revoke"), onclick: () => void revokeToken(api, k.id).then(refresh, fail) })))
+        : [el("li", { text: t("account.none") })]));
     } catch (err) {
       if (!stopped) fail(err);
     }
   };
 
-  const label = el("input", { name: "label", maxlength: 200, value: "script" });
-  const scope = el("select", { name: "scope" }, el("option", { value: "read", text: "read-only" }),
-    el("option", { value: "write", text: "read and write" }));
+  const label = el("input", { name: "label", maxlength: 200, value: t("account.default_label") });
+  const scope = el("select", { name: "scope" }, el("option", { value: "read", text: t("account.scope.read") }),
+    el("option", { value: "write", text: t("account.scope.write") }));
   const days = el("input", { name: "days", type: "number", min: 1, max: 366, value: 90 });
   const tokenForm = el("form", { class: "create-user", novalidate: true },
-    el("label", { class: "field" }, el("span", { text: TEXT.label }), label),
-    el("label", { class: "field" }, el("span", { text: TEXT.scope }), scope),
-    el("label", { class: "field" }, el("span", { text: TEXT.days }), days),
-    el("button", { type: "submit", text: TEXT.make }));
+    el("label", { class: "field" }, el("span", { text: t("account.label") }), label),
+    el("label", { class: "field" }, el("span", { text: t("account.scope") }), scope),
+    el("label", { class: "field" }, el("span", { text: t("account.days") }), days),
+    el("button", { type: "submit", text: t("account.make") }));
   tokenForm.addEventListener("submit", async (event) => {
     event.preventDefault();
     showError(error, null);
     try {
       const made = await createToken(api, {
-        label: label.value.trim() || "script",
+        label: label.value.trim() || t("account.default_label"),
+
         scope: scope.value === "write" ? "write" : "read",
         days: Number(days.value) || 90,
       });
-      secret.replaceChildren(TEXT.shownOnce, el("span", { class: "secret-once", "data-testid": "new-token", text: made.token }));
+      secret.replaceChildren(t("account.shown_once"), el("span", { class: "secret-once", "data-testid": "new-token", text: made.token }));
       secret.hidden = false;
       await refresh();
     } catch (err) {
@@ -109,14 +93,14 @@ export function mountAccount(root, { api, user }) {
 
   root.append(el("div", { class: "queue accounts" },
     el("section", { class: "panel wide" },
-      el("h2", { text: TEXT.title }),
-      el("p", { text: `${user.name} · ${user.username} · ${user.role}` }),
-      el("button", { type: "button", "data-action": "change-password", text: TEXT.changePassword,
+      el("h2", { text: t("account.title") }),
+      el("p", { text: `${personName(user.name)} · ${user.username} · ${roleLabel(user.role)}` }),
+      el("button", { type: "button", "data-action": "change-password", text: t("account.change_password"),
         onclick: () => openPasswordDialog(api) }),
       error),
-    el("section", { class: "panel wide" }, el("h2", { text: TEXT.twoStep }), twoStep),
-    el("section", { class: "panel wide" }, el("h2", { text: TEXT.sessions }), sessions),
-    el("section", { class: "panel wide" }, el("h2", { text: TEXT.tokens }), tokenForm, secret, tokens)));
+    el("section", { class: "panel wide" }, el("h2", { text: t("account.two_step") }), twoStep),
+    el("section", { class: "panel wide" }, el("h2", { text: t("account.sessions") }), sessions),
+    el("section", { class: "panel wide" }, el("h2", { text: t("account.tokens") }), tokenForm, secret, tokens)));
   fillTwoStep();
   void refresh();
   return () => {

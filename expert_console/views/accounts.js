@@ -4,6 +4,7 @@
 // second factor; list and end a person's sessions and API tokens; the sites each expert, admin or registrar serves
 // (assign one, stop serving one).
 
+import { personName, t } from "../i18n.js";
 import {
   ASSIGNABLE_ROLES,
   assignSite,
@@ -25,44 +26,23 @@ import {
   when,
 } from "../accounts.js";
 import { asError, el, showError } from "./dom.js";
+import { roleLabel } from "./labels.js";
 
 const ROLES = ["sonographer", "doctor", "expert", "trainer", "admin", "registrar"];
 const TEXT = {
-  title: "Accounts",
-  create: "Create account",
-  username: "Username",
-  name: "Name",
-  role: "Role",
-  site: "Site",
-  noSite: "— none —",
-  password: "First password (changed at first sign-in)",
-  columns: ["Username", "Name", "Role", "Site", "Serves", "State", ""],
-  save: "Save",
-  disable: "Disable",
-  enable: "Enable",
-  reset: "Reset password",
-  details: "Sessions & tokens",
-  removeTotp: "Remove 2FA",
-  revoke: "Revoke",
-  end: "End",
-  sessions: "Sessions",
-  tokens: "API tokens",
-  none: "none",
-  serveSite: "Site to serve",
-  assign: "Assign",
-  unassign: (/** @type {string} */ code) => `Stop serving ${code}`,
-  servesNone: "no site",
-  cross: "×",
-  state: { active: "active", disabled: "disabled", mustChange: "must change password", totp: "2FA" },
-  confirmDisable: (/** @type {string} */ who) => `Disable ${who}? Their sessions end and their open calls close now.`,
-  confirmReset: (/** @type {string} */ who) => `Reset the password of ${who}? Their sessions and tokens end now.`,
-  resetDone: (/** @type {string} */ who) => `Temporary password of ${who} (shown once; to be changed at sign-in): `,
-  created: (/** @type {string} */ who) => `Account ${who} created; the password is changed at the first sign-in.`,
+  columns: () => ["username", "name", "role", "site", "serves", "state"].map((c) => t(`accounts.col.${c}`)).concat([""]),
+  unassign: (/** @type {string} */ code) => t("accounts.unassign", { code }),
+  state: () => ({ active: t("accounts.state.active"), disabled: t("accounts.state.disabled"),
+    mustChange: t("accounts.state.must_change"), totp: t("accounts.state.totp") }),
+  confirmDisable: (/** @type {string} */ who) => t("accounts.confirm_disable", { who }),
+  confirmReset: (/** @type {string} */ who) => t("accounts.confirm_reset", { who }),
+  resetDone: (/** @type {string} */ who) => t("accounts.reset_done", { who }),
+  created: (/** @type {string} */ who) => t("accounts.created", { who }),
   session: (/** @type {import("../accounts.js").Session} */ s) =>
-    `${s.address ?? "?"} · ${s.user_agent ?? ""} · since ${when(s.created_at)} · seen ${when(s.last_seen_at)}`,
-  token: (/** @type {import("../accounts.js").Token} */ t) =>
-    `${t.label} (${t.scope}) · made ${when(t.created_at)} · used ${when(t.last_used_at)} · ` +
-    `${t.expired ? "expired" : "expires"} ${when(t.expires_at)}`,
+    t("accounts.session", { address: s.address ?? "?", agent: s.user_agent ?? "", since: when(s.created_at), seen: when(s.last_seen_at) }),
+  token: (/** @type {import("../accounts.js").Token} */ k) =>
+    t(k.expired ? "account.token_expired" : "account.token", { label: k.label, scope: t(`account.scope.${k.scope}`),
+      made: when(k.created_at), used: when(k.last_used_at), expires: when(k.expires_at) }),
 };
 
 /**
@@ -98,10 +78,10 @@ class AccountsPage {
     this.createForm = this.makeCreateForm();
     this.element = el("div", { class: "queue accounts" },
       el("section", { class: "panel wide" },
-        el("div", { class: "queue-head" }, el("h2", { text: TEXT.title })),
+        el("div", { class: "queue-head" }, el("h2", { text: t("accounts.title") })),
         this.createForm, this.notice, this.error,
         el("div", { class: "list-wrap" }, el("table", { class: "studies", "data-testid": "account-list" },
-          el("thead", {}, el("tr", {}, TEXT.columns.map((h) => el("th", { text: h })))), this.rows))));
+          el("thead", {}, el("tr", {}, TEXT.columns().map((h) => el("th", { text: h })))), this.rows))));
   }
 
   makeCreateForm() {
@@ -113,8 +93,8 @@ class AccountsPage {
     /** @param {string} text @param {HTMLElement} control */
     const field = (text, control) => el("label", { class: "field" }, el("span", { text }), control);
     const form = el("form", { class: "create-user", "data-testid": "create-user", novalidate: true },
-      field(TEXT.username, username), field(TEXT.name, name), field(TEXT.role, role), field(TEXT.site, site),
-      field(TEXT.password, password), el("button", { type: "submit", class: "primary", text: TEXT.create }));
+      field(t("accounts.username"), username), field(t("accounts.name"), name), field(t("accounts.role"), role), field(t("accounts.site"), site),
+      field(t("accounts.password"), password), el("button", { type: "submit", class: "primary", text: t("accounts.create") }));
     form.addEventListener("submit", (event) => {
       event.preventDefault();
       /** @type {import("../accounts.js").NewUser} */
@@ -168,37 +148,37 @@ class AccountsPage {
   /** @param {User} user @returns {HTMLElement[]} the row and its (hidden) detail row */
   userRows(user) {
     const role = roleSelect(user.role);
-    const site = el("select", { "data-field": "site", "aria-label": TEXT.site }, ...siteOptions(this.sites));
+    const site = el("select", { "data-field": "site", "aria-label": t("accounts.site") }, ...siteOptions(this.sites));
     site.value = user.site_id ?? "";
-    const detail = el("tr", { class: "detail", hidden: true }, el("td", { colspan: TEXT.columns.length }));
+    const detail = el("tr", { class: "detail", hidden: true }, el("td", { colspan: TEXT.columns().length }));
     const button = (/** @type {string} */ action, /** @type {string} */ text, /** @type {() => void} */ onclick) =>
       el("button", { type: "button", "data-action": action, text, onclick });
     const active = user.active !== false;
     const row = el("tr", { class: active ? "account" : "account disabled", "data-username": user.username },
       el("td", { text: user.username }),
-      el("td", { text: user.name }),
+      el("td", { text: personName(user.name) }),
       el("td", {}, role),
       el("td", {}, site),
       el("td", { "data-field": "serves" }, this.servesCell(user)),
-      el("td", { "data-field": "state", text: stateWords(user, TEXT.state) }),
+      el("td", { "data-field": "state", text: stateWords(user, TEXT.state()) }),
       el("td", { class: "actions" },
-        button("save", TEXT.save, () => void this.act(async () => {
+        button("save", t("accounts.save"), () => void this.act(async () => {
           await updateUser(this.api, user.id, { role: role.value, site_id: site.value || null });
         })),
         active
-          ? button("disable", TEXT.disable, () => {
+          ? button("disable", t("accounts.disable"), () => {
             if (confirm(TEXT.confirmDisable(user.username))) void this.act(async () => void (await disableUser(this.api, user.id)));
           })
-          : button("enable", TEXT.enable, () => void this.act(async () => void (await enableUser(this.api, user.id)))),
-        button("reset-password", TEXT.reset, () => {
+          : button("enable", t("accounts.enable"), () => void this.act(async () => void (await enableUser(this.api, user.id)))),
+        button("reset-password", t("accounts.reset"), () => {
           if (!confirm(TEXT.confirmReset(user.username))) return;
           void this.act(async () => {
             const { password } = await resetPassword(this.api, user.id);
             this.say(TEXT.resetDone(user.username), password);
           });
         }),
-        user.totp ? button("remove-totp", TEXT.removeTotp, () => void this.act(async () => void (await removeTotp(this.api, user.id)))) : null,
-        button("details", TEXT.details, () => {
+        user.totp ? button("remove-totp", t("accounts.remove_totp"), () => void this.act(async () => void (await removeTotp(this.api, user.id)))) : null,
+        button("details", t("accounts.details"), () => {
           detail.hidden = !detail.hidden;
           if (!detail.hidden) void this.fillDetail(user, /** @type {HTMLElement} */ (detail.firstChild));
         })));
@@ -219,15 +199,15 @@ class AccountsPage {
     const chips = served.map((siteId) => el("span", { class: "served-site", "data-site": code(siteId) },
       el("span", { text: code(siteId) }),
       el("button", { type: "button", "data-action": "unassign", "aria-label": TEXT.unassign(code(siteId)),
-        title: TEXT.unassign(code(siteId)), text: TEXT.cross,
+        title: TEXT.unassign(code(siteId)), text: "×",
         onclick: () => void this.act(() => unassignSite(this.api, user.id, siteId)) })));
     const others = this.sites.filter((s) => !served.includes(s.id));
-    if (!others.length) return chips.length ? chips : [el("span", { class: "muted", text: TEXT.servesNone })];
-    const choice = el("select", { "data-field": "serve-site", "aria-label": TEXT.serveSite },
+    if (!others.length) return chips.length ? chips : [el("span", { class: "muted", text: t("accounts.serves_none") })];
+    const choice = el("select", { "data-field": "serve-site", "aria-label": t("accounts.serve_site") },
       others.map((s) => el("option", { value: s.id, text: s.code })));
     return [
-      ...(chips.length ? chips : [el("span", { class: "muted", text: TEXT.servesNone })]),
-      el("span", { class: "serve-new" }, choice, el("button", { type: "button", "data-action": "assign", text: TEXT.assign,
+      ...(chips.length ? chips : [el("span", { class: "muted", text: t("accounts.serves_none") })]),
+      el("span", { class: "serve-new" }, choice, el("button", { type: "button", "data-action": "assign", text: t("accounts.assign"),
         onclick: () => void this.act(async () => void (await assignSite(this.api, user.id, choice.value))) })),
     ];
   }
@@ -247,24 +227,24 @@ class AccountsPage {
     const item = (text, label, end) => el("li", {}, el("span", { text }), el("button", { type: "button", text: label,
       onclick: () => void end().then(again, (err) => showError(this.error, asError(err))) }));
     cell.replaceChildren(
-      el("h3", { text: TEXT.sessions }),
+      el("h3", { text: t("accounts.sessions") }),
       el("ul", { "data-testid": "user-sessions" }, sessions.length ? sessions.map((s) =>
-        item(TEXT.session(s), TEXT.end, () => revokeSession(this.api, s.id))) : el("li", { text: TEXT.none })),
-      el("h3", { text: TEXT.tokens }),
-      el("ul", { "data-testid": "user-tokens" }, tokens.length ? tokens.map((t) =>
-        item(TEXT.token(t), TEXT.revoke, () => revokeToken(this.api, t.id))) : el("li", { text: TEXT.none })));
+        item(TEXT.session(s), t("accounts.end"), () => revokeSession(this.api, s.id))) : el("li", { text: t("accounts.none") })),
+      el("h3", { text: t("accounts.tokens") }),
+      el("ul", { "data-testid": "user-tokens" }, tokens.length ? tokens.map((k) =>
+        item(TEXT.token(k), t("accounts.revoke"), () => revokeToken(this.api, k.id))) : el("li", { text: t("accounts.none") })));
   }
 }
 
 /** @param {string} value */
 function roleSelect(value) {
-  const select = el("select", { name: "role", "data-field": "role", "aria-label": TEXT.role },
-    ...ROLES.map((r) => el("option", { value: r, text: r })));
+  const select = el("select", { name: "role", "data-field": "role", "aria-label": t("accounts.role") },
+    ...ROLES.map((r) => el("option", { value: r, text: roleLabel(r) })));
   select.value = value;
   return select;
 }
 
 /** @param {Site[]} sites */
 function siteOptions(sites) {
-  return [el("option", { value: "", text: TEXT.noSite }), ...sites.map((s) => el("option", { value: s.id, text: `${s.code} · ${s.name}` }))];
+  return [el("option", { value: "", text: t("accounts.no_site") }), ...sites.map((s) => el("option", { value: s.id, text: `${s.code} · ${s.name}` }))];
 }

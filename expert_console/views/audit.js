@@ -3,6 +3,7 @@
 // URL), one page of rows at a time (newest first, "Older" and "Newer"), and the CSV export of every matching row.
 // Everyone else is refused by the server (403) and sees its message.
 
+import { formatDateTime, t } from "../i18n.js";
 import { ACTIONS, FILTER_KEYS, actorText, auditPage, csvUrl, detailText, filtersFrom, objectText, resultText }
   from "../audit.js";
 import { queryString } from "../review.js";
@@ -16,23 +17,13 @@ import { asError, el, setText, showError } from "./dom.js";
  * @typedef {import("../audit.js").FilterKey} FilterKey
  */
 
-/** Every word of this page (to move to the message catalogs with the rest). */
+/** The page's words that depend on data (the others are asked where they are used). */
 const TEXT = {
-  title: "Audit trail",
-  apply: "Apply",
-  clear: "Clear",
-  csv: "Download CSV",
-  older: "Older",
-  newer: "Newer",
-  empty: "No audit rows match.",
-  any: "Any",
-  page: (/** @type {number} */ n, /** @type {number} */ count) => `Page ${n} · ${count} row${count === 1 ? "" : "s"}`,
-  labels: /** @type {Record<FilterKey, string>} */ ({
-    user: "User", patient: "Patient ID", study: "Study", kind: "Object kind", action: "Action", result: "Result",
-    from: "From", to: "To",
-  }),
-  results: [["", "Any"], ["ok", "Succeeded"], ["error", "Refused or failed"]],
-  columns: ["#", "Time", "Who", "From", "Action", "Route", "Object", "Patient", "Study", "Result", "Detail"],
+  page: (/** @type {number} */ n, /** @type {number} */ count) => t("audit.page", { n, rows: t("audit.rows", { count }) }),
+  label: (/** @type {FilterKey} */ key) => t(`audit.filter.${key}`),
+  results: () => [["", t("audit.any")], ["ok", t("audit.result_ok")], ["error", t("audit.result_error")]],
+  columns: () => ["#", ...["time", "who", "from", "action", "route", "object", "patient", "study", "result", "detail"]
+    .map((c) => t(`audit.col.${c}`))],
 };
 
 /**
@@ -64,27 +55,27 @@ class AuditPage {
     /** @type {number|null} */ this.next = null;
     /** @type {Record<string, HTMLInputElement|HTMLSelectElement>} */ this.inputs = {};
     const fields = FILTER_KEYS.map((key) => this.field(key));
-    this.csv = el("a", { class: "csv-link", "data-action": "csv", download: "teleus-audit.csv", text: TEXT.csv });
+    this.csv = el("a", { class: "csv-link", "data-action": "csv", download: "teleus-audit.csv", text: t("audit.csv") });
     this.error = el("p", { class: "error", role: "alert", "data-testid": "audit-error", hidden: true });
     this.rows = el("tbody");
     this.status = el("span", { class: "muted", "data-testid": "audit-page" });
-    this.older = el("button", { type: "button", "data-action": "older", text: TEXT.older,
+    this.older = el("button", { type: "button", "data-action": "older", text: t("audit.older"),
       onclick: () => this.move(1) });
-    this.newer = el("button", { type: "button", "data-action": "newer", text: TEXT.newer,
+    this.newer = el("button", { type: "button", "data-action": "newer", text: t("audit.newer"),
       onclick: () => this.move(-1) });
     const form = el("form", { class: "queue-filters", "data-testid": "audit-filters" }, fields,
-      el("button", { type: "submit", class: "primary", text: TEXT.apply }),
-      el("button", { type: "button", text: TEXT.clear, onclick: () => this.clear() }), this.csv);
+      el("button", { type: "submit", class: "primary", text: t("audit.apply") }),
+      el("button", { type: "button", text: t("audit.clear"), onclick: () => this.clear() }), this.csv);
     form.addEventListener("submit", (event) => {
       event.preventDefault();
       this.apply();
     });
     this.element = el("div", { class: "queue audit" },
       el("section", { class: "panel wide" },
-        el("div", { class: "queue-head" }, el("h2", { text: TEXT.title })),
+        el("div", { class: "queue-head" }, el("h2", { text: t("audit.title") })),
         form, this.error,
         el("div", { class: "list-wrap" }, el("table", { class: "studies", "data-testid": "audit-list" },
-          el("thead", {}, el("tr", {}, TEXT.columns.map((h) => el("th", { text: h })))), this.rows)),
+          el("thead", {}, el("tr", {}, TEXT.columns().map((h) => el("th", { text: h })))), this.rows)),
         el("div", { class: "audit-pager" }, this.newer, this.status, this.older)));
     this.showFilters();
   }
@@ -94,15 +85,15 @@ class AuditPage {
     /** @type {HTMLInputElement|HTMLSelectElement} */
     let input;
     if (key === "action") {
-      input = el("select", { name: key }, el("option", { value: "", text: TEXT.any }),
+      input = el("select", { name: key }, el("option", { value: "", text: t("audit.any") }),
         ACTIONS.map((a) => el("option", { value: a, text: a })));
     } else if (key === "result") {
-      input = el("select", { name: key }, TEXT.results.map(([value, label]) => el("option", { value, text: label })));
+      input = el("select", { name: key }, TEXT.results().map(([value, label]) => el("option", { value, text: label })));
     } else {
       input = el("input", { name: key, type: key === "from" || key === "to" ? "date" : "text", size: 14 });
     }
     this.inputs[key] = input;
-    return el("label", { class: "filter" }, el("span", { text: TEXT.labels[key] }), input);
+    return el("label", { class: "filter" }, el("span", { text: TEXT.label(key) }), input);
   }
 
   /** @param {FilterKey} key */
@@ -163,7 +154,7 @@ class AuditPage {
     this.next = page.next;
     this.rows.replaceChildren(...page.events.map(eventRow));
     if (!page.events.length) {
-      this.rows.append(el("tr", { class: "empty" }, el("td", { colspan: TEXT.columns.length, text: TEXT.empty })));
+      this.rows.append(el("tr", { class: "empty" }, el("td", { colspan: TEXT.columns().length, text: t("audit.empty") })));
     }
     setText(this.status, TEXT.page(this.pages.length, page.events.length));
     this.older.disabled = page.next === null;
@@ -175,7 +166,7 @@ class AuditPage {
 function eventRow(e) {
   return el("tr", { "data-seq": e.seq, "data-outcome": e.outcome },
     el("td", { class: "numeric", text: String(e.seq) }),
-    el("td", { class: "numeric", title: e.at, text: new Date(e.at).toLocaleString() }),
+    el("td", { class: "numeric", title: e.at, text: formatDateTime(e.at, { seconds: true }) }),
     el("td", { "data-field": "who", text: actorText(e) }),
     el("td", { text: e.client ?? "" }),
     el("td", { "data-field": "action", text: e.action }),

@@ -5,7 +5,9 @@
 
 import { lineChart } from "../charts.js";
 import { getDashboard, groupSeries, queryString } from "../review.js";
+import { has, personName, t } from "../i18n.js";
 import { asError, el, showError } from "./dom.js";
+
 import { createPeerReview } from "./peerreview.js";
 
 /**
@@ -76,24 +78,24 @@ class Dashboard {
     this.controls = this.filterControls();
     const { site, sonographer, from, to, by } = this.controls;
     this.element = el("section", { class: "panel wide" },
-      el("div", { class: "queue-head" }, el("h2", { text: "Quality control" }), this.summary),
+      el("div", { class: "queue-head" }, el("h2", { text: t("qc.dashboard") }), this.summary),
       el("form", { class: "queue-filters", onsubmit: (e) => e.preventDefault() },
-        el("label", { class: "filter" }, el("span", { text: "Site" }), site),
-        el("label", { class: "filter" }, el("span", { text: "Sonographer" }), sonographer),
-        el("label", { class: "filter" }, el("span", { text: "From" }), from),
-        el("label", { class: "filter" }, el("span", { text: "To" }), to),
-        el("label", { class: "filter" }, el("span", { text: "Lines" }), by)),
+        el("label", { class: "filter" }, el("span", { text: t("recordings.site") }), site),
+        el("label", { class: "filter" }, el("span", { text: t("recordings.sonographer") }), sonographer),
+        el("label", { class: "filter" }, el("span", { text: t("qc.from") }), from),
+        el("label", { class: "filter" }, el("span", { text: t("qc.to") }), to),
+        el("label", { class: "filter" }, el("span", { text: t("qc.lines") }), by)),
       this.error, this.charts);
   }
 
   filterControls() {
     const filters = this.filters;
-    const site = el("select", { name: "site", "aria-label": "Site" });
-    const sonographer = el("select", { name: "sonographer", "aria-label": "Sonographer" });
-    const from = el("input", { type: "date", name: "from", "aria-label": "From", value: filters.from });
-    const to = el("input", { type: "date", name: "to", "aria-label": "To", value: filters.to });
-    const by = el("select", { name: "by", "aria-label": "Group by" },
-      el("option", { value: "sonographer", text: "per sonographer" }), el("option", { value: "site", text: "per site" }));
+    const site = el("select", { name: "site", "aria-label": t("recordings.site") });
+    const sonographer = el("select", { name: "sonographer", "aria-label": t("recordings.sonographer") });
+    const from = el("input", { type: "date", name: "from", "aria-label": t("qc.from"), value: filters.from });
+    const to = el("input", { type: "date", name: "to", "aria-label": t("qc.to"), value: filters.to });
+    const by = el("select", { name: "by", "aria-label": t("qc.group_by") },
+      el("option", { value: "sonographer", text: t("qc.per_sonographer") }), el("option", { value: "site", text: t("qc.per_site") }));
     by.value = filters.by;
     site.addEventListener("change", () => this.update({ site: site.value }));
     sonographer.addEventListener("change", () => this.update({ sonographer: sonographer.value }));
@@ -117,10 +119,10 @@ class Dashboard {
 
   fillSelects() {
     const { site, sonographer } = this.controls;
-    site.replaceChildren(el("option", { value: "", text: "All sites" }),
+    site.replaceChildren(el("option", { value: "", text: t("recordings.all_sites") }),
       ...[...this.knownSites.values()].map((s) => el("option", { value: s.code, text: s.name })));
-    sonographer.replaceChildren(el("option", { value: "", text: "All sonographers" }),
-      ...[...this.knownSonographers.values()].map((s) => el("option", { value: s.id, text: s.name })));
+    sonographer.replaceChildren(el("option", { value: "", text: t("recordings.all_sonographers") }),
+      ...[...this.knownSonographers.values()].map((s) => el("option", { value: s.id, text: personName(s.name) })));
     /** @type {[HTMLSelectElement, string][]} */
     const chosen = [[site, this.filters.site], [sonographer, this.filters.sonographer]];
     for (const [select, value] of chosen) {
@@ -146,7 +148,7 @@ class Dashboard {
     for (const s of data.sonographers) this.knownSonographers.set(s.id, s);
     this.fillSelects();
     const reviewed = data.sessions.filter((s) => s.reviews > 0).length;
-    this.summary.textContent = `${data.sessions.length} session${data.sessions.length === 1 ? "" : "s"} · ${reviewed} reviewed`;
+    this.summary.textContent = t("qc.summary", { sessions: t("qc.sessions", { count: data.sessions.length }), reviewed });
     this.draw();
   }
 
@@ -155,13 +157,15 @@ class Dashboard {
     if (!data) return;
     /** @type {Map<string, Metric>} */
     const metrics = new Map(data.metrics.map((m) => [m.key, m]));
-    const names = new Map((this.filters.by === "site" ? data.sites : data.sonographers).map((s) => [s.id, s.name]));
-    const weights = Object.entries(data.weights).map(([k, w]) => `${k.replace("_", " ")} ${Math.round(Number(w) * 100)} %`);
+    const names = new Map((this.filters.by === "site" ? data.sites : data.sonographers)
+      .map((s) => [s.id, this.filters.by === "site" ? s.name : personName(s.name)]));
+    const weights = Object.entries(data.weights)
+      .map(([k, w]) => `${has(`qc.weight.${k}`) ? t(`qc.weight.${k}`) : k.replace("_", " ")} ${Math.round(Number(w) * 100)} %`);
     this.charts.replaceChildren(...CHARTS.map((chart) => {
       const key = this.chosen[chart.id];
       const metric = metrics.get(key) ?? { key, label: key, range: null };
       const series = groupSeries(data.series[key] ?? [], this.filters.by, names);
-      const picture = lineChart({ key, title: metric.label, series, yRange: metric.range, empty: "No sessions with this measure" });
+      const picture = lineChart({ key, title: metric.label, series, yRange: metric.range, empty: t("qc.no_sessions") });
       picture.addEventListener("click", (event) => {
         const point = /** @type {Element} a click lands on an element of the chart */ (event.target).closest("[data-point]");
         const id = point?.getAttribute("data-id");
@@ -171,7 +175,7 @@ class Dashboard {
         ? this.chooser(chart.id, chart.choices.map((c) => [c, metrics.get(c)?.label ?? c]))
         : el("h3", { text: metric.label });
       return el("figure", { class: "chart-card", "data-chart-card": chart.id }, head, picture,
-        chart.id === "score" ? el("figcaption", { class: "muted small", text: `Weights: ${weights.join(" · ")}` }) : null);
+        chart.id === "score" ? el("figcaption", { class: "muted small", text: t("qc.weights", { weights: weights.join(" · ") }) }) : null);
     }));
   }
 
@@ -180,7 +184,8 @@ class Dashboard {
    * @param {[string, string][]} options
    */
   chooser(chartId, options) {
-    const select = el("select", { "aria-label": "Measure", "data-chooser": chartId },
+    const select = el("select", { "aria-label": t("qc.measure"), "data-chooser": chartId },
+
       options.map(([value, label]) => el("option", { value, text: label })));
     select.value = this.chosen[chartId];
     select.addEventListener("change", () => {

@@ -3,6 +3,7 @@
 // certificate, limits), add one, disable and enable; the forward jobs to the regional PACS that failed, with
 // Re-queue one by one or all at once. Everyone else is refused by the server (403) and sees its message.
 
+import { t } from "../i18n.js";
 import { listSites } from "../accounts.js";
 import { createPeer, failedJobs, listPeers, peerFromForm, requeueAllFailed, requeueJob, setPeerEnabled, sizeText }
   from "../dicomadmin.js";
@@ -16,34 +17,17 @@ import { asError, el, showCodedError as showError } from "./dom.js";
  * @typedef {import("../dicomadmin.js").ForwardJob} ForwardJob
  */
 
-/** Every word of this page (to move to the message catalogs with the rest). */
+/** The page's words that depend on data (the others are asked where they are used). */
 const TEXT = {
-  title: "DICOM peers",
-  add: "Add peer",
-  aeTitle: "AE title",
-  site: "Site",
-  networks: "Networks (CIDR, comma or space separated)",
-  sha256: "Client certificate SHA-256 (optional)",
-  maxMib: "Largest dataset, MiB (default 256)",
-  maxAssociations: "Associations at once (default 4)",
-  peerColumns: ["AE title", "Site", "Networks", "Certificate", "Limits", "State", ""],
-  noPeers: "No DICOM peer: no modality may send.",
-  disable: "Disable",
-  enable: "Enable",
-  enabled: "enabled",
-  disabled: "disabled",
-  noCertificate: "none pinned",
-  openToAll: "open to any address",
-  limits: (/** @type {DicomPeer} */ p) => `${sizeText(p.max_dataset_bytes)} · ${p.max_associations} at once`,
-  confirmDisable: (/** @type {string} */ ae) => `Disable ${ae}? Its associations are refused from now on.`,
-  added: (/** @type {string} */ ae) => `Peer ${ae} added.`,
-  jobsTitle: "Failed forwards to the PACS",
-  jobColumns: ["Job", "Object", "Study", "Site", "Destination", "Attempts", "Last error", ""],
-  noJobs: "No forward has failed.",
-  requeue: "Re-queue",
-  requeueAll: "Re-queue all failed",
-  confirmRequeueAll: (/** @type {number} */ n) => `Re-queue all ${n} failed forward job${n === 1 ? "" : "s"}?`,
-  requeued: (/** @type {number} */ n) => `${n} job${n === 1 ? "" : "s"} re-queued.`,
+  peerColumns: () => ["ae_title", "site", "networks", "certificate", "limits", "state"].map((c) => t(`dicom.peer_col.${c}`))
+    .concat([""]),
+  limits: (/** @type {DicomPeer} */ p) => t("dicom.limits", { size: sizeText(p.max_dataset_bytes), count: p.max_associations }),
+  confirmDisable: (/** @type {string} */ ae) => t("dicom.confirm_disable", { ae }),
+  added: (/** @type {string} */ ae) => t("dicom.added", { ae }),
+  jobColumns: () => ["job", "object", "study", "site", "destination", "attempts", "last_error"].map((c) => t(`dicom.job_col.${c}`))
+    .concat([""]),
+  confirmRequeueAll: (/** @type {number} */ n) => t("dicom.confirm_requeue_all", { count: n }),
+  requeued: (/** @type {number} */ n) => t("dicom.requeued", { count: n }),
 };
 
 /** Networks that let anyone in (what migration 0008 gave the former AE titles). */
@@ -75,7 +59,7 @@ class DicomPage {
     this.siteSelect = el("select", { name: "site_id", required: true });
     this.peers = el("tbody");
     this.jobRows = el("tbody");
-    this.requeueAll = el("button", { type: "button", "data-action": "requeue-all", text: TEXT.requeueAll, disabled: true,
+    this.requeueAll = el("button", { type: "button", "data-action": "requeue-all", text: t("dicom.requeue_all"), disabled: true,
       onclick: () => {
         if (confirm(TEXT.confirmRequeueAll(this.jobs.length))) {
           void this.act(async () => TEXT.requeued((await requeueAllFailed(this.api)).length));
@@ -87,12 +71,12 @@ class DicomPage {
         el("thead", {}, el("tr", {}, columns.map((h) => el("th", { text: h })))), body));
     this.element = el("div", { class: "queue dicom-admin" },
       el("section", { class: "panel wide" },
-        el("div", { class: "queue-head" }, el("h2", { text: TEXT.title })),
+        el("div", { class: "queue-head" }, el("h2", { text: t("dicom.title") })),
         this.makeForm(), this.notice, this.error,
-        table(TEXT.title, TEXT.peerColumns, this.peers, "peer-list")),
+        table(t("dicom.title"), TEXT.peerColumns(), this.peers, "peer-list")),
       el("section", { class: "panel wide" },
-        el("div", { class: "queue-head" }, el("h2", { text: TEXT.jobsTitle }), this.requeueAll),
-        table(TEXT.jobsTitle, TEXT.jobColumns, this.jobRows, "job-list")));
+        el("div", { class: "queue-head" }, el("h2", { text: t("dicom.jobs_title") }), this.requeueAll),
+        table(t("dicom.jobs_title"), TEXT.jobColumns(), this.jobRows, "job-list")));
   }
 
   makeForm() {
@@ -104,9 +88,9 @@ class DicomPage {
     /** @param {string} text @param {HTMLElement} control */
     const field = (text, control) => el("label", { class: "field" }, el("span", { text }), control);
     const form = el("form", { class: "create-peer", "data-testid": "create-peer", novalidate: true },
-      field(TEXT.aeTitle, ae), field(TEXT.site, this.siteSelect), field(TEXT.networks, networks),
-      field(TEXT.sha256, sha256), field(TEXT.maxMib, maxMib), field(TEXT.maxAssociations, maxAssociations),
-      el("button", { type: "submit", class: "primary", text: TEXT.add }));
+      field(t("dicom.ae_title"), ae), field(t("dicom.site"), this.siteSelect), field(t("dicom.networks"), networks),
+      field(t("dicom.sha256"), sha256), field(t("dicom.max_mib"), maxMib), field(t("dicom.max_associations"), maxAssociations),
+      el("button", { type: "submit", class: "primary", text: t("dicom.add") }));
     form.addEventListener("submit", (event) => {
       event.preventDefault();
       const peer = peerFromForm({ ae_title: ae.value, site_id: this.siteSelect.value, networks: networks.value,
@@ -149,9 +133,9 @@ class DicomPage {
     this.siteSelect.replaceChildren(...this.sites.map((s) => el("option", { value: s.id, text: `${s.code} · ${s.name}` })));
     if (chosen) this.siteSelect.value = chosen;
     this.peers.replaceChildren(...(peers.length ? peers.map((p) => this.peerRow(p))
-      : [el("tr", { class: "empty" }, el("td", { colspan: TEXT.peerColumns.length, text: TEXT.noPeers }))]));
+      : [el("tr", { class: "empty" }, el("td", { colspan: TEXT.peerColumns().length, text: t("dicom.no_peers") }))]));
     this.jobRows.replaceChildren(...(this.jobs.length ? this.jobs.map((j) => this.jobRow(j))
-      : [el("tr", { class: "empty" }, el("td", { colspan: TEXT.jobColumns.length, text: TEXT.noJobs }))]));
+      : [el("tr", { class: "empty" }, el("td", { colspan: TEXT.jobColumns().length, text: t("dicom.no_jobs") }))]));
     this.requeueAll.disabled = this.jobs.length === 0;
   }
 
@@ -167,16 +151,16 @@ class DicomPage {
       el("td", { "data-field": "ae_title", text: p.ae_title }),
       el("td", { "data-field": "site", text: this.siteCode(p.site_id) }),
       el("td", { "data-field": "networks", class: open ? "warn" : null }, p.networks.join(", "),
-        open ? el("div", { class: "notice", text: TEXT.openToAll }) : null),
+        open ? el("div", { class: "notice", text: t("dicom.open_to_all") }) : null),
       el("td", { "data-field": "certificate", class: "fingerprint", title: p.tls_client_subject ?? "",
-        text: p.tls_client_sha256 ?? TEXT.noCertificate }),
+        text: p.tls_client_sha256 ?? t("dicom.no_certificate") }),
       el("td", { "data-field": "limits", text: TEXT.limits(p) }),
-      el("td", { "data-field": "state", text: p.enabled ? TEXT.enabled : TEXT.disabled }),
+      el("td", { "data-field": "state", text: p.enabled ? t("dicom.enabled") : t("dicom.disabled") }),
       el("td", { class: "actions" }, p.enabled
-        ? el("button", { type: "button", "data-action": "disable", text: TEXT.disable, onclick: () => {
+        ? el("button", { type: "button", "data-action": "disable", text: t("dicom.disable"), onclick: () => {
           if (confirm(TEXT.confirmDisable(p.ae_title))) void this.act(async () => void (await setPeerEnabled(this.api, p.id, false)));
         } })
-        : el("button", { type: "button", "data-action": "enable", text: TEXT.enable,
+        : el("button", { type: "button", "data-action": "enable", text: t("dicom.enable"),
           onclick: () => void this.act(async () => void (await setPeerEnabled(this.api, p.id, true))) })));
   }
 
@@ -190,7 +174,7 @@ class DicomPage {
       el("td", { "data-field": "destination", text: j.destination }),
       el("td", { class: "numeric", "data-field": "attempts", text: String(j.attempts) }),
       el("td", { "data-field": "last_error", class: "muted", text: j.last_error ?? "" }),
-      el("td", { class: "actions" }, el("button", { type: "button", "data-action": "requeue", text: TEXT.requeue,
+      el("td", { class: "actions" }, el("button", { type: "button", "data-action": "requeue", text: t("dicom.requeue"),
         onclick: () => void this.act(async () => TEXT.requeued([await requeueJob(this.api, j.id)].length)) })));
   }
 }

@@ -4,10 +4,12 @@
 // found by typing part of their username or name (the people lookup feeds a datalist). `?patient=` fills the first
 // object (the registrar's page links here). Everyone else is refused by the server (403).
 
+import { personName, t } from "../i18n.js";
 import { listSites, listUsers, when } from "../accounts.js";
 import { DEFAULT_DAYS, GRANT_KINDS, LOOKUP_MIN, OPENS, createGrant, granteeId, instantOf, listActiveGrants,
   localInput, lookupPeople, objectsOf, revokeGrant } from "../grants.js";
 import { asError, decide, el, showCodedError as showError } from "./dom.js";
+import { roleLabel } from "./labels.js";
 
 /**
  * @typedef {import("../api.js").Api} Api
@@ -18,40 +20,15 @@ import { asError, decide, el, showCodedError as showError } from "./dom.js";
  * @typedef {import("../grants.js").Person} Person
  */
 
-/** Every word of this page (to move to the message catalogs with the rest). */
+/** The page's words that depend on data (the others are asked where they are used). */
 const TEXT = {
-  title: "Access grants",
-  create: "Grant",
-  kind: "Kind",
-  kinds: /** @type {Record<string, string>} */ ({
-    referral: "Referral (patients, studies)",
-    shared_report: "Shared report (reports)",
-    consultation: "Consultation",
-  }),
-  granteeKind: "Grantee",
-  granteeKinds: [["site", "a site (its staff and those serving it)"], ["user", "a person"]],
-  site: "Site",
-  user: "Person (type part of a name)",
-  more: "More people match: type more of the name.",
-  nobody: "Nobody by that name.",
-  chosen: (/** @type {Person} */ p, /** @type {string} */ sites) => `${p.name} · ${p.role}${sites ? ` · ${sites}` : ""}`,
-  objects: "Opens",
-  objectKind: "Object kind",
-  objectId: "ID",
-  addObject: "Add another object",
-  validUntil: "Valid until",
-  reason: "Reason",
-  columns: ["Kind", "Grantee", "Opens", "From", "Until", "Reason", "Made", ""],
-  revoke: "Revoke",
-  none: "No grant is in force.",
-  noUntil: "until the consultation closes",
-  badUntil: "Say until when the grant holds.",
-  noObject: "Name at least one object the grant opens.",
-  created: "Grant made.",
-  revoked: "Grant revoked.",
-  confirmRevoke: "Revoke this grant now?",
-  userGrantee: (/** @type {string} */ name) => `person ${name}`,
-  siteGrantee: (/** @type {string} */ code) => `site ${code}`,
+  kind: (/** @type {string} */ kind) => t(`grants.kinds.${kind}`),
+  granteeKinds: () => [["site", t("grants.grantee_site")], ["user", t("grants.grantee_user")]],
+  chosen: (/** @type {Person} */ p, /** @type {string} */ sites) =>
+    [personName(p.name), roleLabel(p.role), sites].filter(Boolean).join(" · "),
+  columns: () => ["kind", "grantee", "opens", "from", "until", "reason", "made"].map((c) => t(`grants.col.${c}`)).concat([""]),
+  userGrantee: (/** @type {string} */ name) => t("grants.user_grantee", { name }),
+  siteGrantee: (/** @type {string} */ code) => t("grants.site_grantee", { code }),
 };
 
 /**
@@ -96,19 +73,19 @@ class GrantsPage {
     this.form = this.makeForm(patient);
     this.element = el("div", { class: "queue grants" },
       el("section", { class: "panel wide" },
-        el("div", { class: "queue-head" }, el("h2", { text: TEXT.title })),
+        el("div", { class: "queue-head" }, el("h2", { text: t("grants.title") })),
         this.form, this.notice, this.error,
         el("div", { class: "list-wrap" }, el("table", { class: "studies", "data-testid": "grant-list" },
-          el("thead", {}, el("tr", {}, TEXT.columns.map((h) => el("th", { text: h })))), this.rows))));
+          el("thead", {}, el("tr", {}, TEXT.columns().map((h) => el("th", { text: h })))), this.rows))));
   }
 
   /** @param {string} patient */
   makeForm(patient) {
-    const kind = el("select", { name: "kind" }, GRANT_KINDS.map((k) => el("option", { value: k, text: TEXT.kinds[k] })));
+    const kind = el("select", { name: "kind" }, GRANT_KINDS.map((k) => el("option", { value: k, text: TEXT.kind(k) })));
     const granteeKind = el("select", { name: "grantee_kind" },
-      TEXT.granteeKinds.map(([value, text]) => el("option", { value, text })));
-    const siteField = field(TEXT.site, this.siteSelect);
-    const userField = el("label", { class: "field" }, el("span", { text: TEXT.user }), this.userInput,
+      TEXT.granteeKinds().map(([value, text]) => el("option", { value, text })));
+    const siteField = field(t("grants.site"), this.siteSelect);
+    const userField = el("label", { class: "field" }, el("span", { text: t("grants.user") }), this.userInput,
       this.peopleList, this.userHint);
     userField.hidden = true;
     granteeKind.addEventListener("change", () => {
@@ -117,8 +94,8 @@ class GrantsPage {
     });
     const objects = el("div", { class: "grant-objects", "data-testid": "grant-objects" });
     const addObject = (/** @type {string} */ objectKind, /** @type {string} */ objectId) => {
-      const select = el("select", { name: "object_kind", "aria-label": TEXT.objectKind });
-      const input = el("input", { name: "object_id", "aria-label": TEXT.objectId, autocomplete: "off", size: 34,
+      const select = el("select", { name: "object_kind", "aria-label": t("grants.object_kind") });
+      const input = el("input", { name: "object_id", "aria-label": t("grants.object_id"), autocomplete: "off", size: 34,
         value: objectId });
       objects.append(el("div", { class: "grant-object" }, select, input));
       fillKinds(select, /** @type {GrantKind} */ (kind.value), objectKind);
@@ -130,12 +107,12 @@ class GrantsPage {
     const until = el("input", { name: "valid_until", type: "datetime-local", value: localInput(new Date(), DEFAULT_DAYS) });
     const reason = el("input", { name: "reason", required: true, maxlength: 2000, autocomplete: "off", size: 40 });
     const form = el("form", { class: "create-grant", "data-testid": "create-grant", novalidate: true },
-      field(TEXT.kind, kind), field(TEXT.granteeKind, granteeKind), siteField, userField,
-      el("div", { class: "field" }, el("span", { text: TEXT.objects }), objects,
-        el("button", { type: "button", "data-action": "add-object", text: TEXT.addObject,
+      field(t("grants.kind"), kind), field(t("grants.grantee_kind"), granteeKind), siteField, userField,
+      el("div", { class: "field" }, el("span", { text: t("grants.objects") }), objects,
+        el("button", { type: "button", "data-action": "add-object", text: t("grants.add_object"),
           onclick: () => addObject(OPENS[/** @type {GrantKind} */ (kind.value)][0] ?? "patient", "") })),
-      field(TEXT.validUntil, until), field(TEXT.reason, reason),
-      el("button", { type: "submit", class: "primary", text: TEXT.create }));
+      field(t("grants.valid_until"), until), field(t("grants.reason"), reason),
+      el("button", { type: "submit", class: "primary", text: t("grants.create") }));
     form.addEventListener("submit", (event) => {
       event.preventDefault();
       const chosen = [...objects.querySelectorAll(".grant-object")].map((row) => ({
@@ -144,8 +121,8 @@ class GrantsPage {
       }));
       const validUntil = instantOf(until.value);
       const opened = objectsOf(chosen);
-      if (!validUntil) return this.refuse(TEXT.badUntil);
-      if (!opened.length) return this.refuse(TEXT.noObject);
+      if (!validUntil) return this.refuse(t("grants.bad_until"));
+      if (!opened.length) return this.refuse(t("grants.no_object"));
       const grantee = granteeKind.value === "site" ? { site_id: this.siteSelect.value }
         : { user_id: granteeId(this.userInput.value, this.found) };
       void this.act(async () => {
@@ -153,7 +130,7 @@ class GrantsPage {
           valid_until: validUntil, reason: reason.value.trim() });
         reason.value = "";
         for (const input of objects.querySelectorAll("input")) input.value = "";
-      }, TEXT.created);
+      }, t("grants.created"));
     });
     return form;
   }
@@ -185,7 +162,7 @@ class GrantsPage {
     const person = users.find((p) => p.id === id);
     this.userHint.dataset.userId = person ? person.id : "";
     this.userHint.textContent = person ? this.describe(person)
-      : typed.length < LOOKUP_MIN ? "" : truncated ? TEXT.more : users.length ? "" : TEXT.nobody;
+      : typed.length < LOOKUP_MIN ? "" : truncated ? t("grants.more") : users.length ? "" : t("grants.nobody");
   }
 
   /** @param {Person} person */
@@ -219,7 +196,7 @@ class GrantsPage {
     if (this.stopped) return;
     keepChoice(this.siteSelect, this.sites.map((s) => el("option", { value: s.id, text: `${s.code} · ${s.name}` })));
     this.rows.replaceChildren(...(grants.length ? grants.map((g) => this.grantRow(g))
-      : [el("tr", { class: "empty" }, el("td", { colspan: TEXT.columns.length, text: TEXT.none }))]));
+      : [el("tr", { class: "empty" }, el("td", { colspan: TEXT.columns().length, text: t("grants.none") }))]));
   }
 
   /** @param {Grant} grant */
@@ -229,16 +206,17 @@ class GrantsPage {
     const grantee = grant.grantee.site_id ? TEXT.siteGrantee(site?.code ?? grant.grantee.site_id)
       : TEXT.userGrantee(person?.username ?? grant.grantee.user_id ?? "");
     return el("tr", { "data-grant": grant.id },
-      el("td", { "data-field": "kind", text: grant.kind }),
+      el("td", { "data-field": "kind", text: t(`grants.kind_short.${grant.kind}`) }),
       el("td", { "data-field": "grantee", text: grantee }),
-      el("td", { "data-field": "objects" }, grant.objects.map((o) => el("div", { text: `${o.kind} ${o.id}` }))),
+      el("td", { "data-field": "objects" }, grant.objects.map((o) => el("div", { text: `${t(`grants.object.${o.kind}`)} ${o.id}`
+ }))),
       el("td", { class: "numeric", text: when(grant.valid_from) }),
-      el("td", { class: "numeric", text: grant.valid_until ? when(grant.valid_until) : TEXT.noUntil }),
+      el("td", { class: "numeric", text: grant.valid_until ? when(grant.valid_until) : t("grants.no_until") }),
       el("td", { "data-field": "reason", text: grant.reason }),
       el("td", { class: "numeric", text: when(grant.created_at) }),
-      el("td", { class: "actions" }, el("button", { type: "button", "data-action": "revoke", text: TEXT.revoke,
+      el("td", { class: "actions" }, el("button", { type: "button", "data-action": "revoke", text: t("grants.revoke"),
         onclick: () => {
-          if (confirm(TEXT.confirmRevoke)) void this.act(() => revokeGrant(this.api, grant.id), TEXT.revoked);
+          if (confirm(t("grants.confirm_revoke"))) void this.act(() => revokeGrant(this.api, grant.id), t("grants.revoked"));
         } })));
   }
 }
@@ -256,7 +234,8 @@ function field(text, control) {
  */
 function fillKinds(select, kind, wanted) {
   const kinds = OPENS[kind];
-  select.replaceChildren(...kinds.map((k) => el("option", { value: k, text: k })));
+  select.replaceChildren(...kinds.map((k) => el("option", { value: k, text: t(`grants.object.${k}`) })));
+
   select.value = kinds.includes(/** @type {import("../grants.js").ObjectKind} */ (wanted)) ? wanted : kinds[0] ?? "";
 }
 

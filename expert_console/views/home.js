@@ -72,6 +72,11 @@ function requestForm({ api, navigate }) {
       showError(error, { code: "invalid_request", text: t("home.id_and_name_needed") });
       return;
     }
+    if (/[\\\u0000-\u001f]/.test(patientName.value)) { // a DICOM PN holds no backslash (the value separator) nor controls
+      showError(error, { code: "invalid_request", text: t("home.name_invalid") });
+      return;
+    }
+
     /** @type {Parameters<Api["requestConsultation"]>[0]} */
     const body = {
       exam_type: examType.value,

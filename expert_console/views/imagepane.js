@@ -3,20 +3,12 @@
 // (drag or inputs → a rendered frame with `?window=`), cine at the clip's FrameTime, and the caliper measuring
 // between two clicked pixels with the instance's US Region Calibration, drawn over the image.
 
-import { TAG, frameCount,
+import { TAG, describeMeasurement, frameCount,
+
  frameIntervalMs, measure, number, storedWindow, text, usRegions }
   from "../dicomweb.js";
-import { errorText, formatNumber, t } from "../i18n.js";
+import { errorText, t } from "../i18n.js";
 import { asError, el, setText } from "./dom.js";
-
-/**
- * A measurement in the reader's words.
- * @param {{status: string, mm: number|null}} m
- */
-function measurementText(m) {
-  if (m.status === "calibrated" && m.mm !== null) return `${formatNumber(m.mm, { minimumFractionDigits: 1, maximumFractionDigits: 1 })} mm`;
-  return t(`viewer.measure.${["uncalibrated", "different_regions", "outside_regions"].includes(m.status) ? m.status : "not_cm"}`);
-}
 
 const MIN_DRAG_PX = 4;
 const MIN_SCALE = 0.05;
@@ -382,7 +374,7 @@ export class ImagePane {
     this.points = this.points.length >= 2 ? [point] : [...this.points, point];
     if (this.points.length === 2) {
       const result = measure(this.regions, this.points[0], this.points[1]);
-      setText(this.readout, measurementText(result));
+      setText(this.readout, describeMeasurement(result));
       this.readout.dataset.status = result.status;
       if (result.mm === null) this.readout.removeAttribute("data-mm");
       else this.readout.dataset.mm = result.mm.toFixed(4);

@@ -20,3 +20,5 @@ export const roleLabel = (role) => label(`nav.role.${role}`, role);
 export const studyStateLabel = (state) => label(`queue.state.${state}`, state);
 /** @param {string} priority stat, urgent, routine */
 export const priorityLabel = (priority) => label(`queue.priority.${priority}`, priority);
+/** @param {string} state a session recording's state */
+export const recordingStateLabel = (state) => label(`recordings.state.${state}`, state);

@@ -4,6 +4,7 @@
 // people, kept apart for good); below, the links made, with Unlink. A refusal shows its message and stable code
 // (e.g. kept_apart). Everyone else is refused by the server (403) and sees its message.
 
+import { has, personName, t } from "../i18n.js";
 import { when } from "../accounts.js";
 import { confirmMatch, dicomDate, identifierLines, listLinks, listMatches, movedCounts, patientsOf, readPatient,
   rejectMatch, unlink } from "../registry.js";
@@ -17,48 +18,19 @@ import { asError, decide, el, showCodedError as showError } from "./dom.js";
  * @typedef {import("../registry.js").Patient} Patient
  */
 
-/** Every word of this page (to move to the message catalogs with the rest). */
+/** The page's words that depend on data (the others are asked where they are used). */
 const TEXT = {
-  title: "Patient identities",
-  matches: "Possible matches",
-  links: "Links",
-  noMatches: "No possible match waits for a decision.",
-  noLinks: "No links.",
-  arrived: "Arrived",
-  candidate: "Looks like",
-  name: "Name",
-  birthDate: "Birth date",
-  sex: "Sex",
-  identifiers: "Identifiers",
-  identity: "Identity",
-  none: "—",
-  confirm: "Confirm: same person",
-  reject: "Reject: different people",
-  unlink: "Unlink",
-  grant: "Grant access…",
-  reasons: /** @type {Record<string, string>} */ ({
-    regional_id: "The same regional ID, but the name or birth date differ",
-    look_alike: "The same name, birth date and sex",
-    unlinked: "Split by a registrar",
-    registrar: "Linked by a registrar",
-  }),
-  linkReasons: /** @type {Record<string, string>} */ ({
-    regional_id: "automatic (regional ID, name and birth date agree)",
-    registrar: "by a registrar",
-  }),
-  states: /** @type {Record<string, string>} */ ({ linked: "linked", unlinked: "unlinked" }),
-  proposed: (/** @type {string} */ at) => `proposed ${at}`,
+  reason: (/** @type {string} */ reason) => (has(`patients.reasons.${reason}`) ? t(`patients.reasons.${reason}`) : reason),
+  linkReason: (/** @type {string} */ reason) =>
+    (has(`patients.link_reasons.${reason}`) ? t(`patients.link_reasons.${reason}`) : reason),
+  state: (/** @type {string} */ state) => (has(`patients.states.${state}`) ? t(`patients.states.${state}`) : state),
+  proposed: (/** @type {string} */ at) => t("patients.proposed", { at }),
   moved: (/** @type {{identifiers: number, studies: number}} */ n) =>
-    `${n.identifiers} identifier${n.identifiers === 1 ? "" : "s"}, ${n.studies} stud${n.studies === 1 ? "y" : "ies"}`,
-  linkColumns: ["When", "Kept", "Linked into it", "How", "Moved", "State", ""],
-  confirmLink: (/** @type {string} */ a, /** @type {string} */ b) =>
-    `Link ${a} and ${b} as one person? Their studies and identifiers are joined (a link can be split back).`,
-  confirmReject: (/** @type {string} */ a, /** @type {string} */ b) =>
-    `Keep ${a} and ${b} apart for good? They will never be linked, automatically or by hand.`,
-  confirmUnlink: "Split this link? What moved moves back, and the two stay apart for good.",
-  confirmed: "Linked.",
-  rejected: "Kept apart.",
-  unlinked: "Split back.",
+    t("patients.moved", { identifiers: t("patients.identifiers_count", { count: n.identifiers }),
+      studies: t("patients.studies_count", { count: n.studies }) }),
+  linkColumns: () => ["when", "kept", "linked", "how", "moved", "state"].map((c) => t(`patients.col.${c}`)).concat([""]),
+  confirmLink: (/** @type {string} */ a, /** @type {string} */ b) => t("patients.confirm_link", { a, b }),
+  confirmReject: (/** @type {string} */ a, /** @type {string} */ b) => t("patients.confirm_reject", { a, b }),
 };
 
 /**
@@ -86,12 +58,12 @@ class PatientsPage {
     this.links = el("tbody");
     this.element = el("div", { class: "queue patients" },
       el("section", { class: "panel wide" },
-        el("div", { class: "queue-head" }, el("h2", { text: TEXT.title })),
+        el("div", { class: "queue-head" }, el("h2", { text: t("patients.title") })),
         this.notice, this.error,
-        el("h3", { text: TEXT.matches }), this.matches,
-        el("h3", { text: TEXT.links }),
+        el("h3", { text: t("patients.matches") }), this.matches,
+        el("h3", { text: t("patients.links") }),
         el("div", { class: "list-wrap" }, el("table", { class: "studies", "data-testid": "link-list" },
-          el("thead", {}, el("tr", {}, TEXT.linkColumns.map((h) => el("th", { text: h })))), this.links))));
+          el("thead", {}, el("tr", {}, TEXT.linkColumns().map((h) => el("th", { text: h })))), this.links))));
   }
 
   /** @param {() => Promise<unknown>} action @param {string} done */
@@ -113,7 +85,7 @@ class PatientsPage {
     }
     if (this.stopped) return;
     this.matches.replaceChildren(...(open.length ? open.map((m) => this.matchCard(m))
-      : [el("p", { class: "muted", text: TEXT.noMatches })]));
+      : [el("p", { class: "muted", text: t("patients.no_matches") })]));
     const known = patientsOf([...open, ...confirmed]);
     // an automatic link has no match: the identity it kept is read (the one linked into it is not readable alone)
     const missing = [...new Set(links.map((l) => l.kept_id))].filter((pid) => !known.has(pid));
@@ -121,7 +93,7 @@ class PatientsPage {
     for (const p of read) if (p) known.set(p.id, p);
     if (this.stopped) return;
     this.links.replaceChildren(...(links.length ? links.map((l) => this.linkRow(l, known))
-      : [el("tr", { class: "empty" }, el("td", { colspan: TEXT.linkColumns.length, text: TEXT.noLinks }))]));
+      : [el("tr", { class: "empty" }, el("td", { colspan: TEXT.linkColumns().length, text: t("patients.no_links") }))]));
   }
 
   /** @param {Match} match */
@@ -131,18 +103,18 @@ class PatientsPage {
     const detail = Object.keys(match.detail).length ? JSON.stringify(match.detail) : "";
     return el("article", { class: "match", "data-match": match.id, "data-reason": match.reason },
       el("p", { class: "match-reason" },
-        el("strong", { "data-field": "reason", text: TEXT.reasons[match.reason] ?? match.reason }),
+        el("strong", { "data-field": "reason", text: TEXT.reason(match.reason) }),
         el("span", { class: "muted", text: ` · ${TEXT.proposed(when(match.created_at))}` }),
         detail ? el("span", { class: "muted match-detail", text: ` · ${detail}` }) : null),
       el("div", { class: "match-pair" },
-        identityCard(TEXT.arrived, match.patient, "patient"),
-        identityCard(TEXT.candidate, match.candidate, "candidate")),
+        identityCard(t("patients.arrived"), match.patient, "patient"),
+        identityCard(t("patients.candidate"), match.candidate, "candidate")),
       el("div", { class: "form-actions" },
-        el("button", { type: "button", class: "primary", "data-action": "confirm", text: TEXT.confirm, onclick: () => {
-          if (confirm(TEXT.confirmLink(a, b))) void this.act(() => confirmMatch(this.api, match.id), TEXT.confirmed);
+        el("button", { type: "button", class: "primary", "data-action": "confirm", text: t("patients.confirm"), onclick: () => {
+          if (confirm(TEXT.confirmLink(a, b))) void this.act(() => confirmMatch(this.api, match.id), t("patients.confirmed"));
         } }),
-        el("button", { type: "button", "data-action": "reject", text: TEXT.reject, onclick: () => {
-          if (confirm(TEXT.confirmReject(a, b))) void this.act(() => rejectMatch(this.api, match.id), TEXT.rejected);
+        el("button", { type: "button", "data-action": "reject", text: t("patients.reject"), onclick: () => {
+          if (confirm(TEXT.confirmReject(a, b))) void this.act(() => rejectMatch(this.api, match.id), t("patients.rejected"));
         } })));
   }
 
@@ -157,12 +129,12 @@ class PatientsPage {
       el("td", { class: "numeric", text: when(link.at) }),
       side(link.kept_id),
       side(link.merged_id),
-      el("td", { text: TEXT.linkReasons[link.reason] ?? link.reason }),
+      el("td", { text: TEXT.linkReason(link.reason) }),
       el("td", { text: TEXT.moved(movedCounts(link)) }),
-      el("td", { "data-field": "state", text: `${TEXT.states[link.state] ?? link.state}${link.unlinked_at ? ` ${when(link.unlinked_at)}` : ""}` }),
+      el("td", { "data-field": "state", text: `${TEXT.state(link.state)}${link.unlinked_at ? ` ${when(link.unlinked_at)}` : ""}` }),
       el("td", { class: "actions" }, link.state === "linked"
-        ? el("button", { type: "button", "data-action": "unlink", text: TEXT.unlink, onclick: () => {
-          if (confirm(TEXT.confirmUnlink)) void this.act(() => unlink(this.api, link.id), TEXT.unlinked);
+        ? el("button", { type: "button", "data-action": "unlink", text: t("patients.unlink"), onclick: () => {
+          if (confirm(t("patients.confirm_unlink"))) void this.act(() => unlink(this.api, link.id), t("patients.unlinked"));
         } })
         : null));
   }
@@ -170,7 +142,7 @@ class PatientsPage {
 
 /** "Name (birth date)" of an identity. @param {Patient} p */
 function label(p) {
-  return `${p.name || TEXT.none} (${dicomDate(p.birth_date) || TEXT.none})`;
+  return `${personName(p.name) || "—"} (${dicomDate(p.birth_date) || "—"})`;
 }
 
 /**
@@ -182,14 +154,14 @@ function label(p) {
 function identityCard(heading, p, side) {
   /** @param {string} term @param {string} field @param {string|string[]} value */
   const item = (term, field, value) => [el("dt", { text: term }),
-    el("dd", { "data-field": field }, Array.isArray(value) ? value.map((v) => el("div", { text: v })) : value || TEXT.none)];
+    el("dd", { "data-field": field }, Array.isArray(value) ? value.map((v) => el("div", { text: v })) : value || "—")];
   return el("section", { class: "identity", "data-side": side },
     el("h4", { text: heading }),
     el("dl", {},
-      item(TEXT.name, "name", p.name),
-      item(TEXT.birthDate, "birth_date", dicomDate(p.birth_date)),
-      item(TEXT.sex, "sex", p.sex),
-      item(TEXT.identifiers, "identifiers", identifierLines(p)),
-      item(TEXT.identity, "id", p.id)),
-    el("a", { href: `#/grants?patient=${encodeURIComponent(p.id)}`, "data-action": "grant", text: TEXT.grant }));
+      item(t("patients.name"), "name", personName(p.name)),
+      item(t("patients.birth_date"), "birth_date", dicomDate(p.birth_date)),
+      item(t("patients.sex"), "sex", p.sex && has(`home.sex.${p.sex}`) ? t(`home.sex.${p.sex}`) : p.sex),
+      item(t("patients.identifiers"), "identifiers", identifierLines(p)),
+      item(t("patients.identity"), "id", p.id)),
+    el("a", { href: `#/grants?patient=${encodeURIComponent(p.id)}`, "data-action": "grant", text: t("patients.grant") }));
 }

@@ -6,6 +6,7 @@
 import { stackedBars } from "../charts.js";
 import { clockTime } from "../queue.js";
 import { peerSample, peerSummary, submitPeerReview } from "../review.js";
+import { personName, t } from "../i18n.js";
 import { asError, el, setText, showError } from "./dom.js";
 
 /**
@@ -17,16 +18,15 @@ import { asError, el, setText, showError } from "./dom.js";
 
 export const CATEGORIES = [
   { key: "1", label: "1", color: "#5bd48a" },
-  { key: "2a", label: "2a", color: "#f2d16b" },
-  { key: "2b", label: "2b", color: "#f29e4c" },
-  { key: "3a", label: "3a", color: "#ef8a61" },
-  { key: "3b", label: "3b", color: "#ef4f4f" },
+  { key: "2a", label: "2a", color: "#f2d16b" }, // i18n: data (a RADPEER category)
+  { key: "2b", label: "2b", color: "#f29e4c" }, // i18n: data (a RADPEER category)
+  { key: "3a", label: "3a", color: "#ef8a61" }, // i18n: data (a RADPEER category)
+  { key: "3b", label: "3b", color: "#ef4f4f" }, // i18n: data (a RADPEER category)
 ];
-const SCORES = [
-  ["1", "1 · concur"],
-  ["2", "2 · understandable miss"],
-  ["3", "3 · should be made most of the time"],
-];
+/** The RADPEER scores, each worded by peer.score.<score>. */
+const SCORES = ["1", "2", "3"];
+/** Clinical significance of a discrepancy: a unlikely, b likely (peer.significance.<value>). */
+const SIGNIFICANCE = ["a", "b"];
 const SAMPLE_SIZE = 5;
 
 /**
@@ -61,16 +61,14 @@ class PeerReviewPanel {
     this.rows = el("tbody");
     this.sample = el("div", { class: "peer-sample", "data-testid": "peer-sample" });
     this.sampleButton = el("button", { type: "button", class: "primary", "data-action": "peer-sample",
-      text: "Review a sample of reports", onclick: () => void this.loadSample() });
+      text: t("peer.sample"), onclick: () => void this.loadSample() });
     this.element = el("section", { class: "panel wide peer-review", "data-testid": "peer-review" },
-      el("h2", { text: "Peer review (RADPEER)" }),
-      el("p", { class: "muted small", text: "Final X-ray and CT reports reviewed by another reader. 1 concur · 2 discrepancy "
-        + "not ordinarily expected to be made · 3 discrepancy that should be made most of the time · a unlikely, "
-        + "b likely clinically significant." }),
+      el("h2", { text: t("peer.title") }),
+      el("p", { class: "muted small", text: t("peer.explanation") }),
       this.error, this.chart,
       el("table", { class: "studies", "data-testid": "peer-summary" },
-        el("thead", {}, el("tr", {}, ["Reader", ...CATEGORIES.map((c) => c.label), "Reviews", "Discrepancy rate"]
-          .map((h) => el("th", { text: h })))), this.rows),
+        el("thead", {}, el("tr", {}, [t("peer.col.reader"), ...CATEGORIES.map((c) => c.label), t("peer.col.reviews"),
+          t("peer.col.rate")].map((h) => el("th", { text: h })))), this.rows),
       user.role === "expert" ? el("div", { class: "peer-actions" }, this.sampleButton) : null,
       this.sample);
   }
@@ -86,15 +84,15 @@ class PeerReviewPanel {
     if (this.stopped) return;
     /** @type {ReaderRow[]} */
     const readers = answer.readers;
-    this.chart.replaceChildren(stackedBars({ key: "peer-review", title: "Peer review scores per reader", categories: CATEGORIES,
-      rows: readers.map((r) => ({ key: r.reader.id, label: r.reader.name, values: r.counts,
-        note: `${percent(r.discrepancy_rate)} discrepant (${r.total})` })) }));
+    this.chart.replaceChildren(stackedBars({ key: "peer-review", title: t("peer.chart_title"), categories: CATEGORIES,
+      rows: readers.map((r) => ({ key: r.reader.id, label: personName(r.reader.name), values: r.counts,
+        note: t("peer.discrepant", { rate: percent(r.discrepancy_rate), total: r.total }) })) }));
     this.rows.replaceChildren(...readers.map((r) => el("tr", { "data-reader-id": r.reader.id },
-      el("td", { text: r.reader.name }),
+      el("td", { text: personName(r.reader.name) }),
       ...CATEGORIES.map((c) => el("td", { class: "numeric", "data-category": c.key, text: String(r.counts[c.key] ?? 0) })),
       el("td", { class: "numeric", "data-field": "total", text: String(r.total) }),
       el("td", { class: "numeric", "data-field": "rate", text: percent(r.discrepancy_rate) }))));
-    if (!readers.length) this.rows.append(el("tr", { class: "empty" }, el("td", { colspan: 8, text: "No peer reviews yet." })));
+    if (!readers.length) this.rows.append(el("tr", { class: "empty" }, el("td", { colspan: 8, text: t("peer.none") })));
   }
 
   async loadSample() {
@@ -105,7 +103,7 @@ class PeerReviewPanel {
       if (this.stopped) return;
       this.sample.replaceChildren(...(reports.length
         ? reports.map((item) => this.card(item))
-        : [el("p", { class: "muted", text: "Nothing to review: every final X-ray and CT report by others is reviewed." })]));
+        : [el("p", { class: "muted", text: t("peer.nothing_to_review") })]));
     } catch (err) {
       if (!this.stopped) showError(this.error, asError(err));
     } finally {
@@ -122,11 +120,12 @@ class PeerReviewPanel {
     const node = el("article", { class: "peer-card", "data-report-id": report.id },
       el("header", { class: "report-head" },
         el("span", { class: "badge", text: study.modality }),
-        el("strong", { text: study.description || study.accession || "Study" }),
-        el("span", { class: "muted", text: `${study.site.name} · read by ${report.author.name} · approved ${clockTime(report.approved_at)}` }),
-        el("button", { type: "button", class: "link", text: "Open study",
+        el("strong", { text: study.description || study.accession || t("viewer.study") }),
+        el("span", { class: "muted", text: t("peer.card_meta",
+          { site: study.site.name, author: personName(report.author.name), approved: clockTime(report.approved_at) }) }),
+        el("button", { type: "button", class: "link", text: t("peer.open_study"),
           onclick: () => this.navigate(`#/studies/${encodeURIComponent(study.id)}`) })),
-      el("div", { class: "peer-report" }, content.length ? content : el("p", { class: "muted", text: "(no text)" })),
+      el("div", { class: "peer-report" }, content.length ? content : el("p", { class: "muted", text: t("peer.no_text") })),
       form.element);
     form.element.addEventListener("submit", (event) => {
       event.preventDefault();
@@ -154,7 +153,7 @@ class PeerReviewPanel {
         comment: form.comment.value,
       });
       node.dataset.reviewed = saved.category;
-      form.element.replaceWith(el("p", { class: "notice", "data-testid": "peer-done", text: `Reviewed: ${saved.category}` }));
+      form.element.replaceWith(el("p", { class: "notice", "data-testid": "peer-done", text: t("peer.reviewed", { category: saved.category }) }));
       await this.refresh();
     } catch (err) {
       showError(form.problem, asError(err));
@@ -170,18 +169,20 @@ class PeerReviewPanel {
 function peerForm(reportId) {
   const problem = el("p", { class: "error", role: "alert", hidden: true });
   const significance = el("fieldset", { class: "score-item", disabled: true, "data-field": "significance" },
-    el("legend", { text: "Clinical significance" }),
+    el("legend", { text: t("peer.significance") }),
     el("div", { class: "score-choices" },
-      ...[["a", "a · unlikely"], ["b", "b · likely"]].map(([value, label]) => el("label", { class: "score-choice" },
-        el("input", { type: "radio", name: `significance-${reportId}`, value }), el("span", { text: label })))));
-  const comment = el("textarea", { rows: 2, maxlength: 2000, name: "comment", "aria-label": "Comment" });
-  const scores = el("fieldset", { class: "score-item", "data-field": "score" }, el("legend", { text: "Score" }),
-    el("div", { class: "score-choices" }, ...SCORES.map(([value, label]) => el("label", { class: "score-choice" },
+      ...SIGNIFICANCE.map((value) => el("label", { class: "score-choice" },
+        el("input", { type: "radio", name: `significance-${reportId}`, value }),
+        el("span", { text: t(`peer.significance.${value}`) })))));
+  const comment = el("textarea", { rows: 2, maxlength: 2000, name: "comment", "aria-label": t("peer.comment") });
+  const scores = el("fieldset", { class: "score-item", "data-field": "score" }, el("legend", { text: t("peer.score") }),
+    el("div", { class: "score-choices" }, ...SCORES.map((value) => el("label", { class: "score-choice" },
       el("input", { type: "radio", name: `score-${reportId}`, value,
         onchange: () => { significance.disabled = value === "1"; } }),
-      el("span", { text: label })))));
-  const submit = el("button", { type: "submit", class: "primary", text: "Submit review" });
-  const element = el("form", { class: "peer-form" }, scores, significance, el("label", { class: "field" }, "Comment", comment),
+      el("span", { text: t(`peer.score.${value}`) })))));
+  const submit = el("button", { type: "submit", class: "primary", text: t("peer.submit") });
+  const element = el("form", { class: "peer-form" }, scores, significance,
+    el("label", { class: "field" }, t("peer.comment"), comment),
     el("div", { class: "report-buttons" }, submit), problem);
   return { element, problem, comment, submit };
 }

@@ -12,7 +12,9 @@ import { lineChart } from "../charts.js";
 import { alertsOf, capturesOf, formatClock, linkSamples, linkSummary, sessionClock } from "../replay.js";
 import { getRecording, getScheme, getSessionQc, getTeachingExport, getTimeline, mediaStatus, mediaUrl, recordingReviews,
   saveReview, startTeachingExport, teachingFileUrl, teachingStillUrl } from "../review.js";
+import { errorText, has, personName, t } from "../i18n.js";
 import { asError, el, setText, showError } from "./dom.js";
+import { examLabel, recordingStateLabel } from "./labels.js";
 import { ReviewPlayer } from "./reviewplayer.js";
 import { createReviewForm, scoreView } from "./reviewform.js";
 
@@ -28,12 +30,6 @@ import { createReviewForm, scoreView } from "./reviewform.js";
  * @typedef {ReturnType<typeof reviewPage>} ReviewPage
  * @typedef {{stopped: boolean}} Life whether the page is gone (answers arriving after that are dropped)
  */
-
-/** The words of the review page's media states (to move to the message catalogs with the rest). */
-const TEXT = {
-  reviewCopyPending: "Preparing the de-identified copy of this recording (the patient banner is masked for review). "
-    + "It plays as soon as it is ready…",
-};
 
 /**
  * @param {HTMLElement} root
@@ -63,24 +59,24 @@ function reviewPage(navigate) {
   video.muted = true;
   const canvas = el("canvas", { "data-testid": "overlay", "data-marks": "" });
   const page = {
-    title: el("h2", { class: "case-title", "data-testid": "recording-title", text: "Recording" }),
+    title: el("h2", { class: "case-title", "data-testid": "recording-title", text: t("review.recording") }),
     meta: el("span", { class: "muted", "data-testid": "recording-meta" }),
     error: el("p", { class: "error", "data-testid": "recording-error", role: "alert", hidden: true }),
     waiting: el("p", { class: "muted", "data-testid": "media-waiting", role: "status", hidden: true }),
     video,
     canvas,
     clock: el("span", { class: "review-clock", "data-testid": "review-clock", text: "00:00" }),
-    bar: el("div", { class: "timeline-bar", "data-testid": "timeline-bar", role: "group", "aria-label": "Timeline: click to jump" }),
+    bar: el("div", { class: "timeline-bar", "data-testid": "timeline-bar", role: "group", "aria-label": t("review.timeline") }),
     stills: el("ul", { class: "capture-strip review-stills", "data-testid": "review-stills" }),
-    qcPanel: el("section", { class: "panel qc-panel", "data-testid": "qc-panel" }, el("h2", { text: "Quality control" }),
-      el("p", { class: "muted", text: "Loading…" })),
+    qcPanel: el("section", { class: "panel qc-panel", "data-testid": "qc-panel" }, el("h2", { text: t("qc.dashboard") }),
+      el("p", { class: "muted", text: t("common.loading") })),
     reviewSlot: el("div", { class: "review-slot" }),
     others: el("section", { class: "panel", "data-testid": "other-reviews", hidden: true }),
     teaching: el("section", { class: "panel", "data-testid": "teaching-export", hidden: true }),
   };
   const element = el("div", { class: "review" },
     el("header", { class: "live-head" },
-      el("button", { "data-action": "back", text: "← Recordings", onclick: () => navigate("#/recordings") }),
+      el("button", { "data-action": "back", text: t("review.back"), onclick: () => navigate("#/recordings") }),
       el("div", { class: "case" }, page.title), page.meta),
     page.error,
     page.waiting,
@@ -88,7 +84,7 @@ function reviewPage(navigate) {
       el("section", { class: "review-stage-column" },
         el("div", { class: "stage review-stage" }, video, canvas),
         el("div", { class: "timeline-row" }, page.clock, page.bar),
-        el("h3", { text: "Stills" }), page.stills),
+        el("h3", { text: t("review.stills") }), page.stills),
       el("aside", { class: "side review-side" }, page.qcPanel, page.reviewSlot, page.others, page.teaching)));
   return { ...page, element };
 }
@@ -122,9 +118,10 @@ async function loadReview({ api, user, recordingId }, page, player, teaching, li
   if (life.stopped) return;
   const session = sessionClock(timelines);
   const timeline = { header: timelines[0].header, events: session.events };
-  setText(page.title, `${recording.exam_type} · ${recording.sonographer?.name ?? "unknown sonographer"}`);
-  setText(page.meta, [recording.site.name, clockTime(recording.started_at), recording.expert ? `expert ${recording.expert.name}` : "",
-    recording.state].filter(Boolean).join(" · "));
+  setText(page.title, `${examLabel(recording.exam_type)} · ${personName(recording.sonographer?.name) || t("review.unknown_sonographer")}`);
+  setText(page.meta, [recording.site.name, clockTime(recording.started_at),
+    recording.expert ? t("review.expert", { name: personName(recording.expert.name) }) : "",
+    recordingStateLabel(recording.state)].filter(Boolean).join(" · "));
   void openWhenReady(api, recordingId, segments, page, life,
     () => player.open(segments, session.offsets, timeline, recording.duration_seconds ?? 0));
 
@@ -175,7 +172,7 @@ async function mediaReady(api, recordingId, segments, waiting, life) {
       const status = await mediaStatus(api, recordingId, segment);
       if (life.stopped) return false;
       if (status.ready) break;
-      setText(waiting, TEXT.reviewCopyPending);
+      setText(waiting, t("review.copy_pending"));
       waiting.hidden = false;
       await new Promise((resolve) => setTimeout(resolve, status.retryAfter * 1000));
       if (life.stopped) return false;
@@ -193,9 +190,9 @@ async function mediaReady(api, recordingId, segments, waiting, life) {
  */
 function showOthers(others, user, list, player) {
   others.hidden = !list.length;
-  others.replaceChildren(el("h2", { text: user.role === "trainer" ? "Other reviews" : "Reviews" }),
+  others.replaceChildren(el("h2", { text: user.role === "trainer" ? t("review.other_reviews") : t("review.reviews") }),
     ...list.map((r) => el("article", { class: "other-review", "data-review-id": r.id },
-      el("p", { class: "muted", text: `${r.trainer.name} · ${clockTime(r.updated_at)}` }),
+      el("p", { class: "muted", text: `${personName(r.trainer.name)} · ${clockTime(r.updated_at)}` }),
       ...scoreView(r.score),
       el("ul", { class: "review-comments" }, r.comments.map((c) => commentItem(c, player))))));
 }
@@ -204,10 +201,10 @@ function showOthers(others, user, list, player) {
  * @param {import("../review.js").Comment} comment
  * @param {ReviewPlayer} player
  */
-function commentItem({ t, text }, player) {
+function commentItem({ t: at, text }, player) {
   return el("li", {},
-    t === null ? el("span", { class: "muted", text: "general " })
-      : el("button", { type: "button", class: "link", text: formatClock(t), onclick: () => player.seek(t) }),
+    at === null ? el("span", { class: "muted", text: `${t("review.general")} ` })
+      : el("button", { type: "button", class: "link", text: formatClock(at), onclick: () => player.seek(at) }),
     " ", text);
 }
 
@@ -234,34 +231,34 @@ async function loadQc(api, recordingId, line, panel, player, life) {
   if (qc) player.setFreezes(qc.freezes);
   const seek = (/** @type {number} */ t) => player.seek(t);
   const parts = [
-    el("h2", { text: "Quality control" }),
+    el("h2", { text: t("qc.dashboard") }),
     ...qcCompleteness(qc),
     ...qcImage(qc),
     ...qcLink(qc?.link ?? linkSummary(line.events, line.header.fps), line),
     ...qcAlerts(qc?.alerts ?? alertsOf(line.events), seek),
   ];
-  if (qc) parts.push(el("p", { class: "muted small", text: `Source: ${qc.source === "qc_results" ? "QC results" : "the recording's timeline"}` }));
+  if (qc) parts.push(el("p", { class: "muted small", text: t(qc.source === "qc_results" ? "review.source_results" : "review.source_timeline") }));
   panel.replaceChildren(...parts);
 }
 
 /** @param {SessionQc|null} qc */
 function qcCompleteness(qc) {
-  const heading = el("h3", { text: "Completeness" });
-  if (!qc?.completeness) return [heading, el("p", { class: "muted", text: "No protocol checklist for this exam." })];
+  const heading = el("h3", { text: t("review.completeness") });
+  if (!qc?.completeness) return [heading, el("p", { class: "muted", text: t("review.no_checklist") })];
   const { value, protocol, items } = qc.completeness;
   return [heading,
-    el("p", { "data-testid": "qc-completeness", text: `${Math.round(value * 100)} % of the ${protocol} protocol` }),
+    el("p", { "data-testid": "qc-completeness", text: t("review.completeness_of", { percent: Math.round(value * 100), protocol: examLabel(protocol) }) }),
     el("ul", { class: "checklist" }, items.map((i) => el("li", { "data-done": String(i.done),
-      text: `${i.done ? "✓" : "✗"} ${i.label}` })))];
+      text: `${i.done ? "✓" : "✗"} ${has(`qc.item.${i.key}`) ? t(`qc.item.${i.key}`) : i.label}` })))];
 }
 
 /** @param {SessionQc|null} qc */
 function qcImage(qc) {
   const items = Object.entries(qc?.image ?? {});
-  return [el("h3", { text: "Image quality (automatic)" }),
+  return [el("h3", { text: t("review.image_automatic") }),
     items.length
       ? statList(items.map(([k, item]) => [k.replaceAll("_", " "), item ? `${item.score.toFixed(1)} / 5` : "—"]), "qc-image")
-      : el("p", { class: "muted", text: "No automatic image metrics for this session." })];
+      : el("p", { class: "muted", text: t("review.no_image_metrics") })];
 }
 
 /**
@@ -269,19 +266,19 @@ function qcImage(qc) {
  * @param {Timeline} line
  */
 function qcLink(link, line) {
-  const heading = el("h3", { text: "Link" });
-  if (!link) return [heading, el("p", { class: "muted", text: "No link statistics in this recording." })];
+  const heading = el("h3", { text: t("link.title") });
+  if (!link) return [heading, el("p", { class: "muted", text: t("review.no_link_stats") })];
   const samples = linkSamples(line.events);
   return [heading,
     statList([
-      ["Packet loss", link.loss_pct === null ? "—" : `${link.loss_pct.toFixed(1)} %`],
-      ["Round trip p95", link.rtt_p95_ms === null ? "—" : `${Math.round(link.rtt_p95_ms)} ms`],
-      ["Frozen", link.freeze_ratio === null ? "—"
-        : `${(link.freeze_ratio * 100).toFixed(1)} %${link.freeze_count ? ` (${link.freeze_count} freezes)` : ""}`],
-      ["Frames dropped", link.drop_pct === null ? "—" : `${link.drop_pct.toFixed(1)} %`],
-      ["Link quality", link.value === null ? "—" : `${Math.round(link.value * 100)} %`],
+      [t("link.loss"), link.loss_pct === null ? "—" : `${link.loss_pct.toFixed(1)} %`],
+      [t("review.rtt_p95"), link.rtt_p95_ms === null ? "—" : `${Math.round(link.rtt_p95_ms)} ms`],
+      [t("review.frozen"), link.freeze_ratio === null ? "—"
+        : `${(link.freeze_ratio * 100).toFixed(1)} %${link.freeze_count ? ` ${t("review.freezes", { count: link.freeze_count })}` : ""}`],
+      [t("review.dropped"), link.drop_pct === null ? "—" : `${link.drop_pct.toFixed(1)} %`],
+      [t("review.part.link"), link.value === null ? "—" : `${Math.round(link.value * 100)} %`],
     ], "qc-link"),
-    lineChart({ key: "link-fps", title: "Frames per second received", width: 320, height: 140,
+    lineChart({ key: "link-fps", title: t("review.fps_received"), width: 320, height: 140,
       xFormat: formatClock, yFormat: (v) => String(Math.round(v)),
       series: [{ key: "fps", name: "fps", points: samples.map((s) => ({ x: s.t, y: s.fps })) }] })];
 }
@@ -291,12 +288,13 @@ function qcLink(link, line) {
  * @param {(t: number) => void} seek
  */
 function qcAlerts(alerts, seek) {
-  return [el("h3", { text: "Alerts" }),
+  return [el("h3", { text: t("review.alerts") }),
     alerts.length
       ? el("ul", { class: "qc-alerts", "data-testid": "qc-alerts" }, alerts.map((a) => el("li", {},
         el("button", { type: "button", class: "link", text: formatClock(a.raised_at), onclick: () => seek(a.raised_at) }),
-        ` ${a.text || a.code}${a.cleared_at === null ? "" : ` (cleared at ${formatClock(a.cleared_at)})`}`)))
-      : el("p", { class: "muted", text: "No QC alerts." })];
+        ` ${has(`qc.alert.${a.code}`) ? t(`qc.alert.${a.code}`) : a.text || a.code}${a.cleared_at === null ? ""
+          : ` ${t("review.cleared_at", { at: formatClock(a.cleared_at) })}`}`)))
+      : el("p", { class: "muted", text: t("review.no_alerts") })];
 }
 
 /**
@@ -323,7 +321,7 @@ function statList(rows, testid) {
 async function loadStills(api, user, recording, line, strip, player, life) {
   const captures = capturesOf(line.events);
   if (!captures.length) {
-    strip.replaceChildren(el("li", { class: "muted", text: "No stills were captured." }));
+    strip.replaceChildren(el("li", { class: "muted", text: t("review.no_stills") }));
     return;
   }
   const dicomweb = new DicomWeb({ onUnauthenticated: (error) => api.onUnauthenticated(error) });
@@ -344,21 +342,24 @@ async function loadStills(api, user, recording, line, strip, player, life) {
   strip.replaceChildren(...captures.map((capture) => {
     const series = seriesOf.get(capture.sop_uid);
     const picture = series
-      ? el("img", { alt: `still at ${formatClock(capture.t)}`, loading: "lazy",
+      ? el("img", { alt: t("review.still_at", { at: formatClock(capture.t) }), loading: "lazy",
         src: dicomweb.renderedUrl({ studyUid, seriesUid: series, sopUid: capture.sop_uid }) })
-      : el("span", { class: "muted small", text: "not stored" });
+      : el("span", { class: "muted small", text: t("review.not_stored") });
     const labels = capture.labels ?? {};
     return el("li", { class: "capture-tile", "data-sop-uid": capture.sop_uid },
       el("button", { type: "button", class: "thumb", "data-action": "seek", onclick: () => player.seek(capture.t) }, picture),
       el("span", { text: `${formatClock(capture.t)} ${[labels.structure, labels.plane].filter(Boolean).join(" ")}` }),
       series && user.role !== "sonographer"
         ? el("a", { class: "small", href: teachingStillUrl(api, capture.sop_uid), download: "teaching.dcm",
-          "data-action": "teaching-still", text: "de-identified DICOM" })
+          "data-action": "teaching-still", text: t("review.deidentified_dicom") })
         : null);
   }));
 }
 
 // ---- teaching copy (signaling_server/training/teaching_routes.py): de-identified, banner masked, for teaching ----------
+
+/** The teaching copy's file list ends with its manifest (a file name, not words). */
+const MANIFEST = "manifest.json";
 
 class TeachingExport {
   /**
@@ -378,35 +379,35 @@ class TeachingExport {
   /** @param {HTMLElement[]} body */
   show(...body) {
     this.panel.hidden = false;
-    this.panel.replaceChildren(el("h2", { text: "Teaching copy" }), ...body);
+    this.panel.replaceChildren(el("h2", { text: t("review.teaching_copy") }), ...body);
   }
 
   offer() {
     this.show(
-      el("p", { class: "muted small", text: "A de-identified copy: the patient banner masked in every frame, no voice, no names or chat text in the timeline." }),
-      el("button", { type: "button", "data-action": "teaching-export", text: "Make a teaching copy", onclick: () => void this.run() }));
+      el("p", { class: "muted small", text: t("review.teaching_explained") }),
+      el("button", { type: "button", "data-action": "teaching-export", text: t("review.teaching_make"), onclick: () => void this.run() }));
   }
 
   async run() {
-    this.show(el("p", { "data-testid": "teaching-state", text: "Starting…" }));
+    this.show(el("p", { "data-testid": "teaching-state", text: t("review.starting") }));
     try {
       let job = await startTeachingExport(this.api, this.recordingId);
       while (!this.life.stopped && job.state === "running") {
         this.show(el("p", { "data-testid": "teaching-state", "data-state": "running",
-          text: `Making the copy… ${Math.round((job.progress ?? 0) * 100)} %` }));
+          text: t("review.making", { percent: Math.round((job.progress ?? 0) * 100) }) }));
         await new Promise((resolve) => { this.timer = window.setTimeout(resolve, 1000); });
         job = await getTeachingExport(this.api, job.id);
       }
       if (this.life.stopped) return;
       if (job.state !== "done" || !job.manifest) {
         this.show(el("p", { class: "error", "data-testid": "teaching-state", "data-state": job.state,
-          text: `The copy failed: ${job.reason ?? job.state}` }), this.retryButton());
+          text: t("review.copy_failed", { reason: job.reason ?? job.state }) }), this.retryButton());
         return;
       }
       this.showDone(job.id, job.manifest);
     } catch (err) {
       if (!this.life.stopped) this.show(el("p", { class: "error", "data-testid": "teaching-state", "data-state": "failed",
-        text: asError(err).message }), this.retryButton());
+        text: errorText(asError(err)) }), this.retryButton());
     }
   }
 
@@ -416,14 +417,14 @@ class TeachingExport {
    */
   showDone(jobId, manifest) {
     this.show(
-      el("p", { "data-testid": "teaching-state", "data-state": "done", text: "Ready to download:" }),
-      el("ul", { class: "teaching-files" }, [...manifest.files.map((f) => f.name), "manifest.json"].map((name) =>
+      el("p", { "data-testid": "teaching-state", "data-state": "done", text: t("review.ready") }),
+      el("ul", { class: "teaching-files" }, [...manifest.files.map((f) => f.name), MANIFEST].map((name) =>
         el("li", {}, el("a", { href: teachingFileUrl(this.api, jobId, name), download: name, "data-file": name, text: name })))),
-      ...manifest.warnings.map((w) => el("p", { class: "warning", "data-testid": "teaching-warning", text: `Check by eye: ${w}` })));
+      ...manifest.warnings.map((w) => el("p", { class: "warning", "data-testid": "teaching-warning", text: t("review.check_by_eye", { warning: w }) })));
   }
 
   retryButton() {
-    return el("button", { type: "button", "data-action": "teaching-export", text: "Try again", onclick: () => void this.run() });
+    return el("button", { type: "button", "data-action": "teaching-export", text: t("review.try_again"), onclick: () => void this.run() });
   }
 
   dispose() {

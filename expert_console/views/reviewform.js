@@ -5,6 +5,7 @@
 
 import { formatClock } from "../replay.js";
 import { SCORE_PARTS } from "../review.js";
+import { formatTime, t } from "../i18n.js";
 import { asError, el, setText, showError } from "./dom.js";
 
 /**
@@ -27,10 +28,10 @@ export function createReviewForm(options) {
   const form = new ReviewForm(options);
   form.show(options.review);
   return {
-    element: el("section", { class: "panel review-panel" }, el("h2", { text: "Your review" }), form.scorePanel, form.form),
-    /** Keep the pin button's time in step with the video. @param {number} t */
-    setTime(t) {
-      setText(form.pinButton, `Comment at ${formatClock(t)}`);
+    element: el("section", { class: "panel review-panel" }, el("h2", { text: t("review.yours") }), form.scorePanel, form.form),
+    /** Keep the pin button's time in step with the video. @param {number} at */
+    setTime(at) {
+      setText(form.pinButton, t("review.comment_at", { at: formatClock(at) }));
     },
   };
 }
@@ -51,8 +52,8 @@ function itemField(group, item, [low, high]) {
   }
   if (item.nullable) {
     choices.push(el("label", { class: "score-choice na" },
-      el("input", { type: "radio", name, value: "", "aria-label": `${item.label}: not applicable` }),
-      el("span", { text: "n/a" })));
+      el("input", { type: "radio", name, value: "", "aria-label": t("review.not_applicable_label", { item: item.label }) }),
+      el("span", { text: t("review.not_applicable") })));
   }
   return el("fieldset", { class: "score-item", "data-field": name },
     el("legend", { text: item.label }), el("div", { class: "score-choices" }, choices));
@@ -66,18 +67,18 @@ class ReviewForm {
     this.save = save;
     /** @type {CommentEntry[]} */ this.comments = [];
     this.commentList = el("ol", { class: "review-comments", "data-testid": "review-comments", "data-field": "comments" });
-    this.pinButton = el("button", { type: "button", "data-action": "comment-here", text: "Comment at 00:00",
+    this.pinButton = el("button", { type: "button", "data-action": "comment-here", text: t("review.comment_at", { at: "00:00" }),
       onclick: () => this.addComment(round(currentTime()), "", true) });
-    const generalButton = el("button", { type: "button", "data-action": "comment-general", text: "General comment",
+    const generalButton = el("button", { type: "button", "data-action": "comment-general", text: t("review.general_comment"),
       onclick: () => this.addComment(null, "", true) });
     this.error = el("p", { class: "error", "data-testid": "review-error", role: "alert", hidden: true });
     this.status = el("p", { class: "status-line", "data-testid": "review-status" });
-    this.saveButton = el("button", { type: "submit", class: "primary", "data-action": "save-review", text: "Save review" });
+    this.saveButton = el("button", { type: "submit", class: "primary", "data-action": "save-review", text: t("review.save") });
     this.scorePanel = el("div", { class: "session-score", "data-testid": "session-score" });
     this.form = el("form", { class: "review-form", "data-testid": "review-form", novalidate: true },
-      el("h3", { text: "OSAUS" }), scheme.osaus.map((item) => itemField("osaus", item, scheme.scale)),
-      el("h3", { text: "Image quality" }), scheme.image_quality.map((item) => itemField("image_quality", item, scheme.scale)),
-      el("h3", { text: "Comments" }), this.commentList,
+      el("h3", { text: t("review.osaus") }), scheme.osaus.map((item) => itemField("osaus", item, scheme.scale)),
+      el("h3", { text: t("review.image_quality") }), scheme.image_quality.map((item) => itemField("image_quality", item, scheme.scale)),
+      el("h3", { text: t("review.comments") }), this.commentList,
       el("div", { class: "comment-buttons" }, this.pinButton, generalButton),
       el("div", { class: "report-buttons" }, this.saveButton, this.status), this.error);
     this.form.addEventListener("submit", (event) => {
@@ -87,26 +88,27 @@ class ReviewForm {
   }
 
   /**
-   * @param {number|null} t
+   * @param {number|null} at
    * @param {string} text
    * @param {boolean} focus
    */
-  addComment(t, text, focus) {
-    const input = el("textarea", { rows: 2, maxlength: 2000, "aria-label": t === null ? "General comment" : `Comment at ${formatClock(t)}` });
+  addComment(at, text, focus) {
+    const input = el("textarea", { rows: 2, maxlength: 2000,
+      "aria-label": at === null ? t("review.general_comment") : t("review.comment_at", { at: formatClock(at) }) });
     input.value = text;
     /** @type {CommentEntry} */
-    const entry = { t, input, row: el("li") };
-    const at = t === null
-      ? el("span", { class: "comment-time muted", text: "general" })
-      : el("button", { type: "button", class: "link comment-time", "data-action": "seek", "data-t": String(t),
-        text: formatClock(t), onclick: () => this.seek(t) });
-    const remove = el("button", { type: "button", class: "link", "data-action": "remove-comment", text: "Remove",
+    const entry = { t: at, input, row: el("li") };
+    const when = at === null
+      ? el("span", { class: "comment-time muted", text: t("review.general") })
+      : el("button", { type: "button", class: "link comment-time", "data-action": "seek", "data-t": String(at),
+        text: formatClock(at), onclick: () => this.seek(at) });
+    const remove = el("button", { type: "button", class: "link", "data-action": "remove-comment", text: t("review.remove"),
       onclick: () => {
         this.comments = this.comments.filter((c) => c !== entry);
         entry.row.remove();
       } });
-    entry.row.append(el("div", { class: "comment-head" }, at, remove), input);
-    entry.row.dataset.t = t === null ? "" : String(t);
+    entry.row.append(el("div", { class: "comment-head" }, when, remove), input);
+    entry.row.dataset.t = at === null ? "" : String(at);
     this.comments.push(entry);
     this.comments.sort((a, b) => (a.t ?? Infinity) - (b.t ?? Infinity));
     this.commentList.replaceChildren(...this.comments.map((c) => c.row));
@@ -136,11 +138,11 @@ class ReviewForm {
     showError(error, null);
     for (const node of form.querySelectorAll("[aria-invalid]")) node.removeAttribute("aria-invalid");
     saveButton.disabled = true;
-    setText(status, "Saving…");
+    setText(status, t("review.saving"));
     try {
       const saved = await this.save(this.body());
       this.show(saved);
-      setText(status, `Saved ${new Date(saved.updated_at).toLocaleTimeString([], { timeStyle: "short" })}`);
+      setText(status, t("review.saved", { at: formatTime(saved.updated_at) }));
     } catch (err) {
       const problem = asError(err);
       setText(status, "");
@@ -157,7 +159,7 @@ class ReviewForm {
   /** @param {Review|null} saved */
   show(saved) {
     if (!saved) {
-      this.scorePanel.replaceChildren(el("p", { class: "muted", text: "The session score appears once the review is saved." }));
+      this.scorePanel.replaceChildren(el("p", { class: "muted", text: t("review.score_after_save") }));
       return;
     }
     for (const group of /** @type {const} */ (["osaus", "image_quality"])) {
@@ -185,21 +187,26 @@ export function scoreView(score) {
   const total = el("p", { class: "score-total" },
     el("span", { class: "score-number", "data-testid": "score-total",
       text: score.total === null ? "—" : (score.total * 100).toFixed(1) }),
-    el("span", { class: "muted", text: " / 100 session score" }));
-  const rows = SCORE_PARTS.map(([key, label]) => {
+    el("span", { class: "muted", text: ` ${t("review.score_of_100")}` }));
+  const rows = SCORE_PARTS.map((key) => {
     const part = score.parts?.[key] ?? null;
     const used = score.weights_used?.[key];
     const weight = score.weights?.[key] ?? 0;
-    const source = key === "image" && score.image_source ? ` (${score.image_source === "trainer" ? "trainer" : "automatic"})` : "";
+    const label = t(`review.part.${key}`);
+    const source = key === "image" && score.image_source
+      ? t("review.part_source", { label, source: t(score.image_source === "trainer" ? "review.by_trainer" : "review.automatic") })
+      : label;
     return el("tr", { "data-part": key },
-      el("td", { text: label + source }),
-      el("td", { class: "numeric", text: part ? percent(part.value) : "no data" }),
+      el("td", { text: source }),
+      el("td", { class: "numeric", text: part ? percent(part.value) : t("review.no_data") }),
       el("td", { class: "numeric", "data-field": "weight",
         text: `× ${Math.round(weight * 100)} %${used !== undefined && Math.abs(used - weight) > 1e-4
-          ? ` (${Math.round(used * 100)} % used)` : ""}` }));
+          ? ` ${t("review.weight_used", { percent: Math.round(used * 100) })}` : ""}` }));
   });
   const table = el("table", { class: "score-parts", "data-testid": "score-weights" },
-    el("thead", {}, el("tr", {}, el("th", { text: "Part" }), el("th", { text: "Value" }), el("th", { text: "Weight" }))),
+    el("thead", {}, el("tr", {}, el("th", { text: t("review.col.part") }), el("th", { text: t("review.col.value") }),
+      el("th", { text: t("review.col.weight") }))),
+
     el("tbody", {}, rows));
   return [total, table];
 }

@@ -12,6 +12,8 @@ import pytest_asyncio
 from aiohttp import web
 from playwright.async_api import Browser, Page, async_playwright
 
+from signaling_server.localization.catalogs import CATALOGS, Catalogs
+from signaling_server.localization.routes import routes as localization_routes
 from tests.e2e.browser import BASE_ARGS, CHROMIUM, HOST_NETWORK
 
 CONSOLE_DIR = Path(__file__).resolve().parents[2] / "expert_console"
@@ -30,8 +32,10 @@ def static_app() -> web.Application:
         return web.Response(text=BLANK, content_type="text/html")
 
     app = web.Application()
+    app[CATALOGS] = Catalogs.load()  # the real catalogs, served as the server does (the modules' words)
     app.router.add_get("/", index)
     app.router.add_get("/blank", blank)
+    app.router.add_routes(localization_routes)
     app.router.add_static("/static/", CONSOLE_DIR)
     return app
 
@@ -63,6 +67,7 @@ async def page(browser: Browser, console_url: str) -> AsyncIterator[Page]:
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     await page.goto("/blank")
+    await page.evaluate("import('/static/i18n.js').then((i18n) => i18n.setLanguage('en'))")  # the tests read English
     yield page
     await context.close()
     assert not errors, errors

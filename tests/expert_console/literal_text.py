@@ -141,8 +141,10 @@ def _closing(toks: list[Token], start: int) -> int:
 
 def _is_call(toks: list[Token], k: int) -> bool:
     before = toks[k - 1] if k else None
-    return toks[k].value == "(" and before is not None and (
-        (before.kind == "id" and before.value not in KEYWORDS) or before.value in ")]"
+    return (
+        toks[k].value == "("
+        and before is not None
+        and ((before.kind == "id" and before.value not in KEYWORDS) or before.value in ")]")
     )
 
 
@@ -161,6 +163,25 @@ def loose_literals(toks: list[Token], start: int, end: int) -> Iterator[int]:
         if tok.kind == "str" and not _compared(toks, k) and not _class_name(toks, k):
             yield k
         k += 1
+
+
+def _object_key(toks: list[Token], k: int) -> str:
+    """The key of the object property whose value holds token k ("" when it is in none)."""
+    depth = 0
+    for j in range(k - 1, 0, -1):
+        v = toks[j].value if toks[j].kind == "punct" else ""
+        if v and v in ")]}":
+            depth += 1
+        elif v and v in "([":
+            if depth == 0:
+                return ""
+            depth -= 1
+        elif v == "{" or (v in (",", ";") and depth == 0):
+            if depth == 0:
+                after = toks[j + 1 : j + 3]
+                return after[0].value if len(after) == 2 and after[1].value == ":" else ""
+            depth -= 1
+    return ""
 
 
 def _enclosing_call(toks: list[Token], k: int) -> str:
@@ -267,7 +288,7 @@ def findings(source: str) -> list[tuple[int, str]]:
         if tok.kind != "str" or not PROSE.search(tok.value) or not is_text(tok.value):
             continue
         before = toks[k - 1].value if k else ""
-        if before in ("from", "import") or (k > 1 and before == ":" and toks[k - 2].value in ("class", "type")):
+        if before in ("from", "import") or _object_key(toks, k) in ("class", "type"):
             continue
         if _compared(toks, k) or _class_name(toks, k):
             continue

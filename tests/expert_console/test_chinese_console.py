@@ -13,7 +13,6 @@ from playwright.async_api import Browser, BrowserContext, expect
 from tests.expert_console.test_app import Server, open_console, server, sign_in_with_form  # noqa: F401  (fixtures)
 from tests.waiting import eventually
 
-
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
 
 
@@ -45,7 +44,9 @@ async def test_a_chinese_browser_gets_the_chinese_console(chinese: BrowserContex
 
 
 async def test_the_switch_changes_the_language_and_the_person_keeps_it_on_another_browser(
-    browser: Browser, chinese: BrowserContext, server: Server  # noqa: F811
+    browser: Browser,
+    chinese: BrowserContext,
+    server: Server,  # noqa: F811
 ) -> None:
     page, problems = await open_console(chinese)
     await sign_in_with_form(page, "expert")
@@ -71,6 +72,7 @@ async def test_the_switch_changes_the_language_and_the_person_keeps_it_on_anothe
     other = await browser.new_context(base_url=server.url, locale="zh-CN")  # another browser, a Chinese one
     try:
         fresh, fresh_problems = await open_console(other)
+
         await expect(fresh.locator("#login-form [type=submit]")).to_have_text("登录")  # nobody signed in yet
         await sign_in_with_form(fresh, "expert")
         await expect(fresh.locator("[data-action=logout]")).to_be_visible()
@@ -79,13 +81,14 @@ async def test_the_switch_changes_the_language_and_the_person_keeps_it_on_anothe
         await expect(fresh.locator("html")).to_have_attribute("lang", "en")
         await fresh.click("[data-language=zh-CN]")
         await expect(fresh.locator("[data-nav=home]")).to_have_text("远程会诊")
+
+        async def chinese_again() -> bool:
+            return await kept() == "zh-CN"
+
+        assert await eventually(chinese_again, what="the second browser's choice kept")  # before this browser closes
         assert fresh_problems == []
     finally:
         await other.close()
-    async def chinese_again() -> bool:
-        return await kept() == "zh-CN"
-
-    assert await eventually(chinese_again, what="the second browser's choice kept")
     assert problems == []
 
 
@@ -102,7 +105,8 @@ async def test_a_refusal_shows_its_chinese_text_and_keeps_its_code(chinese: Brow
 
 
 async def test_names_show_as_people_write_them_and_are_entered_in_one_field(
-    chinese: BrowserContext, server: Server  # noqa: F811
+    chinese: BrowserContext,
+    server: Server,  # noqa: F811
 ) -> None:
     sono = await server.api("sono_a")
     await server.request(sono, "张^三")  # as DICOM stores it
@@ -118,11 +122,19 @@ async def test_names_show_as_people_write_them_and_are_entered_in_one_field(
     form = page.locator("[data-testid=request-form]")
     await expect(form.locator("input[name=patient_name]")).to_have_attribute("placeholder", "如：张三")
     await form.locator("input[name=patient_id]").fill("P-88")
+    await form.locator("input[name=patient_name]").fill("李\\四")  # a backslash separates DICOM values: no PN holds one
+    await form.locator("[type=submit]").click()
+    refusal = page.locator("[data-testid=request-error]")
+    await expect(refusal).to_have_text("姓名中不能包含反斜杠或控制字符。")
+    await expect(refusal).to_have_attribute("data-code", "invalid_request")
     await form.locator("input[name=patient_name]").fill("李四")
+
     await form.locator("[type=submit]").click()
     await expect(page.locator("[data-testid=case-title]")).to_contain_text("李四")
     await expect(page.locator("[data-testid=case-title]")).to_contain_text("甲状腺")
     status, listed = await sono.get("/api/v1/consultations?state=requested,live")
-    assert status == 200 and "李四" in [c["patient"]["name"] for c in listed["consultations"]]  # stored as typed: a valid PN
+    assert status == 200 and "李四" in [
+        c["patient"]["name"] for c in listed["consultations"]
+    ]  # stored as typed: a valid PN
     await page.context.close()
     assert problems == [] and more == []

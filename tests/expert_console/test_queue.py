@@ -123,7 +123,7 @@ async def test_queue_lists_orders_escalates_and_filters(server: Server, context:
     await expect(overdue).to_have_class(re.compile(r"\boverdue\b"))
     await expect(overdue).to_have_attribute("data-escalation", "overdue")
     await expect(overdue.locator("[data-field=due]")).to_have_text("overdue by 1 min")
-    await expect(overdue).to_contain_text("Late^Larry")
+    await expect(overdue).to_contain_text("Larry Late")  # as people write it
     await expect(overdue).to_contain_text("North Community Health Centre")
     fresh = row(page, routine).locator("[data-field=due]")
     await expect(fresh).to_have_text(re.compile(r"^(29:[0-5]\d|30:00) left$"))
@@ -171,7 +171,7 @@ async def test_claim_shows_the_holder_and_locks_out_another_expert(server: Serve
         await expect(row(other, study)).to_have_attribute("data-locked", "other")
         await row(other, study).locator("[data-action=claim]").click()
         error = other.locator("[data-testid=queue-error]")
-        await expect(error).to_have_text("the study is being read by Expert")
+        await expect(error).to_have_text("Another reader holds this study.")  # the catalog's words for study_locked
         await expect(error).to_have_attribute("data-code", "study_locked")
 
         await row(page, study).locator("[data-action=release]").click()

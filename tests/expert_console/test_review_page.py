@@ -231,7 +231,7 @@ async def test_the_review_page_replays_a_mark_at_the_frame_it_was_drawn(
     await server.sign_in(context, "trainer")
     page, problems = await open_console(context, f"#/recordings/{recording['id']}")
     await ready(page)
-    await expect(page.locator("[data-testid=recording-title]")).to_have_text("thyroid · Sono A")
+    await expect(page.locator("[data-testid=recording-title]")).to_have_text("Thyroid · Sono A")
 
     # paused, one frame before the arrow and then its frame
     before = await page.evaluate(SEEK, (MARK_FRAME - 1) / FPS + 0.001)
@@ -280,7 +280,7 @@ async def test_a_trainer_waits_for_the_de_identified_copy_and_then_it_plays_with
     waiting = page.locator("[data-testid=media-waiting]")
     await expect(waiting).to_be_visible()
     await expect(waiting).to_contain_text("Preparing the de-identified copy of this recording")
-    await expect(page.locator("[data-testid=recording-title]")).to_have_text("thyroid · Sono A")  # the rest is there
+    await expect(page.locator("[data-testid=recording-title]")).to_have_text("Thyroid · Sono A")  # the rest is there
     await ready(page)
     await expect(waiting).to_be_hidden()
     await expect(page.locator("[data-testid=recording-error]")).to_be_hidden()
@@ -349,7 +349,7 @@ async def test_timeline_bar_stills_and_qc_panel(server: Server, context: Browser
     await expect(page.locator("[data-testid=review-clock]")).to_have_text("00:02")
 
     qc = page.locator("[data-testid=qc-panel]")
-    await expect(qc.locator("[data-testid=qc-completeness]")).to_have_text("33 % of the thyroid protocol")
+    await expect(qc.locator("[data-testid=qc-completeness]")).to_have_text("33 % of the Thyroid protocol")
     await expect(qc.locator(".checklist li[data-done=true]")).to_have_count(2)
     await expect(qc.locator("[data-testid=qc-link]")).to_contain_text(re.compile(r"Frozen\s*2\d\.\d %"))
     await expect(qc.locator("[data-testid=qc-alerts]")).to_contain_text("too much gain (cleared at 00:02)")
@@ -378,7 +378,7 @@ async def test_the_scoring_form_saves_and_the_sonographers_scores_list_it(
     await form.locator("[data-action=save-review]").click()  # one OSAUS item left out
     error = page.locator("[data-testid=review-error]")
     await expect(error).to_have_attribute("data-code", "invalid_review")
-    await expect(error).to_contain_text("osaus.decision_making: missing")
+    await expect(error).to_contain_text("The review form is incomplete or not valid.")  # errors.invalid_review
     await expect(form.locator('[data-field="osaus.decision_making"]')).to_have_attribute("aria-invalid", "true")
 
     await pick(page, "osaus.decision_making", "5")

@@ -45,7 +45,9 @@ async def test_a_person_keeps_their_language_across_sign_ins_and_the_change_is_a
         ]
 
 
-async def test_an_unknown_language_or_another_field_is_refused(aiohttp_client: Any, db_url: str, tmp_path: Path) -> None:
+async def test_an_unknown_language_or_another_field_is_refused(
+    aiohttp_client: Any, db_url: str, tmp_path: Path
+) -> None:
     async with accounts_world(aiohttp_client, db_url, tmp_path) as w:
         sono = await w.api("sono_a")
         for wrong in ({"language": "fr"}, {"language": 7}, {"role": "admin"}, {"language": "en", "name": "x"}):
