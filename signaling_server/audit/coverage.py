@@ -261,7 +261,6 @@ NOT_AUDITED: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/reports/preview"): "renders the form in the request; reads and stores nothing",
     ("GET", "/api/v1/peer-reviews/summary"): "counts per reader: no patient, study or report",
     ("GET", "/api/v1/reviews/scheme"): "the review form's items",
-
     ("GET", "/"): "the console's page",
     ("GET", "/static"): "the console's files",
 }
