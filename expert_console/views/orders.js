@@ -97,7 +97,7 @@ class OrdersPage {
     // a text field, not type=date: the browser would show its own system's order (MM/DD/YYYY), not YYYY-MM-DD
     const birth = el("input", { name: "birth_date", inputmode: "numeric", maxlength: 10, autocomplete: "off",
       placeholder: t("orders.datePlaceholder") });
-    const sex = el("select", { name: "sex" }, ["", "F", "M", "O"].map((value) =>
+    const sex = el("select", { name: "sex" }, ["", "F", "M", "O"].map((value) => // i18n: data (DICOM sex codes)
       el("option", { value, text: t(`orders.sex.${value || "unknown"}`) })));
     const exam = el("select", { name: "exam" }, EXAMS.map(([modality, part]) =>
       el("option", { value: `${modality}_${part}`, text: t(`orders.exam.${modality}_${part}`) })));

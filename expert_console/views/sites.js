@@ -82,23 +82,28 @@ class SitesPage {
   }
 
   /**
-   * Run an action; show what it did or its refusal, then reload.
+   * Run an action, reload, then show what it did or its refusal (after the reload: what the page shows is then
+   * the state the message speaks of).
    * @param {() => Promise<string|void>} action
    */
   async act(action) {
     showError(this.error, null);
     this.notice.hidden = true;
     this.notice.textContent = "";
+    /** @type {string|void} */
+    let said = undefined;
+    let failure = null;
     try {
-      const said = await action();
-      if (said) {
-        this.notice.textContent = said;
-        this.notice.hidden = false;
-      }
+      said = await action();
     } catch (err) {
-      showError(this.error, asError(err));
+      failure = asError(err);
     }
     await this.refresh();
+    if (failure) showError(this.error, failure);
+    else if (said) {
+      this.notice.textContent = said;
+      this.notice.hidden = false;
+    }
   }
 
   /** Show a device's new credential once, with how to use it. @param {string} device @param {string} credential */

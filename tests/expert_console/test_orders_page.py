@@ -144,7 +144,8 @@ async def test_the_centres_expert_follows_the_orders_in_english_without_the_form
         row = page.locator(f'tr[data-accession="{order["accession"]}"]')
         await expect(row.locator("[data-field=state]")).to_have_text("Registered")
         await expect(row.locator("[data-field=priority]")).to_have_text("Urgent")
-        await expect(row.locator("[data-field=patient]")).to_have_text("Fang Wang · MZ-0200")
+        # family name first in both languages (i18n.js personName)
+        await expect(row.locator("[data-field=patient]")).to_have_text("Wang Fang · MZ-0200")
         await expect(page.locator("[data-testid=order-form]")).to_have_count(0)  # the centre does not order
         await expect(row.locator("[data-action=cancel]")).to_have_count(0)  # nor cancel
         await doctor.post(f"/api/v1/orders/{order['id']}/cancel", {"reason": "患者改约"})

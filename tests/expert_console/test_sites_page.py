@@ -80,6 +80,7 @@ async def test_an_admin_keeps_sites_targets_and_devices(browser: Browser, server
         north = cards.filter(has_text="North Community Health Centre")
         await north.locator("input[name=device_name]").fill("north-us-2")
         await north.locator("[data-testid=add-device] [type=submit]").click()
+        await expect(page.locator("[data-testid=sites-error]")).to_be_hidden()
         credential = await page.locator("[data-testid=credential-value]").text_content()
         assert credential
         edge = await server.api(bearer=credential)
