@@ -240,7 +240,7 @@ async def test_expert_home_lists_consultations_with_join_and_observe(server: Ser
     await expect(rows).to_have_count(2)
     first = page.locator(f'[data-consultation-id="{waiting["id"]}"]')
     await expect(first).to_contain_text(SITE_NAME)
-    await expect(first).to_contain_text("Jane Doe")  # as people write it (personName)
+    await expect(first).to_contain_text("Doe Jane")  # family name first, no caret (personName)
     await expect(first).to_contain_text("requested")
     await expect(first).to_contain_text("north-us-1 (edge)")
     waiting_cell = first.locator("[data-field=waiting]")
@@ -258,7 +258,7 @@ async def test_expert_home_lists_consultations_with_join_and_observe(server: Ser
     # A new request shows at once: the server's change notice makes the page ask again (events.js). The page no
     # longer polls; its safety refresh is 60 s away, far beyond this wait.
     third = await server.request(sono, "Poe^Ann")
-    await expect(page.locator(f'[data-consultation-id="{third["id"]}"]')).to_contain_text("Ann Poe", timeout=20_000)
+    await expect(page.locator(f'[data-consultation-id="{third["id"]}"]')).to_contain_text("Poe Ann", timeout=20_000)
     assert await page.evaluate("window.teleus.events.received") >= 1
 
     await first.locator("[data-action=observe]").click()
@@ -293,7 +293,7 @@ async def test_a_change_notice_updates_the_one_row_it_names_without_a_full_refet
     assert (await answer(calls[full_lists()[1]]))[0] == 200
     added = await server.request(sono, "Poe^Ann")
     row = page.locator(f'[data-consultation-id="{added["id"]}"]')
-    await expect(row).to_contain_text("Ann Poe", timeout=20_000)
+    await expect(row).to_contain_text("Poe Ann", timeout=20_000)
     await expect(rows).to_have_count(2)
     asked = named(added["id"])
     assert asked and await answer(calls[asked[0]]) == (200, "consultations")
@@ -301,7 +301,7 @@ async def test_a_change_notice_updates_the_one_row_it_names_without_a_full_refet
     assert status == 200
     await expect(row).to_have_count(0, timeout=20_000)  # gone: its row is no longer among the open ones
     await expect(rows).to_have_count(1)
-    await expect(page.locator(f'[data-consultation-id="{kept["id"]}"]')).to_contain_text("Jane Doe")
+    await expect(page.locator(f'[data-consultation-id="{kept["id"]}"]')).to_contain_text("Doe Jane")
     assert len(named(added["id"])) >= 2  # asked again for the cancelled row, and for it alone
     assert all(k < asked[0] for k in full_lists())  # never the whole list once the notices named rows
     assert problems == []

@@ -11,7 +11,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
 
 NAMES = """
     const i = await import('/static/i18n.js');
-    return arg.map((value) => i.personName(value));
+    return arg.map((value) => i.personName(value, 'zh-CN'));
 """
 
 

@@ -53,7 +53,7 @@ async def test_a_registrar_confirms_rejects_and_unlinks(server: Server, context:
     await expect(card.locator("[data-field=reason]")).to_have_text("The same name, birth date and sex")
     await expect(card.locator("[data-side=patient] [data-field=identifiers]")).to_have_text("river: R-1")
     await expect(card.locator("[data-side=candidate] [data-field=identifiers]")).to_have_text("north: N-1")
-    await expect(card.locator("[data-side=patient] [data-field=name]")).to_have_text("NA LI")  # personName
+    await expect(card.locator("[data-side=patient] [data-field=name]")).to_have_text("LI NA")  # family first
     await expect(card.locator("[data-side=candidate] [data-field=birth_date]")).to_have_text("1990-09-09")
 
     await card.locator("[data-action=confirm]").click()

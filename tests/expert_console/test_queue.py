@@ -123,7 +123,7 @@ async def test_queue_lists_orders_escalates_and_filters(server: Server, context:
     await expect(overdue).to_have_class(re.compile(r"\boverdue\b"))
     await expect(overdue).to_have_attribute("data-escalation", "overdue")
     await expect(overdue.locator("[data-field=due]")).to_have_text("overdue by 1 min")
-    await expect(overdue).to_contain_text("Larry Late")  # as people write it
+    await expect(overdue).to_contain_text("Late Larry")  # family name first, no caret
     await expect(overdue).to_contain_text("North Community Health Centre")
     fresh = row(page, routine).locator("[data-field=due]")
     await expect(fresh).to_have_text(re.compile(r"^(29:[0-5]\d|30:00) left$"))
@@ -149,7 +149,7 @@ async def test_queue_lists_orders_escalates_and_filters(server: Server, context:
     await page.locator("[data-action=clear-filters]").click()
     await row(page, ct).locator("[data-field=patient]").click()  # a click on the row opens the study
     await page.wait_for_url(f"**/#/studies/{ct}")
-    await expect(page.locator("[data-testid=study-title]")).to_have_text("Carl Ct")  # as people write it
+    await expect(page.locator("[data-testid=study-title]")).to_have_text("Ct Carl")  # family name first
     assert problems == []
 
 
