@@ -17,12 +17,10 @@ from html import escape
 from zoneinfo import ZoneInfo
 
 from signaling_server.localization.catalogs import Catalogs
-from signaling_server.reports import carotid, printable, tirads
-from signaling_server.reports.carotid import CarotidFindings
+from signaling_server.reports import printable
 from signaling_server.reports.document import PrintedReport
-from signaling_server.reports.sr import FreeText, ReportStatus
+from signaling_server.reports.sr import ReportStatus
 from signaling_server.reports.state import ReportKind
-from signaling_server.reports.tirads import NoduleScore, ThyroidFindings
 
 Translate = Callable[..., str]
 
@@ -135,51 +133,10 @@ def _data_uri(media_type: str, data: bytes) -> str:
 # --- findings by kind ---------------------------------------------------------------------------------------------
 
 
-def _recommendation(score: NoduleScore, t: Translate) -> str:
-    if score.fna_recommended:
-        return t("results.thyroid.fna")
-    if score.follow_up_recommended:
-        schedule = t(f"clinical.{score.schedule.code}", **score.schedule.params) if score.schedule else ""
-        return t("results.thyroid.follow_up", schedule=schedule)
-    return t("results.thyroid.no_action")
-
-
-def _thyroid_impression(score: NoduleScore, t: Translate) -> str:
-    where = t("results.thyroid.where", location=score.nodule.location) if score.nodule.location else ""
-    return t(
-        "results.thyroid.impression",
-        number=score.number,
-        where=where,
-        level=f"{t(f'clinical.system.{score.system.value}')} {score.level}",
-        size=f"{score.nodule.largest_cm:g}",
-        recommendation=_recommendation(score, t),
-    )
-
-
-def _free_text(report: FreeText) -> tuple[str, str]:
-    return f'<p class="text">{_e(report.findings)}</p>', f'<p class="text">{_e(report.impression)}</p>'
-
-
-def _findings(doc: PrintedReport, t: Translate, language: str) -> tuple[str, str]:
-    """The findings as the printable page words them (printable.py, one rendering for screen and paper) and the
-    impression: each reported nodule with its category and what to do, or each side's grade."""
-    content = doc.content
-    if isinstance(content, ThyroidFindings):
-        thyroid = tirads.score_exam(content)
-        said = [_thyroid_impression(score, t) for score in thyroid.nodules]
-        return printable.findings_body(content, language), _list(said)
-    if isinstance(content, CarotidFindings):
-        graded = carotid.grade_exam(content)
-        said = [
-            t(
-                "results.carotid.impression",
-                side=t(f"results.carotid.side.{g.side.value}"),
-                grade=t(f"results.grade.{g.grade.value}"),
-            )
-            for g in graded.sides
-        ]
-        return printable.findings_body(content, language), _list(said)
-    return _free_text(content)
+def _findings(doc: PrintedReport, language: str) -> tuple[str, str]:
+    """The findings and the impression as the reader's printable page words them (printable.py): one wording for
+    screen and paper, C-TIRADS or ACR TI-RADS as the report recorded."""
+    return printable.findings_body(doc.content, language)
 
 
 # --- the page -----------------------------------------------------------------------------------------------------
@@ -267,7 +224,7 @@ def render_html(doc: PrintedReport, catalogs: Catalogs, language: str, zone: Zon
         status = f'<p class="status preliminary">{_e(t("results.report.preliminary"))}</p>'
     if v.predecessor is not None:
         status += f'<p class="status">{_e(t("results.report.addendum", version=v.predecessor.version))}</p>'
-    findings, conclusion = _findings(doc, t, language)
+    findings, conclusion = _findings(doc, language)
     recognition = t("results.report.recognition")
     footer = t(
         "results.report.footer",

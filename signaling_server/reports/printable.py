@@ -164,20 +164,16 @@ def _nodule(score: NoduleScore, lang: str) -> str:
     )
 
 
-def _thyroid(findings: ThyroidFindings, result: ThyroidResult, lang: str) -> str:
+def _thyroid(findings: ThyroidFindings, result: ThyroidResult, lang: str) -> tuple[str, str]:
+    """The findings (the system used, each reported nodule, the comment) and the impression (each nodule's
+    category and what to do, then the exam's notes)."""
     system = say(lang, note(f"system.{result.system.value}"))
-    parts = [
-        f"<h2>{_e(label(lang, 'findings_system', system=system))}</h2>",
-        f'<p class="system">{_e(label(lang, "system_used", system=system))}</p>',
-    ]
+    parts = [f'<p class="system">{_e(label(lang, "system_used", system=system))}</p>']
     parts += [_nodule(score, lang) for score in result.nodules]
     if findings.comment:
         parts.append(f'<p class="text">{_e(findings.comment)}</p>')
-    parts.append(f"<h2>{_e(label(lang, 'impression'))}</h2>")
-    parts.append(
-        _list([impression(score, lang) for score in result.nodules]) + _list([say(lang, n) for n in result.notes])
-    )
-    return "".join(parts)
+    said = _list([impression(score, lang) for score in result.nodules]) + _list([say(lang, n) for n in result.notes])
+    return "".join(parts), said
 
 
 def _value(value: float | None, unit: str, lang: str) -> str:
@@ -217,29 +213,25 @@ def _side(graded: SideGrade, lang: str) -> str:
     )
 
 
-def _carotid(findings: CarotidFindings, result: CarotidResult, lang: str) -> str:
-    parts = [f"<h2>{_e(label(lang, 'findings'))}</h2>", *(_side(g, lang) for g in result.sides)]
+def _carotid(findings: CarotidFindings, result: CarotidResult, lang: str) -> tuple[str, str]:
+    parts = [_side(g, lang) for g in result.sides]
     if findings.comment:
         parts.append(f'<p class="text">{_e(findings.comment)}</p>')
-    parts.append(f"<h2>{_e(label(lang, 'impression'))}</h2>")
-    parts.append(_list([side_impression(g, lang) for g in result.sides]))
-    return "".join(parts)
+    return "".join(parts), _list([side_impression(g, lang) for g in result.sides])
 
 
-def _free_text(report: FreeText, lang: str) -> str:
-    return (
-        f'<h2>{_e(label(lang, "findings"))}</h2><p class="text">{_e(report.findings)}</p>'
-        f'<h2>{_e(label(lang, "impression"))}</h2><p class="text">{_e(report.impression)}</p>'
-    )
+def _free_text(report: FreeText) -> tuple[str, str]:
+    return f'<p class="text">{_e(report.findings)}</p>', f'<p class="text">{_e(report.impression)}</p>'
 
 
-def findings_body(content: ReportContent, lang: str) -> str:
-    """A report's findings in `lang` as every printed form shows them: this page and the PDF (pdf.py)."""
+def findings_body(content: ReportContent, lang: str) -> tuple[str, str]:
+    """A report's findings and its impression in `lang`, as every printed form words them: this page and the
+    formal printed report (pdf.py). The thyroid findings begin with the scoring system the report used."""
     if isinstance(content, ThyroidFindings):
         return _thyroid(content, tirads.score_exam(content), lang)
     if isinstance(content, CarotidFindings):
         return _carotid(content, carotid.grade_exam(content), lang)
-    return _free_text(content, lang)
+    return _free_text(content)
 
 
 def render_html(
@@ -251,21 +243,24 @@ def render_html(
     """The printable page of one report version in its language (`version.language`); `result` defaults to the
     rules evaluated with their defaults (and, for thyroid, the system the findings name)."""
     lang = catalog_language(version)
+    heading = label(lang, "findings")
     if isinstance(content, ThyroidFindings):
         title = label(lang, "title.thyroid")
         thyroid = result if isinstance(result, ThyroidResult) else tirads.score_exam(content)
-        body = _thyroid(content, thyroid, lang)
+        found, said = _thyroid(content, thyroid, lang)
+        heading = label(lang, "findings_system", system=say(lang, note(f"system.{thyroid.system.value}")))
     elif isinstance(content, CarotidFindings):
         title = label(lang, "title.carotid")
         graded = result if isinstance(result, CarotidResult) else carotid.grade_exam(content)
-        body = _carotid(content, graded, lang)
+        found, said = _carotid(content, graded, lang)
     else:
         title = (
             label(lang, "title.modality", modality=content.modality)
             if content.modality
             else label(lang, "title.imaging")
         )
-        body = _free_text(content, lang)
+        found, said = _free_text(content)
+    body = f"<h2>{_e(heading)}</h2>{found}<h2>{_e(label(lang, 'impression'))}</h2>{said}"
     footer = label(lang, "footer", version=version.version, study=study.study_instance_uid)
     return (
         f'<!DOCTYPE html>\n<html lang="{_e(lang)}"><head><meta charset="utf-8">'
