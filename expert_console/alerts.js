@@ -7,6 +7,7 @@
 // state through `onState`.
 
 import { personName, t } from "./i18n.js";
+import { listResults } from "./results.js";
 
 /**
  * @typedef {import("./api.js").Api} Api
@@ -159,5 +160,63 @@ export function playChime() {
     }
   } catch {
     // no audio device: the notification alone
+  }
+}
+
+/**
+ * Reports ready, for a community centre: each report the centre approves for an exam of the site raises a browser
+ * notification and the chime, once (the newest approved exams asked again on every `queue` notice; those approved
+ * when the page opened are on the results page, not announced). Clicking opens the report.
+ */
+export class ReportAlerts {
+  /**
+   * @param {Api} api
+   * @param {ChangeFeed} events
+   * @param {{navigate?: (hash: string) => void, chime?: () => void}} [options]
+   */
+  constructor(api, events, options = {}) {
+    this.api = api;
+    this.events = events;
+    this.navigate = options.navigate ?? ((hash) => { location.hash = hash; });
+    this.chime = options.chime ?? playChime;
+    /** Report ids already known. @type {Set<string>} */
+    this.known = new Set();
+    /** @type {Alert[]} */
+    this.announced = [];
+    this.primed = false;
+    this.stopped = false;
+    /** @type {(() => void)|null} */
+    this.unsubscribe = null;
+  }
+
+  start() {
+    this.unsubscribe = this.events.subscribe(["queue"], () => this.refresh());
+    void this.refresh().catch(() => {});
+  }
+
+  stop() {
+    this.stopped = true;
+    this.unsubscribe?.();
+  }
+
+  async refresh() {
+    const approved = await listResults(this.api, ["approved"]);
+    if (this.stopped) return;
+    for (const result of approved) {
+      const report = result.report;
+      if (!report || this.known.has(report.id)) continue;
+      this.known.add(report.id);
+      if (!this.primed) continue;
+      const notified = raiseAlert({
+        title: t("notify.report_ready_title"),
+        body: t("notify.report_ready_body", { patient: personName(result.patient.name),
+          exam: result.description || result.modality, accession: result.accession || "—" }),
+        tag: `report-${report.id}`,
+        onClick: () => this.navigate(`#/results/${encodeURIComponent(report.id)}`),
+        chime: this.chime,
+      });
+      this.announced.push({ id: report.id, at: Date.now(), notified });
+    }
+    this.primed = true;
   }
 }

@@ -10,7 +10,7 @@
 // Test hooks: window.teleus = {live, api, user, alerts}; `live` is the current LiveSession or null, `alerts` the
 // expert's DutyAlerts (alerts.js) or null.
 
-import { ALERT_ROLES, DutyAlerts } from "./alerts.js";
+import { ALERT_ROLES, DutyAlerts, ReportAlerts } from "./alerts.js";
 import { Api } from "./api.js";
 import { ChangeFeed } from "./events.js";
 import { initialLanguage, isLanguage, language, onLanguageChange, personName, setLanguage, t } from "./i18n.js";
@@ -66,11 +66,11 @@ const api = new Api();
 const events = new ChangeFeed();
 /**
  * @typedef {{live: import("./session.js").LiveSession|null, api: Api, events: ChangeFeed,
- *   user: import("./api.js").User|null, alerts: DutyAlerts|null}} TestHooks
+ *   user: import("./api.js").User|null, alerts: DutyAlerts|null, reportAlerts: ReportAlerts|null}} TestHooks
  * @typedef {Window & typeof globalThis & {teleus: TestHooks}} HookedWindow the window once this module set the hooks
  */
 /** @type {TestHooks} */
-const teleus = { live: null, api, events, user: null, alerts: null };
+const teleus = { live: null, api, events, user: null, alerts: null, reportAlerts: null };
 Object.assign(window, { teleus });
 
 const main = /** @type {HTMLElement} */ (document.getElementById("app"));
@@ -175,17 +175,24 @@ function showUser(user) {
  * @param {import("./api.js").User|null} user */
 function showDuty(user) {
   const onDuty = Boolean(user && ALERT_ROLES.includes(user.role));
-  const wanted = user && (onDuty || FINDINGS_ROLES.includes(user.role));
+  const awaitsReports = Boolean(user && RESULTS_ROLES.includes(user.role));
+  const wanted = user && (onDuty || awaitsReports || FINDINGS_ROLES.includes(user.role));
   if (duty && (!wanted || duty.userId !== user?.id)) {
     duty.stopBell();
     teleus.alerts?.stop();
     teleus.alerts = null;
+    teleus.reportAlerts?.stop();
+    teleus.reportAlerts = null;
     duty = null;
   }
   if (!wanted) return;
   if (onDuty && !teleus.alerts) {
     teleus.alerts = new DutyAlerts(api, events, { navigate });
     teleus.alerts.start();
+  }
+  if (awaitsReports && !teleus.reportAlerts) {
+    teleus.reportAlerts = new ReportAlerts(api, events, { navigate });
+    teleus.reportAlerts.start();
   }
   duty?.stopBell();
   duty = { userId: user.id, stopBell: mountAlertsBell(dutyBell, teleus.alerts) };
