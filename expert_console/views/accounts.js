@@ -25,7 +25,7 @@ import {
   updateUser,
   when,
 } from "../accounts.js";
-import { asError, el, showError } from "./dom.js";
+import { asError, attempt, el, showError } from "./dom.js";
 import { roleLabel } from "./labels.js";
 
 const ROLES = ["sonographer", "doctor", "expert", "trainer", "admin", "registrar"];
@@ -115,15 +115,9 @@ class AccountsPage {
     this.notice.hidden = false;
   }
 
-  /** Run an action, show its refusal, then reload the list. @param {() => Promise<void>} action */
-  async act(action) {
-    showError(this.error, null);
-    try {
-      await action();
-    } catch (err) {
-      showError(this.error, asError(err));
-    }
-    await this.refresh();
+  /** @param {() => Promise<void>} action */
+  act(action) {
+    return attempt(this, action);
   }
 
   async refresh() {

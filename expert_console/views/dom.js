@@ -101,6 +101,22 @@ export function showCodedError(node, error) {
 }
 
 /**
+ * Run one of a page's actions: clear the last refusal, show the new one if it fails, then reload what the page
+ * shows either way.
+ * @param {{error: HTMLElement, refresh: () => Promise<void>}} page
+ * @param {() => Promise<unknown>} action
+ */
+export async function attempt(page, action) {
+  showError(page.error, null);
+  try {
+    await action();
+  } catch (err) {
+    showError(page.error, asError(err));
+  }
+  await page.refresh();
+}
+
+/**
  * Run one of a page's decisions: clear the last message, show the refusal (with its code) or `done`, then reload
  * what the page shows either way (another person may have decided meanwhile).
  * @param {{error: HTMLElement, notice: HTMLElement, refresh: () => Promise<void>}} page

@@ -6,7 +6,7 @@
 import { listUsers } from "../accounts.js";
 import { addShift, listShifts, onDutyNow, removeShift } from "../duty.js";
 import { formatDateTime, t } from "../i18n.js";
-import { asError, el, showError } from "./dom.js";
+import { asError, attempt, el, showError } from "./dom.js";
 
 /**
  * @typedef {import("../api.js").Api} Api
@@ -106,14 +106,8 @@ class DutyPage {
   }
 
   /** @param {() => Promise<unknown>} action */
-  async act(action) {
-    showError(this.error, null);
-    try {
-      await action();
-    } catch (err) {
-      showError(this.error, asError(err));
-    }
-    await this.refresh();
+  act(action) {
+    return attempt(this, action);
   }
 
   async refresh() {
