@@ -10,6 +10,12 @@ import { asError, el, showError } from "./dom.js";
 
 import { createPeerReview } from "./peerreview.js";
 
+/** A metric's name in the reader's words (the dashboard's keys are stable); one the catalogs lack keeps the
+ * server's. @param {string} key @param {string} fallback */
+function metricLabel(key, fallback) {
+  return has(`qc.metric.${key}`) ? t(`qc.metric.${key}`) : fallback;
+}
+
 /**
  * @typedef {import("../api.js").Api} Api
  * @typedef {import("../api.js").User} User
@@ -164,16 +170,17 @@ class Dashboard {
     this.charts.replaceChildren(...CHARTS.map((chart) => {
       const key = this.chosen[chart.id];
       const metric = metrics.get(key) ?? { key, label: key, range: null };
+      const title = metricLabel(key, metric.label);
       const series = groupSeries(data.series[key] ?? [], this.filters.by, names);
-      const picture = lineChart({ key, title: metric.label, series, yRange: metric.range, empty: t("qc.no_sessions") });
+      const picture = lineChart({ key, title, series, yRange: metric.range, empty: t("qc.no_sessions") });
       picture.addEventListener("click", (event) => {
         const point = /** @type {Element} a click lands on an element of the chart */ (event.target).closest("[data-point]");
         const id = point?.getAttribute("data-id");
         if (id) this.navigate(`#/recordings/${encodeURIComponent(id)}`);
       });
       const head = chart.choices.length > 1
-        ? this.chooser(chart.id, chart.choices.map((c) => [c, metrics.get(c)?.label ?? c]))
-        : el("h3", { text: metric.label });
+        ? this.chooser(chart.id, chart.choices.map((c) => [c, metricLabel(c, metrics.get(c)?.label ?? c)]))
+        : el("h3", { text: title });
       return el("figure", { class: "chart-card", "data-chart-card": chart.id }, head, picture,
         chart.id === "score" ? el("figcaption", { class: "muted small", text: t("qc.weights", { weights: weights.join(" · ") }) }) : null);
     }));

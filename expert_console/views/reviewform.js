@@ -5,7 +5,7 @@
 
 import { formatClock } from "../replay.js";
 import { SCORE_PARTS } from "../review.js";
-import { formatTime, t } from "../i18n.js";
+import { formatTime, has, t } from "../i18n.js";
 import { asError, el, setText, showError } from "./dom.js";
 
 /**
@@ -44,19 +44,21 @@ export function createReviewForm(options) {
  */
 function itemField(group, item, [low, high]) {
   const name = `${group}.${item.key}`;
+  // the scheme's items in the reader's words (their keys are stable); an item the catalogs lack keeps the server's
+  const label = has(`review.item.${item.key}`) ? t(`review.item.${item.key}`) : item.label;
   const choices = [];
   for (let value = low; value <= high; value++) {
     choices.push(el("label", { class: "score-choice" },
-      el("input", { type: "radio", name, value: String(value), "aria-label": `${item.label}: ${value}` }),
+      el("input", { type: "radio", name, value: String(value), "aria-label": `${label}: ${value}` }),
       el("span", { text: String(value) })));
   }
   if (item.nullable) {
     choices.push(el("label", { class: "score-choice na" },
-      el("input", { type: "radio", name, value: "", "aria-label": t("review.not_applicable_label", { item: item.label }) }),
+      el("input", { type: "radio", name, value: "", "aria-label": t("review.not_applicable_label", { item: label }) }),
       el("span", { text: t("review.not_applicable") })));
   }
   return el("fieldset", { class: "score-item", "data-field": name },
-    el("legend", { text: item.label }), el("div", { class: "score-choices" }, choices));
+    el("legend", { text: label }), el("div", { class: "score-choices" }, choices));
 }
 
 class ReviewForm {
