@@ -330,12 +330,6 @@ def _password_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--password", "--pass", nargs="?", action=_NoPasswordArgument, help=argparse.SUPPRESS)
 
 
-def admin_site_kinds() -> tuple[str, ...]:
-    from signaling_server.admin import SITE_KINDS
-
-    return SITE_KINDS
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="teleus", description="tele-ultrasound live consultation")
     parser.add_argument("-v", "--verbose", action="store_true")
@@ -379,7 +373,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = site.add_parser("add")
     p.add_argument("code")
     p.add_argument("name")
-    p.add_argument("--kind", choices=admin_site_kinds(), default="community", help="what the site is in the district")
+    p.add_argument("--kind", default="community", help="community, regional or hospital")
     _db_options(p)
     p.set_defaults(func=_with_db(_site_add))
 
