@@ -51,8 +51,13 @@ $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q -U pip
 
-python-deps: $(BIN)/python
+# Installed once per change of pyproject.toml (a stamp in the venv): `make test` runs lint beside the suite, and a
+# second pip install there cost the suite half a minute of CPU.
+python-deps: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e '.[test]'
+	touch $@
 
 deps: system-deps python-deps
 
