@@ -11,7 +11,7 @@ POST   /api/v1/grants/{id}/revoke              revoke it now (registrars, admins
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
@@ -57,17 +57,7 @@ def grant_json(grant: AccessGrant, objects: list[AccessGrantObject], at: datetim
 
 def _instant(data: dict[str, Any], key: str, default: datetime | None) -> datetime | None:
     raw = data.get(key)
-    if raw is None:
-        return default
-    try:
-        if not isinstance(raw, str):
-            raise ValueError
-        value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
-        raise errors.InvalidRequest(f"'{key}' must be an ISO 8601 date and time with its zone") from None
-    if value.tzinfo is None:
-        raise errors.InvalidRequest(f"'{key}' must say its time zone (e.g. 2026-01-02T08:00:00+08:00)")
-    return value.astimezone(UTC)
+    return default if raw is None else body.instant(raw, key)
 
 
 @routes.get("/api/v1/assignments")

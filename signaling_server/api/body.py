@@ -84,3 +84,16 @@ def obj(data: dict[str, Any], key: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise errors.InvalidRequest(f"'{key}' must be an object")
     return value
+
+
+def instant(raw: object, name: str) -> dt.datetime:
+    """An ISO 8601 date and time that says its zone (`2026-12-07T08:00:00+08:00`, `…Z`), as UTC."""
+    try:
+        if not isinstance(raw, str) or len(raw) > 40:
+            raise ValueError
+        value = dt.datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise errors.InvalidRequest(f"'{name}' must be an ISO 8601 date and time with its zone") from None
+    if value.tzinfo is None:
+        raise errors.InvalidRequest(f"'{name}' must say its time zone (e.g. 2026-12-07T08:00:00+08:00)")
+    return value.astimezone(dt.UTC)

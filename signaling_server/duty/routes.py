@@ -11,7 +11,7 @@ with their zone (answers in UTC). Every change is told to every console as a `du
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from aiohttp import web
@@ -43,19 +43,6 @@ def shift_json(shift: DutyShift, user: User) -> dict[str, Any]:
     }
 
 
-def instant(raw: object, name: str) -> datetime:
-    """An ISO 8601 date and time that says its zone, as UTC."""
-    try:
-        if not isinstance(raw, str) or len(raw) > 40:
-            raise ValueError
-        value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
-        raise errors.InvalidRequest(f"'{name}' must be an ISO 8601 date and time with its zone") from None
-    if value.tzinfo is None:
-        raise errors.InvalidRequest(f"'{name}' must say its time zone (e.g. 2026-12-07T08:00:00+08:00)")
-    return value.astimezone(UTC)
-
-
 def _told(request: web.Request, user_id: str) -> None:
     request.app[CHANGES].changed(Change(DUTY, "", user_ids=frozenset({user_id})))
 
@@ -64,8 +51,8 @@ def _told(request: web.Request, user_id: str) -> None:
 async def listing(request: web.Request) -> web.Response:
     who = await caller(request)
     who.require_user()
-    start = instant(request.query["from"], "from") if "from" in request.query else who.at
-    end = instant(request.query["to"], "to") if "to" in request.query else start + DEFAULT_WINDOW
+    start = body.instant(request.query["from"], "from") if "from" in request.query else who.at
+    end = body.instant(request.query["to"], "to") if "to" in request.query else start + DEFAULT_WINDOW
     if end <= start or end - start > roster.MAX_WINDOW:
         raise errors.InvalidRequest(f"'to' must come after 'from', at most {roster.MAX_WINDOW.days} days later")
     async with request.app[DB]() as db:
@@ -95,7 +82,8 @@ async def add(request: web.Request) -> web.Response:
     admin = who.require_user("admin")
     data = await body.json_body(request)
     user_id = body.text(data, "user_id", max_len=32)
-    starts_at, ends_at = instant(data.get("starts_at"), "starts_at"), instant(data.get("ends_at"), "ends_at")
+    starts_at = body.instant(data.get("starts_at"), "starts_at")
+    ends_at = body.instant(data.get("ends_at"), "ends_at")
     note = body.text(data, "note", max_len=roster.MAX_NOTE, required=False)
     async with request.app[DB]() as db:
         shift, user = await roster.add(db, user_id, starts_at, ends_at, note, by=admin.id, at=who.at)
