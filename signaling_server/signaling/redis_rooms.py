@@ -16,7 +16,9 @@ it shares through Redis (keys under the cluster's prefix, `cluster.py`):
 - commands to every process: the channel `control` (end a user's, session's or token's sockets; disconnect a device).
 
 A member whose own process finds it missing from Redis (its heartbeat lapsed while Redis was away, and another
-process removed it) is closed with 1012 so that its client joins again and the room learns of it afresh.
+process removed it) is closed with 1012 so that its client joins again and the room learns of it afresh; one whose
+device is listed again through another process was replaced by it and is closed with 4002, as the other
+process's command would close it (whichever comes first).
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ from signaling_server.signaling.messages import (
     encode,
 )
 from signaling_server.signaling.negotiation import LinkState
-from signaling_server.signaling.rooms import Member, Room, RoomRegistry, credential_in
+from signaling_server.signaling.rooms import CLOSE_REPLACED, Member, Room, RoomRegistry, credential_in
 
 log = logging.getLogger(__name__)
 
@@ -346,5 +348,11 @@ class RedisRoomRegistry(RoomRegistry):
             for pid, member in list(room.members.items()):
                 # removed by another process while our heartbeat lapsed (Redis away): rejoin to be listed again
                 if pid in ours_before and pid not in listed and not member.ended:
+                    device = member.peer.device_id
+                    if device is not None and any(e.peer.device_id == device for e in listed.values()):
+                        # its device joined again through another server, which took it out: a ghost replaced
+                        # (the same close as the other server's command, which may come after this read)
+                        member.end(CLOSE_REPLACED, "replaced")
+                        continue
                     log.warning("consultation %s: %s is no longer listed in Redis; closing it to rejoin", cid, pid)
                     member.end(CLOSE_SERVICE_RESTART, "rejoin")
